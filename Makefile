@@ -1,0 +1,113 @@
+# jobrt: build, set-up and test targets. `make run` and `make test` work on a
+# fresh Debian 12 machine as root: `deps` installs whatever is missing first.
+
+CC      ?= cc
+PKGS    := lua5.4 libuv yaml-0.1 sqlite3 libssl libcrypto libseccomp lua5.4-luv
+DEBS    := liblua5.4-dev lua-luv-dev lua-lpeg lua-cjson libyaml-dev libssl-dev \
+           libsqlite3-dev libuv1-dev libhttp-parser-dev libseccomp-dev pkg-config \
+           curl openssl
+BENCH_DEBS := wrk nginx-light
+FUZZ_DEBS  := clang libclang-rt-14-dev
+
+OPT     ?= -O2
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iruntime \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser \
+           -l:liblua5.4-lpeg.so.2 -l:liblua5.4-cjson.so.0 -lm
+
+# Every .c under runtime/ except main.c goes into the core library, which the
+# binary, the C unit tests and the fuzz target link.
+CORE_SRC := $(filter-out runtime/main.c,$(shell find runtime -name '*.c' | sort))
+LUA_SRC  := $(shell find lua api policies -name '*.lua' | sort)
+BUILD    ?= build
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/embedded.o
+UNIT_SRC := $(sort $(wildcard tests/c/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/c/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps run test asan bench fuzz clean check-deps node-deps
+
+all: jobrt
+
+jobrt: $(BUILD)/runtime/main.o $(BUILD)/libjobrt_core.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/libjobrt_core.a: $(CORE_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/%.o: %.c $(wildcard runtime/*.h runtime/*/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# The Lua library, the surfaces and the policies are compiled into the binary
+# as source text under their repository paths.
+$(BUILD)/embedded.c: $(BUILD)/embed $(LUA_SRC)
+	$(BUILD)/embed $(LUA_SRC) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/embedded.o: $(BUILD)/embedded.c
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/embed: tools/embed.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -Wall -Wextra -Werror -O1 -o $@ $<
+
+$(BUILD)/tests/%: tests/c/%.c tests/c/unit.h $(BUILD)/libjobrt_core.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests/c -o $@ $< $(BUILD)/libjobrt_core.a $(LDLIBS)
+
+deps:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+bench-deps:
+	@missing=""; for p in $(BENCH_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+
+fuzz-deps:
+	@missing=""; for p in $(FUZZ_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+
+node-deps: deps
+	@if [ -f tests/e2e/package-lock.json ] && [ ! -d tests/e2e/node_modules ]; then \
+	  cd tests/e2e && npm ci --no-audit --no-fund --silent; fi
+
+run: deps
+	$(MAKE) jobrt
+	./jobrt serve
+
+test: deps
+	$(MAKE) jobrt units
+	$(MAKE) node-deps
+	tests/run
+
+units: $(UNIT_BIN)
+
+asan: deps
+	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
+	  LDFLAGS="-fsanitize=address,undefined" build-asan/jobrt-asan units
+	$(MAKE) node-deps
+	JOBRT_BIN=build-asan/jobrt-asan JOBRT_UNIT_DIR=build-asan/tests \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99 UBSAN_OPTIONS=print_stacktrace=1 tests/run
+
+build-asan/jobrt-asan: $(BUILD)/runtime/main.o $(BUILD)/libjobrt_core.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+fuzz: deps fuzz-deps
+	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -fsanitize=fuzzer-no-link,address,undefined" build-fuzz/fuzz_http
+	build-fuzz/fuzz_http -max_total_time=$${FUZZ_SECONDS:-60} -max_len=8192 fuzz/corpus-http
+
+build-fuzz/fuzz_http: fuzz/fuzz_http.c $(BUILD)/libjobrt_core.a
+	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+
+bench: deps bench-deps
+	$(MAKE) jobrt
+	bench/run
+
+clean:
+	rm -rf build build-asan build-fuzz jobrt

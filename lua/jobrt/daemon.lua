@@ -1,0 +1,107 @@
+-- The serving daemon: opens the job store, mounts the surfaces, listens,
+-- and shuts down gracefully on SIGTERM/SIGINT (stop accepting, finish the
+-- requests in flight, flush the store, exit 0).
+local http = require("jobrt.http")
+local runtime = require("jobrt.runtime")
+local server = require("jobrt.server")
+local uv = require("luv")
+
+local M = {}
+
+local function optional_core()
+  local ok, core = pcall(require, "jobrt.core")
+  if ok then return core end
+  return nil
+end
+
+-- start(cfg, loader, set_exit) -> true | nil, err
+function M.start(cfg, loader, set_exit)
+  local core = optional_core()
+  if core then
+    local ok, err = core.open(cfg)
+    if not ok then return nil, "cannot open the job store: " .. tostring(err) end
+  end
+
+  local app, err = server.new(cfg, loader)
+  if not app then
+    if core then core.close() end
+    return nil, err
+  end
+
+  local listeners = {}
+  local limits = {
+    max_header = cfg.limits.max_header,
+    max_body = cfg.limits.max_body,
+    max_connections = cfg.limits.max_connections,
+    idle_ms = math.floor(cfg.limits.idle_timeout * 1000),
+    read_ms = math.floor(cfg.limits.read_timeout * 1000),
+  }
+  local function handler(raw, exchange) app:handle(raw, exchange) end
+  for _, l in ipairs(cfg.listen) do
+    if l.tls then
+      for _, s in ipairs(listeners) do s:shutdown() end
+      if core then core.close() end
+      return nil, "listen " .. l.address .. ": TLS listeners are not supported by this build yet"
+    end
+    local s, lerr = http.listen({ host = l.host, port = l.port, limits = limits, handler = handler })
+    if not s then
+      for _, other in ipairs(listeners) do other:shutdown() end
+      if core then core.close() end
+      return nil, lerr
+    end
+    listeners[#listeners + 1] = s
+    local host = l.host:find(":") and ("[" .. l.host .. "]") or l.host
+    runtime.log("info", string.format("listening on http://%s:%d", host, s:port()))
+  end
+  runtime.log("info", string.format("jobrt %s serving (pid %d, data %s)", runtime.version, runtime.pid(), cfg.data_dir))
+
+  local signals, stopping = {}, false
+  local grace
+
+  local function finish()
+    if grace then grace:close() end
+    for _, sig in ipairs(signals) do if not sig:is_closing() then sig:close() end end
+    if core then
+      local ok, cerr = core.close()
+      if not ok and cerr then
+        runtime.log("error", "closing the job store: " .. tostring(cerr))
+        set_exit(1)
+        return
+      end
+    end
+    runtime.log("info", "stopped")
+    set_exit(0)
+  end
+
+  local function stop(signame)
+    if stopping then
+      runtime.log("warn", signame .. " again: closing every connection now")
+      for _, s in ipairs(listeners) do s:abort() end
+      return
+    end
+    stopping = true
+    runtime.log("info", string.format("%s: stopping (%d requests in flight)", signame, app.in_flight))
+    local open = #listeners
+    for _, s in ipairs(listeners) do
+      s:shutdown(function()
+        open = open - 1
+        if open == 0 then finish() end
+      end)
+    end
+    grace = uv.new_timer()
+    grace:start(math.floor(cfg.limits.shutdown_grace * 1000), 0, function()
+      runtime.log("warn", "shutdown grace period over: closing the remaining connections")
+      for _, s in ipairs(listeners) do s:abort() end
+    end)
+    grace:unref()
+  end
+
+  for _, name in ipairs({ "sigterm", "sigint" }) do
+    local sig = uv.new_signal()
+    sig:start(name, function() stop(name:upper()) end)
+    signals[#signals + 1] = sig
+  end
+  return true
+end
+
+return M

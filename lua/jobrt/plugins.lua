@@ -1,0 +1,143 @@
+-- Loads the Lua that deployments may change: surfaces (api/), policies,
+-- estimators and publishers (policies/) and a deployment's own modules.
+-- Each is found first in the folders of `lua_path`, then among the sources
+-- embedded in the binary; it is loaded as text only, into an allow-listed
+-- environment of its own, and its top level runs under the Lua bounds.
+local async = require("jobrt.async")
+local runtime = require("jobrt.runtime")
+
+local M = {}
+
+-- Libraries plugin code may require; they are handed out read-only.
+local LIBRARIES = {
+  ["jobrt.json"] = true, ["jobrt.router"] = true, ["jobrt.units"] = true,
+  ["jobrt.async"] = true, ["jobrt.core"] = true, ["jobrt.jobs"] = true,
+  ["lpeg"] = true,
+}
+
+local function readonly(t, name)
+  return setmetatable({}, {
+    __index = t,
+    __newindex = function() error(name .. " is read-only", 2) end,
+    __pairs = function() return next, t, nil end,
+    __len = function() return #t end,
+    __metatable = false,
+  })
+end
+
+local function copy(t)
+  local c = {}
+  for k, v in pairs(t) do c[k] = v end
+  return c
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local src = f:read("a")
+  f:close()
+  return src
+end
+
+-- Candidate relative paths for a module name.
+local function candidates(name)
+  local rel = name:gsub("%.", "/")
+  return { rel .. ".lua", rel .. "/init.lua" }
+end
+
+local Loader = {}
+Loader.__index = Loader
+
+-- new{lua_path = {...}, deadline = s, memory = bytes, log = fn}
+function M.new(opts)
+  return setmetatable({
+    lua_path = opts.lua_path or {},
+    deadline = opts.deadline or 5,
+    memory = opts.memory or 64 * 1024 * 1024,
+    log = opts.log or function(level, msg) runtime.log(level, msg) end,
+  }, Loader)
+end
+
+-- find(name) -> source, chunkname | nil, err
+function Loader:find(name)
+  if type(name) ~= "string" or not name:match("^[%w_]+[%w_%.]*$") or name:find("%.%.") then
+    return nil, string.format("invalid module name %q", tostring(name))
+  end
+  local tried = {}
+  for _, rel in ipairs(candidates(name)) do
+    for _, dir in ipairs(self.lua_path) do
+      local path = dir:gsub("/$", "") .. "/" .. rel
+      local src = read_file(path)
+      if src then return src, "@" .. path end
+      tried[#tried + 1] = path
+    end
+    local src = runtime.embedded(rel)
+    if src then return src, "@" .. rel end
+    tried[#tried + 1] = "(built-in) " .. rel
+  end
+  return nil, string.format("module %q not found; tried: %s", name, table.concat(tried, ", "))
+end
+
+-- A fresh allow-listed environment. `require` inside it gives the
+-- read-only libraries above and loads other plugin modules into this same
+-- environment (so a surface may be split into files).
+function Loader:environment(label)
+  local env = {
+    assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs,
+    pcall = pcall, select = select, tonumber = tonumber, tostring = tostring,
+    type = type, xpcall = xpcall, rawequal = rawequal, rawlen = rawlen,
+    rawget = rawget, rawset = rawset, setmetatable = setmetatable,
+    getmetatable = getmetatable, _VERSION = _VERSION,
+    string = copy(string), table = copy(table), math = copy(math),
+    utf8 = copy(utf8), coroutine = copy(coroutine),
+    os = { time = os.time, clock = os.clock, date = os.date, difftime = os.difftime },
+  }
+  env.print = function(...)
+    local parts = table.pack(...)
+    for i = 1, parts.n do parts[i] = tostring(parts[i]) end
+    self.log("info", label .. ": " .. table.concat(parts, "\t"))
+  end
+  env.load = function(chunk, name, mode, chunk_env)
+    if mode ~= nil and mode ~= "t" then return nil, "only text chunks may be loaded" end
+    return load(chunk, name, "t", chunk_env or env)
+  end
+  env._G = env
+  local loaded = {}
+  env.require = function(name)
+    if LIBRARIES[name] then
+      if not loaded[name] then loaded[name] = readonly(require(name), name) end
+      return loaded[name]
+    end
+    if loaded[name] == nil then
+      local src, chunkname = self:find(name)
+      if not src then error(chunkname, 2) end
+      local chunk, err = load(src, chunkname, "t", env)
+      if not chunk then error(err, 2) end
+      loaded[name] = true -- a cycle sees true, as with the standard require
+      local value = chunk(name)
+      loaded[name] = value == nil and true or value
+    end
+    return loaded[name]
+  end
+  return env
+end
+
+-- load(name[, label]) -> module value | nil, err
+-- Runs the module's top level bounded; errors name the file and line.
+function Loader:load(name, label)
+  local src, chunkname = self:find(name)
+  if not src then return nil, chunkname end
+  local env = self:environment(label or name)
+  local chunk, err = load(src, chunkname, "t", env)
+  if not chunk then return nil, err end
+  local ok, value, kind = async.call(chunk, { deadline = self.deadline, memory = self.memory }, name)
+  if not ok then
+    if type(value) ~= "string" then value = tostring(value) end
+    if kind == "deadline" then value = value .. " (while loading " .. name .. ")" end
+    return nil, value
+  end
+  if value == nil then return nil, chunkname:sub(2) .. ": module " .. name .. " returned nothing" end
+  return value, env
+end
+
+return M

@@ -1,0 +1,321 @@
+-- The request pipeline: match the route among every mounted surface, build
+-- req and res, run the handler as a bounded coroutine, and turn whatever it
+-- raises into the surface's own error shape. Answers wait for the store's
+-- group commit, so a 2xx means the change is on disk.
+local async = require("jobrt.async")
+local json = require("jobrt.json")
+local router_mod = require("jobrt.router")
+local runtime = require("jobrt.runtime")
+
+local M = {}
+
+local Failure = {}
+Failure.__index = Failure
+Failure.__tostring = function(f) return string.format("%d %s: %s", f.status, f.code, f.message) end
+
+-- fail(status, code, message[, headers]): raise an error that becomes an
+-- answer in the surface's error shape.
+function M.fail(status, code, message, headers)
+  error(setmetatable({ status = status, code = code, message = message, headers = headers }, Failure), 2)
+end
+
+function M.is_failure(v)
+  return getmetatable(v) == Failure
+end
+
+local function default_error_body(status, code, message)
+  return { code = code, message = message }
+end
+
+-- The runtime's own endpoints, mounted like a surface at /jobrt.
+local runtime_surface = {
+  name = "jobrt",
+  routes = function(r)
+    r:get("/healthz", function(_, res)
+      res:json({ status = "ok" })
+    end)
+    r:get("/version", function(_, res)
+      res:json({ name = "jobrt", version = runtime.version, api = "/jobrt/v1", lua = _VERSION })
+    end)
+  end,
+}
+
+local App = {}
+App.__index = App
+
+local Registrar = {}
+Registrar.__index = Registrar
+for _, method in ipairs({ "GET", "POST", "PUT", "PATCH", "DELETE" }) do
+  Registrar[method:lower()] = function(self, template, handler)
+    self:add(method, template, handler)
+  end
+end
+
+function Registrar:add(method, template, handler)
+  if type(template) ~= "string" or template:sub(1, 1) ~= "/" then
+    error("route template must start with '/': " .. tostring(template), 2)
+  end
+  if type(handler) ~= "function" then error("route handler must be a function", 2) end
+  local path = router_mod.join(self.mount, template)
+  self.app.router:add(method, path, handler, self.mounted)
+end
+
+-- A route outside the mount, for what a surface must answer at the host's
+-- root (openEO's /.well-known/openeo).
+function Registrar:root(method, template, handler)
+  self.app.router:add(method, template, handler, self.mounted)
+end
+
+-- new(cfg, loader) -> app | nil, err. Loads and mounts every surface of
+-- cfg.surfaces, plus the runtime's own endpoints.
+function M.new(cfg, loader)
+  local app = setmetatable({
+    cfg = cfg,
+    router = router_mod.new(),
+    mounts = {},
+    counter = 0,
+    prefix = string.format("%x", runtime.pid()),
+    in_flight = 0,
+    limits = { deadline = cfg.lua.deadline, memory = cfg.lua.memory },
+  }, App)
+  local ok, err = app:mount("jobrt", runtime_surface, { mount = "/jobrt" })
+  if not ok then return nil, err end
+  local names = {}
+  for name in pairs(cfg.surfaces) do names[#names + 1] = name end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    local spec = cfg.surfaces[name]
+    local mod, lerr = loader:load(spec.module, "surface " .. name)
+    if not mod then return nil, string.format("surface %s: %s", name, lerr) end
+    ok, err = app:mount(name, mod, spec)
+    if not ok then return nil, err end
+  end
+  -- Longest mount first: it decides the error shape of unmatched paths.
+  table.sort(app.mounts, function(a, b) return #a.mount > #b.mount end)
+  return app
+end
+
+function App:mount(name, mod, spec)
+  if type(mod) ~= "table" or type(mod.routes) ~= "function" then
+    return nil, string.format("surface %s (%s): the module must return a table with a routes function",
+      name, tostring(spec.module))
+  end
+  local mounted = {
+    name = name,
+    mount = spec.mount or "/",
+    surface = mod,
+    error_body = type(mod.error_body) == "function" and mod.error_body or default_error_body,
+  }
+  local ctx = {
+    name = name,
+    config = spec,
+    mount = mounted.mount,
+    fail = M.fail,
+    log = function(level, msg) runtime.log(level, name .. ": " .. tostring(msg)) end,
+  }
+  mounted.ctx = ctx
+  local r = setmetatable({ app = self, mount = mounted.mount, mounted = mounted }, Registrar)
+  local ok, err = async.call(mod.routes, self.limits, r, ctx)
+  if not ok then
+    return nil, string.format("surface %s: routes failed: %s", name, tostring(err))
+  end
+  self.mounts[#self.mounts + 1] = mounted
+  return true
+end
+
+function App:surface_for(path)
+  for _, m in ipairs(self.mounts) do
+    if m.mount == "/" or path == m.mount or path:sub(1, #m.mount + 1) == m.mount .. "/" then
+      return m
+    end
+  end
+  return nil
+end
+
+local Request = {}
+Request.__index = Request
+
+-- req:json() -> the decoded body; a malformed body fails the request 400.
+function Request:json()
+  if self._json == nil then
+    if self.body == "" then
+      M.fail(400, "BadRequest", "request body is empty; a JSON document was expected")
+    end
+    local value, err = json.decode(self.body)
+    if value == nil and err then
+      M.fail(400, "BadRequest", "request body is not valid JSON: " .. err)
+    end
+    self._json = value
+  end
+  return self._json
+end
+
+local Response = {}
+Response.__index = Response
+
+function Response:status(n)
+  self.code = n
+  return self
+end
+
+function Response:header(name, value)
+  self.headers[name] = value
+  return self
+end
+
+-- Everything that reaches the client passes here: wait until the writes
+-- this request made are durable, then answer.
+local function durable()
+  local core = package.loaded["jobrt.core"]
+  if type(core) == "table" and core.durable then
+    local ok, err = core.durable()
+    if not ok then
+      M.fail(503, "StoreUnavailable", "the change could not be made durable: " .. tostring(err))
+    end
+  end
+end
+
+function Response:send(body, status)
+  if self.sent then error("response already sent", 2) end
+  durable()
+  self.sent = true
+  self.code = status or self.code or 200
+  body = body or ""
+  self.headers["X-Request-Id"] = self.req.id
+  if self.headers["Content-Type"] == nil and body ~= "" then
+    self.headers["Content-Type"] = "text/plain; charset=utf-8"
+  end
+  self.exchange:respond(self.code, self.headers, body)
+  return true
+end
+
+function Response:json(value, status)
+  self.headers["Content-Type"] = self.headers["Content-Type"] or "application/json"
+  return self:send(json.encode(value), status)
+end
+
+local Writer = {}
+Writer.__index = Writer
+
+function Writer:write(chunk)
+  return self.exchange:write(chunk) and true or false
+end
+
+function Writer:close()
+  self.exchange:finish()
+end
+
+function Writer:alive()
+  return self.exchange:alive()
+end
+
+-- res:stream(status, headers) -> writer with write(chunk) and close().
+function Response:stream(status, headers)
+  if self.sent then error("response already sent", 2) end
+  durable()
+  self.sent = true
+  self.code = status or self.code or 200
+  for k, v in pairs(headers or {}) do self.headers[k] = v end
+  self.headers["X-Request-Id"] = self.req.id
+  self.exchange:start(self.code, self.headers)
+  return setmetatable({ exchange = self.exchange }, Writer)
+end
+
+function App:request_id(headers)
+  local given = headers["x-request-id"]
+  if given and #given <= 64 and given:match("^[%w%-_%.:]+$") then return given end
+  self.counter = self.counter + 1
+  return string.format("%s-%x", self.prefix, self.counter)
+end
+
+local function log_access(req, res, started)
+  local ms = (runtime.hrtime() - started) / 1e6
+  runtime.log("info", string.format("%s %s %s -> %s (%.1f ms)", req.id, req.method, req.target,
+    tostring(res.code), ms))
+end
+
+-- Answer an error in the shape of the surface, unless an answer is already
+-- on its way (then the connection is the only thing left to end).
+local function answer_error(mounted, req, res, status, code, message, headers)
+  if res.sent then
+    res.exchange:finish()
+    return
+  end
+  local body = (mounted and mounted.error_body or default_error_body)(status, code, message, req)
+  for k, v in pairs(headers or {}) do res.headers[k] = v end
+  res.sent = true
+  res.code = status
+  res.headers["Content-Type"] = "application/json"
+  res.headers["X-Request-Id"] = req.id
+  res.exchange:respond(status, res.headers, json.encode(body))
+end
+
+-- handle(raw, exchange): called by jobrt.http for every request.
+function App:handle(raw, exchange)
+  local started = runtime.hrtime()
+  local req = setmetatable(raw, Request)
+  req.id = self:request_id(raw.headers)
+  local res = setmetatable({ exchange = exchange, headers = {}, req = req }, Response)
+  local mounted = self:surface_for(req.path)
+
+  local query, qerr = router_mod.parse_query(req.query_string)
+  if not query then
+    answer_error(mounted, req, res, 400, "BadRequest", "malformed query string: " .. tostring(qerr))
+    return log_access(req, res, started)
+  end
+  req.query = query
+
+  local method = req.method == "HEAD" and "GET" or req.method
+  local route, params, allow = self.router:match(method, req.path)
+  if not route then
+    if params == "method_not_allowed" and req.method == "OPTIONS" then
+      res.sent, res.code = true, 204
+      exchange:respond(204, { Allow = table.concat(allow, ", "), ["X-Request-Id"] = req.id })
+    elseif params == "method_not_allowed" then
+      answer_error(mounted, req, res, 405, "MethodNotAllowed",
+        string.format("%s is not allowed on %s", req.method, req.path),
+        { Allow = table.concat(allow, ", ") })
+    else
+      answer_error(mounted, req, res, 404, "NotFound", "no such endpoint: " .. req.path)
+    end
+    return log_access(req, res, started)
+  end
+  req.params = params
+  mounted = route.meta
+  req.surface = mounted.name
+
+  self.in_flight = self.in_flight + 1
+  local handler = route.handler
+  async.spawn(function()
+    handler(req, res)
+    -- A handler that set no body still answers, after its writes are durable.
+    if not res.sent then res:send("", res.code or 204) end
+  end, {
+    deadline = self.limits.deadline,
+    memory = self.limits.memory,
+    on_done = function()
+      self.in_flight = self.in_flight - 1
+      log_access(req, res, started)
+    end,
+    on_error = function(err, kind, trace)
+      self.in_flight = self.in_flight - 1
+      if M.is_failure(err) then
+        answer_error(mounted, req, res, err.status, err.code, err.message, err.headers)
+      elseif kind == "deadline" then
+        runtime.log("error", req.id .. " handler exceeded its time limit: " .. tostring(trace))
+        answer_error(mounted, req, res, 500, "Timeout",
+          "the request handler exceeded its time limit of " .. self.limits.deadline .. " s")
+      elseif kind == "memory" then
+        runtime.log("error", req.id .. " handler exceeded its memory limit")
+        answer_error(mounted, req, res, 500, "OutOfMemory", "the request handler exceeded its memory limit")
+      else
+        runtime.log("error", req.id .. " handler failed: " .. tostring(trace or err))
+        answer_error(mounted, req, res, 500, "InternalError",
+          "internal error (request " .. req.id .. ")")
+      end
+      log_access(req, res, started)
+    end,
+  })
+end
+
+return M

@@ -1,0 +1,71 @@
+/* Structures shared by the HTTP server's listener (server.c), connection
+ * (conn.c) and response (response.c) code; not for use outside http/. */
+#ifndef JR_HTTP_INTERNAL_H
+#define JR_HTTP_INTERNAL_H
+
+#include <time.h>
+#include <uv.h>
+
+#include "buf.h"
+#include "http/server.h"
+
+struct jr_http_conn;
+
+enum exchange_state { EX_PENDING, EX_STREAMING, EX_DONE };
+
+struct jr_http_exchange {
+    struct jr_http_conn *conn;      /* NULL once the connection is gone */
+    struct jr_http_exchange *next;  /* in the connection's answer queue */
+    struct jr_http_request *req;    /* owned */
+    struct jr_buf out;              /* answer bytes not yet handed to libuv */
+    int refs;
+    enum exchange_state state;
+    int keep_alive;                 /* decided when the answer starts */
+    int chunked;
+    int head_only;
+};
+
+struct jr_http_conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    struct jr_http_server *server;
+    struct jr_http_conn *prev, *next;
+    struct jr_http_parse parse;
+    struct jr_http_exchange *head, *tail;
+    unsigned queued;
+    unsigned writes_pending;
+    int handles_open;
+    int closing;
+    int reading;
+    int no_more_requests;           /* a final request or an error was seen */
+    int draining;                   /* the server is shutting down */
+    int timer_kind;
+    char peer[64];
+};
+
+struct jr_http_server {
+    struct jr_loop *loop;
+    uv_tcp_t listener;
+    int port;
+    struct jr_http_limits limits;
+    jr_http_handler handler;
+    void *ud;
+    struct jr_http_conn *conns;
+    unsigned nconns;
+    int draining;
+    int listener_open;
+    jr_http_closed on_closed;
+    void *closed_ud;
+    time_t date_time;
+    char date[40];
+};
+
+void jr_http_conn_accept(struct jr_http_server *s);
+void jr_http_conn_drain(struct jr_http_conn *c);
+void jr_http_conn_close(struct jr_http_conn *c);
+void jr_http_conn_flush(struct jr_http_conn *c);
+/* Called by conn.c when a connection is fully closed. */
+void jr_http_server_conn_gone(struct jr_http_server *s, struct jr_http_conn *c);
+const char *jr_http_server_date(struct jr_http_server *s);
+
+#endif

@@ -1,0 +1,18 @@
+/* Start-up reads as this list: every C module the Lua state can require. */
+#include <lauxlib.h>
+
+#include "lua/runtime.h"
+
+int luaopen_jobrt_http(lua_State *L);
+int luaopen_jobrt_yaml(lua_State *L);
+int luaopen_lpeg(lua_State *L);
+int luaopen_cjson(lua_State *L);
+
+const struct jr_lua_module jr_lua_modules[] = {
+    {"jobrt.runtime", luaopen_jobrt_runtime},
+    {"jobrt.http", luaopen_jobrt_http},
+    {"jobrt.yaml", luaopen_jobrt_yaml},
+    {"lpeg", luaopen_lpeg},
+    {"cjson", luaopen_cjson},
+    {NULL, NULL},
+};

@@ -1,0 +1,180 @@
+/* Creates and closes the daemon's one Lua state: a memory-accounting
+ * allocator, the standard libraries, luv bound to the daemon's loop with a
+ * callback handler that logs instead of exiting, the C modules and the
+ * embedded Lua library in package.preload. */
+#include <lauxlib.h>
+#include <lualib.h>
+#include <luv/luv.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loop.h"
+#include "lua/embedded.h"
+#include "lua/runtime.h"
+
+/* Allocations fail (Lua raises "not enough memory") past the state's hard
+ * limit, or past the limit of the bounded call that is running. */
+static void *allocate(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    struct jr_lua_memory *m = ud;
+    size_t old = ptr ? osize : 0;
+    if (nsize == 0) {
+        free(ptr);
+        m->used -= old;
+        return NULL;
+    }
+    if (nsize > old) {
+        size_t grow = nsize - old;
+        if (m->hard_limit && m->used + grow > m->hard_limit)
+            return NULL;
+        if (m->call_limit && m->used + grow > m->call_limit)
+            return NULL;
+    }
+    void *p = realloc(ptr, nsize);
+    if (!p)
+        return NULL;
+    m->used = m->used - old + nsize;
+    return p;
+}
+
+static int traceback(lua_State *L)
+{
+    const char *msg = lua_tostring(L, 1);
+    if (!msg) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+            msg = lua_tostring(L, -1);
+        else
+            msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+int jr_pcall(lua_State *L, int nargs, int nresults)
+{
+    int base = lua_gettop(L) - nargs;
+    lua_pushcfunction(L, traceback);
+    lua_insert(L, base);
+    int rc = lua_pcall(L, nargs, nresults, base);
+    lua_remove(L, base);
+    if (rc != LUA_OK) {
+        jr_log(jr_loop_of(L), JR_LOG_ERROR, "lua: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    return rc;
+}
+
+/* luv's contract: leave the results and return their count, or return the
+ * negated status with nothing left. Unlike luv's default, never exit. */
+static int luv_callback(lua_State *L, int nargs, int nresults, int flags)
+{
+    (void)flags;
+    int top = lua_gettop(L) - nargs - 1;
+    int rc = jr_pcall(L, nargs, nresults);
+    if (rc != LUA_OK)
+        return -rc;
+    return lua_gettop(L) - top;
+}
+
+static void warn_to_log(void *ud, const char *msg, int tocont)
+{
+    (void)tocont;
+    jr_log(ud, JR_LOG_WARN, "lua warning: %s", msg);
+}
+
+/* package.preload loader for an embedded file; upvalue 1 is its index. */
+static int load_embedded(lua_State *L)
+{
+    const struct jr_embedded_file *f = &jr_embedded_files[lua_tointeger(L, lua_upvalueindex(1))];
+    lua_pushfstring(L, "@%s", f->path);
+    if (luaL_loadbufferx(L, f->source, f->size, lua_tostring(L, -1), "t") != LUA_OK)
+        return lua_error(L);
+    lua_pushvalue(L, 1);
+    lua_call(L, 1, 1);
+    return 1;
+}
+
+/* "lua/jobrt/server.lua" -> "jobrt.server"; only the runtime's own library
+ * is preloaded: surfaces and policies are loaded sandboxed by plugins.lua. */
+static int module_name(const char *path, char *out, size_t outlen)
+{
+    const char *prefix = "lua/";
+    size_t plen = strlen(prefix), len = strlen(path);
+    if (strncmp(path, prefix, plen) != 0 || len < plen + 5 || strcmp(path + len - 4, ".lua") != 0)
+        return -1;
+    size_t n = len - plen - 4;
+    if (n + 1 > outlen)
+        return -1;
+    memcpy(out, path + plen, n);
+    out[n] = '\0';
+    for (char *p = out; *p; p++)
+        if (*p == '/')
+            *p = '.';
+    size_t olen = strlen(out);
+    if (olen > 5 && strcmp(out + olen - 5, ".init") == 0)
+        out[olen - 5] = '\0';
+    return 0;
+}
+
+static int setup(lua_State *L)
+{
+    struct jr_loop *loop = lua_touserdata(L, 1);
+    luaL_openlibs(L);
+    luv_set_loop(L, loop->uv);
+    luv_set_callback(L, luv_callback);
+    luaL_requiref(L, "luv", luaopen_luv, 0);
+    lua_pop(L, 1);
+
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    for (const struct jr_lua_module *m = jr_lua_modules; m->name; m++) {
+        lua_pushcfunction(L, m->open);
+        lua_setfield(L, -2, m->name);
+    }
+    char name[256];
+    for (int i = 0; jr_embedded_files[i].path; i++) {
+        if (module_name(jr_embedded_files[i].path, name, sizeof(name)) != 0)
+            continue;
+        lua_pushinteger(L, i);
+        lua_pushcclosure(L, load_embedded, 1);
+        lua_setfield(L, -2, name);
+    }
+    lua_pop(L, 1);
+
+    /* Sandboxed code must not reach the shared string library through
+     * getmetatable(""). */
+    lua_pushliteral(L, "");
+    lua_getmetatable(L, -1);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 2);
+    return 0;
+}
+
+int jr_lua_open(struct jr_loop *loop, char *err, size_t errlen)
+{
+    lua_State *L = lua_newstate(allocate, &loop->mem);
+    if (!L) {
+        snprintf(err, errlen, "cannot create the Lua state: out of memory");
+        return -1;
+    }
+    *(struct jr_loop **)lua_getextraspace(L) = loop;
+    loop->L = L;
+    lua_setwarnf(L, warn_to_log, loop);
+    lua_pushcfunction(L, setup);
+    lua_pushlightuserdata(L, loop);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+        snprintf(err, errlen, "cannot set up Lua: %s", lua_tostring(L, -1));
+        jr_lua_close(loop);
+        return -1;
+    }
+    return 0;
+}
+
+void jr_lua_close(struct jr_loop *loop)
+{
+    if (!loop->L)
+        return;
+    lua_close(loop->L);
+    loop->L = NULL;
+}
