@@ -1,0 +1,748 @@
+-- The deployment file: its schema, defaults and validation. A file states only
+-- what differs from the defaults; every problem in it is reported, each as
+-- {file, line, key, message}, so `jobrt check` can list them all at once.
+local yaml = require("jobrt.yaml")
+local units = require("jobrt.units")
+
+local M = {}
+
+local NULL = yaml.null
+
+-- The surfaces the runtime ships, with their default mount and module. A
+-- deployment may name these without "module"; adding one is one line here.
+local BUILTIN_SURFACES = {
+  native = { mount = "/jobrt/v1", module = "api.native" },
+}
+M.BUILTIN_SURFACES = BUILTIN_SURFACES
+
+-- The sandbox layers `sandbox.require` may insist on (see runtime/sandbox).
+local SANDBOX_LAYERS = {
+  "userns", "mountns", "pidns", "netns", "ipcns", "utsns",
+  "no_new_privs", "caps", "seccomp", "rlimits", "cgroup",
+}
+
+local KiB, MiB, GiB = 1024, 1024 * 1024, 1024 * 1024 * 1024
+
+local DEFAULT_LISTEN = "127.0.0.1:8080"
+
+---------------------------------------------------------------------------
+-- Helpers
+
+local function is_null(v) return v == nil or v == NULL end
+
+-- YAML mappings have string keys and sequences 1..n; an empty table is both.
+local function is_map(v)
+  return type(v) == "table" and (next(v) == nil or type(next(v)) == "string")
+end
+
+local function is_seq(v)
+  return type(v) == "table" and (next(v) == nil or v[1] ~= nil)
+end
+
+local function describe(v)
+  if v == nil then return "nothing" end
+  if v == NULL then return "null" end
+  if type(v) == "table" then
+    if next(v) == nil then return "an empty table" end
+    return is_seq(v) and "a list" or "a mapping"
+  end
+  if type(v) == "string" then return string.format("a string (%q)", v) end
+  if type(v) == "number" then return "a number (" .. tostring(v) .. ")" end
+  return "a " .. type(v) .. " (" .. tostring(v) .. ")"
+end
+
+local function deep_copy(v)
+  if type(v) ~= "table" then return v end
+  local out = {}
+  for k, x in pairs(v) do out[k] = deep_copy(x) end
+  return out
+end
+
+-- "node" + "memory" -> "node.memory"; "listen" + 2 -> "listen[2]".
+local function join(path, k)
+  if type(k) == "number" then return path .. "[" .. k .. "]" end
+  if not k:find("^[%w_%-]+$") then return path .. string.format("[%q]", k) end
+  if path == "" then return k end
+  return path .. "." .. k
+end
+
+-- Edits between a and b, a swap of two neighbours counting as one; a
+-- difference of case alone counts as none.
+local function distance(a, b)
+  a, b = a:lower(), b:lower()
+  local d = {}
+  for i = 0, #a do d[i] = { [0] = i } end
+  for j = 0, #b do d[0][j] = j end
+  for i = 1, #a do
+    for j = 1, #b do
+      local cost = a:byte(i) == b:byte(j) and 0 or 1
+      d[i][j] = math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+      if i > 1 and j > 1 and a:byte(i) == b:byte(j - 1) and a:byte(i - 1) == b:byte(j) then
+        d[i][j] = math.min(d[i][j], d[i - 2][j - 2] + 1)
+      end
+    end
+  end
+  return d[#a][#b]
+end
+
+-- The closest of names to word, if close enough to be a typo.
+local function suggest(word, names)
+  local best, best_d
+  for _, name in ipairs(names) do
+    local d = distance(word, name)
+    local limit = math.max(1, math.min(2, #name // 3))
+    if d <= limit and (not best_d or d < best_d or (d == best_d and name < best)) then
+      best, best_d = name, d
+    end
+  end
+  return best
+end
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  return keys
+end
+
+---------------------------------------------------------------------------
+-- One validation run: where errors go and where lines come from.
+
+local Check = {}
+Check.__index = Check
+
+local function new_check(file, lines)
+  return setmetatable({ file = file, lines = lines or {}, errors = {} }, Check)
+end
+
+function Check:add(key, line, fmt, ...)
+  self.errors[#self.errors + 1] = {
+    file = self.file, line = line, key = key,
+    message = select("#", ...) > 0 and string.format(fmt, ...) or fmt,
+  }
+end
+
+-- The line of t[k] (its key, or its element), else of t, else fallback.
+function Check:line(t, k, fallback)
+  local info = type(t) == "table" and self.lines[t]
+  if not info then return fallback end
+  return info.keys[k] or info.line or fallback
+end
+
+-- Keys of a mapping in the order they appear in the file.
+function Check:keys(t)
+  local keys = sorted_keys(t)
+  local info = self.lines[t]
+  if info then
+    table.sort(keys, function(a, b)
+      local la, lb = info.keys[a] or 0, info.keys[b] or 0
+      if la ~= lb then return la < lb end
+      return tostring(a) < tostring(b)
+    end)
+  end
+  return keys
+end
+
+function Check:unknown(path, k, line, names)
+  local guess = suggest(k, names)
+  if guess then
+    self:add(join(path, k), line, 'unknown key (did you mean "%s"?)', guess)
+  else
+    table.sort(names)
+    self:add(join(path, k), line, "unknown key (expected one of: %s)", table.concat(names, ", "))
+  end
+end
+
+function Check:type_error(path, line, expected, v)
+  self:add(path, line, "expected %s, got %s", expected, describe(v))
+end
+
+-- Checks that v is a mapping; says so at line otherwise.
+function Check:mapping(path, line, v, what)
+  if is_map(v) then return true end
+  self:type_error(path, line, what or "a mapping", v)
+  return false
+end
+
+---------------------------------------------------------------------------
+-- Value checkers: f(c, v, path, line, spec) -> ok, normalised value. They are
+-- called only for non-null values; null means "the default".
+
+local T = {}
+
+function T.string(c, v, path, line)
+  if type(v) ~= "string" then c:type_error(path, line, "a string", v) return false end
+  if v == "" then c:add(path, line, "must not be empty") return false end
+  return true, v
+end
+
+function T.boolean(c, v, path, line)
+  if type(v) ~= "boolean" then c:type_error(path, line, "true or false", v) return false end
+  return true, v
+end
+
+function T.count(c, v, path, line, spec)
+  local n = type(v) == "number" and math.tointeger(v)
+  if not n then c:type_error(path, line, "a whole number", v) return false end
+  local min = spec.min or 0
+  if n < 0 and min == 0 then c:add(path, line, "must not be negative") return false end
+  if n < min then c:add(path, line, "must be at least %d", min) return false end
+  return true, n
+end
+
+local function unit_checker(parse)
+  return function(c, v, path, line, spec)
+    local n, err = parse(v)
+    if not n then c:add(path, line, "%s", err) return false end
+    if spec.positive and n <= 0 then c:add(path, line, "must be more than 0") return false end
+    return true, n
+  end
+end
+T.bytes = unit_checker(units.bytes)
+T.cpu = unit_checker(units.cpu)
+T.duration = unit_checker(units.duration)
+
+function T.enum(c, v, path, line, spec)
+  for _, allowed in ipairs(spec.values) do
+    if v == allowed then return true, v end
+  end
+  local list = '"' .. table.concat(spec.values, '", "') .. '"'
+  if type(v) == "string" then
+    local guess = suggest(v, spec.values)
+    if guess then
+      c:add(path, line, 'unknown value "%s" (did you mean "%s"?)', v, guess)
+      return false
+    end
+  end
+  c:add(path, line, "expected one of %s, got %s", list, describe(v))
+  return false
+end
+
+-- A list of strings; a single string is a list of one.
+function T.strings(c, v, path, line, spec)
+  if type(v) == "string" then v = { v } end
+  if not is_seq(v) then c:type_error(path, line, "a list of strings", v) return false end
+  local out, ok = {}, true
+  for i, item in ipairs(v) do
+    local p, l = join(path, i), c:line(v, i, line)
+    local good, s = T.string(c, item, p, l)
+    if good and spec.each then good, s = spec.each(c, s, p, l) end
+    if good then out[#out + 1] = s else ok = false end
+  end
+  return ok, out
+end
+
+local function absolute_path(c, s, path, line)
+  if s:sub(1, 1) ~= "/" then
+    c:add(path, line, 'must be an absolute path, got "%s"', s)
+    return false
+  end
+  return true, s
+end
+
+local function module_name(c, s, path, line)
+  for part in (s .. "."):gmatch("([^.]*)%.") do
+    if not part:find("^[%a_][%w_]*$") then
+      c:add(path, line, 'not a Lua module name: "%s" (expected e.g. "site.reports")', s)
+      return false
+    end
+  end
+  return true, s
+end
+
+-- A record: a mapping whose keys are fixed by fields {name = spec}. Returns
+-- its defaults overlaid with the valid values found.
+local function record(c, v, path, line, fields)
+  local out = {}
+  for name, spec in pairs(fields) do out[name] = deep_copy(spec.default) end
+  if is_null(v) or not c:mapping(path, line, v) then return out end
+  local names = sorted_keys(fields)
+  for _, k in ipairs(c:keys(v)) do
+    local spec, p, l = fields[k], join(path, k), c:line(v, k, line)
+    if not spec then
+      c:unknown(path, k, l, names)
+    elseif not is_null(v[k]) then
+      local ok, value = T[spec.type](c, v[k], p, l, spec)
+      if ok then out[k] = value end
+    end
+  end
+  return out
+end
+
+---------------------------------------------------------------------------
+-- listen
+
+local function ipv4(h)
+  local parts = { h:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$") }
+  if #parts ~= 4 then return false end
+  for _, p in ipairs(parts) do
+    if #p > 1 and p:sub(1, 1) == "0" or tonumber(p) > 255 then return false end
+  end
+  return true
+end
+
+-- How many 16-bit groups a run like "1:2:a.b.c.d" holds, nil if malformed.
+local function v6_groups(s, may_end_in_v4)
+  if s == "" then return 0 end
+  local n, parts = 0, {}
+  for g in (s .. ":"):gmatch("([^:]*):") do parts[#parts + 1] = g end
+  for i, g in ipairs(parts) do
+    if i == #parts and may_end_in_v4 and g:find("%.") then
+      if not ipv4(g) then return nil end
+      n = n + 2
+    elseif g:find("^%x%x?%x?%x?$") then
+      n = n + 1
+    else
+      return nil
+    end
+  end
+  return n
+end
+
+local function ipv6(h)
+  if h:find("[^%x:%.]") then return false end
+  local head, tail = h:match("^(.-)::(.*)$")
+  if not head then return v6_groups(h, true) == 8 end
+  if tail:find("::", 1, true) then return false end
+  local a, b = v6_groups(head, false), v6_groups(tail, true)
+  return a ~= nil and b ~= nil and a + b <= 7
+end
+
+-- "ADDR:PORT" -> {host=, port=, address=} | nil, reason
+local function parse_address(s)
+  local host, port = s:match("^%[(.*)%]:(%d+)$")
+  local v6 = host ~= nil
+  if not host then
+    if s:find("^%[") then return nil, string.format('"%s" is not "[IPv6]:PORT"', s) end
+    host, port = s:match("^([^:]*):(%d+)$")
+  end
+  if not host then
+    if select(2, s:gsub(":", "")) > 1 and not s:find("%[") then
+      return nil, string.format('"%s": put IPv6 addresses in brackets, e.g. "[::1]:8080"', s)
+    end
+    if not s:find(":") then
+      return nil, string.format('"%s" has no port (expected ADDR:PORT, e.g. "127.0.0.1:8080")', s)
+    end
+    return nil, string.format('"%s" is not ADDR:PORT (e.g. "127.0.0.1:8080")', s)
+  end
+  local p = tonumber(port)
+  if #port > 5 or p > 65535 then
+    return nil, string.format('"%s": port %s is out of range (0-65535)', s, port)
+  end
+  if v6 then
+    if not ipv6(host) then return nil, string.format('"%s": "%s" is not an IPv6 address', s, host) end
+    return { host = host, port = p, address = "[" .. host .. "]:" .. p }
+  end
+  if host == "" then
+    return nil, string.format('"%s" has no address (use "0.0.0.0:%s" for every interface)', s, port)
+  end
+  if host ~= "localhost" and not ipv4(host) then
+    return nil, string.format('"%s": "%s" is not an IPv4 address, [IPv6] or localhost', s, host)
+  end
+  return { host = host, port = p, address = host .. ":" .. p }
+end
+
+local TLS_FIELDS = {
+  cert = { type = "string" },
+  key = { type = "string" },
+  client_ca = { type = "string" },
+  require_client_cert = { type = "boolean", default = false },
+}
+
+local function check_tls(c, v, path, line)
+  if is_null(v) or v == false then return true, nil end
+  if not c:mapping(path, line, v, "a mapping with cert and key") then return false end
+  local before = #c.errors
+  local tls = record(c, v, path, line, TLS_FIELDS)
+  for _, k in ipairs({ "cert", "key" }) do
+    if is_null(v[k]) then c:add(path, line, 'missing "%s" (a TLS listener needs cert and key)', k) end
+  end
+  if tls.require_client_cert and not tls.client_ca then
+    c:add(join(path, "require_client_cert"), c:line(v, "require_client_cert", line),
+      'needs "client_ca" (the CA that signs client certificates)')
+  end
+  return #c.errors == before, tls
+end
+
+local function check_listener(c, v, path, line)
+  if type(v) == "string" then
+    local l, err = parse_address(v)
+    if not l then c:add(path, line, "%s", err) return false end
+    return true, l
+  end
+  if not is_map(v) or next(v) == nil then
+    local hint = is_seq(v) and ' (quote IPv6 addresses: "[::1]:8080")' or ""
+    c:type_error(path, line, '"ADDR:PORT" or a mapping with address and tls' .. hint, v)
+    return false
+  end
+  local ok, l = true, nil
+  for _, k in ipairs(c:keys(v)) do
+    if k ~= "address" and k ~= "tls" then
+      c:unknown(path, k, c:line(v, k, line), { "address", "tls" })
+      ok = false
+    end
+  end
+  local apath, aline = join(path, "address"), c:line(v, "address", line)
+  if is_null(v.address) then
+    c:add(path, line, 'missing "address"')
+    ok = false
+  elseif type(v.address) ~= "string" then
+    c:type_error(apath, aline, '"ADDR:PORT"', v.address)
+    ok = false
+  else
+    local err
+    l, err = parse_address(v.address)
+    if not l then c:add(apath, aline, "%s", err) ok = false end
+  end
+  local good_tls, tls = check_tls(c, v.tls, join(path, "tls"), c:line(v, "tls", line))
+  if l then l.tls = tls end
+  return ok and good_tls, l
+end
+
+-- A list of listeners; one string or one mapping is a list of one, and
+-- errors then name "listen" itself rather than "listen[1]".
+local function check_listen(c, v, path, line)
+  local list = v
+  if type(v) == "string" or (is_map(v) and next(v) ~= nil) then list = { v } end
+  if not is_seq(list) then c:type_error(path, line, 'a list of "ADDR:PORT"', v) return false end
+  if #list == 0 then c:add(path, line, "needs at least one address") return false end
+  local out, ok, seen = {}, true, {}
+  for i, item in ipairs(list) do
+    local p = list == v and join(path, i) or path
+    local l = list == v and c:line(v, i, line) or line
+    local good, listener = check_listener(c, item, p, l)
+    if good and seen[listener.address] then
+      c:add(p, l, "%s is listed twice (first as %s)", listener.address, seen[listener.address])
+      good = false
+    end
+    if good then
+      seen[listener.address] = p
+      out[#out + 1] = listener
+    end
+    ok = ok and good
+  end
+  return ok, out
+end
+
+---------------------------------------------------------------------------
+-- users, surfaces, plugins, sandbox images: mappings of named entries
+
+local USER_FIELDS = {
+  password_hash = { type = "string" },
+  password = { type = "string" },
+  roles = { type = "strings", default = {} },
+}
+
+local function check_users(c, v, path, line)
+  if not c:mapping(path, line, v, "a mapping of user names") then return false end
+  local out = {}
+  for _, name in ipairs(c:keys(v)) do
+    local p, l, u = join(path, name), c:line(v, name, line), v[name]
+    if name == "" or name:find("[:%c%s]") then
+      c:add(p, l, "user names may not be empty or hold ':', spaces or control characters")
+    elseif c:mapping(p, l, u, "a mapping with password_hash or password, and roles") then
+      local user = record(c, u, p, l, USER_FIELDS)
+      local has_hash, has_password = not is_null(u.password_hash), not is_null(u.password)
+      if has_hash and has_password then
+        c:add(p, l, 'give "password_hash" or "password", not both')
+      elseif not has_hash and not has_password then
+        c:add(p, l, 'missing "password_hash" (or "password")')
+      end
+      out[name] = user
+    end
+  end
+  return true, out
+end
+
+local function check_mount(c, v, path, line)
+  local ok, s = T.string(c, v, path, line)
+  if not ok then return false end
+  if s:sub(1, 1) ~= "/" then
+    c:add(path, line, 'must start with "/", got "%s"', s)
+  elseif s ~= "/" and s:sub(-1) == "/" then
+    c:add(path, line, 'must not end with "/", got "%s"', s)
+  elseif s:find("//", 1, true) or s:find("[%s?#{}%%]") then
+    c:add(path, line, 'not a plain path: "%s"', s)
+  else
+    return true, s
+  end
+  return false
+end
+
+local function check_surfaces(c, v, path, line)
+  local out = {}
+  for name, def in pairs(BUILTIN_SURFACES) do out[name] = deep_copy(def) end
+  if not c:mapping(path, line, v, "a mapping of surface names") then return false end
+  local mount_lines = {}
+  local builtin_names = sorted_keys(BUILTIN_SURFACES)
+  for _, name in ipairs(c:keys(v)) do
+    local p, l, s = join(path, name), c:line(v, name, line), v[name]
+    local builtin = BUILTIN_SURFACES[name]
+    if s == false then
+      out[name] = nil
+    elseif not (is_null(s) or s == true or is_map(s)) then
+      c:type_error(p, l, "a mapping, or false to unmount it", s)
+    else
+      local surface = builtin and deep_copy(builtin) or {}
+      if is_map(s) then
+        for k, x in pairs(s) do
+          if not is_null(x) then surface[k] = x end
+        end
+      end
+      local good = true
+      if is_null(surface.module) then
+        local guess = suggest(name, builtin_names)
+        c:add(p, l, 'unknown surface%s: a surface of your own needs "module" (built in: %s)',
+          guess and string.format(' (did you mean "%s"?)', guess) or "",
+          table.concat(builtin_names, ", "))
+        good = false
+      else
+        local ok, m = T.string(c, surface.module, join(p, "module"), c:line(s, "module", l))
+        good = ok and module_name(c, m, join(p, "module"), c:line(s, "module", l)) and good
+      end
+      if is_null(surface.mount) then
+        if not is_null(surface.module) then c:add(p, l, 'missing "mount" (e.g. "/%s")', name) end
+        good = false
+      else
+        local ml = c:line(s, "mount", l)
+        good = check_mount(c, surface.mount, join(p, "mount"), ml) and good
+        mount_lines[name] = ml
+      end
+      if good then out[name] = surface else out[name] = nil end
+    end
+  end
+  -- Two surfaces may share "/" (each owns different paths under it), but not
+  -- any other mount; the later one in the file is reported.
+  local names = sorted_keys(out)
+  table.sort(names, function(a, b)
+    local la, lb = mount_lines[a] or 0, mount_lines[b] or 0
+    if la ~= lb then return la < lb end
+    return a < b
+  end)
+  local owner = {}
+  for _, name in ipairs(names) do
+    local mount = out[name].mount
+    if mount ~= "/" and owner[mount] then
+      c:add(join(join(path, name), "mount"), mount_lines[name] or line,
+        '"%s" is already the mount of %s', mount, join(path, owner[mount]))
+      out[name] = nil
+    elseif mount ~= "/" then
+      owner[mount] = name
+    end
+  end
+  return true, out
+end
+
+local function check_plugins(c, v, path, line)
+  if not c:mapping(path, line, v, "a mapping of plugin names") then return false end
+  local out = {}
+  for _, name in ipairs(c:keys(v)) do
+    local p, l, x = join(path, name), c:line(v, name, line), v[name]
+    if c:mapping(p, l, x, 'a mapping with "use"') then
+      if is_null(x.use) then
+        c:add(p, l, 'missing "use" (the plugin module, e.g. "approve.image_allowlist")')
+      else
+        local ul = c:line(x, "use", l)
+        local ok, use = T.string(c, x.use, join(p, "use"), ul)
+        if ok and module_name(c, use, join(p, "use"), ul) then
+          local plugin = {}
+          for k, opt in pairs(x) do plugin[k] = opt end
+          out[name] = plugin
+        end
+      end
+    end
+  end
+  return true, out
+end
+
+local function check_images(c, v, path, line, spec)
+  local out = deep_copy(spec.default)
+  if not c:mapping(path, line, v, "a mapping of image names to folders") then return false end
+  for _, name in ipairs(c:keys(v)) do
+    local p, l, x = join(path, name), c:line(v, name, line), v[name]
+    if x == false or is_null(x) then
+      out[name] = nil
+    else
+      local ok, s = T.string(c, x, p, l)
+      if ok and absolute_path(c, s, p, l) then out[name] = s end
+    end
+  end
+  return true, out
+end
+
+T.listen = check_listen
+T.users = check_users
+T.surfaces = check_surfaces
+T.plugins = check_plugins
+T.images = check_images
+T.record = function(c, v, path, line, spec) return true, record(c, v, path, line, spec.fields) end
+
+---------------------------------------------------------------------------
+-- The schema
+
+local function each_layer(c, s, path, line)
+  for _, layer in ipairs(SANDBOX_LAYERS) do
+    if s == layer then return true, s end
+  end
+  local guess = suggest(s, SANDBOX_LAYERS)
+  if guess then
+    c:add(path, line, 'unknown sandbox layer "%s" (did you mean "%s"?)', s, guess)
+  else
+    c:add(path, line, 'unknown sandbox layer "%s" (known: %s)', s, table.concat(SANDBOX_LAYERS, ", "))
+  end
+  return false
+end
+
+local function each_absolute(c, s, path, line) return absolute_path(c, s, path, line) end
+
+local SCHEMA = {
+  listen = { type = "listen", default = nil }, -- filled in by normalise
+  data_dir = { type = "string", default = "./jobrt-data" },
+  lua_path = { type = "strings", default = {} },
+  node = { type = "record", fields = {
+    cpu = { type = "cpu", positive = true },       -- nil: what the machine has
+    memory = { type = "bytes", positive = true },  -- nil: what the machine has
+    gpu = { type = "count", default = 0 },
+    max_tasks = { type = "count", default = 16, min = 1 },
+  } },
+  sandbox = { type = "record", fields = {
+    network = { type = "enum", values = { "none", "full", "allow" }, default = "none" },
+    require = { type = "strings", default = {}, each = each_layer },
+    images = { type = "images", default = { host = "/" } },
+    allow_host_paths = { type = "strings", default = {}, each = each_absolute },
+  } },
+  users = { type = "users", default = {} },
+  surfaces = { type = "surfaces" },
+  plugins = { type = "plugins", default = {} },
+  limits = { type = "record", fields = {
+    max_body = { type = "bytes", default = 16 * MiB, positive = true },
+    max_header = { type = "bytes", default = 16 * KiB, positive = true },
+    max_connections = { type = "count", default = 1024, min = 1 },
+    idle_timeout = { type = "duration", default = 60, positive = true },
+    read_timeout = { type = "duration", default = 30, positive = true },
+    shutdown_grace = { type = "duration", default = 30 },
+  } },
+  lua = { type = "record", fields = {
+    deadline = { type = "duration", default = 5, positive = true },
+    memory = { type = "bytes", default = 64 * MiB, positive = true },
+    state_memory = { type = "bytes", default = 1 * GiB, positive = true },
+  } },
+  log = { type = "record", fields = {
+    level = { type = "enum", values = { "debug", "info", "warn", "error" }, default = "info" },
+  } },
+}
+
+local TOP_KEYS = sorted_keys(SCHEMA)
+
+local function default_of(name, spec)
+  if name == "listen" then return { parse_address(DEFAULT_LISTEN) } end
+  if name == "surfaces" then return deep_copy(BUILTIN_SURFACES) end
+  if spec.type == "record" then
+    local out = {}
+    for k, f in pairs(spec.fields) do out[k] = deep_copy(f.default) end
+    return out
+  end
+  return deep_copy(spec.default)
+end
+
+-- doc (from jobrt.yaml) -> cfg, or nil and the errors.
+local function normalise(doc, lines, file)
+  local c = new_check(file, lines)
+  local cfg = {}
+  for name, spec in pairs(SCHEMA) do cfg[name] = default_of(name, spec) end
+  if is_null(doc) then return cfg end
+  if not is_map(doc) then
+    c:add("", c:line(doc, 1, 1), "expected a mapping of settings, got %s", describe(doc))
+    return nil, c.errors
+  end
+  for _, k in ipairs(c:keys(doc)) do
+    local spec, l = SCHEMA[k], c:line(doc, k, 1)
+    if not spec then
+      c:unknown("", k, l, TOP_KEYS)
+    elseif not is_null(doc[k]) then
+      local ok, value = T[spec.type](c, doc[k], k, l, spec)
+      if ok then cfg[k] = value end
+    end
+  end
+  if cfg.lua.memory > cfg.lua.state_memory then
+    local lua_line = c:line(doc, "lua", 1)
+    local at = type(doc.lua) == "table" and doc.lua.memory ~= nil
+    c:add("lua.memory", at and c:line(doc.lua, "memory", lua_line) or lua_line,
+      "the per-call cap (%d bytes) is larger than lua.state_memory (%d bytes)",
+      cfg.lua.memory, cfg.lua.state_memory)
+  end
+  if #c.errors > 0 then
+    table.sort(c.errors, function(a, b)
+      if (a.line or 0) ~= (b.line or 0) then return (a.line or 0) < (b.line or 0) end
+      if a.key ~= b.key then return a.key < b.key end
+      return a.message < b.message
+    end)
+    return nil, c.errors
+  end
+  return cfg
+end
+
+-- "NAME:LINE: message" from jobrt.yaml -> one error record.
+local function yaml_error(name, msg)
+  local rest = msg
+  if msg:sub(1, #name + 1) == name .. ":" then rest = msg:sub(#name + 2) end
+  local line, message = rest:match("^(%d+): (.*)$")
+  if line then return { file = name, line = tonumber(line), key = "", message = message } end
+  return { file = name, key = "", message = (rest:gsub("^%s+", "")) }
+end
+
+---------------------------------------------------------------------------
+-- API
+
+--- config.load(path) -> cfg | nil, errors ({file, line, key, message}, by line)
+function M.load(path)
+  local doc, lines = yaml.load_file(path)
+  if doc == nil then return nil, { yaml_error(path, lines) } end
+  return normalise(doc, lines, path)
+end
+
+--- config.from_string(text [, name]) -> cfg | nil, errors
+function M.from_string(text, name)
+  name = name or "<string>"
+  local doc, lines = yaml.load_string(text, name)
+  if doc == nil then return nil, { yaml_error(name, lines) } end
+  return normalise(doc, lines, name)
+end
+
+--- config.default() -> the configuration of a deployment without a file.
+function M.default()
+  return (normalise(NULL, {}, "<default>"))
+end
+
+--- config.format_errors(errors) -> { "FILE:LINE: key: message", ... }
+function M.format_errors(errors)
+  local out = {}
+  for _, e in ipairs(errors) do
+    local where = e.file or "<config>"
+    if e.line then where = where .. ":" .. e.line end
+    local key = (e.key and e.key ~= "") and (e.key .. ": ") or ""
+    out[#out + 1] = where .. ": " .. key .. e.message
+  end
+  return out
+end
+
+--- config.apply_overrides(cfg, {listen = "ADDR:PORT", data_dir = "DIR"})
+-- -> cfg (changed in place) | nil, "--flag: message" (cfg then unchanged).
+function M.apply_overrides(cfg, o)
+  o = o or {}
+  local listener
+  if o.listen ~= nil then
+    if type(o.listen) ~= "string" then return nil, "--listen: expected ADDR:PORT" end
+    local err
+    listener, err = parse_address(o.listen)
+    if not listener then return nil, "--listen: " .. err end
+  end
+  if o.data_dir ~= nil and (type(o.data_dir) ~= "string" or o.data_dir == "") then
+    return nil, "--data-dir: expected a folder"
+  end
+  if listener then cfg.listen = { listener } end
+  if o.data_dir ~= nil then cfg.data_dir = o.data_dir end
+  return cfg
+end
+
+return M

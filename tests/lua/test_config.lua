@@ -1,0 +1,297 @@
+-- jobrt.config (and the jobrt.yaml binding under it): defaults, normalising a
+-- full deployment, and every kind of mistake reported with FILE:LINE: key.
+local config = require("jobrt.config")
+local yaml = require("jobrt.yaml")
+
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local FIXTURES = here .. "../fixtures/config/"
+
+-- The formatted errors of a text, or {} when it is valid.
+local function errors_of(text)
+  local cfg, errs = config.from_string(text, "t.yaml")
+  if cfg then return {} end
+  return config.format_errors(errs)
+end
+
+local function valid(t, text)
+  local cfg, errs = config.from_string(text, "t.yaml")
+  if not cfg then t.eq(config.format_errors(errs), {}, "errors") end
+  return cfg or config.default()
+end
+
+return {
+  { "yaml: documents and their lines", function(t)
+    local doc, lines = yaml.load_string("a:\n  b: [1, x, ~]\n  c:\n    - {d: 1.5}\n", "n.yaml")
+    t.eq(doc, { a = { b = { 1, "x", yaml.null }, c = { { d = 1.5 } } } })
+    t.eq(math.type(doc.a.b[1]), "integer")
+    t.eq(lines[doc], { line = 1, keys = { a = 1 } })
+    t.eq(lines[doc.a], { line = 2, keys = { b = 2, c = 3 } })
+    t.eq(lines[doc.a.b], { line = 2, keys = { 2, 2, 2 } })
+    t.eq(lines[doc.a.c], { line = 4, keys = { 4 } })
+    t.eq(lines[doc.a.c[1]], { line = 4, keys = { d = 4 } })
+    t.eq(yaml.null, require("cjson").null)
+    local empty, empty_lines = yaml.load_string("# nothing\n")
+    t.eq(empty, yaml.null)
+    t.eq(empty_lines, {})
+  end },
+
+  { "yaml: errors", function(t)
+    local function err(text) return select(2, yaml.load_string(text, "n.yaml")) end
+    t.eq(err("a: 1\na: 2\n"), 'n.yaml:2: duplicate key "a" (first at line 1)')
+    t.eq(err("a: [1\nb: 2\n"), "n.yaml:2: did not find expected ',' or ']' (while parsing a flow sequence at line 1)")
+    t.eq(err("a: 1\n---\nb: 1\n"), "n.yaml:2: only one YAML document is allowed, a second one starts here")
+    t.eq(err("a: &x 1\n"), "n.yaml:1: anchors (&x) are not supported")
+    t.eq(err("a: !!bool maybe\n"), 'n.yaml:1: not a valid !!bool: "maybe"')
+    t.eq(err("a: 99999999999999999999\n"), "n.yaml:1: integer out of range: 99999999999999999999")
+    t.eq(err("a: [\n"), "n.yaml:1: did not find expected node content (while parsing a flow node)")
+    t.eq(select(2, yaml.load_string("a: *b")), "<string>:1: aliases (*b) are not supported")
+    t.eq(select(2, yaml.load_file(FIXTURES .. "missing.yaml")),
+      FIXTURES .. "missing.yaml: No such file or directory")
+    t.err(function() yaml.load_string({}) end, "string expected")
+  end },
+
+  { "default() is every key's default", function(t)
+    local cfg = config.default()
+    t.eq(cfg, {
+      listen = { { host = "127.0.0.1", port = 8080, address = "127.0.0.1:8080" } },
+      data_dir = "./jobrt-data",
+      lua_path = {},
+      node = { gpu = 0, max_tasks = 16 },
+      sandbox = { network = "none", require = {}, images = { host = "/" }, allow_host_paths = {} },
+      users = {},
+      surfaces = { native = { mount = "/jobrt/v1", module = "api.native" } },
+      plugins = {},
+      limits = { max_body = 16 << 20, max_header = 16 << 10, max_connections = 1024,
+                 idle_timeout = 60, read_timeout = 30, shutdown_grace = 30 },
+      lua = { deadline = 5, memory = 64 << 20, state_memory = 1 << 30 },
+      log = { level = "info" },
+    })
+    -- Each call is a fresh copy: apply_overrides changes it in place.
+    config.default().surfaces.native.mount = "/changed"
+    t.eq(config.default().surfaces.native.mount, "/jobrt/v1")
+    t.eq(valid(t, ""), config.default())
+    t.eq(valid(t, "# only a comment\n"), config.default())
+    t.eq(valid(t, "node:\nlimits: ~\n"), config.default())
+  end },
+
+  { "a full deployment normalises", function(t)
+    local cfg, errs = config.load(FIXTURES .. "full.yaml")
+    t.eq(errs, nil)
+    t.eq(cfg.listen, {
+      { host = "127.0.0.1", port = 8080, address = "127.0.0.1:8080" },
+      { host = "0.0.0.0", port = 8443, address = "0.0.0.0:8443",
+        tls = { cert = "certs/server.crt", key = "certs/server.key",
+                client_ca = "certs/ca.crt", require_client_cert = true } },
+      { host = "::1", port = 9090, address = "[::1]:9090" },
+    })
+    t.eq(cfg.lua_path, { "./site-lua" })
+    t.eq(cfg.node, { cpu = 2000, memory = 4 << 30, gpu = 0, max_tasks = 16 })
+    t.eq(cfg.sandbox, { network = "none", require = { "userns", "seccomp" },
+      images = { host = "/", alpine = "/srv/images/alpine" }, allow_host_paths = {} })
+    t.eq(cfg.users, {
+      alice = { password_hash = "scrypt$...", roles = { "user" } },
+      ops = { password = "dev-only", roles = { "admin" } },
+    })
+    t.eq(cfg.surfaces, {
+      native = { mount = "/jobrt/v1", module = "api.native" },
+      custom = { module = "site.reports", mount = "/reports", title = "Reports" },
+    })
+    t.eq(cfg.plugins, {
+      images = { use = "approve.image_allowlist", images = { "ubuntu*", "alpine" } },
+      prices = { use = "estimate.price_table", currency = "EUR", cpu_second = 0.0001 },
+      ["local"] = { use = "publish.local", url_ttl = "1h" },
+    })
+    t.eq(cfg.limits, { max_body = 1 << 20, max_header = 16 << 10, max_connections = 1024,
+                       idle_timeout = 120, read_timeout = 10, shutdown_grace = 30 })
+    t.eq(cfg.lua, { deadline = 0.25, memory = 32 << 20, state_memory = 1 << 30 })
+    t.eq(cfg.log, { level = "debug" })
+  end },
+
+  { "every problem of a broken file, by line", function(t)
+    local cfg, errs = config.load(FIXTURES .. "broken.yaml")
+    t.eq(cfg, nil)
+    local F = FIXTURES .. "broken.yaml:"
+    t.eq(config.format_errors(errs), {
+      F .. '4: listen[1]: "127.0.0.1:80800": port 80800 is out of range (0-65535)',
+      F .. '6: listen[2].tls: missing "key" (a TLS listener needs cert and key)',
+      F .. '6: listen[2].tls.require_client_cert: needs "client_ca" (the CA that signs client certificates)',
+      F .. '7: listen[3]: "localhost" has no port (expected ADDR:PORT, e.g. "127.0.0.1:8080")',
+      F .. '8: listen[4]: "::1:8080": put IPv6 addresses in brackets, e.g. "[::1]:8080"',
+      F .. '10: listen[6]: 127.0.0.1:8081 is listed twice (first as listen[5])',
+      F .. '11: listen[7]: missing "address"',
+      F .. '11: listen[7].adress: unknown key (did you mean "address"?)',
+      F .. '12: nodes: unknown key (did you mean "node"?)',
+      F .. '14: node.cpu: must be more than 0',
+      F .. '15: node.memory: invalid size "4XB": unknown unit "XB" (use B, k, M, G, T, P, Ki, Mi, Gi, Ti or Pi)',
+      F .. '16: node.gpu: must not be negative',
+      F .. '17: node.max_task: unknown key (did you mean "max_tasks"?)',
+      F .. '19: sandbox.network: unknown value "nnoe" (did you mean "none"?)',
+      F .. '20: sandbox.require[2]: unknown sandbox layer "secomp" (did you mean "seccomp"?)',
+      F .. '21: sandbox.images.alpine: must be an absolute path, got "srv/alpine"',
+      F .. '23: users.alice: give "password_hash" or "password", not both',
+      F .. '24: users.bob: missing "password_hash" (or "password")',
+      F .. '26: surfaces.nativ: unknown surface (did you mean "native"?): a surface of your own needs "module" (built in: native)',
+      F .. '27: surfaces.custom.mount: must not end with "/", got "/reports/"',
+      F .. '28: surfaces.two.mount: "/jobrt/v1" is already the mount of surfaces.native',
+      F .. '30: plugins.images: missing "use" (the plugin module, e.g. "approve.image_allowlist")',
+      F .. '32: limits.idle_timeout: invalid duration "5x": unknown unit "x" (use ms, s, m, h or d)',
+      F .. '32: limits.max_body: must be more than 0',
+      F .. '33: lua.memory: the per-call cap (2147483648 bytes) is larger than lua.state_memory (1073741824 bytes)',
+      F .. '34: log.level: expected one of "debug", "info", "warn", "error", got a string ("verbose")',
+    })
+    t.eq(errs[1], { file = FIXTURES .. "broken.yaml", line = 4, key = "listen[1]",
+      message = '"127.0.0.1:80800": port 80800 is out of range (0-65535)' })
+  end },
+
+  { "YAML syntax errors and unreadable files", function(t)
+    local cfg, errs = config.load(FIXTURES .. "syntax.yaml")
+    local _
+    t.eq(cfg, nil)
+    t.eq(errs, { { file = FIXTURES .. "syntax.yaml", line = 5, key = "",
+      message = "mapping values are not allowed in this context" } })
+    t.eq(config.format_errors(errs), { FIXTURES .. "syntax.yaml:5: mapping values are not allowed in this context" })
+    _, errs = config.load(FIXTURES .. "duplicate.yaml")
+    t.eq(config.format_errors(errs), { FIXTURES .. 'duplicate.yaml:4: duplicate key "node" (first at line 1)' })
+    _, errs = config.load(FIXTURES .. "missing.yaml")
+    t.eq(errs, { { file = FIXTURES .. "missing.yaml", key = "", message = "No such file or directory" } })
+    t.eq(config.format_errors(errs), { FIXTURES .. "missing.yaml: No such file or directory" })
+    t.eq(errors_of("listen:\n  - [::1]:8080\n"),
+      { "t.yaml:2: did not find expected node content (while parsing a flow node)" })
+    t.eq(errors_of("node:\n\tcpu: 2\n"),
+      { "t.yaml:2: found character that cannot start any token (while scanning for the next token) (tabs cannot indent YAML)" })
+  end },
+
+  { "top level and unknown keys", function(t)
+    t.eq(errors_of("- a\n- b\n"), { "t.yaml:1: expected a mapping of settings, got a list" })
+    t.eq(errors_of("just text\n"), { 't.yaml:1: expected a mapping of settings, got a string ("just text")' })
+    t.eq(errors_of("zzz: 1\n"), {
+      "t.yaml:1: zzz: unknown key (expected one of: data_dir, limits, listen, log, lua, lua_path, node, plugins, sandbox, surfaces, users)" })
+    t.eq(errors_of("Node: {}\nlsiten: x\n"), {
+      't.yaml:1: Node: unknown key (did you mean "node"?)',
+      't.yaml:2: lsiten: unknown key (did you mean "listen"?)' })
+    t.eq(errors_of("node: 4\nlimits: [1]\nlog: {}\n"), {
+      "t.yaml:1: node: expected a mapping, got a number (4)",
+      "t.yaml:2: limits: expected a mapping, got a list" })
+    t.eq(errors_of("data_dir: 5\nlua_path: [a, 3, '']\n"), {
+      "t.yaml:1: data_dir: expected a string, got a number (5)",
+      "t.yaml:2: lua_path[2]: expected a string, got a number (3)",
+      "t.yaml:2: lua_path[3]: must not be empty" })
+    t.eq(errors_of("node:\n  max_tasks: 0\n  gpu: 1.5\nlimits:\n  max_connections: '10'\n"), {
+      "t.yaml:2: node.max_tasks: must be at least 1",
+      "t.yaml:3: node.gpu: expected a whole number, got a number (1.5)",
+      't.yaml:5: limits.max_connections: expected a whole number, got a string ("10")' })
+    t.eq(errors_of('users: {"a b": {password: x}}\nsandbox: {allow_host_paths: [data], images: [a]}\n'), {
+      "t.yaml:1: users[\"a b\"]: user names may not be empty or hold ':', spaces or control characters",
+      "t.yaml:2: sandbox.allow_host_paths[1]: must be an absolute path, got \"data\"",
+      "t.yaml:2: sandbox.images: expected a mapping of image names to folders, got a list" })
+    t.eq(errors_of("sandbox: {require: [cgroups, bogus], network: 3}\n"), {
+      't.yaml:1: sandbox.network: expected one of "none", "full", "allow", got a number (3)',
+      't.yaml:1: sandbox.require[1]: unknown sandbox layer "cgroups" (did you mean "cgroup"?)',
+      't.yaml:1: sandbox.require[2]: unknown sandbox layer "bogus" (known: userns, mountns, pidns, netns, ipcns, utsns, no_new_privs, caps, seccomp, rlimits, cgroup)' })
+    t.eq(errors_of("users:\n  bob:\n    password: x\n    role: [admin]\n  eve:\n"), {
+      't.yaml:4: users.bob.role: unknown key (did you mean "roles"?)',
+      "t.yaml:5: users.eve: expected a mapping with password_hash or password, and roles, got null" })
+  end },
+
+  { "listen forms", function(t)
+    t.eq(valid(t, "listen: 0.0.0.0:80\n").listen, { { host = "0.0.0.0", port = 80, address = "0.0.0.0:80" } })
+    t.eq(valid(t, "listen: {address: 'localhost:0'}\n").listen,
+      { { host = "localhost", port = 0, address = "localhost:0" } })
+    t.eq(valid(t, "listen: ['[2001:db8::1]:443', '[::ffff:192.0.2.1]:1', '[1:2:3:4:5:6:7:8]:2']\n").listen, {
+      { host = "2001:db8::1", port = 443, address = "[2001:db8::1]:443" },
+      { host = "::ffff:192.0.2.1", port = 1, address = "[::ffff:192.0.2.1]:1" },
+      { host = "1:2:3:4:5:6:7:8", port = 2, address = "[1:2:3:4:5:6:7:8]:2" },
+    })
+    t.eq(valid(t, "listen:\n  - address: 127.0.0.1:1\n    tls: ~\n").listen,
+      { { host = "127.0.0.1", port = 1, address = "127.0.0.1:1" } })
+    t.eq(errors_of("listen: []\n"), { "t.yaml:1: listen: needs at least one address" })
+    t.eq(errors_of("listen: 8080\n"), { 't.yaml:1: listen: expected a list of "ADDR:PORT", got a number (8080)' })
+    t.eq(errors_of("listen: [':8080', 'example.com:80', '256.1.1.1:1', '01.2.3.4:5', '[::1::2]:3', '[1:2:3:4:5:6:7:8:9]:1', '[::1]', '1.2.3.4:-1']\n"), {
+      't.yaml:1: listen[1]: ":8080" has no address (use "0.0.0.0:8080" for every interface)',
+      't.yaml:1: listen[2]: "example.com:80": "example.com" is not an IPv4 address, [IPv6] or localhost',
+      't.yaml:1: listen[3]: "256.1.1.1:1": "256.1.1.1" is not an IPv4 address, [IPv6] or localhost',
+      't.yaml:1: listen[4]: "01.2.3.4:5": "01.2.3.4" is not an IPv4 address, [IPv6] or localhost',
+      't.yaml:1: listen[5]: "[::1::2]:3": "::1::2" is not an IPv6 address',
+      't.yaml:1: listen[6]: "[1:2:3:4:5:6:7:8:9]:1": "1:2:3:4:5:6:7:8:9" is not an IPv6 address',
+      't.yaml:1: listen[7]: "[::1]" is not "[IPv6]:PORT"',
+      't.yaml:1: listen[8]: "1.2.3.4:-1" is not ADDR:PORT (e.g. "127.0.0.1:8080")',
+    })
+    t.eq(errors_of("listen:\n  - [1, 2]\n  - address: {a: 1}\n    tls: {cert: a, key: b, ca: c}\n  - address: 1.2.3.4:5\n    tls: yes\n"), {
+      't.yaml:2: listen[1]: expected "ADDR:PORT" or a mapping with address and tls (quote IPv6 addresses: "[::1]:8080"), got a list',
+      't.yaml:3: listen[2].address: expected "ADDR:PORT", got a mapping',
+      "t.yaml:4: listen[2].tls.ca: unknown key (expected one of: cert, client_ca, key, require_client_cert)",
+      't.yaml:6: listen[3].tls: expected a mapping with cert and key, got a string ("yes")',
+    })
+  end },
+
+  { "surfaces: defaults, unmounting, custom ones, mounts", function(t)
+    local native = { mount = "/jobrt/v1", module = "api.native" }
+    t.eq(valid(t, "surfaces: {native: ~}\n").surfaces, { native = native })
+    t.eq(valid(t, "surfaces: {native: {}}\n").surfaces, { native = native })
+    t.eq(valid(t, "surfaces: {native: true}\n").surfaces, { native = native })
+    t.eq(valid(t, "surfaces: {native: false}\n").surfaces, {})
+    t.eq(valid(t, "surfaces:\n  native: {mount: /, extra: [1]}\n  site: {module: site.api, mount: /}\n").surfaces, {
+      native = { mount = "/", module = "api.native", extra = { 1 } },
+      site = { module = "site.api", mount = "/" },
+    })
+    t.eq(errors_of("surfaces:\n  a: {module: x.a}\n  b: {mount: /b}\n  c: {module: 'x..c', mount: b}\n  d: {module: 5, mount: '/d?x'}\n  e: 3\n  f: {module: f, mount: /f//g}\n"), {
+      't.yaml:2: surfaces.a: missing "mount" (e.g. "/a")',
+      't.yaml:3: surfaces.b: unknown surface: a surface of your own needs "module" (built in: native)',
+      't.yaml:4: surfaces.c.module: not a Lua module name: "x..c" (expected e.g. "site.reports")',
+      't.yaml:4: surfaces.c.mount: must start with "/", got "b"',
+      "t.yaml:5: surfaces.d.module: expected a string, got a number (5)",
+      't.yaml:5: surfaces.d.mount: not a plain path: "/d?x"',
+      "t.yaml:6: surfaces.e: expected a mapping, or false to unmount it, got a number (3)",
+      't.yaml:7: surfaces.f.mount: not a plain path: "/f//g"',
+    })
+    t.eq(errors_of("surfaces:\n  x: {module: m.x, mount: /same}\n  y: {module: m.y,\n      mount: /same}\n"), {
+      't.yaml:4: surfaces.y.mount: "/same" is already the mount of surfaces.x' })
+    t.eq(errors_of("surfaces: [native]\n"), { "t.yaml:1: surfaces: expected a mapping of surface names, got a list" })
+  end },
+
+  { "plugins keep their options", function(t)
+    t.eq(valid(t, "plugins:\n  p: {use: approve.x, list: [a, ~], n: 1}\n").plugins,
+      { p = { use = "approve.x", list = { "a", yaml.null }, n = 1 } })
+    t.eq(errors_of("plugins:\n  a: {use: 'approve x'}\n  b: {use: 5}\n  c: [use]\n"), {
+      't.yaml:2: plugins.a.use: not a Lua module name: "approve x" (expected e.g. "site.reports")',
+      "t.yaml:3: plugins.b.use: expected a string, got a number (5)",
+      't.yaml:4: plugins.c: expected a mapping with "use", got a list',
+    })
+  end },
+
+  { "units in every section", function(t)
+    local cfg = valid(t, "node: {cpu: 500m, memory: 512MB}\nlimits: {max_header: 8k, shutdown_grace: 0}\nlua: {state_memory: 2GiB, deadline: 1}\n")
+    t.eq(cfg.node.cpu, 500)
+    t.eq(cfg.node.memory, 512000000)
+    t.eq(cfg.limits.max_header, 8000)
+    t.eq(cfg.limits.shutdown_grace, 0)
+    t.eq(cfg.lua.state_memory, 2 << 30)
+    t.eq(errors_of("lua: {deadline: 0}\nlimits:\n  read_timeout: 1x\nnode: {cpu: '1.2345'}\n"), {
+      "t.yaml:1: lua.deadline: must be more than 0",
+      't.yaml:3: limits.read_timeout: invalid duration "1x": unknown unit "x" (use ms, s, m, h or d)',
+      't.yaml:4: node.cpu: invalid cpu "1.2345": finer than a millicore (1m)',
+    })
+    t.eq(errors_of("lua:\n  state_memory: 1MiB\n"), {
+      "t.yaml:1: lua.memory: the per-call cap (67108864 bytes) is larger than lua.state_memory (1048576 bytes)" })
+  end },
+
+  { "apply_overrides", function(t)
+    local cfg = config.default()
+    t.eq(config.apply_overrides(cfg, { listen = "[::1]:9999", data_dir = "/tmp/d" }), cfg)
+    t.eq(cfg.listen, { { host = "::1", port = 9999, address = "[::1]:9999" } })
+    t.eq(cfg.data_dir, "/tmp/d")
+    t.eq(config.apply_overrides(cfg, {}), cfg)
+    t.eq({ config.apply_overrides(cfg, { listen = "nope", data_dir = "/x" }) },
+      { nil, '--listen: "nope" has no port (expected ADDR:PORT, e.g. "127.0.0.1:8080")' })
+    t.eq(cfg.data_dir, "/tmp/d", "unchanged on error")
+    t.eq({ config.apply_overrides(cfg, { data_dir = "" }) }, { nil, "--data-dir: expected a folder" })
+  end },
+
+  { "format_errors", function(t)
+    t.eq(config.format_errors({
+      { file = "f.yaml", line = 3, key = "node.memory", message = "bad" },
+      { file = "f.yaml", line = 1, key = "", message = "syntax" },
+      { file = "f.yaml", key = "", message = "unreadable" },
+    }), { "f.yaml:3: node.memory: bad", "f.yaml:1: syntax", "f.yaml: unreadable" })
+  end },
+}
