@@ -49,8 +49,13 @@ static int exit_code(lua_State *L)
     return code;
 }
 
+int jr_certs_main(int argc, char **argv);
+
 int main(int argc, char **argv)
 {
+    /* Commands that need neither the loop nor Lua run here. */
+    if (argc > 1 && strcmp(argv[1], "certs") == 0)
+        return jr_certs_main(argc, argv);
     struct jr_loop loop;
     memset(&loop, 0, sizeof(loop));
     loop.log_level = JR_LOG_INFO;

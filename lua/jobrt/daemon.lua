@@ -38,20 +38,15 @@ function M.start(cfg, loader, set_exit)
   }
   local function handler(raw, exchange) app:handle(raw, exchange) end
   for _, l in ipairs(cfg.listen) do
-    if l.tls then
-      for _, s in ipairs(listeners) do s:shutdown() end
-      if core then core.close() end
-      return nil, "listen " .. l.address .. ": TLS listeners are not supported by this build yet"
-    end
-    local s, lerr = http.listen({ host = l.host, port = l.port, limits = limits, handler = handler })
+    local s, lerr = http.listen({ host = l.host, port = l.port, limits = limits, tls = l.tls, handler = handler })
     if not s then
       for _, other in ipairs(listeners) do other:shutdown() end
       if core then core.close() end
-      return nil, lerr
+      return nil, "listen " .. l.address .. ": " .. lerr
     end
     listeners[#listeners + 1] = s
     local host = l.host:find(":") and ("[" .. l.host .. "]") or l.host
-    runtime.log("info", string.format("listening on http://%s:%d", host, s:port()))
+    runtime.log("info", string.format("listening on %s://%s:%d", l.tls and "https" or "http", host, s:port()))
   end
   runtime.log("info", string.format("jobrt %s serving (pid %d, data %s)", runtime.version, runtime.pid(), cfg.data_dir))
 

@@ -18,6 +18,8 @@ commands:
                       for every problem and exits 1 if there is any
   lua FILE|- [ARGS]   run a Lua script inside the runtime, with every jobrt.*
                       module and the event loop available
+  certs DIR           write a throwaway CA, server and client certificates
+                      for trying TLS and mutual TLS locally
   version             print the version
   help                print this text
 ]]

@@ -275,6 +275,8 @@ function App:handle(raw, exchange)
       answer_error(mounted, req, res, 405, "MethodNotAllowed",
         string.format("%s is not allowed on %s", req.method, req.path),
         { Allow = table.concat(allow, ", ") })
+    elseif params == "bad_request" then
+      answer_error(mounted, req, res, 400, "BadRequest", "malformed path: " .. tostring(allow))
     else
       answer_error(mounted, req, res, 404, "NotFound", "no such endpoint: " .. req.path)
     end

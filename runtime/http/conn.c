@@ -26,6 +26,7 @@ static void on_handle_closed(uv_handle_t *h)
     if (--c->handles_open > 0)
         return;
     jr_http_parse_free(&c->parse);
+    jr_tls_conn_free(c->tls);
     jr_http_server_conn_gone(c->server, c);
     free(c);
 }
@@ -147,11 +148,25 @@ static void on_write(uv_write_t *req, int status)
     update_timer(c);
 }
 
+/* Hands the bytes of out to libuv (encrypted first on TLS); out is left
+ * empty either way. */
 static int write_out(struct jr_http_conn *c, struct jr_buf *out)
 {
+    struct jr_buf cipher = {0};
+    if (c->tls) {
+        int rc = jr_tls_encrypt(c->tls, out->data, out->len, &cipher);
+        jr_buf_reset(out);
+        if (rc != 0) {
+            jr_buf_free(&cipher);
+            return -1;
+        }
+        out = &cipher;
+    }
     struct write_req *w = malloc(sizeof(*w));
-    if (!w)
+    if (!w) {
+        jr_buf_free(&cipher);
         return -1;
+    }
     size_t len;
     w->data = jr_buf_detach(out, &len);
     w->req.data = c;
@@ -167,6 +182,18 @@ static int write_out(struct jr_http_conn *c, struct jr_buf *out)
 }
 
 static void start_reading(struct jr_http_conn *c);
+
+/* Ciphertext the TLS engine produced by itself (handshake, alerts). */
+static int write_raw(struct jr_http_conn *c, struct jr_buf *cipher)
+{
+    if (cipher->len == 0)
+        return 0;
+    struct jr_tls_conn *tls = c->tls;
+    c->tls = NULL; /* already encrypted */
+    int rc = write_out(c, cipher);
+    c->tls = tls;
+    return rc;
+}
 
 void jr_http_conn_flush(struct jr_http_conn *c)
 {
@@ -267,8 +294,30 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
         free(buf->base);
         return;
     }
-    int status = jr_http_parse_feed(&c->parse, buf->base, (size_t)n);
-    free(buf->base);
+    int status;
+    if (c->tls) {
+        struct jr_buf plain = {0}, cipher = {0};
+        int rc = jr_tls_feed(c->tls, buf->base, (size_t)n, &plain, &cipher);
+        free(buf->base);
+        write_raw(c, &cipher);
+        jr_buf_free(&cipher);
+        if (rc != 0) {
+            jr_buf_free(&plain);
+            jr_log(c->server->loop, JR_LOG_INFO, "http: %s: TLS: %s", c->peer,
+                   jr_tls_reason(c->tls));
+            uv_read_stop(stream);
+            c->reading = 0;
+            c->no_more_requests = 1;
+            if (c->writes_pending == 0 && !c->head)
+                jr_http_conn_close(c);
+            return;
+        }
+        status = plain.len ? jr_http_parse_feed(&c->parse, plain.data, plain.len) : 0;
+        jr_buf_free(&plain);
+    } else {
+        status = jr_http_parse_feed(&c->parse, buf->base, (size_t)n);
+        free(buf->base);
+    }
     if (c->closing)
         return;
     if (status) {
@@ -337,6 +386,10 @@ void jr_http_conn_accept(struct jr_http_server *s)
     }
     uv_tcp_nodelay(&c->tcp, 1);
     format_peer(c);
+    if (s->tls && !(c->tls = jr_tls_conn_new(s->tls))) {
+        jr_http_conn_close(c);
+        return;
+    }
     if (s->nconns > s->limits.max_connections) {
         jr_log(s->loop, JR_LOG_WARN, "http: %s: connection limit (%u) reached", c->peer,
                s->limits.max_connections);

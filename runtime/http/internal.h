@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "http/server.h"
+#include "http/tls.h"
 
 struct jr_http_conn;
 
@@ -40,6 +41,7 @@ struct jr_http_conn {
     int no_more_requests;           /* a final request or an error was seen */
     int draining;                   /* the server is shutting down */
     int timer_kind;
+    struct jr_tls_conn *tls;        /* NULL on a plain listener */
     char peer[64];
 };
 
@@ -48,6 +50,7 @@ struct jr_http_server {
     uv_tcp_t listener;
     int port;
     struct jr_http_limits limits;
+    struct jr_tls_ctx *tls;         /* NULL on a plain listener */
     jr_http_handler handler;
     void *ud;
     struct jr_http_conn *conns;

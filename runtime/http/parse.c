@@ -13,13 +13,15 @@ static struct jr_http_parse *self(http_parser *hp)
     return hp->data;
 }
 
+/* Returns -1: any other non-zero value from on_headers_complete tells
+ * http-parser to skip the body instead of failing. */
 static int fail(struct jr_http_parse *p, int status, const char *reason)
 {
     if (!p->error_status) {
         p->error_status = status;
         p->error_reason = reason;
     }
-    return 1;
+    return -1;
 }
 
 static int count_header(struct jr_http_parse *p, size_t n)
@@ -46,7 +48,7 @@ static int on_url(http_parser *hp, const char *at, size_t n)
 {
     struct jr_http_parse *p = self(hp);
     if (count_header(p, n))
-        return 1;
+        return -1;
     if (jr_buf_add(&p->cur->url, at, n))
         return fail(p, 503, "out of memory");
     return 0;
@@ -57,7 +59,7 @@ static int on_header_field(http_parser *hp, const char *at, size_t n)
     struct jr_http_parse *p = self(hp);
     struct jr_http_request *r = p->cur;
     if (count_header(p, n))
-        return 1;
+        return -1;
     if (r->nheaders == 0 || p->in_value) {
         if (r->nheaders == r->cap_headers) {
             size_t cap = r->cap_headers ? r->cap_headers * 2 : 16;
@@ -88,7 +90,7 @@ static int on_header_value(http_parser *hp, const char *at, size_t n)
     struct jr_http_parse *p = self(hp);
     struct jr_http_request *r = p->cur;
     if (count_header(p, n))
-        return 1;
+        return -1;
     struct jr_http_header *h = &r->headers[r->nheaders - 1];
     if (!p->in_value) {
         /* Names and values share hbuf; a NUL keeps each one a C string. */

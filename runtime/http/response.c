@@ -29,6 +29,18 @@ void jr_http_exchange_unref(struct jr_http_exchange *ex)
     free(ex);
 }
 
+int jr_http_exchange_tls(const struct jr_http_exchange *ex, const char **subject,
+                         const char **issuer, const char **version, const char **cipher)
+{
+    if (!ex->conn || !ex->conn->tls)
+        return 0;
+    *subject = jr_tls_peer_subject(ex->conn->tls);
+    *issuer = jr_tls_peer_issuer(ex->conn->tls);
+    *version = jr_tls_version(ex->conn->tls);
+    *cipher = jr_tls_cipher(ex->conn->tls);
+    return 1;
+}
+
 int jr_http_exchange_alive(const struct jr_http_exchange *ex)
 {
     return ex->conn && !ex->conn->closing && ex->state != EX_DONE;

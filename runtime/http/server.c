@@ -18,7 +18,8 @@ static void on_connection(uv_stream_t *listener, int status)
 }
 
 int jr_http_server_listen(struct jr_loop *loop, const char *host, int port,
-                          const struct jr_http_limits *limits, jr_http_handler handler,
+                          const struct jr_http_limits *limits,
+                          const struct jr_tls_options *tls, jr_http_handler handler,
                           void *ud, struct jr_http_server **out, char *err, size_t errlen)
 {
     struct sockaddr_storage addr;
@@ -34,6 +35,10 @@ int jr_http_server_listen(struct jr_loop *loop, const char *host, int port,
     struct jr_http_server *s = calloc(1, sizeof(*s));
     if (!s) {
         snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (tls && jr_tls_ctx_new(tls, &s->tls, err, errlen) != 0) {
+        free(s);
         return -1;
     }
     s->loop = loop;
@@ -77,6 +82,7 @@ static void maybe_done(struct jr_http_server *s)
         return;
     jr_http_closed done = s->on_closed;
     void *ud = s->closed_ud;
+    jr_tls_ctx_free(s->tls);
     free(s);
     if (done)
         done(ud);

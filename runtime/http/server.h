@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "http/parse.h"
+#include "http/tls.h"
 
 struct jr_loop;
 struct jr_http_server;
@@ -18,10 +19,11 @@ struct jr_http_exchange;
 typedef void (*jr_http_handler)(void *ud, struct jr_http_exchange *ex);
 typedef void (*jr_http_closed)(void *ud);
 
-/* Bind and listen on host:port (port 0 picks a free one). Returns 0, or -1
- * with a message in err. */
+/* Bind and listen on host:port (port 0 picks a free one), speaking TLS
+ * when tls is not NULL. Returns 0, or -1 with a message in err. */
 int jr_http_server_listen(struct jr_loop *loop, const char *host, int port,
-                          const struct jr_http_limits *limits, jr_http_handler handler,
+                          const struct jr_http_limits *limits,
+                          const struct jr_tls_options *tls, jr_http_handler handler,
                           void *ud, struct jr_http_server **out, char *err, size_t errlen);
 /* The port actually bound. */
 int jr_http_server_port(const struct jr_http_server *s);
@@ -38,6 +40,10 @@ const struct jr_http_request *jr_http_exchange_request(const struct jr_http_exch
 const char *jr_http_exchange_peer(const struct jr_http_exchange *ex);
 void jr_http_exchange_ref(struct jr_http_exchange *ex);
 void jr_http_exchange_unref(struct jr_http_exchange *ex);
+/* On a TLS connection: fills the client certificate's subject and issuer
+ * ("" without one), protocol and cipher, and returns 1; else returns 0. */
+int jr_http_exchange_tls(const struct jr_http_exchange *ex, const char **subject,
+                         const char **issuer, const char **version, const char **cipher);
 /* True while the client is still connected and the answer not finished. */
 int jr_http_exchange_alive(const struct jr_http_exchange *ex);
 

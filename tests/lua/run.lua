@@ -1,6 +1,6 @@
 -- Runs the Lua unit tests inside the jobrt binary: `jobrt lua tests/lua/run.lua
 -- [FILE...]`. A test file returns an ordered list of {name, function(t)}; each
--- test runs in its own coroutine so it may wait on the loop (t.wait), bounded
+-- test runs in its own coroutine so it may wait on the loop (t.sleep), bounded
 -- by a per-test time limit. Prints "ok - " / "not ok - " lines for tests/run.
 local uv = require("luv")
 
@@ -61,7 +61,7 @@ local function new_t(name)
       fail(string.format("error %s does not match %q", fmt(tostring(e)), pattern))
     end
   end
-  -- t.wait(ms): let the loop run for a while from inside the test.
+  -- t.sleep(ms): let the loop run for a while from inside the test.
   function t.sleep(ms)
     local co = coroutine.running()
     local timer = uv.new_timer()

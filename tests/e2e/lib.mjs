@@ -1,0 +1,184 @@
+// Shared helpers for the end-to-end tests: start a real jobrt on a random
+// loopback port, talk raw HTTP over sockets, and report "ok - " lines.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+
+export const BIN = process.env.JOBRT_BIN || './jobrt';
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Start `jobrt serve` with an optional deployment text; resolves once
+// /jobrt/healthz answers. The returned server has url, port, proc, logs(),
+// stop() and kill().
+export async function startServer({ config, args = [], env = {}, dataDir } = {}) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'jobrt-e2e-'));
+  const data = dataDir || path.join(dir, 'data');
+  const port = await freePort();
+  const argv = ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', data];
+  if (config !== undefined) {
+    const file = path.join(dir, 'jobrt.yaml');
+    writeFileSync(file, config);
+    argv.push('-c', file);
+  }
+  argv.push(...args);
+  const proc = spawn(BIN, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  proc.stdout.on('data', (d) => { log += d; });
+  proc.stderr.on('data', (d) => { log += d; });
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  const server = {
+    url: `http://127.0.0.1:${port}`, port, proc, dir, data, exited,
+    logs: () => log,
+    async stop(signal = 'SIGTERM', ms = 10000) {
+      if (proc.exitCode !== null || proc.signalCode !== null) return exited;
+      proc.kill(signal);
+      const timer = setTimeout(() => proc.kill('SIGKILL'), ms);
+      const r = await exited;
+      clearTimeout(timer);
+      return r;
+    },
+    cleanup() { rmSync(dir, { recursive: true, force: true }); },
+  };
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`jobrt exited early (${proc.exitCode}):\n${log}`);
+    try {
+      const r = await fetch(`${server.url}/jobrt/healthz`);
+      if (r.status === 200) break;
+    } catch { /* not up yet */ }
+    if (Date.now() > deadline) {
+      await server.stop('SIGKILL');
+      throw new Error(`jobrt did not come up within 10 s:\n${log}`);
+    }
+    await sleep(25);
+  }
+  return server;
+}
+
+// A raw HTTP/1.1 connection: send bytes, read whole responses in order.
+export class RawClient {
+  constructor(port) {
+    this.port = port;
+    this.buf = Buffer.alloc(0);
+    this.closed = false;
+    this.waiters = [];
+  }
+  connect() {
+    return new Promise((resolve, reject) => {
+      this.sock = net.connect(this.port, '127.0.0.1', resolve);
+      this.sock.on('error', (e) => { this.error = e; this.closed = true; this.wake(); reject(e); });
+      this.sock.on('data', (d) => { this.buf = Buffer.concat([this.buf, d]); this.wake(); });
+      this.sock.on('close', () => { this.closed = true; this.wake(); });
+    });
+  }
+  wake() { const w = this.waiters; this.waiters = []; w.forEach((f) => f()); }
+  send(data) { this.sock.write(data); }
+  close() { this.sock.destroy(); }
+  waitData(ms) {
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.waiters.push(() => { clearTimeout(t); resolve(); });
+    });
+  }
+  // Resolves with {status, headers, body} or null when the peer closed first.
+  async response(timeoutMs = 5000) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = this.tryParse();
+      if (r) return r;
+      if (this.closed) return null;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error('timed out waiting for a response');
+      await this.waitData(left);
+    }
+  }
+  tryParse() {
+    const end = this.buf.indexOf('\r\n\r\n');
+    if (end < 0) return null;
+    const head = this.buf.subarray(0, end).toString('latin1').split('\r\n');
+    const status = Number(head[0].split(' ')[1]);
+    const headers = {};
+    for (const line of head.slice(1)) {
+      const i = line.indexOf(':');
+      headers[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim();
+    }
+    let rest = this.buf.subarray(end + 4);
+    if (status === 100) { this.buf = rest; return this.tryParse() || { status, headers, body: '', interim: true }; }
+    if (headers['transfer-encoding'] === 'chunked') {
+      let body = Buffer.alloc(0);
+      for (;;) {
+        const nl = rest.indexOf('\r\n');
+        if (nl < 0) return null;
+        const size = parseInt(rest.subarray(0, nl).toString(), 16);
+        if (rest.length < nl + 2 + size + 2) return null;
+        body = Buffer.concat([body, rest.subarray(nl + 2, nl + 2 + size)]);
+        rest = rest.subarray(nl + 2 + size + 2);
+        if (size === 0) { this.buf = rest; return { status, headers, body: body.toString() }; }
+      }
+    }
+    const len = Number(headers['content-length'] || 0);
+    if (rest.length < len) return null;
+    this.buf = rest.subarray(len);
+    return { status, headers, body: rest.subarray(0, len).toString() };
+  }
+}
+
+export function runCommand(cmd, args, opts = {}) {
+  return spawnSync(cmd, args, { encoding: 'utf8', timeout: 30000, ...opts });
+}
+
+// Run named async tests in order; print one line each; exit 1 on failure.
+export async function run(tests, { before, after } = {}) {
+  let failed = 0;
+  let ctx;
+  try {
+    ctx = before ? await before() : undefined;
+  } catch (e) {
+    console.log(`not ok - setup: ${e.stack || e}`);
+    process.exit(1);
+  }
+  for (const [name, fn] of tests) {
+    const limit = 60000;
+    let timer;
+    try {
+      await Promise.race([
+        fn(ctx),
+        new Promise((_, rej) => { timer = setTimeout(() => rej(new Error(`timed out after ${limit} ms`)), limit); }),
+      ]);
+      console.log(`ok - ${name}`);
+    } catch (e) {
+      failed++;
+      console.log(`not ok - ${name}`);
+      console.error(String(e.stack || e).split('\n').map((l) => '    ' + l).join('\n'));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  try { if (after) await after(ctx); } catch (e) { console.error('teardown:', e); }
+  process.exit(failed ? 1 : 0);
+}
+
+export function assert(cond, msg) {
+  if (!cond) throw new Error(msg || 'assertion failed');
+}
+
+export function assertEq(a, b, msg) {
+  if (!isDeepStrictEqual(a, b)) {
+    throw new Error(`${msg ? msg + ': ' : ''}${JSON.stringify(a)} !== ${JSON.stringify(b)}`);
+  }
+}

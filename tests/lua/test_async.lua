@@ -1,0 +1,92 @@
+-- Bounded coroutines: deadlines, memory caps, waits and wake-ups.
+local async = require("jobrt.async")
+
+return {
+  { "call returns the function's results", function(t)
+    t.eq({ async.call(function(a, b) return a + b, "x" end, {}, 2, 3) }, { true, 5, "x" })
+  end },
+
+  { "a busy loop is stopped at its deadline even inside pcall", function(t)
+    local start = os.clock()
+    local ok, err, kind = async.call(function()
+      while true do pcall(function() while true do end end) end
+    end, { deadline = 0.1 })
+    t.eq(ok, false)
+    t.eq(kind, "deadline")
+    t.match(err, "time limit exceeded")
+    t.ok(os.clock() - start < 1, "stopped promptly")
+  end },
+
+  { "an allocation past the memory cap fails the call alone", function(t)
+    local ok, err, kind = async.call(function()
+      local parts = {}
+      for i = 1, 1e8 do parts[i] = string.rep("x", 100) .. i end
+    end, { memory = 4 * 1024 * 1024 })
+    t.eq(ok, false)
+    t.eq(kind, "memory")
+    t.match(err, "not enough memory")
+    -- The state is usable afterwards.
+    t.eq(#string.rep("y", 1024 * 1024), 1024 * 1024)
+  end },
+
+  { "an inner bound never extends the outer one", function(t)
+    local ok, inner_ok, _, kind = async.call(function()
+      return async.call(function() while true do end end, { deadline = 100 })
+    end, { deadline = 0.05 })
+    -- The inner call hits the outer deadline and reports it.
+    t.eq(ok, true)
+    t.eq(inner_ok, false)
+    t.eq(kind, "deadline")
+  end },
+
+  { "spawn runs until it waits and resumes when woken", function(t)
+    local log = {}
+    local wake_later
+    async.spawn(function()
+      log[#log + 1] = "start"
+      local v = async.wait(function(wake) wake_later = wake end)
+      log[#log + 1] = "woken " .. v
+    end, { deadline = 1 })
+    t.eq(log, { "start" })
+    wake_later("now")
+    wake_later("twice") -- ignored
+    t.eq(log, { "start", "woken now" })
+  end },
+
+  { "a wake during registration does not yield", function(t)
+    local got
+    async.spawn(function()
+      got = async.wait(function(wake) wake(42) end)
+    end)
+    t.eq(got, 42)
+  end },
+
+  { "the CPU budget is shared across waits", function(t)
+    local kind
+    local wake_later
+    async.spawn(function()
+      local x = 0
+      local start = os.clock()
+      while os.clock() - start < 0.06 do x = x + 1 end
+      async.wait(function(wake) wake_later = wake end)
+      while true do x = x + 1 end
+    end, { deadline = 0.1, on_error = function(_, k) kind = k end })
+    wake_later()
+    t.eq(kind, "deadline")
+  end },
+
+  { "sleep waits on the loop", function(t)
+    local uv = require("luv")
+    local before = uv.now()
+    local done = false
+    async.spawn(function()
+      async.sleep(0.03)
+      done = true
+    end)
+    t.eq(done, false)
+    t.sleep(80)
+    t.eq(done, true)
+    t.ok(uv.now() - before >= 30)
+  end },
+
+}
