@@ -14,8 +14,9 @@ local function optional_core()
   return nil
 end
 
--- start(cfg, loader, set_exit) -> true | nil, err
-function M.start(cfg, loader, set_exit)
+-- start(cfg, loader, set_exit, reload) -> true | nil, err. reload() returns
+-- a fresh cfg and loader (or nil, err) when SIGHUP asks for one.
+function M.start(cfg, loader, set_exit, reload)
   local core = optional_core()
   if core then
     local ok, err = core.open(cfg)
@@ -36,6 +37,8 @@ function M.start(cfg, loader, set_exit)
     idle_ms = math.floor(cfg.limits.idle_timeout * 1000),
     read_ms = math.floor(cfg.limits.read_timeout * 1000),
   }
+  -- Requests already running keep the app they started with; SIGHUP swaps
+  -- the one new requests get.
   local function handler(raw, exchange) app:handle(raw, exchange) end
   for _, l in ipairs(cfg.listen) do
     local s, lerr = http.listen({ host = l.host, port = l.port, limits = limits, tls = l.tls, handler = handler })
@@ -96,6 +99,25 @@ function M.start(cfg, loader, set_exit)
     sig:start(name, function() stop(name:upper()) end)
     signals[#signals + 1] = sig
   end
+
+  local function hangup()
+    if stopping or not reload then return end
+    local new_cfg, new_loader = reload()
+    if not new_cfg then
+      runtime.log("error", "SIGHUP: reload refused, keeping the running configuration: " .. tostring(new_loader))
+      return
+    end
+    local new_app, aerr = server.new(new_cfg, new_loader)
+    if not new_app then
+      runtime.log("error", "SIGHUP: reload refused, keeping the running code: " .. tostring(aerr))
+      return
+    end
+    app = new_app
+    runtime.log("info", "SIGHUP: surfaces and plugins reloaded")
+  end
+  local hup = uv.new_signal()
+  hup:start("sighup", hangup)
+  signals[#signals + 1] = hup
   return true
 end
 

@@ -129,8 +129,22 @@ local function cmd_serve(args)
     return 1
   end
 
+  -- SIGHUP reads the file again; listeners and the data directory stay.
+  local function reload()
+    local fresh = cfg
+    if opts.config then
+      local errors
+      fresh, errors = config.load(opts.config)
+      if not fresh then return nil, table.concat(config.format_errors(errors), "; ") end
+      if not opts.data_dir and fresh.data_dir ~= cfg.data_dir then
+        runtime.log("warn", "SIGHUP: data_dir changed; it takes effect at the next start")
+      end
+      fresh.listen, fresh.data_dir = cfg.listen, cfg.data_dir
+    end
+    return fresh, new_loader(fresh)
+  end
   local daemon = require("jobrt.daemon")
-  ok, err = daemon.start(cfg, new_loader(cfg), function(code) exit_status = code end)
+  ok, err = daemon.start(cfg, new_loader(cfg), function(code) exit_status = code end, reload)
   if not ok then
     io.stderr:write("jobrt: ", err, "\n")
     return 1

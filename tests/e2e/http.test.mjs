@@ -252,6 +252,35 @@ const tests = [
     }
   }],
 
+  ['SIGHUP reloads surface code, and keeps the old code when the new is broken', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'jobrt-hup-'));
+    const mod = path.join(dir, 'site', 'hup');
+    const write = (src) => writeFileSync(path.join(mod, 'v.lua'), src);
+    const surface = (v) => `return { routes = function(r) r:get("/", function(_, res) res:json({ v = ${v} }) end) end }`;
+    spawnSync('mkdir', ['-p', mod]);
+    write(surface(1));
+    const srv = await startServer({ config: `lua_path: [${path.join(dir, 'site')}]\nsurfaces:\n  native: false\n  v: {module: hup.v, mount: /v}\n` });
+    const v = async () => (await (await fetch(`${srv.url}/v`)).json()).v;
+    const hup = async () => {
+      const before = srv.logs().length;
+      srv.proc.kill('SIGHUP');
+      for (let i = 0; i < 200 && !/SIGHUP/.test(srv.logs().slice(before)); i++) await sleep(10);
+      return srv.logs().slice(before);
+    };
+    try {
+      assertEq(await v(), 1);
+      write(surface(2));
+      assert(/reloaded/.test(await hup()));
+      assertEq(await v(), 2);
+      write('return { routes = ');
+      assert(/reload refused/.test(await hup()));
+      assertEq(await v(), 2);
+    } finally {
+      await srv.finish('daemon survives reloads and exits 0');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }],
+
   ['jobrt check prints file:line for a broken deployment', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'jobrt-check-'));
     try {
@@ -286,8 +315,5 @@ const tests = [
 
 run(tests, {
   before: async () => ({ srv: await startServer({ config: CONFIG }) }),
-  after: async ({ srv }) => {
-    await srv.stop();
-    srv.cleanup();
-  },
+  after: async ({ srv }) => srv.finish(),
 });

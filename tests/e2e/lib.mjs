@@ -53,6 +53,18 @@ export async function startServer({ config, args = [], env = {}, dataDir } = {})
       return r;
     },
     cleanup() { rmSync(dir, { recursive: true, force: true }); },
+    // Stop with SIGTERM and report a non-zero exit (a sanitizer report, a
+    // crash at shutdown) as a failed test of its own.
+    async finish(name = 'daemon exits 0 on SIGTERM') {
+      const { code, signal } = await server.stop('SIGTERM');
+      if (code === 0) console.log(`ok - ${name}`);
+      else {
+        console.log(`not ok - ${name}`);
+        console.error(`    exit code ${code}, signal ${signal}; log tail:\n${log.slice(-4000)}`);
+      }
+      server.cleanup();
+      return code === 0;
+    },
   };
   const deadline = Date.now() + 10000;
   for (;;) {
@@ -169,7 +181,12 @@ export async function run(tests, { before, after } = {}) {
       clearTimeout(timer);
     }
   }
-  try { if (after) await after(ctx); } catch (e) { console.error('teardown:', e); }
+  try {
+    if (after && (await after(ctx)) === false) failed++;
+  } catch (e) {
+    failed++;
+    console.log(`not ok - teardown: ${e.stack || e}`);
+  }
   process.exit(failed ? 1 : 0);
 }
 

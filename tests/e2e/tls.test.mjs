@@ -113,8 +113,10 @@ run(tests, {
   after: async ({ dir, srv }) => {
     srv.proc.kill('SIGTERM');
     const t = setTimeout(() => srv.proc.kill('SIGKILL'), 10000);
-    await srv.exited;
+    const code = await srv.exited;
     clearTimeout(t);
+    console.log(`${code === 0 ? 'ok' : 'not ok'} - TLS daemon exits 0 on SIGTERM`);
+    if (code !== 0) console.error(srv.log().slice(-4000));
     rmSync(dir, { recursive: true, force: true });
   },
 });
