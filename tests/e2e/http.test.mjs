@@ -1,7 +1,7 @@
 // End-to-end tests of the HTTP server and the request pipeline against a
 // real jobrt on a random loopback port.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BIN, RawClient, assert, assertEq, run, sleep, startServer } from './lib.mjs';
@@ -301,6 +301,15 @@ const tests = [
       assertEq(r3.status, 0, r3.stderr);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  }],
+
+  ['every example deployment in deploy/ passes jobrt check', async () => {
+    const files = readdirSync('deploy').filter((f) => f.endsWith('.yaml'));
+    assert(files.length > 0, 'no examples found');
+    for (const f of files) {
+      const r = spawnSync(BIN, ['check', '-c', path.join('deploy', f)], { encoding: 'utf8', timeout: 10000 });
+      assertEq(r.status, 0, `${f}: ${r.stderr}`);
     }
   }],
 
