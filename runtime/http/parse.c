@@ -154,15 +154,16 @@ static int on_message_complete(http_parser *hp)
     struct jr_http_parse *p = self(hp);
     struct jr_http_request *r = p->cur;
     p->cur = NULL;
-    r->keep_alive = http_should_keep_alive(hp);
+    int keep_alive = http_should_keep_alive(hp);
+    r->keep_alive = keep_alive;
     if (!r->body.data)
         jr_buf_add(&r->body, "", 0);
     if (!r->url.data)
         jr_buf_add(&r->url, "", 0);
-    p->on_request(p->ud, r);
+    p->on_request(p->ud, r); /* r is the callback's now, maybe already freed */
     /* Stop after a request that ends the connection; later bytes are not
      * part of any conversation we will answer. */
-    if (!r->keep_alive)
+    if (!keep_alive)
         http_parser_pause(hp, 1);
     return 0;
 }

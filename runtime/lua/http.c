@@ -76,6 +76,23 @@ static void push_request(lua_State *L, struct jr_http_exchange *ex)
         lua_rawset(L, -3);
     }
     lua_setfield(L, -2, "headers");
+    const char *subject, *issuer, *version, *cipher;
+    if (jr_http_exchange_tls(ex, &subject, &issuer, &version, &cipher)) {
+        lua_createtable(L, 0, 5);
+        lua_pushstring(L, subject);
+        lua_setfield(L, -2, "subject");
+        lua_pushstring(L, issuer);
+        lua_setfield(L, -2, "issuer");
+        /* The handshake refuses unverifiable certificates, so one that is
+         * present here was verified against the listener's client CA. */
+        lua_pushboolean(L, subject[0] != '\0');
+        lua_setfield(L, -2, "verified");
+        lua_pushstring(L, version);
+        lua_setfield(L, -2, "version");
+        lua_pushstring(L, cipher);
+        lua_setfield(L, -2, "cipher");
+        lua_setfield(L, -2, "tls");
+    }
 }
 
 /* Runs protected: builds the request and calls the handler. */
@@ -147,19 +164,35 @@ static int l_listen(lua_State *L)
     }
     lua_pop(L, 1);
 
+    /* TLS file names are Lua strings, alive for the call. */
+    struct jr_tls_options tls = {0};
+    int use_tls = lua_getfield(L, 1, "tls") == LUA_TTABLE;
+    if (use_tls) {
+        int t = lua_gettop(L);
+        lua_getfield(L, t, "cert");
+        tls.cert = luaL_checkstring(L, -1);
+        lua_getfield(L, t, "key");
+        tls.key = luaL_checkstring(L, -1);
+        lua_getfield(L, t, "client_ca");
+        tls.client_ca = luaL_optstring(L, -1, NULL);
+        lua_getfield(L, t, "require_client_cert");
+        tls.require_client_cert = lua_toboolean(L, -1);
+        lua_pop(L, 4);
+    }
+
     struct lua_server *s = lua_newuserdatauv(L, sizeof(*s), 0);
     memset(s, 0, sizeof(*s));
     s->handler_ref = s->self_ref = s->done_ref = LUA_NOREF;
     luaL_setmetatable(L, "jobrt.http_server");
     s->L = jr_loop_of(L)->L;
     char err[256];
-    if (jr_http_server_listen(jr_loop_of(L), host, port, &limits, on_request, s, &s->server,
-                              err, sizeof(err)) != 0) {
+    if (jr_http_server_listen(jr_loop_of(L), host, port, &limits, use_tls ? &tls : NULL,
+                              on_request, s, &s->server, err, sizeof(err)) != 0) {
         lua_pushnil(L);
         lua_pushstring(L, err);
         return 2;
     }
-    lua_pushvalue(L, -2); /* handler */
+    lua_pushvalue(L, 4); /* handler */
     s->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_pushvalue(L, -1);
     s->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
