@@ -5,6 +5,7 @@
 
 int luaopen_jobrt_http(lua_State *L);
 int luaopen_jobrt_yaml(lua_State *L);
+int luaopen_jobrt_core(lua_State *L);
 int luaopen_lpeg(lua_State *L);
 int luaopen_cjson(lua_State *L);
 
@@ -12,6 +13,7 @@ const struct jr_lua_module jr_lua_modules[] = {
     {"jobrt.runtime", luaopen_jobrt_runtime},
     {"jobrt.http", luaopen_jobrt_http},
     {"jobrt.yaml", luaopen_jobrt_yaml},
+    {"jobrt.core", luaopen_jobrt_core},
     {"lpeg", luaopen_lpeg},
     {"cjson", luaopen_cjson},
     {NULL, NULL},

@@ -1,0 +1,225 @@
+-- jobrt.jobs: a simple job manager on top of jobrt.core, for policy scripts
+-- and custom endpoints. A job here is {id, name, user, request, result,
+-- status, messages}; it is a core job without tasks (surface "jobs" unless
+-- told otherwise) whose state the script drives. Operational failures return
+-- nil, message, CODE like jobrt.core; an invalid status name raises.
+--
+-- Status <-> core state:
+--   idle     <- created, suspended           idle     -> created
+--   pending  <- queued, awaiting_approval    pending  -> queued
+--   running  <- running                      running  -> running
+--   finished <- succeeded                    finished -> succeeded
+--   error    <- failed, rejected, canceled   error    -> failed
+local core = require("jobrt.core")
+local json = require("jobrt.json")
+
+local M = {}
+
+M.SURFACE = "jobs"
+
+local TO_STATUS = {
+  created = "idle", suspended = "idle",
+  queued = "pending", awaiting_approval = "pending",
+  running = "running",
+  succeeded = "finished",
+  failed = "error", rejected = "error", canceled = "error",
+}
+
+local TO_STATE = {
+  idle = "created", pending = "queued", running = "running", finished = "succeeded", error = "failed",
+}
+
+local STATUSES = { "idle", "pending", "running", "finished", "error" }
+
+--- jobs.schema() -> the job schema and the status mapping.
+function M.schema()
+  return {
+    fields = {
+      id = "string", name = "string", user = "string", request = "any", result = "any",
+      status = "string", messages = "list of strings",
+    },
+    statuses = STATUSES,
+    to_core = TO_STATE,
+    from_core = TO_STATUS,
+  }
+end
+
+local function check_status(status, level)
+  if TO_STATE[status] == nil then
+    error(string.format("invalid job status %q (use %s)", tostring(status), table.concat(STATUSES, ", ")),
+      (level or 1) + 1)
+  end
+end
+
+-- core job -> simple job
+local function simple(job)
+  if job == nil then return nil end
+  local messages = job.messages
+  if type(messages) ~= "table" then messages = json.array({}) end
+  local result = job.result
+  if result == json.null then result = nil end
+  return {
+    id = job.id,
+    name = job.name or job.title,
+    user = job.owner,
+    request = job.request,
+    result = result,
+    status = TO_STATUS[job.state] or "error",
+    messages = messages,
+    created_at = job.created_at,
+    updated_at = job.updated_at,
+  }
+end
+
+local function wrap(job, err, code)
+  if job == nil then return nil, err, code end
+  return simple(job)
+end
+
+--- jobs.create(name, user, request, result[, opts]) -> job | nil, err, code.
+-- opts.id chooses the id, opts.surface the surface (default "jobs").
+function M.create(name, user, request, result, opts)
+  opts = opts or {}
+  if name ~= nil and type(name) ~= "string" then return nil, "name must be a string", "INVALID" end
+  if user ~= nil and type(user) ~= "string" then return nil, "user must be a string", "INVALID" end
+  return wrap(core.submit({
+    id = opts.id,
+    surface = opts.surface or M.SURFACE,
+    owner = user or "",
+    title = name,
+    name = name,
+    request = request,
+    result = result,
+    messages = json.array({}),
+  }))
+end
+
+--- jobs.find(id) -> job, status | nil, err, code
+function M.find(id)
+  local job, err, code = core.get(id)
+  if not job then return nil, err, code end
+  local s = simple(job)
+  return s, s.status
+end
+
+--- jobs.get(id, status) -> job | nil, err, code. Raises if status is not a
+-- valid status name; returns nil, msg, "CONFLICT" if the job is in another.
+function M.get(id, status)
+  check_status(status, 2)
+  local job, err, code = M.find(id)
+  if not job then return nil, err, code end
+  if job.status ~= status then
+    return nil, string.format("job '%s' is %s, not %s", id, job.status, status), "CONFLICT"
+  end
+  return job
+end
+
+--- jobs.set(id, data, status) -> job | nil, err, code. data may hold name,
+-- request, result and messages (a list, or one string to append); status
+-- (optional) sets the state.
+function M.set(id, data, status)
+  if status ~= nil then check_status(status, 2) end
+  data = data or {}
+  if type(data) ~= "table" then return nil, "data must be a table", "INVALID" end
+  local current, err, code = core.get(id)
+  if not current then return nil, err, code end
+  local changes = {}
+  if data.name ~= nil then changes.name, changes.title = data.name, data.name end
+  if data.request ~= nil then changes.request = data.request end
+  if data.result ~= nil then changes.result = data.result end
+  if type(data.messages) == "table" then
+    changes.messages = json.array(data.messages)
+  elseif type(data.messages) == "string" then
+    local list = json.array({})
+    for i, m in ipairs(type(current.messages) == "table" and current.messages or {}) do list[i] = m end
+    list[#list + 1] = data.messages
+    changes.messages = list
+  end
+  -- update is refused while queued or running: move the state first, then
+  -- write, then move it on (the state the caller asked for wins).
+  local state = current.state
+  if next(changes) ~= nil then
+    if state == "queued" or state == "running" then
+      local ok, serr, scode = core.set_state(id, "created")
+      if not ok then return nil, serr, scode end
+    end
+    local ok, uerr, ucode = core.update(id, changes)
+    if not ok then return nil, uerr, ucode end
+    if status == nil and (state == "queued" or state == "running") then
+      local back, berr, bcode = core.set_state(id, state)
+      if not back then return nil, berr, bcode end
+    end
+  end
+  if status ~= nil then
+    local error_text = status == "error" and (data.error or "failed") or nil
+    return wrap(core.set_state(id, TO_STATE[status], error_text))
+  end
+  return wrap(core.get(id))
+end
+
+function M.set_pending(id) return M.set(id, nil, "pending") end
+function M.set_running(id) return M.set(id, nil, "running") end
+function M.set_finished(id, result) return M.set(id, { result = result }, "finished") end
+function M.set_error(id, message)
+  return M.set(id, { messages = message, error = message }, "error")
+end
+
+--- jobs.update_result(id, result) -> job: stores the result and finishes it.
+function M.update_result(id, result)
+  return M.set(id, { result = result }, "finished")
+end
+
+--- jobs.results(id) -> result (nil when none yet) | nil, err, code
+function M.results(id)
+  local job, err, code = M.find(id)
+  if not job then return nil, err, code end
+  return job.result
+end
+
+local function collect(list, state, surface)
+  local after
+  repeat
+    local page, err, code = core.list({ surface = surface, state = state, after = after, limit = 1000 })
+    if not page then return nil, err, code end
+    for _, j in ipairs(page.jobs) do list[#list + 1] = simple(j) end
+    after = page.next
+  until after == nil
+  return list
+end
+
+--- jobs.list([status[, surface]]) -> list of jobs (all of them, oldest first)
+function M.list(status, surface)
+  surface = surface or M.SURFACE
+  local out = json.array({})
+  if status == nil then return collect(out, nil, surface) end
+  check_status(status, 2)
+  for state, s in pairs(TO_STATUS) do
+    if s == status then
+      local ok, err, code = collect(out, state, surface)
+      if not ok then return nil, err, code end
+    end
+  end
+  table.sort(out, function(a, b)
+    if a.created_at ~= b.created_at then return (a.created_at or "") < (b.created_at or "") end
+    return a.id < b.id
+  end)
+  return out
+end
+
+function M.all() return M.list() end
+function M.pending() return M.list("pending") end
+function M.running() return M.list("running") end
+function M.finished() return M.list("finished") end
+
+--- jobs.delete(id) -> true | nil, err, code (any status)
+function M.delete(id)
+  local job, err, code = core.get(id)
+  if not job then return nil, err, code end
+  if (job.state == "queued" or job.state == "running") and #job.tasks == 0 then
+    local ok, serr, scode = core.set_state(id, "canceled")
+    if not ok then return nil, serr, scode end
+  end
+  return core.delete(id)
+end
+
+return M

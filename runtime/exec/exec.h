@@ -1,0 +1,81 @@
+/* The executor interface: how the scheduler runs one task. A task starts
+ * held at a gate and runs its command only after go(), which the scheduler
+ * calls once the task's "running" row is on disk (so a crash can never leave
+ * an unrecorded task running). Backends: plain uv_spawn (exec/spawn.c); the
+ * sandbox helper replaces it behind the same table. */
+#ifndef JR_EXEC_H
+#define JR_EXEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "store/err.h"
+
+enum jr_outcome {
+    JR_OUT_NONE, JR_OUT_EXITED, JR_OUT_SIGNALED, JR_OUT_OOM, JR_OUT_TIMEOUT,
+    JR_OUT_PIDS_LIMIT, JR_OUT_SECCOMP, JR_OUT_SETUP_ERROR, JR_OUT_CANCELED
+};
+
+/* "exited", "signaled", ...; NULL for JR_OUT_NONE. */
+const char *jr_exec_outcome_name(int outcome);
+
+struct jr_exec_spec {
+    char *const *argv;         /* NULL-terminated, argv[0] is the program */
+    char *const *env;          /* NULL-terminated "K=V" list: the whole env */
+    const char *cwd;           /* must exist */
+    const char *job_id, *task; /* for messages */
+    int64_t cpu, memory, gpu;  /* limits (millicores, bytes, count) */
+};
+
+struct jr_exec_result {
+    int outcome;               /* JR_OUT_EXITED, JR_OUT_SIGNALED, JR_OUT_SETUP_ERROR */
+    int exit_code;             /* -1 when signaled */
+    int signal;
+    int64_t duration_ms;
+};
+
+struct jr_exec_cbs {
+    /* One line of output (without the newline); stream 1 = stdout, 2 = stderr. */
+    void (*log)(void *arg, int stream, const char *line, size_t len);
+    /* Exactly once, after the process exited and its output was drained.
+     * The proc is gone when this returns. */
+    void (*done)(void *arg, const struct jr_exec_result *r);
+};
+
+struct jr_exec_proc;
+
+struct jr_exec_ops {
+    const char *name;
+    /* Start the task held at its gate. On success fills *out, *pid (its
+     * process group) and *pid_start (/proc start time, to recognise it after
+     * a restart); the callbacks run only after start returned 0. */
+    int (*start)(void *self, const struct jr_exec_spec *spec,
+                 const struct jr_exec_cbs *cbs, void *arg,
+                 struct jr_exec_proc **out, int64_t *pid, int64_t *pid_start,
+                 struct jr_err *e);
+    /* Release the gate: the command runs. */
+    void (*go)(struct jr_exec_proc *p);
+    /* Send signum to the task's whole process tree. */
+    void (*kill)(struct jr_exec_proc *p, int signum);
+    /* Free the executor; processes still running keep their callbacks. */
+    void (*close)(void *self);
+};
+
+struct jr_executor {
+    const struct jr_exec_ops *ops;
+    void *self;
+};
+
+/* The plain uv_spawn backend. */
+int jr_exec_spawn_open(uv_loop_t *loop, struct jr_executor *out, struct jr_err *e);
+
+/* Start time of pid from /proc (clock ticks since boot), 0 if gone. */
+int64_t jr_exec_pid_start(int64_t pid);
+
+/* After a restart: if pid still runs with the same start time, SIGKILL its
+ * process group and wait (bounded, start-up only) until no member is left.
+ * Returns 1 if something was killed. */
+int jr_exec_kill_stale(int64_t pid, int64_t pid_start);
+
+#endif

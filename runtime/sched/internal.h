@@ -1,0 +1,123 @@
+/* The scheduler's in-memory model, shared by its files: only active jobs
+ * (queued, running, or stopping with tasks still alive) live here; every
+ * other job is only on disk. Not included outside runtime/sched/. */
+#ifndef JR_SCHED_INTERNAL_H
+#define JR_SCHED_INTERNAL_H
+
+#include "sched/sched.h"
+
+enum jstate { J_CREATED, J_AWAITING, J_REJECTED, J_QUEUED, J_RUNNING, J_SUCCEEDED,
+              J_FAILED, J_CANCELED, J_SUSPENDED, J_NSTATES };
+enum tstate { T_PENDING, T_READY, T_RUNNING, T_SUCCEEDED, T_FAILED, T_CANCELED,
+              T_SKIPPED, T_NSTATES };
+
+extern const char *const jr_jstate_names[J_NSTATES];
+extern const char *const jr_tstate_names[T_NSTATES];
+int jr_jstate_parse(const char *name);   /* -1 if unknown */
+int jr_tstate_parse(const char *name);
+
+struct sjob;
+
+/* A timer owned by a task; freed by its close callback, so a task can be
+ * freed while its timer is closing. */
+struct stimer {
+    uv_timer_t h;
+    struct stask *task;          /* NULL once the task let go */
+};
+
+struct stask {
+    struct sjob *job;
+    int idx;
+    char *alias;
+    int state;
+    int64_t priority, tolerable, retries, attempt;
+    int64_t cpu, memory, gpu, timeout_ms;
+    int *deps;
+    int ndeps;
+    char *argv; size_t argv_len;
+    char *env; size_t env_len;
+    char *workdir;
+    int64_t started_at;
+    /* while a process exists */
+    struct jr_exec_proc *proc;
+    int64_t pid, pid_start;
+    int kill_reason;             /* JR_OUT_TIMEOUT / JR_OUT_CANCELED / 0 */
+    int gated;                   /* spawned, waiting for the commit */
+    int in_ready;
+    struct stimer *timer;
+    /* last failure, kept for the job's error */
+    char *error;
+};
+
+struct sjob {
+    struct sjob *prev, *next;
+    struct jr_sched *sched;
+    int64_t seq;
+    char *id;
+    int state;                   /* J_QUEUED / J_RUNNING, or the stop target */
+    int stopping;                /* stop/cancel/suspend: wait for procs */
+    int64_t priority, max_parallelism;
+    int64_t created_at, started_at;
+    int running;                 /* processes alive */
+    int ntasks;
+    struct stask *tasks;
+};
+
+struct jr_sched {
+    uv_loop_t *loop;
+    struct jr_store *st;
+    struct jr_executor ex;
+    struct jr_sched_opts opts;
+    char *data_dir;
+    struct jr_node node;
+    struct jr_node used;         /* max_tasks field = running count */
+    struct sjob jobs;            /* list head of active jobs */
+    int njobs;
+    struct stask **ready;
+    size_t nready, cap_ready;
+    int ready_dirty;
+    int dispatching, dispatch_again;
+    struct jr_store_waiter gate_waiter;
+    int closing;
+};
+
+/* sched.c */
+struct sjob *jr_sched_find(struct jr_sched *s, const char *id);
+/* Load the job's tasks into memory (no state change). NULL on error. */
+struct sjob *jr_sched_load(struct jr_sched *s, int64_t seq, const char *id,
+                           int state, int64_t priority, int64_t max_par,
+                           int64_t created_at, int64_t started_at, struct jr_err *e);
+void jr_sched_free_job(struct jr_sched *s, struct sjob *j);
+/* Release ready tasks, skip dependants, finish the job when nothing is left:
+ * call after any change to j's tasks. Returns 1 when j was freed (finished,
+ * or stopped with no process left), else 0; write errors go to e. */
+int jr_sched_settle(struct jr_sched *s, struct sjob *j, struct jr_err *e);
+void jr_sched_dispatch(struct jr_sched *s);
+/* Kill the job's running tasks (SIGTERM then SIGKILL) and cancel its
+ * pending/ready ones; the job keeps its place until the last one exits. */
+int jr_sched_stop_tasks(struct jr_sched *s, struct sjob *j, struct jr_err *e);
+
+/* Write a task's row from the in-memory task plus the given outcome fields. */
+int jr_sched_write_task(struct jr_sched *s, struct stask *t, int64_t exit_code,
+                        int64_t sig, const char *outcome, const char *error,
+                        int64_t ended_at, struct jr_err *e);
+/* Append one event and tell the listener. */
+int jr_sched_event(struct jr_sched *s, const char *job, const char *task,
+                   const char *type, const char *state, const char *message,
+                   struct jr_err *e);
+/* Write the job's state with times and error, plus its event. */
+int jr_sched_write_job_state(struct jr_sched *s, int64_t seq, const char *id, int state,
+                             int64_t started_at, int64_t ended_at, const char *error,
+                             const char *message, struct jr_err *e);
+
+/* submit.c: validate spec's tasks and replace all tasks of job_seq. */
+int jr_sched_replace_tasks(struct jr_sched *s, int64_t job_seq,
+                           const struct jr_job_spec *spec, struct jr_err *e);
+
+/* files.c */
+int jr_sched_task_dir(struct jr_sched *s, const char *job, const char *task,
+                      const char *sub, char *out, size_t size);
+int jr_sched_mkdirs(const char *path);
+void jr_sched_rmtree(const char *path);
+
+#endif

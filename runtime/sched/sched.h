@@ -1,0 +1,119 @@
+/* The scheduler and the job state machine of DESIGN §3 and §5: every
+ * transition is checked against its preconditions and written as one store
+ * operation plus one event; ready tasks start by job priority, task priority
+ * and age when the node's resources and the job's max_parallelism allow. */
+#ifndef JR_SCHED_H
+#define JR_SCHED_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "exec/exec.h"
+#include "store/store.h"
+
+struct jr_sched;
+
+/* Node capacity: cpu in millicores, memory in bytes. */
+struct jr_node {
+    int64_t cpu, memory, gpu, max_tasks;
+};
+
+struct jr_sched_opts {
+    const char *data_dir;        /* task dirs under DATA/jobs/<job>/<task> */
+    struct jr_node node;         /* 0 (or < 0 for gpu) = detect */
+    int64_t kill_grace_ms;       /* SIGTERM -> SIGKILL, default 10 s */
+    /* Called after every event the scheduler writes (may be NULL). */
+    void (*on_event)(void *arg, int64_t seq);
+    void *event_arg;
+};
+
+struct jr_task_spec {
+    const char *alias;
+    const char *const *deps;     /* aliases */
+    size_t ndeps;
+    int64_t priority, tolerable, retries;
+    int64_t cpu, memory, gpu, disk, timeout_ms;
+    const char *argv; size_t argv_len;   /* NUL-separated */
+    const char *env; size_t env_len;     /* NUL-separated K=V */
+    const char *workdir;
+    const char *spec;            /* the task as submitted, JSON */
+};
+
+struct jr_job_spec {
+    const char *id;              /* NULL = generate */
+    const char *surface, *owner;
+    int64_t priority, max_parallelism;
+    const char *attrs;           /* JSON object */
+    const struct jr_task_spec *tasks;
+    size_t ntasks;
+};
+
+/* What jr_sched_update changes. */
+enum { JR_UPD_PRIORITY = 1, JR_UPD_MAX_PAR = 2, JR_UPD_ATTRS = 4, JR_UPD_TASKS = 8 };
+
+/* Fill the zero fields of n from the machine. */
+void jr_node_detect(struct jr_node *n);
+
+/* Create the scheduler on loop over st, running tasks through ex (which it
+ * then owns), and recover what a previous daemon left: tasks left running
+ * are killed if still alive, failed with "runtime restarted" and retried per
+ * their retries. */
+int jr_sched_open(uv_loop_t *loop, struct jr_store *st, struct jr_executor ex,
+                  const struct jr_sched_opts *o, struct jr_sched **out,
+                  struct jr_err *e);
+/* Kill running tasks (their rows stay "running"; the next start recovers
+ * them) and free the scheduler once its handles are closed. */
+void jr_sched_close(struct jr_sched *s);
+
+const struct jr_node *jr_sched_node(const struct jr_sched *s);
+/* Tasks running now and in the in-memory ready queue. */
+void jr_sched_stats(const struct jr_sched *s, int64_t *running, int64_t *ready,
+                    int64_t *jobs);
+
+/* Store the job in state "created". id_out receives its id (generated if
+ * spec->id is NULL). Refuses unknown deps, cycles, duplicate aliases and
+ * tasks larger than the node with JR_E_INVALID. */
+int jr_sched_submit(struct jr_sched *s, const struct jr_job_spec *spec,
+                    char id_out[80], struct jr_err *e);
+
+/* start: created|suspended|succeeded|failed|canceled|rejected -> queued, or
+ * awaiting_approval when hold, or rejected when reject is not NULL. A
+ * finished job starts afresh (task results and assets discarded); a
+ * suspended one resumes (succeeded tasks kept). */
+int jr_sched_start(struct jr_sched *s, const char *id, int hold, const char *reject,
+                   struct jr_err *e);
+/* restart: failed|canceled|suspended -> queued, keeping succeeded tasks. */
+int jr_sched_restart(struct jr_sched *s, const char *id, struct jr_err *e);
+/* stop: awaiting_approval|queued|running -> canceled.
+ * cancel: also from created and suspended.
+ * suspend: queued|running -> suspended.
+ * Running tasks get SIGTERM, then SIGKILL after the grace period. */
+int jr_sched_stop(struct jr_sched *s, const char *id, const char *reason,
+                  struct jr_err *e);
+int jr_sched_cancel(struct jr_sched *s, const char *id, const char *reason,
+                    struct jr_err *e);
+int jr_sched_suspend(struct jr_sched *s, const char *id, const char *reason,
+                     struct jr_err *e);
+/* approve: awaiting_approval -> queued (accept) or rejected. */
+int jr_sched_approve(struct jr_sched *s, const char *id, int accept, const char *by,
+                     const char *reason, struct jr_err *e);
+/* update: refused with JR_E_LOCKED while queued or running. what is a mask of
+ * JR_UPD_*; the fields come from spec (tasks replace all tasks). */
+int jr_sched_update(struct jr_sched *s, const char *id, const struct jr_job_spec *spec,
+                    int what, struct jr_err *e);
+/* delete: refused while queued or running; removes rows and files. */
+int jr_sched_delete(struct jr_sched *s, const char *id, struct jr_err *e);
+/* For jobs without tasks (driven by a script): set any state. */
+int jr_sched_set_state(struct jr_sched *s, const char *id, const char *state,
+                       const char *error, struct jr_err *e);
+
+/* Append a log entry to a job (task may be NULL). */
+int jr_sched_log(struct jr_sched *s, const char *id, const char *task, int64_t level,
+                 const char *message, const char *data, struct jr_err *e);
+
+/* Name tables. */
+int jr_job_state_valid(const char *state);
+int jr_task_state_valid(const char *state);
+
+#endif

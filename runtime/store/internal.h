@@ -1,0 +1,51 @@
+/* What the store's own files share: the store struct and the cache of
+ * prepared statements. Not included outside runtime/store/. */
+#ifndef JR_STORE_INTERNAL_H
+#define JR_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+enum jr_stmt {
+    S_JOB_INSERT, S_JOB_GET, S_JOB_GET_SEQ, S_JOB_SET_STATE, S_JOB_SET_ATTRS,
+    S_JOB_DELETE, S_JOB_DELETE_TASKS, S_JOB_DELETE_LOGS, S_JOB_DELETE_ASSETS,
+    S_JOBS_ALL, S_JOBS_OWNER, S_JOBS_SURFACE, S_JOBS_STATE, S_JOBS_ACTIVE,
+    S_JOBS_COUNT,
+    S_JOB_SET_APPROVAL,
+    S_TASK_INSERT, S_TASK_SET_STATE, S_TASKS_EACH, S_TASKS_RESET, S_TASKS_COUNT,
+    S_EVENT_ADD, S_EVENTS_AFTER, S_EVENTS_LAST,
+    S_LOG_ADD, S_LOGS,
+    S_ASSET_PUT, S_ASSETS_CLEAR, S_ASSETS,
+    S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
+    S_COUNT
+};
+
+struct jr_store {
+    sqlite3 *db;
+    int in_txn;                  /* BEGIN done, COMMIT not yet */
+    int op_depth;                /* open jr_store_op_begin() savepoints */
+    sqlite3_stmt *stmts[S_COUNT];
+    struct jr_store_waiter waiters;  /* list head */
+    uv_prepare_t prepare;
+    uv_check_t check;
+    uv_idle_t idle;
+    int attached;
+    int open_handles;            /* handles not yet closed */
+};
+
+/* The cached statement id, reset and with its bindings cleared, ready to
+ * bind. The store owns it: a Lua error raised while a caller visits its rows
+ * leaks nothing, the next use resets it. NULL on failure (e filled). */
+sqlite3_stmt *jr_store_stmt(struct jr_store *st, enum jr_stmt id, struct jr_err *e);
+
+/* Open the batch transaction if needed. */
+int jr_store_write_begin(struct jr_store *st, struct jr_err *e);
+
+/* Fill e from the database's last error and return JR_E_STORE. */
+int jr_store_fail(struct jr_store *st, struct jr_err *e, const char *what);
+
+/* The schema migrations, applied in order at open. */
+int jr_store_migrate(sqlite3 *db, struct jr_err *e);
+
+#endif

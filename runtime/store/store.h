@@ -1,0 +1,201 @@
+/* The durable job store: one SQLite database in WAL mode with
+ * synchronous=FULL. Writes open a transaction lazily; jr_store_commit() ends
+ * it, so all writes of one loop iteration share one fsync (group commit). */
+#ifndef JR_STORE_H
+#define JR_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "store/err.h"
+
+struct jr_store;
+
+/* A job row. For writes the caller owns the strings; rows are read through
+ * callbacks and their pointers are valid during the callback only. Times are
+ * milliseconds since the epoch, 0 = unset. */
+struct jr_job_rec {
+    int64_t seq;              /* creation order: the keyset cursor */
+    const char *id;
+    const char *surface;
+    const char *owner;
+    const char *state;
+    int64_t priority;
+    int64_t max_parallelism;
+    int64_t created_at, updated_at, started_at, ended_at;
+    const char *error;        /* NULL = none */
+    const char *attrs;        /* JSON object: title, labels, doc, approval... */
+};
+
+/* A task row: the columns the scheduler needs, plus the spec as JSON.
+ * argv and env are NUL-separated lists ("a\0b\0"), deps a comma-separated
+ * list of task indexes in the same job. */
+struct jr_task_rec {
+    int64_t job_seq;
+    int64_t idx;
+    const char *alias;
+    const char *deps;
+    const char *state;
+    int64_t priority, tolerable, retries, attempt;
+    int64_t cpu, memory, gpu, disk, timeout_ms;
+    const char *argv; size_t argv_len;
+    const char *env; size_t env_len;
+    const char *workdir;      /* NULL = default */
+    int64_t exit_code;        /* -1 = none */
+    int64_t signal;
+    const char *outcome;      /* NULL = none */
+    const char *error;
+    int64_t started_at, ended_at;
+    int64_t pid, pid_start;   /* process group leader and its start time */
+    const char *spec;         /* JSON object as submitted */
+};
+
+struct jr_event_rec {
+    int64_t seq, time;
+    const char *job;          /* job id */
+    const char *task;         /* alias or NULL */
+    const char *type;         /* "job", "task", "updated", "deleted", ... */
+    const char *state;        /* new state or NULL */
+    const char *message;      /* reason or NULL */
+};
+
+struct jr_log_rec {
+    int64_t id, time, level;
+    const char *task;
+    const char *message;
+    const char *data;         /* JSON or NULL */
+};
+
+struct jr_asset_rec {
+    const char *name;
+    const char *data;         /* JSON object */
+};
+
+struct jr_job_filter {
+    const char *owner, *surface, *state;   /* NULL = any */
+    int64_t after;            /* list jobs with seq > after (0 = from start) */
+    int64_t limit;
+};
+
+/* A one-shot commit listener, embedded in the caller's struct. cb runs once,
+ * after the next commit (status 0) or its failure (a jr_code). */
+struct jr_store_waiter {
+    struct jr_store_waiter *prev, *next;
+    void (*cb)(struct jr_store_waiter *w, int status);
+};
+
+enum { JR_LOG_LEVEL_DEBUG = 10, JR_LOG_LEVEL_INFO = 20, JR_LOG_LEVEL_WARN = 30,
+       JR_LOG_LEVEL_ERROR = 40 };
+
+/* Open (creating and migrating) the database at path. On failure *out is
+ * NULL and e says why. */
+int jr_store_open(const char *path, struct jr_store **out, struct jr_err *e);
+
+/* Commit what is pending, detach from the loop, close the database. The
+ * store memory is freed once its loop handles are closed (or at once when it
+ * was never attached). Safe with NULL. */
+void jr_store_close(struct jr_store *st);
+
+/* Commit once per loop iteration from a uv_check and a uv_prepare handle. */
+int jr_store_attach(struct jr_store *st, uv_loop_t *loop);
+
+/* Is a write transaction open (writes not yet on disk)? */
+int jr_store_pending(const struct jr_store *st);
+
+/* Commit the open transaction, if any, then run the waiters. Returns 0 or
+ * JR_E_STORE (the batch was rolled back; the waiters get the error). */
+int jr_store_commit(struct jr_store *st);
+
+/* Run w->cb after the next commit. */
+void jr_store_wait(struct jr_store *st, struct jr_store_waiter *w);
+/* Remove a waiter that has not run yet; harmless if it has. */
+void jr_store_unwait(struct jr_store_waiter *w);
+
+/* Group several writes into one all-or-nothing operation inside the batch:
+ * begin, writes, then end(ok): ok = 0 undoes the writes since begin. */
+int jr_store_op_begin(struct jr_store *st, struct jr_err *e);
+int jr_store_op_end(struct jr_store *st, int ok, struct jr_err *e);
+
+/* Jobs. insert fills job->seq. */
+int jr_store_job_insert(struct jr_store *st, struct jr_job_rec *job, struct jr_err *e);
+typedef int (*jr_store_job_cb)(void *arg, const struct jr_job_rec *job);
+/* Call cb once with the job's row, or return JR_E_NOT_FOUND. Inside a
+ * callback the caller may use other store calls, not the same one. */
+int jr_store_job_get(struct jr_store *st, const char *id, jr_store_job_cb cb,
+                     void *arg, struct jr_err *e);
+int jr_store_job_get_seq(struct jr_store *st, int64_t seq, jr_store_job_cb cb,
+                         void *arg, struct jr_err *e);
+/* Write state, times and error of job->seq. */
+int jr_store_job_set_state(struct jr_store *st, const struct jr_job_rec *job,
+                           struct jr_err *e);
+/* Write priority, max_parallelism, attrs (unless NULL) and updated_at of
+ * job->seq. */
+int jr_store_job_set_attrs(struct jr_store *st, const struct jr_job_rec *job,
+                           struct jr_err *e);
+/* Record an approval decision in attrs.approval {decision, by, reason, at}. */
+int jr_store_job_set_approval(struct jr_store *st, int64_t seq, const char *decision,
+                              const char *by, const char *reason, const char *at,
+                              struct jr_err *e);
+/* Delete the job's tasks only (for replacing them). */
+int jr_store_job_delete_tasks(struct jr_store *st, int64_t seq, struct jr_err *e);
+/* Delete the job, its tasks, logs and assets. */
+int jr_store_job_delete(struct jr_store *st, int64_t seq, struct jr_err *e);
+
+/* Call cb for each job matching f in seq order; cb returns non-zero to stop.
+ * Uses the indexes so that one page costs O(limit). */
+int jr_store_jobs_list(struct jr_store *st, const struct jr_job_filter *f,
+                       jr_store_job_cb cb, void *arg, struct jr_err *e);
+/* Jobs that need the scheduler after a restart: queued, running, or with a
+ * task left running. */
+int jr_store_jobs_active(struct jr_store *st, jr_store_job_cb cb, void *arg,
+                         struct jr_err *e);
+int64_t jr_store_jobs_count(struct jr_store *st);
+
+/* Tasks. */
+int jr_store_task_insert(struct jr_store *st, const struct jr_task_rec *t,
+                         struct jr_err *e);
+/* Write the run fields (state, attempt, exit, signal, outcome, error, times,
+ * pid) of (t->job_seq, t->idx). */
+int jr_store_task_set_state(struct jr_store *st, const struct jr_task_rec *t,
+                            struct jr_err *e);
+/* Reset the job's tasks to pending (attempt 0, results cleared); with
+ * keep_succeeded, succeeded tasks keep their state. */
+int jr_store_tasks_reset(struct jr_store *st, int64_t job_seq, int keep_succeeded,
+                         struct jr_err *e);
+int64_t jr_store_tasks_count(struct jr_store *st, int64_t job_seq);
+typedef int (*jr_store_task_cb)(void *arg, const struct jr_task_rec *t);
+int jr_store_tasks_each(struct jr_store *st, int64_t job_seq, jr_store_task_cb cb,
+                        void *arg, struct jr_err *e);
+
+/* Events: append-only, seq is the integer sequence. */
+int jr_store_event_add(struct jr_store *st, const struct jr_event_rec *ev,
+                       int64_t *seq_out, struct jr_err *e);
+typedef int (*jr_store_event_cb)(void *arg, const struct jr_event_rec *ev);
+int jr_store_events_after(struct jr_store *st, int64_t after, int64_t limit,
+                          jr_store_event_cb cb, void *arg, struct jr_err *e);
+int64_t jr_store_events_last(struct jr_store *st);
+
+/* Logs. */
+int jr_store_log_add(struct jr_store *st, int64_t job_seq, const char *task,
+                     int64_t level, const char *message, const char *data,
+                     struct jr_err *e);
+typedef int (*jr_store_log_cb)(void *arg, const struct jr_log_rec *l);
+int jr_store_logs(struct jr_store *st, int64_t job_seq, int64_t after,
+                  int64_t min_level, int64_t limit, jr_store_log_cb cb, void *arg,
+                  struct jr_err *e);
+
+/* Assets (published results), one per (job, name). */
+int jr_store_asset_put(struct jr_store *st, int64_t job_seq, const char *name,
+                       const char *data, struct jr_err *e);
+int jr_store_assets_clear(struct jr_store *st, int64_t job_seq, struct jr_err *e);
+typedef int (*jr_store_asset_cb)(void *arg, const struct jr_asset_rec *a);
+int jr_store_assets(struct jr_store *st, int64_t job_seq, jr_store_asset_cb cb,
+                    void *arg, struct jr_err *e);
+
+/* Milliseconds since the epoch (wall clock). */
+int64_t jr_store_now_ms(void);
+/* ms as RFC 3339 UTC with milliseconds: "2024-05-01T12:00:00.123Z". */
+void jr_store_format_time(int64_t ms, char out[40]);
+
+#endif

@@ -1,0 +1,138 @@
+-- jobrt.core from Lua: the job API, error convention (nil, msg, CODE),
+-- durable(), keyset listing, logs, results, and watchers that wait for the
+-- next event.
+local core = require("jobrt.core")
+
+local function open(t, node)
+  local dir = os.tmpname()
+  os.remove(dir)
+  t.ok(core.open({ data_dir = dir, node = node or { cpu = 2000, max_tasks = 4 }, kill_grace = 1 }))
+  t.cleanup = function()
+    core.close()
+    os.execute("rm -rf '" .. dir .. "'")
+  end
+  return dir
+end
+
+local function wait_state(t, id, states, ms)
+  local deadline = (ms or 5000) / 10
+  for _ = 1, deadline do
+    local job = core.get(id)
+    if states[job.state] then return job end
+    t.sleep(10)
+  end
+  return core.get(id)
+end
+
+return {
+  { "submit, get and the error convention", function(t)
+    open(t)
+    local job, err, code = core.submit({
+      id = "j-1", owner = "alice", surface = "test", title = "one", labels = { a = "b" },
+      tasks = { { alias = "a", command = { "true" } }, { alias = "b", deps = { "a" }, command = "true" } },
+    })
+    t.ok(job, err)
+    t.eq(job.state, "created")
+    t.eq(job.labels, { a = "b" })
+    t.eq(job.tasks[2].deps, { "a" })
+    t.eq(job.tasks[2].command, "true")
+    t.ok(core.durable())
+    local again, e2, c2 = core.submit({ id = "j-1" })
+    t.eq({ again, c2 }, { nil, "EXISTS" })
+    t.match(e2, "already exists")
+    local _, e3, c3 = core.get("nope")
+    t.eq(c3, "NOT_FOUND")
+    t.match(e3, "nope")
+    local _, e4, c4 = core.submit({ tasks = { { alias = "x", command = { "true" }, deps = { "x" } } } })
+    t.eq(c4, "INVALID")
+    t.match(e4, "itself")
+    local _, e5, c5 = core.submit({ tasks = { { alias = "x", command = { 1 } } } })
+    t.eq(c5, "INVALID")
+    t.match(e5, "command")
+    t.err(function() core.get() end)
+  end },
+
+  { "run to the end, logs and results", function(t)
+    open(t)
+    local job = core.submit({ tasks = { { alias = "a", command = "echo out; echo err >&2" } } }, { start = true })
+    job = wait_state(t, job.id, { succeeded = true, failed = true })
+    t.eq(job.state, "succeeded")
+    t.eq(job.tasks[1].exit_code, 0)
+    t.eq(job.tasks[1].outcome, "exited")
+    local logs = core.logs(job.id)
+    t.eq(#logs, 2)
+    t.eq(#core.logs(job.id, { level = "warn" }), 1)
+    t.ok(core.log(job.id, { level = "error", message = "from lua", data = { n = 1 } }))
+    local mine = core.logs(job.id, { after = logs[2].id })
+    t.eq(mine[1].message, "from lua")
+    t.eq(mine[1].data, { n = 1 })
+    t.ok(core.add_result(job.id, "out.txt", { href = "/x", type = "text/plain" }))
+    t.eq(core.results(job.id)[1].href, "/x")
+    local _, _, lcode = core.update(job.id, { title = "ok" })
+    t.eq(lcode, nil)
+  end },
+
+  { "approval hold, release and update lock", function(t)
+    open(t)
+    local job = core.submit({ tasks = { { alias = "a", command = "sleep 5" } } }, { hold = true })
+    t.eq(job.state, "awaiting_approval")
+    job = core.approve(job.id, { accept = true, by = "ops", reason = "fine" })
+    t.eq(job.approval.decision, "accept")
+    t.eq(job.approval.by, "ops")
+    job = wait_state(t, job.id, { running = true })
+    t.eq(job.state, "running")
+    local _, msg, code = core.update(job.id, { title = "x" })
+    t.eq(code, "LOCKED")
+    t.match(msg, "running")
+    local _, _, c2 = core.restart(job.id)
+    t.eq(c2, "CONFLICT")
+    t.eq(core.cancel(job.id).state, "canceled")
+  end },
+
+  { "keyset pages and filters", function(t)
+    open(t)
+    for i = 1, 7 do core.submit({ id = "p" .. i, owner = i % 2 == 0 and "even" or "odd" }) end
+    local ids, after = {}, nil
+    repeat
+      local page = core.list({ limit = 3, after = after })
+      for _, j in ipairs(page.jobs) do ids[#ids + 1] = j.id end
+      after = page.next
+    until not after
+    t.eq(ids, { "p1", "p2", "p3", "p4", "p5", "p6", "p7" })
+    t.eq(#core.list({ owner = "even" }).jobs, 3)
+    t.eq(#core.list({ state = "created", owner = "odd" }).jobs, 4)
+    local _, _, code = core.list({ state = "bogus" })
+    t.eq(code, "INVALID")
+  end },
+
+  { "watch waits for the next event", function(t)
+    open(t)
+    local w <close> = core.watch()
+    local got
+    local co = coroutine.create(function() got = w:next(5000) end)
+    coroutine.resume(co)
+    t.eq(got, nil) -- still waiting: no event yet
+    core.submit({ id = "w1" })
+    for _ = 1, 100 do
+      if got then break end
+      t.sleep(5)
+    end
+    t.ok(got, "the watcher woke")
+    t.eq({ got.job, got.type, got.state }, { "w1", "job", "created" })
+    t.eq(w:next(0), nil)
+    -- a timeout returns nil
+    t.eq(w:next(20), nil)
+    local evs, last = core.events(0, 10)
+    t.eq(#evs, 1)
+    t.eq(last, evs[1].seq)
+  end },
+
+  { "node capacity and stats", function(t)
+    open(t, { cpu = 1500, memory = 1 << 30, gpu = 1, max_tasks = 3 })
+    local n = core.node()
+    t.eq({ n.cpu, n.memory, n.gpu, n.max_tasks }, { 1500, 1 << 30, 1, 3 })
+    local _, msg, code = core.submit({ tasks = { { alias = "g", command = "true", resources = { gpu = 2 } } } })
+    t.eq(code, "INVALID")
+    t.match(msg, "gpu")
+  end },
+}

@@ -1,0 +1,71 @@
+-- jobrt.jobs: the simple job manager on top of jobrt.core.
+local core = require("jobrt.core")
+local jobs = require("jobrt.jobs")
+
+local function open(t)
+  local dir = os.tmpname()
+  os.remove(dir)
+  t.ok(core.open({ data_dir = dir }))
+  t.cleanup = function()
+    core.close()
+    os.execute("rm -rf '" .. dir .. "'")
+  end
+end
+
+return {
+  { "schema and status mapping", function(t)
+    local s = jobs.schema()
+    t.eq(s.statuses, { "idle", "pending", "running", "finished", "error" })
+    for _, f in ipairs({ "id", "name", "user", "request", "result", "status", "messages" }) do
+      t.ok(s.fields[f], f)
+    end
+    t.eq(s.to_core.finished, "succeeded")
+    t.eq(s.from_core.awaiting_approval, "pending")
+  end },
+
+  { "create, find, set states, result", function(t)
+    open(t)
+    local job = jobs.create("resize", "alice", { size = 3 })
+    t.eq({ job.name, job.user, job.status }, { "resize", "alice", "idle" })
+    t.eq(job.request, { size = 3 })
+    local found, status = jobs.find(job.id)
+    t.eq(status, "idle")
+    t.eq(found.id, job.id)
+    t.eq(jobs.set_pending(job.id).status, "pending")
+    t.eq(jobs.get(job.id, "pending").id, job.id)
+    local _, _, code = jobs.get(job.id, "running")
+    t.eq(code, "CONFLICT")
+    t.err(function() jobs.get(job.id, "bogus") end, "invalid job status")
+    t.eq(jobs.set_running(job.id).status, "running")
+    -- data can change while running
+    local j2 = jobs.set(job.id, { messages = "half way" })
+    t.eq(j2.status, "running")
+    t.eq(j2.messages, { "half way" })
+    local done = jobs.update_result(job.id, { url = "/out" })
+    t.eq(done.status, "finished")
+    t.eq(jobs.results(job.id), { url = "/out" })
+    t.eq(core.get(job.id).state, "succeeded")
+  end },
+
+  { "lists and delete", function(t)
+    open(t)
+    local a = jobs.create("a", "u")
+    local b = jobs.create("b", "u")
+    local c = jobs.create("c", "u")
+    jobs.set_pending(b.id)
+    jobs.set_running(c.id)
+    t.eq(#jobs.all(), 3)
+    t.eq(jobs.pending()[1].id, b.id)
+    t.eq(jobs.running()[1].id, c.id)
+    t.eq(#jobs.finished(), 0)
+    jobs.set_finished(a.id, 42)
+    t.eq(jobs.finished()[1].result, 42)
+    t.ok(jobs.delete(c.id))
+    t.eq(#jobs.all(), 2)
+    local _, _, code = jobs.find(c.id)
+    t.eq(code, "NOT_FOUND")
+    local _, _, c2 = jobs.set(a.id, nil, "error")
+    t.eq(c2, nil)
+    t.eq(jobs.find(a.id).status, "error")
+  end },
+}
