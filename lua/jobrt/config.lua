@@ -16,9 +16,11 @@ local BUILTIN_SURFACES = {
 M.BUILTIN_SURFACES = BUILTIN_SURFACES
 
 -- The sandbox layers `sandbox.require` may insist on (see runtime/sandbox).
+-- The names `jobrt sandbox-check` reports (runtime/sandbox/outcome.c).
 local SANDBOX_LAYERS = {
-  "userns", "mountns", "pidns", "netns", "ipcns", "utsns",
-  "no_new_privs", "caps", "seccomp", "rlimits", "cgroup",
+  "userns", "mountns", "pidns", "ipcns", "utsns", "cgroupns", "netns",
+  "pivot_root", "no_new_privs", "caps", "seccomp", "rlimits", "cgroup",
+  "memory_limit", "pids_limit", "cpu_limit", "cgroup_kill",
 }
 
 local KiB, MiB, GiB = 1024, 1024 * 1024, 1024 * 1024 * 1024

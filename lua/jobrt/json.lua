@@ -386,9 +386,16 @@ local function encoder()
 end
 
 --- json.encode(v) -> text. Raises only on programming errors: functions,
--- userdata, NaN or infinity, cycles, excessively sparse arrays.
-function M.encode(v)
-  return encoder()(v)
+-- userdata, NaN or infinity, cycles, excessively sparse arrays. Inside the
+-- jobrt binary the C encoder of runtime/lua/json.c does the same work;
+-- the Lua walk above serves plain lua5.4 (policy authors' unit tests).
+local ok_c, jsonc = pcall(require, "jobrt.jsonc")
+if ok_c then
+  M.encode = jsonc.encoder(array_mt, object_mt)
+else
+  function M.encode(v)
+    return encoder()(v)
+  end
 end
 
 return M

@@ -1,0 +1,373 @@
+/* The clone3 child: pid 1 of the task's namespaces. It builds the new root
+ * from the parent's detached mounts, pivots into it, forks the task (which
+ * drops every privilege, installs seccomp and execs) and stays as its init. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/mount.h>
+#include <linux/seccomp.h>
+#include <linux/securebits.h>
+#include <net/if.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sandbox/internal.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+static _Noreturn void fail_exit(const struct jr_sb_child *c, struct jr_sb_err *e)
+{
+    ssize_t n;
+    do
+        n = write(c->err_fd, e, sizeof(*e));
+    while (n < 0 && errno == EINTR);
+    _exit(126);
+}
+
+/* mkdir -p of the parents of path (relative), and path itself if dir. */
+static int make_path(char *path, int dir)
+{
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        int rc = mkdir(path, 0755);
+        *p = '/';
+        if (rc && errno != EEXIST)
+            return -1;
+    }
+    if (dir)
+        return mkdir(path, 0755) && errno != EEXIST ? -1 : 0;
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0)
+        return errno == EEXIST || errno == EISDIR ? 0 : -1;
+    close(fd);
+    return 0;
+}
+
+static int attach(int fd, const char *target, int dir, struct jr_sb_err *e)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s", target);
+    if (make_path(path, dir))
+        return jr_sb_fail(e, "bind", errno, "making /%s", target);
+    if (syscall(SYS_move_mount, fd, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH))
+        return jr_sb_fail(e, "bind", errno, "move_mount /%s", target);
+    return 0;
+}
+
+static int setattr(const char *path, uint64_t set, struct jr_sb_err *e)
+{
+    struct mount_attr a;
+    memset(&a, 0, sizeof(a));
+    a.attr_set = set;
+    if (syscall(SYS_mount_setattr, AT_FDCWD, path, 0, &a, sizeof(a)))
+        return jr_sb_fail(e, "mount_setattr", errno, "%s", path);
+    return 0;
+}
+
+static int loopback_up(struct jr_sb_err *e)
+{
+    struct ifreq ifr;
+    int rc = -1, s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return jr_sb_fail(e, "loopback", errno, "socket");
+    memset(&ifr, 0, sizeof(ifr));
+    strcpy(ifr.ifr_name, "lo");
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) {
+        jr_sb_fail(e, "loopback", errno, "SIOCGIFFLAGS");
+        goto done;
+    }
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) {
+        jr_sb_fail(e, "loopback", errno, "SIOCSIFFLAGS");
+        goto done;
+    }
+    rc = 0;
+done:
+    close(s);
+    return rc;
+}
+
+static int make_dev(const struct jr_sb_child *c, struct jr_sb_err *e)
+{
+    static const char *const links[][2] = {
+        {"/proc/self/fd", "dev/fd"}, {"/proc/self/fd/0", "dev/stdin"},
+        {"/proc/self/fd/1", "dev/stdout"}, {"/proc/self/fd/2", "dev/stderr"},
+        {"pts/ptmx", "dev/ptmx"},
+    };
+    char opts[64];
+    if (mkdir("dev", 0755) && errno != EEXIST)
+        return jr_sb_fail(e, "dev", errno, "mkdir /dev");
+    if (mount("jobrt-dev", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k"))
+        return jr_sb_fail(e, "dev", errno, "tmpfs /dev");
+    for (int i = 0; i < JR_SB_NDEV; i++) {
+        char target[32];
+        if (c->plan->dev_fd[i] < 0)
+            continue;
+        snprintf(target, sizeof(target), "dev/%s", jr_sb_dev_names[i]);
+        if (attach(c->plan->dev_fd[i], target, 0, e))
+            return -1;
+    }
+    for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
+        if (symlink(links[i][0], links[i][1]))
+            return jr_sb_fail(e, "dev", errno, "symlink /%s", links[i][1]);
+    if (mkdir("dev/pts", 0755) || mkdir("dev/shm", 01777))
+        return jr_sb_fail(e, "dev", errno, "mkdir /dev/pts, /dev/shm");
+    /* A private devpts is a convenience (ptys); go on without it. */
+    mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+          "newinstance,ptmxmode=0666,mode=0620");
+    snprintf(opts, sizeof(opts), "mode=1777,size=%lld", (long long)c->o->tmp_size);
+    if (mount("jobrt-shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, opts))
+        return jr_sb_fail(e, "dev", errno, "tmpfs /dev/shm");
+    return 0;
+}
+
+static int make_proc(struct jr_sb_err *e)
+{
+    static const char *const masked[] = {
+        "proc/sys", "proc/sysrq-trigger", "proc/irq", "proc/bus",
+    };
+    if (mkdir("proc", 0555) && errno != EEXIST)
+        return jr_sb_fail(e, "proc", errno, "mkdir /proc");
+    if (mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL))
+        return jr_sb_fail(e, "proc", errno, "mount /proc");
+    /* Kernel knobs stay read-only even for a task that found a way up. */
+    for (size_t i = 0; i < sizeof(masked) / sizeof(masked[0]); i++) {
+        if (access(masked[i], F_OK))
+            continue;
+        if (mount(masked[i], masked[i], NULL, MS_BIND | MS_REC, NULL))
+            return jr_sb_fail(e, "proc", errno, "bind /%s", masked[i]);
+        if (setattr(masked[i], MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                    MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, e))
+            return -1;
+    }
+    return 0;
+}
+
+/* The new root: a small tmpfs holding the plan's mounts, /tmp, /dev and
+ * /proc; pivoted into and then made read-only. */
+static int build_root(const struct jr_sb_child *c, struct jr_sb_err *e)
+{
+    const struct jr_sb_plan *p = c->plan;
+    char opts[64], wd[256];
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+        return jr_sb_fail(e, "mount_private", errno, "/");
+    if (mount("jobrt-root", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
+              "mode=0755,size=1m,nr_inodes=4096") || chdir("/tmp"))
+        return jr_sb_fail(e, "root", errno, "tmpfs root");
+    for (int i = 0; i < p->n; i++) {
+        const struct jr_sb_mount *m = &p->m[i];
+        if (m->kind == JR_SB_M_BIND) {
+            if (attach(m->fd, m->target, m->is_dir, e))
+                return -1;
+        } else if (symlink(m->link, m->target) && errno != EEXIST) {
+            return jr_sb_fail(e, "symlink", errno, "/%s -> %s", m->target, m->link);
+        }
+    }
+    if (mkdir("tmp", 01777) && errno != EEXIST)
+        return jr_sb_fail(e, "tmp", errno, "mkdir /tmp");
+    snprintf(opts, sizeof(opts), "mode=1777,size=%lld", (long long)c->o->tmp_size);
+    if (mount("jobrt-tmp", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts))
+        return jr_sb_fail(e, "tmp", errno, "tmpfs /tmp");
+    if (make_dev(c, e) || make_proc(e))
+        return -1;
+    snprintf(wd, sizeof(wd), "%s", c->o->workdir + 1);
+    if (wd[0])
+        make_path(wd, 1); /* chdir reports it if it is still missing */
+    if (syscall(SYS_pivot_root, ".", "."))
+        return jr_sb_fail(e, "pivot_root", errno, "pivot_root");
+    if (umount2(".", MNT_DETACH) || chdir("/"))
+        return jr_sb_fail(e, "pivot_root", errno, "detaching the old root");
+    return setattr("/", MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, e);
+}
+
+static int drop_privileges(const struct jr_sb_child *c, struct jr_sb_err *e)
+{
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    uid_t uid = (uid_t)c->o->uid;
+    for (int cap = 0; cap <= c->cap_last; cap++)
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) && errno != EINVAL)
+            return jr_sb_fail(e, "capabilities", errno, "bounding set");
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    if (c->rootless) {
+        /* Only uid 0 is mapped: stay it, but with root's magic switched off. */
+        if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
+                  SECBIT_NO_SETUID_FIXUP | SECBIT_NO_SETUID_FIXUP_LOCKED |
+                  SECBIT_KEEP_CAPS_LOCKED, 0, 0, 0))
+            return jr_sb_fail(e, "capabilities", errno, "securebits");
+    } else if (setgroups(0, NULL) || setresgid(uid, uid, uid) || setresuid(uid, uid, uid)) {
+        return jr_sb_fail(e, "setuid", errno, "uid %d", (int)uid);
+    }
+    memset(data, 0, sizeof(data));
+    if (syscall(SYS_capset, &hdr, data))
+        return jr_sb_fail(e, "capabilities", errno, "capset");
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+        return jr_sb_fail(e, "no_new_privs", errno, "prctl");
+    return 0;
+}
+
+static void set_limit(int res, rlim_t soft, rlim_t hard)
+{
+    struct rlimit r;
+    if (getrlimit(res, &r) == 0) {
+        r.rlim_max = r.rlim_max < hard ? r.rlim_max : hard;
+        r.rlim_cur = soft < r.rlim_max ? soft : r.rlim_max;
+        setrlimit(res, &r);
+    }
+}
+
+/* execve over the sandbox's PATH (execvpe would search the helper's). */
+static int exec_path(const struct jr_sb_child *c, struct jr_sb_err *e)
+{
+    char *const *argv = c->o->argv;
+    const char *name = argv[0], *p = c->path;
+    int err = ENOENT, seen_eacces = 0;
+    if (!*name)
+        return jr_sb_fail(e, "exec", ENOENT, "empty program name");
+    if (strchr(name, '/')) {
+        execve(name, argv, c->envp);
+        return jr_sb_fail(e, "exec", errno, "%s", name);
+    }
+    while (p && *p) {
+        const char *end = strchr(p, ':');
+        size_t dl = end ? (size_t)(end - p) : strlen(p);
+        char full[4096];
+        if (dl > 0 && dl + strlen(name) + 2 <= sizeof(full)) {
+            memcpy(full, p, dl);
+            full[dl] = '/';
+            strcpy(full + dl + 1, name);
+            execve(full, argv, c->envp);
+            err = errno;
+            if (err == EACCES)
+                seen_eacces = 1;
+            else if (err != ENOENT && err != ENOTDIR)
+                break;
+        }
+        p = end ? end + 1 : NULL;
+    }
+    return jr_sb_fail(e, "exec", seen_eacces ? EACCES : err, "%s", name);
+}
+
+static _Noreturn void run_task(const struct jr_sb_child *c)
+{
+    struct jr_sb_err e;
+    sigset_t all;
+    memset(&e, 0, sizeof(e));
+    setsid();
+    for (int s = 1; s < NSIG; s++)
+        signal(s, SIG_DFL);
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null < 0 || dup2(null, 0) < 0)
+        fail_exit(c, (jr_sb_fail(&e, "stdin", errno, "/dev/null"), &e));
+    set_limit(RLIMIT_CORE, 0, 0);
+    set_limit(RLIMIT_NOFILE, 1024, 65536);
+    if (drop_privileges(c, &e))
+        fail_exit(c, &e);
+    /* After the uid change (which clears it): die with init. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) || getppid() != 1)
+        _exit(125);
+    if (chdir(c->o->workdir))
+        fail_exit(c, (jr_sb_fail(&e, "workdir", errno, "%s", c->o->workdir), &e));
+    syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+    if (c->filter && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, c->filter, 0, 0))
+        fail_exit(c, (jr_sb_fail(&e, "seccomp", errno, "installing the filter"), &e));
+    exec_path(c, &e);
+    fail_exit(c, &e);
+}
+
+/* pid 1 only gets signals it handles: SIGTERM from the helper is passed on
+ * to every other process of the namespace (the cancel/timeout grace). */
+static void forward_term(int sig)
+{
+    (void)sig;
+    kill(-1, SIGTERM);
+}
+
+static _Noreturn void be_init(const struct jr_sb_child *c, pid_t task)
+{
+    struct sigaction sa;
+    sigset_t all;
+    int fd = c->status_fd;
+    /* Keep only the status pipe: stdio and everything else go. */
+    if (fd > 3)
+        syscall(SYS_close_range, 3U, (unsigned)fd - 1, 0U);
+    syscall(SYS_close_range, (unsigned)fd + 1, ~0U, 0U);
+    /* ps in the sandbox shows "jobrt-init", not the helper's command line
+     * (host paths) or environment. */
+    if (c->title && c->title_len > 1) {
+        memset(c->title, 0, c->title_len);
+        snprintf(c->title, c->title_len, "jobrt-init");
+    }
+    prctl(PR_SET_NAME, "jobrt-init", 0, 0, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = forward_term;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, NULL);
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    for (;;) {
+        int st;
+        pid_t p = waitpid(-1, &st, __WALL);
+        if (p == task) {
+            ssize_t n;
+            do
+                n = write(fd, &st, sizeof(st));
+            while (n < 0 && errno == EINTR);
+            _exit(0); /* the kernel kills whatever is left in the namespace */
+        }
+        if (p < 0 && errno == ECHILD)
+            _exit(0);
+    }
+}
+
+_Noreturn void jr_sb_child_main(const struct jr_sb_child *c)
+{
+    struct jr_sb_err e;
+    char b;
+    ssize_t n;
+    memset(&e, 0, sizeof(e));
+    for (int i = 0; i < c->nclose; i++)
+        close(c->close_fds[i]);
+    do
+        n = read(c->sync_fd, &b, 1);
+    while (n < 0 && errno == EINTR);
+    if (n != 1)
+        _exit(125); /* the parent gave up */
+    close(c->sync_fd);
+    if (setresgid(0, 0, 0) || setresuid(0, 0, 0))
+        fail_exit(c, (jr_sb_fail(&e, "setuid", errno, "becoming root in the user namespace"), &e));
+    /* Die with the helper. Set after the uid change, which clears it; if the
+     * helper is already gone, its end of the error pipe is closed. */
+    struct pollfd gone = {c->err_fd, 0, 0};
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) ||
+        (poll(&gone, 1, 0) == 1 && (gone.revents & POLLERR)))
+        _exit(125);
+    if (sethostname(c->o->hostname, strlen(c->o->hostname)))
+        fail_exit(c, (jr_sb_fail(&e, "hostname", errno, "%s", c->o->hostname), &e));
+    if ((c->netns && loopback_up(&e)) || build_root(c, &e))
+        fail_exit(c, &e);
+    pid_t task = fork();
+    if (task < 0)
+        fail_exit(c, (jr_sb_fail(&e, "fork", errno, "the task"), &e));
+    if (task == 0)
+        run_task(c);
+    be_init(c, task);
+}

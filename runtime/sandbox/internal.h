@@ -1,0 +1,114 @@
+/* What the sandbox helper's files share among themselves: the setup-error
+ * record, the cgroup set of one task, the mount plan built by the parent and
+ * the arguments of the child that becomes pid 1. Not for the rest of jobrt. */
+#ifndef JR_SANDBOX_INTERNAL_H
+#define JR_SANDBOX_INTERNAL_H
+
+#include <linux/filter.h>
+#include <sys/types.h>
+
+#include "sandbox/sandbox.h"
+
+/* A setup failure: the stage that failed, its errno and a short detail.
+ * Small enough to go through a pipe in one atomic write. */
+struct jr_sb_err {
+    int err;
+    char stage[48];
+    char detail[200];
+};
+
+/* Fills e and returns -1, so callers can `return jr_sb_fail(...)`. */
+int jr_sb_fail(struct jr_sb_err *e, const char *stage, int err,
+               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* ---- cgroups of one task (cgroup.c) ---- */
+struct jr_sb_cg {
+    struct jr_sandbox_cgmounts mounts;
+    char dir[JR_CG_NROLES][320]; /* the task's leaf per role, "" if none */
+    int v2_role[JR_CG_NROLES];   /* role served by cgroup2 files */
+    uint32_t layers;             /* cgroup, memory/pids/cpu_limit, cgroup_kill */
+};
+
+struct jr_sb_cg_stats {
+    int64_t cpu_ms, max_rss;     /* -1 = unknown */
+    int64_t oom_kills, pids_max; /* events counted by the kernel */
+};
+
+/* Creates the task's leaves (memory, pids, cpu, cpuacct as v1 or v2, plus a
+ * cgroup2 leaf for kill/CLONE_INTO_CGROUP) and writes the limits. A role
+ * whose hierarchy is missing or not writable is skipped unless a limit needs
+ * it. Returns 0 or -1 with e; on -1 what was created is removed. */
+int jr_sb_cg_setup(struct jr_sb_cg *cg, const struct jr_sandbox_opts *o,
+                   const char *name, struct jr_sb_err *e);
+/* An O_DIRECTORY fd of the cgroup2 leaf for CLONE_INTO_CGROUP, or -1. */
+int jr_sb_cg_v2_fd(const struct jr_sb_cg *cg);
+/* Moves pid into every leaf (skipping the cgroup2 one if skip_v2). */
+int jr_sb_cg_join(const struct jr_sb_cg *cg, pid_t pid, int skip_v2,
+                  struct jr_sb_err *e);
+void jr_sb_cg_stats(const struct jr_sb_cg *cg, struct jr_sb_cg_stats *s);
+/* SIGKILLs everything in the leaves (cgroup.kill when there is one). */
+void jr_sb_cg_kill(const struct jr_sb_cg *cg);
+/* Waits (bounded) until the leaves are empty, then removes them. */
+void jr_sb_cg_destroy(struct jr_sb_cg *cg);
+/* Reads the whole (small) file into buf; returns its length or -1. */
+ssize_t jr_sb_read_file(const char *path, char *buf, size_t len);
+/* Writes s to an existing file; 0 or -1 with errno. */
+int jr_sb_write_file(const char *path, const char *s);
+
+/* ---- the mount plan (plan.c): detached mounts made by the parent ---- */
+enum { JR_SB_M_BIND, JR_SB_M_SYMLINK };
+
+struct jr_sb_mount {
+    int kind;
+    int fd;                      /* open_tree() clone, already ro/nosuid/... */
+    int is_dir;
+    char target[256];            /* relative to the new root, no leading '/' */
+    char link[256];              /* symlink contents */
+};
+
+#define JR_SB_MAX_MOUNTS 160
+#define JR_SB_NDEV 6
+
+struct jr_sb_plan {
+    struct jr_sb_mount m[JR_SB_MAX_MOUNTS];
+    int n;
+    int dev_fd[JR_SB_NDEV];      /* host char devices, bound into /dev */
+};
+
+extern const char *const jr_sb_dev_names[JR_SB_NDEV];
+
+/* Resolves the image and the binds as the host sees them (so sources the
+ * task's uids cannot reach still bind). Returns 0 or -1 with e. */
+int jr_sb_plan_build(struct jr_sb_plan *p, const struct jr_sandbox_opts *o,
+                     struct jr_sb_err *e);
+void jr_sb_plan_close(struct jr_sb_plan *p);
+
+/* ---- seccomp (seccomp.c) ---- */
+/* Builds the filter with libseccomp and exports it as BPF into prog
+ * (prog->filter is malloc'ed; free it). 0 or -1 with e. */
+int jr_sb_seccomp_build(struct sock_fprog *prog, struct jr_sb_err *e);
+
+/* ---- the child (child.c) ---- */
+struct jr_sb_child {
+    const struct jr_sandbox_opts *o;
+    const struct jr_sb_plan *plan;
+    const struct sock_fprog *filter; /* NULL: no seccomp */
+    char *const *envp;
+    const char *path;            /* the sandbox's PATH, for the exec search */
+    int sync_fd, err_fd, status_fd;
+    int close_fds[8];            /* the parent's ends and fds: closed first */
+    int nclose;
+    int netns;
+    int rootless;                /* 1: only our own uid is mapped */
+    int cap_last;
+    char *title;                 /* the helper's argv+environ strings, which */
+    size_t title_len;            /* init blanks so the task cannot read them */
+};
+
+/* Runs in the clone3 child (pid 1 of the new namespaces): waits for the
+ * parent, builds the root, forks the task and becomes its init. Reports
+ * setup failures as a jr_sb_err on err_fd and the main task's wait status
+ * (an int) on status_fd. Never returns. */
+_Noreturn void jr_sb_child_main(const struct jr_sb_child *c);
+
+#endif

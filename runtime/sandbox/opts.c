@@ -1,0 +1,293 @@
+/* `jobrt sandbox` option parsing: the words between "sandbox" and "--" into
+ * a jr_sandbox_opts, with sizes and durations in their usual units. Pure: no
+ * I/O, so the unit tests call it directly. */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sandbox/sandbox.h"
+
+const char jr_sandbox_usage[] =
+"usage: jobrt sandbox [options] -- PROGRAM [ARGS...]\n"
+"\n"
+"Runs PROGRAM in a new user, mount, pid, ipc, uts, cgroup (and network)\n"
+"namespace, on a read-only root built from IMAGE, as an unprivileged user\n"
+"with no capabilities, no_new_privs and a seccomp filter, inside cgroups\n"
+"with the given limits. Writes one JSON outcome line to the status fd.\n"
+"\n"
+"  --image DIR|host      root: 'host' = the host's /usr, /etc and merged-usr\n"
+"                        links; else a root filesystem folder (default host)\n"
+"  --bind-ro SRC:DST     bind SRC read-only at DST (repeatable)\n"
+"  --bind-rw SRC:DST     bind SRC read-write at DST (repeatable); SRC is\n"
+"                        chowned to the task's mapped uid\n"
+"  --workdir PATH        start directory (default /outputs)\n"
+"  --env K=V             environment entry (repeatable); otherwise only\n"
+"                        PATH and HOME=/tmp are set\n"
+"  --memory BYTES        memory limit (k/M/G/KiB/MiB/GiB suffixes)\n"
+"  --pids N              process limit (the sandbox's init counts)\n"
+"  --cpu MILLICORES      cpu quota, 1000 = one core\n"
+"  --timeout SECONDS     wall-clock limit from start (0.5, 30s, 500ms)\n"
+"  --grace SECONDS       SIGTERM -> SIGKILL delay on timeout/cancel (default 5)\n"
+"  --network MODE        none (loopback only, default), full (host network),\n"
+"                        allow (not yet available: runs as none)\n"
+"  --tmp-size BYTES      size of the tmpfs /tmp (default 64MiB)\n"
+"  --status-fd N         where the outcome line goes (default 3)\n"
+"  --cgroup-name NAME    unique leaf name, e.g. job-task-attempt\n"
+"  --cgroup-parent PATH  parent under each hierarchy root (default jobrt)\n"
+"  --hostname NAME       host name inside (default jobrt)\n"
+"  --uid N               task uid inside, 1-65535 (default 1000)\n"
+"  -h, --help            this text\n"
+"\n"
+"stdin is /dev/null; stdout/stderr are the helper's. SIGTERM (or SIGINT)\n"
+"cancels: the tree gets SIGTERM, then SIGKILL after the grace period.\n"
+"Outcome: {\"outcome\":\"exited|signaled|oom|timeout|pids_limit|seccomp|\n"
+"setup_error|canceled\",\"exit_code\":N,\"signal\":N,\"stage\":S,\"errno\":N,\n"
+"\"message\":S,\"cpu_ms\":N,\"max_rss_bytes\":N,\"wall_ms\":N,\"layers\":[...]}\n"
+"Exit status: 0 when an outcome was reported, 1 when not.\n";
+
+int64_t jr_sandbox_parse_bytes(const char *s)
+{
+    static const struct { const char *suffix; int64_t mul; } units[] = {
+        {"", 1}, {"b", 1}, {"k", 1024}, {"kb", 1024}, {"kib", 1024},
+        {"m", 1024 * 1024}, {"mb", 1024 * 1024}, {"mib", 1024 * 1024},
+        {"g", 1024LL * 1024 * 1024}, {"gb", 1024LL * 1024 * 1024},
+        {"gib", 1024LL * 1024 * 1024},
+    };
+    char *end;
+    if (!s || !isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return -1;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcasecmp(end, units[i].suffix) == 0) {
+            if (v > (unsigned long long)INT64_MAX / (unsigned long long)units[i].mul)
+                return -1;
+            return (int64_t)v * units[i].mul;
+        }
+    }
+    return -1;
+}
+
+int64_t jr_sandbox_parse_seconds(const char *s)
+{
+    char *end;
+    double mul = 1000;
+    if (!s || !(isdigit((unsigned char)*s) || *s == '.'))
+        return -1;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s)
+        return -1;
+    if (strcmp(end, "ms") == 0)
+        mul = 1;
+    else if (strcmp(end, "m") == 0)
+        mul = 60000;
+    else if (*end && strcmp(end, "s") != 0)
+        return -1;
+    v *= mul;
+    if (!isfinite(v) || v < 0 || v > 9e15)
+        return -1;
+    return (int64_t)llround(v);
+}
+
+static int parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+    char *end;
+    if (!s || !*s)
+        return -1;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* "SRC:DST" with both absolute; DST must not be "/" or contain "..". */
+static int parse_bind(char *arg, int rw, struct jr_sandbox_opts *o,
+                      char *err, size_t errlen)
+{
+    char *colon = strchr(arg, ':');
+    if (o->nbinds >= JR_SB_MAX_BINDS) {
+        snprintf(err, errlen, "too many binds (max %d)", JR_SB_MAX_BINDS);
+        return -1;
+    }
+    if (!colon || arg[0] != '/' || colon[1] != '/' || colon[2] == '\0') {
+        snprintf(err, errlen, "bind \"%s\": want /SRC:/DST", arg);
+        return -1;
+    }
+    *colon = '\0';
+    const char *dst = colon + 1;
+    for (const char *p = dst; (p = strstr(p, "..")) != NULL; p += 2) {
+        if ((p == dst || p[-1] == '/') && (p[2] == '/' || p[2] == '\0')) {
+            snprintf(err, errlen, "bind target \"%s\": no \"..\" allowed", dst);
+            *colon = ':';
+            return -1;
+        }
+    }
+    o->binds[o->nbinds].src = arg;
+    o->binds[o->nbinds].dst = dst;
+    o->binds[o->nbinds].rw = rw;
+    o->nbinds++;
+    return 0;
+}
+
+static void set_defaults(struct jr_sandbox_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->image = "host";
+    o->workdir = "/outputs";
+    o->tmp_size = 64LL * 1024 * 1024;
+    o->grace_ms = 5000;
+    o->network = JR_SB_NET_NONE;
+    o->status_fd = 3;
+    o->cgroup_parent = "jobrt";
+    o->hostname = "jobrt";
+    o->uid = 1000;
+}
+
+int jr_sandbox_parse(int n, char **args, struct jr_sandbox_opts *o,
+                     char *err, size_t errlen)
+{
+    int i;
+    set_defaults(o);
+    for (i = 0; i < n; i++) {
+        const char *a = args[i];
+        char *v = NULL;
+        int64_t num;
+        if (strcmp(a, "--") == 0) {
+            i++;
+            break;
+        }
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            o->help = 1;
+            return 0;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            snprintf(err, errlen, "unexpected \"%s\" (the command goes after --)", a);
+            return -1;
+        }
+        /* Every option takes a value: "--opt VALUE" or "--opt=VALUE". */
+        char name[32];
+        const char *eq = strchr(a, '=');
+        size_t nl = eq ? (size_t)(eq - a) : strlen(a);
+        if (nl >= sizeof(name)) {
+            snprintf(err, errlen, "unknown option \"%s\"", a);
+            return -1;
+        }
+        memcpy(name, a, nl);
+        name[nl] = '\0';
+        if (eq) {
+            v = (char *)eq + 1;
+        } else if (i + 1 < n) {
+            v = args[++i];
+        } else {
+            snprintf(err, errlen, "%s needs a value", name);
+            return -1;
+        }
+        if (strcmp(name, "--image") == 0) {
+            if (strcmp(v, "host") != 0 && v[0] != '/') {
+                snprintf(err, errlen, "--image: \"host\" or an absolute folder");
+                return -1;
+            }
+            o->image = v;
+        } else if (strcmp(name, "--bind-ro") == 0 || strcmp(name, "--bind-rw") == 0) {
+            if (parse_bind(v, strcmp(name, "--bind-rw") == 0, o, err, errlen))
+                return -1;
+        } else if (strcmp(name, "--workdir") == 0) {
+            if (v[0] != '/') {
+                snprintf(err, errlen, "--workdir: an absolute path");
+                return -1;
+            }
+            o->workdir = v;
+        } else if (strcmp(name, "--env") == 0) {
+            if (o->nenv >= JR_SB_MAX_ENV) {
+                snprintf(err, errlen, "too many --env (max %d)", JR_SB_MAX_ENV);
+                return -1;
+            }
+            if (!strchr(v, '=') || v[0] == '=') {
+                snprintf(err, errlen, "--env \"%s\": want K=V", v);
+                return -1;
+            }
+            o->env[o->nenv++] = v;
+        } else if (strcmp(name, "--memory") == 0 || strcmp(name, "--tmp-size") == 0) {
+            if ((num = jr_sandbox_parse_bytes(v)) <= 0) {
+                snprintf(err, errlen, "%s: bad size \"%s\"", name, v);
+                return -1;
+            }
+            *(name[2] == 'm' ? &o->memory : &o->tmp_size) = num;
+        } else if (strcmp(name, "--pids") == 0) {
+            if (parse_int(v, 1, 4194304, &o->pids)) {
+                snprintf(err, errlen, "--pids: bad count \"%s\"", v);
+                return -1;
+            }
+        } else if (strcmp(name, "--cpu") == 0) {
+            if (parse_int(v, 1, 1000000, &o->cpu)) {
+                snprintf(err, errlen, "--cpu: bad millicores \"%s\"", v);
+                return -1;
+            }
+        } else if (strcmp(name, "--timeout") == 0 || strcmp(name, "--grace") == 0) {
+            if ((num = jr_sandbox_parse_seconds(v)) < 0) {
+                snprintf(err, errlen, "%s: bad duration \"%s\"", name, v);
+                return -1;
+            }
+            *(name[2] == 't' ? &o->timeout_ms : &o->grace_ms) = num;
+        } else if (strcmp(name, "--network") == 0) {
+            if (strcmp(v, "none") == 0)
+                o->network = JR_SB_NET_NONE;
+            else if (strcmp(v, "full") == 0)
+                o->network = JR_SB_NET_FULL;
+            else if (strcmp(v, "allow") == 0)
+                o->network = JR_SB_NET_ALLOW;
+            else {
+                snprintf(err, errlen, "--network: none, full or allow");
+                return -1;
+            }
+        } else if (strcmp(name, "--status-fd") == 0) {
+            if (parse_int(v, 1, 1 << 20, &num)) {
+                snprintf(err, errlen, "--status-fd: bad fd \"%s\"", v);
+                return -1;
+            }
+            o->status_fd = (int)num;
+        } else if (strcmp(name, "--cgroup-name") == 0) {
+            if (!jr_sandbox_cg_valid_name(v)) {
+                snprintf(err, errlen, "--cgroup-name: 1-100 of [A-Za-z0-9._-]");
+                return -1;
+            }
+            o->cgroup_name = v;
+        } else if (strcmp(name, "--cgroup-parent") == 0) {
+            if (!jr_sandbox_cg_valid_parent(v)) {
+                snprintf(err, errlen, "--cgroup-parent: relative, [A-Za-z0-9._-/]");
+                return -1;
+            }
+            o->cgroup_parent = v;
+        } else if (strcmp(name, "--hostname") == 0) {
+            if (!*v || strlen(v) > 63) {
+                snprintf(err, errlen, "--hostname: 1-63 characters");
+                return -1;
+            }
+            o->hostname = v;
+        } else if (strcmp(name, "--uid") == 0) {
+            if (parse_int(v, 1, 65535, &num)) {
+                snprintf(err, errlen, "--uid: 1-65535");
+                return -1;
+            }
+            o->uid = (int)num;
+        } else {
+            snprintf(err, errlen, "unknown option \"%s\"", name);
+            return -1;
+        }
+    }
+    if (i >= n) {
+        snprintf(err, errlen, "no command (give it after --)");
+        return -1;
+    }
+    o->argv = args + i;
+    o->env[o->nenv] = NULL;
+    return 0;
+}

@@ -1,0 +1,469 @@
+/* `jobrt sandbox`: the supervising parent. It prepares everything before the
+ * clone (seccomp BPF, mount plan, cgroups), clones the namespaced child,
+ * maps its ids, then waits on a pidfd, enforcing the timeout, cancel and
+ * limits, and reports the outcome as one JSON line on the status fd. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sandbox/internal.h"
+
+#define HOST_ID_BASE 100000  /* ns id 0 = host 100000 when we are root */
+#define LIMIT_CHECK_MS 100   /* how often oom and pids events are looked at */
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+enum { R_NONE, R_TIMEOUT, R_CANCEL, R_OOM, R_PIDS };
+
+struct sup {
+    const struct jr_sandbox_opts *o;
+    struct jr_sb_cg cg;
+    int have_cg;
+    pid_t pid;
+    int pidfd, sigfd, err_r, status_r;
+    int reason;
+    int64_t t0, kill_at;
+    struct jr_sb_err child_err;
+    int have_child_err;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int read_cap_last(void)
+{
+    char buf[16];
+    if (jr_sb_read_file("/proc/sys/kernel/cap_last_cap", buf, sizeof(buf)) <= 0)
+        return 63;
+    return atoi(buf);
+}
+
+/* envp: the user's entries, plus PATH and HOME unless given. */
+static void build_env(const struct jr_sandbox_opts *o, const char **envp,
+                      const char **path)
+{
+    int n = 0, has_path = 0, has_home = 0;
+    *path = DEFAULT_PATH;
+    for (int i = 0; i < o->nenv; i++) {
+        if (strncmp(o->env[i], "PATH=", 5) == 0) {
+            has_path = 1;
+            *path = o->env[i] + 5;
+        }
+        has_home |= strncmp(o->env[i], "HOME=", 5) == 0;
+        envp[n++] = o->env[i];
+    }
+    if (!has_path)
+        envp[n++] = "PATH=" DEFAULT_PATH;
+    if (!has_home)
+        envp[n++] = "HOME=/tmp";
+    envp[n] = NULL;
+}
+
+static int write_map(pid_t pid, const char *file, const char *text,
+                     struct jr_sb_err *e)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+    if (jr_sb_write_file(path, text))
+        return jr_sb_fail(e, "uid_map", errno, "%s", path);
+    return 0;
+}
+
+static int map_ids(pid_t pid, int rootless, struct jr_sb_err *e)
+{
+    char map[64];
+    if (!rootless) {
+        snprintf(map, sizeof(map), "0 %d 65536\n", HOST_ID_BASE);
+        return write_map(pid, "uid_map", map, e) || write_map(pid, "gid_map", map, e) ? -1 : 0;
+    }
+    if (write_map(pid, "setgroups", "deny", e))
+        return -1;
+    snprintf(map, sizeof(map), "0 %d 1\n", (int)geteuid());
+    if (write_map(pid, "uid_map", map, e))
+        return -1;
+    snprintf(map, sizeof(map), "0 %d 1\n", (int)getegid());
+    return write_map(pid, "gid_map", map, e);
+}
+
+static void hard_kill(struct sup *s)
+{
+    syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
+    if (s->have_cg)
+        jr_sb_cg_kill(&s->cg);
+    s->kill_at = -1;
+}
+
+/* Ends the task for reason: SIGTERM (init passes it on), SIGKILL after the
+ * grace; limits kill at once. The first reason is the one reported. */
+static void stop(struct sup *s, int reason, int graceful)
+{
+    if (s->reason != R_NONE)
+        return;
+    s->reason = reason;
+    if (!graceful || s->o->grace_ms == 0) {
+        hard_kill(s);
+        return;
+    }
+    syscall(SYS_pidfd_send_signal, s->pidfd, SIGTERM, NULL, 0);
+    s->kill_at = now_ms() + s->o->grace_ms;
+}
+
+static void read_child_err(struct sup *s)
+{
+    ssize_t n;
+    do
+        n = read(s->err_r, &s->child_err, sizeof(s->child_err));
+    while (n < 0 && errno == EINTR);
+    if (n == (ssize_t)sizeof(s->child_err)) {
+        s->have_child_err = 1;
+        s->child_err.stage[sizeof(s->child_err.stage) - 1] = '\0';
+        s->child_err.detail[sizeof(s->child_err.detail) - 1] = '\0';
+    }
+    if (n <= 0 || s->have_child_err) {
+        close(s->err_r);
+        s->err_r = -1;
+    }
+}
+
+/* Waits for init to end; returns its siginfo. */
+static void supervise(struct sup *s, siginfo_t *si)
+{
+    const struct jr_sandbox_opts *o = s->o;
+    int64_t deadline = o->timeout_ms ? s->t0 + o->timeout_ms : -1;
+    int check = s->have_cg && (o->memory || o->pids);
+    for (;;) {
+        int64_t now = now_ms(), wait = -1;
+        struct pollfd p[3] = {
+            {s->pidfd, POLLIN, 0}, {s->sigfd, POLLIN, 0}, {s->err_r, POLLIN, 0},
+        };
+        if (deadline >= 0 && now >= deadline)
+            stop(s, R_TIMEOUT, 1);
+        if (s->kill_at >= 0 && now >= s->kill_at)
+            hard_kill(s);
+        if (check && s->reason == R_NONE) {
+            struct jr_sb_cg_stats st;
+            jr_sb_cg_stats(&s->cg, &st);
+            if (st.oom_kills > 0)
+                stop(s, R_OOM, 0);
+            else if (st.pids_max > 0)
+                stop(s, R_PIDS, 0);
+        }
+        if (deadline >= 0 && s->reason == R_NONE)
+            wait = deadline - now;
+        if (s->kill_at >= 0 && (wait < 0 || s->kill_at - now < wait))
+            wait = s->kill_at - now;
+        if (check && s->reason == R_NONE && (wait < 0 || wait > LIMIT_CHECK_MS))
+            wait = LIMIT_CHECK_MS;
+        if (poll(p, s->err_r >= 0 ? 3 : 2, (int)(wait < 0 ? -1 : wait + 1)) < 0 &&
+            errno != EINTR)
+            wait = 10; /* should not happen; do not spin */
+        if (p[1].revents & POLLIN) {
+            struct signalfd_siginfo ssi;
+            if (read(s->sigfd, &ssi, sizeof(ssi)) > 0)
+                stop(s, R_CANCEL, 1);
+        }
+        if (s->err_r >= 0 && (p[2].revents & (POLLIN | POLLHUP)))
+            read_child_err(s);
+        if (p[0].revents & POLLIN) {
+            memset(si, 0, sizeof(*si));
+            if (syscall(SYS_waitid, P_PIDFD, s->pidfd, si, WEXITED, NULL) == 0)
+                return;
+        }
+    }
+}
+
+static void classify(struct sup *s, const siginfo_t *si, struct jr_sandbox_outcome *oc)
+{
+    int st = 0, have_st = 0;
+    struct jr_sb_cg_stats cs = {-1, -1, 0, 0};
+    if (s->err_r >= 0)
+        read_child_err(s); /* all writers are gone: data or EOF */
+    have_st = read(s->status_r, &st, sizeof(st)) == (ssize_t)sizeof(st);
+    if (s->have_cg)
+        jr_sb_cg_stats(&s->cg, &cs);
+    if (have_st && WIFSIGNALED(st))
+        oc->signal = WTERMSIG(st);
+    if (s->have_child_err) {
+        oc->kind = JR_SB_SETUP_ERROR;
+        snprintf(oc->stage, sizeof(oc->stage), "%s", s->child_err.stage);
+        oc->err = s->child_err.err;
+        snprintf(oc->message, sizeof(oc->message), "%s: %s", s->child_err.detail,
+                 strerror(s->child_err.err));
+    } else if (s->reason == R_CANCEL) {
+        oc->kind = JR_SB_CANCELED;
+    } else if (s->reason == R_TIMEOUT) {
+        oc->kind = JR_SB_TIMEOUT;
+        snprintf(oc->message, sizeof(oc->message), "timed out after %lld ms",
+                 (long long)s->o->timeout_ms);
+    } else if (s->reason == R_OOM || cs.oom_kills > 0) {
+        oc->kind = JR_SB_OOM;
+        snprintf(oc->message, sizeof(oc->message), "memory limit of %lld bytes exceeded",
+                 (long long)s->o->memory);
+    } else if (s->reason == R_PIDS ||
+               (cs.pids_max > 0 && !(have_st && WIFEXITED(st) && WEXITSTATUS(st) == 0))) {
+        oc->kind = JR_SB_PIDS;
+        snprintf(oc->message, sizeof(oc->message), "process limit of %lld reached",
+                 (long long)s->o->pids);
+    } else if (have_st && WIFEXITED(st)) {
+        oc->kind = JR_SB_EXITED;
+        oc->exit_code = WEXITSTATUS(st);
+    } else if (have_st && WTERMSIG(st) == SIGSYS) {
+        oc->kind = JR_SB_SECCOMP_KILL;
+        snprintf(oc->message, sizeof(oc->message), "killed for a forbidden system call");
+    } else if (have_st) {
+        oc->kind = JR_SB_SIGNALED;
+    } else if (si->si_code == CLD_KILLED || si->si_code == CLD_DUMPED) {
+        oc->kind = JR_SB_SIGNALED; /* init itself was killed (e.g. by the OOM killer) */
+        oc->signal = si->si_status;
+    } else {
+        oc->kind = JR_SB_SETUP_ERROR;
+        snprintf(oc->stage, sizeof(oc->stage), "init");
+        oc->err = 0;
+        snprintf(oc->message, sizeof(oc->message),
+                 "the sandbox init ended (status %d) without reporting", si->si_status);
+    }
+    if (cs.cpu_ms >= 0 && cs.max_rss >= 0) {
+        oc->cpu_ms = cs.cpu_ms;
+        oc->max_rss_bytes = cs.max_rss;
+    } else {
+        struct rusage ru; /* init and what it reaped: good enough without cgroups */
+        getrusage(RUSAGE_CHILDREN, &ru);
+        oc->cpu_ms = cs.cpu_ms >= 0 ? cs.cpu_ms
+                                    : (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000LL +
+                                      (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+        oc->max_rss_bytes = cs.max_rss >= 0 ? cs.max_rss : ru.ru_maxrss * 1024LL;
+    }
+}
+
+static void setup_error(struct jr_sandbox_outcome *oc, const struct jr_sb_err *e)
+{
+    oc->kind = JR_SB_SETUP_ERROR;
+    snprintf(oc->stage, sizeof(oc->stage), "%s", e->stage);
+    oc->err = e->err;
+    snprintf(oc->message, sizeof(oc->message), "%s: %s", e->detail, strerror(e->err));
+}
+
+static pid_t clone_child(struct clone_args *args, int *into_cgroup)
+{
+    pid_t pid = (pid_t)syscall(SYS_clone3, args, sizeof(*args));
+    if (pid < 0 && (args->flags & CLONE_INTO_CGROUP)) {
+        args->flags &= ~(uint64_t)CLONE_INTO_CGROUP; /* join by cgroup.procs */
+        pid = (pid_t)syscall(SYS_clone3, args, sizeof(*args));
+    }
+    *into_cgroup = (args->flags & CLONE_INTO_CGROUP) != 0;
+    return pid;
+}
+
+/* The contiguous block of the process's argv and environ strings. */
+static size_t title_area(int argc, char **argv, char **start)
+{
+    extern char **environ;
+    char *end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
+    for (char **e = environ; e && *e; e++)
+        if (*e == end)
+            end = *e + strlen(*e) + 1;
+    *start = argv[0];
+    return (size_t)(end - argv[0]);
+}
+
+static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
+                int argc, char **argv)
+{
+    struct sup s;
+    struct jr_sb_err e;
+    struct jr_sb_plan *plan = calloc(1, sizeof(*plan));
+    struct sock_fprog prog = {0, NULL};
+    const char *envp[JR_SB_MAX_ENV + 3], *path;
+    char name[64];
+    int sync_p[2] = {-1, -1}, err_p[2] = {-1, -1}, status_p[2] = {-1, -1};
+    int cgfd = -1, into_cgroup = 0, rootless = geteuid() != 0;
+    int netns = o->network != JR_SB_NET_FULL; /* allow fails closed to none */
+    sigset_t sigs;
+    siginfo_t si;
+
+    memset(&s, 0, sizeof(s));
+    memset(&e, 0, sizeof(e));
+    s.o = o;
+    s.pidfd = s.sigfd = s.err_r = s.status_r = -1;
+    s.kill_at = -1;
+    s.t0 = now_ms();
+    if (!plan) {
+        jr_sb_fail(&e, "memory", ENOMEM, "mount plan");
+        plan = NULL;
+        setup_error(oc, &e);
+        return;
+    }
+    for (int i = 0; i < JR_SB_NDEV; i++)
+        plan->dev_fd[i] = -1;
+    oc->layers = 1u << JR_SB_USERNS | 1u << JR_SB_MOUNTNS | 1u << JR_SB_PIDNS |
+                 1u << JR_SB_IPCNS | 1u << JR_SB_UTSNS | 1u << JR_SB_CGROUPNS |
+                 (netns ? 1u << JR_SB_NETNS : 0) | 1u << JR_SB_PIVOT_ROOT |
+                 1u << JR_SB_NO_NEW_PRIVS | 1u << JR_SB_CAPS | 1u << JR_SB_SECCOMP |
+                 1u << JR_SB_RLIMITS;
+    if (o->cgroup_name)
+        snprintf(name, sizeof(name), "%s", o->cgroup_name);
+    else
+        snprintf(name, sizeof(name), "sandbox-%d", (int)getpid());
+
+    /* SIGTERM/SIGINT/SIGHUP = cancel, read from a signalfd. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    sigprocmask(SIG_BLOCK, &sigs, NULL);
+    if ((s.sigfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
+        jr_sb_fail(&e, "signalfd", errno, "signalfd");
+        goto fail;
+    }
+    build_env(o, envp, &path);
+    if (jr_sb_seccomp_build(&prog, &e) || jr_sb_plan_build(plan, o, &e))
+        goto fail;
+    for (int i = 0; !rootless && i < o->nbinds; i++) {
+        uid_t id = (uid_t)(HOST_ID_BASE + o->uid);
+        if (o->binds[i].rw && chown(o->binds[i].src, id, id)) {
+            jr_sb_fail(&e, "bind_rw", errno, "chown %s", o->binds[i].src);
+            goto fail;
+        }
+    }
+    if (jr_sb_cg_setup(&s.cg, o, name, &e))
+        goto fail;
+    s.have_cg = 1;
+    oc->layers |= s.cg.layers;
+    if (pipe2(sync_p, O_CLOEXEC) || pipe2(err_p, O_CLOEXEC) || pipe2(status_p, O_CLOEXEC)) {
+        jr_sb_fail(&e, "pipe", errno, "pipes");
+        goto fail;
+    }
+    cgfd = jr_sb_cg_v2_fd(&s.cg);
+
+    struct jr_sb_child c = {
+        .o = o, .plan = plan, .filter = &prog, .envp = (char *const *)envp,
+        .path = path, .sync_fd = sync_p[0], .err_fd = err_p[1],
+        .status_fd = status_p[1], .netns = netns, .rootless = rootless,
+        .cap_last = read_cap_last(),
+        .close_fds = {sync_p[1], err_p[0], status_p[0], s.sigfd, o->status_fd, cgfd},
+        .nclose = cgfd >= 0 ? 6 : 5,
+    };
+    c.title_len = title_area(argc, argv, &c.title);
+    struct clone_args args;
+    memset(&args, 0, sizeof(args));
+    args.flags = CLONE_PIDFD | CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID |
+                 CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP |
+                 (netns ? CLONE_NEWNET : 0) | (cgfd >= 0 ? CLONE_INTO_CGROUP : 0);
+    args.pidfd = (uint64_t)(uintptr_t)&s.pidfd;
+    args.exit_signal = SIGCHLD;
+    args.cgroup = cgfd >= 0 ? (uint64_t)cgfd : 0;
+    s.pid = clone_child(&args, &into_cgroup);
+    if (s.pid == 0)
+        jr_sb_child_main(&c);
+    if (s.pid < 0) {
+        jr_sb_fail(&e, "clone", errno, "clone3");
+        goto fail;
+    }
+    close(sync_p[0]);
+    close(err_p[1]);
+    close(status_p[1]);
+    sync_p[0] = err_p[1] = status_p[1] = -1;
+    s.err_r = err_p[0];
+    s.status_r = status_p[0];
+    err_p[0] = status_p[0] = -1;
+    if (map_ids(s.pid, rootless, &e) || jr_sb_cg_join(&s.cg, s.pid, into_cgroup, &e) ||
+        write(sync_p[1], "g", 1) != 1) {
+        if (!e.stage[0])
+            jr_sb_fail(&e, "sync", errno, "releasing the child");
+        hard_kill(&s);
+        syscall(SYS_waitid, P_PIDFD, s.pidfd, &si, WEXITED, NULL);
+        goto fail;
+    }
+    close(sync_p[1]);
+    sync_p[1] = -1;
+
+    supervise(&s, &si);
+    classify(&s, &si, oc);
+    goto done;
+fail:
+    setup_error(oc, &e);
+done:
+    if (s.have_cg) {
+        jr_sb_cg_kill(&s.cg);
+        jr_sb_cg_destroy(&s.cg);
+    }
+    oc->wall_ms = now_ms() - s.t0;
+    if (o->network == JR_SB_NET_ALLOW && !oc->message[0])
+        snprintf(oc->message, sizeof(oc->message),
+                 "network mode allow is not available yet: ran with none");
+    int fds[] = {sync_p[0], sync_p[1], err_p[0], err_p[1], status_p[0], status_p[1],
+                 s.err_r, s.status_r, s.pidfd, s.sigfd, cgfd};
+    for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    jr_sb_plan_close(plan);
+    free(plan);
+    free(prog.filter);
+}
+
+/* 0 when the whole line went out. */
+static int emit(int fd, const struct jr_sandbox_outcome *oc)
+{
+    char buf[2048];
+    int n = jr_sandbox_outcome_json(oc, buf, sizeof(buf));
+    for (int off = 0; n > 0 && off < n;) {
+        ssize_t w = write(fd, buf + off, (size_t)(n - off));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        off += (int)w;
+    }
+    return n > 0 ? 0 : -1;
+}
+
+int jr_sandbox_main(int argc, char **argv)
+{
+    struct jr_sandbox_opts o;
+    struct jr_sandbox_outcome oc;
+    char err[256];
+    /* stdio must be open, or our own fds would take 0-2. */
+    for (int fd = 0; fd < 3; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
+            return 1;
+    memset(&oc, 0, sizeof(oc));
+    oc.cpu_ms = oc.max_rss_bytes = oc.wall_ms = -1;
+    if (jr_sandbox_parse(argc - 2, argv + 2, &o, err, sizeof(err))) {
+        fprintf(stderr, "jobrt sandbox: %s (see jobrt sandbox --help)\n", err);
+        oc.kind = JR_SB_SETUP_ERROR;
+        snprintf(oc.stage, sizeof(oc.stage), "options");
+        oc.err = EINVAL;
+        snprintf(oc.message, sizeof(oc.message), "%s", err);
+        return fcntl(o.status_fd, F_GETFD) >= 0 && emit(o.status_fd, &oc) == 0 ? 0 : 1;
+    }
+    if (o.help) {
+        fputs(jr_sandbox_usage, stdout);
+        return 0;
+    }
+    if (o.status_fd < 3 || fcntl(o.status_fd, F_SETFD, FD_CLOEXEC) < 0) {
+        fprintf(stderr, "jobrt sandbox: status fd %d is not open (or is stdio)\n",
+                o.status_fd);
+        return 1;
+    }
+    run(&o, &oc, argc, argv);
+    return emit(o.status_fd, &oc) == 0 ? 0 : 1;
+}
