@@ -187,7 +187,7 @@ return {
     t.eq(errors_of("sandbox: {require: [cgroups, bogus], network: 3}\n"), {
       't.yaml:1: sandbox.network: expected one of "none", "full", "allow", got a number (3)',
       't.yaml:1: sandbox.require[1]: unknown sandbox layer "cgroups" (did you mean "cgroup"?)',
-      't.yaml:1: sandbox.require[2]: unknown sandbox layer "bogus" (known: userns, mountns, pidns, netns, ipcns, utsns, no_new_privs, caps, seccomp, rlimits, cgroup)' })
+      't.yaml:1: sandbox.require[2]: unknown sandbox layer "bogus" (known: userns, mountns, pidns, ipcns, utsns, cgroupns, netns, pivot_root, no_new_privs, caps, seccomp, rlimits, cgroup, memory_limit, pids_limit, cpu_limit, cgroup_kill)' })
     t.eq(errors_of("users:\n  bob:\n    password: x\n    role: [admin]\n  eve:\n"), {
       't.yaml:4: users.bob.role: unknown key (did you mean "roles"?)',
       "t.yaml:5: users.eve: expected a mapping with password_hash or password, and roles, got null" })
