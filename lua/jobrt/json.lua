@@ -392,6 +392,7 @@ end
 local ok_c, jsonc = pcall(require, "jobrt.jsonc")
 if ok_c then
   M.encode = jsonc.encoder(array_mt, object_mt)
+  M.decode = jsonc.decoder(array_mt, object_mt)
 else
   function M.encode(v)
     return encoder()(v)
