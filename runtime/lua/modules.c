@@ -6,6 +6,7 @@
 int luaopen_jobrt_http(lua_State *L);
 int luaopen_jobrt_yaml(lua_State *L);
 int luaopen_jobrt_jsonc(lua_State *L);
+int luaopen_jobrt_crypto(lua_State *L);
 int luaopen_jobrt_core(lua_State *L);
 int luaopen_lpeg(lua_State *L);
 int luaopen_cjson(lua_State *L);
@@ -15,6 +16,7 @@ const struct jr_lua_module jr_lua_modules[] = {
     {"jobrt.http", luaopen_jobrt_http},
     {"jobrt.yaml", luaopen_jobrt_yaml},
     {"jobrt.jsonc", luaopen_jobrt_jsonc},
+    {"jobrt.crypto", luaopen_jobrt_crypto},
     {"jobrt.core", luaopen_jobrt_core},
     {"lpeg", luaopen_lpeg},
     {"cjson", luaopen_cjson},
