@@ -25,7 +25,7 @@ CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/embedded.o
 UNIT_SRC := $(sort $(wildcard tests/c/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/c/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test asan bench fuzz clean check-deps node-deps
+.PHONY: all deps run test asan bench fuzz clean node-deps bench-deps fuzz-deps units
 
 all: jobrt
 
@@ -98,12 +98,29 @@ asan: deps
 build-asan/jobrt-asan: $(BUILD)/runtime/main.o $(BUILD)/libjobrt_core.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Each target runs FUZZ_SECONDS (default 60); new inputs and crashes go
+# under build-fuzz/, the committed seed corpora stay as they are.
+FUZZ_TARGETS := fuzz_http fuzz_base64 fuzz_span
 fuzz: deps fuzz-deps
-	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -fsanitize=fuzzer-no-link,address,undefined" build-fuzz/fuzz_http
-	build-fuzz/fuzz_http -max_total_time=$${FUZZ_SECONDS:-60} -max_len=8192 fuzz/corpus-http
+	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -fsanitize=fuzzer-no-link,address,undefined" \
+	  $(FUZZ_TARGETS:%=build-fuzz/%)
+	@mkdir -p build-fuzz/artifacts
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build-fuzz/corpus-$${t#fuzz_} && \
+	  build-fuzz/$$t -max_total_time=$${FUZZ_SECONDS:-60} -max_len=8192 \
+	    $$( [ -f fuzz/$${t#fuzz_}.dict ] && echo -dict=fuzz/$${t#fuzz_}.dict ) \
+	    -artifact_prefix=build-fuzz/artifacts/ build-fuzz/corpus-$${t#fuzz_} fuzz/corpus-$${t#fuzz_} \
+	  || exit 1; \
+	done
 
 build-fuzz/fuzz_http: fuzz/fuzz_http.c $(BUILD)/libjobrt_core.a
 	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+
+build-fuzz/fuzz_base64: fuzz/fuzz_base64.c runtime/crypto/base64.c
+	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $^
+
+build-fuzz/fuzz_span: fuzz/fuzz_span.c
+	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(LDLIBS)
 
 bench: deps bench-deps
 	$(MAKE) jobrt

@@ -60,6 +60,11 @@ static int on_header_field(http_parser *hp, const char *at, size_t n)
     struct jr_http_request *r = p->cur;
     if (count_header(p, n))
         return -1;
+    /* Trailer fields after a chunked body are not headers (RFC 9110
+     * §6.5.1): merging them would let a client slip past a proxy that
+     * filters headers. They count against the limit and are dropped. */
+    if (hp->flags & F_TRAILING)
+        return 0;
     if (r->nheaders == 0 || p->in_value) {
         if (r->nheaders == r->cap_headers) {
             size_t cap = r->cap_headers ? r->cap_headers * 2 : 16;
@@ -91,6 +96,8 @@ static int on_header_value(http_parser *hp, const char *at, size_t n)
     struct jr_http_request *r = p->cur;
     if (count_header(p, n))
         return -1;
+    if (hp->flags & F_TRAILING)
+        return 0;
     struct jr_http_header *h = &r->headers[r->nheaders - 1];
     if (!p->in_value) {
         /* Names and values share hbuf; a NUL keeps each one a C string. */

@@ -57,7 +57,8 @@ struct jr_http_parse {
 void jr_http_parse_init(struct jr_http_parse *p, const struct jr_http_limits *limits,
                         jr_http_on_request on_request, jr_http_on_continue on_continue,
                         void *ud);
-/* Feed bytes. Returns 0, or the HTTP status (400, 413, 431, 501) to answer
+/* Feed bytes (never zero of them: to http-parser that means the end of
+ * the stream). Returns 0, or the HTTP status (400, 413, 431, 501) to answer
  * before closing; error_reason then says why. */
 int jr_http_parse_feed(struct jr_http_parse *p, const char *data, size_t len);
 /* True while a request has started but not completed. */
