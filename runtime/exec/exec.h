@@ -22,17 +22,27 @@ const char *jr_exec_outcome_name(int outcome);
 
 struct jr_exec_spec {
     char *const *argv;         /* NULL-terminated, argv[0] is the program */
-    char *const *env;          /* NULL-terminated "K=V" list: the whole env */
-    const char *cwd;           /* must exist */
-    const char *job_id, *task; /* for messages */
+    char *const *env;          /* NULL-terminated "K=V" list: the whole env
+                                * as the host sees it (the spawn backend) */
+    const char *cwd;           /* host path, must exist (the spawn backend) */
+    const char *job_id, *task; /* for messages and task directories */
     int64_t cpu, memory, gpu;  /* limits (millicores, bytes, count) */
+    /* What a sandboxing backend needs besides; the spawn backend ignores it. */
+    char *const *task_env;     /* NULL-terminated: the task's own env only */
+    const char *workdir;       /* as submitted (NULL = default) */
+    const char *task_dir;      /* DATA/jobs/<job>/<task>: inputs, outputs, work */
+    const char *job_dir;       /* DATA/jobs/<job>: the deps' outputs */
+    const char *spec_json;     /* the task as submitted: image, inputs, network */
+    int64_t attempt, timeout_ms;
 };
 
 struct jr_exec_result {
-    int outcome;               /* JR_OUT_EXITED, JR_OUT_SIGNALED, JR_OUT_SETUP_ERROR */
-    int exit_code;             /* -1 when signaled */
+    int outcome;               /* JR_OUT_* */
+    int exit_code;             /* -1 when none */
     int signal;
     int64_t duration_ms;
+    int64_t cpu_ms, max_rss_bytes, wall_ms; /* -1 = unknown */
+    char message[320];         /* why it failed ("" = nothing to add) */
 };
 
 struct jr_exec_cbs {
@@ -60,6 +70,14 @@ struct jr_exec_ops {
     void (*kill)(struct jr_exec_proc *p, int signum);
     /* Free the executor; processes still running keep their callbacks. */
     void (*close)(void *self);
+    /* Optional (NULL = accept all): refuse at submit a task this backend
+     * could never start (unknown image, a host path outside the allow-list,
+     * bad inputs), with JR_E_INVALID and a message naming the task. */
+    int (*check)(void *self, const char *alias, const char *spec_json,
+                 const char *const *deps, size_t ndeps, struct jr_err *e);
+    /* 1: the backend builds the task's own root, env and workdir (the
+     * scheduler then makes only the task directories). */
+    int sandboxed;
 };
 
 struct jr_executor {
@@ -69,6 +87,21 @@ struct jr_executor {
 
 /* The plain uv_spawn backend. */
 int jr_exec_spawn_open(uv_loop_t *loop, struct jr_executor *out, struct jr_err *e);
+
+/* The sandbox backend: one `jobrt sandbox` helper per attempt. */
+struct jr_exec_sandbox_opts {
+    const char *exe;             /* the jobrt binary (the daemon's own path) */
+    const char *cgroup_parent;   /* e.g. "jobrt/d-1a2b3c4d" */
+    const char *network;         /* default mode: none | full | allow */
+    const char *const *images;   /* NULL-terminated name, root, name, root... */
+    const char *const *host_paths; /* NULL-terminated allow-list (absolute) */
+    int64_t grace_ms;            /* SIGTERM -> SIGKILL inside the helper */
+    int64_t log_cap;             /* bytes of output logged per attempt (0 = 1 MiB) */
+};
+
+/* Copies what o points to. */
+int jr_exec_sandbox_open(uv_loop_t *loop, const struct jr_exec_sandbox_opts *o,
+                         struct jr_executor *out, struct jr_err *e);
 
 /* Start time of pid from /proc (clock ticks since boot), 0 if gone. */
 int64_t jr_exec_pid_start(int64_t pid);

@@ -133,6 +133,7 @@ static void on_proc_exit(uv_process_t *h, int64_t status, int signum)
     struct jr_exec_proc *p = h->data;
 
     p->exited = 1;
+    p->result.cpu_ms = p->result.max_rss_bytes = p->result.wall_ms = -1;
     if (signum) {
         p->result.outcome = JR_OUT_SIGNALED;
         p->result.exit_code = -1;
@@ -275,6 +276,8 @@ static const struct jr_exec_ops spawn_ops = {
     .go = spawn_go,
     .kill = spawn_kill,
     .close = spawn_close,
+    .check = NULL,
+    .sandboxed = 0,
 };
 
 int jr_exec_spawn_open(uv_loop_t *loop, struct jr_executor *out, struct jr_err *e)

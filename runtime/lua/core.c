@@ -1,7 +1,9 @@
 /* jobrt.core: the job store and scheduler for Lua. Job tables in the core
  * model go in and come out; operational failures return nil, message, CODE.
  * durable() and watchers wait on the store's group commit via jobrt.async. */
+#include <errno.h>
 #include <lauxlib.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 
 #include "loop.h"
 #include "lua/runtime.h"
+#include "sandbox/sandbox.h"
 #include "sched/sched.h"
 
 #define CORE_MT "jobrt.core"
@@ -20,6 +23,7 @@ struct core {
     struct jr_store *st;
     struct jr_sched *s;
     lua_State *L;          /* main thread: callbacks call Lua from here */
+    char *data_dir;        /* for the tasks' usage records */
 };
 
 /* ---- helpers ---- */
@@ -603,6 +607,37 @@ static int task_row(void *arg, const struct jr_task_rec *t)
     return 0;
 }
 
+/* In the task list at the top, add usage {cpu_ms, max_rss_bytes, wall_ms}
+ * from each task's usage record (written by the scheduler when a sandboxed
+ * attempt ends). */
+static void push_usage(lua_State *L, struct core *c, const char *id, int n)
+{
+    char path[4096], text[256];
+    int i;
+
+    for (i = 1; c->data_dir && i <= n; i++) {
+        FILE *f;
+        size_t len;
+        lua_rawgeti(L, -1, i);
+        lua_getfield(L, -1, "alias");
+        snprintf(path, sizeof path, "%s/jobs/%s/%s/usage.json", c->data_dir, id,
+                 lua_tostring(L, -1));
+        lua_pop(L, 1);
+        f = fopen(path, "re");
+        len = f ? fread(text, 1, sizeof text - 1, f) : 0;
+        if (f)
+            fclose(f);
+        if (len > 0) {
+            text[len] = 0;
+            push_json(L, text);
+            lua_pushnil(L);
+            lua_setfield(L, -2, "attempt");
+            lua_setfield(L, -2, "usage");
+        }
+        lua_pop(L, 1);
+    }
+}
+
 static int copy_seq(void *arg, const struct jr_job_rec *j)
 {
     *(int64_t *)arg = j->seq;
@@ -627,6 +662,7 @@ static int push_full_job(lua_State *L, struct core *c, const char *id)
         return fail_err(L, &e);
     }
     deps_to_aliases(L, p.n);
+    push_usage(L, c, id, p.n);
     as_array(L);
     lua_setfield(L, -2, "tasks");
     return 1;
@@ -752,6 +788,124 @@ static int64_t opt_field(lua_State *L, int idx, const char *k)
     return v;
 }
 
+/* A string list field of the table at idx into a NULL-terminated array
+ * of pointers into Lua strings (valid while the table is alive). */
+static const char **string_list(lua_State *L, int idx, const char *key, int map)
+{
+    const char **v;
+    int n = 0, cap = 8;
+
+    v = calloc((size_t)cap + 1, sizeof *v);
+    if (!v)
+        return NULL;
+    if (lua_getfield(L, idx, key) == LUA_TTABLE) {
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            if (n + 2 >= cap) {
+                const char **w = realloc(v, ((size_t)cap * 2 + 1) * sizeof *v);
+                if (!w) {
+                    lua_pop(L, 3);
+                    free(v);
+                    return NULL;
+                }
+                v = w;
+                cap *= 2;
+            }
+            if (lua_type(L, -1) == LUA_TSTRING && (!map || lua_type(L, -2) == LUA_TSTRING)) {
+                if (map)
+                    v[n++] = lua_tostring(L, -2);
+                v[n++] = lua_tostring(L, -1);
+            }
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+    v[n] = NULL;
+    return v;
+}
+
+/* The sandbox executor for cfg.sandbox (the table at idx): probe the layers
+ * (one info line), refuse when sandbox.require names a missing one, clean
+ * the cgroups a crashed daemon left under this data dir's parent. Test hook:
+ * JOBRT_SANDBOX_PROBE_HIDE=layer,... makes the probe report those missing. */
+static int open_sandbox(lua_State *L, int idx, struct jr_loop *loop, const char *data,
+                        int64_t grace_ms, struct jr_executor *ex, struct jr_err *e)
+{
+    struct jr_sandbox_probe probe;
+    struct jr_exec_sandbox_opts o;
+    const char **req = NULL, **images = NULL, **paths = NULL;
+    const char *hide = getenv("JOBRT_SANDBOX_PROBE_HIDE");
+    char exe[4096], real[4096], parent[64], have[512] = "", missing[512] = "";
+    size_t exelen = sizeof exe;
+    uint32_t h = 2166136261u;
+    int rc = JR_OK, i, n;
+
+    if (uv_exepath(exe, &exelen) != 0)
+        return jr_err_set(e, JR_E_SYSTEM, "sandbox: cannot find the jobrt binary's path");
+    if (!realpath(data, real))
+        snprintf(real, sizeof real, "%s", data);
+    for (const char *p = real; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    /* One cgroup parent per data dir: daemons on other data dirs keep theirs. */
+    snprintf(parent, sizeof parent, "jobrt/d-%08x", h);
+    jr_sandbox_probe(parent, &probe);
+    for (i = 0; hide && i < JR_SB_NLAYERS; i++) {
+        const char *name = jr_sandbox_layer_name(i), *p = strstr(hide, name);
+        size_t nl = strlen(name);
+        if (p && (p == hide || p[-1] == ',') && (p[nl] == ',' || !p[nl]))
+            probe.layers &= ~(1u << i);
+    }
+    for (i = 0; i < JR_SB_NLAYERS; i++) {
+        char *buf = probe.layers & (1u << i) ? have : missing;
+        size_t off = strlen(buf);
+        snprintf(buf + off, sizeof have - off, "%s%s", off ? " " : "", jr_sandbox_layer_name(i));
+    }
+    jr_log(loop, JR_LOG_INFO, "sandbox: active layers: %s%s%s", have[0] ? have : "none",
+           missing[0] ? "; missing: " : "", missing);
+    req = string_list(L, idx, "require", 0);
+    images = string_list(L, idx, "images", 1);
+    paths = string_list(L, idx, "allow_host_paths", 0);
+    if (!req || !images || !paths) {
+        rc = jr_err_set(e, JR_E_SYSTEM, "out of memory");
+        goto done;
+    }
+    missing[0] = 0;
+    for (i = 0, n = 0; req[i]; i++) {
+        int layer = jr_sandbox_layer_find(req[i]);
+        size_t off = strlen(missing);
+        if (layer >= 0 && (probe.layers & (1u << layer)))
+            continue;
+        snprintf(missing + off, sizeof missing - off, "%s%s", n++ ? ", " : "", req[i]);
+    }
+    if (n) {
+        rc = jr_err_set(e, JR_E_INVALID, "sandbox.require lists %s that this machine"
+                        " does not allow: %s (see `jobrt sandbox-check`)",
+                        n > 1 ? "layers" : "a layer", missing);
+        goto done;
+    }
+    n = jr_sandbox_cleanup_stale(parent);
+    if (n > 0)
+        jr_log(loop, JR_LOG_INFO, "sandbox: removed %d cgroups a previous run left", n);
+    else if (n < 0)
+        jr_log(loop, JR_LOG_WARN, "sandbox: cleaning cgroups a previous run left: %s",
+               strerror(errno));
+    memset(&o, 0, sizeof o);
+    o.exe = exe;
+    o.cgroup_parent = parent;
+    lua_getfield(L, idx, "network");
+    o.network = lua_tostring(L, -1);
+    o.images = images;
+    o.host_paths = paths;
+    o.grace_ms = grace_ms > 0 ? grace_ms * 3 / 4 : 0;
+    rc = jr_exec_sandbox_open(loop->uv, &o, ex, e);
+    lua_pop(L, 1);
+done:
+    free(req);
+    free(images);
+    free(paths);
+    return rc;
+}
+
 static int l_open(lua_State *L)
 {
     struct core *c = check_core(L);
@@ -789,7 +943,14 @@ static int l_open(lua_State *L)
     if (rc)
         return fail_err(L, &e);
     jr_store_attach(c->st, loop->uv);
-    rc = jr_exec_spawn_open(loop->uv, &ex, &e);
+    /* cfg.sandbox (the daemon's normalised config always has one): tasks run
+     * under `jobrt sandbox`; without it (embedders, tests), plain spawn. */
+    if (lua_getfield(L, 1, "sandbox") == LUA_TTABLE)
+        rc = open_sandbox(L, lua_gettop(L), loop, data,
+                          o.kill_grace_ms ? o.kill_grace_ms : 10000, &ex, &e);
+    else
+        rc = jr_exec_spawn_open(loop->uv, &ex, &e);
+    lua_pop(L, 1);
     if (!rc)
         rc = jr_sched_open(loop->uv, c->st, ex, &o, &c->s, &e);
     if (rc) {
@@ -800,6 +961,8 @@ static int l_open(lua_State *L)
     lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
     c->L = lua_tothread(L, -1);
     lua_pop(L, 1);
+    free(c->data_dir);
+    c->data_dir = strdup(data);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -812,6 +975,8 @@ static void core_shut(struct core *c)
     if (c->st)
         jr_store_close(c->st);
     c->st = NULL;
+    free(c->data_dir);
+    c->data_dir = NULL;
 }
 
 static int l_close(lua_State *L)

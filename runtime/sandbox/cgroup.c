@@ -207,6 +207,14 @@ int jr_sb_cg_setup(struct jr_sb_cg *cg, const struct jr_sandbox_opts *o,
             cg->v2_role[r] = 1;
         if (r == JR_CG_CPUACCT && (v2[0] || cg->v2_role[JR_CG_CPU]))
             continue; /* the cgroup2 leaf's cpu.stat counts cpu time */
+        /* --lazy-cgroups: without a limit, a v1 memory or pids leaf is only a
+         * cost: joining a
+         * v1 hierarchy is a migration, which waits for an RCU grace period
+         * (~10-20 ms here). The cgroup2 leaf (entered by CLONE_INTO_CGROUP)
+         * still kills and counts cpu time; peak memory comes from rusage. */
+        if (o->lazy_cgroups && (r == JR_CG_MEMORY || r == JR_CG_PIDS) && !want[r] &&
+            !cg->v2_role[r] && v2[0])
+            continue;
         if (!mount[0] || (r == JR_CG_CPU && !o->cpu)) {
             if (want[r]) {
                 jr_sb_fail(e, "cgroup", ENOTSUP,

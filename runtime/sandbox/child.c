@@ -279,6 +279,8 @@ static _Noreturn void run_task(const struct jr_sb_child *c)
         fail_exit(c, (jr_sb_fail(&e, "stdin", errno, "/dev/null"), &e));
     set_limit(RLIMIT_CORE, 0, 0);
     set_limit(RLIMIT_NOFILE, 1024, 65536);
+    if (c->o->nproc)
+        set_limit(RLIMIT_NPROC, (rlim_t)c->o->nproc, (rlim_t)c->o->nproc);
     if (drop_privileges(c, &e))
         fail_exit(c, &e);
     /* After the uid change (which clears it): die with init. */

@@ -28,6 +28,11 @@ const char jr_sandbox_usage[] =
 "                        PATH and HOME=/tmp are set\n"
 "  --memory BYTES        memory limit (k/M/G/KiB/MiB/GiB suffixes)\n"
 "  --pids N              process limit (the sandbox's init counts)\n"
+"  --nproc N             RLIMIT_NPROC of the task: processes of its user in\n"
+"                        this sandbox, without a pids cgroup (cheaper)\n"
+"  --lazy-cgroups yes    make v1 memory/pids cgroups only for a limit (joining\n"
+"                        a v1 hierarchy waits for an RCU grace period); the\n"
+"                        cgroup2 leaf still kills and counts cpu time\n"
 "  --cpu MILLICORES      cpu quota, 1000 = one core\n"
 "  --timeout SECONDS     wall-clock limit from start (0.5, 30s, 500ms)\n"
 "  --grace SECONDS       SIGTERM -> SIGKILL delay on timeout/cancel (default 5)\n"
@@ -35,6 +40,8 @@ const char jr_sandbox_usage[] =
 "                        allow (not yet available: runs as none)\n"
 "  --tmp-size BYTES      size of the tmpfs /tmp (default 64MiB)\n"
 "  --status-fd N         where the outcome line goes (default 3)\n"
+"  --gate-fd N           prepare everything, then wait until \"go\" can be read\n"
+"                        from fd N before starting the task; EOF = canceled\n"
 "  --cgroup-name NAME    unique leaf name, e.g. job-task-attempt\n"
 "  --cgroup-parent PATH  parent under each hierarchy root (default jobrt)\n"
 "  --hostname NAME       host name inside (default jobrt)\n"
@@ -146,6 +153,7 @@ static void set_defaults(struct jr_sandbox_opts *o)
     o->grace_ms = 5000;
     o->network = JR_SB_NET_NONE;
     o->status_fd = 3;
+    o->gate_fd = -1;
     o->cgroup_parent = "jobrt";
     o->hostname = "jobrt";
     o->uid = 1000;
@@ -226,6 +234,17 @@ int jr_sandbox_parse(int n, char **args, struct jr_sandbox_opts *o,
                 snprintf(err, errlen, "--pids: bad count \"%s\"", v);
                 return -1;
             }
+        } else if (strcmp(name, "--lazy-cgroups") == 0) {
+            if (strcmp(v, "yes") && strcmp(v, "no")) {
+                snprintf(err, errlen, "--lazy-cgroups: yes or no");
+                return -1;
+            }
+            o->lazy_cgroups = strcmp(v, "yes") == 0;
+        } else if (strcmp(name, "--nproc") == 0) {
+            if (parse_int(v, 1, 4194304, &o->nproc)) {
+                snprintf(err, errlen, "--nproc: bad count \"%s\"", v);
+                return -1;
+            }
         } else if (strcmp(name, "--cpu") == 0) {
             if (parse_int(v, 1, 1000000, &o->cpu)) {
                 snprintf(err, errlen, "--cpu: bad millicores \"%s\"", v);
@@ -254,6 +273,12 @@ int jr_sandbox_parse(int n, char **args, struct jr_sandbox_opts *o,
                 return -1;
             }
             o->status_fd = (int)num;
+        } else if (strcmp(name, "--gate-fd") == 0) {
+            if (parse_int(v, 3, 1 << 20, &num)) {
+                snprintf(err, errlen, "--gate-fd: bad fd \"%s\"", v);
+                return -1;
+            }
+            o->gate_fd = (int)num;
         } else if (strcmp(name, "--cgroup-name") == 0) {
             if (!jr_sandbox_cg_valid_name(v)) {
                 snprintf(err, errlen, "--cgroup-name: 1-100 of [A-Za-z0-9._-]");

@@ -262,6 +262,35 @@ static void setup_error(struct jr_sandbox_outcome *oc, const struct jr_sb_err *e
     snprintf(oc->message, sizeof(oc->message), "%s: %s", e->detail, strerror(e->err));
 }
 
+/* Blocks until "go\n" arrives on fd (0), or EOF, anything else or a
+ * cancel signal on sigfd (-1): the daemon has not recorded the task as
+ * running, so it must not start. */
+static int wait_gate(int fd, int sigfd)
+{
+    char buf[4];
+    size_t got = 0;
+    for (;;) {
+        struct pollfd p[2] = {{fd, POLLIN, 0}, {sigfd, POLLIN, 0}};
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (p[1].revents & POLLIN)
+            return -1;
+        if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+        ssize_t n = read(fd, buf + got, sizeof(buf) - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        got += (size_t)n;
+        if (got >= 3)
+            return memcmp(buf, "go\n", 3) == 0 ? 0 : -1;
+    }
+}
+
 static pid_t clone_child(struct clone_args *args, int *into_cgroup)
 {
     pid_t pid = (pid_t)syscall(SYS_clone3, args, sizeof(*args));
@@ -353,6 +382,17 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
         goto fail;
     }
     cgfd = jr_sb_cg_v2_fd(&s.cg);
+    if (o->gate_fd >= 0) {
+        int go = wait_gate(o->gate_fd, s.sigfd);
+        close(o->gate_fd);
+        if (go) {
+            oc->kind = JR_SB_CANCELED;
+            snprintf(oc->message, sizeof(oc->message),
+                     "never started: the gate closed before \"go\"");
+            goto done;
+        }
+        s.t0 = now_ms(); /* the timeout and wall time count from here */
+    }
 
     struct jr_sb_child c = {
         .o = o, .plan = plan, .filter = &prog, .envp = (char *const *)envp,
@@ -462,6 +502,12 @@ int jr_sandbox_main(int argc, char **argv)
     if (o.status_fd < 3 || fcntl(o.status_fd, F_SETFD, FD_CLOEXEC) < 0) {
         fprintf(stderr, "jobrt sandbox: status fd %d is not open (or is stdio)\n",
                 o.status_fd);
+        return 1;
+    }
+    if (o.gate_fd >= 0 && (o.gate_fd == o.status_fd ||
+                           fcntl(o.gate_fd, F_SETFD, FD_CLOEXEC) < 0)) {
+        fprintf(stderr, "jobrt sandbox: gate fd %d is not open (or is the status fd)\n",
+                o.gate_fd);
         return 1;
     }
     run(&o, &oc, argc, argv);

@@ -45,12 +45,16 @@ struct jr_sandbox_opts {
     int nenv;
     int64_t memory;            /* bytes, 0 = no limit */
     int64_t pids;              /* 0 = no limit */
+    int64_t nproc;             /* RLIMIT_NPROC of the task (counted per user
+                                * namespace), 0 = none: a cgroup-free cap */
+    int lazy_cgroups;          /* v1 memory/pids leaves only for a limit */
     int64_t cpu;               /* millicores, 0 = no limit */
     int64_t tmp_size;          /* bytes of /tmp (and /dev/shm) */
     int64_t timeout_ms;        /* 0 = none */
     int64_t grace_ms;          /* SIGTERM -> SIGKILL */
     int network;               /* JR_SB_NET_* as requested */
     int status_fd;
+    int gate_fd;               /* -1: none; else wait for "go" before the clone */
     const char *cgroup_name;   /* NULL: "sandbox-<pid>" */
     const char *cgroup_parent; /* under each hierarchy's root; default jobrt */
     const char *hostname;

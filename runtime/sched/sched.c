@@ -10,6 +10,7 @@
 #include "sched/internal.h"
 
 #define DEFAULT_GRACE_MS 10000
+#define TIMEOUT_BACKSTOP_MS 2000
 
 /* ---- rows and events ---- */
 
@@ -133,6 +134,7 @@ void jr_sched_free_job(struct jr_sched *s, struct sjob *j)
         free(t->argv);
         free(t->env);
         free(t->workdir);
+        free(t->spec);
         free(t->error);
     }
     if (j->next) {
@@ -222,8 +224,9 @@ static int load_task(void *arg, const struct jr_task_rec *r)
     t->env = dup_mem(r->env, r->env_len);
     t->env_len = r->env_len;
     t->workdir = r->workdir ? strdup(r->workdir) : NULL;
+    t->spec = strdup(r->spec ? r->spec : "{}");
     t->error = r->error ? strdup(r->error) : NULL;
-    if (!t->alias || !t->argv || !t->env || parse_deps(t, r->deps))
+    if (!t->alias || !t->argv || !t->env || !t->spec || parse_deps(t, r->deps))
         c->failed = 1;
     return c->failed;
 }
@@ -461,8 +464,11 @@ static void on_gate_commit(struct jr_store_waiter *w, int status)
                 continue;
             }
             s->ex.ops->go(t->proc);
+            /* A sandboxed task's helper enforces the timeout itself (and
+             * reports it); this timer is then only the backstop. */
             if (t->timeout_ms > 0 && ensure_timer(s, t) == 0)
-                uv_timer_start(&t->timer->h, on_timeout, (uint64_t)t->timeout_ms, 0);
+                uv_timer_start(&t->timer->h, on_timeout, (uint64_t)t->timeout_ms +
+                               (s->ex.ops->sandboxed ? TIMEOUT_BACKSTOP_MS : 0), 0);
         }
     }
 }
@@ -505,26 +511,32 @@ static int resolve_cwd(struct jr_sched *s, struct stask *t, char *out, size_t si
 static int start_task(struct jr_sched *s, struct stask *t, struct jr_err *e)
 {
     struct sjob *j = t->job;
-    char outdir[4096], workdir[4096], cwd[4096];
+    char outdir[4096], workdir[4096], cwd[4096], taskdir[4096], jobdir[4096];
     char *base[NBASE_ENV] = { 0 };
-    char **argv = NULL, **env = NULL;
+    char **argv = NULL, **env = NULL, **task_env = NULL;
     struct jr_exec_spec spec;
     size_t n;
-    int rc = JR_OK, i;
+    int rc = JR_OK, i, sandboxed = s->ex.ops->sandboxed;
 
     if (jr_sched_task_dir(s, j->id, t->alias, "outputs", outdir, sizeof outdir) ||
         jr_sched_task_dir(s, j->id, t->alias, "work", workdir, sizeof workdir) ||
+        jr_sched_task_dir(s, j->id, t->alias, NULL, taskdir, sizeof taskdir) ||
+        jr_sched_task_dir(s, j->id, NULL, NULL, jobdir, sizeof jobdir) ||
         resolve_cwd(s, t, cwd, sizeof cwd)) {
         rc = jr_err_set(e, JR_E_SYSTEM, "task directory path too long");
         goto done;
     }
-    if (jr_sched_mkdirs(outdir) || jr_sched_mkdirs(workdir) || jr_sched_mkdirs(cwd)) {
-        rc = jr_err_set(e, JR_E_SYSTEM, "cannot create %s: %m", cwd);
+    /* A sandboxed task's workdir is a path inside its sandbox: only the
+     * task's own directories are made on the host. */
+    if (jr_sched_mkdirs(outdir) || jr_sched_mkdirs(workdir) ||
+        (!sandboxed && jr_sched_mkdirs(cwd))) {
+        rc = jr_err_set(e, JR_E_SYSTEM, "cannot create %s: %m", sandboxed ? taskdir : cwd);
         goto done;
     }
     argv = split_list(t->argv, t->argv_len, 0);
     env = split_list(t->env, t->env_len, NBASE_ENV);
-    if (!argv || !env || !argv[0]) {
+    task_env = split_list(t->env, t->env_len, 0);
+    if (!argv || !env || !task_env || !argv[0]) {
         rc = jr_err_set(e, argv && env ? JR_E_INVALID : JR_E_SYSTEM,
                         argv && env ? "task has no command" : "out of memory");
         goto done;
@@ -555,6 +567,13 @@ static int start_task(struct jr_sched *s, struct stask *t, struct jr_err *e)
     spec.cpu = t->cpu;
     spec.memory = t->memory;
     spec.gpu = t->gpu;
+    spec.task_env = task_env;
+    spec.workdir = t->workdir;
+    spec.task_dir = taskdir;
+    spec.job_dir = jobdir;
+    spec.spec_json = t->spec;
+    spec.attempt = t->attempt;
+    spec.timeout_ms = t->timeout_ms;
     t->kill_reason = 0;
     rc = s->ex.ops->start(s->ex.self, &spec, &task_cbs, t, &t->proc, &t->pid,
                           &t->pid_start, e);
@@ -563,6 +582,7 @@ done:
         free(base[i]);
     free(argv);
     free(env);
+    free(task_env);
     return rc;
 }
 
@@ -677,7 +697,7 @@ static void on_task_done(void *arg, const struct jr_exec_result *r)
     struct stask *t = arg;
     struct sjob *j = t->job;
     struct jr_sched *s = sched_of(t);
-    char err[256] = "";
+    char err[330] = "";
     const char *outcome = jr_exec_outcome_name(r->outcome);
     int64_t now = jr_store_now_ms();
     int kill_reason = t->kill_reason;
@@ -698,7 +718,7 @@ static void on_task_done(void *arg, const struct jr_exec_result *r)
         t->state = T_CANCELED;
         outcome = jr_exec_outcome_name(JR_OUT_CANCELED);
         snprintf(err, sizeof err, "canceled");
-    } else if (kill_reason == JR_OUT_TIMEOUT) {
+    } else if (kill_reason == JR_OUT_TIMEOUT || r->outcome == JR_OUT_TIMEOUT) {
         t->state = T_FAILED;
         outcome = jr_exec_outcome_name(JR_OUT_TIMEOUT);
         snprintf(err, sizeof err, "timed out after %.3gs", (double)t->timeout_ms / 1000);
@@ -710,17 +730,21 @@ static void on_task_done(void *arg, const struct jr_exec_result *r)
         t->state = T_SUCCEEDED;
     } else {
         t->state = T_FAILED;
-        if (r->outcome == JR_OUT_SIGNALED)
+        if (r->message[0])
+            snprintf(err, sizeof err, "%s", r->message);
+        else if (r->outcome == JR_OUT_SIGNALED)
             snprintf(err, sizeof err, "killed by signal %d", r->signal);
         else
             snprintf(err, sizeof err, "exit code %d", r->exit_code);
     }
+    if (r->wall_ms >= 0)
+        jr_sched_write_usage(s, t, r);
     if (t->state == T_FAILED) {
         free(t->error);
         t->error = strdup(err);
     }
     if (t->state == T_FAILED && t->attempt <= t->retries) {
-        char msg[320];
+        char msg[420];
         snprintf(msg, sizeof msg, "attempt %lld failed (%s); retrying",
                  (long long)t->attempt, err);
         t->state = T_READY;

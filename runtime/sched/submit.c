@@ -118,6 +118,10 @@ static int check_tasks(struct jr_sched *s, const struct jr_job_spec *spec,
         if (t->gpu > n->gpu)
             return jr_err_set(e, JR_E_INVALID, "task '%s' needs %lld gpu but the node has"
                               " %lld", t->alias, (long long)t->gpu, (long long)n->gpu);
+        if (s->ex.ops->check &&
+            (rc = s->ex.ops->check(s->ex.self, t->alias, t->spec,
+                                   (const char *const *)t->deps, t->ndeps, e)))
+            return rc;
         total += t->ndeps;
     }
     deps = calloc(total + 1, sizeof *deps);
