@@ -82,6 +82,20 @@ local function principal_name(req)
   return nil
 end
 
+local function is_admin(ctx, req)
+  return ctx.has_role(req, "admin")
+end
+
+-- The job, when the caller may see it; someone else's job answers exactly
+-- as a missing one does, so ids cannot be probed.
+local function visible_job(ctx, req, id)
+  local job = check(ctx, core.get(id))
+  if not ctx.owns(req, job) then
+    ctx.fail(404, "NotFound", string.format("job %q not found", id))
+  end
+  return job
+end
+
 local function int_param(ctx, q, key)
   local v = q[key]
   if v == nil or v == "" then return nil end
@@ -96,7 +110,10 @@ function M.routes(r, ctx)
     local start = body.start == true
     body.start = nil
     body.surface = "native"
-    body.owner = principal_name(req) or (type(body.owner) == "string" and body.owner) or "anonymous"
+    -- An admin may submit on someone's behalf; everyone else owns what they submit.
+    if not (is_admin(ctx, req) and type(body.owner) == "string" and body.owner ~= "") then
+      body.owner = principal_name(req)
+    end
     body.state, body.created_at, body.updated_at = nil, nil, nil
     local job = check(ctx, core.submit(body, { start = start }))
     res:header("Location", ctx.mount .. "/jobs/" .. job.id)
@@ -108,9 +125,11 @@ function M.routes(r, ctx)
     if q.state and q.state ~= "" and not q.state:match("^[%a_]+$") then
       invalid(ctx, "unknown state %q", q.state)
     end
+    local owner = q.owner ~= "" and q.owner or nil
+    if not is_admin(ctx, req) then owner = principal_name(req) end
     local page = check(ctx, core.list({
       state = q.state ~= "" and q.state or nil,
-      owner = q.owner ~= "" and q.owner or nil,
+      owner = owner,
       surface = q.surface ~= "" and q.surface or nil,
       limit = int_param(ctx, q, "limit"),
       after = int_param(ctx, q, "after"),
@@ -119,7 +138,7 @@ function M.routes(r, ctx)
   end)
 
   r:get("/jobs/{job_id}", function(req, res)
-    res:json(check(ctx, core.get(req.params.job_id)))
+    res:json(visible_job(ctx, req, req.params.job_id))
   end)
 
   r:patch("/jobs/{job_id}", function(req, res)
@@ -128,10 +147,12 @@ function M.routes(r, ctx)
                          "started_at", "ended_at", "error", "start" }) do
       body[k] = nil
     end
+    visible_job(ctx, req, req.params.job_id)
     res:json(check(ctx, core.update(req.params.job_id, body)))
   end)
 
   r:delete("/jobs/{job_id}", function(req, res)
+    visible_job(ctx, req, req.params.job_id)
     check(ctx, core.delete(req.params.job_id))
     res:send("", 204)
   end)
@@ -143,11 +164,15 @@ function M.routes(r, ctx)
         local b = req:json()
         if type(b) == "table" and type(b.reason) == "string" then reason = b.reason end
       end
+      visible_job(ctx, req, req.params.job_id)
       res:json(check(ctx, core[op](req.params.job_id, reason)))
     end)
   end
 
   r:post("/jobs/{job_id}/approve", function(req, res)
+    if not is_admin(ctx, req) then
+      ctx.fail(403, "Forbidden", "approving jobs needs the admin role")
+    end
     local b = req:json()
     if type(b) ~= "table" or type(b.accept) ~= "boolean" then
       invalid(ctx, 'the body must be {"accept": true|false, "reason": "..."}')
@@ -163,6 +188,7 @@ function M.routes(r, ctx)
     local q = req.query
     local level = q.level
     if level == "" then level = nil end
+    visible_job(ctx, req, req.params.job_id)
     local logs = check(ctx, core.logs(req.params.job_id, {
       after = int_param(ctx, q, "after"), limit = int_param(ctx, q, "limit"), level = level,
     }))
@@ -171,6 +197,7 @@ function M.routes(r, ctx)
   end)
 
   r:get("/jobs/{job_id}/results", function(req, res)
+    visible_job(ctx, req, req.params.job_id)
     res:json({ assets = check(ctx, core.results(req.params.job_id)) })
   end)
 
@@ -178,6 +205,10 @@ function M.routes(r, ctx)
   -- ends after the events stored so far. A blank line every 15 s keeps the
   -- connection alive and tells whether the client has gone.
   r:get("/events", function(req, res)
+    -- Events name every job of every owner.
+    if not is_admin(ctx, req) then
+      ctx.fail(403, "Forbidden", "the event stream needs the admin role")
+    end
     local q = req.query
     local after = int_param(ctx, q, "after")
     local follow = q.follow ~= "0" and q.follow ~= "false"

@@ -8,6 +8,28 @@ local uv = require("luv")
 
 local M = {}
 
+-- The authenticator and the URL signer for cfg; on the embedded default's
+-- first start, the admin credential is generated and printed once.
+local function trust(cfg)
+  local auth = require("jobrt.auth")
+  local boot, berr = auth.bootstrap(cfg)
+  if berr then return nil, berr end
+  if boot and boot.new then
+    io.stderr:write(string.format(
+      "\njobrt: generated the admin credential (shown once; kept in %s):\n"
+        .. "  user:     %s\n  password: %s\n  token:    %s\n"
+        .. "  e.g. curl -H 'Authorization: Bearer %s' http://127.0.0.1:8080/jobrt/v1/jobs\n\n",
+      boot.file, boot.user, boot.password, boot.token, boot.token))
+  elseif boot then
+    runtime.log("info", "admin credential: see " .. boot.file)
+  end
+  local authenticator, aerr = auth.new(cfg)
+  if not authenticator then return nil, aerr end
+  local signer, serr = require("jobrt.signed_url").new(cfg.data_dir .. "/auth")
+  if not signer then return nil, serr end
+  return { auth = authenticator, signer = signer }
+end
+
 local function optional_core()
   local ok, core = pcall(require, "jobrt.core")
   if ok then return core end
@@ -23,7 +45,12 @@ function M.start(cfg, loader, set_exit, reload)
     if not ok then return nil, "cannot open the job store: " .. tostring(err) end
   end
 
-  local app, err = server.new(cfg, loader)
+  local trusted, terr = trust(cfg)
+  if not trusted then
+    if core then core.close() end
+    return nil, terr
+  end
+  local app, err = server.new(cfg, loader, trusted)
   if not app then
     if core then core.close() end
     return nil, err
@@ -107,7 +134,12 @@ function M.start(cfg, loader, set_exit, reload)
       runtime.log("error", "SIGHUP: reload refused, keeping the running configuration: " .. tostring(new_loader))
       return
     end
-    local new_app, aerr = server.new(new_cfg, new_loader)
+    local new_trust, terr = trust(new_cfg)
+    if not new_trust then
+      runtime.log("error", "SIGHUP: reload refused, keeping the running configuration: " .. tostring(terr))
+      return
+    end
+    local new_app, aerr = server.new(new_cfg, new_loader, new_trust)
     if not new_app then
       runtime.log("error", "SIGHUP: reload refused, keeping the running code: " .. tostring(aerr))
       return

@@ -18,6 +18,8 @@ commands:
                       for every problem and exits 1 if there is any
   lua FILE|- [ARGS]   run a Lua script inside the runtime, with every jobrt.*
                       module and the event loop available
+  hash-password       read a password on standard input and print the hash
+                      to put in a deployment's users.NAME.password_hash
   certs DIR           write a throwaway CA, server and client certificates
                       for trying TLS and mutual TLS locally
   version             print the version
@@ -190,6 +192,7 @@ function M.run(...)
   if cmd == "serve" then return cmd_serve(args) end
   if cmd == "check" then return cmd_check(args) end
   if cmd == "lua" then return cmd_lua(args) end
+  if cmd == "hash-password" then return require("jobrt.auth").hash_password_command(args) end
   if cmd == "version" or cmd == "--version" then
     if #args > 1 then return usage_error("version takes no arguments") end
     io.stdout:write("jobrt ", runtime.version, " (", _VERSION, ")\n")

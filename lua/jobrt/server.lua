@@ -30,6 +30,7 @@ end
 -- The runtime's own endpoints, mounted like a surface at /jobrt.
 local runtime_surface = {
   name = "jobrt",
+  auth = false,
   routes = function(r)
     r:get("/healthz", function(_, res)
       res:json({ status = "ok" })
@@ -46,31 +47,45 @@ App.__index = App
 local Registrar = {}
 Registrar.__index = Registrar
 for _, method in ipairs({ "GET", "POST", "PUT", "PATCH", "DELETE" }) do
-  Registrar[method:lower()] = function(self, template, handler)
-    self:add(method, template, handler)
+  Registrar[method:lower()] = function(self, template, handler, opts)
+    self:add(method, template, handler, opts)
   end
 end
 
-function Registrar:add(method, template, handler)
+-- add(method, template, handler[, opts]): opts.public = true lets the
+-- route answer without credentials (a principal is still set when valid
+-- ones are given).
+function Registrar:add(method, template, handler, opts)
   if type(template) ~= "string" or template:sub(1, 1) ~= "/" then
     error("route template must start with '/': " .. tostring(template), 2)
   end
   if type(handler) ~= "function" then error("route handler must be a function", 2) end
   local path = router_mod.join(self.mount, template)
-  self.app.router:add(method, path, handler, self.mounted)
+  self.app.router:add(method, path, handler, {
+    surface = self.mounted, public = (opts and opts.public) or self.mounted.auth == false,
+  })
 end
 
 -- A route outside the mount, for what a surface must answer at the host's
 -- root (openEO's /.well-known/openeo).
-function Registrar:root(method, template, handler)
-  self.app.router:add(method, template, handler, self.mounted)
+function Registrar:root(method, template, handler, opts)
+  self.app.router:add(method, template, handler, {
+    surface = self.mounted, public = (opts and opts.public) or self.mounted.auth == false,
+  })
 end
 
--- new(cfg, loader) -> app | nil, err. Loads and mounts every surface of
--- cfg.surfaces, plus the runtime's own endpoints.
-function M.new(cfg, loader)
+local DEFAULT_AUTH = { "basic", "bearer" }
+
+-- new(cfg, loader[, opts]) -> app | nil, err. Loads and mounts every
+-- surface of cfg.surfaces, plus the runtime's own endpoints. opts.auth is
+-- the authenticator (jobrt.auth), opts.signer the URL signer; without an
+-- authenticator every route is refused except public ones.
+function M.new(cfg, loader, opts)
+  opts = opts or {}
   local app = setmetatable({
     cfg = cfg,
+    auth = opts.auth,
+    signer = opts.signer,
     router = router_mod.new(),
     mounts = {},
     counter = 0,
@@ -100,17 +115,37 @@ function App:mount(name, mod, spec)
     return nil, string.format("surface %s (%s): the module must return a table with a routes function",
       name, tostring(spec.module))
   end
+  -- Which credentials the surface accepts: the deployment's word first,
+  -- then the module's; false means the surface needs none.
+  local methods = spec.auth
+  if methods == nil then methods = mod.auth end
+  if methods == nil then methods = DEFAULT_AUTH end
+  if methods ~= false and type(methods) ~= "table" then
+    return nil, string.format("surface %s: auth must be a list of methods or false", name)
+  end
   local mounted = {
     name = name,
     mount = spec.mount or "/",
     surface = mod,
+    auth = methods,
     error_body = type(mod.error_body) == "function" and mod.error_body or default_error_body,
   }
+  local auth = self.auth
   local ctx = {
     name = name,
     config = spec,
     mount = mounted.mount,
     fail = M.fail,
+    auth = auth,
+    signer = self.signer,
+    -- owns(req, job): the caller may see and change the job.
+    owns = function(req, job)
+      return req.principal ~= nil and require("jobrt.auth").owns(req.principal, job)
+    end,
+    -- has_role(req, role): the caller's principal has that role.
+    has_role = function(req, role)
+      return req.principal ~= nil and require("jobrt.auth").has_role(req.principal, role)
+    end,
     log = function(level, msg) runtime.log(level, name .. ": " .. tostring(msg)) end,
   }
   mounted.ctx = ctx
@@ -250,6 +285,24 @@ local function answer_error(mounted, req, res, status, code, message, headers)
   res.exchange:respond(status, res.headers, json.encode(body))
 end
 
+-- The principal of a request, or nil, status, code, message, headers when
+-- the route needs credentials the request lacks. Public routes take valid
+-- credentials when given and ignore invalid ones.
+function App:authenticate(req, meta, mounted)
+  local methods = mounted.auth
+  if meta.public then
+    if methods and self.auth and (req.headers.authorization or req.headers.token or req.tls) then
+      local p = self.auth:authenticate(req, methods)
+      return p or false
+    end
+    return false
+  end
+  if not self.auth or not methods then
+    return nil, 401, "AuthenticationRequired", "this server has no authentication configured"
+  end
+  return self.auth:authenticate(req, methods)
+end
+
 -- handle(raw, exchange): called by jobrt.http for every request.
 function App:handle(raw, exchange)
   local started = runtime.hrtime()
@@ -283,8 +336,15 @@ function App:handle(raw, exchange)
     return log_access(req, res, started)
   end
   req.params = params
-  mounted = route.meta
+  mounted = route.meta.surface
   req.surface = mounted.name
+
+  local principal, status, code, message, headers = self:authenticate(req, route.meta, mounted)
+  if not principal and status then
+    answer_error(mounted, req, res, status, code, message, headers)
+    return log_access(req, res, started)
+  end
+  req.principal = principal or nil
 
   self.in_flight = self.in_flight + 1
   local handler = route.handler

@@ -256,7 +256,7 @@ const tests = [
     const dir = mkdtempSync(path.join(os.tmpdir(), 'jobrt-hup-'));
     const mod = path.join(dir, 'site', 'hup');
     const write = (src) => writeFileSync(path.join(mod, 'v.lua'), src);
-    const surface = (v) => `return { routes = function(r) r:get("/", function(_, res) res:json({ v = ${v} }) end) end }`;
+    const surface = (v) => `return { auth = false, routes = function(r) r:get("/", function(_, res) res:json({ v = ${v} }) end) end }`;
     spawnSync('mkdir', ['-p', mod]);
     write(surface(1));
     const srv = await startServer({ config: `lua_path: [${path.join(dir, 'site')}]\nsurfaces:\n  native: false\n  v: {module: hup.v, mount: /v}\n` });

@@ -9,6 +9,19 @@ import { isDeepStrictEqual } from 'node:util';
 
 export const BIN = process.env.JOBRT_BIN || './jobrt';
 
+// A deployment's users for tests that are not about credentials; ADMIN is
+// the matching Authorization header, USER one for an ordinary user.
+export const TEST_USERS = `
+users:
+  tester: {password: "tester-password", roles: [admin]}
+  alice: {password: "alice-password", roles: [user]}
+  bob: {password: "bob-password", roles: [user]}
+`;
+const basic = (u, p) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
+export const ADMIN = { Authorization: basic('tester', 'tester-password') };
+export const ALICE = { Authorization: basic('alice', 'alice-password') };
+export const BOB = { Authorization: basic('bob', 'bob-password') };
+
 export function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();

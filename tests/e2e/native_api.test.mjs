@@ -1,17 +1,17 @@
 // End-to-end tests of the native API (/jobrt/v1) against a real jobrt: the
 // job lifecycle over HTTP, refused transitions, listing with keyset cursors,
 // logs, the event stream and the error shape.
-import { assert, assertEq, run, sleep, startServer } from './lib.mjs';
+import { ADMIN, TEST_USERS, assert, assertEq, run, sleep, startServer } from './lib.mjs';
 
 const CONFIG = `
 node: {cpu: 2, memory: 1GiB, max_tasks: 4}
 log: {level: warn}
-`;
+${TEST_USERS}`;
 
 async function call(srv, method, path, body) {
   const r = await fetch(`${srv.url}/jobrt/v1${path}`, {
     method,
-    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+    headers: body === undefined ? { ...ADMIN } : { ...ADMIN, 'Content-Type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await r.text();
@@ -67,7 +67,7 @@ const tests = [
     assert(r.body.message.includes('needs memory'), r.body.message);
     r = await call(srv, 'POST', '/jobs', { tasks: [{ alias: 'a', command: ['true'], resources: { cpu: 'lots' } }] });
     assertEq(r.status, 400);
-    r = await fetch(`${srv.url}/jobrt/v1/jobs`, { method: 'POST', body: '{bad' });
+    r = await fetch(`${srv.url}/jobrt/v1/jobs`, { method: 'POST', headers: ADMIN, body: '{bad' });
     assertEq(r.status, 400);
   }],
 
@@ -142,7 +142,7 @@ const tests = [
     const r = await call(srv, 'POST', '/jobs', { id: 'ev-1', start: true, tasks: [{ alias: 'a', command: ['true'] }] });
     assertEq(r.status, 201);
     await waitState(srv, 'ev-1', ['succeeded']);
-    const res = await fetch(`${srv.url}/jobrt/v1/events?after=0&follow=0`);
+    const res = await fetch(`${srv.url}/jobrt/v1/events?after=0&follow=0`, { headers: ADMIN });
     const lines = (await res.text()).split('\n').filter(Boolean).map((l) => JSON.parse(l));
     const mine = lines.filter((e) => e.job === 'ev-1').map((e) => `${e.task || 'job'}:${e.state}`);
     assertEq(mine, ['job:created', 'job:queued', 'a:ready', 'a:running', 'job:running',
@@ -151,7 +151,7 @@ const tests = [
     // following: a new event arrives on an open stream
     const last = lines[lines.length - 1].seq;
     const ctrl = new AbortController();
-    const stream = await fetch(`${srv.url}/jobrt/v1/events?after=${last}`, { signal: ctrl.signal });
+    const stream = await fetch(`${srv.url}/jobrt/v1/events?after=${last}`, { headers: ADMIN, signal: ctrl.signal });
     const reader = stream.body.getReader();
     await call(srv, 'POST', '/jobs', { id: 'ev-2', tasks: [] });
     const { value } = await reader.read();

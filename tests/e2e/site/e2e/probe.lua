@@ -5,6 +5,8 @@ local json = require("jobrt.json")
 
 return {
   name = "probe",
+  -- Open to anyone: these tests are about HTTP, not credentials.
+  auth = false,
   error_body = function(status, code, message)
     return { error = { status = status, code = code, message = message } }
   end,
