@@ -44,6 +44,8 @@ static int out_gc(lua_State *L)
 
 static void out_add(struct out *o, const char *s, size_t len)
 {
+    if (len == 0)
+        return;
     if (o->cap - o->n < len) {
         size_t cap = o->cap ? o->cap : 256;
         while (cap - o->n < len) {

@@ -79,7 +79,7 @@ static int seccomp_works(char *why, size_t len)
         return 0;
     }
     if (!strstr(avail, "errno") || !strstr(avail, "kill_process")) {
-        snprintf(why, len, "actions: %s", avail);
+        snprintf(why, len, "actions: %.90s", avail);
         return 0;
     }
     if (jr_sb_seccomp_build(&prog, &e)) {
