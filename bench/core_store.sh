@@ -16,6 +16,8 @@ trap cleanup EXIT
 
 cat > "$tmp/jobrt.yaml" <<YAML
 log: {level: error}
+users:
+  bench: {password: bench, roles: [admin]}
 YAML
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

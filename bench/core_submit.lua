@@ -1,6 +1,7 @@
 -- wrk script for bench/core_store.sh: durable job submits to the native API.
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Basic YmVuY2g6YmVuY2g=" -- bench:bench, see core_store.sh
 wrk.body = '{"title":"bench","labels":{"kind":"bench"},"tasks":[{"alias":"a","command":["true"],"resources":{"cpu":"100m"}}]}'
 
 function done(summary, latency, requests)

@@ -86,6 +86,7 @@ function M.new(cfg, loader, opts)
     cfg = cfg,
     auth = opts.auth,
     signer = opts.signer,
+    loader = loader,
     router = router_mod.new(),
     mounts = {},
     counter = 0,
@@ -129,6 +130,7 @@ function App:mount(name, mod, spec)
     surface = mod,
     auth = methods,
     error_body = type(mod.error_body) == "function" and mod.error_body or default_error_body,
+    headers = mod.headers,
   }
   local auth = self.auth
   local ctx = {
@@ -147,6 +149,10 @@ function App:mount(name, mod, spec)
       return req.principal ~= nil and require("jobrt.auth").has_role(req.principal, role)
     end,
     log = function(level, msg) runtime.log(level, name .. ": " .. tostring(msg)) end,
+    -- plugin(name) -> module, options | nil, err: a plugin of the YAML's
+    -- plugins section (jobrt.plugins Loader:plugin).
+    plugin = function(plugin_name) return self.loader:plugin(self.cfg.plugins, plugin_name) end,
+    data_dir = self.cfg.data_dir,
   }
   mounted.ctx = ctx
   local r = setmetatable({ app = self, mount = mounted.mount, mounted = mounted }, Registrar)
@@ -264,9 +270,23 @@ function App:request_id(headers)
 end
 
 local function log_access(req, res, started)
+  if not runtime.logs("info") then return end
   local ms = (runtime.hrtime() - started) / 1e6
   runtime.log("info", string.format("%s %s %s -> %s (%.1f ms)", req.id, req.method, req.target,
     tostring(res.code), ms))
+end
+
+-- A surface's own headers (a table, or function(req, allow) -> table; e.g.
+-- openEO's CORS headers) go on every answer of that surface: errors and
+-- OPTIONS (allow = the route's methods) included.
+local function surface_headers(mounted, req, res, allow)
+  local h = mounted and mounted.headers
+  if type(h) == "function" then
+    local ok, v = pcall(h, req, allow)
+    if not ok then runtime.log("error", req.id .. " surface headers failed: " .. tostring(v)) end
+    h = ok and v or nil
+  end
+  for k, v in pairs(type(h) == "table" and h or {}) do res.headers[k] = v end
 end
 
 -- Answer an error in the shape of the surface, unless an answer is already
@@ -310,6 +330,7 @@ function App:handle(raw, exchange)
   req.id = self:request_id(raw.headers)
   local res = setmetatable({ exchange = exchange, headers = {}, req = req }, Response)
   local mounted = self:surface_for(req.path)
+  surface_headers(mounted, req, res)
 
   local query, qerr = router_mod.parse_query(req.query_string)
   if not query then
@@ -322,8 +343,18 @@ function App:handle(raw, exchange)
   local route, params, allow = self.router:match(method, req.path)
   if not route then
     if params == "method_not_allowed" and req.method == "OPTIONS" then
+      -- The surface of the path's routes answers (a root route's included).
+      local other = self.router:match(allow[1] == "HEAD" and "GET" or allow[1], req.path)
+      if other and other.meta.surface ~= mounted then
+        res.headers = {}
+        surface_headers(other.meta.surface, req, res, allow)
+      elseif mounted then
+        surface_headers(mounted, req, res, allow)
+      end
       res.sent, res.code = true, 204
-      exchange:respond(204, { Allow = table.concat(allow, ", "), ["X-Request-Id"] = req.id })
+      res.headers.Allow = table.concat(allow, ", ")
+      res.headers["X-Request-Id"] = req.id
+      exchange:respond(204, res.headers)
     elseif params == "method_not_allowed" then
       answer_error(mounted, req, res, 405, "MethodNotAllowed",
         string.format("%s is not allowed on %s", req.method, req.path),
@@ -336,6 +367,10 @@ function App:handle(raw, exchange)
     return log_access(req, res, started)
   end
   req.params = params
+  if route.meta.surface ~= mounted then
+    res.headers = {}
+    surface_headers(route.meta.surface, req, res)
+  end
   mounted = route.meta.surface
   req.surface = mounted.name
 

@@ -126,6 +126,15 @@ static int l_log_level(lua_State *L)
     return 0;
 }
 
+/* logs(level) -> whether a message at that level would be written, so
+ * callers can skip formatting it. */
+static int l_logs(lua_State *L)
+{
+    static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
+    lua_pushboolean(L, luaL_checkoption(L, 1, "info", levels) >= jr_loop_of(L)->log_level);
+    return 1;
+}
+
 static int l_hrtime(lua_State *L)
 {
     lua_pushinteger(L, (lua_Integer)uv_hrtime());
@@ -181,6 +190,7 @@ static const luaL_Reg funcs[] = {
     {"resume", l_resume},
     {"log", l_log},
     {"set_log_level", l_log_level},
+    {"logs", l_logs},
     {"hrtime", l_hrtime},
     {"memory", l_memory},
     {"set_memory_limit", l_set_memory_limit},
