@@ -201,6 +201,32 @@ function M.routes(r, ctx)
     res:json({ assets = check(ctx, core.results(req.params.job_id)) })
   end)
 
+  -- Bearer tokens for the caller, so scripts need not send a password
+  -- with every request: {"ttl": "1h"} (default 24 h).
+  r:post("/tokens", function(req, res)
+    local ttl = 24 * 3600
+    if req.body ~= "" then
+      local b = req:json()
+      if type(b) ~= "table" then invalid(ctx, 'the body must be {"ttl": "1h"}') end
+      if not is_null(b.ttl) then
+        local v, err = units.duration(b.ttl)
+        if not v or v <= 0 then invalid(ctx, "ttl: %s", err or "must be more than 0") end
+        ttl = v
+      end
+    end
+    local token, expires = ctx.auth:issue_token(req.principal, ttl)
+    if not token then ctx.fail(503, "STORE", expires) end
+    res:json({ token = token, expires_at = os.date("!%Y-%m-%dT%H:%M:%SZ", expires) }, 201)
+  end)
+
+  -- Revoke the bearer token this request carries.
+  r:delete("/tokens/current", function(req, res)
+    local token = (req.headers.authorization or ""):match("^[Bb]earer%s+(%S+)$")
+    if not token then invalid(ctx, "send the token to revoke as 'Authorization: Bearer TOKEN'") end
+    check(ctx, ctx.auth:revoke(token))
+    res:send("", 204)
+  end)
+
   -- One JSON event per line, from ?after= (default: from now); ?follow=0
   -- ends after the events stored so far. A blank line every 15 s keeps the
   -- connection alive and tells whether the client has gone.

@@ -18,8 +18,9 @@ local function trust(cfg)
     io.stderr:write(string.format(
       "\njobrt: generated the admin credential (shown once; kept in %s):\n"
         .. "  user:     %s\n  password: %s\n  token:    %s\n"
-        .. "  e.g. curl -H 'Authorization: Bearer %s' http://127.0.0.1:8080/jobrt/v1/jobs\n\n",
-      boot.file, boot.user, boot.password, boot.token, boot.token))
+        .. "  e.g. curl -H 'Authorization: Bearer %s' %s://%s/jobrt/v1/jobs\n\n",
+      boot.file, boot.user, boot.password, boot.token, boot.token,
+      cfg.listen[1].tls and "https" or "http", cfg.listen[1].address))
   elseif boot then
     runtime.log("info", "admin credential: see " .. boot.file)
   end
