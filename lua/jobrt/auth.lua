@@ -290,11 +290,22 @@ local function principal_of(user, method)
 end
 
 -- Verify name:password; true or false, never revealing which part failed.
+-- Inside a request (a coroutine that may wait) the hash is checked on the
+-- thread pool; elsewhere (scripts, start-up) right here.
+local function verify_password(password, hash)
+  if coroutine.isyieldable() and crypto.verify_password_async then
+    return require("jobrt.async").wait(function(wake)
+      crypto.verify_password_async(password, hash, wake)
+    end)
+  end
+  return crypto.verify_password(password, hash)
+end
+
 function Auth:check_password(name, password)
   local user = self.users[name]
   if not user then
     if self.any_hash then
-      crypto.verify_password(password, dummy_hash(self))
+      verify_password(password, dummy_hash(self))
     else
       crypto.equal(crypto.sha256(password), crypto.sha256(""))
     end
@@ -307,7 +318,7 @@ function Auth:check_password(name, password)
   local now = now_of(self)
   local hit = self.cache[key]
   if hit and hit > now then return true end
-  local ok, msg, code = crypto.verify_password(password, user.hash)
+  local ok, msg, code = verify_password(password, user.hash)
   if ok then
     if self.cache_n >= CACHE_MAX then self.cache, self.cache_n = {}, 0 end
     if not hit then self.cache_n = self.cache_n + 1 end

@@ -374,16 +374,13 @@ function App:handle(raw, exchange)
   mounted = route.meta.surface
   req.surface = mounted.name
 
-  local principal, status, code, message, headers = self:authenticate(req, route.meta, mounted)
-  if not principal and status then
-    answer_error(mounted, req, res, status, code, message, headers)
-    return log_access(req, res, started)
-  end
-  req.principal = principal or nil
-
   self.in_flight = self.in_flight + 1
-  local handler = route.handler
+  local handler, meta = route.handler, route.meta
   async.spawn(function()
+    -- Inside the coroutine: checking a password hash waits on the thread pool.
+    local principal, status, code, message, headers = self:authenticate(req, meta, mounted)
+    if not principal and status then M.fail(status, code, message, headers) end
+    req.principal = principal or nil
     handler(req, res)
     -- A handler that set no body still answers, after its writes are durable.
     if not res.sent then res:send("", res.code or 204) end

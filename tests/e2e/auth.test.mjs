@@ -3,13 +3,17 @@
 // invalid, without saying which part was wrong), ownership in the native
 // API, and the admin credential the embedded default makes on first start.
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { ADMIN, ALICE, BOB, TEST_USERS, assert, assertEq, run, sleep, startServer } from './lib.mjs';
+import { ADMIN, ALICE, BIN, BOB, TEST_USERS, assert, assertEq, run, sleep, startServer } from './lib.mjs';
 
+// carol's password is stored as a scrypt hash, as operators would.
+const CAROL_HASH = spawnSync(BIN, ['hash-password'], { input: 'carol-password\n', encoding: 'utf8' }).stdout.trim();
 const CONFIG = `
 log: {level: warn}
 surfaces: {openeo: false}
-${TEST_USERS}`;
+${TEST_USERS}  carol: {password_hash: "${CAROL_HASH}", roles: [user]}
+`;
 
 const basic = (u, p) => ({ Authorization: `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}` });
 
@@ -41,6 +45,18 @@ const tests = [
     assertEq(a.status, 403);
     assertEq(b.status, 403);
     assertEq(a.body, b.body);
+  }],
+
+  ['a user with a scrypt password hash logs in; a wrong password does not', async ({ srv }) => {
+    assert(CAROL_HASH.startsWith('scrypt$'), `jobrt hash-password printed ${CAROL_HASH}`);
+    const [good, bad, other] = await Promise.all([
+      get(srv, '/jobrt/v1/jobs', basic('carol', 'carol-password')),
+      get(srv, '/jobrt/v1/jobs', basic('carol', 'wrong')),
+      get(srv, '/jobrt/healthz'),
+    ]);
+    assertEq(good.status, 200);
+    assertEq(bad.status, 403);
+    assertEq(other.status, 200);
   }],
 
   ['malformed Authorization headers get 401', async ({ srv }) => {
