@@ -104,7 +104,50 @@ local function int_param(ctx, q, key)
   return n
 end
 
+-- The approval policies the deployment names (`native: {approval: [...]}`),
+-- loaded once per mount so a broken one stops start-up or a reload.
+local function load_policies(ctx)
+  local out = {}
+  local names = ctx.config.approval
+  if names == nil or names == json.null then return out end
+  if type(names) ~= "table" then error("surfaces.native.approval must be a list of plugin names", 0) end
+  for _, name in ipairs(names) do
+    local mod, options = ctx.plugin(name)
+    if not mod then error(options, 0) end
+    local fn = type(mod) == "function" and mod or (type(mod) == "table" and mod.approve)
+    if type(fn) ~= "function" then
+      error("plugin " .. name .. ": an approval policy returns function(job, ctx) or {approve = ...}", 0)
+    end
+    out[#out + 1] = { name = name, fn = fn, options = options }
+  end
+  return out
+end
+
+-- Run the policies in order: the first "reject" decides; any "wait" holds
+-- the job for approval; otherwise it starts. Returns core.start's options.
+local function decide(ctx, policies, job, req)
+  local hold
+  for _, p in ipairs(policies) do
+    local ok, decision, reason = pcall(p.fn, job, { options = p.options, principal = req.principal, log = ctx.log })
+    if not ok then
+      ctx.log("error", "approval policy " .. p.name .. " failed: " .. tostring(decision))
+      ctx.fail(500, "PolicyFailed", "approval policy " .. p.name .. " failed (request " .. req.id .. ")")
+    end
+    if decision == "reject" then
+      return { reject = type(reason) == "string" and reason or ("rejected by policy " .. p.name) }
+    elseif decision == "wait" then
+      hold = true
+    elseif decision ~= "accept" then
+      ctx.fail(500, "PolicyFailed", string.format(
+        "approval policy %s answered %s; expected accept, reject or wait", p.name, tostring(decision)))
+    end
+  end
+  return { start = true, hold = hold }
+end
+
 function M.routes(r, ctx)
+  local policies = load_policies(ctx)
+
   r:post("/jobs", function(req, res)
     local body = normalise_job(ctx, req:json())
     local start = body.start == true
@@ -115,7 +158,7 @@ function M.routes(r, ctx)
       body.owner = principal_name(req)
     end
     body.state, body.created_at, body.updated_at = nil, nil, nil
-    local job = check(ctx, core.submit(body, { start = start }))
+    local job = check(ctx, core.submit(body, start and decide(ctx, policies, body, req) or {}))
     res:header("Location", ctx.mount .. "/jobs/" .. job.id)
     res:json(job, 201)
   end)
@@ -164,8 +207,12 @@ function M.routes(r, ctx)
         local b = req:json()
         if type(b) == "table" and type(b.reason) == "string" then reason = b.reason end
       end
-      visible_job(ctx, req, req.params.job_id)
-      res:json(check(ctx, core[op](req.params.job_id, reason)))
+      local job = visible_job(ctx, req, req.params.job_id)
+      if op == "start" then
+        res:json(check(ctx, core.start(req.params.job_id, decide(ctx, policies, job, req))))
+      else
+        res:json(check(ctx, core[op](req.params.job_id, reason)))
+      end
     end)
   end
 
