@@ -5,7 +5,7 @@ CC      ?= cc
 PKGS    := lua5.4 libuv yaml-0.1 sqlite3 libssl libcrypto libseccomp lua5.4-luv
 DEBS    := liblua5.4-dev lua-luv-dev lua-lpeg lua-cjson libyaml-dev libssl-dev \
            libsqlite3-dev libuv1-dev libhttp-parser-dev libseccomp-dev pkg-config \
-           curl openssl
+           curl openssl lua5.4
 BENCH_DEBS := wrk nginx-light
 FUZZ_DEBS  := clang libclang-rt-14-dev
 
@@ -25,7 +25,7 @@ CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/embedded.o
 UNIT_SRC := $(sort $(wildcard tests/c/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/c/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test asan bench fuzz clean node-deps bench-deps fuzz-deps units
+.PHONY: all deps run test asan bench fuzz clean node-deps bench-deps fuzz-deps units rock
 
 all: jobrt
 
@@ -82,7 +82,7 @@ run: deps
 	./jobrt serve
 
 test: deps
-	$(MAKE) jobrt units
+	$(MAKE) jobrt units rock
 	$(MAKE) node-deps
 	tests/run
 
@@ -91,7 +91,7 @@ units: $(UNIT_BIN)
 asan: deps
 	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	  LDFLAGS="-fsanitize=address,undefined" build-asan/jobrt-asan units
-	$(MAKE) node-deps
+	$(MAKE) rock node-deps
 	JOBRT_BIN=build-asan/jobrt-asan JOBRT_UNIT_DIR=build-asan/tests \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99 UBSAN_OPTIONS=print_stacktrace=1 tests/run
 
@@ -126,5 +126,16 @@ bench: deps bench-deps
 	$(MAKE) jobrt
 	bench/run
 
+# jobrt.core as a Lua C module, for `luarocks make` (rockspec/) and for
+# policy authors testing with plain lua5.4. The interpreter provides Lua's
+# own symbols, so liblua is not linked.
+ROCK_LIBS := $(shell pkg-config --libs libuv yaml-0.1 sqlite3 libssl libcrypto libseccomp 2>/dev/null) \
+             -llua5.4-luv -lhttp_parser -l:liblua5.4-lpeg.so.2 -l:liblua5.4-cjson.so.0 -lm
+rock: deps
+	$(MAKE) BUILD=build-pic OPT="-O2 -fPIC" build-pic/libjobrt_core.a
+	@mkdir -p build/rock/jobrt
+	$(CC) -shared -o build/rock/jobrt/core.so -Wl,--whole-archive build-pic/libjobrt_core.a \
+	  -Wl,--no-whole-archive $(ROCK_LIBS)
+
 clean:
-	rm -rf build build-asan build-fuzz jobrt
+	rm -rf build build-asan build-fuzz build-pic jobrt

@@ -38,4 +38,8 @@ void jr_log(struct jr_loop *loop, int level, const char *fmt, ...)
 /* The context of a Lua state, stored in its main thread's extra space. */
 struct jr_loop *jr_loop_of(struct lua_State *L);
 
+/* jr_loop_of, or for a plain Lua interpreter (the rock's jobrt.core) a
+ * context made on first use around luv's loop. May raise. */
+struct jr_loop *jr_loop_standalone(struct lua_State *L);
+
 #endif

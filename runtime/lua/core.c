@@ -1664,6 +1664,8 @@ int luaopen_jobrt_core(lua_State *L)
 {
     struct core *c;
 
+    jr_loop_standalone(L);
+
     if (luaL_newmetatable(L, WATCH_MT)) {
         luaL_newlib(L, watch_methods);
         lua_setfield(L, -2, "__index");

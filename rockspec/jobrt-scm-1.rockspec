@@ -1,0 +1,39 @@
+-- The jobrt Lua library and its core module for plain Lua 5.4, so that
+-- policy authors can load and unit-test their policies without the daemon:
+--   luarocks --lua-version 5.4 make rockspec/jobrt-scm-1.rockspec
+rockspec_format = "3.0"
+package = "jobrt"
+version = "scm-1"
+source = { url = "git+file://." }
+description = {
+  summary = "Job runtime: durable jobs, DAG scheduling, sandboxed tasks, Lua surfaces and policies",
+  detailed = [[
+jobrt.core (the job store, scheduler and executor, built from the daemon's
+C core) and the runtime's Lua library (jobrt.json, jobrt.router,
+jobrt.units, jobrt.jobs, jobrt.config, jobrt.async, ...). The daemon
+itself is built with make.]],
+  license = "Apache-2.0",
+}
+dependencies = { "lua == 5.4" }
+build = {
+  type = "make",
+  build_target = "rock",
+  install_target = "",
+  build_variables = {},
+  install_variables = {},
+  install = {
+    lib = { ["jobrt.core"] = "build/rock/jobrt/core.so" },
+    lua = {
+      ["jobrt.async"] = "lua/jobrt/async.lua",
+      ["jobrt.auth"] = "lua/jobrt/auth.lua",
+      ["jobrt.config"] = "lua/jobrt/config.lua",
+      ["jobrt.jobs"] = "lua/jobrt/jobs.lua",
+      ["jobrt.json"] = "lua/jobrt/json.lua",
+      ["jobrt.json_span"] = "lua/jobrt/json_span.lua",
+      ["jobrt.plugins"] = "lua/jobrt/plugins.lua",
+      ["jobrt.router"] = "lua/jobrt/router.lua",
+      ["jobrt.signed_url"] = "lua/jobrt/signed_url.lua",
+      ["jobrt.units"] = "lua/jobrt/units.lua",
+    },
+  },
+}

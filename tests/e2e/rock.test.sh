@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The rock's jobrt.core with plain lua5.4, as a policy author uses it: the
+# core module loads, stores a job, and a policy is tested without the daemon.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+root=$PWD
+so=build/rock/jobrt/core.so
+if [ ! -f "$so" ]; then
+  echo "not ok - rock: $so is missing (make rock)"
+  exit 1
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+check() { # name, lua source
+  if out=$(cd "$tmp" && timeout 60 lua5.4 - 2>&1 <<LUA
+package.cpath = "$root/build/rock/?.so;" .. package.cpath
+package.path = "$root/lua/?.lua;$root/?.lua;$root/?/init.lua;" .. package.path
+local root = "$root"
+$2
+LUA
+); then
+    echo "ok - rock: $1"
+  else
+    echo "not ok - rock: $1"
+    echo "$out" | sed 's/^/    /' >&2
+  fi
+}
+
+check "jobrt.core stores and reads a job in plain lua5.4" '
+local core = require("jobrt.core")
+assert(core.open({ data_dir = "data", node = { gpu = 0, max_tasks = 2 } }))
+local job = assert(core.submit({ title = "plain", owner = "me", surface = "test", tasks = {} }))
+assert(core.get(job.id).title == "plain")
+local page = assert(core.list({ owner = "me" }))
+assert(#page.jobs == 1, "one job listed")
+local ok, msg, code = core.get("missing")
+assert(ok == nil and code == "NOT_FOUND", tostring(code))
+core.close()'
+
+check "a policy is unit-tested without the daemon" '
+local allow = dofile(root .. "/policies/approve/image_allowlist.lua")
+local ctx = { options = { images = { "host", "ubuntu*" } } }
+assert(allow({ tasks = { { alias = "a" }, { alias = "b", image = "ubuntu:24.04" } } }, ctx) == "accept")
+local decision, reason = allow({ tasks = { { alias = "c", image = "alpine" } } }, ctx)
+assert(decision == "reject" and reason:find("alpine"), reason)'
+
+check "the C JSON codec and the crypto module come with it" '
+require("jobrt.core")
+local json = require("jobrt.json")
+assert(json.encode(json.decode("{\"a\":[]}")) == "{\"a\":[]}")
+local crypto = require("jobrt.crypto")
+assert(#crypto.sha256("x") == 32)'
