@@ -1,4 +1,4 @@
--- The command line: serve, check, lua, version, help. runtime/main.c calls
+-- The command line: serve, check, lua, eval, version, help. runtime/main.c calls
 -- run(...) with the arguments; a nil result means "keep the loop running"
 -- (serve, lua), and exit_code() then says how it ended.
 local runtime = require("jobrt.runtime")
@@ -18,6 +18,11 @@ commands:
                       for every problem and exits 1 if there is any
   lua FILE|- [ARGS]   run a Lua script inside the runtime, with every jobrt.*
                       module and the event loop available
+  eval FILE|- [-o OUT]
+                      evaluate an openEO process graph document (a job or
+                      sync request body, a process or a bare graph); prints
+                      the result as JSON (to OUT with -o), or the openEO
+                      error as JSON on standard error and exits 1
   hash-password       read a password on standard input and print the hash
                       to put in a deployment's users.NAME.password_hash
   certs DIR           write a throwaway CA, server and client certificates
@@ -123,6 +128,11 @@ local function cmd_serve(args)
   end
   runtime.set_log_level(cfg.log.level)
   runtime.set_memory_limit(cfg.lua.state_memory)
+  -- Tasks see the data directory through bind mounts, which need absolute
+  -- paths; a relative one is taken from where jobrt was started.
+  if cfg.data_dir:sub(1, 1) ~= "/" then
+    cfg.data_dir = require("luv").cwd() .. "/" .. cfg.data_dir:gsub("^%./", "")
+  end
 
   local ok
   ok, err = mkdir_p(cfg.data_dir)
@@ -186,12 +196,64 @@ local function cmd_lua(args)
   return nil
 end
 
+-- The evaluator as a command: what an openEO batch job runs in its task.
+local function cmd_eval(args)
+  local opts, rest = parse_flags(args, 2, { ["-o"] = "output", ["--output"] = "output" })
+  if not opts then return usage_error(rest) end
+  if #rest ~= 1 then return usage_error("eval needs one FILE (or - for standard input)") end
+  -- The evaluator is surface code: loaded as the daemon loads it (from the
+  -- binary), not from the folder the task happens to run in.
+  local eval, lerr = require("jobrt.plugins").new({ deadline = 0, memory = 0 }):load("api.openeo.eval")
+  if not eval then
+    io.stderr:write(require("jobrt.json").encode({ code = "Internal", message = tostring(lerr) }), "\n")
+    return 1
+  end
+  local input, text, err
+  if rest[1] == "-" then
+    input = io.stdin:read("a")
+  else
+    local f, ferr = io.open(rest[1], "rb")
+    if not f then
+      io.stderr:write(require("jobrt.json").encode({ code = "ProcessGraphMissing", message = ferr }), "\n")
+      return 1
+    end
+    input = f:read("a")
+    f:close()
+  end
+  text, err = eval.run(input)
+  if not text then
+    local e = type(err) == "table" and err or { code = "Internal", message = tostring(err) }
+    io.stderr:write(require("jobrt.json").encode({
+      code = e.code or "Internal", message = e.message or tostring(e.code), node = e.node,
+      process = e.process,
+    }), "\n")
+    return 1
+  end
+  if opts.output then
+    local f, ferr = io.open(opts.output, "wb")
+    if not f then
+      io.stderr:write(require("jobrt.json").encode({ code = "StorageFailure", message = ferr }), "\n")
+      return 1
+    end
+    local ok, werr = f:write(text, "\n")
+    ok = ok and f:close()
+    if not ok then
+      io.stderr:write(require("jobrt.json").encode({ code = "StorageFailure", message = tostring(werr) }), "\n")
+      return 1
+    end
+    return 0
+  end
+  io.stdout:write(text, "\n")
+  return 0
+end
+
 function M.run(...)
   local args = { ... }
   local cmd = args[1]
   if cmd == "serve" then return cmd_serve(args) end
   if cmd == "check" then return cmd_check(args) end
   if cmd == "lua" then return cmd_lua(args) end
+  if cmd == "eval" then return cmd_eval(args) end
   if cmd == "hash-password" then return require("jobrt.auth").hash_password_command(args) end
   if cmd == "version" or cmd == "--version" then
     if #args > 1 then return usage_error("version takes no arguments") end
