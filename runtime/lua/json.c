@@ -255,8 +255,9 @@ static int l_encode(lua_State *L)
     return 1;
 }
 
-/* encoder(array_mt, object_mt) -> encode(value) */
-static int l_encoder(lua_State *L)
+/* Both constructors take (array_mt, object_mt) and return fn closed over
+ * them and the output buffer's metatable. */
+static int closure_with_marks(lua_State *L, lua_CFunction fn)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checktype(L, 2, LUA_TTABLE);
@@ -264,8 +265,14 @@ static int l_encoder(lua_State *L)
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, out_gc);
     lua_setfield(L, -2, "__gc");
-    lua_pushcclosure(L, l_encode, 3);
+    lua_pushcclosure(L, fn, 3);
     return 1;
+}
+
+/* encoder(array_mt, object_mt) -> encode(value) */
+static int l_encoder(lua_State *L)
+{
+    return closure_with_marks(L, l_encode);
 }
 
 /* Decoding. Errors unwind with lua_error to the protected entry point;
@@ -619,14 +626,7 @@ static int l_decode(lua_State *L)
 /* decoder(array_mt, object_mt) -> decode(text) */
 static int l_decoder(lua_State *L)
 {
-    luaL_checktype(L, 1, LUA_TTABLE);
-    luaL_checktype(L, 2, LUA_TTABLE);
-    lua_settop(L, 2);
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, out_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcclosure(L, l_decode, 3);
-    return 1;
+    return closure_with_marks(L, l_decode);
 }
 
 int luaopen_jobrt_jsonc(lua_State *L)
