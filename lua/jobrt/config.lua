@@ -12,6 +12,7 @@ local NULL = yaml.null
 -- deployment may name these without "module"; adding one is one line here.
 local BUILTIN_SURFACES = {
   native = { mount = "/jobrt/v1", module = "api.native" },
+  openeo = { mount = "/openeo/1.2", module = "api.openeo" },
 }
 M.BUILTIN_SURFACES = BUILTIN_SURFACES
 

@@ -140,4 +140,34 @@ function Loader:load(name, label)
   return value, env
 end
 
+-- plugin(plugins, name) -> module, options | nil, err
+-- Resolves a plugin named by a surface's configuration (e.g. openEO's
+-- `estimator: prices`): `plugins` is the YAML's plugins section, where
+-- `prices: {use: estimate.price_table, currency: EUR}` names the module
+-- policies.estimate.price_table (a deployment's own module under lua_path
+-- may be given by its full name) and the options, every key but `use`.
+-- A name absent from the section is taken as a `use` value without options.
+-- The module is loaded (bounded, text only) on every call.
+function Loader:plugin(plugins, name)
+  if type(name) ~= "string" or name == "" then
+    return nil, string.format("invalid plugin name %q", tostring(name))
+  end
+  local entry = type(plugins) == "table" and plugins[name] or nil
+  local use, options = name, {}
+  if entry ~= nil then
+    if type(entry) ~= "table" or type(entry.use) ~= "string" then
+      return nil, string.format('plugin %s: missing "use" (the plugin module)', name)
+    end
+    use = entry.use
+    for k, v in pairs(entry) do
+      if k ~= "use" then options[k] = v end
+    end
+  end
+  local module = "policies." .. use
+  if use:match("^policies%.") or not self:find(module) then module = use end
+  local value, err = self:load(module, "plugin " .. name)
+  if value == nil then return nil, string.format("plugin %s (%s): %s", name, use, err) end
+  return value, options
+end
+
 return M

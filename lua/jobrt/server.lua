@@ -152,7 +152,8 @@ function App:mount(name, mod, spec)
     -- plugin(name) -> module, options | nil, err: a plugin of the YAML's
     -- plugins section (jobrt.plugins Loader:plugin).
     plugin = function(plugin_name) return self.loader:plugin(self.cfg.plugins, plugin_name) end,
-    data_dir = self.cfg.data_dir,
+    -- outputs: read-only access to the tasks' output files (jobrt.outputs).
+    outputs = require("jobrt.outputs").new(self.cfg.data_dir),
   }
   mounted.ctx = ctx
   local r = setmetatable({ app = self, mount = mounted.mount, mounted = mounted }, Registrar)
@@ -341,6 +342,10 @@ function App:handle(raw, exchange)
 
   local method = req.method == "HEAD" and "GET" or req.method
   local route, params, allow = self.router:match(method, req.path)
+  if not route and params ~= "method_not_allowed" and #req.path > 1 and req.path:sub(-1) == "/" then
+    -- "/openeo/1.2/" is the mount's root as clients write it.
+    route, params, allow = self.router:match(method, req.path:sub(1, -2))
+  end
   if not route then
     if params == "method_not_allowed" and req.method == "OPTIONS" then
       -- The surface of the path's routes answers (a root route's included).

@@ -3,8 +3,9 @@
  * waits on its gate (fd 3) for "go", runs the task and writes one JSON
  * outcome line on fd 4; stdout/stderr come back as log lines (capped).
  * Inputs are staged here before the spawn: inline data into the task's
- * inputs dir, allow-listed host paths and the deps' outputs as read-only
- * binds. */
+ * inputs dir, allow-listed host paths, the deps' outputs and the daemon's
+ * own binary (source "jobrt", for tasks that run `jobrt eval`) as
+ * read-only binds. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -17,13 +18,25 @@
 #include <unistd.h>
 
 #include "exec/exec.h"
+#include "exec/fetch.h"
 #include "exec/jv.h"
+#include "sandbox/sandbox.h"
 
 #define LINE_MAX_BYTES 65536
 #define DEFAULT_LOG_CAP (1024 * 1024)
 #define DEFAULT_PIDS 1024
 #define MAX_INPUTS 48
 #define STATUS_MAX 4096
+#define URL_MAX_BYTES (1024LL * 1024 * 1024) /* default cap of a url input */
+#define URL_TIMEOUT_MS (10 * 60 * 1000)
+
+/* A url input being downloaded while the helper waits at its gate. */
+struct url_fetch {
+    struct jr_exec_proc *p;
+    struct jr_fetch *f;          /* NULL once ended */
+    char *url;
+    int input;                   /* 1-based, for messages */
+};
 
 struct sb_exec {
     uv_loop_t *loop;
@@ -55,6 +68,9 @@ struct jr_exec_proc {
     int exited, exit_signal, open_pipes, open_handles;
     int64_t exit_status;
     struct jr_exec_result result;
+    struct url_fetch *fetches;   /* url inputs: go waits until all are in */
+    int nfetches, fetching, go_wanted;
+    char fetch_err[320];         /* a failed download: the attempt's error */
 };
 
 /* ---- small helpers ---- */
@@ -159,15 +175,49 @@ static const char *net_mode(const struct sb_exec *ex, const struct jr_jv *spec,
     return mode;
 }
 
+/* network.domains (mode allow): NULL when not given. */
+static const struct jr_jv *net_domains(const struct jr_jv *spec)
+{
+    const struct jr_jv *n = jr_jv_get(spec, "network");
+
+    return n && n->type == JR_JV_OBJ ? jr_jv_get(n, "domains") : NULL;
+}
+
+static int check_domains(const char *alias, const char *net, const struct jr_jv *d,
+                         struct jr_err *e)
+{
+    int n = 0;
+
+    if (!d || d->type == JR_JV_NULL)
+        return JR_OK;
+    if (d->type != JR_JV_ARR)
+        return jr_err_set(e, JR_E_INVALID, "task '%s': network.domains must be a list"
+                          " of host names", alias);
+    if (strcmp(net, "allow") != 0 && d->child)
+        return jr_err_set(e, JR_E_INVALID, "task '%s': network.domains needs"
+                          " network.mode allow", alias);
+    for (d = d->child; d; d = d->next, n++) {
+        if (d->type != JR_JV_STR || !jr_sandbox_domain_valid(d->str))
+            return jr_err_set(e, JR_E_INVALID, "task '%s': network.domains[%d] must be a"
+                              " host name, *.suffix or an IP address", alias, n + 1);
+        if (n >= JR_SB_MAX_DOMAINS)
+            return jr_err_set(e, JR_E_INVALID, "task '%s': more than %d network.domains",
+                              alias, JR_SB_MAX_DOMAINS);
+    }
+    return JR_OK;
+}
+
 /* ---- inputs ---- */
 
 struct input {
-    const char *source;          /* inline, path, task-output, url */
+    const char *source;          /* inline, path, task-output, jobrt, url */
     const char *target;          /* absolute, in the sandbox */
     const char *data;            /* inline */
     size_t data_len;
     const char *path;            /* path: the host path */
     const char *task, *file;     /* task-output */
+    const char *url;             /* url */
+    int64_t max_bytes;
     char target_buf[PATH_MAX];
 };
 
@@ -187,7 +237,7 @@ static int read_input(const struct sb_exec *ex, const char *alias, int i,
     in->source = jr_jv_str(v, "source");
     if (!in->source)
         return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d].source must be one of"
-                          " inline, path, task-output, url", alias, i + 1);
+                          " inline, path, task-output, jobrt, url", alias, i + 1);
     target = jr_jv_str(v, "target");
     if (strcmp(in->source, "inline") == 0) {
         d = jr_jv_get(v, "data");
@@ -234,13 +284,41 @@ static int read_input(const struct sb_exec *ex, const char *alias, int i,
         if (!target)
             snprintf(in->target_buf, sizeof in->target_buf, "/inputs/%s%s%s", in->task,
                      in->file ? "/" : "", in->file ? in->file : "");
+    } else if (strcmp(in->source, "jobrt") == 0) {
+        /* The daemon's own binary, e.g. for `jobrt eval` inside the task. */
+        if (!target)
+            snprintf(in->target_buf, sizeof in->target_buf, "/.jobrt/jobrt");
     } else if (strcmp(in->source, "url") == 0) {
-        return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d]: url inputs are not"
-                          " supported by this daemon yet; stage the data with an inline,"
-                          " path or task-output input", alias, i + 1);
+        struct jr_fetch_url u;
+        char why[200];
+        const struct jr_jv *mb = jr_jv_get(v, "max_bytes");
+        in->url = jr_jv_str(v, "url");
+        if (!in->url)
+            return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d] (url) needs \"url\","
+                              " a string", alias, i + 1);
+        if (jr_fetch_parse_url(in->url, &u, why, sizeof why))
+            return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d].url %.200s: %s",
+                              alias, i + 1, in->url, why);
+        in->max_bytes = URL_MAX_BYTES;
+        if (mb && mb->type != JR_JV_NULL) {
+            if (mb->type != JR_JV_NUM || mb->num < 1 || mb->num > 1e15)
+                return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d].max_bytes must be"
+                                  " a positive number", alias, i + 1);
+            in->max_bytes = (int64_t)mb->num;
+        }
+        if (!target) {
+            const char *base = strrchr(u.path, '/');
+            base = base ? base + 1 : u.path;
+            if (*base && strcspn(base, "?#") == strlen(base) && strcmp(base, ".") &&
+                strcmp(base, ".."))
+                snprintf(in->target_buf, sizeof in->target_buf, "/inputs/%s", base);
+            else
+                snprintf(in->target_buf, sizeof in->target_buf, "/inputs/input-%d", i + 1);
+        }
     } else {
         return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d].source '%s' is not one"
-                          " of inline, path, task-output, url", alias, i + 1, in->source);
+                          " of inline, path, task-output, jobrt, url", alias, i + 1,
+                          in->source);
     }
     if (target) {
         if (!clean_abs(target) || strcmp(target, "/") == 0 ||
@@ -306,6 +384,8 @@ static int read_spec(const struct sb_exec *ex, const char *alias, const struct j
     if (bad)
         return jr_err_set(e, JR_E_INVALID, "task '%s': network.mode must be none, full or"
                           " allow", alias);
+    if ((bad = check_domains(alias, *net, net_domains(spec), e)) != JR_OK)
+        return bad;
     ins = jr_jv_get(spec, "inputs");
     if (!ins || ins->type == JR_JV_NULL)
         return JR_OK;
@@ -420,6 +500,8 @@ static int write_all(const char *path, const char *data, size_t len)
 
 struct spec_ctx {
     const struct jr_exec_spec *spec;
+    const char *exe;             /* the daemon's binary, for "jobrt" inputs */
+    int *url_fd;                 /* url inputs: the empty file's fd, per input */
 };
 
 /* The host source of input i into src (inline data is written first). */
@@ -452,6 +534,24 @@ static int stage_input(const struct spec_ctx *c, int i, const struct input *in,
         snprintf(src, size, "%s", real);
         return JR_OK;
     }
+    if (strcmp(in->source, "jobrt") == 0) {
+        if ((size_t)snprintf(src, size, "%s", c->exe) >= size)
+            return jr_err_set(e, JR_E_SYSTEM, "input %d: path too long", i + 1);
+        return JR_OK;
+    }
+    if (strcmp(in->source, "url") == 0) {
+        /* An empty file now (the helper binds it); the download fills the
+         * same inode before the gate opens. */
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s/inputs", s->task_dir);
+        if ((size_t)snprintf(src, size, "%s/url-%d", dir, i + 1) >= size)
+            return jr_err_set(e, JR_E_SYSTEM, "input %d: path too long", i + 1);
+        if (mkdirs(dir) || (c->url_fd[i] = open(src, O_WRONLY | O_CREAT | O_TRUNC |
+                                                O_CLOEXEC | O_NOFOLLOW, 0644)) < 0)
+            return jr_err_set(e, JR_E_SYSTEM, "setup_error: stage inputs: input %d"
+                              " (url): creating %s: %s", i + 1, src, strerror(errno));
+        return JR_OK;
+    }
     /* task-output */
     if ((size_t)snprintf(src, size, "%s/%s/outputs%s%s", s->job_dir, in->task,
                          in->file ? "/" : "", in->file ? in->file : "") >= size)
@@ -466,8 +566,24 @@ static int stage_input(const struct spec_ctx *c, int i, const struct input *in,
 
 /* ---- the process ---- */
 
+/* Stops the downloads still running; their callbacks will not come. */
+static void abort_fetches(struct jr_exec_proc *p)
+{
+    for (int i = 0; i < p->nfetches; i++) {
+        if (p->fetches[i].f) {
+            jr_fetch_abort(p->fetches[i].f);
+            p->fetches[i].f = NULL;
+            p->fetching--;
+        }
+    }
+}
+
 static void proc_free(struct jr_exec_proc *p)
 {
+    abort_fetches(p);
+    for (int i = 0; i < p->nfetches; i++)
+        free(p->fetches[i].url);
+    free(p->fetches);
     free(p->lines[0].data);
     free(p->lines[1].data);
     if (p->gate_fd >= 0)
@@ -545,7 +661,14 @@ static void maybe_done(struct jr_exec_proc *p)
 {
     if (!p->exited || p->open_pipes > 0)
         return;
+    abort_fetches(p);
     read_outcome(p);
+    if (p->fetch_err[0]) { /* the helper only saw its gate close */
+        p->result.outcome = JR_OUT_SETUP_ERROR;
+        p->result.exit_code = -1;
+        p->result.signal = 0;
+        snprintf(p->result.message, sizeof p->result.message, "%s", p->fetch_err);
+    }
     p->result.duration_ms = (int64_t)(uv_now(p->proc.loop) - p->started);
     p->cbs.done(p->arg, &p->result);
     uv_close((uv_handle_t *)&p->proc, on_handle_closed);
@@ -710,10 +833,11 @@ static uint32_t fnv(const char *a, const char *b)
 }
 
 static int build_args(struct sb_exec *ex, const struct jr_exec_spec *s, const char *root,
-                      const char *net, const struct input *inputs, int ninputs,
+                      const char *net, const struct jr_jv *domains,
+                      const struct input *inputs, int ninputs, int *url_fd,
                       struct argv_b *a, struct jr_err *e)
 {
-    struct spec_ctx c = { s };
+    struct spec_ctx c = { s, ex->exe, url_fd };
     const char *w = s->workdir;
     char src[PATH_MAX], base[8][PATH_MAX + 32];
     int i, nb = 0, rc;
@@ -761,6 +885,8 @@ static int build_args(struct sb_exec *ex, const struct jr_exec_spec *s, const ch
         add(a, "--timeout=%lldms", (long long)s->timeout_ms);
     add(a, "--grace=%lldms", (long long)ex->grace_ms);
     add(a, "--network=%s", net);
+    for (const struct jr_jv *d = domains ? domains->child : NULL; d; d = d->next)
+        add(a, "--allow-domain=%s", d->str);
     add(a, "--cgroup-parent=%s", ex->cgroup_parent);
     add(a, "--cgroup-name=t%08x-%.40s-%.24s-%lld-%llu", fnv(s->job_id, s->task), s->job_id,
         s->task, (long long)s->attempt, (unsigned long long)++ex->counter);
@@ -771,6 +897,9 @@ static int build_args(struct sb_exec *ex, const struct jr_exec_spec *s, const ch
         return jr_err_set(e, JR_E_SYSTEM, "out of memory");
     return JR_OK;
 }
+
+static void start_fetches(struct sb_exec *ex, struct jr_exec_proc *p,
+                          const struct input *inputs, int ninputs, int *url_fd);
 
 static int sb_start(void *self, const struct jr_exec_spec *spec,
                     const struct jr_exec_cbs *cbs, void *arg,
@@ -788,9 +917,11 @@ static int sb_start(void *self, const struct jr_exec_spec *spec,
     const char *root, *net, *deps[MAX_INPUTS + 1];
     char *env[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                     NULL };
-    int ninputs = 0, ndeps = 0, rc, r;
+    int ninputs = 0, ndeps = 0, rc, r, url_fd[MAX_INPUTS];
 
     *out = NULL;
+    for (int i = 0; i < MAX_INPUTS; i++)
+        url_fd[i] = -1;
     if (!spec->argv[0])
         return jr_err_set(e, JR_E_INVALID, "empty command");
     if ((rc = parse_spec(spec->spec_json, &sj, spec->task, e)))
@@ -809,7 +940,8 @@ static int sb_start(void *self, const struct jr_exec_spec *spec,
     if ((rc = read_spec(ex, spec->task, sj, deps, (size_t)ndeps, &root, &net, &inputs,
                         &ninputs, e)))
         goto done;
-    if ((rc = build_args(ex, spec, root, net, inputs, ninputs, &a, e)))
+    if ((rc = build_args(ex, spec, root, net, net_domains(sj), inputs, ninputs, url_fd,
+                         &a, e)))
         goto done;
     p = calloc(1, sizeof *p);
     if (!p) {
@@ -861,6 +993,7 @@ static int sb_start(void *self, const struct jr_exec_spec *spec,
     }
     p->gate_fd = gate[1];
     gate[1] = -1;
+    start_fetches(ex, p, inputs, ninputs, url_fd);
     p->pid = p->proc.pid;
     p->started = uv_now(ex->loop);
     p->open_pipes = 3;
@@ -873,6 +1006,9 @@ static int sb_start(void *self, const struct jr_exec_spec *spec,
     *out = p;
     p = NULL;
 done:
+    for (int i = 0; i < MAX_INPUTS; i++)
+        if (url_fd[i] >= 0)
+            close(url_fd[i]);
     if (gate[0] >= 0)
         close(gate[0]);
     if (gate[1] >= 0)
@@ -885,7 +1021,7 @@ done:
     return rc;
 }
 
-static void sb_go(struct jr_exec_proc *p)
+static void write_go(struct jr_exec_proc *p)
 {
     ssize_t w;
 
@@ -898,8 +1034,92 @@ static void sb_go(struct jr_exec_proc *p)
     p->gate_fd = -1;
 }
 
+/* The scheduler's go: at once, or when the last url input is in. */
+static void sb_go(struct jr_exec_proc *p)
+{
+    if (p->fetching > 0) {
+        p->go_wanted = 1;
+        return;
+    }
+    write_go(p);
+}
+
+/* A download failed: the attempt fails with its reason (the helper, whose
+ * gate closes, reports only "canceled"). */
+static void fetch_failed(struct jr_exec_proc *p, struct url_fetch *fs, const char *reason)
+{
+    if (!p->fetch_err[0])
+        snprintf(p->fetch_err, sizeof p->fetch_err, "setup_error at stage inputs: input %d"
+                 " (url %.200s): %s", fs->input, fs->url, reason);
+    abort_fetches(p);
+    p->go_wanted = 0;
+    if (p->gate_fd >= 0) {
+        close(p->gate_fd);
+        p->gate_fd = -1;
+    }
+}
+
+static void on_fetched(void *arg, int ok, const char *reason)
+{
+    struct url_fetch *fs = arg;
+    struct jr_exec_proc *p = fs->p;
+
+    fs->f = NULL;
+    p->fetching--;
+    if (!ok)
+        fetch_failed(p, fs, reason);
+    else if (p->fetching == 0 && p->go_wanted) {
+        p->go_wanted = 0;
+        write_go(p);
+    }
+}
+
+/* Starts a download per url input (fds are taken, -1 after). */
+static void start_fetches(struct sb_exec *ex, struct jr_exec_proc *p,
+                          const struct input *inputs, int ninputs, int *url_fd)
+{
+    int n = 0;
+
+    for (int i = 0; i < ninputs; i++)
+        n += url_fd[i] >= 0;
+    if (n == 0)
+        return;
+    p->fetches = calloc((size_t)n, sizeof *p->fetches);
+    for (int i = 0; i < ninputs; i++) {
+        struct url_fetch *fs;
+        struct jr_err fe = { 0, "" };
+        if (url_fd[i] < 0)
+            continue;
+        if (!p->fetches || p->fetch_err[0]) {
+            close(url_fd[i]);
+            url_fd[i] = -1;
+            if (!p->fetch_err[0])
+                snprintf(p->fetch_err, sizeof p->fetch_err, "setup_error at stage inputs:"
+                         " out of memory");
+            continue;
+        }
+        fs = &p->fetches[p->nfetches++];
+        fs->p = p;
+        fs->input = i + 1;
+        fs->url = strdup(inputs[i].url);
+        p->fetching++; /* before the start: a failure may call back at once */
+        if (jr_fetch_start(ex->loop, inputs[i].url, url_fd[i], inputs[i].max_bytes,
+                           URL_TIMEOUT_MS, on_fetched, fs, &fs->f, &fe)) {
+            p->fetching--;
+            fetch_failed(p, fs, fe.msg);
+        }
+        url_fd[i] = -1;
+    }
+    if (p->fetch_err[0] && p->gate_fd >= 0) {
+        close(p->gate_fd);
+        p->gate_fd = -1;
+    }
+}
+
 static void sb_kill(struct jr_exec_proc *p, int signum)
 {
+    abort_fetches(p);
+    p->go_wanted = 0;
     /* Still at its gate: closing it is the cancel, and the helper removes
      * what it prepared. */
     if (p->gate_fd >= 0) {

@@ -375,9 +375,12 @@ static int finish_job(struct jr_sched *s, struct sjob *j, struct jr_err *e)
     }
     if (failed)
         snprintf(err, sizeof err, "task '%s' failed: %s", failed, why ? why : "failed");
-    rc = jr_sched_write_job_state(s, j->seq, j->id, failed ? J_FAILED : J_SUCCEEDED,
-                                  j->started_at, jr_store_now_ms(), failed ? err : NULL,
-                                  NULL, e);
+    /* A failed job always has an error log entry saying why, written first. */
+    rc = failed ? jr_store_log_add(s->st, j->seq, failed, JR_LOG_LEVEL_ERROR, err, NULL, e) : 0;
+    if (!rc)
+        rc = jr_sched_write_job_state(s, j->seq, j->id, failed ? J_FAILED : J_SUCCEEDED,
+                                      j->started_at, jr_store_now_ms(), failed ? err : NULL,
+                                      NULL, e);
     jr_sched_free_job(s, j);
     return rc;
 }
@@ -737,8 +740,9 @@ static void on_task_done(void *arg, const struct jr_exec_result *r)
         else
             snprintf(err, sizeof err, "exit code %d", r->exit_code);
     }
-    if (r->wall_ms >= 0)
-        jr_sched_write_usage(s, t, r);
+    if (r->wall_ms >= 0) /* with the outcome, in the same batch */
+        jr_store_task_set_usage(s->st, t->job->seq, t->idx, r->cpu_ms, r->max_rss_bytes,
+                                r->wall_ms, NULL);
     if (t->state == T_FAILED) {
         free(t->error);
         t->error = strdup(err);

@@ -59,7 +59,10 @@ return {
       node = { gpu = 0, max_tasks = 16 },
       sandbox = { network = "none", require = {}, images = { host = "/" }, allow_host_paths = {} },
       users = {},
-      surfaces = { native = { mount = "/jobrt/v1", module = "api.native" } },
+      surfaces = {
+        native = { mount = "/jobrt/v1", module = "api.native" },
+        openeo = { mount = "/openeo/1.2", module = "api.openeo" },
+      },
       plugins = {},
       limits = { max_body = 16 << 20, max_header = 16 << 10, max_connections = 1024,
                  idle_timeout = 60, read_timeout = 30, shutdown_grace = 30 },
@@ -94,6 +97,7 @@ return {
     })
     t.eq(cfg.surfaces, {
       native = { mount = "/jobrt/v1", module = "api.native" },
+      openeo = { mount = "/openeo/1.2", module = "api.openeo" },
       custom = { module = "site.reports", mount = "/reports", title = "Reports" },
     })
     t.eq(cfg.plugins, {
@@ -130,7 +134,7 @@ return {
       F .. '21: sandbox.images.alpine: must be an absolute path, got "srv/alpine"',
       F .. '23: users.alice: give "password_hash" or "password", not both',
       F .. '24: users.bob: missing "password_hash" (or "password")',
-      F .. '26: surfaces.nativ: unknown surface (did you mean "native"?): a surface of your own needs "module" (built in: native)',
+      F .. '26: surfaces.nativ: unknown surface (did you mean "native"?): a surface of your own needs "module" (built in: native, openeo)',
       F .. '27: surfaces.custom.mount: must not end with "/", got "/reports/"',
       F .. '28: surfaces.two.mount: "/jobrt/v1" is already the mount of surfaces.native',
       F .. '30: plugins.images: missing "use" (the plugin module, e.g. "approve.image_allowlist")',
@@ -226,17 +230,18 @@ return {
 
   { "surfaces: defaults, unmounting, custom ones, mounts", function(t)
     local native = { mount = "/jobrt/v1", module = "api.native" }
-    t.eq(valid(t, "surfaces: {native: ~}\n").surfaces, { native = native })
-    t.eq(valid(t, "surfaces: {native: {}}\n").surfaces, { native = native })
-    t.eq(valid(t, "surfaces: {native: true}\n").surfaces, { native = native })
-    t.eq(valid(t, "surfaces: {native: false}\n").surfaces, {})
-    t.eq(valid(t, "surfaces:\n  native: {mount: /, extra: [1]}\n  site: {module: site.api, mount: /}\n").surfaces, {
+    local openeo = { mount = "/openeo/1.2", module = "api.openeo" }
+    t.eq(valid(t, "surfaces: {native: ~}\n").surfaces, { native = native, openeo = openeo })
+    t.eq(valid(t, "surfaces: {native: {}}\n").surfaces, { native = native, openeo = openeo })
+    t.eq(valid(t, "surfaces: {native: true}\n").surfaces, { native = native, openeo = openeo })
+    t.eq(valid(t, "surfaces: {native: false, openeo: false}\n").surfaces, {})
+    t.eq(valid(t, "surfaces:\n  native: {mount: /, extra: [1]}\n  openeo: false\n  site: {module: site.api, mount: /}\n").surfaces, {
       native = { mount = "/", module = "api.native", extra = { 1 } },
       site = { module = "site.api", mount = "/" },
     })
     t.eq(errors_of("surfaces:\n  a: {module: x.a}\n  b: {mount: /b}\n  c: {module: 'x..c', mount: b}\n  d: {module: 5, mount: '/d?x'}\n  e: 3\n  f: {module: f, mount: /f//g}\n"), {
       't.yaml:2: surfaces.a: missing "mount" (e.g. "/a")',
-      't.yaml:3: surfaces.b: unknown surface: a surface of your own needs "module" (built in: native)',
+      't.yaml:3: surfaces.b: unknown surface: a surface of your own needs "module" (built in: native, openeo)',
       't.yaml:4: surfaces.c.module: not a Lua module name: "x..c" (expected e.g. "site.reports")',
       't.yaml:4: surfaces.c.mount: must start with "/", got "b"',
       "t.yaml:5: surfaces.d.module: expected a string, got a number (5)",

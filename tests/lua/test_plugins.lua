@@ -53,6 +53,64 @@ return {
     t.ok(require("jobrt.json").encode({ 1 }) == "[1]", "json untouched")
   end },
 
+  { "plugin(): a YAML name resolves to its policies module and options", function(t)
+    local plugins_cfg = { prices = { use = "estimate.price_table", currency = "EUR", cpu_second = 0.5 } }
+    local mod, opts = loader():plugin(plugins_cfg, "prices")
+    t.ok(type(mod) == "table" and type(mod.estimate) == "function", "the estimator module")
+    t.eq(opts, { currency = "EUR", cpu_second = 0.5 })
+  end },
+
+  { "plugin(): a bare module name works without an entry; a deployment's own module too", function(t)
+    local mod, opts = loader():plugin({}, "publish.local")
+    t.ok(type(mod) == "table" and type(mod.publish) == "function", "the publisher module")
+    t.eq(opts, {})
+    local own = assert(loader():plugin({ hi = { use = "site.greeter", who = "ops" } }, "hi"))
+    t.eq(own.greet("x"), "hello, x")
+  end },
+
+  { "plugin(): a missing module or a missing use is an error naming the plugin", function(t)
+    local mod, err = loader():plugin({ p = { use = "estimate.nothing" } }, "p")
+    t.eq(mod, nil)
+    t.match(err, "^plugin p %(estimate.nothing%)")
+    mod, err = loader():plugin({ q = { currency = "EUR" } }, "q")
+    t.eq(mod, nil)
+    t.match(err, 'missing "use"')
+  end },
+
+  { "price_table: costs, duration and size; EstimateComplexity when unbounded", function(t)
+    local est = assert(loader():plugin({}, "estimate.price_table"))
+    local job = { tasks = { { alias = "a", timeout = 60, resources = { cpu = 2000, memory = 1024 ^ 3 } } } }
+    local e = assert(est.estimate(job, { options = { cpu_second = 1, gib_second = 0.5, output_byte = 0,
+      base_seconds = 10, seconds_per_node = 0 }, complexity = { nodes = 3 } }))
+    t.eq(e.duration, 10)
+    t.eq(e.costs, 2 * 10 * 1 + 1 * 10 * 0.5)
+    t.eq(e.size, 3 * 4096)
+    local capped = assert(est.estimate(job, { options = { base_seconds = 1000 }, complexity = { nodes = 1 } }))
+    t.eq(capped.duration, 60)
+    local none, err = est.estimate({ tasks = { { alias = "a" } } }, { options = {} })
+    t.eq(none, nil)
+    t.eq(err.code, "EstimateComplexity")
+    none, err = est.estimate(job, { options = { unestimable = { "run_udf" } },
+      complexity = { nodes = 2, processes = { run_udf = true } } })
+    t.eq(err.code, "EstimateComplexity")
+  end },
+
+  { "publish.local: a STAC item with signed hrefs, reproducibility asset and canonical link", function(t)
+    local pub = assert(loader():plugin({}, "publish.local"))
+    local item = pub.publish({ id = "j1", created_at = "2026-01-01T00:00:00.000Z" }, "graph",
+      { { name = "result.json", size = 3 } }, {
+        url = function(name) return "http://h/a/" .. name .. "?expires=1&signature=s" end,
+        process_url = "http://h/p?sig", item_url = "http://h/i?sig", expires = "2026-01-01T01:00:00Z",
+        status = "finished", null = require("jobrt.json").null,
+      })
+    t.eq(item.type, "Feature")
+    t.eq(item.assets["result.json"].href, "http://h/a/result.json?expires=1&signature=s")
+    t.eq(item.assets["result.json"].type, "application/json")
+    t.eq(item.assets["process.json"].roles, { "reproducibility" })
+    t.eq(item.links[1], { rel = "canonical", href = "http://h/i?sig", type = "application/json" })
+    t.eq(item.properties.expires, "2026-01-01T01:00:00Z")
+  end },
+
   { "module names cannot walk the file system", function(t)
     local mod, err = loader():load("../etc/passwd")
     t.eq(mod, nil)

@@ -1,0 +1,86 @@
+-- The default cost estimator: a price per cpu-second, per GiB-second of
+-- memory and per output byte, applied to an upper bound of what a job's
+-- tasks may use. Options (the YAML's plugins entry): currency, cpu_second,
+-- gib_second, output_byte, base_seconds, seconds_per_node, bytes_per_node,
+-- max_nodes, unestimable (process ids that defeat an estimate).
+--
+-- estimate(job, ctx) -> {costs, duration (seconds), size (bytes), currency}
+--                     | nil, {code = "EstimateComplexity", message}
+-- ctx.options are the plugin's options; ctx.complexity (optional) is what
+-- the surface knows of the work: {nodes = count, processes = {id = true}}.
+local M = {}
+
+local GiB = 1024 * 1024 * 1024
+
+local DEFAULTS = {
+  currency = nil,          -- no currency: costs are still reported
+  cpu_second = 0.0001,
+  gib_second = 0.00005,
+  output_byte = 0.000000001,
+  base_seconds = 1,
+  seconds_per_node = 0.05,
+  bytes_per_node = 4096,
+  max_nodes = 2000,
+}
+
+local function option(opts, key)
+  local v = opts[key]
+  if v == nil then return DEFAULTS[key] end
+  return v
+end
+
+local function complexity(message)
+  return nil, { code = "EstimateComplexity", message = message, status = 500 }
+end
+
+local function round(x, places)
+  local m = 10 ^ places
+  return math.floor(x * m + 0.5) / m
+end
+
+function M.estimate(job, ctx)
+  ctx = ctx or {}
+  local opts = ctx.options or {}
+  local cx = ctx.complexity or {}
+  local nodes = cx.nodes or 1
+  if nodes > option(opts, "max_nodes") then
+    return complexity(string.format("The process has %d nodes; estimates stop at %d.", nodes,
+      option(opts, "max_nodes")))
+  end
+  for _, id in ipairs(opts.unestimable or {}) do
+    if cx.processes and cx.processes[id] then
+      return complexity("The process uses '" .. id .. "', whose cost cannot be told in advance.")
+    end
+  end
+  local tasks = type(job) == "table" and job.tasks or nil
+  if type(tasks) ~= "table" or #tasks == 0 then
+    return complexity("The job has no work to estimate.")
+  end
+  local costs, longest, size = 0, 0, 0
+  for _, t in ipairs(tasks) do
+    local r = t.resources or {}
+    local cores = (tonumber(r.cpu) or 0) > 0 and r.cpu / 1000 or 1
+    local gib = (tonumber(r.memory) or 0) > 0 and r.memory / GiB or 0
+    local seconds = option(opts, "base_seconds") + option(opts, "seconds_per_node") * nodes
+    local limit = tonumber(t.timeout)
+    if limit and limit > 0 then
+      seconds = math.min(seconds, limit)
+    elseif not cx.nodes then
+      return complexity("Task '" .. tostring(t.alias) .. "' has no time limit and nothing bounds its work.")
+    end
+    local bytes = option(opts, "bytes_per_node") * nodes
+    costs = costs + cores * seconds * option(opts, "cpu_second")
+      + gib * seconds * option(opts, "gib_second")
+      + bytes * option(opts, "output_byte")
+    longest = math.max(longest, seconds)
+    size = size + bytes
+  end
+  return {
+    costs = round(costs, 6),
+    duration = math.ceil(longest),
+    size = math.floor(size),
+    currency = option(opts, "currency"),
+  }
+end
+
+return M
