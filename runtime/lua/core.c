@@ -23,7 +23,6 @@ struct core {
     struct jr_store *st;
     struct jr_sched *s;
     lua_State *L;          /* main thread: callbacks call Lua from here */
-    char *data_dir;        /* for the tasks' usage records */
 };
 
 /* ---- helpers ---- */
@@ -603,39 +602,15 @@ static int task_row(void *arg, const struct jr_task_rec *t)
     set_str(L, "error", t->error);
     set_time(L, "started_at", t->started_at);
     set_time(L, "ended_at", t->ended_at);
+    if (t->has_usage) {
+        lua_newtable(L);
+        set_int(L, "cpu_ms", t->cpu_ms);
+        set_int(L, "max_rss_bytes", t->max_rss_bytes);
+        set_int(L, "wall_ms", t->wall_ms);
+        lua_setfield(L, -2, "usage");
+    }
     lua_rawseti(L, -2, ++p->n);
     return 0;
-}
-
-/* In the task list at the top, add usage {cpu_ms, max_rss_bytes, wall_ms}
- * from each task's usage record (written by the scheduler when a sandboxed
- * attempt ends). */
-static void push_usage(lua_State *L, struct core *c, const char *id, int n)
-{
-    char path[4096], text[256];
-    int i;
-
-    for (i = 1; c->data_dir && i <= n; i++) {
-        FILE *f;
-        size_t len;
-        lua_rawgeti(L, -1, i);
-        lua_getfield(L, -1, "alias");
-        snprintf(path, sizeof path, "%s/jobs/%s/%s/usage.json", c->data_dir, id,
-                 lua_tostring(L, -1));
-        lua_pop(L, 1);
-        f = fopen(path, "re");
-        len = f ? fread(text, 1, sizeof text - 1, f) : 0;
-        if (f)
-            fclose(f);
-        if (len > 0) {
-            text[len] = 0;
-            push_json(L, text);
-            lua_pushnil(L);
-            lua_setfield(L, -2, "attempt");
-            lua_setfield(L, -2, "usage");
-        }
-        lua_pop(L, 1);
-    }
 }
 
 static int copy_seq(void *arg, const struct jr_job_rec *j)
@@ -662,7 +637,6 @@ static int push_full_job(lua_State *L, struct core *c, const char *id)
         return fail_err(L, &e);
     }
     deps_to_aliases(L, p.n);
-    push_usage(L, c, id, p.n);
     as_array(L);
     lua_setfield(L, -2, "tasks");
     return 1;
@@ -961,8 +935,6 @@ static int l_open(lua_State *L)
     lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
     c->L = lua_tothread(L, -1);
     lua_pop(L, 1);
-    free(c->data_dir);
-    c->data_dir = strdup(data);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -975,8 +947,6 @@ static void core_shut(struct core *c)
     if (c->st)
         jr_store_close(c->st);
     c->st = NULL;
-    free(c->data_dir);
-    c->data_dir = NULL;
 }
 
 static int l_close(lua_State *L)

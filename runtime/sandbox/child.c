@@ -9,6 +9,7 @@
 #include <linux/seccomp.h>
 #include <linux/securebits.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -101,6 +102,44 @@ static int loopback_up(struct jr_sb_err *e)
 done:
     close(s);
     return rc;
+}
+
+/* Network mode allow: a listener on 127.0.0.1:port of this namespace,
+ * passed to the helper (which relays for allowed hosts). A failure is sent
+ * as an errno instead: the task then runs with loopback only. */
+static void pass_listener(const struct jr_sb_child *c)
+{
+    struct sockaddr_in sa;
+    int one = 1, err = 0;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    char ctl[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {&err, sizeof(err)};
+    struct msghdr m;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)c->o->proxy_port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+        bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 64))
+        err = errno ? errno : EINVAL;
+    memset(&m, 0, sizeof(m));
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    if (!err) {
+        memset(ctl, 0, sizeof(ctl));
+        m.msg_control = ctl;
+        m.msg_controllen = sizeof(ctl);
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+    }
+    while (sendmsg(c->proxy_fd, &m, MSG_NOSIGNAL) < 0 && errno == EINTR)
+        ;
+    if (fd >= 0)
+        close(fd);
+    close(c->proxy_fd);
 }
 
 static int make_dev(const struct jr_sb_child *c, struct jr_sb_err *e)
@@ -364,7 +403,11 @@ _Noreturn void jr_sb_child_main(const struct jr_sb_child *c)
         _exit(125);
     if (sethostname(c->o->hostname, strlen(c->o->hostname)))
         fail_exit(c, (jr_sb_fail(&e, "hostname", errno, "%s", c->o->hostname), &e));
-    if ((c->netns && loopback_up(&e)) || build_root(c, &e))
+    if (c->netns && loopback_up(&e))
+        fail_exit(c, &e);
+    if (c->proxy_fd >= 0)
+        pass_listener(c);
+    if (build_root(c, &e))
         fail_exit(c, &e);
     pid_t task = fork();
     if (task < 0)

@@ -88,6 +88,33 @@ void jr_sb_plan_close(struct jr_sb_plan *p);
  * (prog->filter is malloc'ed; free it). 0 or -1 with e. */
 int jr_sb_seccomp_build(struct sock_fprog *prog, struct jr_sb_err *e);
 
+/* ---- the allow-list proxy (proxy.c), in the supervisor's poll loop ---- */
+#define JR_SB_PROXY_MAX_CONNS 64
+#define JR_SB_PROXY_MAX_FDS (2 + 2 * JR_SB_PROXY_MAX_CONNS)
+
+struct pollfd;
+struct jr_sb_pconn;
+
+struct jr_sb_proxy {
+    const struct jr_sandbox_opts *o; /* domains */
+    int ctl_fd;                  /* socketpair end the listener arrives on */
+    int lfd;                     /* the listener (in the task's netns) */
+    struct jr_sb_pconn *c[JR_SB_PROXY_MAX_CONNS];
+    int nconns;
+    int who[JR_SB_PROXY_MAX_FDS], side[JR_SB_PROXY_MAX_FDS], npoll;
+    int64_t now;
+};
+
+/* Takes ctl_fd (closed by jr_sb_proxy_close). */
+void jr_sb_proxy_init(struct jr_sb_proxy *px, const struct jr_sandbox_opts *o, int ctl_fd);
+/* Fills up to max pollfds; lowers *wait (ms, -1 = none) to the next
+ * deadline. Returns how many were filled. */
+int jr_sb_proxy_fds(struct jr_sb_proxy *px, struct pollfd *p, int max, int64_t now,
+                    int64_t *wait);
+/* Handles the revents of the n pollfds filled last, and deadlines. */
+void jr_sb_proxy_run(struct jr_sb_proxy *px, const struct pollfd *p, int n, int64_t now);
+void jr_sb_proxy_close(struct jr_sb_proxy *px);
+
 /* ---- the child (child.c) ---- */
 struct jr_sb_child {
     const struct jr_sandbox_opts *o;
@@ -99,6 +126,7 @@ struct jr_sb_child {
     int close_fds[8];            /* the parent's ends and fds: closed first */
     int nclose;
     int netns;
+    int proxy_fd;                /* allow: where the listener goes, else -1 */
     int rootless;                /* 1: only our own uid is mapped */
     int cap_last;
     char *title;                 /* the helper's argv+environ strings, which */

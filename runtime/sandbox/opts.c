@@ -1,6 +1,7 @@
 /* `jobrt sandbox` option parsing: the words between "sandbox" and "--" into
  * a jr_sandbox_opts, with sizes and durations in their usual units. Pure: no
  * I/O, so the unit tests call it directly. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -37,7 +38,14 @@ const char jr_sandbox_usage[] =
 "  --timeout SECONDS     wall-clock limit from start (0.5, 30s, 500ms)\n"
 "  --grace SECONDS       SIGTERM -> SIGKILL delay on timeout/cancel (default 5)\n"
 "  --network MODE        none (loopback only, default), full (host network),\n"
-"                        allow (not yet available: runs as none)\n"
+"                        allow (loopback only, plus an HTTP proxy on\n"
+"                        127.0.0.1:PORT that reaches only --allow-domain\n"
+"                        hosts: CONNECT host:port and http:// requests;\n"
+"                        HTTP(S)_PROXY/http(s)_proxy and NO_PROXY are set)\n"
+"  --allow-domain NAME   a host the allow proxy may reach (repeatable): an\n"
+"                        exact name, *.suffix (its subdomains) or an exact\n"
+"                        IP literal; none = every request is refused\n"
+"  --proxy-port N        the allow proxy's port inside (default 3128)\n"
 "  --tmp-size BYTES      size of the tmpfs /tmp (default 64MiB)\n"
 "  --status-fd N         where the outcome line goes (default 3)\n"
 "  --gate-fd N           prepare everything, then wait until \"go\" can be read\n"
@@ -102,6 +110,61 @@ int64_t jr_sandbox_parse_seconds(const char *s)
     return (int64_t)llround(v);
 }
 
+static int is_ip_literal(const char *s)
+{
+    unsigned char buf[16];
+    return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+int jr_sandbox_domain_valid(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    const char *p = s;
+    if (n == 0 || n > 253)
+        return 0;
+    if (is_ip_literal(s))
+        return 1;
+    if (p[0] == '*' && p[1] == '.')
+        p += 2;
+    /* labels of [A-Za-z0-9_-], not starting or ending with '-', no empty ones */
+    for (;;) {
+        size_t l = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                             "0123456789-_");
+        if (l == 0 || l > 63 || p[0] == '-' || p[l - 1] == '-')
+            return 0;
+        p += l;
+        if (*p == '\0')
+            return 1;
+        if (*p != '.')
+            return 0;
+        p++;
+    }
+}
+
+int jr_sandbox_domain_allowed(const char *const *domains, int n, const char *host)
+{
+    char h[256];
+    size_t hl = host ? strlen(host) : 0;
+    if (hl && host[hl - 1] == '.')
+        hl--; /* "example.com." is "example.com" */
+    if (hl == 0 || hl >= sizeof(h))
+        return 0;
+    memcpy(h, host, hl);
+    h[hl] = '\0';
+    int ip = is_ip_literal(h);
+    for (int i = 0; i < n; i++) {
+        const char *d = domains[i];
+        if (strcasecmp(d, h) == 0)
+            return 1;
+        if (!ip && d[0] == '*' && d[1] == '.') {
+            size_t sl = strlen(d + 1); /* ".suffix" */
+            if (hl > sl && strcasecmp(h + hl - sl, d + 1) == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
 static int parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out)
 {
     char *end;
@@ -152,6 +215,7 @@ static void set_defaults(struct jr_sandbox_opts *o)
     o->tmp_size = 64LL * 1024 * 1024;
     o->grace_ms = 5000;
     o->network = JR_SB_NET_NONE;
+    o->proxy_port = JR_SB_PROXY_PORT;
     o->status_fd = 3;
     o->gate_fd = -1;
     o->cgroup_parent = "jobrt";
@@ -267,6 +331,23 @@ int jr_sandbox_parse(int n, char **args, struct jr_sandbox_opts *o,
                 snprintf(err, errlen, "--network: none, full or allow");
                 return -1;
             }
+        } else if (strcmp(name, "--allow-domain") == 0) {
+            if (o->ndomains >= JR_SB_MAX_DOMAINS) {
+                snprintf(err, errlen, "too many --allow-domain (max %d)", JR_SB_MAX_DOMAINS);
+                return -1;
+            }
+            if (!jr_sandbox_domain_valid(v)) {
+                snprintf(err, errlen, "--allow-domain \"%s\": want a host name,"
+                         " *.suffix or an IP address", v);
+                return -1;
+            }
+            o->domains[o->ndomains++] = v;
+        } else if (strcmp(name, "--proxy-port") == 0) {
+            if (parse_int(v, 1, 65535, &num)) {
+                snprintf(err, errlen, "--proxy-port: 1-65535");
+                return -1;
+            }
+            o->proxy_port = (int)num;
         } else if (strcmp(name, "--status-fd") == 0) {
             if (parse_int(v, 1, 1 << 20, &num)) {
                 snprintf(err, errlen, "--status-fd: bad fd \"%s\"", v);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -40,6 +41,7 @@ struct sup {
     int64_t t0, kill_at;
     struct jr_sb_err child_err;
     int have_child_err;
+    struct jr_sb_proxy *proxy;   /* network allow, else NULL */
 };
 
 static int64_t now_ms(void)
@@ -57,9 +59,20 @@ static int read_cap_last(void)
     return atoi(buf);
 }
 
-/* envp: the user's entries, plus PATH and HOME unless given. */
+static int env_has(const struct jr_sandbox_opts *o, const char *kv)
+{
+    size_t k = strcspn(kv, "=") + 1;
+    for (int i = 0; i < o->nenv; i++)
+        if (strncmp(o->env[i], kv, k) == 0)
+            return 1;
+    return 0;
+}
+
+/* envp: the user's entries, plus PATH and HOME unless given, and for
+ * network allow the proxy variables (unless given). proxy_kv holds their
+ * text: 4 * 48 bytes. */
 static void build_env(const struct jr_sandbox_opts *o, const char **envp,
-                      const char **path)
+                      const char **path, char (*proxy_kv)[48])
 {
     int n = 0, has_path = 0, has_home = 0;
     *path = DEFAULT_PATH;
@@ -75,6 +88,19 @@ static void build_env(const struct jr_sandbox_opts *o, const char **envp,
         envp[n++] = "PATH=" DEFAULT_PATH;
     if (!has_home)
         envp[n++] = "HOME=/tmp";
+    if (o->network == JR_SB_NET_ALLOW) {
+        static const char *const names[] = {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy",
+                                            "https_proxy"};
+        for (int i = 0; i < 4; i++) {
+            snprintf(proxy_kv[i], 48, "%s=http://127.0.0.1:%d", names[i], o->proxy_port);
+            if (!env_has(o, proxy_kv[i]))
+                envp[n++] = proxy_kv[i];
+        }
+        if (!env_has(o, "NO_PROXY="))
+            envp[n++] = "NO_PROXY=localhost,127.0.0.1";
+        if (!env_has(o, "no_proxy="))
+            envp[n++] = "no_proxy=localhost,127.0.0.1";
+    }
     envp[n] = NULL;
 }
 
@@ -152,9 +178,12 @@ static void supervise(struct sup *s, siginfo_t *si)
     int check = s->have_cg && (o->memory || o->pids);
     for (;;) {
         int64_t now = now_ms(), wait = -1;
-        struct pollfd p[3] = {
+        int np = 0;
+        struct pollfd p[3 + JR_SB_PROXY_MAX_FDS] = {
             {s->pidfd, POLLIN, 0}, {s->sigfd, POLLIN, 0}, {s->err_r, POLLIN, 0},
         };
+        if (s->err_r < 0)
+            p[2].fd = -1;
         if (deadline >= 0 && now >= deadline)
             stop(s, R_TIMEOUT, 1);
         if (s->kill_at >= 0 && now >= s->kill_at)
@@ -173,9 +202,15 @@ static void supervise(struct sup *s, siginfo_t *si)
             wait = s->kill_at - now;
         if (check && s->reason == R_NONE && (wait < 0 || wait > LIMIT_CHECK_MS))
             wait = LIMIT_CHECK_MS;
-        if (poll(p, s->err_r >= 0 ? 3 : 2, (int)(wait < 0 ? -1 : wait + 1)) < 0 &&
-            errno != EINTR)
-            wait = 10; /* should not happen; do not spin */
+        if (s->proxy)
+            np = jr_sb_proxy_fds(s->proxy, p + 3, JR_SB_PROXY_MAX_FDS, now, &wait);
+        if (poll(p, (nfds_t)(3 + np), (int)(wait < 0 ? -1 : wait + 1)) < 0 &&
+            errno != EINTR) {
+            for (int k = 0; k < 3 + np; k++)
+                p[k].revents = 0; /* should not happen */
+        }
+        if (s->proxy)
+            jr_sb_proxy_run(s->proxy, p + 3, np, now_ms());
         if (p[1].revents & POLLIN) {
             struct signalfd_siginfo ssi;
             if (read(s->sigfd, &ssi, sizeof(ssi)) > 0)
@@ -321,9 +356,11 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
     struct jr_sb_err e;
     struct jr_sb_plan *plan = calloc(1, sizeof(*plan));
     struct sock_fprog prog = {0, NULL};
-    const char *envp[JR_SB_MAX_ENV + 3], *path;
-    char name[64];
+    const char *envp[JR_SB_MAX_ENV + 9], *path;
+    char name[64], proxy_kv[4][48];
     int sync_p[2] = {-1, -1}, err_p[2] = {-1, -1}, status_p[2] = {-1, -1};
+    int proxy_p[2] = {-1, -1};
+    struct jr_sb_proxy proxy;
     int cgfd = -1, into_cgroup = 0, rootless = geteuid() != 0;
     int netns = o->network != JR_SB_NET_FULL; /* allow fails closed to none */
     sigset_t sigs;
@@ -363,7 +400,7 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
         jr_sb_fail(&e, "signalfd", errno, "signalfd");
         goto fail;
     }
-    build_env(o, envp, &path);
+    build_env(o, envp, &path, proxy_kv);
     if (jr_sb_seccomp_build(&prog, &e) || jr_sb_plan_build(plan, o, &e))
         goto fail;
     for (int i = 0; !rootless && i < o->nbinds; i++) {
@@ -379,6 +416,12 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
     oc->layers |= s.cg.layers;
     if (pipe2(sync_p, O_CLOEXEC) || pipe2(err_p, O_CLOEXEC) || pipe2(status_p, O_CLOEXEC)) {
         jr_sb_fail(&e, "pipe", errno, "pipes");
+        goto fail;
+    }
+    /* allow: pid 1 passes the proxy's listener back on this pair. */
+    if (o->network == JR_SB_NET_ALLOW &&
+        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, proxy_p)) {
+        jr_sb_fail(&e, "proxy", errno, "socketpair");
         goto fail;
     }
     cgfd = jr_sb_cg_v2_fd(&s.cg);
@@ -398,9 +441,10 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
         .o = o, .plan = plan, .filter = &prog, .envp = (char *const *)envp,
         .path = path, .sync_fd = sync_p[0], .err_fd = err_p[1],
         .status_fd = status_p[1], .netns = netns, .rootless = rootless,
-        .cap_last = read_cap_last(),
-        .close_fds = {sync_p[1], err_p[0], status_p[0], s.sigfd, o->status_fd, cgfd},
-        .nclose = cgfd >= 0 ? 6 : 5,
+        .proxy_fd = proxy_p[1], .cap_last = read_cap_last(),
+        .close_fds = {sync_p[1], err_p[0], status_p[0], s.sigfd, o->status_fd, proxy_p[0],
+                      cgfd},
+        .nclose = cgfd >= 0 ? 7 : 6,
     };
     c.title_len = title_area(argc, argv, &c.title);
     struct clone_args args;
@@ -425,6 +469,12 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
     s.err_r = err_p[0];
     s.status_r = status_p[0];
     err_p[0] = status_p[0] = -1;
+    if (proxy_p[0] >= 0) {
+        close(proxy_p[1]);
+        jr_sb_proxy_init(&proxy, o, proxy_p[0]);
+        proxy_p[0] = proxy_p[1] = -1;
+        s.proxy = &proxy;
+    }
     if (map_ids(s.pid, rootless, &e) || jr_sb_cg_join(&s.cg, s.pid, into_cgroup, &e) ||
         write(sync_p[1], "g", 1) != 1) {
         if (!e.stage[0])
@@ -447,11 +497,10 @@ done:
         jr_sb_cg_destroy(&s.cg);
     }
     oc->wall_ms = now_ms() - s.t0;
-    if (o->network == JR_SB_NET_ALLOW && !oc->message[0])
-        snprintf(oc->message, sizeof(oc->message),
-                 "network mode allow is not available yet: ran with none");
+    if (s.proxy)
+        jr_sb_proxy_close(s.proxy);
     int fds[] = {sync_p[0], sync_p[1], err_p[0], err_p[1], status_p[0], status_p[1],
-                 s.err_r, s.status_r, s.pidfd, s.sigfd, cgfd};
+                 proxy_p[0], proxy_p[1], s.err_r, s.status_r, s.pidfd, s.sigfd, cgfd};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
         if (fds[i] >= 0)
             close(fds[i]);

@@ -28,6 +28,8 @@ int jr_sandbox_layer_find(const char *name);
 /* ---- options ---- */
 #define JR_SB_MAX_BINDS 64
 #define JR_SB_MAX_ENV 256
+#define JR_SB_MAX_DOMAINS 64
+#define JR_SB_PROXY_PORT 3128
 
 enum { JR_SB_NET_NONE, JR_SB_NET_FULL, JR_SB_NET_ALLOW };
 
@@ -53,6 +55,9 @@ struct jr_sandbox_opts {
     int64_t timeout_ms;        /* 0 = none */
     int64_t grace_ms;          /* SIGTERM -> SIGKILL */
     int network;               /* JR_SB_NET_* as requested */
+    const char *domains[JR_SB_MAX_DOMAINS]; /* allow: "name", "*.suffix", IP */
+    int ndomains;
+    int proxy_port;            /* allow: the proxy's port on the task's lo */
     int status_fd;
     int gate_fd;               /* -1: none; else wait for "go" before the clone */
     const char *cgroup_name;   /* NULL: "sandbox-<pid>" */
@@ -71,6 +76,14 @@ int jr_sandbox_parse(int n, char **args, struct jr_sandbox_opts *o,
 int64_t jr_sandbox_parse_bytes(const char *s);
 /* Parses "30", "0.5", "2s", "500ms" into milliseconds; -1 on a bad value. */
 int64_t jr_sandbox_parse_seconds(const char *s);
+/* 1 if s is a valid --allow-domain entry: a host name, "*.suffix" or an IP
+ * literal (IPv6 without brackets), at most 253 characters. */
+int jr_sandbox_domain_valid(const char *s);
+/* 1 if host (a name or an IP literal, brackets stripped) may be reached
+ * under the allow-list: names match an entry exactly or a "*.suffix" one
+ * (a subdomain, not the suffix itself), case-insensitively, ignoring one
+ * trailing dot; IP literals only an identical entry. */
+int jr_sandbox_domain_allowed(const char *const *domains, int n, const char *host);
 extern const char jr_sandbox_usage[];
 
 /* ---- outcome ---- */

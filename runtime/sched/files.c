@@ -1,6 +1,6 @@
 /* Task directories: DATA/jobs/<job>/<task>/{inputs,outputs,work}, created
- * before a task starts and removed with their job, and the usage record of
- * a task's last attempt beside them. */
+ * before a task starts and removed with their job. (The usage of a task's
+ * last attempt lives in its row: jr_store_task_set_usage.) */
 #define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <ftw.h>
@@ -58,31 +58,4 @@ static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW 
 void jr_sched_rmtree(const char *path)
 {
     nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-void jr_sched_write_usage(struct jr_sched *s, struct stask *t,
-                          const struct jr_exec_result *r)
-{
-    char path[4096], tmp[4200], text[200];
-    FILE *f;
-    int n;
-
-    if (jr_sched_task_dir(s, t->job->id, t->alias, "usage.json", path, sizeof path))
-        return;
-    n = snprintf(text, sizeof text, "{\"cpu_ms\":%lld,\"max_rss_bytes\":%lld,"
-                 "\"wall_ms\":%lld,\"attempt\":%lld}\n", (long long)r->cpu_ms,
-                 (long long)r->max_rss_bytes, (long long)r->wall_ms, (long long)t->attempt);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    f = fopen(tmp, "we");
-    if (!f)
-        return;
-    if (fwrite(text, 1, (size_t)n, f) != (size_t)n) {
-        fclose(f);
-        unlink(tmp);
-        return;
-    }
-    if (fclose(f) == 0)
-        rename(tmp, path);
-    else
-        unlink(tmp);
 }

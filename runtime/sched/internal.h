@@ -120,9 +120,5 @@ int jr_sched_task_dir(struct jr_sched *s, const char *job, const char *task,
                       const char *sub, char *out, size_t size);
 int jr_sched_mkdirs(const char *path);
 void jr_sched_rmtree(const char *path);
-/* DATA/jobs/<job>/<task>/usage.json: cpu_ms, max_rss_bytes, wall_ms of the
- * last attempt (best effort; the task row has no column for it yet). */
-void jr_sched_write_usage(struct jr_sched *s, struct stask *t,
-                          const struct jr_exec_result *r);
 
 #endif

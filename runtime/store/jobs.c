@@ -329,6 +329,25 @@ int jr_store_task_set_state(struct jr_store *st, const struct jr_task_rec *t,
     return step_done(st, s, e, "update task");
 }
 
+int jr_store_task_set_usage(struct jr_store *st, int64_t job_seq, int64_t idx,
+                            int64_t cpu_ms, int64_t max_rss_bytes, int64_t wall_ms,
+                            struct jr_err *e)
+{
+    sqlite3_stmt *s;
+    int rc = jr_store_write_begin(st, e);
+
+    if (rc)
+        return rc;
+    if (!(s = jr_store_stmt(st, S_TASK_SET_USAGE, e)))
+        return JR_E_STORE;
+    sqlite3_bind_int64(s, 1, job_seq);
+    sqlite3_bind_int64(s, 2, idx);
+    sqlite3_bind_int64(s, 3, cpu_ms);
+    sqlite3_bind_int64(s, 4, max_rss_bytes);
+    sqlite3_bind_int64(s, 5, wall_ms);
+    return step_done(st, s, e, "update task usage");
+}
+
 int jr_store_tasks_each(struct jr_store *st, int64_t job_seq, jr_store_task_cb cb,
                         void *arg, struct jr_err *e)
 {
@@ -370,6 +389,10 @@ int jr_store_tasks_each(struct jr_store *st, int64_t job_seq, jr_store_task_cb c
         t.pid = sqlite3_column_int64(s, 23);
         t.pid_start = sqlite3_column_int64(s, 24);
         t.spec = col_text(s, 25);
+        t.has_usage = sqlite3_column_type(s, 28) != SQLITE_NULL;
+        t.cpu_ms = sqlite3_column_int64(s, 26);
+        t.max_rss_bytes = sqlite3_column_int64(s, 27);
+        t.wall_ms = sqlite3_column_int64(s, 28);
         if (cb(arg, &t))
             break;
     }

@@ -45,6 +45,10 @@ static const char *const migrations[] = {
     "CREATE INDEX logs_by_job ON logs(job_seq, id);"
     "CREATE TABLE assets(job_seq INTEGER NOT NULL, name TEXT NOT NULL,"
     " data TEXT NOT NULL, PRIMARY KEY(job_seq, name));",
+    /* 2: resource usage of a task's last attempt (NULL = not measured) */
+    "ALTER TABLE tasks ADD COLUMN cpu_ms INTEGER;"
+    "ALTER TABLE tasks ADD COLUMN max_rss_bytes INTEGER;"
+    "ALTER TABLE tasks ADD COLUMN wall_ms INTEGER;",
 };
 
 #define JOB_COLS "seq, id, surface, owner, state, priority, max_parallelism," \
@@ -52,6 +56,7 @@ static const char *const migrations[] = {
 #define TASK_COLS "job_seq, idx, alias, deps, state, priority, tolerable, retries," \
     " attempt, cpu, memory, gpu, disk, timeout_ms, argv, env, workdir," \
     " exit_code, signal, outcome, error, started_at, ended_at, pid, pid_start, spec"
+#define TASK_READ_COLS TASK_COLS ", cpu_ms, max_rss_bytes, wall_ms"
 #define LIST_TAIL " AND (?2 IS NULL OR owner = ?2) AND (?3 IS NULL OR surface = ?3)" \
     " AND (?4 IS NULL OR state = ?4) ORDER BY seq LIMIT ?5"
 
@@ -70,7 +75,8 @@ const char *const jr_store_sql[S_COUNT] = {
         " updated_at = ?6 WHERE seq = ?1",
     [S_TASKS_RESET] = "UPDATE tasks SET state = 'pending', attempt = 0, exit_code = NULL,"
         " signal = NULL, outcome = NULL, error = NULL, started_at = NULL, ended_at = NULL,"
-        " pid = NULL, pid_start = NULL WHERE job_seq = ?1 AND (?2 = 0 OR state != 'succeeded')",
+        " pid = NULL, pid_start = NULL, cpu_ms = NULL, max_rss_bytes = NULL, wall_ms = NULL"
+        " WHERE job_seq = ?1 AND (?2 = 0 OR state != 'succeeded')",
     [S_TASKS_COUNT] = "SELECT count(*) FROM tasks WHERE job_seq = ?1",
     [S_JOB_DELETE] = "DELETE FROM jobs WHERE seq = ?1",
     [S_JOB_DELETE_TASKS] = "DELETE FROM tasks WHERE job_seq = ?1",
@@ -95,7 +101,9 @@ const char *const jr_store_sql[S_COUNT] = {
     [S_TASK_SET_STATE] = "UPDATE tasks SET state = ?3, attempt = ?4, exit_code = ?5,"
         " signal = ?6, outcome = ?7, error = ?8, started_at = ?9, ended_at = ?10,"
         " pid = ?11, pid_start = ?12 WHERE job_seq = ?1 AND idx = ?2",
-    [S_TASKS_EACH] = "SELECT " TASK_COLS " FROM tasks WHERE job_seq = ?1 ORDER BY idx",
+    [S_TASK_SET_USAGE] = "UPDATE tasks SET cpu_ms = ?3, max_rss_bytes = ?4, wall_ms = ?5"
+        " WHERE job_seq = ?1 AND idx = ?2",
+    [S_TASKS_EACH] = "SELECT " TASK_READ_COLS " FROM tasks WHERE job_seq = ?1 ORDER BY idx",
     [S_EVENT_ADD] = "INSERT INTO events(time, job, task, type, state, message)"
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
     [S_EVENTS_AFTER] = "SELECT seq, time, job, task, type, state, message FROM events"

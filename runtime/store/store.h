@@ -49,6 +49,10 @@ struct jr_task_rec {
     int64_t started_at, ended_at;
     int64_t pid, pid_start;   /* process group leader and its start time */
     const char *spec;         /* JSON object as submitted */
+    /* Read only (jr_store_task_set_usage writes them): the last attempt's
+     * usage; has_usage = 0 when none was recorded. */
+    int has_usage;
+    int64_t cpu_ms, max_rss_bytes, wall_ms;
 };
 
 struct jr_event_rec {
@@ -158,6 +162,11 @@ int jr_store_task_insert(struct jr_store *st, const struct jr_task_rec *t,
 /* Write the run fields (state, attempt, exit, signal, outcome, error, times,
  * pid) of (t->job_seq, t->idx). */
 int jr_store_task_set_state(struct jr_store *st, const struct jr_task_rec *t,
+                            struct jr_err *e);
+/* Record the usage of (job_seq, idx)'s last attempt (values as measured;
+ * -1 = unknown), in the same batch as its outcome. */
+int jr_store_task_set_usage(struct jr_store *st, int64_t job_seq, int64_t idx,
+                            int64_t cpu_ms, int64_t max_rss_bytes, int64_t wall_ms,
                             struct jr_err *e);
 /* Reset the job's tasks to pending (attempt 0, results cleared); with
  * keep_succeeded, succeeded tasks keep their state. */

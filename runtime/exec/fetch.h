@@ -1,0 +1,41 @@
+/* A small HTTP/1.1 GET client on the daemon's libuv loop, for URL inputs:
+ * resolves, connects, sends one request, follows up to three redirects and
+ * writes the body (Content-Length, chunked or close-delimited) into a file
+ * through the thread pool, within a size cap and an overall timeout. http
+ * only: https is refused. Nothing here blocks the loop. */
+#ifndef JR_EXEC_FETCH_H
+#define JR_EXEC_FETCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "store/err.h"
+
+#define JR_FETCH_MAX_REDIRECTS 3
+
+struct jr_fetch;
+
+/* Called once when the download ended, unless aborted first: ok = 1, or 0
+ * with a reason ("HTTP 404 Not Found", "timed out after 30 s", "larger
+ * than 100 bytes", ...). The fetch frees itself after the call. */
+typedef void (*jr_fetch_cb)(void *arg, int ok, const char *reason);
+
+/* A URL's parts; 0 or -1 with a reason in why (not http://, no host...). */
+struct jr_fetch_url {
+    char host[256], port[8], path[2048];
+};
+int jr_fetch_parse_url(const char *url, struct jr_fetch_url *u, char *why, size_t whylen);
+
+/* Starts downloading url into fd (taken: closed by the fetch). max_bytes
+ * and timeout_ms > 0. Returns 0 with *out, or an error (bad URL) in e, and
+ * then fd is closed and cb is never called. */
+int jr_fetch_start(uv_loop_t *loop, const char *url, int fd, int64_t max_bytes,
+                   int64_t timeout_ms, jr_fetch_cb cb, void *arg, struct jr_fetch **out,
+                   struct jr_err *e);
+
+/* Stops the download; cb will not be called. The fetch frees itself once
+ * its handles are closed. */
+void jr_fetch_abort(struct jr_fetch *f);
+
+#endif

@@ -1,0 +1,156 @@
+/* Unit tests of the task usage columns (migration 2): usage written with an
+ * attempt's outcome is read back with the task, cleared by a reset, and a
+ * version-1 database gains the columns when opened. */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/store.h"
+#include "unit.h"
+
+static char dir[256];
+
+static struct jr_store *open_store(const char *name)
+{
+    char path[512];
+    struct jr_store *st = NULL;
+    struct jr_err e = { 0, "" };
+
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (jr_store_open(path, &st, &e))
+        fprintf(stderr, "open: %s\n", e.msg);
+    return st;
+}
+
+static int64_t add_job_with_task(struct jr_store *st, const char *id)
+{
+    struct jr_job_rec j;
+    struct jr_task_rec t;
+    struct jr_err e = { 0, "" };
+
+    memset(&j, 0, sizeof j);
+    j.id = id;
+    j.owner = "alice";
+    j.surface = "native";
+    j.state = "queued";
+    j.created_at = j.updated_at = jr_store_now_ms();
+    j.attrs = "{}";
+    if (jr_store_job_insert(st, &j, &e))
+        return -1;
+    memset(&t, 0, sizeof t);
+    t.job_seq = j.seq;
+    t.alias = "a";
+    t.deps = "";
+    t.state = "pending";
+    t.exit_code = -1;
+    t.argv = "true";
+    t.argv_len = 5;
+    if (jr_store_task_insert(st, &t, &e))
+        return -1;
+    return j.seq;
+}
+
+struct usage {
+    int n, has;
+    int64_t cpu, rss, wall;
+};
+
+static int see_task(void *arg, const struct jr_task_rec *t)
+{
+    struct usage *u = arg;
+
+    u->n++;
+    u->has = t->has_usage;
+    u->cpu = t->cpu_ms;
+    u->rss = t->max_rss_bytes;
+    u->wall = t->wall_ms;
+    return 0;
+}
+
+TEST(usage_roundtrip_and_reset)
+{
+    struct jr_store *st = open_store("u.db");
+    struct jr_err e = { 0, "" };
+    struct usage u = { 0, 0, 0, 0, 0 };
+    int64_t seq;
+
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    seq = add_job_with_task(st, "j1");
+    CHECK(seq > 0);
+    CHECK_INT(jr_store_tasks_each(st, seq, see_task, &u, &e), 0);
+    CHECK_INT(u.n, 1);
+    CHECK_INT(u.has, 0);
+    CHECK_INT(jr_store_task_set_usage(st, seq, 0, 12, 3456789, 42, &e), 0);
+    CHECK_INT(jr_store_commit(st), 0);
+    jr_store_close(st);
+    st = open_store("u.db");
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    memset(&u, 0, sizeof u);
+    CHECK_INT(jr_store_tasks_each(st, seq, see_task, &u, &e), 0);
+    CHECK_INT(u.has, 1);
+    CHECK_INT(u.cpu, 12);
+    CHECK_INT(u.rss, 3456789);
+    CHECK_INT(u.wall, 42);
+    CHECK_INT(jr_store_tasks_reset(st, seq, 0, &e), 0);
+    memset(&u, 0, sizeof u);
+    CHECK_INT(jr_store_tasks_each(st, seq, see_task, &u, &e), 0);
+    CHECK_INT(u.has, 0);
+    jr_store_close(st);
+}
+
+TEST(version_1_database_is_migrated)
+{
+    char path[512];
+    sqlite3 *db = NULL;
+    struct jr_store *st = open_store("old.db");
+    struct jr_err e = { 0, "" };
+    struct usage u = { 0, 0, 0, 0, 0 };
+    int64_t seq;
+
+    if (!st)
+        return;
+    seq = add_job_with_task(st, "old");
+    CHECK_INT(jr_store_commit(st), 0);
+    jr_store_close(st);
+    /* Turn it back into a version-1 database. */
+    snprintf(path, sizeof path, "%s/old.db", dir);
+    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(db, "ALTER TABLE tasks DROP COLUMN cpu_ms;"
+                           "ALTER TABLE tasks DROP COLUMN max_rss_bytes;"
+                           "ALTER TABLE tasks DROP COLUMN wall_ms;"
+                           "UPDATE meta SET value = '1' WHERE key = 'schema_version';",
+                           NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    st = open_store("old.db");
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    CHECK_INT(jr_store_tasks_each(st, seq, see_task, &u, &e), 0);
+    CHECK_INT(u.n, 1);
+    CHECK_INT(u.has, 0);
+    CHECK_INT(jr_store_task_set_usage(st, seq, 0, 1, 2, 3, &e), 0);
+    CHECK_INT(jr_store_commit(st), 0);
+    jr_store_close(st);
+}
+
+int main(void)
+{
+    char cmd[600];
+
+    snprintf(dir, sizeof dir, "/tmp/jobrt-test-usage-%d", (int)getpid());
+    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
+    if (system(cmd) != 0)
+        return 1;
+    RUN(usage_roundtrip_and_reset);
+    RUN(version_1_database_is_migrated);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        return 1;
+    return UNIT_DONE();
+}
