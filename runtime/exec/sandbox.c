@@ -20,9 +20,9 @@
 #include "exec/exec.h"
 #include "exec/fetch.h"
 #include "exec/jv.h"
+#include "exec/lines.h"
 #include "sandbox/sandbox.h"
 
-#define LINE_MAX_BYTES 65536
 #define DEFAULT_LOG_CAP (1024 * 1024)
 #define DEFAULT_PIDS 1024
 #define MAX_INPUTS 48
@@ -47,16 +47,11 @@ struct sb_exec {
     uint64_t counter;
 };
 
-struct line_buf {
-    char *data;
-    size_t len;
-};
-
 struct jr_exec_proc {
     uv_process_t proc;
     uv_pipe_t out, err, status;
     int gate_fd;                 /* write end of the gate pipe, -1 once used */
-    struct line_buf lines[2];
+    struct jr_exec_lines lines[2];
     char status_line[STATUS_MAX];
     size_t status_len;
     int64_t logged, log_cap;
@@ -584,8 +579,8 @@ static void proc_free(struct jr_exec_proc *p)
     for (int i = 0; i < p->nfetches; i++)
         free(p->fetches[i].url);
     free(p->fetches);
-    free(p->lines[0].data);
-    free(p->lines[1].data);
+    jr_exec_lines_free(&p->lines[0]);
+    jr_exec_lines_free(&p->lines[1]);
     if (p->gate_fd >= 0)
         close(p->gate_fd);
     free(p);
@@ -674,8 +669,9 @@ static void maybe_done(struct jr_exec_proc *p)
     uv_close((uv_handle_t *)&p->proc, on_handle_closed);
 }
 
-static void log_line(struct jr_exec_proc *p, int stream, const char *line, size_t len)
+static void log_line(void *arg, int stream, const char *line, size_t len)
 {
+    struct jr_exec_proc *p = arg;
     char note[96];
 
     if (p->truncated)
@@ -691,30 +687,9 @@ static void log_line(struct jr_exec_proc *p, int stream, const char *line, size_
     p->cbs.log(p->arg, stream, line, len);
 }
 
-static void emit_lines(struct jr_exec_proc *p, int stream, int flush)
-{
-    struct line_buf *b = &p->lines[stream - 1];
-    size_t start = 0, i;
-
-    for (i = 0; i < b->len; i++) {
-        if (b->data[i] == '\n') {
-            log_line(p, stream, b->data + start, i - start);
-            start = i + 1;
-        }
-    }
-    if (flush || b->len - start >= LINE_MAX_BYTES) {
-        if (b->len > start)
-            log_line(p, stream, b->data + start, b->len - start);
-        start = b->len;
-    }
-    memmove(b->data, b->data + start, b->len - start);
-    b->len -= start;
-}
-
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     struct jr_exec_proc *p = h->data;
-    struct line_buf *b;
 
     (void)hint;
     if ((uv_pipe_t *)h == &p->status) {
@@ -727,11 +702,7 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
         }
         return;
     }
-    b = &p->lines[(uv_pipe_t *)h == &p->out ? 0 : 1];
-    if (!b->data)
-        b->data = malloc(LINE_MAX_BYTES + 4096);
-    buf->base = b->data ? b->data + b->len : NULL;
-    buf->len = b->data ? LINE_MAX_BYTES + 4096 - b->len : 0;
+    jr_exec_lines_room(&p->lines[(uv_pipe_t *)h == &p->out ? 0 : 1], buf);
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
@@ -746,14 +717,13 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
             p->status_line[p->status_len] = 0;
             return;
         }
-        p->lines[stream - 1].len += (size_t)n;
-        emit_lines(p, stream, 0);
+        jr_exec_lines_add(&p->lines[stream - 1], (size_t)n, 0, log_line, p, stream);
         return;
     }
     if (n == 0)
         return;
-    if (stream < 3 && p->lines[stream - 1].data)
-        emit_lines(p, stream, 1);
+    if (stream < 3)
+        jr_exec_lines_add(&p->lines[stream - 1], 0, 1, log_line, p, stream);
     uv_close((uv_handle_t *)s, on_handle_closed);
     p->open_pipes--;
     maybe_done(p);

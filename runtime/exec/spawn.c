@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include "exec/exec.h"
+#include "exec/lines.h"
 
-#define LINE_MAX_BYTES 65536
 #define GATE_EXIT 125
 
 static const char gate_script[] =
@@ -19,16 +19,11 @@ struct spawn_exec {
     uv_loop_t *loop;
 };
 
-struct line_buf {
-    char *data;
-    size_t len;
-};
-
 struct jr_exec_proc {
     uv_process_t proc;
     uv_pipe_t out, err;
     int gate_fd;                 /* write end of the gate pipe, -1 once used */
-    struct line_buf lines[2];
+    struct jr_exec_lines lines[2];
     struct jr_exec_cbs cbs;
     void *arg;
     int64_t pid;
@@ -51,8 +46,8 @@ const char *jr_exec_outcome_name(int outcome)
 
 static void proc_free(struct jr_exec_proc *p)
 {
-    free(p->lines[0].data);
-    free(p->lines[1].data);
+    jr_exec_lines_free(&p->lines[0]);
+    jr_exec_lines_free(&p->lines[1]);
     if (p->gate_fd >= 0)
         close(p->gate_fd);
     free(p);
@@ -75,36 +70,19 @@ static void maybe_done(struct jr_exec_proc *p)
     uv_close((uv_handle_t *)&p->proc, on_handle_closed);
 }
 
-static void emit_lines(struct jr_exec_proc *p, int stream, int flush)
+static void log_line(void *arg, int stream, const char *line, size_t len)
 {
-    struct line_buf *b = &p->lines[stream - 1];
-    size_t start = 0, i;
+    struct jr_exec_proc *p = arg;
 
-    for (i = 0; i < b->len; i++) {
-        if (b->data[i] == '\n') {
-            p->cbs.log(p->arg, stream, b->data + start, i - start);
-            start = i + 1;
-        }
-    }
-    if (flush || b->len - start >= LINE_MAX_BYTES) {
-        if (b->len > start)
-            p->cbs.log(p->arg, stream, b->data + start, b->len - start);
-        start = b->len;
-    }
-    memmove(b->data, b->data + start, b->len - start);
-    b->len -= start;
+    p->cbs.log(p->arg, stream, line, len);
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     struct jr_exec_proc *p = h->data;
-    struct line_buf *b = &p->lines[(uv_pipe_t *)h == &p->out ? 0 : 1];
 
     (void)hint;
-    if (!b->data)
-        b->data = malloc(LINE_MAX_BYTES + 4096);
-    buf->base = b->data ? b->data + b->len : NULL;
-    buf->len = b->data ? LINE_MAX_BYTES + 4096 - b->len : 0;
+    jr_exec_lines_room(&p->lines[(uv_pipe_t *)h == &p->out ? 0 : 1], buf);
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
@@ -114,15 +92,13 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
     (void)buf;
     if (n > 0) {
-        p->lines[stream - 1].len += (size_t)n;
-        emit_lines(p, stream, 0);
+        jr_exec_lines_add(&p->lines[stream - 1], (size_t)n, 0, log_line, p, stream);
         return;
     }
     if (n == 0)
         return;
     /* EOF or error: flush what is left, stop reading. */
-    if (p->lines[stream - 1].data)
-        emit_lines(p, stream, 1);
+    jr_exec_lines_add(&p->lines[stream - 1], 0, 1, log_line, p, stream);
     uv_close((uv_handle_t *)s, on_handle_closed);
     p->open_pipes--;
     maybe_done(p);

@@ -163,6 +163,30 @@ export class RawClient {
   }
 }
 
+// A native API call as the test admin: {status, body}.
+export async function nativeCall(srv, method, p, body, headers = ADMIN) {
+  const r = await fetch(`${srv.url}/jobrt/v1${p}`, {
+    method, headers: body ? { ...headers, 'Content-Type': 'application/json' } : headers,
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await r.text();
+  return { status: r.status, body: text ? JSON.parse(text) : null };
+}
+
+// Submit and start a job through the native API; wait (bounded) until it
+// has finished and return it.
+export async function runJob(srv, job, ms = 20000) {
+  const r = await nativeCall(srv, 'POST', '/jobs', { ...job, start: true });
+  assertEq(r.status, 201, `submit: ${JSON.stringify(r.body)}`);
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const j = (await nativeCall(srv, 'GET', `/jobs/${r.body.id}`)).body;
+    if (['succeeded', 'failed', 'canceled'].includes(j.state)) return j;
+    if (Date.now() > deadline) throw new Error(`job ${r.body.id} still ${j.state} after ${ms} ms`);
+    await sleep(50);
+  }
+}
+
 export function runCommand(cmd, args, opts = {}) {
   return spawnSync(cmd, args, { encoding: 'utf8', timeout: 30000, ...opts });
 }

@@ -6,33 +6,14 @@
 import { existsSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { ADMIN, TEST_USERS, assert, assertEq, run, sleep, startServer } from './lib.mjs';
+import { ADMIN, TEST_USERS, assert, assertEq, nativeCall, run, runJob, sleep, startServer } from './lib.mjs';
 
 if (process.getuid() !== 0) {
   console.log('skip - sandbox allow daemon tests # need root');
   process.exit(0);
 }
 
-async function call(srv, method, p, body) {
-  const r = await fetch(`${srv.url}/jobrt/v1${p}`, {
-    method, headers: body ? { ...ADMIN, 'Content-Type': 'application/json' } : ADMIN,
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await r.text();
-  return { status: r.status, body: text ? JSON.parse(text) : null };
-}
-
-async function runJob(srv, job, ms = 20000) {
-  const r = await call(srv, 'POST', '/jobs', { ...job, start: true });
-  assertEq(r.status, 201, `submit: ${JSON.stringify(r.body)}`);
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const j = (await call(srv, 'GET', `/jobs/${r.body.id}`)).body;
-    if (['succeeded', 'failed', 'canceled'].includes(j.state)) return j;
-    if (Date.now() > deadline) throw new Error(`job ${r.body.id} still ${j.state} after ${ms} ms`);
-    await sleep(50);
-  }
-}
+const call = nativeCall;
 
 async function logsOf(srv, id) {
   const logs = (await call(srv, 'GET', `/jobs/${id}/logs`)).body;

@@ -6,7 +6,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
-import { ADMIN, TEST_USERS, assert, assertEq, run, sleep, startServer, BIN } from './lib.mjs';
+import { ADMIN, BIN, TEST_USERS, assert, assertEq, nativeCall, run, runJob, sleep, startServer } from './lib.mjs';
 import { spawnSync } from 'node:child_process';
 
 if (process.getuid() !== 0) {
@@ -14,27 +14,7 @@ if (process.getuid() !== 0) {
   process.exit(0);
 }
 
-async function call(srv, method, p, body) {
-  const r = await fetch(`${srv.url}/jobrt/v1${p}`, {
-    method, headers: body ? { ...ADMIN, 'Content-Type': 'application/json' } : ADMIN,
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await r.text();
-  return { status: r.status, body: text ? JSON.parse(text) : null };
-}
-
-// Submit and start; wait (bounded) until the job has finished.
-async function runJob(srv, job, ms = 20000) {
-  const r = await call(srv, 'POST', '/jobs', { ...job, start: true });
-  assertEq(r.status, 201, `submit: ${JSON.stringify(r.body)}`);
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const j = (await call(srv, 'GET', `/jobs/${r.body.id}`)).body;
-    if (['succeeded', 'failed', 'canceled'].includes(j.state)) return j;
-    if (Date.now() > deadline) throw new Error(`job ${r.body.id} still ${j.state} after ${ms} ms`);
-    await sleep(50);
-  }
-}
+const call = nativeCall;
 
 const tests = [
   ['a task writes /outputs: the file is in the job outputs dir; usage is reported', async ({ srv }) => {

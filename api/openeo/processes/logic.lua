@@ -13,6 +13,22 @@ local TWO = {
   param("y", "A boolean value, evaluated only if the outcome still depends on it.", B),
 }
 
+-- and/or: x first; when it is the decisive value (false for and, true for
+-- or) y is never evaluated. Otherwise null wins over the other value.
+local function short_circuit(decisive)
+  return function(get)
+    local x, err = get("x")
+    if err then return nil, err end
+    if x == decisive then return decisive end
+    local y
+    y, err = get("y")
+    if err then return nil, err end
+    if y == decisive then return decisive end
+    if is_null(x) or is_null(y) then return NULL end
+    return not decisive
+  end
+end
+
 return {
   {
     id = "and", summary = "Logical AND",
@@ -21,17 +37,7 @@ return {
     categories = { "logic" }, lazy = true,
     parameters = TWO,
     returns = returns("The logical AND, or null when undecided.", B),
-    impl = function(get)
-      local x, err = get("x")
-      if err then return nil, err end
-      if x == false then return false end
-      local y
-      y, err = get("y")
-      if err then return nil, err end
-      if y == false then return false end
-      if is_null(x) or is_null(y) then return NULL end
-      return true
-    end,
+    impl = short_circuit(false),
   },
   {
     id = "or", summary = "Logical OR",
@@ -40,17 +46,7 @@ return {
     categories = { "logic" }, lazy = true,
     parameters = TWO,
     returns = returns("The logical OR, or null when undecided.", B),
-    impl = function(get)
-      local x, err = get("x")
-      if err then return nil, err end
-      if x == true then return true end
-      local y
-      y, err = get("y")
-      if err then return nil, err end
-      if y == true then return true end
-      if is_null(x) or is_null(y) then return NULL end
-      return false
-    end,
+    impl = short_circuit(true),
   },
   {
     id = "xor", summary = "Logical XOR",
