@@ -19,7 +19,7 @@ for _ in $(seq 200); do curl -sf "$url/jobrt/healthz" >/dev/null && break; sleep
 result() { if [ "$1" = 0 ]; then echo "ok - readme: $2"; else echo "not ok - readme: $2"; sed 's/^/    /' "$tmp/log" | tail -20 >&2; fi; }
 
 TOKEN=$(awk '/^token:/ {print $2}' "$tmp/jobrt-data/auth/admin.txt" 2>/dev/null)
-[ -n "$TOKEN" ] && grep -q "$TOKEN" "$tmp/log"
+[ -n "$TOKEN" ] && grep -qF -- "$TOKEN" "$tmp/log"
 result $? "the first start prints the token kept in jobrt-data/auth/admin.txt"
 
 AUTH="Authorization: Bearer $TOKEN"
