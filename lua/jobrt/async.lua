@@ -1,5 +1,5 @@
 -- Coroutines on the loop. `spawn` runs a function as a coroutine bounded in
--- CPU time and memory (jobrt.runtime.resume enforces both); `wait` suspends
+-- running time and memory (jobrt.runtime.resume enforces both); `wait` suspends
 -- the running coroutine until a callback wakes it. Every resumption goes
 -- through `resume`, so bounds hold across waits.
 local runtime = require("jobrt.runtime")

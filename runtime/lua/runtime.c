@@ -1,5 +1,5 @@
 /* jobrt.runtime: what Lua needs from the daemon itself: bounded resumption
- * of coroutines (a CPU-time deadline checked by an instruction-count hook,
+ * of coroutines (a deadline on the time spent running, checked by an instruction-count hook,
  * and a memory cap), logging, the clock and the embedded sources. */
 #include <lauxlib.h>
 #include <string.h>
