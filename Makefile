@@ -16,9 +16,16 @@ CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iruntime \
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser \
            -l:liblua5.4-lpeg.so.2 -l:liblua5.4-cjson.so.0 -lm
 
+# The slim sandbox helper (build/jobrt-sandbox): the sandbox sources and
+# their own main(), linked against libc and a static libseccomp only, so a
+# task attempt does not pay for loading the daemon's shared libraries.
+SANDBOX_MAIN := runtime/sandbox/helper/main.c
+SANDBOX_SRC   = $(filter runtime/sandbox/%,$(CORE_SRC))
+SANDBOX_LIBS := -Wl,-Bstatic -lseccomp -Wl,-Bdynamic
+
 # Every .c under runtime/ except main.c goes into the core library, which the
 # binary, the C unit tests and the fuzz target link.
-CORE_SRC := $(filter-out runtime/main.c,$(shell find runtime -name '*.c' | sort))
+CORE_SRC := $(filter-out runtime/main.c $(SANDBOX_MAIN),$(shell find runtime -name '*.c' | sort))
 LUA_SRC  := $(shell find lua api policies -name '*.lua' | sort)
 BUILD    ?= build
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/embedded.o
@@ -29,8 +36,11 @@ UNIT_BIN := $(UNIT_SRC:tests/c/%.c=$(BUILD)/tests/%)
 
 all: jobrt
 
-jobrt: $(BUILD)/runtime/main.o $(BUILD)/libjobrt_core.a
+jobrt: $(BUILD)/runtime/main.o $(BUILD)/libjobrt_core.a | $(BUILD)/jobrt-sandbox
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/jobrt-sandbox: $(BUILD)/$(SANDBOX_MAIN:.c=.o) $(SANDBOX_SRC:%.c=$(BUILD)/%.o)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(SANDBOX_LIBS)
 
 $(BUILD)/libjobrt_core.a: $(CORE_OBJ)
 	@mkdir -p $(@D)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sandbox start-to-exit latency for a trivial task (/bin/true), measured in
 # one interleaved run against plain fork+exec and bubblewrap --unshare-all:
-# median and p99 of each, printed as ratios. BENCH_SANDBOX_RUNS=N (default 300).
+# median and p99 of each, printed as ratios; also the slim helper
+# (build/jobrt-sandbox) run as the daemon runs it, when it is built.
+# BENCH_SANDBOX_RUNS=N (default 300).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 BIN=${JOBRT_BIN:-./jobrt}
@@ -28,7 +30,12 @@ fi
 # the exec and dynamic loading of the jobrt binary.
 STATUS=$(mktemp)
 trap 'rm -f "$STATUS"' EXIT
-STATUS=$STATUS BWRAP=$(command -v bwrap || true) perl -MTime::HiRes=clock_gettime,CLOCK_MONOTONIC -MPOSIX -e '
+# The slim helper the daemon spawns when it sits next to the binary.
+HELPER=
+for h in "$(dirname "$BIN")/jobrt-sandbox" "$(dirname "$BIN")/build/jobrt-sandbox"; do
+    [ -x "$h" ] && { HELPER=$h; break; }
+done
+STATUS=$STATUS HELPER=$HELPER BWRAP=$(command -v bwrap || true) perl -MTime::HiRes=clock_gettime,CLOCK_MONOTONIC -MPOSIX -e '
     my ($bin, $runs) = @ARGV;
     $^F = 3; # fds up to 3 stay open across exec
     open(my $st, ">>", $ENV{STATUS}) or die;  # fd 3 for the children
@@ -41,6 +48,16 @@ STATUS=$STATUS BWRAP=$(command -v bwrap || true) perl -MTime::HiRes=clock_gettim
         ["jobrt sandbox + limits", sub { ($bin, "sandbox", "--cgroup-name", "bench-$$-l$_[0]",
             "--memory", "256M", "--pids", "64", "--cpu", "1000", "--timeout", "10", "--", "/bin/true") }],
     );
+    # What the daemon spawns per task: the slim helper when it is built, with
+    # the cgroup options of the daemon (no v1 leaf without a limit, nproc rlimit).
+    if ($ENV{HELPER}) {
+        push @cases, ["daemon helper", sub { ($ENV{HELPER}, "sandbox", "--cgroup-name", "bench-$$-d$_[0]",
+            "--lazy-cgroups", "yes", "--nproc", "1024", "--", "/bin/true") }];
+        push @cases, ["daemon helper + limits", sub { ($ENV{HELPER}, "sandbox", "--cgroup-name", "bench-$$-e$_[0]",
+            "--lazy-cgroups", "yes", "--memory", "256M", "--pids", "64", "--cpu", "1000",
+            "--timeout", "10", "--", "/bin/true") }];
+        push @cases, ["daemon helper --help", sub { ($ENV{HELPER}, "sandbox", "--help") }];
+    }
     push @cases, ["jobrt sandbox --help", sub { ($bin, "sandbox", "--help") }];
     push @cases, ["bwrap --unshare-all", sub { ($ENV{BWRAP}, "--unshare-all", "--ro-bind", "/", "/",
         "--dev", "/dev", "--proc", "/proc", "/bin/true") }] if $ENV{BWRAP};

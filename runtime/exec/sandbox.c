@@ -1,5 +1,7 @@
-/* The sandbox executor: each attempt is `jobrt sandbox` (the daemon's own
- * binary) started with uv_spawn. The helper prepares the sandbox, then
+/* The sandbox executor: each attempt is `jobrt sandbox` started with
+ * uv_spawn: the slim build/jobrt-sandbox helper when it sits next to the
+ * daemon's binary (it loads in a third of the time), else the daemon's own
+ * binary. The helper prepares the sandbox, then
  * waits on its gate (fd 3) for "go", runs the task and writes one JSON
  * outcome line on fd 4; stdout/stderr come back as log lines (capped).
  * Inputs are staged here before the spawn: inline data into the task's
@@ -41,6 +43,7 @@ struct url_fetch {
 struct sb_exec {
     uv_loop_t *loop;
     char *exe, *cgroup_parent, *network;
+    char *helper;                /* what is spawned: jobrt-sandbox or exe */
     char **images;               /* name, root, name, root, ..., NULL */
     char **host_paths;
     int64_t grace_ms, log_cap;
@@ -812,7 +815,7 @@ static int build_args(struct sb_exec *ex, const struct jr_exec_spec *s, const ch
     char src[PATH_MAX], base[8][PATH_MAX + 32];
     int i, nb = 0, rc;
 
-    add(a, "%s", ex->exe);
+    add(a, "%s", ex->helper);
     add(a, "sandbox");
     add(a, "--gate-fd=3");
     add(a, "--status-fd=4");
@@ -940,7 +943,7 @@ static int sb_start(void *self, const struct jr_exec_spec *spec,
     stdio[4].data.stream = (uv_stream_t *)&p->status;
     memset(&opt, 0, sizeof opt);
     opt.exit_cb = on_proc_exit;
-    opt.file = ex->exe;
+    opt.file = ex->helper;
     opt.args = a.v;
     opt.env = env;
     opt.flags = UV_PROCESS_DETACHED;
@@ -952,7 +955,8 @@ static int sb_start(void *self, const struct jr_exec_spec *spec,
     close(gate[0]);
     gate[0] = -1;
     if (r != 0) {
-        rc = jr_err_set(e, JR_E_SYSTEM, "spawn %s sandbox: %s", ex->exe, uv_strerror(r));
+        rc = jr_err_set(e, JR_E_SYSTEM, "spawn %s sandbox: %s", ex->helper,
+                        uv_strerror(r));
         p->open_handles = 4;
         uv_close((uv_handle_t *)&p->out, on_handle_closed);
         uv_close((uv_handle_t *)&p->err, on_handle_closed);
@@ -1112,6 +1116,8 @@ static void sb_close(void *self)
 {
     struct sb_exec *ex = self;
 
+    if (ex->helper != ex->exe)
+        free(ex->helper);
     free(ex->exe);
     free(ex->cgroup_parent);
     free(ex->network);
@@ -1130,6 +1136,29 @@ static const struct jr_exec_ops sandbox_ops = {
     .sandboxed = 1,
 };
 
+/* The slim helper: <dir of exe>/jobrt-sandbox or <dir>/build/jobrt-sandbox,
+ * a regular executable file with the same owner as exe and not writable by
+ * group or others; NULL when there is none (exe itself is then spawned). */
+static char *find_helper(const char *exe)
+{
+    static const char *const names[] = { "jobrt-sandbox", "build/jobrt-sandbox" };
+    const char *slash = strrchr(exe, '/');
+    struct stat xs, hs;
+    char path[PATH_MAX];
+
+    if (!slash || stat(exe, &xs))
+        return NULL;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (snprintf(path, sizeof path, "%.*s/%s", (int)(slash - exe), exe, names[i]) >=
+            (int)sizeof path)
+            continue;
+        if (stat(path, &hs) == 0 && S_ISREG(hs.st_mode) && hs.st_uid == xs.st_uid &&
+            !(hs.st_mode & (S_IWGRP | S_IWOTH)) && access(path, X_OK) == 0)
+            return strdup(path);
+    }
+    return NULL;
+}
+
 int jr_exec_sandbox_open(uv_loop_t *loop, const struct jr_exec_sandbox_opts *o,
                          struct jr_executor *out, struct jr_err *e)
 {
@@ -1139,6 +1168,9 @@ int jr_exec_sandbox_open(uv_loop_t *loop, const struct jr_exec_sandbox_opts *o,
         return jr_err_set(e, JR_E_SYSTEM, "out of memory");
     ex->loop = loop;
     ex->exe = xstrdup(o->exe);
+    ex->helper = ex->exe && !getenv("JOBRT_SANDBOX_NO_HELPER") ? find_helper(ex->exe) : NULL;
+    if (!ex->helper)
+        ex->helper = ex->exe;
     ex->cgroup_parent = xstrdup(o->cgroup_parent ? o->cgroup_parent : "jobrt");
     ex->network = xstrdup(o->network ? o->network : "none");
     ex->images = copy_list(o->images);

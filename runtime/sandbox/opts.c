@@ -107,7 +107,7 @@ int64_t jr_sandbox_parse_seconds(const char *s)
     v *= mul;
     if (!isfinite(v) || v < 0 || v > 9e15)
         return -1;
-    return (int64_t)llround(v);
+    return (int64_t)(v + 0.5); /* v >= 0: llround without libm */
 }
 
 static int is_ip_literal(const char *s)
