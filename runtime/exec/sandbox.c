@@ -64,6 +64,8 @@ struct jr_exec_proc {
     int64_t pid;
     uint64_t started;
     int exited, exit_signal, open_pipes, open_handles;
+    int status_eof;              /* the helper's status pipe has closed */
+    int reported;                /* done was called: only the reap is left */
     int64_t exit_status;
     struct jr_exec_result result;
     struct url_fetch *fetches;   /* url inputs: go waits until all are in */
@@ -655,10 +657,33 @@ static void read_outcome(struct jr_exec_proc *p)
     jr_jv_free(o);
 }
 
+/* Has the helper sent a complete outcome line? It sends it once the task's
+ * processes are all dead and reaped (before its namespaces are torn down
+ * and its cgroups removed), then closes the status pipe. */
+static int have_outcome(const struct jr_exec_proc *p)
+{
+    struct jr_jv *o;
+    const char *name;
+    int ok;
+
+    if (!p->status_eof || p->status_len == 0 || p->status_line[p->status_len - 1] != '\n')
+        return 0;
+    o = jr_jv_parse(p->status_line, p->status_len);
+    name = o ? jr_jv_str(o, "outcome") : NULL;
+    ok = name && outcome_of(name) != JR_OUT_NONE;
+    jr_jv_free(o);
+    return ok;
+}
+
+/* The attempt ends when every pipe has closed and either the outcome line
+ * is in or the helper has exited (without a line: its exit status says
+ * what happened). A helper still tearing down is reaped later, in
+ * on_proc_exit, which closes the process handle. */
 static void maybe_done(struct jr_exec_proc *p)
 {
-    if (!p->exited || p->open_pipes > 0)
+    if (p->reported || p->open_pipes > 0 || (!p->exited && !have_outcome(p)))
         return;
+    p->reported = 1;
     abort_fetches(p);
     read_outcome(p);
     if (p->fetch_err[0]) { /* the helper only saw its gate close */
@@ -669,7 +694,8 @@ static void maybe_done(struct jr_exec_proc *p)
     }
     p->result.duration_ms = (int64_t)(uv_now(p->proc.loop) - p->started);
     p->cbs.done(p->arg, &p->result);
-    uv_close((uv_handle_t *)&p->proc, on_handle_closed);
+    if (p->exited)
+        uv_close((uv_handle_t *)&p->proc, on_handle_closed);
 }
 
 static void log_line(void *arg, int stream, const char *line, size_t len)
@@ -727,6 +753,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         return;
     if (stream < 3)
         jr_exec_lines_add(&p->lines[stream - 1], 0, 1, log_line, p, stream);
+    else
+        p->status_eof = 1;
     uv_close((uv_handle_t *)s, on_handle_closed);
     p->open_pipes--;
     maybe_done(p);
@@ -741,7 +769,10 @@ static void on_proc_exit(uv_process_t *h, int64_t status, int signum)
     p->exit_signal = signum;
     /* What is left of the helper's group (its init) goes with it. */
     kill(-(pid_t)p->pid, SIGKILL);
-    maybe_done(p);
+    if (p->reported)
+        uv_close((uv_handle_t *)&p->proc, on_handle_closed);
+    else
+        maybe_done(p);
 }
 
 /* ---- argv of the helper ---- */
@@ -1101,7 +1132,7 @@ static void sb_kill(struct jr_exec_proc *p, int signum)
         p->gate_fd = -1;
         return;
     }
-    if (p->exited)
+    if (p->exited || p->reported)
         return;
     /* SIGTERM: the helper passes it on and SIGKILLs the tree after its
      * grace. SIGKILL: the helper and its init (one process group) die, and

@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -342,14 +343,46 @@ static void forward_term(int sig)
     kill(-1, SIGTERM);
 }
 
+static int64_t tv_ms(struct timeval tv)
+{
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* The main task has ended with status st: kill everything else in the
+ * namespace and reap it all (orphans are ours, so ECHILD means none is
+ * left: no background process can write to the outputs any more), then
+ * report. The parent sends the outcome on at once, without waiting for the
+ * namespaces' teardown that follows our exit. */
+static _Noreturn void report(int fd, int st)
+{
+    struct jr_sb_report r;
+    struct rusage self, kids;
+    ssize_t n;
+    memset(&r, 0, sizeof(r));
+    r.status = st;
+    kill(-1, SIGKILL); /* all but pid 1; a racing fork fails: its parent is dying */
+    while (waitpid(-1, NULL, __WALL) > 0 || errno == EINTR)
+        ;
+    getrusage(RUSAGE_SELF, &self);
+    getrusage(RUSAGE_CHILDREN, &kids);
+    r.cpu_ms = tv_ms(self.ru_utime) + tv_ms(self.ru_stime) + tv_ms(kids.ru_utime) +
+               tv_ms(kids.ru_stime);
+    r.max_rss = (self.ru_maxrss > kids.ru_maxrss ? self.ru_maxrss : kids.ru_maxrss) * 1024LL;
+    do
+        n = write(fd, &r, sizeof(r));
+    while (n < 0 && errno == EINTR);
+    _exit(0);
+}
+
 static _Noreturn void be_init(const struct jr_sb_child *c, pid_t task)
 {
     struct sigaction sa;
     sigset_t all;
     int fd = c->status_fd;
-    /* Keep only the status pipe: stdio and everything else go. */
-    if (fd > 3)
-        syscall(SYS_close_range, 3U, (unsigned)fd - 1, 0U);
+    /* Keep only the status pipe: stdio (the task has its copies; ours would
+     * keep the daemon's pipes open through the teardown) and everything
+     * else go. status_fd > 2: stdio was open when the pipes were made. */
+    syscall(SYS_close_range, 0U, (unsigned)fd - 1, 0U);
     syscall(SYS_close_range, (unsigned)fd + 1, ~0U, 0U);
     /* ps in the sandbox shows "jobrt-init", not the helper's command line
      * (host paths) or environment. */
@@ -367,13 +400,8 @@ static _Noreturn void be_init(const struct jr_sb_child *c, pid_t task)
     for (;;) {
         int st;
         pid_t p = waitpid(-1, &st, __WALL);
-        if (p == task) {
-            ssize_t n;
-            do
-                n = write(fd, &st, sizeof(st));
-            while (n < 0 && errno == EINTR);
-            _exit(0); /* the kernel kills whatever is left in the namespace */
-        }
+        if (p == task)
+            report(fd, st);
         if (p < 0 && errno == ECHILD)
             _exit(0);
     }

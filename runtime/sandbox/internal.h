@@ -133,10 +133,21 @@ struct jr_sb_child {
     size_t title_len;            /* init blanks so the task cannot read them */
 };
 
+/* What pid 1 sends on status_fd once the main task is reaped and every
+ * other process of the namespace is killed and reaped: nothing of the task
+ * runs or writes any more, only pid 1 itself and the namespaces' teardown
+ * remain. cpu_ms and max_rss are pid 1's and its reaped descendants'
+ * rusage (the parent's own RUSAGE_CHILDREN only has them once pid 1 is
+ * reaped). Small enough for one atomic write. */
+struct jr_sb_report {
+    int status;                  /* the main task's wait status */
+    int64_t cpu_ms, max_rss;
+};
+
 /* Runs in the clone3 child (pid 1 of the new namespaces): waits for the
  * parent, builds the root, forks the task and becomes its init. Reports
- * setup failures as a jr_sb_err on err_fd and the main task's wait status
- * (an int) on status_fd. Never returns. */
+ * setup failures as a jr_sb_err on err_fd and, when the main task ends, a
+ * jr_sb_report on status_fd. Never returns. */
 _Noreturn void jr_sb_child_main(const struct jr_sb_child *c);
 
 #endif

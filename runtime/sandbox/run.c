@@ -41,6 +41,8 @@ struct sup {
     int64_t t0, kill_at;
     struct jr_sb_err child_err;
     int have_child_err;
+    struct jr_sb_report rep;     /* pid 1's report, when have_rep */
+    int have_rep;
     struct jr_sb_proxy *proxy;   /* network allow, else NULL */
 };
 
@@ -170,8 +172,21 @@ static void read_child_err(struct sup *s)
     }
 }
 
-/* Waits for init to end; returns its siginfo. */
-static void supervise(struct sup *s, siginfo_t *si)
+/* pid 1's report, or EOF (it ended without one): status_r closes. */
+static void read_report(struct sup *s)
+{
+    ssize_t n;
+    do
+        n = read(s->status_r, &s->rep, sizeof(s->rep));
+    while (n < 0 && errno == EINTR);
+    s->have_rep = n == (ssize_t)sizeof(s->rep);
+    close(s->status_r);
+    s->status_r = -1;
+}
+
+/* Waits until pid 1 reports the main task's end (1: pid 1 may still be
+ * exiting) or ends without a report (0, its siginfo in si). */
+static int supervise(struct sup *s, siginfo_t *si)
 {
     const struct jr_sandbox_opts *o = s->o;
     int64_t deadline = o->timeout_ms ? s->t0 + o->timeout_ms : -1;
@@ -179,8 +194,9 @@ static void supervise(struct sup *s, siginfo_t *si)
     for (;;) {
         int64_t now = now_ms(), wait = -1;
         int np = 0;
-        struct pollfd p[3 + JR_SB_PROXY_MAX_FDS] = {
+        struct pollfd p[4 + JR_SB_PROXY_MAX_FDS] = {
             {s->pidfd, POLLIN, 0}, {s->sigfd, POLLIN, 0}, {s->err_r, POLLIN, 0},
+            {s->status_r, POLLIN, 0},
         };
         if (s->err_r < 0)
             p[2].fd = -1;
@@ -203,14 +219,14 @@ static void supervise(struct sup *s, siginfo_t *si)
         if (check && s->reason == R_NONE && (wait < 0 || wait > LIMIT_CHECK_MS))
             wait = LIMIT_CHECK_MS;
         if (s->proxy)
-            np = jr_sb_proxy_fds(s->proxy, p + 3, JR_SB_PROXY_MAX_FDS, now, &wait);
-        if (poll(p, (nfds_t)(3 + np), (int)(wait < 0 ? -1 : wait + 1)) < 0 &&
+            np = jr_sb_proxy_fds(s->proxy, p + 4, JR_SB_PROXY_MAX_FDS, now, &wait);
+        if (poll(p, (nfds_t)(4 + np), (int)(wait < 0 ? -1 : wait + 1)) < 0 &&
             errno != EINTR) {
-            for (int k = 0; k < 3 + np; k++)
+            for (int k = 0; k < 4 + np; k++)
                 p[k].revents = 0; /* should not happen */
         }
         if (s->proxy)
-            jr_sb_proxy_run(s->proxy, p + 3, np, now_ms());
+            jr_sb_proxy_run(s->proxy, p + 4, np, now_ms());
         if (p[1].revents & POLLIN) {
             struct signalfd_siginfo ssi;
             if (read(s->sigfd, &ssi, sizeof(ssi)) > 0)
@@ -218,10 +234,15 @@ static void supervise(struct sup *s, siginfo_t *si)
         }
         if (s->err_r >= 0 && (p[2].revents & (POLLIN | POLLHUP)))
             read_child_err(s);
+        if (s->status_r >= 0 && (p[3].revents & (POLLIN | POLLHUP))) {
+            read_report(s);
+            if (s->have_rep)
+                return 1;
+        }
         if (p[0].revents & POLLIN) {
             memset(si, 0, sizeof(*si));
             if (syscall(SYS_waitid, P_PIDFD, s->pidfd, si, WEXITED, NULL) == 0)
-                return;
+                return 0;
         }
     }
 }
@@ -230,9 +251,14 @@ static void classify(struct sup *s, const siginfo_t *si, struct jr_sandbox_outco
 {
     int st = 0, have_st = 0;
     struct jr_sb_cg_stats cs = {-1, -1, 0, 0};
+    /* All writers are gone (pid 1 closed its copy before the task ended):
+     * data or EOF. */
     if (s->err_r >= 0)
-        read_child_err(s); /* all writers are gone: data or EOF */
-    have_st = read(s->status_r, &st, sizeof(st)) == (ssize_t)sizeof(st);
+        read_child_err(s);
+    if (s->status_r >= 0)
+        read_report(s);
+    have_st = s->have_rep;
+    st = s->rep.status;
     if (s->have_cg)
         jr_sb_cg_stats(&s->cg, &cs);
     if (have_st && WIFSIGNALED(st))
@@ -279,6 +305,9 @@ static void classify(struct sup *s, const siginfo_t *si, struct jr_sandbox_outco
     if (cs.cpu_ms >= 0 && cs.max_rss >= 0) {
         oc->cpu_ms = cs.cpu_ms;
         oc->max_rss_bytes = cs.max_rss;
+    } else if (s->have_rep) { /* pid 1 is not reaped yet: its own count */
+        oc->cpu_ms = cs.cpu_ms >= 0 ? cs.cpu_ms : s->rep.cpu_ms;
+        oc->max_rss_bytes = cs.max_rss >= 0 ? cs.max_rss : s->rep.max_rss;
     } else {
         struct rusage ru; /* init and what it reaped: good enough without cgroups */
         getrusage(RUSAGE_CHILDREN, &ru);
@@ -349,8 +378,35 @@ static size_t title_area(int argc, char **argv, char **start)
     return (size_t)(end - argv[0]);
 }
 
+static int emit(int fd, const struct jr_sandbox_outcome *oc);
+
+/* The outcome is final once pid 1 has reported (the task's processes are
+ * all dead and reaped): send it now, then let the namespaces' teardown and
+ * the cgroups' removal happen while the daemon goes on. The status fd and
+ * our stdio close, so the daemon sees every pipe end; it still reaps us. */
+static void report_early(struct sup *s, struct jr_sandbox_outcome *oc, int *emitted)
+{
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (s->have_cg)
+        jr_sb_cg_kill(&s->cg); /* belt and braces: a pid namespace escapee */
+    oc->wall_ms = now_ms() - s->t0;
+    *emitted = emit(s->o->status_fd, oc) == 0 ? 1 : -1;
+    close(s->o->status_fd);
+    if (s->proxy) {
+        jr_sb_proxy_close(s->proxy);
+        s->proxy = NULL;
+    }
+    if (null >= 0) {
+        dup2(null, 1);
+        dup2(null, 2);
+        close(null);
+    }
+}
+
+/* *emitted: 0 when the outcome is still to be written on the status fd,
+ * 1 (or -1 on a write error) when run already sent it. */
 static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
-                int argc, char **argv)
+                int argc, char **argv, int *emitted)
 {
     struct sup s;
     struct jr_sb_err e;
@@ -486,8 +542,15 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
     close(sync_p[1]);
     sync_p[1] = -1;
 
-    supervise(&s, &si);
-    classify(&s, &si, oc);
+    memset(&si, 0, sizeof(si));
+    if (supervise(&s, &si)) {
+        classify(&s, &si, oc);
+        report_early(&s, oc, emitted);
+        while (syscall(SYS_waitid, P_PIDFD, s.pidfd, &si, WEXITED, NULL) && errno == EINTR)
+            ;
+    } else {
+        classify(&s, &si, oc);
+    }
     goto done;
 fail:
     setup_error(oc, &e);
@@ -496,7 +559,8 @@ done:
         jr_sb_cg_kill(&s.cg);
         jr_sb_cg_destroy(&s.cg);
     }
-    oc->wall_ms = now_ms() - s.t0;
+    if (!*emitted)
+        oc->wall_ms = now_ms() - s.t0;
     if (s.proxy)
         jr_sb_proxy_close(s.proxy);
     int fds[] = {sync_p[0], sync_p[1], err_p[0], err_p[1], status_p[0], status_p[1],
@@ -559,6 +623,9 @@ int jr_sandbox_main(int argc, char **argv)
                 o.gate_fd);
         return 1;
     }
-    run(&o, &oc, argc, argv);
+    int emitted = 0;
+    run(&o, &oc, argc, argv, &emitted);
+    if (emitted)
+        return emitted > 0 ? 0 : 1;
     return emit(o.status_fd, &oc) == 0 ? 0 : 1;
 }

@@ -166,6 +166,27 @@ echo $? >"$W/rc"
 check "SIGTERM to the helper cancels" eval 'is canceled && [ "$(num wall_ms)" -lt 3000 ] &&
   ! pgrep -f "sleep $((MARK + 2))" >/dev/null'
 
+# The outcome line comes before the namespaces' teardown, but only once the
+# task's background processes are dead: read at once, nothing of the task
+# runs and its outputs no longer change.
+N=$((N + 1))
+mkdir -p "$W/bg"
+rm -f "$W/bg-alive"
+( "$BIN" sandbox --cgroup-name "$TAG-$N" --bind-rw="$W/bg:/outputs" -- /bin/bash -c \
+    "S=$((MARK + 3)); (trap '' TERM HUP; exec sleep \$S) & (while :; do echo x >>/outputs/spin; done) &
+     sleep 0.3; exit 0" 3>&1 >"$W/out" 2>&1; echo $? >"$W/rc" ) | {
+  IFS= read -r line
+  pgrep -f "sleep $((MARK + 3))" >/dev/null && touch "$W/bg-alive"
+  printf '%s\n' "$line" >"$W/status"
+  stat -c %s "$W/bg/spin" >"$W/size1"
+  sleep 0.3
+  stat -c %s "$W/bg/spin" >"$W/size2"
+  cat >/dev/null
+}
+check "background processes are dead when the outcome arrives" eval 'is exited &&
+  [ ! -e "$W/bg-alive" ] && [ "$(cat "$W/size1")" -gt 0 ] &&
+  [ "$(cat "$W/size1")" = "$(cat "$W/size2")" ]'
+
 # -- privileges ------------------------------------------------------------
 sb -- /usr/bin/perl -e '
   my ($src, $dst, $fs, $root) = ("none", "/tmp", "tmpfs", "/");
