@@ -343,6 +343,11 @@ function Auth:basic(value)
     return fail(401, "AuthenticationRequired", "malformed Authorization header: expected Basic credentials",
       BASIC_CHALLENGE)
   end
+  return self:basic_credentials(cred)
+end
+
+-- The base64 part of a Basic Authorization header, already split off.
+function Auth:basic_credentials(cred)
   local plain = crypto.base64_decode(cred)
   local name, password
   if plain then name, password = plain:match("^([^:]*):(.*)$") end
@@ -495,21 +500,21 @@ end
 -- with none present the answer is 401.
 function Auth:authenticate(req, methods)
   local headers = req.headers or {}
-  local scheme = split_authorization(headers.authorization)
-  local names = {}
+  local scheme, cred = split_authorization(headers.authorization)
   for _, m in ipairs(methods) do
     local name = method_name(m)
-    names[#names + 1] = name
     if present(name, req, scheme) then
       local o = type(m) == "table" and m or {}
-      if name == "basic" then return self:basic(headers.authorization) end
+      if name == "basic" then return self:basic_credentials(cred) end
       if name == "bearer" then return self:bearer(headers.authorization, o) end
       if name == "token" then return self:static_token(headers.token, o.tokens, o) end
       return self:client_cert(req.tls)
     end
   end
-  local hdrs
-  for _, n in ipairs(names) do
+  local names, hdrs = {}, nil
+  for _, m in ipairs(methods) do
+    local n = method_name(m)
+    names[#names + 1] = n
     if n == "basic" then hdrs = BASIC_CHALLENGE end
   end
   if headers.authorization then

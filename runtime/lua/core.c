@@ -642,6 +642,59 @@ static int push_full_job(lua_State *L, struct core *c, const char *id)
     return 1;
 }
 
+/* Push the job jr_sched_submit just stored from spec (created_at set), the
+ * same table push_full_job would read back: attrs and task specs decoded,
+ * the columns as stored, tasks pending. Saves reading the rows again. */
+static void push_submitted_job(lua_State *L, const struct jr_job_spec *spec, const char *id)
+{
+    size_t i, k;
+
+    push_json(L, spec->attrs ? spec->attrs : "{}");
+    set_str(L, "id", id);
+    set_str(L, "surface", spec->surface ? spec->surface : "");
+    set_str(L, "owner", spec->owner ? spec->owner : "");
+    set_str(L, "state", "created");
+    set_int(L, "priority", spec->priority);
+    set_int(L, "max_parallelism", spec->max_parallelism);
+    push_time(L, spec->created_at);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "created_at");
+    lua_setfield(L, -2, "updated_at");
+    lua_createtable(L, (int)spec->ntasks, 0);
+    for (i = 0; i < spec->ntasks; i++) {
+        const struct jr_task_spec *t = &spec->tasks[i];
+        push_json(L, t->spec ? t->spec : "{}");
+        lua_pushstring(L, t->alias);
+        lua_setfield(L, -2, "alias");
+        lua_createtable(L, (int)t->ndeps, 0);
+        for (k = 0; k < t->ndeps; k++) {
+            lua_pushstring(L, t->deps[k]);
+            lua_rawseti(L, -2, (lua_Integer)k + 1);
+        }
+        as_array(L);
+        lua_setfield(L, -2, "deps");
+        set_str(L, "state", "pending");
+        set_int(L, "priority", t->priority);
+        lua_pushboolean(L, t->tolerable != 0);
+        lua_setfield(L, -2, "tolerable");
+        set_int(L, "retries", t->retries);
+        set_int(L, "attempt", 0);
+        lua_createtable(L, 0, 4);
+        set_int(L, "cpu", t->cpu);
+        set_int(L, "memory", t->memory);
+        set_int(L, "gpu", t->gpu);
+        set_int(L, "disk", t->disk);
+        lua_setfield(L, -2, "resources");
+        if (t->timeout_ms) {
+            lua_pushnumber(L, (double)t->timeout_ms / 1000);
+            lua_setfield(L, -2, "timeout");
+        }
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    as_array(L);
+    lua_setfield(L, -2, "tasks");
+}
+
 static int64_t seq_of(struct core *c, const char *id, struct jr_err *e)
 {
     int64_t seq = 0;
@@ -996,9 +1049,14 @@ static int l_submit(lua_State *L)
     cv.anchor = lua_gettop(L);
     if (conv_job(&cv, 1, &spec, NULL))
         return fail(L, JR_E_INVALID, cv.err);
+    spec.created_at = jr_store_now_ms();
     if (jr_sched_submit(c->s, &spec, id, &e))
         return fail_err(L, &e);
-    if ((start || hold || reject) && jr_sched_start(c->s, id, hold, reject, &e)) {
+    if (!start && !hold && !reject) {
+        push_submitted_job(L, &spec, id);
+        return 1;
+    }
+    if (jr_sched_start(c->s, id, hold, reject, &e)) {
         /* the job exists; say why it did not start */
         return fail_err(L, &e);
     }

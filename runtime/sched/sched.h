@@ -47,6 +47,7 @@ struct jr_job_spec {
     const char *attrs;           /* JSON object */
     const struct jr_task_spec *tasks;
     size_t ntasks;
+    int64_t created_at;          /* submit: creation time in ms, 0 = now */
 };
 
 /* What jr_sched_update changes. */

@@ -30,13 +30,20 @@ static int valid_name(const char *s, int first_underscore)
     return 1;
 }
 
-static int gen_id(char out[80], struct jr_err *e)
+/* A UUID version 7 (RFC 9562): 48 bits of Unix time in ms, then 74 random
+ * bits. Ids created close together sort close together, so the unique index
+ * on jobs.id grows at its end instead of dirtying a random leaf page per
+ * submit (fewer pages per group commit). */
+static int gen_id(char out[80], int64_t ms, struct jr_err *e)
 {
     unsigned char b[16];
+    int i;
 
     if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
         return jr_err_set(e, JR_E_SYSTEM, "no random bytes for a job id");
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    for (i = 0; i < 6; i++)
+        b[i] = (unsigned char)((uint64_t)ms >> (40 - 8 * i));
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x70);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
     snprintf(out, 80, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
              b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
@@ -217,6 +224,7 @@ int jr_sched_submit(struct jr_sched *s, const struct jr_job_spec *spec,
                     char id_out[80], struct jr_err *e)
 {
     struct jr_job_rec r;
+    int64_t now = spec->created_at ? spec->created_at : jr_store_now_ms();
     int *deps = NULL;
     int rc, ok = 0;
 
@@ -227,7 +235,7 @@ int jr_sched_submit(struct jr_sched *s, const struct jr_job_spec *spec,
                               " '.', '-', '_', at most %d, starting with a letter or digit)",
                               spec->id, ID_MAX);
         snprintf(id_out, 80, "%s", spec->id);
-    } else if ((rc = gen_id(id_out, e))) {
+    } else if ((rc = gen_id(id_out, now, e))) {
         return rc;
     }
     if (spec->max_parallelism < 0)
@@ -242,7 +250,7 @@ int jr_sched_submit(struct jr_sched *s, const struct jr_job_spec *spec,
     r.state = jr_jstate_names[J_CREATED];
     r.priority = spec->priority;
     r.max_parallelism = spec->max_parallelism;
-    r.created_at = r.updated_at = jr_store_now_ms();
+    r.created_at = r.updated_at = now;
     r.attrs = spec->attrs;
     rc = jr_store_op_begin(s->st, e);
     if (rc)

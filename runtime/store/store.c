@@ -18,15 +18,28 @@ int64_t jr_store_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The seconds part of the last time formatted, per thread: times come in
+ * runs within one second, and gmtime_r with strftime costs a microsecond. */
+static _Thread_local struct {
+    time_t t;
+    size_t n;
+    char text[32];
+} last_second = { -1, 0, "" };
+
 void jr_store_format_time(int64_t ms, char out[40])
 {
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
-    size_t n;
+    int frac = (int)(ms % 1000);
 
-    gmtime_r(&t, &tm);
-    n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 40 - n, ".%03dZ", (int)(ms % 1000));
+    if (ms < 0 || t != last_second.t) {
+        gmtime_r(&t, &tm);
+        last_second.n = strftime(last_second.text, sizeof last_second.text,
+                                 "%Y-%m-%dT%H:%M:%S", &tm);
+        last_second.t = ms < 0 ? -1 : t;
+    }
+    memcpy(out, last_second.text, last_second.n);
+    snprintf(out + last_second.n, 40 - last_second.n, ".%03dZ", frac);
 }
 
 int jr_store_fail(struct jr_store *st, struct jr_err *e, const char *what)

@@ -52,6 +52,35 @@ return {
     t.err(function() core.get() end)
   end },
 
+  { "submit answers the job exactly as get reads it back", function(t)
+    open(t)
+    local json = require("jobrt.json")
+    -- A canonical text: sorted keys, number types and array marks included.
+    local function canon(v)
+      if type(v) == "number" then return math.type(v) .. ":" .. tostring(v) end
+      if type(v) ~= "table" then return type(v) .. ":" .. tostring(v) end
+      local keys, out = {}, {}
+      for k in pairs(v) do keys[#keys + 1] = k end
+      table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+      for _, k in ipairs(keys) do out[#out + 1] = canon(k) .. "=" .. canon(v[k]) end
+      return (json.is_array(v) and "[" or "{") .. table.concat(out, ",") .. "}"
+    end
+    local job = t.ok(core.submit({
+      title = "shape", n = 5, f = 1.5, empty = {}, labels = json.object({}), list = json.array({}),
+      tasks = {
+        { alias = "a", command = { "true" }, timeout = 1.25, env = { A = "1" }, workdir = "/tmp",
+          resources = { cpu = 100, memory = 1024 }, tolerable = true, retries = 2, priority = 3 },
+        { alias = "b", deps = { "a" }, command = "true", note = { x = json.null } },
+        { alias = "c", deps = { "b", "a" }, command = { "true" } },
+      },
+    }))
+    t.ok(core.durable())
+    t.eq(canon(job), canon(t.ok(core.get(job.id))))
+    local owned = t.ok(core.submit({ id = "own-1", owner = "alice", surface = "x", priority = 4,
+      max_parallelism = 2 }))
+    t.eq(canon(owned), canon(t.ok(core.get("own-1"))))
+  end },
+
   { "run to the end, logs and results", function(t)
     open(t)
     local job = core.submit({ tasks = { { alias = "a", command = "echo out; echo err >&2" } } }, { start = true })
