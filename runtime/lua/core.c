@@ -602,11 +602,15 @@ static int task_row(void *arg, const struct jr_task_rec *t)
     set_str(L, "error", t->error);
     set_time(L, "started_at", t->started_at);
     set_time(L, "ended_at", t->ended_at);
-    if (t->has_usage) {
+    /* A figure the sandbox could not measure (-1) is left out. */
+    if (t->has_usage && (t->cpu_ms >= 0 || t->max_rss_bytes >= 0 || t->wall_ms >= 0)) {
         lua_newtable(L);
-        set_int(L, "cpu_ms", t->cpu_ms);
-        set_int(L, "max_rss_bytes", t->max_rss_bytes);
-        set_int(L, "wall_ms", t->wall_ms);
+        if (t->cpu_ms >= 0)
+            set_int(L, "cpu_ms", t->cpu_ms);
+        if (t->max_rss_bytes >= 0)
+            set_int(L, "max_rss_bytes", t->max_rss_bytes);
+        if (t->wall_ms >= 0)
+            set_int(L, "wall_ms", t->wall_ms);
         lua_setfield(L, -2, "usage");
     }
     lua_rawseti(L, -2, ++p->n);
