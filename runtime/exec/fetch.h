@@ -1,8 +1,13 @@
 /* A small HTTP/1.1 GET client on the daemon's libuv loop, for URL inputs:
  * resolves, connects, sends one request, follows up to three redirects and
  * writes the body (Content-Length, chunked or close-delimited) into a file
- * through the thread pool, within a size cap and an overall timeout. http
- * only: https is refused. Nothing here blocks the loop. */
+ * through the thread pool, within a size cap and an overall timeout.
+ * https runs TLS 1.2+ over OpenSSL memory BIOs on the same stream, with SNI,
+ * and verifies the peer's chain and host name against the system CA store,
+ * or against the PEM bundle named by the environment variable
+ * JOBRT_CA_FILE (read once, at the first https download; for tests and
+ * private CAs). Redirects may move between http and https. Nothing here
+ * blocks the loop (the CA store is loaded once, on first use). */
 #ifndef JR_EXEC_FETCH_H
 #define JR_EXEC_FETCH_H
 
@@ -16,23 +21,31 @@
 
 struct jr_fetch;
 
+/* The TLS client context https downloads share: built on first use into
+ * a slot its owner (one per executor) keeps, freed with jr_fetch_tls_free
+ * once no download uses it. */
+struct jr_fetch_tls;
+void jr_fetch_tls_free(struct jr_fetch_tls *tls);
+
 /* Called once when the download ended, unless aborted first: ok = 1, or 0
  * with a reason ("HTTP 404 Not Found", "timed out after 30 s", "larger
  * than 100 bytes", ...). The fetch frees itself after the call. */
 typedef void (*jr_fetch_cb)(void *arg, int ok, const char *reason);
 
-/* A URL's parts; 0 or -1 with a reason in why (not http://, no host...). */
+/* A URL's parts; 0 or -1 with a reason in why (not http(s)://, no
+ * host...). tls is 1 for https. */
 struct jr_fetch_url {
     char host[256], port[8], path[2048];
+    int tls;
 };
 int jr_fetch_parse_url(const char *url, struct jr_fetch_url *u, char *why, size_t whylen);
 
 /* Starts downloading url into fd (taken: closed by the fetch). max_bytes
  * and timeout_ms > 0. Returns 0 with *out, or an error (bad URL) in e, and
  * then fd is closed and cb is never called. */
-int jr_fetch_start(uv_loop_t *loop, const char *url, int fd, int64_t max_bytes,
-                   int64_t timeout_ms, jr_fetch_cb cb, void *arg, struct jr_fetch **out,
-                   struct jr_err *e);
+int jr_fetch_start(uv_loop_t *loop, struct jr_fetch_tls **tls, const char *url, int fd,
+                   int64_t max_bytes, int64_t timeout_ms, jr_fetch_cb cb, void *arg,
+                   struct jr_fetch **out, struct jr_err *e);
 
 /* Stops the download; cb will not be called. The fetch frees itself once
  * its handles are closed. */

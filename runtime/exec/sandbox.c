@@ -48,6 +48,7 @@ struct sb_exec {
     char **host_paths;
     int64_t grace_ms, log_cap;
     uint64_t counter;
+    struct jr_fetch_tls *tls;    /* https downloads' client context, lazily */
 };
 
 struct jr_exec_proc {
@@ -1108,7 +1109,7 @@ static void start_fetches(struct sb_exec *ex, struct jr_exec_proc *p,
         fs->input = i + 1;
         fs->url = strdup(inputs[i].url);
         p->fetching++; /* before the start: a failure may call back at once */
-        if (jr_fetch_start(ex->loop, inputs[i].url, url_fd[i], inputs[i].max_bytes,
+        if (jr_fetch_start(ex->loop, &ex->tls, inputs[i].url, url_fd[i], inputs[i].max_bytes,
                            URL_TIMEOUT_MS, on_fetched, fs, &fs->f, &fe)) {
             p->fetching--;
             fetch_failed(p, fs, fe.msg);
@@ -1154,6 +1155,7 @@ static void sb_close(void *self)
     free(ex->network);
     free_list(ex->images);
     free_list(ex->host_paths);
+    jr_fetch_tls_free(ex->tls);
     free(ex);
 }
 
