@@ -382,7 +382,7 @@ function Auth:issue_token(principal, ttl)
     op = "issue", hash = token_hash(token), name = principal.name,
     roles = json.array(copy_roles(principal.roles)), method = principal.method,
     user = self.users[principal.name] ~= nil or nil,
-    issued = now, expires = ttl and math.floor(now + ttl) or nil,
+    issued = now, expires = ttl and math.ceil(now + ttl) or nil, -- never shorter than asked
   }
   if self.tokens_path then
     local ok, err = append_line(self.tokens_path, json.encode(rec))
