@@ -29,6 +29,22 @@ local function short_circuit(decisive)
   end
 end
 
+-- all/any: the decisive value (false for all, true for any) anywhere in
+-- data decides; otherwise a null counts unless ignore_nodata, and the
+-- answer is the other value.
+local function reduce_bool(decisive)
+  return function(a)
+    local unknown = false
+    for i = 1, #a.data do
+      local v = a.data[i]
+      if v == decisive then return decisive end
+      if is_null(v) then unknown = true end
+    end
+    if unknown and not a.ignore_nodata then return NULL end
+    return not decisive
+  end
+end
+
 return {
   {
     id = "and", summary = "Logical AND",
@@ -102,16 +118,7 @@ return {
     categories = { "logic", "reducer" },
     parameters = { param("data", "The boolean values.", meta.BOOLEANS), meta.IGNORE_NODATA },
     returns = returns("The combined value.", B),
-    impl = function(a)
-      local unknown = false
-      for i = 1, #a.data do
-        local v = a.data[i]
-        if v == false then return false end
-        if is_null(v) then unknown = true end
-      end
-      if unknown and not a.ignore_nodata then return NULL end
-      return true
-    end,
+    impl = reduce_bool(false),
   },
   {
     id = "any", summary = "Is any value true?",
@@ -120,15 +127,6 @@ return {
     categories = { "logic", "reducer" },
     parameters = { param("data", "The boolean values.", meta.BOOLEANS), meta.IGNORE_NODATA },
     returns = returns("The combined value.", B),
-    impl = function(a)
-      local unknown = false
-      for i = 1, #a.data do
-        local v = a.data[i]
-        if v == true then return true end
-        if is_null(v) then unknown = true end
-      end
-      if unknown and not a.ignore_nodata then return NULL end
-      return false
-    end,
+    impl = reduce_bool(true),
   },
 }
