@@ -10,6 +10,7 @@
 #include "loop.h"
 #include "lua/runtime.h"
 #include "sandbox/sandbox.h"
+#include "sandbox/server.h"
 
 static void close_handle(uv_handle_t *h, void *arg)
 {
@@ -68,6 +69,8 @@ int main(int argc, char **argv)
         return jr_sandbox_main(argc, argv);
     if (argc > 1 && strcmp(argv[1], "sandbox-check") == 0)
         return jr_sandbox_check_main(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "sandbox-server") == 0)
+        return jr_sandbox_server_main(argc, argv);
     /* Commands that need neither the loop nor Lua run here. */
     if (argc > 1 && strcmp(argv[1], "certs") == 0)
         return jr_certs_main(argc, argv);

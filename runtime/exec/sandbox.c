@@ -1,7 +1,7 @@
-/* The sandbox executor: each attempt is `jobrt sandbox` started with
- * uv_spawn: the slim build/jobrt-sandbox helper when it sits next to the
- * daemon's binary (it loads in a third of the time), else the daemon's own
- * binary. The helper prepares the sandbox, then
+/* The sandbox executor: each attempt is a `jobrt sandbox` helper forked by
+ * the sandbox server (exec/sbserver.c), which is the slim
+ * build/jobrt-sandbox when it sits next to the daemon's binary, else the
+ * daemon's own binary. The helper prepares the sandbox, then
  * waits on its gate (fd 3) for "go", runs the task and writes one JSON
  * outcome line on fd 4; stdout/stderr come back as log lines (capped).
  * Inputs are staged here before the spawn: inline data into the task's
@@ -17,12 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "exec/exec.h"
 #include "exec/fetch.h"
 #include "exec/jv.h"
 #include "exec/lines.h"
+#include "exec/sbserver.h"
 #include "sandbox/sandbox.h"
 
 #define DEFAULT_LOG_CAP (1024 * 1024)
@@ -43,7 +45,9 @@ struct url_fetch {
 struct sb_exec {
     uv_loop_t *loop;
     char *exe, *cgroup_parent, *network;
-    char *helper;                /* what is spawned: jobrt-sandbox or exe */
+    char *helper;                /* the server: jobrt-sandbox or exe */
+    struct jr_sbs *server;       /* NULL until the first start, or once lost */
+    struct jr_exec_proc *procs;  /* attempts whose helper may not have exited */
     char **images;               /* name, root, name, root, ..., NULL */
     char **host_paths;
     int64_t grace_ms, log_cap;
@@ -52,7 +56,9 @@ struct sb_exec {
 };
 
 struct jr_exec_proc {
-    uv_process_t proc;
+    uv_loop_t *loop;
+    struct jr_exec_proc *next, **prevp; /* in ex->procs while linked */
+    struct jr_sbs *server;       /* the helper's parent; NULL once lost */
     uv_pipe_t out, err, status;
     int gate_fd;                 /* write end of the gate pipe, -1 once used */
     struct jr_exec_lines lines[2];
@@ -65,6 +71,7 @@ struct jr_exec_proc {
     int64_t pid;
     uint64_t started;
     int exited, exit_signal, open_pipes, open_handles;
+    int lost;                    /* its server went: no exit status */
     int status_eof;              /* the helper's status pipe has closed */
     int reported;                /* done was called: only the reap is left */
     int64_t exit_status;
@@ -592,12 +599,32 @@ static void proc_free(struct jr_exec_proc *p)
     free(p);
 }
 
+static void unlink_proc(struct jr_exec_proc *p)
+{
+    if (!p->prevp)
+        return;
+    *p->prevp = p->next;
+    if (p->next)
+        p->next->prevp = p->prevp;
+    p->next = NULL;
+    p->prevp = NULL;
+}
+
+/* Freed once reported, its helper gone and its pipes closed. */
+static void maybe_free(struct jr_exec_proc *p)
+{
+    if (p->reported && p->exited && p->open_handles == 0) {
+        unlink_proc(p);
+        proc_free(p);
+    }
+}
+
 static void on_handle_closed(uv_handle_t *h)
 {
     struct jr_exec_proc *p = h->data;
 
-    if (--p->open_handles == 0)
-        proc_free(p);
+    p->open_handles--;
+    maybe_free(p);
 }
 
 static int outcome_of(const char *name)
@@ -631,10 +658,14 @@ static void read_outcome(struct jr_exec_proc *p)
     if (!name || outcome_of(name) == JR_OUT_NONE) {
         r->outcome = p->exit_signal ? JR_OUT_SIGNALED : JR_OUT_SETUP_ERROR;
         r->signal = p->exit_signal;
-        snprintf(r->message, sizeof r->message, p->exit_signal
-                 ? "the sandbox helper was killed by signal %d before reporting"
-                 : "the sandbox helper exited with status %d without reporting",
-                 p->exit_signal ? p->exit_signal : (int)p->exit_status);
+        if (p->lost)
+            snprintf(r->message, sizeof r->message, "the sandbox helper ended without "
+                     "reporting (its sandbox server was lost)");
+        else
+            snprintf(r->message, sizeof r->message, p->exit_signal
+                     ? "the sandbox helper was killed by signal %d before reporting"
+                     : "the sandbox helper exited with status %d without reporting",
+                     p->exit_signal ? p->exit_signal : (int)p->exit_status);
         jr_jv_free(o);
         return;
     }
@@ -678,8 +709,8 @@ static int have_outcome(const struct jr_exec_proc *p)
 
 /* The attempt ends when every pipe has closed and either the outcome line
  * is in or the helper has exited (without a line: its exit status says
- * what happened). A helper still tearing down is reaped later, in
- * on_proc_exit, which closes the process handle. */
+ * what happened). A helper still tearing down is reaped later by the
+ * server, whose notice lets the proc go (helper_exited). */
 static void maybe_done(struct jr_exec_proc *p)
 {
     if (p->reported || p->open_pipes > 0 || (!p->exited && !have_outcome(p)))
@@ -693,10 +724,9 @@ static void maybe_done(struct jr_exec_proc *p)
         p->result.signal = 0;
         snprintf(p->result.message, sizeof p->result.message, "%s", p->fetch_err);
     }
-    p->result.duration_ms = (int64_t)(uv_now(p->proc.loop) - p->started);
+    p->result.duration_ms = (int64_t)(uv_now(p->loop) - p->started);
     p->cbs.done(p->arg, &p->result);
-    if (p->exited)
-        uv_close((uv_handle_t *)&p->proc, on_handle_closed);
+    maybe_free(p);
 }
 
 static void log_line(void *arg, int stream, const char *line, size_t len)
@@ -761,19 +791,47 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     maybe_done(p);
 }
 
-static void on_proc_exit(uv_process_t *h, int64_t status, int signum)
+/* The server reaped p's helper (and killed what was left of its process
+ * group), or, with status -1, the server is lost: the helper runs on and
+ * its pipes still tell the end. */
+static void helper_exited(struct jr_exec_proc *p, int status)
 {
-    struct jr_exec_proc *p = h->data;
-
     p->exited = 1;
-    p->exit_status = status;
-    p->exit_signal = signum;
-    /* What is left of the helper's group (its init) goes with it. */
-    kill(-(pid_t)p->pid, SIGKILL);
-    if (p->reported)
-        uv_close((uv_handle_t *)&p->proc, on_handle_closed);
+    p->server = NULL;
+    if (status < 0)
+        p->lost = 1;
+    else if (WIFSIGNALED(status))
+        p->exit_signal = WTERMSIG(status);
     else
-        maybe_done(p);
+        p->exit_status = WEXITSTATUS(status);
+    unlink_proc(p);
+    maybe_done(p);
+    maybe_free(p);
+}
+
+static void on_server_exit(void *owner, int32_t pid, int status)
+{
+    struct sb_exec *ex = owner;
+    struct jr_exec_proc *p, *next;
+
+    if (pid > 0) {
+        for (p = ex->procs; p; p = p->next)
+            if (p->pid == pid) {
+                helper_exited(p, status);
+                return;
+            }
+        return;
+    }
+    /* Lost: a new server starts with the next task (which a done callback
+     * below may already start). */
+    struct jr_sbs *old = ex->server;
+    ex->server = NULL;
+    for (p = ex->procs; p; p = next) {
+        next = p->next;
+        if (p->server == old)
+            helper_exited(p, -1);
+    }
+    jr_sbs_close(old);
 }
 
 /* ---- argv of the helper ---- */
@@ -908,7 +966,7 @@ static void start_fetches(struct sb_exec *ex, struct jr_exec_proc *p,
 
 static int sb_start(void *self, const struct jr_exec_spec *spec,
                     const struct jr_exec_cbs *cbs, void *arg,
-                    struct jr_exec_proc **out, int64_t *pid, int64_t *pid_start,
+                    struct jr_exec_proc **out_proc, int64_t *pid, int64_t *pid_start,
                     struct jr_err *e)
 {
     struct sb_exec *ex = self;
@@ -916,15 +974,12 @@ static int sb_start(void *self, const struct jr_exec_spec *spec,
     struct jr_jv *sj = NULL;
     struct input *inputs = NULL;
     struct argv_b a = { NULL, 0, 0, 0 };
-    uv_process_options_t opt;
-    uv_stdio_container_t stdio[5];
-    uv_file gate[2] = { -1, -1 };
+    int gate[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
+    int status[2] = { -1, -1 };
     const char *root, *net, *deps[MAX_INPUTS + 1];
-    char *env[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                    NULL };
-    int ninputs = 0, ndeps = 0, rc, r, url_fd[MAX_INPUTS];
+    int ninputs = 0, ndeps = 0, rc, url_fd[MAX_INPUTS];
 
-    *out = NULL;
+    *out_proc = NULL;
     for (int i = 0; i < MAX_INPUTS; i++)
         url_fd[i] = -1;
     if (!spec->argv[0])
@@ -948,6 +1003,9 @@ static int sb_start(void *self, const struct jr_exec_spec *spec,
     if ((rc = build_args(ex, spec, root, net, net_domains(sj), inputs, ninputs, url_fd,
                          &a, e)))
         goto done;
+    if (!ex->server && (rc = jr_sbs_spawn(ex->loop, ex->helper, on_server_exit, ex,
+                                          &ex->server, e)))
+        goto done;
     p = calloc(1, sizeof *p);
     if (!p) {
         rc = jr_err_set(e, JR_E_SYSTEM, "out of memory");
@@ -955,70 +1013,75 @@ static int sb_start(void *self, const struct jr_exec_spec *spec,
     }
     p->gate_fd = -1;
     p->log_cap = ex->log_cap;
-    if ((r = uv_pipe(gate, 0, 0)) != 0) {
-        rc = jr_err_set(e, JR_E_SYSTEM, "gate pipe: %s", uv_strerror(r));
+    p->loop = ex->loop;
+    /* The helper's ends, passed to the server; the gate's write end and the
+     * pipes' read ends stay here. */
+    if (pipe2(gate, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC) ||
+        pipe2(status, O_CLOEXEC)) {
+        rc = jr_err_set(e, JR_E_SYSTEM, "pipes: %s", strerror(errno));
         goto done;
     }
     uv_pipe_init(ex->loop, &p->out, 0);
     uv_pipe_init(ex->loop, &p->err, 0);
     uv_pipe_init(ex->loop, &p->status, 0);
-    p->out.data = p->err.data = p->status.data = p->proc.data = p;
-    memset(stdio, 0, sizeof stdio);
-    stdio[0].flags = UV_IGNORE;
-    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[1].data.stream = (uv_stream_t *)&p->out;
-    stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[2].data.stream = (uv_stream_t *)&p->err;
-    stdio[3].flags = UV_INHERIT_FD;
-    stdio[3].data.fd = gate[0];
-    stdio[4].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[4].data.stream = (uv_stream_t *)&p->status;
-    memset(&opt, 0, sizeof opt);
-    opt.exit_cb = on_proc_exit;
-    opt.file = ex->helper;
-    opt.args = a.v;
-    opt.env = env;
-    opt.flags = UV_PROCESS_DETACHED;
-    opt.stdio_count = 5;
-    opt.stdio = stdio;
+    p->out.data = p->err.data = p->status.data = p;
+    p->open_handles = 3;
+    {
+        int fds[4] = { gate[0], out[1], err[1], status[1] };
+        int32_t pid;
+        int r = uv_pipe_open(&p->out, out[0]);
+        if (r == 0 && (r = uv_pipe_open(&p->err, err[0])) == 0)
+            r = uv_pipe_open(&p->status, status[0]);
+        if (r == 0)
+            out[0] = err[0] = status[0] = -1; /* the handles' now */
+        rc = r ? jr_err_set(e, JR_E_SYSTEM, "pipes: %s", uv_strerror(r))
+               : jr_sbs_start(ex->server, a.v + 2, fds, &pid, e);
+        if (rc) {
+            /* The pipes' handles close; the executor's server, if lost,
+             * is replaced at the next start. */
+            p->reported = p->exited = 1;
+            uv_close((uv_handle_t *)&p->out, on_handle_closed);
+            uv_close((uv_handle_t *)&p->err, on_handle_closed);
+            uv_close((uv_handle_t *)&p->status, on_handle_closed);
+            p = NULL;
+            goto done;
+        }
+        p->pid = pid;
+    }
     p->cbs = *cbs;
     p->arg = arg;
-    r = uv_spawn(ex->loop, &p->proc, &opt);
-    close(gate[0]);
-    gate[0] = -1;
-    if (r != 0) {
-        rc = jr_err_set(e, JR_E_SYSTEM, "spawn %s sandbox: %s", ex->helper,
-                        uv_strerror(r));
-        p->open_handles = 4;
-        uv_close((uv_handle_t *)&p->out, on_handle_closed);
-        uv_close((uv_handle_t *)&p->err, on_handle_closed);
-        uv_close((uv_handle_t *)&p->status, on_handle_closed);
-        uv_close((uv_handle_t *)&p->proc, on_handle_closed);
-        p = NULL;
-        goto done;
-    }
+    p->server = ex->server;
+    p->next = ex->procs;
+    p->prevp = &ex->procs;
+    if (ex->procs)
+        ex->procs->prevp = &p->next;
+    ex->procs = p;
     p->gate_fd = gate[1];
     gate[1] = -1;
     start_fetches(ex, p, inputs, ninputs, url_fd);
-    p->pid = p->proc.pid;
     p->started = uv_now(ex->loop);
     p->open_pipes = 3;
-    p->open_handles = 4;
     uv_read_start((uv_stream_t *)&p->out, on_alloc, on_read);
     uv_read_start((uv_stream_t *)&p->err, on_alloc, on_read);
     uv_read_start((uv_stream_t *)&p->status, on_alloc, on_read);
     *pid = p->pid;
     *pid_start = jr_exec_pid_start(p->pid);
-    *out = p;
+    *out_proc = p;
     p = NULL;
 done:
     for (int i = 0; i < MAX_INPUTS; i++)
         if (url_fd[i] >= 0)
             close(url_fd[i]);
-    if (gate[0] >= 0)
-        close(gate[0]);
-    if (gate[1] >= 0)
-        close(gate[1]);
+    for (int i = 0; i < 2; i++) {
+        if (gate[i] >= 0)
+            close(gate[i]);
+        if (out[i] >= 0)
+            close(out[i]);
+        if (err[i] >= 0)
+            close(err[i]);
+        if (status[i] >= 0)
+            close(status[i]);
+    }
     if (p)
         proc_free(p);
     free_list(a.v);
@@ -1137,7 +1200,10 @@ static void sb_kill(struct jr_exec_proc *p, int signum)
         return;
     /* SIGTERM: the helper passes it on and SIGKILLs the tree after its
      * grace. SIGKILL: the helper and its init (one process group) die, and
-     * with the init the whole pid namespace. */
+     * with the init the whole pid namespace. Through the server, which
+     * knows the pid is still its child; without it (lost), directly. */
+    if (p->server && jr_sbs_kill(p->server, (int32_t)p->pid, signum, signum == SIGKILL) == 0)
+        return;
     if (signum == SIGKILL)
         kill(-(pid_t)p->pid, SIGKILL);
     else
@@ -1147,6 +1213,15 @@ static void sb_kill(struct jr_exec_proc *p, int signum)
 static void sb_close(void *self)
 {
     struct sb_exec *ex = self;
+    struct jr_exec_proc *p, *next;
+
+    /* Attempts still running end by their pipes; they no longer know us. */
+    for (p = ex->procs; p; p = next) {
+        next = p->next;
+        helper_exited(p, -1);
+    }
+    if (ex->server)
+        jr_sbs_close(ex->server);
 
     if (ex->helper != ex->exe)
         free(ex->helper);

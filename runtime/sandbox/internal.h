@@ -17,6 +17,10 @@ struct jr_sb_err {
     char detail[200];
 };
 
+/* The contiguous block of the process's argv and environ strings, which
+ * becomes pid 1's process title. */
+size_t jr_sb_title_area(int argc, char **argv, char **start);
+
 /* Fills e and returns -1, so callers can `return jr_sb_fail(...)`. */
 int jr_sb_fail(struct jr_sb_err *e, const char *stage, int err,
                const char *fmt, ...) __attribute__((format(printf, 4, 5)));

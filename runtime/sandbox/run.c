@@ -366,8 +366,7 @@ static pid_t clone_child(struct clone_args *args, int *into_cgroup)
     return pid;
 }
 
-/* The contiguous block of the process's argv and environ strings. */
-static size_t title_area(int argc, char **argv, char **start)
+size_t jr_sb_title_area(int argc, char **argv, char **start)
 {
     extern char **environ;
     char *end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
@@ -406,7 +405,7 @@ static void report_early(struct sup *s, struct jr_sandbox_outcome *oc, int *emit
 /* *emitted: 0 when the outcome is still to be written on the status fd,
  * 1 (or -1 on a write error) when run already sent it. */
 static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
-                int argc, char **argv, int *emitted)
+                char *title, size_t title_len, int *emitted)
 {
     struct sup s;
     struct jr_sb_err e;
@@ -502,7 +501,8 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
                       cgfd},
         .nclose = cgfd >= 0 ? 7 : 6,
     };
-    c.title_len = title_area(argc, argv, &c.title);
+    c.title = title;
+    c.title_len = title_len;
     struct clone_args args;
     memset(&args, 0, sizeof(args));
     args.flags = CLONE_PIDFD | CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID |
@@ -591,6 +591,14 @@ static int emit(int fd, const struct jr_sandbox_outcome *oc)
 
 int jr_sandbox_main(int argc, char **argv)
 {
+    char *title;
+    size_t title_len = jr_sb_title_area(argc, argv, &title);
+
+    return jr_sandbox_run(argc, argv, title, title_len);
+}
+
+int jr_sandbox_run(int argc, char **argv, char *title, size_t title_len)
+{
     struct jr_sandbox_opts o;
     struct jr_sandbox_outcome oc;
     char err[256];
@@ -624,7 +632,7 @@ int jr_sandbox_main(int argc, char **argv)
         return 1;
     }
     int emitted = 0;
-    run(&o, &oc, argc, argv, &emitted);
+    run(&o, &oc, title, title_len, &emitted);
     if (emitted)
         return emitted > 0 ? 0 : 1;
     return emit(o.status_fd, &oc) == 0 ? 0 : 1;

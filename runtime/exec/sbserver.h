@@ -1,0 +1,36 @@
+/* The daemon's side of `jobrt sandbox-server` (runtime/sandbox/server.c):
+ * spawns the server, asks it to fork a helper per task attempt, passes on
+ * kills, and turns its exit notices into callbacks on the loop. */
+#ifndef JR_EXEC_SBSERVER_H
+#define JR_EXEC_SBSERVER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "store/err.h"
+
+struct jr_sbs;
+
+/* A helper exited (status as from waitpid), or, with pid 0 and status -1,
+ * the server is lost: no notice will come for the helpers it started (they
+ * run on, reparented, and their pipes still report). */
+typedef void (*jr_sbs_exit_cb)(void *owner, int32_t pid, int status);
+
+/* Spawns `helper sandbox-server`. */
+int jr_sbs_spawn(uv_loop_t *loop, const char *helper, jr_sbs_exit_cb cb, void *owner,
+                 struct jr_sbs **out, struct jr_err *e);
+/* Forks a helper running `jobrt sandbox words...` with fds (gate, stdout,
+ * stderr, status) as its 3, 1, 2 and 4. The fds stay the caller's. Blocks
+ * for the server's answer (a fork: well under a millisecond; bounded). */
+int jr_sbs_start(struct jr_sbs *s, char *const *words, const int fds[4], int32_t *pid,
+                 struct jr_err *e);
+/* Sends signum to a helper (group: its whole process group) that the
+ * server has not reaped yet. -1 when the server is lost. */
+int jr_sbs_kill(struct jr_sbs *s, int32_t pid, int signum, int group);
+/* 0 once the server is lost. */
+int jr_sbs_alive(const struct jr_sbs *s);
+/* No more callbacks; the server sees its control socket close, sends its
+ * helpers SIGTERM (their cancel) and exits. Safe inside the callback. */
+void jr_sbs_close(struct jr_sbs *s);
+
+#endif
