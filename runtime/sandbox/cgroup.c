@@ -94,12 +94,16 @@ static int has_word(const char *text, const char *word)
     return 0;
 }
 
-static int load_mounts(struct jr_sandbox_cgmounts *m)
+int jr_sb_cg_load_mounts(struct jr_sandbox_cgmounts *m)
 {
-    static char text[65536];
-    if (jr_sb_read_file("/proc/self/mountinfo", text, sizeof(text)) < 0)
+    size_t len = 1 << 20;
+    char *text = malloc(len);
+    if (!text || jr_sb_read_file("/proc/self/mountinfo", text, len) < 0) {
+        free(text);
         return -1;
+    }
     jr_sandbox_cg_parse_mountinfo(text, m);
+    free(text);
     return 0;
 }
 
@@ -180,21 +184,15 @@ static int limits(struct jr_sb_cg *cg, const struct jr_sandbox_opts *o,
 }
 
 int jr_sb_cg_setup(struct jr_sb_cg *cg, const struct jr_sandbox_opts *o,
-                   const char *name, struct jr_sb_err *e)
+                   const char *name, const struct jr_sb_host *host, struct jr_sb_err *e)
 {
     static const char *const ctl[] = {"memory", "pids", "cpu", "cpu", NULL};
     const int64_t want[] = {o->memory, o->pids, o->cpu, 0, 0};
-    char ctls[256] = "";
+    const char *ctls = host->v2_controllers;
     int rc = -1;
     memset(cg, 0, sizeof(*cg));
-    if (load_mounts(&cg->mounts))
-        return jr_sb_fail(e, "cgroup", errno, "reading /proc/self/mountinfo");
+    cg->mounts = host->mounts;
     const char *v2 = cg->mounts.path[JR_CG_V2];
-    if (v2[0]) {
-        char path[300];
-        snprintf(path, sizeof(path), "%s/cgroup.controllers", v2);
-        jr_sb_read_file(path, ctls, sizeof(ctls));
-    }
     for (int r = 0; r < JR_CG_NROLES; r++) {
         const char *mount = cg->mounts.path[r];
         const char *enable = NULL;
@@ -385,7 +383,7 @@ int jr_sandbox_cleanup_stale(const char *parent)
         errno = EINVAL;
         return -1;
     }
-    if (load_mounts(&m))
+    if (jr_sb_cg_load_mounts(&m))
         return -1;
     for (int r = 0; r < JR_CG_NROLES; r++) {
         char dir[320], leaf[600];

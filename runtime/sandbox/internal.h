@@ -25,6 +25,25 @@ size_t jr_sb_title_area(int argc, char **argv, char **start);
 int jr_sb_fail(struct jr_sb_err *e, const char *stage, int err,
                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* ---- what a helper learns of the host (host.c) ---- */
+/* The same for every task: the sandbox server learns it once and its
+ * helpers inherit it; a helper run on its own learns it itself. */
+struct jr_sb_host {
+    struct sock_fprog filter;    /* the tasks' seccomp filter */
+    struct jr_sandbox_cgmounts mounts;
+    char v2_controllers[256];    /* the cgroup2 root's cgroup.controllers */
+    int cap_last;                /* /proc/sys/kernel/cap_last_cap */
+};
+
+/* 0 or -1 with e (the seccomp filter could not be built). */
+int jr_sb_host_init(struct jr_sb_host *h, struct jr_sb_err *e);
+void jr_sb_host_free(struct jr_sb_host *h);
+
+/* jr_sandbox_main's work, with the memory that becomes pid 1's process
+ * title and what is known of the host (NULL: learn it now). */
+int jr_sandbox_run(int argc, char **argv, char *title, size_t title_len,
+                   const struct jr_sb_host *host);
+
 /* ---- cgroups of one task (cgroup.c) ---- */
 struct jr_sb_cg {
     struct jr_sandbox_cgmounts mounts;
@@ -43,12 +62,14 @@ struct jr_sb_cg_stats {
  * whose hierarchy is missing or not writable is skipped unless a limit needs
  * it. Returns 0 or -1 with e; on -1 what was created is removed. */
 int jr_sb_cg_setup(struct jr_sb_cg *cg, const struct jr_sandbox_opts *o,
-                   const char *name, struct jr_sb_err *e);
+                   const char *name, const struct jr_sb_host *host, struct jr_sb_err *e);
 /* An O_DIRECTORY fd of the cgroup2 leaf for CLONE_INTO_CGROUP, or -1. */
 int jr_sb_cg_v2_fd(const struct jr_sb_cg *cg);
 /* Moves pid into every leaf (skipping the cgroup2 one if skip_v2). */
 int jr_sb_cg_join(const struct jr_sb_cg *cg, pid_t pid, int skip_v2,
                   struct jr_sb_err *e);
+/* The cgroup hierarchies from /proc/self/mountinfo; 0 or -1 with errno. */
+int jr_sb_cg_load_mounts(struct jr_sandbox_cgmounts *m);
 void jr_sb_cg_stats(const struct jr_sb_cg *cg, struct jr_sb_cg_stats *s);
 /* SIGKILLs everything in the leaves (cgroup.kill when there is one). */
 void jr_sb_cg_kill(const struct jr_sb_cg *cg);

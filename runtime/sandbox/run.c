@@ -53,14 +53,6 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int read_cap_last(void)
-{
-    char buf[16];
-    if (jr_sb_read_file("/proc/sys/kernel/cap_last_cap", buf, sizeof(buf)) <= 0)
-        return 63;
-    return atoi(buf);
-}
-
 static int env_has(const struct jr_sandbox_opts *o, const char *kv)
 {
     size_t k = strcspn(kv, "=") + 1;
@@ -405,12 +397,12 @@ static void report_early(struct sup *s, struct jr_sandbox_outcome *oc, int *emit
 /* *emitted: 0 when the outcome is still to be written on the status fd,
  * 1 (or -1 on a write error) when run already sent it. */
 static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
-                char *title, size_t title_len, int *emitted)
+                char *title, size_t title_len, const struct jr_sb_host *host,
+                int *emitted)
 {
     struct sup s;
     struct jr_sb_err e;
     struct jr_sb_plan *plan = calloc(1, sizeof(*plan));
-    struct sock_fprog prog = {0, NULL};
     const char *envp[JR_SB_MAX_ENV + 9], *path;
     char name[64], proxy_kv[4][48];
     int sync_p[2] = {-1, -1}, err_p[2] = {-1, -1}, status_p[2] = {-1, -1};
@@ -456,7 +448,7 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
         goto fail;
     }
     build_env(o, envp, &path, proxy_kv);
-    if (jr_sb_seccomp_build(&prog, &e) || jr_sb_plan_build(plan, o, &e))
+    if (jr_sb_plan_build(plan, o, &e))
         goto fail;
     for (int i = 0; !rootless && i < o->nbinds; i++) {
         uid_t id = (uid_t)(HOST_ID_BASE + o->uid);
@@ -465,7 +457,7 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
             goto fail;
         }
     }
-    if (jr_sb_cg_setup(&s.cg, o, name, &e))
+    if (jr_sb_cg_setup(&s.cg, o, name, host, &e))
         goto fail;
     s.have_cg = 1;
     oc->layers |= s.cg.layers;
@@ -493,10 +485,10 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
     }
 
     struct jr_sb_child c = {
-        .o = o, .plan = plan, .filter = &prog, .envp = (char *const *)envp,
+        .o = o, .plan = plan, .filter = &host->filter, .envp = (char *const *)envp,
         .path = path, .sync_fd = sync_p[0], .err_fd = err_p[1],
         .status_fd = status_p[1], .netns = netns, .rootless = rootless,
-        .proxy_fd = proxy_p[1], .cap_last = read_cap_last(),
+        .proxy_fd = proxy_p[1], .cap_last = host->cap_last,
         .close_fds = {sync_p[1], err_p[0], status_p[0], s.sigfd, o->status_fd, proxy_p[0],
                       cgfd},
         .nclose = cgfd >= 0 ? 7 : 6,
@@ -570,7 +562,6 @@ done:
             close(fds[i]);
     jr_sb_plan_close(plan);
     free(plan);
-    free(prog.filter);
 }
 
 /* 0 when the whole line went out. */
@@ -594,11 +585,13 @@ int jr_sandbox_main(int argc, char **argv)
     char *title;
     size_t title_len = jr_sb_title_area(argc, argv, &title);
 
-    return jr_sandbox_run(argc, argv, title, title_len);
+    return jr_sandbox_run(argc, argv, title, title_len, NULL);
 }
 
-int jr_sandbox_run(int argc, char **argv, char *title, size_t title_len)
+int jr_sandbox_run(int argc, char **argv, char *title, size_t title_len,
+                   const struct jr_sb_host *host)
 {
+    struct jr_sb_host own;
     struct jr_sandbox_opts o;
     struct jr_sandbox_outcome oc;
     char err[256];
@@ -632,7 +625,19 @@ int jr_sandbox_run(int argc, char **argv, char *title, size_t title_len)
         return 1;
     }
     int emitted = 0;
-    run(&o, &oc, title, title_len, &emitted);
+    if (!host) {
+        struct jr_sb_err e;
+        memset(&e, 0, sizeof(e));
+        if (jr_sb_host_init(&own, &e)) {
+            jr_sb_host_free(&own);
+            setup_error(&oc, &e);
+            return emit(o.status_fd, &oc) == 0 ? 0 : 1;
+        }
+        host = &own;
+    }
+    run(&o, &oc, title, title_len, host, &emitted);
+    if (host == &own)
+        jr_sb_host_free(&own);
     if (emitted)
         return emitted > 0 ? 0 : 1;
     return emit(o.status_fd, &oc) == 0 ? 0 : 1;

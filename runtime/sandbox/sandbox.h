@@ -11,9 +11,6 @@
  * Both run in a fresh single-threaded process (no Lua, no libuv). */
 int jr_sandbox_main(int argc, char **argv);
 int jr_sandbox_check_main(int argc, char **argv);
-/* jr_sandbox_main with the memory that becomes pid 1's process title given
- * (the sandbox server's helpers have their words on the heap). */
-int jr_sandbox_run(int argc, char **argv, char *title, size_t title_len);
 
 /* ---- layers: one bit each, named as `sandbox.require` names them ---- */
 enum {

@@ -33,6 +33,8 @@ struct server {
     char *argv0;                 /* the helpers' argv[0] */
     char *title;                 /* our argv/environ block: pid 1's title */
     size_t title_len;
+    const struct jr_sb_host *host; /* NULL: each helper learns it (and
+                                    * reports why it could not) */
     pid_t helpers[MAX_HELPERS];  /* forked and not yet reaped */
     int n;
 };
@@ -149,7 +151,7 @@ static _Noreturn void helper(const struct server *sv, const int fds[4], char *wo
     argv[1] = "sandbox";
     for (uint32_t i = 0, k = 2; i < len; i += (uint32_t)strlen(words + i) + 1)
         argv[k++] = words + i;
-    _exit(jr_sandbox_run(argc, argv, sv->title, sv->title_len));
+    _exit(jr_sandbox_run(argc, argv, sv->title, sv->title_len, sv->host));
 }
 
 static void reply(struct server *sv, int32_t pid)
@@ -243,6 +245,8 @@ static void reap(struct server *sv)
 int jr_sandbox_server_main(int argc, char **argv)
 {
     struct server *sv = calloc(1, sizeof(*sv));
+    struct jr_sb_host host;
+    struct jr_sb_err e;
     struct sigaction ign;
     sigset_t chld;
     int rc = 0;
@@ -269,6 +273,9 @@ int jr_sandbox_server_main(int argc, char **argv)
     sigaction(SIGINT, &ign, NULL);
     sigaction(SIGHUP, &ign, NULL);
     prctl(PR_SET_NAME, "jobrt-sbserver", 0, 0, 0);
+    memset(&e, 0, sizeof(e));
+    if (jr_sb_host_init(&host, &e) == 0)
+        sv->host = &host;
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
     sigprocmask(SIG_BLOCK, &chld, NULL);
@@ -297,6 +304,7 @@ int jr_sandbox_server_main(int argc, char **argv)
     for (int i = 0; i < sv->n; i++)
         kill(sv->helpers[i], SIGTERM);
     close(sv->sigfd);
+    jr_sb_host_free(&host);
     free(sv);
     return rc;
 }

@@ -24,24 +24,28 @@ int jr_sched_task_dir(struct jr_sched *s, const char *job, const char *task,
     return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
+/* mkdir -p. The deepest missing folder is found by walking up from path
+ * (a task's folders have most of their parents already). */
 int jr_sched_mkdirs(const char *path)
 {
     char buf[4096];
-    size_t i, n = strlen(path);
+    size_t n = strlen(path);
+    char *slash;
 
     if (n >= sizeof buf)
         return -1;
+    if (mkdir(path, 0755) == 0 || errno == EEXIST)
+        return 0;
+    if (errno != ENOENT)
+        return -1;
     memcpy(buf, path, n + 1);
-    for (i = 1; i <= n; i++) {
-        if (buf[i] != '/' && buf[i] != 0)
-            continue;
-        buf[i] = 0;
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return -1;
-        if (i < n)
-            buf[i] = '/';
-    }
-    return 0;
+    slash = strrchr(buf, '/');
+    if (!slash || slash == buf)
+        return -1;
+    *slash = 0;
+    if (jr_sched_mkdirs(buf))
+        return -1;
+    return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : -1;
 }
 
 static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
