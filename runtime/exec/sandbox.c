@@ -48,6 +48,7 @@ struct sb_exec {
     char *helper;                /* the server: jobrt-sandbox or exe */
     struct jr_sbs *server;       /* NULL until the first start, or once lost */
     struct jr_exec_proc *procs;  /* attempts whose helper may not have exited */
+    int closing;                 /* closed by the scheduler: goes with the server */
     char **images;               /* name, root, name, root, ..., NULL */
     char **host_paths;
     int64_t grace_ms, log_cap;
@@ -574,6 +575,8 @@ static int stage_input(const struct spec_ctx *c, int i, const struct input *in,
 
 /* ---- the process ---- */
 
+static void sb_free(struct sb_exec *ex);
+
 /* Stops the downloads still running; their callbacks will not come. */
 static void abort_fetches(struct jr_exec_proc *p)
 {
@@ -726,7 +729,7 @@ static void maybe_done(struct jr_exec_proc *p)
     }
     p->result.duration_ms = (int64_t)(uv_now(p->loop) - p->started);
     p->cbs.done(p->arg, &p->result);
-    maybe_free(p);
+    /* p stays: freed by the caller or by the last handle's close. */
 }
 
 static void log_line(void *arg, int stream, const char *line, size_t len)
@@ -831,7 +834,10 @@ static void on_server_exit(void *owner, int32_t pid, int status)
         if (p->server == old)
             helper_exited(p, -1);
     }
-    jr_sbs_close(old);
+    if (ex->closing)
+        sb_free(ex); /* old, closed already, frees itself */
+    else
+        jr_sbs_close(old);
 }
 
 /* ---- argv of the helper ---- */
@@ -1210,19 +1216,21 @@ static void sb_kill(struct jr_exec_proc *p, int signum)
         kill((pid_t)p->pid, signum);
 }
 
+/* The executor goes once its server is lost: until then exit notices may
+ * still end attempts (the scheduler kills them all before closing us). */
 static void sb_close(void *self)
 {
     struct sb_exec *ex = self;
-    struct jr_exec_proc *p, *next;
 
-    /* Attempts still running end by their pipes; they no longer know us. */
-    for (p = ex->procs; p; p = next) {
-        next = p->next;
-        helper_exited(p, -1);
-    }
+    ex->closing = 1;
     if (ex->server)
         jr_sbs_close(ex->server);
+    else
+        sb_free(ex);
+}
 
+static void sb_free(struct sb_exec *ex)
+{
     if (ex->helper != ex->exe)
         free(ex->helper);
     free(ex->exe);

@@ -17,14 +17,19 @@
 #include "sandbox/server.h"
 
 #define IO_TIMEOUT_S 10
+#define STOP_TIMEOUT_MS 5000
 
 struct jr_sbs {
     uv_loop_t *loop;
     uv_process_t proc;
     uv_poll_t poll;
-    int ctl, events;             /* our ends */
+    uv_timer_t stop_timer;       /* closing: a server that does not go is killed */
+    int ctl, events;             /* our ends; ctl -1 once closed */
     int open_handles;
-    int lost, closed, exited;
+    int lost;                    /* the owner was told (pid 0); no requests */
+    int closing;                 /* jr_sbs_close was called */
+    int released;                /* the handles are closing: s goes with them */
+    int exited;                  /* the server process was reaped */
     jr_sbs_exit_cb cb;
     void *owner;
     char buf[sizeof(struct jr_sbs_exit)];
@@ -43,19 +48,33 @@ static void on_closed(uv_handle_t *h)
     free(s);
 }
 
-/* Lost: tell the owner once, stop reading; the server is killed so it
- * cannot act on a half-sent request later. */
+/* Lost and closing: the poll and the timer close now, the process handle
+ * once the server is reaped (on_server_exit). */
+static void release(struct jr_sbs *s)
+{
+    if (s->released)
+        return;
+    s->released = 1;
+    uv_close((uv_handle_t *)&s->poll, on_closed);
+    uv_close((uv_handle_t *)&s->stop_timer, on_closed);
+    if (s->exited && !uv_is_closing((uv_handle_t *)&s->proc))
+        uv_close((uv_handle_t *)&s->proc, on_closed);
+}
+
+/* The server is gone, or must go: it is killed (so it cannot act on a
+ * half-sent request later), and the owner is told once that no notice
+ * will come for the helpers still running. */
 static void lose(struct jr_sbs *s)
 {
     if (s->lost)
         return;
     s->lost = 1;
-    if (!s->closed)
-        uv_poll_stop(&s->poll);
+    uv_poll_stop(&s->poll);
     if (!s->exited)
         uv_process_kill(&s->proc, SIGKILL);
-    if (!s->closed)
-        s->cb(s->owner, 0, -1);
+    s->cb(s->owner, 0, -1);
+    if (s->closing)
+        release(s);
 }
 
 static void on_server_exit(uv_process_t *h, int64_t status, int signum)
@@ -63,12 +82,18 @@ static void on_server_exit(uv_process_t *h, int64_t status, int signum)
     struct jr_sbs *s = h->data;
 
     s->exited = 1;
-    if (!s->closed)
+    if (!s->closing)
         jr_log(NULL, JR_LOG_WARN,
                "the sandbox server exited (status %lld, signal %d); a new one starts "
                "with the next task", (long long)status, signum);
     lose(s);
-    uv_close((uv_handle_t *)&s->proc, on_closed);
+    if (s->released && !uv_is_closing((uv_handle_t *)&s->proc))
+        uv_close((uv_handle_t *)&s->proc, on_closed);
+}
+
+static void on_stop_timeout(uv_timer_t *t)
+{
+    lose(t->data);
 }
 
 static void on_events(uv_poll_t *h, int status, int events)
@@ -95,9 +120,9 @@ static void on_events(uv_poll_t *h, int status, int events)
             struct jr_sbs_exit ev;
             memcpy(&ev, s->buf, sizeof(ev));
             s->have = 0;
-            if (!s->closed && ev.pid > 0)
+            if (ev.pid > 0)
                 s->cb(s->owner, ev.pid, ev.status);
-            if (s->closed || s->lost)
+            if (s->lost)
                 return;
         }
     }
@@ -153,7 +178,6 @@ int jr_sbs_spawn(uv_loop_t *loop, const char *helper, jr_sbs_exit_cb cb, void *o
         /* The handle must still be closed; then s goes. */
         s->ctl = ctl[0];
         s->events = ev[0];
-        s->closed = s->lost = s->exited = 1;
         s->open_handles = 1;
         uv_close((uv_handle_t *)&s->proc, on_closed);
         return jr_err_set(e, JR_E_SYSTEM, "spawn %s sandbox-server: %s", helper,
@@ -164,9 +188,11 @@ int jr_sbs_spawn(uv_loop_t *loop, const char *helper, jr_sbs_exit_cb cb, void *o
     s->events = ev[0];
     s->cb = cb;
     s->owner = owner;
-    s->open_handles = 2;
+    s->open_handles = 3;
     uv_poll_init(loop, &s->poll, s->events);
     uv_poll_start(&s->poll, UV_READABLE, on_events);
+    uv_timer_init(loop, &s->stop_timer);
+    s->stop_timer.data = s;
     *out = s;
     return JR_OK;
 fail_errno:
@@ -239,7 +265,7 @@ int jr_sbs_start(struct jr_sbs *s, char *const *words, const int fds[4], int32_t
     size_t len = 0, got = 0;
     char *buf;
 
-    if (s->lost)
+    if (s->lost || s->closing)
         return jr_err_set(e, JR_E_SYSTEM, "the sandbox server is gone");
     for (char *const *w = words; *w; w++)
         len += strlen(*w) + 1;
@@ -290,7 +316,7 @@ int jr_sbs_kill(struct jr_sbs *s, int32_t pid, int signum, int group)
     struct jr_sbs_req req = {group ? JR_SBS_KILL_GROUP : JR_SBS_KILL, pid, signum, 0};
     struct iovec iov = {&req, sizeof(req)};
 
-    if (s->lost)
+    if (s->lost || s->closing)
         return -1;
     if (send_msg(s, &iov, 1, NULL, 0)) {
         lose(s);
@@ -301,18 +327,21 @@ int jr_sbs_kill(struct jr_sbs *s, int32_t pid, int signum, int group)
 
 int jr_sbs_alive(const struct jr_sbs *s)
 {
-    return !s->lost;
+    return !s->lost && !s->closing;
 }
 
 void jr_sbs_close(struct jr_sbs *s)
 {
-    if (s->closed)
+    if (s->closing)
         return;
-    s->closed = 1;
+    s->closing = 1;
     /* EOF on its control socket is the server's signal to stop. */
     close(s->ctl);
     s->ctl = -1;
-    uv_close((uv_handle_t *)&s->poll, on_closed);
-    /* The process handle stays open until the server has exited (promptly:
-     * it stops on this EOF), so that it is reaped; on_server_exit closes it. */
+    if (s->lost) {
+        release(s);
+        return;
+    }
+    uv_timer_start(&s->stop_timer, on_stop_timeout, STOP_TIMEOUT_MS, 0);
+    uv_unref((uv_handle_t *)&s->stop_timer);
 }

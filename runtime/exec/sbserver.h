@@ -29,8 +29,10 @@ int jr_sbs_start(struct jr_sbs *s, char *const *words, const int fds[4], int32_t
 int jr_sbs_kill(struct jr_sbs *s, int32_t pid, int signum, int group);
 /* 0 once the server is lost. */
 int jr_sbs_alive(const struct jr_sbs *s);
-/* No more callbacks; the server sees its control socket close, sends its
- * helpers SIGTERM (their cancel) and exits. Safe inside the callback. */
+/* No more requests: the server sees its control socket close, sends its
+ * helpers SIGTERM (their cancel) and exits (or is killed after 5 s).
+ * Notices still come until the lost callback (pid 0), after which s frees
+ * itself. Safe inside the callback. */
 void jr_sbs_close(struct jr_sbs *s);
 
 #endif

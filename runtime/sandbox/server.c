@@ -135,6 +135,7 @@ static _Noreturn void helper(const struct server *sv, const int fds[4], char *wo
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     setsid();
+    prctl(PR_SET_NAME, "jobrt-sandbox", 0, 0, 0);
     /* Above every target first, so no dup2 below lands on a source. */
     for (int i = 0; i < 5; i++)
         if (src[i] < 0 || (high[i] = fcntl(src[i], F_DUPFD, 16)) < 0)
@@ -266,6 +267,8 @@ int jr_sandbox_server_main(int argc, char **argv)
     sv->title_len = jr_sb_title_area(argc, argv, &sv->title);
     fcntl(sv->ctl, F_SETFD, FD_CLOEXEC);
     fcntl(sv->events, F_SETFD, FD_CLOEXEC);
+    /* Notices wait for room rather than being dropped. */
+    fcntl(sv->events, F_SETFL, fcntl(sv->events, F_GETFL) & ~O_NONBLOCK);
     /* The daemon decides when we stop: by closing the control socket. */
     memset(&ign, 0, sizeof(ign));
     ign.sa_handler = SIG_IGN;

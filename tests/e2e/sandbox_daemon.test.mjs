@@ -106,6 +106,34 @@ const tests = [
     } while (j.tasks[0].state === 'running' && Date.now() < deadline);
     assertEq(j.tasks[0].state, 'canceled');
   }],
+  ['a lost sandbox server: the running task still ends with its outcome, the next one runs', async ({ srv }) => {
+    const r = await call(srv, 'POST', '/jobs', { id: 'lost-1', start: true,
+      tasks: [{ alias: 'a', command: ['sh', '-c', 'echo up; sleep 1; echo after'] }] });
+    assertEq(r.status, 201, JSON.stringify(r.body));
+    // Running (the helper has started) before the server goes.
+    for (let i = 0; i < 200; i++) {
+      const j = (await call(srv, 'GET', '/jobs/lost-1')).body;
+      if (j.tasks[0].state === 'running') break;
+      await sleep(10);
+    }
+    const servers = spawnSync('pgrep', ['-P', String(srv.proc.pid), '-x', 'jobrt-sbserver']).stdout.toString().trim().split('\n').filter(Boolean);
+    assertEq(servers.length, 1, `sandbox servers of the daemon: ${servers}`);
+    process.kill(Number(servers[0]), 'SIGKILL');
+    let j;
+    for (let i = 0; i < 500; i++) {
+      j = (await call(srv, 'GET', '/jobs/lost-1')).body;
+      if (!['created', 'queued', 'running'].includes(j.state)) break;
+      await sleep(20);
+    }
+    assertEq(j.state, 'succeeded', j.error);
+    assertEq(j.tasks[0].outcome, 'exited');
+    const msgs = (await call(srv, 'GET', '/jobs/lost-1/logs')).body.logs.map((l) => l.message);
+    assert(msgs.includes('after'), JSON.stringify(msgs));
+    const next = await runJob(srv, { id: 'lost-2', tasks: [{ alias: 'a', command: ['true'] }] });
+    assertEq(next.state, 'succeeded', next.error);
+    const again = spawnSync('pgrep', ['-P', String(srv.proc.pid), '-x', 'jobrt-sbserver']).stdout.toString().trim();
+    assert(again && again !== servers[0], `a new server: ${again}`);
+  }],
   ['sandbox.require with a layer the probe lacks refuses to start, naming it', async () => {
     const dir = path.join(os.tmpdir(), `jobrt-sbreq-${process.pid}`);
     mkdirSync(dir, { recursive: true });
