@@ -133,8 +133,13 @@ build-fuzz/fuzz_span: fuzz/fuzz_span.c
 	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(LDLIBS)
 
 bench: deps bench-deps
-	$(MAKE) jobrt
+	$(MAKE) jobrt $(BUILD)/bench/sbs_latency
 	bench/run
+
+# Sandbox start-to-exit through the sandbox server, as the daemon runs tasks.
+$(BUILD)/bench/sbs_latency: bench/sbs_latency.c $(BUILD)/libjobrt_core.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # jobrt.core as a Lua C module, for `luarocks make` (rockspec/) and for
 # policy authors testing with plain lua5.4. The interpreter provides Lua's

@@ -2,7 +2,8 @@
 # Sandbox start-to-exit latency for a trivial task (/bin/true), measured in
 # one interleaved run against plain fork+exec and bubblewrap --unshare-all:
 # median and p99 of each, printed as ratios; also the slim helper
-# (build/jobrt-sandbox) run as the daemon runs it, when it is built.
+# (build/jobrt-sandbox) exec'd with the daemon's options, and what the daemon
+# does: a helper forked by the sandbox server ("daemon: server-forked").
 # BENCH_SANDBOX_RUNS=N (default 300).
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -29,13 +30,26 @@ fi
 # the helpers' status lines: their wall_ms is the sandbox's own work, without
 # the exec and dynamic loading of the jobrt binary.
 STATUS=$(mktemp)
-trap 'rm -f "$STATUS"' EXIT
-# The slim helper the daemon spawns when it sits next to the binary.
+SERVED=$(mktemp)
+trap 'rm -f "$STATUS" "$SERVED"' EXIT
+# The slim helper the daemon runs as its sandbox server when it sits next to
+# the binary.
 HELPER=
 for h in "$(dirname "$BIN")/jobrt-sandbox" "$(dirname "$BIN")/build/jobrt-sandbox"; do
     [ -x "$h" ] && { HELPER=$h; break; }
 done
-STATUS=$STATUS HELPER=$HELPER BWRAP=$(command -v bwrap || true) perl -MTime::HiRes=clock_gettime,CLOCK_MONOTONIC -MPOSIX -e '
+# What the daemon does per task: a helper forked by the sandbox server
+# (bench/sbs_latency.c, built by `make bench`); its runs come just before
+# the interleaved ones.
+LATENCY=$(dirname "$BIN")/build/bench/sbs_latency
+[ -x "$LATENCY" ] || LATENCY=build/bench/sbs_latency
+if [ -x "$LATENCY" ]; then
+    "$LATENCY" "${HELPER:-$BIN}" "$RUNS" > "$SERVED" ||
+        { echo "sandbox: FAILED: $LATENCY did not run" >&2; exit 1; }
+else
+    echo "sandbox: $LATENCY is not built (make bench builds it); its row is left out"
+fi
+SERVED=$SERVED STATUS=$STATUS HELPER=$HELPER BWRAP=$(command -v bwrap || true) perl -MTime::HiRes=clock_gettime,CLOCK_MONOTONIC -MPOSIX -e '
     my ($bin, $runs) = @ARGV;
     $^F = 3; # fds up to 3 stay open across exec
     open(my $st, ">>", $ENV{STATUS}) or die;  # fd 3 for the children
@@ -48,24 +62,29 @@ STATUS=$STATUS HELPER=$HELPER BWRAP=$(command -v bwrap || true) perl -MTime::HiR
         ["jobrt sandbox + limits", sub { ($bin, "sandbox", "--cgroup-name", "bench-$$-l$_[0]",
             "--memory", "256M", "--pids", "64", "--cpu", "1000", "--timeout", "10", "--", "/bin/true") }],
     );
-    # What the daemon spawns per task: the slim helper when it is built, with
-    # the cgroup options of the daemon (no v1 leaf without a limit, nproc rlimit).
+    # The slim helper started by exec per task (as the daemon did before the sandbox
+    # server), with the cgroup options of the daemon (no v1 leaf without a limit,
+    # nproc rlimit).
     if ($ENV{HELPER}) {
-        push @cases, ["daemon helper", sub { ($ENV{HELPER}, "sandbox", "--cgroup-name", "bench-$$-d$_[0]",
+        push @cases, ["slim helper by exec", sub { ($ENV{HELPER}, "sandbox", "--cgroup-name", "bench-$$-d$_[0]",
             "--lazy-cgroups", "yes", "--nproc", "1024", "--", "/bin/true") }];
-        push @cases, ["daemon helper + limits", sub { ($ENV{HELPER}, "sandbox", "--cgroup-name", "bench-$$-e$_[0]",
+        push @cases, ["slim helper + limits", sub { ($ENV{HELPER}, "sandbox", "--cgroup-name", "bench-$$-e$_[0]",
             "--lazy-cgroups", "yes", "--memory", "256M", "--pids", "64", "--cpu", "1000",
             "--timeout", "10", "--", "/bin/true") }];
-        push @cases, ["daemon helper --help", sub { ($ENV{HELPER}, "sandbox", "--help") }];
+        push @cases, ["slim helper --help", sub { ($ENV{HELPER}, "sandbox", "--help") }];
     }
     push @cases, ["jobrt sandbox --help", sub { ($bin, "sandbox", "--help") }];
     push @cases, ["bwrap --unshare-all", sub { ($ENV{BWRAP}, "--unshare-all", "--ro-bind", "/", "/",
         "--dev", "/dev", "--proc", "/proc", "/bin/true") }] if $ENV{BWRAP};
     my %t;
-    for my $i (1 .. 20) { system($_->[1]->("w$i")) for @cases }   # warm-up
+    open(my $sv, "<", $ENV{SERVED}) or die;
+    chomp(my @served = <$sv>);
+    my $served = "daemon: server-forked";
+    if (@served) { $t{$served} = \@served; push @cases, [$served, undef] }
+    for my $i (1 .. 20) { system($_->[1]->("w$i")) for grep { $_->[1] } @cases }   # warm-up
     truncate($st, 0);
     for my $i (1 .. $runs) {
-        for my $c (@cases) {
+        for my $c (grep { $_->[1] } @cases) {
             my @cmd = $c->[1]->($i);
             my $t0 = clock_gettime(CLOCK_MONOTONIC);
             my $rc = system(@cmd);
