@@ -155,14 +155,40 @@ int jr_sandbox_domain_allowed(const char *const *domains, int n, const char *hos
     for (int i = 0; i < n; i++) {
         const char *d = domains[i];
         if (strcasecmp(d, h) == 0)
-            return 1;
-        if (!ip && d[0] == '*' && d[1] == '.') {
+            return JR_SB_MATCH_EXACT;
+    }
+    for (int i = 0; i < n && !ip; i++) {
+        const char *d = domains[i];
+        if (d[0] == '*' && d[1] == '.') {
             size_t sl = strlen(d + 1); /* ".suffix" */
             if (hl > sl && strcasecmp(h + hl - sl, d + 1) == 0)
-                return 1;
+                return JR_SB_MATCH_WILDCARD;
         }
     }
     return 0;
+}
+
+/* a in host order. */
+static int v4_internal(uint32_t a)
+{
+    return (a >> 24) == 127 || (a >> 24) == 0 ||     /* loopback, "this host" */
+           (a >> 16) == 0xA9FE ||                    /* 169.254/16 link-local */
+           (a >> 28) == 0xE || a == 0xFFFFFFFFu;      /* multicast, broadcast */
+}
+
+int jr_sandbox_addr_host_internal(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return v4_internal(ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr));
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a) || IN6_IS_ADDR_V4COMPAT(a))
+            return v4_internal((uint32_t)a->s6_addr[12] << 24 | (uint32_t)a->s6_addr[13] << 16 |
+                               (uint32_t)a->s6_addr[14] << 8 | a->s6_addr[15]);
+        return IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_UNSPECIFIED(a) ||
+               IN6_IS_ADDR_LINKLOCAL(a) || IN6_IS_ADDR_MULTICAST(a);
+    }
+    return 1; /* not an internet address at all */
 }
 
 static int parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out)

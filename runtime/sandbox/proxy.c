@@ -43,6 +43,9 @@ struct jr_sb_pconn {
     struct addrinfo hints, *ai, *next;
     struct buf up, down;         /* task -> upstream, upstream -> task */
     int c_eof, u_eof, c_shut, u_shut;
+    int match;                   /* JR_SB_MATCH_*: how the host was allowed */
+    int internal;                /* addresses skipped as host-internal */
+    int connect_err;             /* the last failed connect's errno */
 };
 
 static void plog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -221,7 +224,8 @@ static void on_head(struct jr_sb_proxy *px, int i, size_t end)
         }
         target += al;
     }
-    if (!jr_sandbox_domain_allowed(px->o->domains, px->o->ndomains, c->host)) {
+    c->match = jr_sandbox_domain_allowed(px->o->domains, px->o->ndomains, c->host);
+    if (!c->match) {
         plog("refused %s %s:%s: not in the network allow-list", c->method, c->host, c->port);
         snprintf(why, sizeof(why), "%s is not in this task's network allow-list", c->host);
         refuse(px, i, 403, why);
@@ -297,9 +301,13 @@ static void try_connect(struct jr_sb_proxy *px, int i)
 {
     struct jr_sb_pconn *c = px->c[i];
     char why[400];
-    int err = 0;
+    int err = c->connect_err;
     for (; c->next; c->next = c->next->ai_next) {
         struct addrinfo *a = c->next;
+        if (c->match == JR_SB_MATCH_WILDCARD && jr_sandbox_addr_host_internal(a->ai_addr)) {
+            c->internal++;
+            continue;
+        }
         if (c->ufd >= 0)
             close(c->ufd);
         c->ufd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
@@ -314,6 +322,15 @@ static void try_connect(struct jr_sb_proxy *px, int i)
             return;
         }
         err = errno;
+    }
+    if (c->internal && !err) {
+        plog("refused %s %s:%s: it resolves to a host-internal address", c->method, c->host,
+             c->port);
+        snprintf(why, sizeof(why), "%s resolves to a loopback, link-local or other "
+                 "host-internal address, which a *.suffix allow-list entry does not open "
+                 "(list the name itself)", c->host);
+        refuse(px, i, 403, why);
+        return;
     }
     plog("%s %s:%s: connect failed: %s", c->method, c->host, c->port,
           strerror(err ? err : ECONNREFUSED));
@@ -348,6 +365,7 @@ static void check_connected(struct jr_sb_proxy *px, int i)
     int err = 0;
     socklen_t len = sizeof(err);
     if (getsockopt(c->ufd, SOL_SOCKET, SO_ERROR, &err, &len) || err) {
+        c->connect_err = err ? err : errno;
         try_connect(px, i);
         return;
     }

@@ -79,11 +79,21 @@ int64_t jr_sandbox_parse_seconds(const char *s);
 /* 1 if s is a valid --allow-domain entry: a host name, "*.suffix" or an IP
  * literal (IPv6 without brackets), at most 253 characters. */
 int jr_sandbox_domain_valid(const char *s);
-/* 1 if host (a name or an IP literal, brackets stripped) may be reached
+/* Whether host (a name or an IP literal, brackets stripped) may be reached
  * under the allow-list: names match an entry exactly or a "*.suffix" one
  * (a subdomain, not the suffix itself), case-insensitively, ignoring one
- * trailing dot; IP literals only an identical entry. */
+ * trailing dot; IP literals only an identical entry. 0 when not allowed,
+ * else how it matched. */
+enum { JR_SB_MATCH_WILDCARD = 1, JR_SB_MATCH_EXACT = 2 };
 int jr_sandbox_domain_allowed(const char *const *domains, int n, const char *host);
+/* 1 for an address that reaches the host itself or its link rather than
+ * the outside: loopback, unspecified ("this host"), link-local (where
+ * cloud metadata services live), multicast and broadcast, also as IPv4
+ * mapped into IPv6; and anything that is not IPv4 or IPv6. A name matched
+ * only by a "*.suffix" entry is never connected to such an address: whoever
+ * runs the suffix's DNS could otherwise point it at the host's loopback. */
+struct sockaddr;
+int jr_sandbox_addr_host_internal(const struct sockaddr *sa);
 extern const char jr_sandbox_usage[];
 
 /* ---- outcome ---- */

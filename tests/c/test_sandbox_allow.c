@@ -1,6 +1,11 @@
 /* Unit tests for network mode allow's pure parts: --allow-domain and
  * --proxy-port parsing and the allow-list match the proxy applies. The
  * proxy itself is covered by tests/e2e/sandbox_allow.test.sh. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+
 #include "unit.h"
 
 #include "sandbox/sandbox.h"
@@ -46,6 +51,53 @@ TEST(domain_allowed)
     CHECK(!jr_sandbox_domain_allowed(d, 0, "example.com"));
     const char *w[] = {"*.3"};
     CHECK(!jr_sandbox_domain_allowed(w, 1, "10.1.2.3")); /* IPs match exactly only */
+    /* How it matched: an exact entry wins over a wildcard one. */
+    const char *m[] = {"*.example.com", "api.example.com"};
+    CHECK_INT(jr_sandbox_domain_allowed(m, 2, "api.example.com"), JR_SB_MATCH_EXACT);
+    CHECK_INT(jr_sandbox_domain_allowed(m, 2, "www.example.com"), JR_SB_MATCH_WILDCARD);
+    CHECK_INT(jr_sandbox_domain_allowed(d, 4, "10.1.2.3"), JR_SB_MATCH_EXACT);
+}
+
+static int internal4(const char *ip)
+{
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    inet_pton(AF_INET, ip, &a.sin_addr);
+    return jr_sandbox_addr_host_internal((struct sockaddr *)&a);
+}
+
+static int internal6(const char *ip)
+{
+    struct sockaddr_in6 a;
+    memset(&a, 0, sizeof(a));
+    a.sin6_family = AF_INET6;
+    inet_pton(AF_INET6, ip, &a.sin6_addr);
+    return jr_sandbox_addr_host_internal((struct sockaddr *)&a);
+}
+
+TEST(host_internal_addresses)
+{
+    CHECK(internal4("127.0.0.1"));
+    CHECK(internal4("127.1.2.3"));
+    CHECK(internal4("0.0.0.0"));
+    CHECK(internal4("169.254.169.254")); /* cloud metadata */
+    CHECK(internal4("224.0.0.1"));
+    CHECK(internal4("255.255.255.255"));
+    CHECK(!internal4("93.184.216.34"));
+    CHECK(!internal4("10.1.2.3"));       /* private networks are the outside */
+    CHECK(!internal4("192.168.1.1"));
+    CHECK(!internal4("128.0.0.1"));
+    CHECK(internal6("::1"));
+    CHECK(internal6("::"));
+    CHECK(internal6("fe80::1"));
+    CHECK(internal6("ff02::1"));
+    CHECK(internal6("::ffff:127.0.0.1"));
+    CHECK(internal6("::ffff:169.254.169.254"));
+    CHECK(!internal6("::ffff:93.184.216.34"));
+    CHECK(!internal6("2606:2800:220:1::1"));
+    struct sockaddr un = {AF_UNIX, {0}};
+    CHECK(jr_sandbox_addr_host_internal(&un));
 }
 
 TEST(parse_allow_options)
@@ -83,6 +135,7 @@ int main(void)
 {
     RUN(domain_valid);
     RUN(domain_allowed);
+    RUN(host_internal_addresses);
     RUN(parse_allow_options);
     return UNIT_DONE();
 }

@@ -81,6 +81,24 @@ check "a host not in the list is refused with 403 and logged" eval 'is exited &&
 sb --network allow --allow-domain '*.localhost' -- /bin/sh -c "$CURL http://localhost:$PORT/file.txt"
 check "a *.suffix entry does not match the bare suffix" eval 'is exited && out_has "code=403"'
 
+# Someone else's DNS pointing a name under an allowed *.suffix at the host's
+# loopback: a private /etc/hosts, bound over the real one in a mount
+# namespace of the helper's own, stands in for it.
+printf '127.0.0.1 localhost\n127.0.0.1 svc.jobrt-test.internal\n' >"$W/hosts"
+sb_hosts() {
+  N=$((N + 1))
+  timeout -k 5 60 unshare -m sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$W/hosts" \
+    "$BIN" sandbox --cgroup-name "$TAG-$N" "$@" 3>"$W/status" >"$W/out" 2>"$W/err"
+  echo $? >"$W/rc"
+}
+sb_hosts --network allow --allow-domain '*.jobrt-test.internal' -- /bin/sh -c "$CURL http://svc.jobrt-test.internal:$PORT/file.txt; $CURL -p http://svc.jobrt-test.internal:$PORT/file.txt"
+check "a *.suffix match that resolves to the host's loopback is refused" eval 'is exited &&
+  out_has "host-internal address.* code=403" && ! out_has "served-" &&
+  err_has "refused GET svc.jobrt-test.internal:$PORT: it resolves to a host-internal" &&
+  err_has "refused CONNECT svc.jobrt-test.internal:$PORT"'
+sb_hosts --network allow --allow-domain svc.jobrt-test.internal -- /bin/sh -c "$CURL http://svc.jobrt-test.internal:$PORT/file.txt"
+check "the same name listed exactly is reached" eval 'is exited && out_has "^served-$$$"'
+
 sb --network allow --allow-domain localhost -- /bin/sh -c "curl -sS -m 5 --noproxy '*' http://localhost:$PORT/file.txt; echo rc=\$?; exec 5<>/dev/tcp/127.0.0.1/$PORT && echo CONNECTED"
 check "a direct connection without the proxy fails" eval 'is exited && out_has "^rc=7$" &&
   ! out_has CONNECTED && ! out_has "served-"'
