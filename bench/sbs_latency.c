@@ -13,8 +13,9 @@
 
 #include "exec/sbserver.h"
 
-static void on_notice(void *owner, int32_t pid, int status)
+static void on_notice(void *owner, struct jr_sbs *s, int32_t pid, int status)
 {
+    (void)s;
     (void)pid;
     (void)status;
     *(int *)owner += 1;

@@ -46,7 +46,9 @@ struct sb_exec {
     uv_loop_t *loop;
     char *exe, *cgroup_parent, *network;
     char *helper;                /* the server: jobrt-sandbox or exe */
-    struct jr_sbs *server;       /* NULL until the first start, or once lost */
+    struct jr_sbs *server;       /* takes the starts; NULL until the first */
+    int nservers;                /* servers not yet told lost (a replaced one
+                                  * may still have attempts to end) */
     struct jr_exec_proc *procs;  /* attempts whose helper may not have exited */
     int closing;                 /* closed by the scheduler: goes with the server */
     char **images;               /* name, root, name, root, ..., NULL */
@@ -576,6 +578,22 @@ static int stage_input(const struct spec_ctx *c, int i, const struct input *in,
 /* ---- the process ---- */
 
 static void sb_free(struct sb_exec *ex);
+static void on_server_exit(void *owner, struct jr_sbs *s, int32_t pid, int status);
+
+/* The server that takes the starts; a lost one's notice may still be due,
+ * and ends its attempts then. */
+static int ensure_server(struct sb_exec *ex, struct jr_err *e)
+{
+    int rc;
+
+    if (ex->server && jr_sbs_alive(ex->server))
+        return JR_OK;
+    ex->server = NULL;
+    if ((rc = jr_sbs_spawn(ex->loop, ex->helper, on_server_exit, ex, &ex->server, e)))
+        return rc;
+    ex->nservers++;
+    return JR_OK;
+}
 
 /* Stops the downloads still running; their callbacks will not come. */
 static void abort_fetches(struct jr_exec_proc *p)
@@ -812,32 +830,31 @@ static void helper_exited(struct jr_exec_proc *p, int status)
     maybe_free(p);
 }
 
-static void on_server_exit(void *owner, int32_t pid, int status)
+static void on_server_exit(void *owner, struct jr_sbs *s, int32_t pid, int status)
 {
     struct sb_exec *ex = owner;
     struct jr_exec_proc *p, *next;
 
     if (pid > 0) {
         for (p = ex->procs; p; p = p->next)
-            if (p->pid == pid) {
+            if (p->pid == pid && p->server == s) {
                 helper_exited(p, status);
                 return;
             }
         return;
     }
     /* Lost: a new server starts with the next task (which a done callback
-     * below may already start). */
-    struct jr_sbs *old = ex->server;
-    ex->server = NULL;
+     * below may already start). s frees itself after this returns. */
+    if (ex->server == s)
+        ex->server = NULL;
     for (p = ex->procs; p; p = next) {
         next = p->next;
-        if (p->server == old)
+        if (p->server == s)
             helper_exited(p, -1);
     }
-    if (ex->closing)
-        sb_free(ex); /* old, closed already, frees itself */
-    else
-        jr_sbs_close(old);
+    jr_sbs_close(s);
+    if (--ex->nservers == 0 && ex->closing)
+        sb_free(ex);
 }
 
 /* ---- argv of the helper ---- */
@@ -1009,8 +1026,7 @@ static int sb_start(void *self, const struct jr_exec_spec *spec,
     if ((rc = build_args(ex, spec, root, net, net_domains(sj), inputs, ninputs, url_fd,
                          &a, e)))
         goto done;
-    if (!ex->server && (rc = jr_sbs_spawn(ex->loop, ex->helper, on_server_exit, ex,
-                                          &ex->server, e)))
+    if ((rc = ensure_server(ex, e)))
         goto done;
     p = calloc(1, sizeof *p);
     if (!p) {
@@ -1225,7 +1241,8 @@ static void sb_close(void *self)
     ex->closing = 1;
     if (ex->server)
         jr_sbs_close(ex->server);
-    else
+    ex->server = NULL;
+    if (ex->nservers == 0)
         sb_free(ex);
 }
 

@@ -23,10 +23,12 @@ struct jr_sbs {
     uv_loop_t *loop;
     uv_process_t proc;
     uv_poll_t poll;
-    uv_timer_t stop_timer;       /* closing: a server that does not go is killed */
+    uv_timer_t timer;            /* closing: a server that does not go is
+                                  * killed; lost: the deferred notice */
     int ctl, events;             /* our ends; ctl -1 once closed */
     int open_handles;
-    int lost;                    /* the owner was told (pid 0); no requests */
+    int lost;                    /* no more requests; the notice is due */
+    int notified;                /* the owner was told (pid 0) */
     int closing;                 /* jr_sbs_close was called */
     int released;                /* the handles are closing: s goes with them */
     int exited;                  /* the server process was reaped */
@@ -48,7 +50,7 @@ static void on_closed(uv_handle_t *h)
     free(s);
 }
 
-/* Lost and closing: the poll and the timer close now, the process handle
+/* Told and closing: the poll and the timer close now, the process handle
  * once the server is reaped (on_server_exit). */
 static void release(struct jr_sbs *s)
 {
@@ -56,14 +58,25 @@ static void release(struct jr_sbs *s)
         return;
     s->released = 1;
     uv_close((uv_handle_t *)&s->poll, on_closed);
-    uv_close((uv_handle_t *)&s->stop_timer, on_closed);
+    uv_close((uv_handle_t *)&s->timer, on_closed);
     if (s->exited && !uv_is_closing((uv_handle_t *)&s->proc))
         uv_close((uv_handle_t *)&s->proc, on_closed);
 }
 
+static void on_lost_notice(uv_timer_t *t)
+{
+    struct jr_sbs *s = t->data;
+
+    s->notified = 1;
+    s->cb(s->owner, s, 0, -1);
+    if (s->closing)
+        release(s);
+}
+
 /* The server is gone, or must go: it is killed (so it cannot act on a
- * half-sent request later), and the owner is told once that no notice
- * will come for the helpers still running. */
+ * half-sent request later), and the owner is told once, from the loop
+ * (never inside a start or a kill of its own), that no notice will come
+ * for the helpers still running. */
 static void lose(struct jr_sbs *s)
 {
     if (s->lost)
@@ -72,9 +85,7 @@ static void lose(struct jr_sbs *s)
     uv_poll_stop(&s->poll);
     if (!s->exited)
         uv_process_kill(&s->proc, SIGKILL);
-    s->cb(s->owner, 0, -1);
-    if (s->closing)
-        release(s);
+    uv_timer_start(&s->timer, on_lost_notice, 0, 0);
 }
 
 static void on_server_exit(uv_process_t *h, int64_t status, int signum)
@@ -121,7 +132,7 @@ static void on_events(uv_poll_t *h, int status, int events)
             memcpy(&ev, s->buf, sizeof(ev));
             s->have = 0;
             if (ev.pid > 0)
-                s->cb(s->owner, ev.pid, ev.status);
+                s->cb(s->owner, s, ev.pid, ev.status);
             if (s->lost)
                 return;
         }
@@ -191,8 +202,8 @@ int jr_sbs_spawn(uv_loop_t *loop, const char *helper, jr_sbs_exit_cb cb, void *o
     s->open_handles = 3;
     uv_poll_init(loop, &s->poll, s->events);
     uv_poll_start(&s->poll, UV_READABLE, on_events);
-    uv_timer_init(loop, &s->stop_timer);
-    s->stop_timer.data = s;
+    uv_timer_init(loop, &s->timer);
+    s->timer.data = s;
     *out = s;
     return JR_OK;
 fail_errno:
@@ -338,10 +349,9 @@ void jr_sbs_close(struct jr_sbs *s)
     /* EOF on its control socket is the server's signal to stop. */
     close(s->ctl);
     s->ctl = -1;
-    if (s->lost) {
+    if (s->notified)
         release(s);
-        return;
-    }
-    uv_timer_start(&s->stop_timer, on_stop_timeout, STOP_TIMEOUT_MS, 0);
-    uv_unref((uv_handle_t *)&s->stop_timer);
+    else if (!s->lost)
+        uv_timer_start(&s->timer, on_stop_timeout, STOP_TIMEOUT_MS, 0);
+    /* else the notice is due, and release follows it */
 }

@@ -11,10 +11,11 @@
 
 struct jr_sbs;
 
-/* A helper exited (status as from waitpid), or, with pid 0 and status -1,
- * the server is lost: no notice will come for the helpers it started (they
- * run on, reparented, and their pipes still report). */
-typedef void (*jr_sbs_exit_cb)(void *owner, int32_t pid, int status);
+/* A helper of server s exited (status as from waitpid), or, with pid 0
+ * and status -1, s is lost: no notice will come for the helpers it started
+ * (they run on, reparented, and their pipes still report). Always called
+ * from the loop, never inside jr_sbs_start or jr_sbs_kill. */
+typedef void (*jr_sbs_exit_cb)(void *owner, struct jr_sbs *s, int32_t pid, int status);
 
 /* Spawns `helper sandbox-server`. */
 int jr_sbs_spawn(uv_loop_t *loop, const char *helper, jr_sbs_exit_cb cb, void *owner,
@@ -27,12 +28,13 @@ int jr_sbs_start(struct jr_sbs *s, char *const *words, const int fds[4], int32_t
 /* Sends signum to a helper (group: its whole process group) that the
  * server has not reaped yet. -1 when the server is lost. */
 int jr_sbs_kill(struct jr_sbs *s, int32_t pid, int signum, int group);
-/* 0 once the server is lost. */
+/* 0 once the server is lost (its lost callback may still be due) or
+ * closing. */
 int jr_sbs_alive(const struct jr_sbs *s);
 /* No more requests: the server sees its control socket close, sends its
  * helpers SIGTERM (their cancel) and exits (or is killed after 5 s).
  * Notices still come until the lost callback (pid 0), after which s frees
- * itself. Safe inside the callback. */
+ * itself; every server gets that callback once. Safe inside callbacks. */
 void jr_sbs_close(struct jr_sbs *s);
 
 #endif

@@ -20,10 +20,11 @@ struct seen {
     int status, notices, lost;
 };
 
-static void on_exit_notice(void *owner, int32_t pid, int status)
+static void on_exit_notice(void *owner, struct jr_sbs *server, int32_t pid, int status)
 {
     struct seen *s = owner;
 
+    (void)server;
     if (pid == 0) {
         s->lost++;
         return;
