@@ -288,8 +288,10 @@ function M.routes(r, ctx)
     local w <close> = core.watch(after)
     local out = res:stream(200, { ["Content-Type"] = "application/x-ndjson" })
     while true do
-      local ev = w:next(follow and 15000 or 0)
-      if ev then
+      local ev, why = w:next(follow and 15000 or 0)
+      if why == "stopping" then
+        break
+      elseif ev then
         if not out:write(json.encode(ev) .. "\n") then break end
       elseif not follow then
         break

@@ -107,6 +107,8 @@ function M.start(cfg, loader, set_exit, reload)
     end
     stopping = true
     runtime.log("info", string.format("%s: stopping (%d requests in flight)", signame, app.in_flight))
+    -- Event streams never finish by themselves: they end now.
+    if core then core.stop_watchers() end
     local open = #listeners
     for _, s in ipairs(listeners) do
       s:shutdown(function()

@@ -19,10 +19,14 @@
 #define WATCH_MT "jobrt.core.watch"
 #define LIST_MAX 1000
 
+struct watch;
+
 struct core {
     struct jr_store *st;
     struct jr_sched *s;
     lua_State *L;          /* main thread: callbacks call Lua from here */
+    struct watch *waiting; /* watchers waiting for an event */
+    int watch_stopped;     /* stop_watchers(): next() ends at once */
 };
 
 /* ---- helpers ---- */
@@ -1446,6 +1450,7 @@ struct watch_timer {
  * commit waiter, one timer and the wake function's registry ref. */
 struct watch {
     struct core *c;
+    struct watch *next, **prevp; /* in c->waiting while waiting */
     int core_ref;          /* keeps the core alive */
     int64_t after;
     struct jr_store_waiter w;
@@ -1459,11 +1464,23 @@ static void on_watch_timer_closed(uv_handle_t *h)
     free(h->data);
 }
 
+static void watch_unlink(struct watch *w)
+{
+    if (!w->prevp)
+        return;
+    *w->prevp = w->next;
+    if (w->next)
+        w->next->prevp = w->prevp;
+    w->next = NULL;
+    w->prevp = NULL;
+}
+
 static void watch_settle(struct watch *w, int woke_by_commit)
 {
     lua_State *L = w->L;
     int ref = w->wake_ref;
 
+    watch_unlink(w);
     jr_store_unwait(&w->w);
     if (w->timer) {
         w->timer->w = NULL;
@@ -1516,6 +1533,11 @@ static int register_watch(lua_State *L)
     lua_pushvalue(L, 1);
     w->wake_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     w->L = w->c->L;
+    w->next = w->c->waiting;
+    w->prevp = &w->c->waiting;
+    if (w->next)
+        w->next->prevp = &w->next;
+    w->c->waiting = w;
     w->w.cb = on_watch_commit;
     jr_store_wait(w->c->st, &w->w);
     if (ms > 0) {
@@ -1532,7 +1554,8 @@ static int register_watch(lua_State *L)
 
 static int watch_next_k(lua_State *L, int status, lua_KContext ctx);
 
-/* w:next([timeout_ms]) -> event | nil (timed out, or closed). Without a
+/* w:next([timeout_ms]) -> event | nil (timed out, or closed) | nil,
+ * "stopping" (core.stop_watchers: the daemon is stopping). Without a
  * timeout it waits for the next event; with 0 it does not wait. */
 static int watch_next(lua_State *L)
 {
@@ -1548,6 +1571,11 @@ static int watch_next_k(lua_State *L, int status, lua_KContext ctx)
     lua_Integer ms = luaL_optinteger(L, 2, 0);
 
     (void)status;
+    if (w->c->watch_stopped) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "stopping");
+        return 2;
+    }
     if (ctx) {
         /* back from a wait: its result is at the top */
         int by_commit = lua_toboolean(L, -1);
@@ -1588,6 +1616,7 @@ static int watch_close(lua_State *L)
         luaL_unref(L, LUA_REGISTRYINDEX, w->wake_ref);
         w->wake_ref = LUA_NOREF;
     }
+    watch_unlink(w);
     jr_store_unwait(&w->w);
     if (w->timer) {
         w->timer->w = NULL;
@@ -1631,6 +1660,19 @@ static int l_watch(lua_State *L)
     lua_pushvalue(L, lua_upvalueindex(1));
     w->core_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     return 1;
+}
+
+/* stop_watchers(): every watcher's next() returns nil, "stopping" from
+ * now on, those waiting at once; so that event streams end when the
+ * daemon stops instead of holding it for its whole shutdown grace. */
+static int l_stop_watchers(lua_State *L)
+{
+    struct core *c = check_core(L);
+
+    c->watch_stopped = 1;
+    while (c->waiting)
+        watch_settle(c->waiting, 0);
+    return 0;
 }
 
 static int l_node(lua_State *L)
@@ -1681,6 +1723,7 @@ static const luaL_Reg core_funcs[] = {
     { "add_result", l_add_result },
     { "events", l_events },
     { "watch", l_watch },
+    { "stop_watchers", l_stop_watchers },
     { "node", l_node },
     { NULL, NULL },
 };

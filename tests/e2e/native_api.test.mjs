@@ -159,6 +159,23 @@ const tests = [
     assertEq([ev.job, ev.state], ['ev-2', 'created']);
     ctrl.abort();
   }],
+  ['SIGTERM ends an open event stream instead of waiting out the shutdown grace', async () => {
+    const own = await startServer({ config: `log: {level: warn}\nlimits: {shutdown_grace: 120s}\n${TEST_USERS}` });
+    try {
+      const res = await fetch(`${own.url}/jobrt/v1/events`, { headers: ADMIN });
+      assertEq(res.status, 200);
+      const reader = res.body.getReader();
+      // Killed with SIGKILL if still there after 20 s (the grace is 120 s).
+      const { code, signal } = await own.stop('SIGTERM', 20000);
+      assertEq([code, signal], [0, null]);
+      let done = false;
+      for (let i = 0; i < 1000 && !done; i++) ({ done } = await reader.read());
+      assert(done, 'the stream ended');
+    } finally {
+      await own.stop('SIGKILL');
+      own.cleanup();
+    }
+  }],
 ];
 
 run(tests, {
