@@ -88,35 +88,10 @@ static void lose(struct jr_sbs *s)
     uv_timer_start(&s->timer, on_lost_notice, 0, 0);
 }
 
-static void on_server_exit(uv_process_t *h, int64_t status, int signum)
+/* Every exit notice that has arrived; at EOF or an error, lose. */
+static void drain(struct jr_sbs *s)
 {
-    struct jr_sbs *s = h->data;
-
-    s->exited = 1;
-    if (!s->closing)
-        jr_log(NULL, JR_LOG_WARN,
-               "the sandbox server exited (status %lld, signal %d); a new one starts "
-               "with the next task", (long long)status, signum);
-    lose(s);
-    if (s->released && !uv_is_closing((uv_handle_t *)&s->proc))
-        uv_close((uv_handle_t *)&s->proc, on_closed);
-}
-
-static void on_stop_timeout(uv_timer_t *t)
-{
-    lose(t->data);
-}
-
-static void on_events(uv_poll_t *h, int status, int events)
-{
-    struct jr_sbs *s = h->data;
-
-    (void)events;
-    if (status < 0) {
-        lose(s);
-        return;
-    }
-    for (;;) {
+    while (!s->lost) {
         ssize_t n = read(s->events, s->buf + s->have, sizeof(s->buf) - s->have);
         if (n < 0 && errno == EINTR)
             continue;
@@ -133,10 +108,39 @@ static void on_events(uv_poll_t *h, int status, int events)
             s->have = 0;
             if (ev.pid > 0)
                 s->cb(s->owner, s, ev.pid, ev.status);
-            if (s->lost)
-                return;
         }
     }
+}
+
+static void on_server_exit(uv_process_t *h, int64_t status, int signum)
+{
+    struct jr_sbs *s = h->data;
+
+    s->exited = 1;
+    if (!s->closing)
+        jr_log(NULL, JR_LOG_WARN,
+               "the sandbox server exited (status %lld, signal %d); a new one starts "
+               "with the next task", (long long)status, signum);
+    drain(s); /* the notices it sent before it went still count */
+    lose(s);
+    if (s->released && !uv_is_closing((uv_handle_t *)&s->proc))
+        uv_close((uv_handle_t *)&s->proc, on_closed);
+}
+
+static void on_stop_timeout(uv_timer_t *t)
+{
+    lose(t->data);
+}
+
+static void on_events(uv_poll_t *h, int status, int events)
+{
+    struct jr_sbs *s = h->data;
+
+    (void)events;
+    if (status < 0)
+        lose(s);
+    else
+        drain(s);
 }
 
 int jr_sbs_spawn(uv_loop_t *loop, const char *helper, jr_sbs_exit_cb cb, void *owner,
