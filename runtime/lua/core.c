@@ -12,8 +12,7 @@
 
 #include "loop.h"
 #include "lua/runtime.h"
-#include "sandbox/sandbox.h"
-#include "sched/sched.h"
+#include "core.h"
 
 #define CORE_MT "jobrt.core"
 #define WATCH_MT "jobrt.core.watch"
@@ -22,8 +21,7 @@
 struct watch;
 
 struct core {
-    struct jr_store *st;
-    struct jr_sched *s;
+    struct jr_core *core;  /* NULL while closed */
     lua_State *L;          /* main thread: callbacks call Lua from here */
     struct watch *waiting; /* watchers waiting for an event */
     int watch_stopped;     /* stop_watchers(): next() ends at once */
@@ -40,7 +38,7 @@ static struct core *open_core(lua_State *L)
 {
     struct core *c = check_core(L);
 
-    if (!c->s)
+    if (!c->core)
         luaL_error(L, "jobrt.core is not open (call core.open(cfg) first)");
     return c;
 }
@@ -634,13 +632,13 @@ static int push_full_job(lua_State *L, struct core *c, const char *id)
     struct jr_err e = { 0, "" };
     int top = lua_gettop(L);
 
-    if (jr_store_job_get(c->st, id, job_row, &p, &e)) {
+    if (jr_store_job_get(c->core->store, id, job_row, &p, &e)) {
         lua_settop(L, top);
         return fail_err(L, &e);
     }
     lua_newtable(L);                       /* tasks */
     p.n = 0;
-    if (jr_store_tasks_each(c->st, p.last, task_row, &p, &e)) {
+    if (jr_store_tasks_each(c->core->store, p.last, task_row, &p, &e)) {
         lua_settop(L, top);
         return fail_err(L, &e);
     }
@@ -707,7 +705,7 @@ static int64_t seq_of(struct core *c, const char *id, struct jr_err *e)
 {
     int64_t seq = 0;
 
-    if (jr_store_job_get(c->st, id, copy_seq, &seq, e))
+    if (jr_store_job_get(c->core->store, id, copy_seq, &seq, e))
         return -1;
     return seq;
 }
@@ -749,7 +747,7 @@ static int register_commit(lua_State *L)
     int ref;
 
     luaL_checktype(L, 1, LUA_TFUNCTION);
-    if (!c->st) {
+    if (!c->core) {
         lua_pushvalue(L, 1);
         lua_pushnil(L);
         lua_pushliteral(L, "the store is closed");
@@ -767,7 +765,7 @@ static int register_commit(lua_State *L)
     cw->wake_ref = ref;
     cw->L = c->L;
     cw->w.cb = on_commit;
-    jr_store_wait(c->st, &cw->w);
+    jr_store_wait(c->core->store, &cw->w);
     return 0;
 }
 
@@ -795,12 +793,12 @@ static int l_durable(lua_State *L)
     struct core *c = check_core(L);
     int base;
 
-    if (!c->st || !jr_store_pending(c->st)) {
+    if (!c->core || !jr_store_pending(c->core->store)) {
         lua_pushboolean(L, 1);
         return 1;
     }
     if (!lua_isyieldable(L)) {
-        if (jr_store_commit(c->st))
+        if (jr_store_commit(c->core->store))
             return fail(L, JR_E_STORE, "the store could not commit");
         lua_pushboolean(L, 1);
         return 1;
@@ -824,28 +822,25 @@ static int64_t opt_field(lua_State *L, int idx, const char *k)
 }
 
 /* A string list field of the table at idx into a NULL-terminated array
- * of pointers into Lua strings (valid while the table is alive). */
+ * of pointers into Lua strings (valid while the table is alive), in a
+ * userdata left on the stack. With map, "name", "value" pairs. */
 static const char **string_list(lua_State *L, int idx, const char *key, int map)
 {
     const char **v;
-    int n = 0, cap = 8;
+    size_t n = 0, cap = 0;
 
-    v = calloc((size_t)cap + 1, sizeof *v);
-    if (!v)
-        return NULL;
     if (lua_getfield(L, idx, key) == LUA_TTABLE) {
         lua_pushnil(L);
         while (lua_next(L, -2)) {
-            if (n + 2 >= cap) {
-                const char **w = realloc(v, ((size_t)cap * 2 + 1) * sizeof *v);
-                if (!w) {
-                    lua_pop(L, 3);
-                    free(v);
-                    return NULL;
-                }
-                v = w;
-                cap *= 2;
-            }
+            cap += 2;
+            lua_pop(L, 1);
+        }
+    }
+    v = lua_newuserdatauv(L, (cap + 1) * sizeof *v, 0);
+    lua_insert(L, -2);
+    if (lua_istable(L, -1)) {
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
             if (lua_type(L, -1) == LUA_TSTRING && (!map || lua_type(L, -2) == LUA_TSTRING)) {
                 if (map)
                     v[n++] = lua_tostring(L, -2);
@@ -859,106 +854,24 @@ static const char **string_list(lua_State *L, int idx, const char *key, int map)
     return v;
 }
 
-/* The sandbox executor for cfg.sandbox (the table at idx): probe the layers
- * (one info line), refuse when sandbox.require names a missing one, clean
- * the cgroups a crashed daemon left under this data dir's parent. Test hook:
- * JOBRT_SANDBOX_PROBE_HIDE=layer,... makes the probe report those missing. */
-static int open_sandbox(lua_State *L, int idx, struct jr_loop *loop, const char *data,
-                        int64_t grace_ms, struct jr_executor *ex, struct jr_err *e)
-{
-    struct jr_sandbox_probe probe;
-    struct jr_exec_sandbox_opts o;
-    const char **req = NULL, **images = NULL, **paths = NULL;
-    const char *hide = getenv("JOBRT_SANDBOX_PROBE_HIDE");
-    char exe[4096], real[4096], parent[64], have[512] = "", missing[512] = "";
-    size_t exelen = sizeof exe;
-    uint32_t h = 2166136261u;
-    int rc = JR_OK, i, n;
-
-    if (uv_exepath(exe, &exelen) != 0)
-        return jr_err_set(e, JR_E_SYSTEM, "sandbox: cannot find the jobrt binary's path");
-    if (!realpath(data, real))
-        snprintf(real, sizeof real, "%s", data);
-    for (const char *p = real; *p; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
-    /* One cgroup parent per data dir: daemons on other data dirs keep theirs. */
-    snprintf(parent, sizeof parent, "jobrt/d-%08x", h);
-    jr_sandbox_probe(parent, &probe);
-    for (i = 0; hide && i < JR_SB_NLAYERS; i++) {
-        const char *name = jr_sandbox_layer_name(i), *p = strstr(hide, name);
-        size_t nl = strlen(name);
-        if (p && (p == hide || p[-1] == ',') && (p[nl] == ',' || !p[nl]))
-            probe.layers &= ~(1u << i);
-    }
-    for (i = 0; i < JR_SB_NLAYERS; i++) {
-        char *buf = probe.layers & (1u << i) ? have : missing;
-        size_t off = strlen(buf);
-        snprintf(buf + off, sizeof have - off, "%s%s", off ? " " : "", jr_sandbox_layer_name(i));
-    }
-    jr_log(loop, JR_LOG_INFO, "sandbox: active layers: %s%s%s", have[0] ? have : "none",
-           missing[0] ? "; missing: " : "", missing);
-    req = string_list(L, idx, "require", 0);
-    images = string_list(L, idx, "images", 1);
-    paths = string_list(L, idx, "allow_host_paths", 0);
-    if (!req || !images || !paths) {
-        rc = jr_err_set(e, JR_E_SYSTEM, "out of memory");
-        goto done;
-    }
-    missing[0] = 0;
-    for (i = 0, n = 0; req[i]; i++) {
-        int layer = jr_sandbox_layer_find(req[i]);
-        size_t off = strlen(missing);
-        if (layer >= 0 && (probe.layers & (1u << layer)))
-            continue;
-        snprintf(missing + off, sizeof missing - off, "%s%s", n++ ? ", " : "", req[i]);
-    }
-    if (n) {
-        rc = jr_err_set(e, JR_E_INVALID, "sandbox.require lists %s that this machine"
-                        " does not allow: %s (see `jobrt sandbox-check`)",
-                        n > 1 ? "layers" : "a layer", missing);
-        goto done;
-    }
-    n = jr_sandbox_cleanup_stale(parent);
-    if (n > 0)
-        jr_log(loop, JR_LOG_INFO, "sandbox: removed %d cgroups a previous run left", n);
-    else if (n < 0)
-        jr_log(loop, JR_LOG_WARN, "sandbox: cleaning cgroups a previous run left: %s",
-               strerror(errno));
-    memset(&o, 0, sizeof o);
-    o.exe = exe;
-    o.cgroup_parent = parent;
-    lua_getfield(L, idx, "network");
-    o.network = lua_tostring(L, -1);
-    o.images = images;
-    o.host_paths = paths;
-    o.grace_ms = grace_ms > 0 ? grace_ms * 3 / 4 : 0;
-    rc = jr_exec_sandbox_open(loop->uv, &o, ex, e);
-    lua_pop(L, 1);
-done:
-    free(req);
-    free(images);
-    free(paths);
-    return rc;
-}
-
+/* open(cfg): cfg.data_dir, cfg.node {cpu, memory, gpu, max_tasks},
+ * cfg.kill_grace (seconds), cfg.sandbox {network, require, images,
+ * allow_host_paths} (the daemon's normalised config always has one;
+ * without it, embedders and tests, tasks run with plain spawn). The strings
+ * stay on the stack while jr_core_open copies what it keeps. */
 static int l_open(lua_State *L)
 {
     struct core *c = check_core(L);
-    struct jr_loop *loop = jr_loop_of(L);
-    struct jr_sched_opts o;
-    struct jr_executor ex;
+    struct jr_core_opts o;
     struct jr_err e = { 0, "" };
-    const char *data;
-    char path[4096];
-    int rc;
 
     luaL_checktype(L, 1, LUA_TTABLE);
-    if (c->s)
+    if (c->core)
         return fail(L, JR_E_CONFLICT, "jobrt.core is already open");
-    lua_getfield(L, 1, "data_dir");
-    data = luaL_optstring(L, -1, "./jobrt-data");
     memset(&o, 0, sizeof o);
-    o.data_dir = data;
+    o.loop = jr_loop_of(L);
+    lua_getfield(L, 1, "data_dir");
+    o.data_dir = luaL_optstring(L, -1, "./jobrt-data");
     o.node.gpu = -1;
     if (lua_getfield(L, 1, "node") == LUA_TTABLE) {
         o.node.cpu = opt_field(L, -1, "cpu");
@@ -968,31 +881,18 @@ static int l_open(lua_State *L)
         lua_pop(L, 1);
         o.node.max_tasks = opt_field(L, -1, "max_tasks");
     }
-    lua_pop(L, 1);
     o.kill_grace_ms = (int64_t)(opt_field(L, 1, "kill_grace") * 1000);
-    if (snprintf(path, sizeof path, "%s/jobrt.db", data) >= (int)sizeof path)
-        return fail(L, JR_E_INVALID, "data_dir is too long");
-    if (mkdir(data, 0700) != 0 && access(data, W_OK) != 0)
-        return fail(L, JR_E_SYSTEM, "cannot create the data directory");
-    rc = jr_store_open(path, &c->st, &e);
-    if (rc)
-        return fail_err(L, &e);
-    jr_store_attach(c->st, loop->uv);
-    /* cfg.sandbox (the daemon's normalised config always has one): tasks run
-     * under `jobrt sandbox`; without it (embedders, tests), plain spawn. */
-    if (lua_getfield(L, 1, "sandbox") == LUA_TTABLE)
-        rc = open_sandbox(L, lua_gettop(L), loop, data,
-                          o.kill_grace_ms ? o.kill_grace_ms : 10000, &ex, &e);
-    else
-        rc = jr_exec_spawn_open(loop->uv, &ex, &e);
-    lua_pop(L, 1);
-    if (!rc)
-        rc = jr_sched_open(loop->uv, c->st, ex, &o, &c->s, &e);
-    if (rc) {
-        jr_store_close(c->st);
-        c->st = NULL;
-        return fail_err(L, &e);
+    if (lua_getfield(L, 1, "sandbox") == LUA_TTABLE) {
+        int sb = lua_gettop(L);
+        o.sandbox.enabled = 1;
+        lua_getfield(L, sb, "network");
+        o.sandbox.network = lua_tostring(L, -1);
+        o.sandbox.require = string_list(L, sb, "require", 0);
+        o.sandbox.images = string_list(L, sb, "images", 1);
+        o.sandbox.allow_host_paths = string_list(L, sb, "allow_host_paths", 0);
     }
+    if (jr_core_open(&o, &c->core, &e))
+        return fail_err(L, &e);
     lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
     c->L = lua_tothread(L, -1);
     lua_pop(L, 1);
@@ -1002,12 +902,8 @@ static int l_open(lua_State *L)
 
 static void core_shut(struct core *c)
 {
-    if (c->s)
-        jr_sched_close(c->s);
-    c->s = NULL;
-    if (c->st)
-        jr_store_close(c->st);
-    c->st = NULL;
+    jr_core_close(c->core);
+    c->core = NULL;
 }
 
 static int l_close(lua_State *L)
@@ -1027,7 +923,7 @@ static int core_tostring(lua_State *L)
 {
     struct core *c = luaL_checkudata(L, 1, CORE_MT);
 
-    lua_pushfstring(L, "jobrt.core (%s)", c->s ? "open" : "closed");
+    lua_pushfstring(L, "jobrt.core (%s)", c->core ? "open" : "closed");
     return 1;
 }
 
@@ -1058,13 +954,13 @@ static int l_submit(lua_State *L)
     if (conv_job(&cv, 1, &spec, NULL))
         return fail(L, JR_E_INVALID, cv.err);
     spec.created_at = jr_store_now_ms();
-    if (jr_sched_submit(c->s, &spec, id, &e))
+    if (jr_sched_submit(c->core->sched, &spec, id, &e))
         return fail_err(L, &e);
     if (!start && !hold && !reject) {
         push_submitted_job(L, &spec, id);
         return 1;
     }
-    if (jr_sched_start(c->s, id, hold, reject, &e)) {
+    if (jr_sched_start(c->core->sched, id, hold, reject, &e)) {
         /* the job exists; say why it did not start */
         return fail_err(L, &e);
     }
@@ -1117,7 +1013,7 @@ static int l_list(lua_State *L)
     f.limit = limit + 1;          /* one more tells whether a next page exists */
     lua_newtable(L);              /* result */
     lua_newtable(L);              /* jobs */
-    if (jr_store_jobs_list(c->st, &f, job_row, &p, &e))
+    if (jr_store_jobs_list(c->core->store, &f, job_row, &p, &e))
         return fail_err(L, &e);
     if (p.n > limit) {
         /* the extra row only says that a next page exists */
@@ -1141,7 +1037,7 @@ static int do_halt(lua_State *L, halt_fn fn)
     const char *id = luaL_checkstring(L, 1);
     struct jr_err e = { 0, "" };
 
-    if (fn(c->s, id, luaL_optstring(L, 2, NULL), &e))
+    if (fn(c->core->sched, id, luaL_optstring(L, 2, NULL), &e))
         return fail_err(L, &e);
     return push_full_job(L, c, id);
 }
@@ -1164,7 +1060,7 @@ static int l_start(lua_State *L)
         lua_getfield(L, 2, "reject");
         reject = lua_tostring(L, -1);
     }
-    if (jr_sched_start(c->s, id, hold, reject, &e))
+    if (jr_sched_start(c->core->sched, id, hold, reject, &e))
         return fail_err(L, &e);
     return push_full_job(L, c, id);
 }
@@ -1175,7 +1071,7 @@ static int l_restart(lua_State *L)
     const char *id = luaL_checkstring(L, 1);
     struct jr_err e = { 0, "" };
 
-    if (jr_sched_restart(c->s, id, &e))
+    if (jr_sched_restart(c->core->sched, id, &e))
         return fail_err(L, &e);
     return push_full_job(L, c, id);
 }
@@ -1198,7 +1094,7 @@ static int l_approve(lua_State *L)
     } else if (lua_isboolean(L, 2)) {
         accept = lua_toboolean(L, 2);
     }
-    if (jr_sched_approve(c->s, id, accept, by, reason, &e))
+    if (jr_sched_approve(c->core->sched, id, accept, by, reason, &e))
         return fail_err(L, &e);
     return push_full_job(L, c, id);
 }
@@ -1244,7 +1140,7 @@ static int l_update(lua_State *L)
     if (lua_getfield(L, 2, "max_parallelism") == LUA_TNIL)
         what &= ~JR_UPD_MAX_PAR;
     lua_pop(L, 2);
-    if (jr_sched_update(c->s, id, &spec, what, &e))
+    if (jr_sched_update(c->core->sched, id, &spec, what, &e))
         return fail_err(L, &e);
     return push_full_job(L, c, id);
 }
@@ -1254,7 +1150,7 @@ static int l_delete(lua_State *L)
     struct core *c = open_core(L);
     struct jr_err e = { 0, "" };
 
-    if (jr_sched_delete(c->s, luaL_checkstring(L, 1), &e))
+    if (jr_sched_delete(c->core->sched, luaL_checkstring(L, 1), &e))
         return fail_err(L, &e);
     lua_pushboolean(L, 1);
     return 1;
@@ -1266,7 +1162,7 @@ static int l_set_state(lua_State *L)
     const char *id = luaL_checkstring(L, 1);
     struct jr_err e = { 0, "" };
 
-    if (jr_sched_set_state(c->s, id, luaL_checkstring(L, 2), luaL_optstring(L, 3, NULL), &e))
+    if (jr_sched_set_state(c->core->sched, id, luaL_checkstring(L, 2), luaL_optstring(L, 3, NULL), &e))
         return fail_err(L, &e);
     return push_full_job(L, c, id);
 }
@@ -1318,7 +1214,7 @@ static int l_logs(lua_State *L)
     if (limit < 1 || limit > LIST_MAX)
         limit = limit < 1 ? 1 : LIST_MAX;
     lua_newtable(L);
-    if (jr_store_logs(c->st, seq, after, level, limit, log_row, &p, &e))
+    if (jr_store_logs(c->core->store, seq, after, level, limit, log_row, &p, &e))
         return fail_err(L, &e);
     as_array(L);
     return 1;
@@ -1347,7 +1243,7 @@ static int l_log(lua_State *L)
             return fail(L, JR_E_INVALID, "log data cannot be encoded as JSON");
         data = lua_tostring(L, -1);
     }
-    if (jr_sched_log(c->s, id, task, level, msg, data, &e))
+    if (jr_sched_log(c->core->sched, id, task, level, msg, data, &e))
         return fail_err(L, &e);
     lua_pushboolean(L, 1);
     return 1;
@@ -1374,7 +1270,7 @@ static int l_results(lua_State *L)
     if (seq < 0)
         return fail_err(L, &e);
     lua_newtable(L);
-    if (jr_store_assets(c->st, seq, asset_row, &p, &e))
+    if (jr_store_assets(c->core->store, seq, asset_row, &p, &e))
         return fail_err(L, &e);
     as_array(L);
     return 1;
@@ -1395,7 +1291,7 @@ static int l_add_result(lua_State *L)
     lua_pushvalue(L, 3);
     if (json_call(L, "encode") || !lua_isstring(L, -1))
         return fail(L, JR_E_INVALID, "the asset cannot be encoded as JSON");
-    if (jr_store_asset_put(c->st, seq, name, lua_tostring(L, -1), &e))
+    if (jr_store_asset_put(c->core->store, seq, name, lua_tostring(L, -1), &e))
         return fail_err(L, &e);
     lua_pushboolean(L, 1);
     return 1;
@@ -1434,7 +1330,7 @@ static int l_events(lua_State *L)
         limit = limit < 1 ? 1 : LIST_MAX;
     lua_newtable(L);
     p.last = after;
-    if (jr_store_events_after(c->st, after, limit, event_row, &p, &e))
+    if (jr_store_events_after(c->core->store, after, limit, event_row, &p, &e))
         return fail_err(L, &e);
     as_array(L);
     lua_pushinteger(L, p.last);
@@ -1524,7 +1420,7 @@ static int register_watch(lua_State *L)
     lua_Integer ms = lua_tointeger(L, lua_upvalueindex(2));
 
     luaL_checktype(L, 1, LUA_TFUNCTION);
-    if (!w->c->st) {
+    if (!w->c->core) {
         lua_pushvalue(L, 1);
         lua_pushboolean(L, 0);
         lua_call(L, 1, 0);
@@ -1539,7 +1435,7 @@ static int register_watch(lua_State *L)
         w->next->prevp = &w->next;
     w->c->waiting = w;
     w->w.cb = on_watch_commit;
-    jr_store_wait(w->c->st, &w->w);
+    jr_store_wait(w->c->core->store, &w->w);
     if (ms > 0) {
         w->timer = calloc(1, sizeof *w->timer);
         if (w->timer) {
@@ -1583,10 +1479,10 @@ static int watch_next_k(lua_State *L, int status, lua_KContext ctx)
         if (!by_commit)
             return 0;
     }
-    if (!w->c->st)
+    if (!w->c->core)
         return 0;
     lua_newtable(L);
-    jr_store_events_after(w->c->st, w->after, 1, event_row, &p, NULL);
+    jr_store_events_after(w->c->core->store, w->after, 1, event_row, &p, NULL);
     if (p.n > 0) {
         w->after = p.last;
         lua_rawgeti(L, -1, 1);
@@ -1646,7 +1542,7 @@ static int watch_position(lua_State *L)
 static int l_watch(lua_State *L)
 {
     struct core *c = open_core(L);
-    int64_t after = lua_isnoneornil(L, 1) ? jr_store_events_last(c->st)
+    int64_t after = lua_isnoneornil(L, 1) ? jr_store_events_last(c->core->store)
                   : (int64_t)luaL_checkinteger(L, 1);
     struct watch *w;
 
@@ -1678,10 +1574,10 @@ static int l_stop_watchers(lua_State *L)
 static int l_node(lua_State *L)
 {
     struct core *c = open_core(L);
-    const struct jr_node *n = jr_sched_node(c->s);
+    const struct jr_node *n = jr_sched_node(c->core->sched);
     int64_t running, ready, jobs;
 
-    jr_sched_stats(c->s, &running, &ready, &jobs);
+    jr_sched_stats(c->core->sched, &running, &ready, &jobs);
     lua_createtable(L, 0, 7);
     set_int(L, "cpu", n->cpu);
     set_int(L, "memory", n->memory);
@@ -1690,13 +1586,13 @@ static int l_node(lua_State *L)
     set_int(L, "running", running);
     set_int(L, "ready", ready);
     set_int(L, "active_jobs", jobs);
-    set_int(L, "jobs", jr_store_jobs_count(c->st));
+    set_int(L, "jobs", jr_store_jobs_count(c->core->store));
     return 1;
 }
 
 static int l_is_open(lua_State *L)
 {
-    lua_pushboolean(L, check_core(L)->s != NULL);
+    lua_pushboolean(L, check_core(L)->core != NULL);
     return 1;
 }
 
