@@ -1029,6 +1029,56 @@ static int l_list(lua_State *L)
     return 1;
 }
 
+/* count{owner, surface, state} -> integer: jobs matching every filter
+ * given; state is a state or a list of states (any of them). */
+static int l_count(lua_State *L)
+{
+    struct core *c = open_core(L);
+    struct jr_job_count f;
+    const char *states[JR_STORE_COUNT_STATES];
+    struct jr_err e = { 0, "" };
+    int64_t n;
+    int ty;
+
+    memset(&f, 0, sizeof f);
+    if (!lua_isnoneornil(L, 1)) {
+        luaL_checktype(L, 1, LUA_TTABLE);
+        lua_settop(L, 1);
+        ty = lua_getfield(L, 1, "owner");       /* 2 */
+        if (ty != LUA_TNIL && ty != LUA_TSTRING)
+            return fail(L, JR_E_INVALID, "count: owner must be a string");
+        f.owner = lua_tostring(L, 2);
+        ty = lua_getfield(L, 1, "surface");     /* 3 */
+        if (ty != LUA_TNIL && ty != LUA_TSTRING)
+            return fail(L, JR_E_INVALID, "count: surface must be a string");
+        f.surface = lua_tostring(L, 3);
+        ty = lua_getfield(L, 1, "state");       /* 4 */
+        if (ty == LUA_TSTRING) {
+            states[f.nstates++] = lua_tostring(L, 4);
+        } else if (ty == LUA_TTABLE) {
+            lua_Integer k, len = (lua_Integer)lua_rawlen(L, 4);
+            if (len > JR_STORE_COUNT_STATES)
+                return fail(L, JR_E_INVALID, "count: state lists more states than there are");
+            for (k = 1; k <= len; k++) {
+                if (lua_rawgeti(L, 4, k) != LUA_TSTRING)
+                    return fail(L, JR_E_INVALID, "count: state must be a state or a list of states");
+                states[f.nstates++] = lua_tostring(L, -1); /* stays on the stack */
+            }
+        } else if (ty != LUA_TNIL) {
+            return fail(L, JR_E_INVALID, "count: state must be a state or a list of states");
+        }
+        for (size_t i = 0; i < f.nstates; i++)
+            if (!jr_job_state_valid(states[i]))
+                return fail(L, JR_E_INVALID,
+                            lua_pushfstring(L, "count: unknown job state '%s'", states[i]));
+        f.states = states;
+    }
+    if (jr_store_jobs_count_where(c->core->store, &f, &n, &e))
+        return fail_err(L, &e);
+    lua_pushinteger(L, n);
+    return 1;
+}
+
 typedef int (*halt_fn)(struct jr_sched *, const char *, const char *, struct jr_err *);
 
 static int do_halt(lua_State *L, halt_fn fn)
@@ -1604,6 +1654,7 @@ static const luaL_Reg core_funcs[] = {
     { "submit", l_submit },
     { "get", l_get },
     { "list", l_list },
+    { "count", l_count },
     { "update", l_update },
     { "start", l_start },
     { "stop", l_stop },
