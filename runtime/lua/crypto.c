@@ -11,7 +11,6 @@
 #include <string.h>
 #include <uv.h>
 
-#include "loop.h"
 #include "lua/runtime.h"
 
 #include "crypto/crypto.h"
@@ -336,7 +335,7 @@ static int l_verify_password_async(lua_State *L)
     w->stored = stored_copy;
     w->pwlen = n;
     w->storedlen = sl;
-    w->L = jr_loop_of(L)->L;
+    w->L = jr_lua_of(L)->L;
     w->req.data = w;
     lua_pushvalue(L, 3);
     w->callback_ref = luaL_ref(L, LUA_REGISTRYINDEX);

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "http/server.h"
-#include "loop.h"
 #include "lua/runtime.h"
 
 struct lua_server {
@@ -184,7 +183,7 @@ static int l_listen(lua_State *L)
     memset(s, 0, sizeof(*s));
     s->handler_ref = s->self_ref = s->done_ref = LUA_NOREF;
     luaL_setmetatable(L, "jobrt.http_server");
-    s->L = jr_loop_of(L)->L;
+    s->L = jr_lua_of(L)->L;
     char err[256];
     if (jr_http_server_listen(jr_loop_of(L), host, port, &limits, use_tls ? &tls : NULL,
                               on_request, s, &s->server, err, sizeof(err)) != 0) {

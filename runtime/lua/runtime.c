@@ -5,7 +5,6 @@
 #include <string.h>
 #include <uv.h>
 
-#include "loop.h"
 #include "lua/embedded.h"
 #include "lua/runtime.h"
 
@@ -20,13 +19,13 @@
 static void deadline_hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
-    struct jr_loop *loop = jr_loop_of(L);
-    if (!loop->lua_deadline_ns)
+    struct jr_lua *lua = jr_lua_of(L);
+    if (!lua->deadline_ns)
         return;
-    if (!loop->lua_deadline_hit && uv_hrtime() < loop->lua_deadline_ns)
+    if (!lua->deadline_hit && uv_hrtime() < lua->deadline_ns)
         return;
-    if (!loop->lua_deadline_hit) {
-        loop->lua_deadline_hit = 1;
+    if (!lua->deadline_hit) {
+        lua->deadline_hit = 1;
         lua_sethook(L, deadline_hook, LUA_MASKCOUNT | LUA_MASKLINE, 1);
     }
     luaL_error(L, "time limit exceeded");
@@ -66,28 +65,28 @@ static int l_resume(lua_State *L)
         return luaL_error(L, "too many arguments to resume");
     lua_xmove(L, co, nargs);
 
-    struct jr_loop *loop = jr_loop_of(L);
-    uint64_t saved_deadline = loop->lua_deadline_ns;
-    int saved_hit = loop->lua_deadline_hit;
-    size_t saved_limit = loop->mem.call_limit;
+    struct jr_lua *lua = jr_lua_of(L);
+    uint64_t saved_deadline = lua->deadline_ns;
+    int saved_hit = lua->deadline_hit;
+    size_t saved_limit = lua->mem.call_limit;
     uint64_t start = uv_hrtime();
-    size_t used_before = loop->mem.used;
+    size_t used_before = lua->mem.used;
 
-    loop->lua_deadline_ns =
+    lua->deadline_ns =
         min_nonzero(saved_deadline, seconds > 0 ? start + (uint64_t)(seconds * 1e9) : 0);
-    loop->lua_deadline_hit = 0;
-    loop->mem.call_limit = min_nonzero(saved_limit, bytes > 0 ? used_before + (size_t)bytes : 0);
+    lua->deadline_hit = 0;
+    lua->mem.call_limit = min_nonzero(saved_limit, bytes > 0 ? used_before + (size_t)bytes : 0);
     lua_sethook(co, deadline_hook, LUA_MASKCOUNT, HOOK_EVERY);
 
     int nres = 0;
     status = lua_resume(co, L, nargs, &nres);
 
-    int hit = loop->lua_deadline_hit;
-    loop->lua_deadline_ns = saved_deadline;
-    loop->lua_deadline_hit = saved_hit;
-    loop->mem.call_limit = saved_limit;
+    int hit = lua->deadline_hit;
+    lua->deadline_ns = saved_deadline;
+    lua->deadline_hit = saved_hit;
+    lua->mem.call_limit = saved_limit;
     double elapsed = (double)(uv_hrtime() - start) / 1e9;
-    lua_Integer grown = (lua_Integer)loop->mem.used - (lua_Integer)used_before;
+    lua_Integer grown = (lua_Integer)lua->mem.used - (lua_Integer)used_before;
 
     if (status == LUA_OK || status == LUA_YIELD) {
         if (!lua_checkstack(L, nres + 3)) {
@@ -143,9 +142,9 @@ static int l_hrtime(lua_State *L)
 
 static int l_memory(lua_State *L)
 {
-    struct jr_loop *loop = jr_loop_of(L);
-    lua_pushinteger(L, (lua_Integer)loop->mem.used);
-    lua_pushinteger(L, (lua_Integer)loop->mem.hard_limit);
+    struct jr_lua *lua = jr_lua_of(L);
+    lua_pushinteger(L, (lua_Integer)lua->mem.used);
+    lua_pushinteger(L, (lua_Integer)lua->mem.hard_limit);
     return 2;
 }
 
@@ -153,7 +152,7 @@ static int l_set_memory_limit(lua_State *L)
 {
     lua_Integer n = luaL_checkinteger(L, 1);
     luaL_argcheck(L, n >= 0, 1, "must not be negative");
-    jr_loop_of(L)->mem.hard_limit = (size_t)n;
+    jr_lua_of(L)->mem.hard_limit = (size_t)n;
     return 0;
 }
 

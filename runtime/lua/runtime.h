@@ -1,17 +1,51 @@
 /* The one Lua state: creation with a memory-accounting allocator, the
  * embedded library in package.preload, luv on the daemon's loop, and the
- * protected-call wrapper every call from C into Lua goes through. */
+ * protected-call wrapper every call from C into Lua goes through. The
+ * state's own context (struct jr_lua) lives here, beside the loop's. */
 #ifndef JR_LUA_RUNTIME_H
 #define JR_LUA_RUNTIME_H
 
 #include <lua.h>
 #include <stddef.h>
+#include <stdint.h>
 
-struct jr_loop;
+#include "loop.h"
 
-/* Create loop->L. Returns 0, or -1 with a message in err. */
-int jr_lua_open(struct jr_loop *loop, char *err, size_t errlen);
-void jr_lua_close(struct jr_loop *loop);
+/* Memory accounting for the one Lua state; see runtime/lua/runtime.c. */
+struct jr_lua_memory {
+    size_t used;        /* bytes currently allocated by the Lua state */
+    size_t hard_limit;  /* whole-state ceiling, 0 = none */
+    size_t call_limit;  /* while a bounded call runs: ceiling for it, else 0 */
+};
+
+/* The Lua state's context, stored in its main thread's extra space. */
+struct jr_lua {
+    struct jr_loop *loop;
+    lua_State *L;       /* the main thread */
+    struct jr_lua_memory mem;
+    /* Monotonic deadline (ns, uv_hrtime clock) of the bounded Lua call that
+     * is running now, or 0 when the running code is the runtime's own. */
+    uint64_t deadline_ns;
+    int deadline_hit;   /* set once the hook fired for this call */
+};
+
+static inline struct jr_lua *jr_lua_of(lua_State *L)
+{
+    return *(struct jr_lua **)lua_getextraspace(L);
+}
+
+static inline struct jr_loop *jr_loop_of(lua_State *L)
+{
+    return jr_lua_of(L)->loop;
+}
+
+/* jr_loop_of, or for a plain Lua interpreter (the rock's jobrt.core) a
+ * context made on first use around luv's loop. May raise. */
+struct jr_loop *jr_loop_standalone(lua_State *L);
+
+/* Create lua->L on loop. Returns 0, or -1 with a message in err. */
+int jr_lua_open(struct jr_lua *lua, struct jr_loop *loop, char *err, size_t errlen);
+void jr_lua_close(struct jr_lua *lua);
 
 /* lua_pcall with a traceback; on failure logs the error, pops it and
  * returns the Lua status. Never raises. */
