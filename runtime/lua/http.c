@@ -444,24 +444,9 @@ static const luaL_Reg funcs[] = {
 
 int luaopen_jobrt_http(lua_State *L)
 {
-    luaL_newmetatable(L, "jobrt.http_server");
-    luaL_newlib(L, server_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_server_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pop(L, 1);
-
-    luaL_newmetatable(L, "jobrt.http_exchange");
-    luaL_newlib(L, exchange_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_exchange_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, l_exchange_gc);
-    lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, l_exchange_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pop(L, 1);
-
+    jr_lua_class(L, "jobrt.http_server", server_methods, NULL, l_server_tostring);
+    jr_lua_class(L, "jobrt.http_exchange", exchange_methods, l_exchange_gc,
+                 l_exchange_tostring);
     luaL_newlib(L, funcs);
     return 1;
 }

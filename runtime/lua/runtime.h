@@ -5,6 +5,7 @@
 #ifndef JR_LUA_RUNTIME_H
 #define JR_LUA_RUNTIME_H
 
+#include <lauxlib.h>
 #include <lua.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -57,6 +58,13 @@ struct jr_lua_module {
     lua_CFunction open;
 };
 extern const struct jr_lua_module jr_lua_modules[];
+
+/* The metatable of a userdata class, made once under name (also its
+ * __name): __index = the methods (may be NULL), __gc and __close = gc (may
+ * be NULL: an object that frees itself), __tostring. Leaves the stack as
+ * it was. May raise (memory). Check objects with luaL_checkudata(L, i, name). */
+void jr_lua_class(lua_State *L, const char *name, const luaL_Reg *methods,
+                  lua_CFunction gc, lua_CFunction tostring);
 
 int luaopen_jobrt_runtime(lua_State *L);
 
