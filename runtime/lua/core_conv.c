@@ -9,7 +9,6 @@
 
 /* ---- Lua tables -> specs ---- */
 
-
 static const char *anchor_top(struct conv *cv, size_t *len)
 {
     lua_State *L = cv->L;

@@ -103,7 +103,6 @@ const char *jr_lcore_level_name(int64_t level)
 
 /* ---- rows -> Lua tables ---- */
 
-
 void jr_lcore_set_int(lua_State *L, const char *k, int64_t v)
 {
     lua_pushinteger(L, v);
