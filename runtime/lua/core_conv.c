@@ -100,7 +100,7 @@ static int encode_without(struct conv *cv, int idx, const char *const *skip,
             lua_pop(L, 1);
         }
     }
-    if (jr_lcore_json(L, "encode") != 0 || !lua_isstring(L, -1)) {
+    if (jr_lcore_encode(L) != 0 || !lua_isstring(L, -1)) {
         snprintf(cv->err, sizeof cv->err, "cannot encode as JSON: %s",
                  lua_isstring(L, -1) ? lua_tostring(L, -1) : "?");
         lua_pop(L, 1);

@@ -47,10 +47,9 @@ struct core *jr_lcore_open(lua_State *L);
 int jr_lcore_fail(lua_State *L, int code, const char *msg);
 int jr_lcore_fail_err(lua_State *L, const struct jr_err *e);
 
-/* core_push.c: JSON through jobrt.json; rows as tables. */
+/* core_push.c: JSON with the C codec; rows as tables. */
 void jr_lcore_push_time(lua_State *L, int64_t ms);
-int jr_lcore_json(lua_State *L, const char *fn);
-void jr_lcore_array(lua_State *L);
+int jr_lcore_encode(lua_State *L);
 void jr_lcore_push_json(lua_State *L, const char *text);
 int jr_lcore_level_of(lua_State *L, int idx, int64_t def);
 const char *jr_lcore_level_name(int64_t level);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lua/core_internal.h"
+#include "lua/json.h"
 
 /* ---- jobs ---- */
 
@@ -101,7 +102,7 @@ static int l_list(lua_State *L)
         lua_pushnil(L);
         lua_rawseti(L, -2, p.n);
     }
-    jr_lcore_array(L);
+    jr_json_array(L, -1);
     lua_setfield(L, -2, "jobs");
     if (p.n > limit) {
         lua_pushfstring(L, "%I", (lua_Integer)p.prev);
@@ -347,7 +348,7 @@ static int l_logs(lua_State *L)
     lua_newtable(L);
     if (jr_store_logs(c->core->store, seq, after, level, limit, log_row, &p, &e))
         return jr_lcore_fail_err(L, &e);
-    jr_lcore_array(L);
+    jr_json_array(L, -1);
     return 1;
 }
 
@@ -370,7 +371,7 @@ static int l_log(lua_State *L)
     lua_getfield(L, 2, "task");
     task = lua_tostring(L, -1);
     if (lua_getfield(L, 2, "data") != LUA_TNIL) {
-        if (jr_lcore_json(L, "encode") || !lua_isstring(L, -1))
+        if (jr_lcore_encode(L) || !lua_isstring(L, -1))
             return jr_lcore_fail(L, JR_E_INVALID, "log data cannot be encoded as JSON");
         data = lua_tostring(L, -1);
     }
@@ -403,7 +404,7 @@ static int l_results(lua_State *L)
     lua_newtable(L);
     if (jr_store_assets(c->core->store, seq, asset_row, &p, &e))
         return jr_lcore_fail_err(L, &e);
-    jr_lcore_array(L);
+    jr_json_array(L, -1);
     return 1;
 }
 
@@ -420,7 +421,7 @@ static int l_add_result(lua_State *L)
     if (seq < 0)
         return jr_lcore_fail_err(L, &e);
     lua_pushvalue(L, 3);
-    if (jr_lcore_json(L, "encode") || !lua_isstring(L, -1))
+    if (jr_lcore_encode(L) || !lua_isstring(L, -1))
         return jr_lcore_fail(L, JR_E_INVALID, "the asset cannot be encoded as JSON");
     if (jr_store_asset_put(c->core->store, seq, name, lua_tostring(L, -1), &e))
         return jr_lcore_fail_err(L, &e);

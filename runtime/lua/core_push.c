@@ -1,11 +1,13 @@
 /* jobrt.core: stored rows -> Lua tables in the core model (jobs with their
- * tasks, times as RFC 3339), and the JSON helpers the binding uses. */
+ * tasks, times as RFC 3339), and the JSON helpers the binding uses (the C
+ * codec of json.c, called directly). */
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lua/core_internal.h"
+#include "lua/json.h"
 
 void jr_lcore_push_time(lua_State *L, int64_t ms)
 {
@@ -19,56 +21,22 @@ void jr_lcore_push_time(lua_State *L, int64_t ms)
     lua_pushstring(L, buf);
 }
 
-/* Push jobrt.json.<fn>, the module cached in the registry after the first
- * use. Pushes nil if the module cannot be loaded. */
-static void push_json_fn(lua_State *L, const char *fn)
+/* Replace the value at the top by its JSON text and return 0; or by an
+ * error message and return -1. */
+int jr_lcore_encode(lua_State *L)
 {
-    if (lua_getfield(L, LUA_REGISTRYINDEX, "jobrt.core.json") != LUA_TTABLE) {
-        lua_pop(L, 1);
-        lua_getglobal(L, "require");
-        lua_pushliteral(L, "jobrt.json");
-        if (lua_pcall(L, 1, 1, 0) != LUA_OK || !lua_istable(L, -1)) {
-            lua_pop(L, 1);
-            lua_pushnil(L);
-            return;
-        }
-        lua_pushvalue(L, -1);
-        lua_setfield(L, LUA_REGISTRYINDEX, "jobrt.core.json");
-    }
-    lua_getfield(L, -1, fn);
+    int rc = jr_json_encode(L, -1);
+
     lua_remove(L, -2);
-}
-
-/* Call jobrt.json.<fn> on the value at the top; replaces it with the result
- * or returns -1 leaving an error message on the stack. */
-int jr_lcore_json(lua_State *L, const char *fn)
-{
-    push_json_fn(L, fn);
-    lua_insert(L, -2);
-    if (lua_pcall(L, 1, 2, 0) != LUA_OK)
-        return -1;
-    if (lua_isnil(L, -2)) {
-        lua_remove(L, -2);
-        return -1;
-    }
-    lua_pop(L, 1);
-    return 0;
-}
-
-/* Mark the table at the top as a JSON array. */
-void jr_lcore_array(lua_State *L)
-{
-    push_json_fn(L, "array");
-    lua_pushvalue(L, -2);
-    if (lua_pcall(L, 1, 0, 0) != LUA_OK)
-        lua_pop(L, 1);
+    return rc;
 }
 
 /* Decode JSON text into a table pushed on the stack ({} on failure). */
 void jr_lcore_push_json(lua_State *L, const char *text)
 {
-    lua_pushstring(L, text ? text : "{}");
-    if (jr_lcore_json(L, "decode") || !lua_istable(L, -1)) {
+    if (!text)
+        text = "{}";
+    if (jr_json_decode(L, text, strlen(text)) || !lua_istable(L, -1)) {
         lua_pop(L, 1);
         lua_newtable(L);
     }
@@ -193,7 +161,7 @@ static int task_row(void *arg, const struct jr_task_rec *t)
         lua_rawseti(L, -2, ++k);
         d = *end == ',' ? end + 1 : end;
     }
-    jr_lcore_array(L);
+    jr_json_array(L, -1);
     lua_setfield(L, -2, "deps");
     jr_lcore_set_str(L, "state", t->state);
     jr_lcore_set_int(L, "priority", t->priority);
@@ -258,7 +226,7 @@ int jr_lcore_push_full_job(lua_State *L, struct core *c, const char *id)
         return jr_lcore_fail_err(L, &e);
     }
     deps_to_aliases(L, p.n);
-    jr_lcore_array(L);
+    jr_json_array(L, -1);
     lua_setfield(L, -2, "tasks");
     return 1;
 }
@@ -292,7 +260,7 @@ void jr_lcore_push_submitted_job(lua_State *L, const struct jr_job_spec *spec, c
             lua_pushstring(L, t->deps[k]);
             lua_rawseti(L, -2, (lua_Integer)k + 1);
         }
-        jr_lcore_array(L);
+        jr_json_array(L, -1);
         lua_setfield(L, -2, "deps");
         jr_lcore_set_str(L, "state", "pending");
         jr_lcore_set_int(L, "priority", t->priority);
@@ -312,7 +280,7 @@ void jr_lcore_push_submitted_job(lua_State *L, const struct jr_job_spec *spec, c
         }
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
-    jr_lcore_array(L);
+    jr_json_array(L, -1);
     lua_setfield(L, -2, "tasks");
 }
 

@@ -7,11 +7,12 @@
 #include <string.h>
 
 #include "lua/core_internal.h"
+#include "lua/json.h"
 
 /* ---- commit waits ---- */
 
 /* One wait for the next commit, owned by the store's list until it fires or
- * is cancelled; wake_ref is the async.wait wake function. */
+ * is cancelled; wake_ref is the jr_lua_wait wake function. */
 struct commit_wait {
     struct jr_store_waiter w;
     lua_State *L;
@@ -37,7 +38,7 @@ static void on_commit(struct jr_store_waiter *w, int status)
     }
 }
 
-/* The register function given to async.wait: upvalue 1 is the core. */
+/* The register function given to jr_lua_wait: upvalue 1 is the core. */
 static int register_commit(lua_State *L)
 {
     struct core *c = luaL_checkudata(L, lua_upvalueindex(1), JR_LCORE_MT);
@@ -73,17 +74,6 @@ static int results_k(lua_State *L, int status, lua_KContext base)
     return lua_gettop(L) - (int)base;
 }
 
-/* Push async.wait and a register closure over the core upvalue. */
-static void push_wait_call(lua_State *L, lua_CFunction reg, int upvalue_idx)
-{
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "jobrt.async");
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "wait");
-    lua_remove(L, -2);
-    lua_pushvalue(L, upvalue_idx);
-    lua_pushcclosure(L, reg, 1);
-}
 
 /* durable() -> true | nil, err: wait for the commit holding our writes. */
 static int l_durable(lua_State *L)
@@ -102,7 +92,9 @@ static int l_durable(lua_State *L)
         return 1;
     }
     base = lua_gettop(L);
-    push_wait_call(L, register_commit, lua_upvalueindex(1));
+    lua_pushcfunction(L, jr_lua_wait);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushcclosure(L, register_commit, 1);
     lua_callk(L, 1, LUA_MULTRET, base, results_k);
     return results_k(L, LUA_OK, base);
 }
@@ -142,7 +134,7 @@ static int l_events(lua_State *L)
     p.last = after;
     if (jr_store_events_after(c->core->store, after, limit, event_row, &p, &e))
         return jr_lcore_fail_err(L, &e);
-    jr_lcore_array(L);
+    jr_json_array(L, -1);
     lua_pushinteger(L, p.last);
     return 2;
 }
@@ -222,7 +214,7 @@ static struct watch *check_watch(lua_State *L, int idx)
     return luaL_checkudata(L, idx, JR_LCORE_WATCH_MT);
 }
 
-/* register(wake) for async.wait: upvalue 1 is the watcher, upvalue 2 the
+/* register(wake) for jr_lua_wait: upvalue 1 is the watcher, upvalue 2 the
  * timeout in ms (0 = none). */
 static int register_watch(lua_State *L)
 {
@@ -302,11 +294,7 @@ static int watch_next_k(lua_State *L, int status, lua_KContext ctx)
     /* next(0) does not wait; nor can code outside a coroutine */
     if (!lua_isyieldable(L) || (!lua_isnoneornil(L, 2) && ms == 0))
         return 0;
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "jobrt.async");
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "wait");
-    lua_remove(L, -2);
+    lua_pushcfunction(L, jr_lua_wait);
     lua_pushvalue(L, 1);
     lua_pushinteger(L, ms);
     lua_pushcclosure(L, register_watch, 2);

@@ -66,6 +66,15 @@ extern const struct jr_lua_module jr_lua_modules[];
 void jr_lua_class(lua_State *L, const char *name, const luaL_Reg *methods,
                   lua_CFunction gc, lua_CFunction tostring);
 
+/* wait(register): suspend the running coroutine until the wake function
+ * passed to register(wake) is called (now or later; only the first call
+ * counts) and return wake's arguments; the wake resumes the coroutine
+ * within its bounds (resume.c). A lua_CFunction that yields: call it from
+ * C with lua_callk. Raises outside a coroutine. */
+int jr_lua_wait(lua_State *L);
+/* resume.c's part of jobrt.runtime: resume, bound, resume_task, wait. */
+extern const luaL_Reg jr_lua_resume_funcs[];
+
 int luaopen_jobrt_runtime(lua_State *L);
 
 #endif
