@@ -30,10 +30,7 @@ static void fetch_failed(struct jr_exec_proc *p, struct url_fetch *fs, const cha
                  " (url %.200s): %s", fs->input, fs->url, reason);
     jr_sbexec_abort_fetches(p);
     p->go_wanted = 0;
-    if (p->gate_fd >= 0) {
-        close(p->gate_fd);
-        p->gate_fd = -1;
-    }
+    jr_exec_child_shut(&p->c);
 }
 
 static void on_fetched(void *arg, int ok, const char *reason)
@@ -47,7 +44,7 @@ static void on_fetched(void *arg, int ok, const char *reason)
         fetch_failed(p, fs, reason);
     else if (p->fetching == 0 && p->go_wanted) {
         p->go_wanted = 0;
-        jr_sbexec_write_go(p);
+        jr_exec_child_go(&p->c);
     }
 }
 
@@ -87,8 +84,6 @@ void jr_sbexec_start_fetches(struct sb_exec *ex, struct jr_exec_proc *p,
         }
         url_fd[i] = -1;
     }
-    if (p->fetch_err[0] && p->gate_fd >= 0) {
-        close(p->gate_fd);
-        p->gate_fd = -1;
-    }
+    if (p->fetch_err[0])
+        jr_exec_child_shut(&p->c);
 }

@@ -9,10 +9,10 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "exec/child.h"
 #include "exec/exec.h"
 #include "exec/fetch.h"
 #include "exec/jv.h"
-#include "exec/lines.h"
 #include "exec/sbserver.h"
 
 #define DEFAULT_LOG_CAP (1024 * 1024)
@@ -47,21 +47,14 @@ struct sb_exec {
 };
 
 struct jr_exec_proc {
-    uv_loop_t *loop;
+    struct jr_exec_child c;      /* gate, stdout/stderr, callbacks */
     struct jr_exec_proc *next, **prevp; /* in ex->procs while linked */
     struct jr_sbs *server;       /* the helper's parent; NULL once lost */
-    uv_pipe_t out, err, status;
-    int gate_fd;                 /* write end of the gate pipe, -1 once used */
-    struct jr_exec_lines lines[2];
+    uv_pipe_t status;            /* the helper's outcome line (fd 4) */
     char status_line[STATUS_MAX];
     size_t status_len;
-    int64_t logged, log_cap;
-    int truncated;
-    struct jr_exec_cbs cbs;
-    void *arg;
     int64_t pid;
-    uint64_t started;
-    int exited, exit_signal, open_pipes, open_handles;
+    int exited, exit_signal;
     int lost;                    /* its server went: no exit status */
     int status_eof;              /* the helper's status pipe has closed */
     int reported;                /* done was called: only the reap is left */
@@ -125,7 +118,6 @@ int jr_sbexec_start(void *self, const struct jr_exec_spec *spec,
                     struct jr_err *e);
 void jr_sbexec_go(struct jr_exec_proc *p);
 void jr_sbexec_kill(struct jr_exec_proc *p, int signum);
-void jr_sbexec_write_go(struct jr_exec_proc *p);
 
 /* sandbox_fetch.c: url inputs downloaded while the helper waits at its
  * gate (fds in url_fd are taken, -1 after). */

@@ -35,10 +35,7 @@ static void proc_free(struct jr_exec_proc *p)
     for (int i = 0; i < p->nfetches; i++)
         free(p->fetches[i].url);
     free(p->fetches);
-    jr_exec_lines_free(&p->lines[0]);
-    jr_exec_lines_free(&p->lines[1]);
-    if (p->gate_fd >= 0)
-        close(p->gate_fd);
+    jr_exec_child_free(&p->c);
     free(p);
 }
 
@@ -54,20 +51,14 @@ static void unlink_proc(struct jr_exec_proc *p)
 }
 
 /* Freed once reported, its helper gone and its pipes closed. */
-static void maybe_free(struct jr_exec_proc *p)
+static void maybe_free(void *owner)
 {
-    if (p->reported && p->exited && p->open_handles == 0) {
+    struct jr_exec_proc *p = owner;
+
+    if (p->reported && p->exited && p->c.open_handles == 0) {
         unlink_proc(p);
         proc_free(p);
     }
-}
-
-static void on_handle_closed(uv_handle_t *h)
-{
-    struct jr_exec_proc *p = h->data;
-
-    p->open_handles--;
-    maybe_free(p);
 }
 
 static int outcome_of(const char *name)
@@ -154,9 +145,11 @@ static int have_outcome(const struct jr_exec_proc *p)
  * is in or the helper has exited (without a line: its exit status says
  * what happened). A helper still tearing down is reaped later by the
  * server, whose notice lets the proc go (helper_exited). */
-static void maybe_done(struct jr_exec_proc *p)
+static void maybe_done(void *owner)
 {
-    if (p->reported || p->open_pipes > 0 || (!p->exited && !have_outcome(p)))
+    struct jr_exec_proc *p = owner;
+
+    if (p->reported || p->c.open_pipes > 0 || (!p->exited && !have_outcome(p)))
         return;
     p->reported = 1;
     jr_sbexec_abort_fetches(p);
@@ -167,71 +160,42 @@ static void maybe_done(struct jr_exec_proc *p)
         p->result.signal = 0;
         snprintf(p->result.message, sizeof p->result.message, "%s", p->fetch_err);
     }
-    p->result.duration_ms = (int64_t)(uv_now(p->loop) - p->started);
-    p->cbs.done(p->arg, &p->result);
+    jr_exec_child_done(&p->c, &p->result);
     /* p stays: freed by the caller or by the last handle's close. */
 }
 
-static void log_line(void *arg, int stream, const char *line, size_t len)
-{
-    struct jr_exec_proc *p = arg;
-    char note[96];
+static const struct jr_exec_child_hooks hooks = { maybe_done, maybe_free };
 
-    if (p->truncated)
-        return;
-    if (p->logged + (int64_t)len > p->log_cap) {
-        p->truncated = 1;
-        snprintf(note, sizeof note, "[jobrt] output truncated: more than %lld bytes",
-                 (long long)p->log_cap);
-        p->cbs.log(p->arg, 2, note, strlen(note));
-        return;
-    }
-    p->logged += (int64_t)len + 1;
-    p->cbs.log(p->arg, stream, line, len);
-}
-
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+/* The status pipe: one outcome line, kept whole (an oversized one is
+ * dropped). */
+static void on_status_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
-    struct jr_exec_proc *p = h->data;
+    struct jr_exec_proc *p = ((struct jr_exec_child *)h->data)->owner;
 
     (void)hint;
-    if ((uv_pipe_t *)h == &p->status) {
-        buf->base = p->status_line + p->status_len;
-        buf->len = sizeof p->status_line - 1 - p->status_len;
-        if (buf->len == 0) { /* an oversized line: keep reading, drop it */
-            p->status_len = 0;
-            buf->base = p->status_line;
-            buf->len = sizeof p->status_line - 1;
-        }
-        return;
+    buf->base = p->status_line + p->status_len;
+    buf->len = sizeof p->status_line - 1 - p->status_len;
+    if (buf->len == 0) { /* an oversized line: keep reading, drop it */
+        p->status_len = 0;
+        buf->base = p->status_line;
+        buf->len = sizeof p->status_line - 1;
     }
-    jr_exec_lines_room(&p->lines[(uv_pipe_t *)h == &p->out ? 0 : 1], buf);
 }
 
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+static void on_status_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
-    struct jr_exec_proc *p = s->data;
-    int stream = (uv_pipe_t *)s == &p->out ? 1 : (uv_pipe_t *)s == &p->err ? 2 : 3;
+    struct jr_exec_proc *p = ((struct jr_exec_child *)s->data)->owner;
 
     (void)buf;
     if (n > 0) {
-        if (stream == 3) {
-            p->status_len += (size_t)n;
-            p->status_line[p->status_len] = 0;
-            return;
-        }
-        jr_exec_lines_add(&p->lines[stream - 1], (size_t)n, 0, log_line, p, stream);
+        p->status_len += (size_t)n;
+        p->status_line[p->status_len] = 0;
         return;
     }
     if (n == 0)
         return;
-    if (stream < 3)
-        jr_exec_lines_add(&p->lines[stream - 1], 0, 1, log_line, p, stream);
-    else
-        p->status_eof = 1;
-    uv_close((uv_handle_t *)s, on_handle_closed);
-    p->open_pipes--;
-    maybe_done(p);
+    p->status_eof = 1;
+    jr_exec_child_pipe_ended(&p->c, s);
 }
 
 /* The server reaped p's helper (and killed what was left of its process
@@ -288,8 +252,7 @@ int jr_sbexec_start(void *self, const struct jr_exec_spec *spec,
     struct jr_exec_proc *p = NULL;
     struct sb_task t = { 0 };
     struct argv_b a = { NULL, 0, 0, 0 };
-    int gate[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
-    int status[2] = { -1, -1 };
+    int status[2] = { -1, -1 }, status_open = 0;
     int rc, url_fd[MAX_INPUTS];
 
     *out_proc = NULL;
@@ -308,59 +271,43 @@ int jr_sbexec_start(void *self, const struct jr_exec_spec *spec,
         rc = jr_err_set(e, JR_E_SYSTEM, "out of memory");
         goto done;
     }
-    p->gate_fd = -1;
-    p->log_cap = ex->log_cap;
-    p->loop = ex->loop;
-    /* The helper's ends, passed to the server; the gate's write end and the
-     * pipes' read ends stay here. */
-    if (pipe2(gate, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC) ||
-        pipe2(status, O_CLOEXEC)) {
-        rc = jr_err_set(e, JR_E_SYSTEM, "pipes: %s", strerror(errno));
+    /* The helper's ends (gate, stdout, stderr, status) go to the server;
+     * the gate's write end and the pipes' read ends stay here. */
+    if ((rc = jr_exec_child_open(&p->c, ex->loop, p, &hooks, cbs, arg, ex->log_cap, e))) {
+        p->reported = p->exited = 1;
+        if (p->c.open_handles > 0)
+            p = NULL; /* freed once its handles have closed */
         goto done;
     }
-    uv_pipe_init(ex->loop, &p->out, 0);
-    uv_pipe_init(ex->loop, &p->err, 0);
-    uv_pipe_init(ex->loop, &p->status, 0);
-    p->out.data = p->err.data = p->status.data = p;
-    p->open_handles = 3;
-    {
-        int fds[4] = { gate[0], out[1], err[1], status[1] };
-        int32_t pid;
-        int r = uv_pipe_open(&p->out, out[0]);
-        if (r == 0 && (r = uv_pipe_open(&p->err, err[0])) == 0)
-            r = uv_pipe_open(&p->status, status[0]);
-        if (r == 0)
-            out[0] = err[0] = status[0] = -1; /* the handles' now */
-        rc = r ? jr_err_set(e, JR_E_SYSTEM, "pipes: %s", uv_strerror(r))
-               : jr_sbs_start(ex->server, a.v + 2, fds, &pid, e);
-        if (rc) {
-            /* The pipes' handles close; the executor's server, if lost,
-             * is replaced at the next start. */
-            p->reported = p->exited = 1;
-            uv_close((uv_handle_t *)&p->out, on_handle_closed);
-            uv_close((uv_handle_t *)&p->err, on_handle_closed);
-            uv_close((uv_handle_t *)&p->status, on_handle_closed);
-            p = NULL;
-            goto done;
-        }
-        p->pid = pid;
+    if (pipe2(status, O_CLOEXEC))
+        rc = jr_err_set(e, JR_E_SYSTEM, "pipes: %s", strerror(errno));
+    else if ((rc = jr_exec_child_open_pipe(&p->c, &p->status, status[0], e)) == 0)
+        status[0] = -1, status_open = 1; /* the handle's now */
+    if (rc == 0) {
+        int fds[4] = { p->c.fds[0], p->c.fds[1], p->c.fds[2], status[1] };
+        int32_t hpid;
+        if ((rc = jr_sbs_start(ex->server, a.v + 2, fds, &hpid, e)) == 0)
+            p->pid = hpid;
     }
-    p->cbs = *cbs;
-    p->arg = arg;
+    if (rc) {
+        /* The pipes' handles close; the executor's server, if lost, is
+         * replaced at the next start. */
+        p->reported = p->exited = 1;
+        if (status_open)
+            jr_exec_child_close(&p->c, (uv_handle_t *)&p->status);
+        jr_exec_child_abandon(&p->c);
+        p = NULL;
+        goto done;
+    }
     p->server = ex->server;
     p->next = ex->procs;
     p->prevp = &ex->procs;
     if (ex->procs)
         ex->procs->prevp = &p->next;
     ex->procs = p;
-    p->gate_fd = gate[1];
-    gate[1] = -1;
     jr_sbexec_start_fetches(ex, p, t.inputs, t.ninputs, url_fd);
-    p->started = uv_now(ex->loop);
-    p->open_pipes = 3;
-    uv_read_start((uv_stream_t *)&p->out, on_alloc, on_read);
-    uv_read_start((uv_stream_t *)&p->err, on_alloc, on_read);
-    uv_read_start((uv_stream_t *)&p->status, on_alloc, on_read);
+    jr_exec_child_started(&p->c);
+    uv_read_start((uv_stream_t *)&p->status, on_status_alloc, on_status_read);
     *pid = p->pid;
     *pid_start = jr_exec_pid_start(p->pid);
     *out_proc = p;
@@ -369,34 +316,14 @@ done:
     for (int i = 0; i < MAX_INPUTS; i++)
         if (url_fd[i] >= 0)
             close(url_fd[i]);
-    for (int i = 0; i < 2; i++) {
-        if (gate[i] >= 0)
-            close(gate[i]);
-        if (out[i] >= 0)
-            close(out[i]);
-        if (err[i] >= 0)
-            close(err[i]);
+    for (int i = 0; i < 2; i++)
         if (status[i] >= 0)
             close(status[i]);
-    }
     if (p)
         proc_free(p);
     jr_sbexec_free_list(a.v);
     jr_sbexec_task_free(&t);
     return rc;
-}
-
-void jr_sbexec_write_go(struct jr_exec_proc *p)
-{
-    ssize_t w;
-
-    if (p->gate_fd < 0)
-        return;
-    do
-        w = write(p->gate_fd, "go\n", 3);
-    while (w < 0 && errno == EINTR);
-    close(p->gate_fd);
-    p->gate_fd = -1;
 }
 
 /* The scheduler's go: at once, or when the last url input is in. */
@@ -406,7 +333,7 @@ void jr_sbexec_go(struct jr_exec_proc *p)
         p->go_wanted = 1;
         return;
     }
-    jr_sbexec_write_go(p);
+    jr_exec_child_go(&p->c);
 }
 
 void jr_sbexec_kill(struct jr_exec_proc *p, int signum)
@@ -415,11 +342,8 @@ void jr_sbexec_kill(struct jr_exec_proc *p, int signum)
     p->go_wanted = 0;
     /* Still at its gate: closing it is the cancel, and the helper removes
      * what it prepared. */
-    if (p->gate_fd >= 0) {
-        close(p->gate_fd);
-        p->gate_fd = -1;
+    if (jr_exec_child_shut(&p->c))
         return;
-    }
     if (p->exited || p->reported)
         return;
     /* SIGTERM: the helper passes it on and SIGKILLs the tree after its
