@@ -74,7 +74,7 @@ void jr_sbexec_free(struct sb_exec *ex)
     free(ex->network);
     jr_sbexec_free_list(ex->images);
     jr_sbexec_free_list(ex->host_paths);
-    jr_fetch_tls_free(ex->tls);
+    jr_tls_ctx_free(ex->tls);
     free(ex);
 }
 

@@ -13,7 +13,7 @@ void jr_sbexec_abort_fetches(struct jr_exec_proc *p)
 {
     for (int i = 0; i < p->nfetches; i++) {
         if (p->fetches[i].f) {
-            jr_fetch_abort(p->fetches[i].f);
+            jr_http_get_abort(p->fetches[i].f);
             p->fetches[i].f = NULL;
             p->fetching--;
         }
@@ -77,8 +77,9 @@ void jr_sbexec_start_fetches(struct sb_exec *ex, struct jr_exec_proc *p,
         fs->input = i + 1;
         fs->url = strdup(inputs[i].url);
         p->fetching++; /* before the start: a failure may call back at once */
-        if (jr_fetch_start(ex->loop, &ex->tls, inputs[i].url, url_fd[i], inputs[i].max_bytes,
-                           URL_TIMEOUT_MS, on_fetched, fs, &fs->f, &fe)) {
+        if (jr_http_get_start(ex->loop, &ex->tls, inputs[i].url, url_fd[i],
+                              inputs[i].max_bytes, URL_TIMEOUT_MS, on_fetched, fs, &fs->f,
+                              &fe)) {
             p->fetching--;
             fetch_failed(p, fs, fe.msg);
         }

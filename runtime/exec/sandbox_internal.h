@@ -11,7 +11,7 @@
 
 #include "exec/child.h"
 #include "exec/exec.h"
-#include "exec/fetch.h"
+#include "http/client.h"
 #include "exec/jv.h"
 #include "exec/sbserver.h"
 
@@ -25,7 +25,7 @@
 /* A url input being downloaded while the helper waits at its gate. */
 struct url_fetch {
     struct jr_exec_proc *p;
-    struct jr_fetch *f;          /* NULL once ended */
+    struct jr_http_get *f;       /* NULL once ended */
     char *url;
     int input;                   /* 1-based, for messages */
 };
@@ -43,7 +43,7 @@ struct sb_exec {
     char **host_paths;
     int64_t grace_ms, log_cap;
     uint64_t counter;
-    struct jr_fetch_tls *tls;    /* https downloads' client context, lazily */
+    struct jr_tls_ctx *tls;      /* https downloads' client context, lazily */
 };
 
 struct jr_exec_proc {

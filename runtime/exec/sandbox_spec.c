@@ -182,14 +182,14 @@ static int read_input(const struct sb_exec *ex, const char *alias, int i,
         if (!target)
             snprintf(in->target_buf, sizeof in->target_buf, "/.jobrt/jobrt");
     } else if (strcmp(in->source, "url") == 0) {
-        struct jr_fetch_url u;
+        struct jr_http_url u;
         char why[200];
         const struct jr_jv *mb = jr_jv_get(v, "max_bytes");
         in->url = jr_jv_str(v, "url");
         if (!in->url)
             return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d] (url) needs \"url\","
                               " a string", alias, i + 1);
-        if (jr_fetch_parse_url(in->url, &u, why, sizeof why))
+        if (jr_http_url_parse(in->url, &u, why, sizeof why))
             return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d].url %.200s: %s",
                               alias, i + 1, in->url, why);
         in->max_bytes = URL_MAX_BYTES;
