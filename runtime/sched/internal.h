@@ -82,7 +82,16 @@ struct jr_sched {
     int closing;
 };
 
+/* What the scheduler reads of a job's row before acting on it. */
+struct jr_sched_jobrow {
+    int64_t seq, priority, max_par, created_at, started_at, ended_at;
+    int state;                   /* J_*, -1 if unknown */
+    char id[80];                 /* ids are at most 64 bytes (submit.c) */
+};
+
 /* model.c */
+/* Fills o from a row of the store. */
+void jr_sched_jobrow_read(struct jr_sched_jobrow *o, const struct jr_job_rec *r);
 struct sjob *jr_sched_find(struct jr_sched *s, const char *id);
 /* Load the job's tasks into memory (no state change). NULL on error. */
 struct sjob *jr_sched_load(struct jr_sched *s, int64_t seq, const char *id,

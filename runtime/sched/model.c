@@ -70,6 +70,18 @@ int jr_sched_write_job_state(struct jr_sched *s, int64_t seq, const char *id, in
 
 /* ---- the in-memory model ---- */
 
+void jr_sched_jobrow_read(struct jr_sched_jobrow *o, const struct jr_job_rec *r)
+{
+    o->seq = r->seq;
+    o->priority = r->priority;
+    o->max_par = r->max_parallelism;
+    o->created_at = r->created_at;
+    o->started_at = r->started_at;
+    o->ended_at = r->ended_at;
+    o->state = jr_jstate_parse(r->state);
+    snprintf(o->id, sizeof o->id, "%s", r->id);
+}
+
 struct sjob *jr_sched_find(struct jr_sched *s, const char *id)
 {
     struct sjob *j;

@@ -11,14 +11,8 @@
 
 /* ---- open, recover, close ---- */
 
-struct active {
-    int64_t seq, priority, max_par, created_at, started_at;
-    int state;
-    char *id;
-};
-
 struct active_list {
-    struct active *v;
+    struct jr_sched_jobrow *v;
     size_t n, cap;
     int failed;
 };
@@ -26,7 +20,7 @@ struct active_list {
 static int collect_active(void *arg, const struct jr_job_rec *r)
 {
     struct active_list *l = arg;
-    struct active *a;
+    struct jr_sched_jobrow *a;
 
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
@@ -38,23 +32,11 @@ static int collect_active(void *arg, const struct jr_job_rec *r)
         l->v = a;
         l->cap = cap;
     }
-    a = &l->v[l->n];
-    a->seq = r->seq;
-    a->priority = r->priority;
-    a->max_par = r->max_parallelism;
-    a->created_at = r->created_at;
-    a->started_at = r->started_at;
-    a->state = jr_jstate_parse(r->state);
-    a->id = strdup(r->id);
-    if (!a->id) {
-        l->failed = 1;
-        return 1;
-    }
-    l->n++;
+    jr_sched_jobrow_read(&l->v[l->n++], r);
     return 0;
 }
 
-static int recover_job(struct jr_sched *s, struct active *a, struct jr_err *e)
+static int recover_job(struct jr_sched *s, struct jr_sched_jobrow *a, struct jr_err *e)
 {
     struct sjob *j;
     int i, rc = 0, live = a->state == J_QUEUED || a->state == J_RUNNING;
@@ -117,8 +99,6 @@ int jr_sched_open(uv_loop_t *loop, struct jr_store *st, struct jr_executor ex,
         rc = jr_err_set(e, JR_E_SYSTEM, "out of memory");
     for (i = 0; !rc && i < l.n; i++)
         rc = recover_job(s, &l.v[i], e);
-    for (i = 0; i < l.n; i++)
-        free(l.v[i].id);
     free(l.v);
     if (rc) {
         s->closing = 1;
