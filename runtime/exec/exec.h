@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "spec.h"
 #include "store/err.h"
 
 enum jr_outcome {
@@ -32,7 +33,8 @@ struct jr_exec_spec {
     const char *workdir;       /* as submitted (NULL = default) */
     const char *task_dir;      /* DATA/jobs/<job>/<task>: inputs, outputs, work */
     const char *job_dir;       /* DATA/jobs/<job>: the deps' outputs */
-    const char *spec_json;     /* the task as submitted: image, inputs, network */
+    const struct jr_task_setup *setup; /* image, network, inputs as submitted;
+                                * NULL for a backend that is not sandboxed */
     int64_t attempt, timeout_ms;
 };
 
@@ -73,7 +75,7 @@ struct jr_exec_ops {
     /* Optional (NULL = accept all): refuse at submit a task this backend
      * could never start (unknown image, a host path outside the allow-list,
      * bad inputs), with JR_E_INVALID and a message naming the task. */
-    int (*check)(void *self, const char *alias, const char *spec_json,
+    int (*check)(void *self, const char *alias, const struct jr_task_setup *setup,
                  const char *const *deps, size_t ndeps, struct jr_err *e);
     /* 1: the backend builds the task's own root, env and workdir (the
      * scheduler then makes only the task directories). */

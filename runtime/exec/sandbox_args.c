@@ -181,7 +181,6 @@ int jr_sbexec_build_args(struct sb_exec *ex, const struct jr_exec_spec *s,
                          struct jr_err *e)
 {
     const char *root = t->root, *net = t->net;
-    const struct jr_jv *domains = t->domains;
     const struct input *inputs = t->inputs;
     int ninputs = t->ninputs;
     struct spec_ctx c = { s, ex->exe, url_fd };
@@ -232,8 +231,8 @@ int jr_sbexec_build_args(struct sb_exec *ex, const struct jr_exec_spec *s,
         add(a, "--timeout=%lldms", (long long)s->timeout_ms);
     add(a, "--grace=%lldms", (long long)ex->grace_ms);
     add(a, "--network=%s", net);
-    for (const struct jr_jv *d = domains ? domains->child : NULL; d; d = d->next)
-        add(a, "--allow-domain=%s", d->str);
+    for (size_t d = 0; d < t->ndomains; d++)
+        add(a, "--allow-domain=%s", t->domains[d]);
     add(a, "--cgroup-parent=%s", ex->cgroup_parent);
     add(a, "--cgroup-name=t%08x-%.40s-%.24s-%lld-%llu", fnv(s->job_id, s->task), s->job_id,
         s->task, (long long)s->attempt, (unsigned long long)++ex->counter);

@@ -80,9 +80,9 @@ struct input {
 
 /* What a start needs of a task's spec; jr_sbexec_task_free frees it. */
 struct sb_task {
-    struct jr_jv *spec;          /* the parsed spec: inputs point into it */
     const char *root, *net;      /* the image's root, the network mode */
-    const struct jr_jv *domains; /* network.domains, NULL when not given */
+    const char *const *domains;  /* network.domains (ndomains), NULL when not given */
+    size_t ndomains;
     struct input *inputs;
     int ninputs;
 };
@@ -99,7 +99,7 @@ void jr_sbexec_free(struct sb_exec *ex);
 void jr_sbexec_free_list(char **v);
 
 /* sandbox_spec.c: reading the task spec (at submit and at start). */
-int jr_sbexec_check(void *self, const char *alias, const char *spec_json,
+int jr_sbexec_check(void *self, const char *alias, const struct jr_task_setup *spec,
                     const char *const *deps, size_t ndeps, struct jr_err *e);
 int jr_sbexec_read_task(const struct sb_exec *ex, const struct jr_exec_spec *spec,
                         struct sb_task *t, struct jr_err *e);

@@ -1,6 +1,7 @@
-/* The sandbox executor reading a task's spec: its image, network mode and
- * domains, and its inputs (shape, allow-list, deps, targets). Used at
- * submit (jr_sbexec_check) and again when an attempt starts. */
+/* The sandbox executor reading a task's spec (struct jr_task_setup): its
+ * image, network mode and domains, and its inputs (shape, allow-list, deps,
+ * targets). Used at submit (jr_sbexec_check) and again when an attempt
+ * starts. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -59,19 +60,12 @@ static const char *image_root(const struct sb_exec *ex, const char *name)
     return strcmp(name, "host") == 0 ? "/" : NULL;
 }
 
-static const char *net_mode(const struct sb_exec *ex, const struct jr_jv *spec,
+static const char *net_mode(const struct sb_exec *ex, const struct jr_task_setup *spec,
                             int *bad)
 {
-    const struct jr_jv *n = jr_jv_get(spec, "network");
-    const char *mode = NULL;
+    const char *mode = spec->network_mode;
 
-    *bad = 0;
-    if (n && n->type == JR_JV_STR)
-        mode = n->str;
-    else if (n && n->type == JR_JV_OBJ)
-        mode = jr_jv_str(n, "mode");
-    else if (n && n->type != JR_JV_NULL)
-        *bad = 1;
+    *bad = spec->network_kind == JR_SPEC_BAD;
     if (!mode)
         return ex->network ? ex->network : "none";
     if (strcmp(mode, "none") && strcmp(mode, "full") && strcmp(mode, "allow"))
@@ -79,31 +73,22 @@ static const char *net_mode(const struct sb_exec *ex, const struct jr_jv *spec,
     return mode;
 }
 
-/* network.domains (mode allow): NULL when not given. */
-static const struct jr_jv *net_domains(const struct jr_jv *spec)
-{
-    const struct jr_jv *n = jr_jv_get(spec, "network");
-
-    return n && n->type == JR_JV_OBJ ? jr_jv_get(n, "domains") : NULL;
-}
-
-static int check_domains(const char *alias, const char *net, const struct jr_jv *d,
+static int check_domains(const char *alias, const char *net, const struct jr_task_setup *spec,
                          struct jr_err *e)
 {
-    int n = 0;
-
-    if (!d || d->type == JR_JV_NULL)
+    if (spec->domains_kind == JR_SPEC_ABSENT)
         return JR_OK;
-    if (d->type != JR_JV_ARR)
+    if (spec->domains_kind == JR_SPEC_BAD)
         return jr_err_set(e, JR_E_INVALID, "task '%s': network.domains must be a list"
                           " of host names", alias);
-    if (strcmp(net, "allow") != 0 && d->child)
+    if (strcmp(net, "allow") != 0 && spec->ndomains)
         return jr_err_set(e, JR_E_INVALID, "task '%s': network.domains needs"
                           " network.mode allow", alias);
-    for (d = d->child; d; d = d->next, n++) {
-        if (d->type != JR_JV_STR || !jr_sandbox_domain_valid(d->str))
+    for (size_t n = 0; n < spec->ndomains; n++) {
+        const char *d = spec->domains[n];
+        if (!d || !jr_sandbox_domain_valid(d))
             return jr_err_set(e, JR_E_INVALID, "task '%s': network.domains[%d] must be a"
-                              " host name, *.suffix or an IP address", alias, n + 1);
+                              " host name, *.suffix or an IP address", alias, (int)n + 1);
         if (n >= JR_SB_MAX_DOMAINS)
             return jr_err_set(e, JR_E_INVALID, "task '%s': more than %d network.domains",
                               alias, JR_SB_MAX_DOMAINS);
@@ -117,35 +102,31 @@ static int check_domains(const char *alias, const char *net, const struct jr_jv 
 /* Reads inputs[i] into in; checks shape, allow-list and deps. 0 or an
  * error in e naming the input. */
 static int read_input(const struct sb_exec *ex, const char *alias, int i,
-                      const struct jr_jv *v, const char *const *deps, size_t ndeps,
+                      const struct jr_spec_input *v, const char *const *deps, size_t ndeps,
                       struct input *in, struct jr_err *e)
 {
     const char *target;
-    const struct jr_jv *d;
 
     memset(in, 0, sizeof *in);
-    if (!v || v->type != JR_JV_OBJ)
+    if (!v->is_object)
         return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d] must be an object",
                           alias, i + 1);
-    in->source = jr_jv_str(v, "source");
+    in->source = v->source;
     if (!in->source)
         return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d].source must be one of"
                           " inline, path, task-output, jobrt, url", alias, i + 1);
-    target = jr_jv_str(v, "target");
+    target = v->target;
     if (strcmp(in->source, "inline") == 0) {
-        d = jr_jv_get(v, "data");
-        if (!d)
-            d = jr_jv_get(v, "content");
-        if (!d || d->type != JR_JV_STR)
+        if (!v->data)
             return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d] (inline) needs"
                               " \"data\", a string", alias, i + 1);
-        in->data = d->str;
-        in->data_len = d->len;
+        in->data = v->data;
+        in->data_len = v->data_len;
         if (!target)
             snprintf(in->target_buf, sizeof in->target_buf, "/inputs/input-%d", i + 1);
     } else if (strcmp(in->source, "path") == 0) {
         int allowed = 0;
-        in->path = jr_jv_str(v, "path");
+        in->path = v->path;
         if (!in->path || !clean_abs(in->path))
             return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d].path must be an"
                               " absolute host path without '.', '..' or '//'", alias, i + 1);
@@ -161,8 +142,8 @@ static int read_input(const struct sb_exec *ex, const char *alias, int i,
         }
     } else if (strcmp(in->source, "task-output") == 0) {
         size_t k;
-        in->task = jr_jv_str(v, "task");
-        in->file = jr_jv_str(v, "file");
+        in->task = v->task;
+        in->file = v->file;
         if (!in->task)
             return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d] (task-output) needs"
                               " \"task\", a dependency's alias", alias, i + 1);
@@ -184,8 +165,7 @@ static int read_input(const struct sb_exec *ex, const char *alias, int i,
     } else if (strcmp(in->source, "url") == 0) {
         struct jr_http_url u;
         char why[200];
-        const struct jr_jv *mb = jr_jv_get(v, "max_bytes");
-        in->url = jr_jv_str(v, "url");
+        in->url = v->url;
         if (!in->url)
             return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d] (url) needs \"url\","
                               " a string", alias, i + 1);
@@ -193,11 +173,11 @@ static int read_input(const struct sb_exec *ex, const char *alias, int i,
             return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d].url %.200s: %s",
                               alias, i + 1, in->url, why);
         in->max_bytes = URL_MAX_BYTES;
-        if (mb && mb->type != JR_JV_NULL) {
-            if (mb->type != JR_JV_NUM || mb->num < 1 || mb->num > 1e15)
+        if (v->max_bytes_kind != JR_SPEC_ABSENT) {
+            if (v->max_bytes_kind != JR_SPEC_OK || v->max_bytes < 1 || v->max_bytes > 1e15)
                 return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d].max_bytes must be"
                                   " a positive number", alias, i + 1);
-            in->max_bytes = (int64_t)mb->num;
+            in->max_bytes = (int64_t)v->max_bytes;
         }
         if (!target) {
             const char *base = strrchr(u.path, '/');
@@ -256,19 +236,19 @@ static int inside_image(const char *root, const char *target)
 }
 
 /* Everything about the task spec a start or a check needs. */
-static int read_spec(const struct sb_exec *ex, const char *alias, const struct jr_jv *spec,
-                     const char *const *deps, size_t ndeps, const char **root,
-                     const char **net, struct input **inputs, int *ninputs, struct jr_err *e)
+static int read_spec(const struct sb_exec *ex, const char *alias,
+                     const struct jr_task_setup *spec, const char *const *deps, size_t ndeps,
+                     const char **root, const char **net, struct input **inputs, int *ninputs,
+                     struct jr_err *e)
 {
-    const struct jr_jv *img = jr_jv_get(spec, "image"), *ins, *v;
     const char *name = "host";
-    int bad, n = 0;
+    int bad, n;
 
     *inputs = NULL;
     *ninputs = 0;
-    if (img && img->type == JR_JV_STR)
-        name = img->str;
-    else if (img && img->type != JR_JV_NULL)
+    if (spec->image_kind == JR_SPEC_OK)
+        name = spec->image;
+    else if (spec->image_kind == JR_SPEC_BAD)
         return jr_err_set(e, JR_E_INVALID, "task '%s': image must be a name", alias);
     if (!(*root = image_root(ex, name)))
         return jr_err_set(e, JR_E_INVALID, "task '%s': unknown image '%s' (not in"
@@ -277,26 +257,22 @@ static int read_spec(const struct sb_exec *ex, const char *alias, const struct j
     if (bad)
         return jr_err_set(e, JR_E_INVALID, "task '%s': network.mode must be none, full or"
                           " allow", alias);
-    if ((bad = check_domains(alias, *net, net_domains(spec), e)) != JR_OK)
+    if ((bad = check_domains(alias, *net, spec, e)) != JR_OK)
         return bad;
-    ins = jr_jv_get(spec, "inputs");
-    if (!ins || ins->type == JR_JV_NULL)
+    if (spec->inputs_kind == JR_SPEC_ABSENT)
         return JR_OK;
-    if (ins->type != JR_JV_ARR)
+    if (spec->inputs_kind == JR_SPEC_BAD)
         return jr_err_set(e, JR_E_INVALID, "task '%s': inputs must be a list", alias);
-    for (v = ins->child; v; v = v->next)
-        n++;
-    if (n > MAX_INPUTS)
+    if (spec->ninputs > MAX_INPUTS)
         return jr_err_set(e, JR_E_INVALID, "task '%s': more than %d inputs", alias,
                           MAX_INPUTS);
-    if (n == 0)
+    if (spec->ninputs == 0)
         return JR_OK;
-    *inputs = calloc((size_t)n, sizeof **inputs);
+    *inputs = calloc(spec->ninputs, sizeof **inputs);
     if (!*inputs)
         return jr_err_set(e, JR_E_SYSTEM, "out of memory");
-    n = 0;
-    for (v = ins->child; v; v = v->next, n++) {
-        int rc = read_input(ex, alias, n, v, deps, ndeps, &(*inputs)[n], e);
+    for (n = 0; n < (int)spec->ninputs; n++) {
+        int rc = read_input(ex, alias, n, &spec->inputs[n], deps, ndeps, &(*inputs)[n], e);
         if (rc) {
             free(*inputs);
             *inputs = NULL;
@@ -321,62 +297,44 @@ static int read_spec(const struct sb_exec *ex, const char *alias, const struct j
     return JR_OK;
 }
 
-static int parse_spec(const char *json, struct jr_jv **out, const char *alias,
-                      struct jr_err *e)
-{
-    *out = jr_jv_parse(json ? json : "{}", json ? strlen(json) : 2);
-    if (!*out || (*out)->type != JR_JV_OBJ)
-        return jr_err_set(e, JR_E_INVALID, "task '%s': its stored spec is not a JSON"
-                          " object", alias);
-    return JR_OK;
-}
-
-int jr_sbexec_check(void *self, const char *alias, const char *spec_json,
+int jr_sbexec_check(void *self, const char *alias, const struct jr_task_setup *spec,
                     const char *const *deps, size_t ndeps, struct jr_err *e)
 {
-    struct jr_jv *spec = NULL;
     struct input *inputs = NULL;
     const char *root, *net;
     int n, rc;
 
-    rc = parse_spec(spec_json, &spec, alias, e);
-    if (!rc)
-        rc = read_spec(self, alias, spec, deps, ndeps, &root, &net, &inputs, &n, e);
+    rc = read_spec(self, alias, spec, deps, ndeps, &root, &net, &inputs, &n, e);
     free(inputs);
-    jr_jv_free(spec);
     return rc;
 }
 
 int jr_sbexec_read_task(const struct sb_exec *ex, const struct jr_exec_spec *spec,
                         struct sb_task *t, struct jr_err *e)
 {
+    const struct jr_task_setup *st = spec->setup;
     const char *deps[MAX_INPUTS + 1];
     int ndeps = 0, rc;
 
     memset(t, 0, sizeof *t);
-    if ((rc = parse_spec(spec->spec_json, &t->spec, spec->task, e)))
-        return rc;
+    if (!st)
+        return jr_err_set(e, JR_E_INVALID, "task '%s': no spec to start it from",
+                          spec->task);
     /* deps were checked at submit; here only the task-output names matter */
-    {
-        const struct jr_jv *ins = jr_jv_get(t->spec, "inputs"), *v;
-        for (v = ins && ins->type == JR_JV_ARR ? ins->child : NULL;
-             v && ndeps < MAX_INPUTS; v = v->next) {
-            const char *d = jr_jv_str(v, "task");
-            if (d)
-                deps[ndeps++] = d;
-        }
-        deps[ndeps] = NULL;
-    }
-    if ((rc = read_spec(ex, spec->task, t->spec, deps, (size_t)ndeps, &t->root, &t->net,
+    for (size_t i = 0; i < st->ninputs && ndeps < MAX_INPUTS; i++)
+        if (st->inputs[i].task)
+            deps[ndeps++] = st->inputs[i].task;
+    deps[ndeps] = NULL;
+    if ((rc = read_spec(ex, spec->task, st, deps, (size_t)ndeps, &t->root, &t->net,
                         &t->inputs, &t->ninputs, e)))
         return rc;
-    t->domains = net_domains(t->spec);
+    t->domains = st->domains_kind == JR_SPEC_OK ? st->domains : NULL;
+    t->ndomains = st->domains_kind == JR_SPEC_OK ? st->ndomains : 0;
     return JR_OK;
 }
 
 void jr_sbexec_task_free(struct sb_task *t)
 {
     free(t->inputs);
-    jr_jv_free(t->spec);
     memset(t, 0, sizeof *t);
 }

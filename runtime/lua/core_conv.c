@@ -1,11 +1,13 @@
 /* jobrt.core: Lua job tables -> C job specs (struct jr_job_spec), one pass
- * over the table, every bad field named in the error. */
+ * over the table: the scheduler's fields, what the executor reads (struct
+ * jr_task_setup) and the JSON to store; every bad field named. */
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lua/core_internal.h"
+#include "lua/json.h"
 
 /* ---- Lua tables -> specs ---- */
 
@@ -198,7 +200,124 @@ static const char *const task_run_fields[] = {
     "ended_at", NULL
 };
 
-static int conv_task(struct conv *cv, int idx, struct jr_task_spec *t, int n)
+/* ---- what the executor reads: image, network, inputs ---- */
+
+/* How the value at the top was given (JR_SPEC_*), for want: OK when want. */
+static int kind_top(lua_State *L, int want)
+{
+    int t = lua_type(L, -1);
+
+    if (t == LUA_TNIL || (t == LUA_TLIGHTUSERDATA && !lua_touserdata(L, -1)))
+        return JR_SPEC_ABSENT;           /* missing or json.null */
+    return want ? JR_SPEC_OK : JR_SPEC_BAD;
+}
+
+/* The string field key of the table at idx, NULL when missing or not a
+ * string (as the executor reads it). */
+static const char *opt_str(struct conv *cv, int idx, const char *key)
+{
+    if (lua_getfield(cv->L, idx, key) != LUA_TSTRING) {
+        lua_pop(cv->L, 1);
+        return NULL;
+    }
+    return anchor_top(cv, NULL);
+}
+
+/* Is the value at the top a table that encodes as a JSON object / array? */
+static int is_object(lua_State *L)
+{
+    return lua_istable(L, -1) && !jr_json_is_array(L, -1);
+}
+
+static int is_list(lua_State *L)
+{
+    return lua_istable(L, -1) && jr_json_is_array(L, -1);
+}
+
+static void conv_input(struct conv *cv, struct jr_spec_input *in)
+{
+    lua_State *L = cv->L;
+    int v = lua_gettop(L);
+
+    if (!is_object(L))
+        return;
+    in->is_object = 1;
+    in->source = opt_str(cv, v, "source");
+    in->target = opt_str(cv, v, "target");
+    in->path = opt_str(cv, v, "path");
+    in->task = opt_str(cv, v, "task");
+    in->file = opt_str(cv, v, "file");
+    in->url = opt_str(cv, v, "url");
+    if (lua_getfield(L, v, "data") == LUA_TNIL) {
+        lua_pop(L, 1);
+        lua_getfield(L, v, "content");
+    }
+    if (lua_type(L, -1) == LUA_TSTRING)
+        in->data = anchor_top(cv, &in->data_len);
+    else
+        lua_pop(L, 1);
+    lua_getfield(L, v, "max_bytes");
+    in->max_bytes_kind = kind_top(L, lua_type(L, -1) == LUA_TNUMBER);
+    in->max_bytes = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+}
+
+/* The task table at idx -> st, in the same pass as the rest of the task.
+ * Keeps the shape as given: the executor's check names bad fields. */
+static void conv_setup(struct conv *cv, int idx, struct jr_task_setup *st)
+{
+    lua_State *L = cv->L;
+    size_t k, n;
+
+    memset(st, 0, sizeof *st);
+    lua_getfield(L, idx, "image");
+    st->image_kind = kind_top(L, lua_type(L, -1) == LUA_TSTRING);
+    if (st->image_kind == JR_SPEC_OK)
+        st->image = anchor_top(cv, NULL);
+    else
+        lua_pop(L, 1);
+    lua_getfield(L, idx, "network");
+    st->network_kind = kind_top(L, lua_type(L, -1) == LUA_TSTRING || is_object(L));
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        st->network_mode = anchor_top(cv, NULL);
+    } else {
+        if (st->network_kind == JR_SPEC_OK) {
+            int net = lua_gettop(L);
+            st->network_mode = opt_str(cv, net, "mode");
+            lua_getfield(L, net, "domains");
+            st->domains_kind = kind_top(L, is_list(L));
+            if (st->domains_kind == JR_SPEC_OK) {
+                const char **d = scratch(cv, (n = lua_rawlen(L, -1)) * sizeof *d);
+                for (k = 0; k < n; k++) {
+                    if (lua_rawgeti(L, -1, (lua_Integer)k + 1) == LUA_TSTRING)
+                        d[k] = anchor_top(cv, NULL);
+                    else
+                        lua_pop(L, 1);
+                }
+                st->domains = d;
+                st->ndomains = n;
+            }
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    lua_getfield(L, idx, "inputs");
+    st->inputs_kind = kind_top(L, is_list(L));
+    if (st->inputs_kind == JR_SPEC_OK) {
+        struct jr_spec_input *in = scratch(cv, (n = lua_rawlen(L, -1)) * sizeof *in);
+        for (k = 0; k < n; k++) {
+            lua_rawgeti(L, -1, (lua_Integer)k + 1);
+            conv_input(cv, &in[k]);
+            lua_pop(L, 1);
+        }
+        st->inputs = in;
+        st->ninputs = n;
+    }
+    lua_pop(L, 1);
+}
+
+static int conv_task(struct conv *cv, int idx, struct jr_task_spec *t,
+                     struct jr_task_setup *st, int n)
 {
     lua_State *L = cv->L;
     char where[96];
@@ -267,6 +386,8 @@ static int conv_task(struct conv *cv, int idx, struct jr_task_spec *t, int n)
         return bad(cv, "%s%s must be a list of task aliases", where, "deps");
     }
     lua_pop(L, 1);
+    conv_setup(cv, idx, st);
+    t->setup = st;
     return encode_without(cv, idx, task_run_fields, &t->spec);
 }
 
@@ -276,6 +397,7 @@ int jr_lcore_conv_job(struct conv *cv, int idx, struct jr_job_spec *spec, int *w
 {
     lua_State *L = cv->L;
     struct jr_task_spec *tasks;
+    struct jr_task_setup *setups;
     lua_Integer n, i;
     int ty;
 
@@ -309,13 +431,14 @@ int jr_lcore_conv_job(struct conv *cv, int idx, struct jr_job_spec *spec, int *w
         *what |= JR_UPD_TASKS;
     n = (lua_Integer)lua_rawlen(L, -1);
     tasks = scratch(cv, (size_t)(n + 1) * sizeof *tasks);
+    setups = scratch(cv, (size_t)(n + 1) * sizeof *setups);
     for (i = 1; i <= n; i++) {
         if (lua_rawgeti(L, -1, i) != LUA_TTABLE) {
             lua_pop(L, 2);
             snprintf(cv->err, sizeof cv->err, "tasks[%d] must be a table", (int)i);
             return -1;
         }
-        if (conv_task(cv, lua_gettop(L), &tasks[i - 1], (int)i)) {
+        if (conv_task(cv, lua_gettop(L), &tasks[i - 1], &setups[i - 1], (int)i)) {
             lua_pop(L, 2);
             return -1;
         }

@@ -666,6 +666,30 @@ int jr_json_decode(lua_State *L, const char *text, size_t len)
     return 0;
 }
 
+int jr_json_is_array(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    if (lua_getmetatable(L, idx)) {
+        luaL_getmetatable(L, ARRAY_NAME);
+        luaL_getmetatable(L, OBJECT_NAME);
+        int is_array = lua_rawequal(L, -3, -2), is_object = lua_rawequal(L, -3, -1);
+        lua_pop(L, 3);
+        if (is_array || is_object)
+            return is_array;
+    }
+    int any = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1) {
+            lua_pop(L, 1);
+            return 0;
+        }
+        any = 1;
+    }
+    return any;
+}
+
 void jr_json_array(lua_State *L, int idx)
 {
     idx = lua_absindex(L, idx);

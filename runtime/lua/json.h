@@ -18,6 +18,10 @@ int jr_json_encode(lua_State *L, int idx);
  * return -1. Never raises except for memory. */
 int jr_json_decode(lua_State *L, const char *text, size_t len);
 
+/* 1 if the table at idx encodes as a JSON array: marked as one, or
+ * unmarked with only positive integer keys (at least one); else 0. */
+int jr_json_is_array(lua_State *L, int idx);
+
 /* Mark the table at idx as a JSON array ("[]" when empty). */
 void jr_json_array(lua_State *L, int idx);
 

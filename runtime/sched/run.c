@@ -174,6 +174,7 @@ static int start_task(struct jr_sched *s, struct stask *t, struct jr_err *e)
     char *base[NBASE_ENV] = { 0 };
     char **argv = NULL, **env = NULL, **task_env = NULL;
     struct jr_exec_spec spec;
+    struct jr_task_setup setup = { 0 };
     size_t n;
     int rc = JR_OK, i, sandboxed = s->ex.ops->sandboxed;
 
@@ -230,13 +231,20 @@ static int start_task(struct jr_sched *s, struct stask *t, struct jr_err *e)
     spec.workdir = t->workdir;
     spec.task_dir = taskdir;
     spec.job_dir = jobdir;
-    spec.spec_json = t->spec;
+    /* The stored spec, decoded once for the backend that reads it. */
+    if (sandboxed && jr_spec_decode(t->spec, &setup)) {
+        rc = jr_err_set(e, JR_E_INVALID, "task '%s': its stored spec is not a JSON object",
+                        t->alias);
+        goto done;
+    }
+    spec.setup = sandboxed ? &setup : NULL;
     spec.attempt = t->attempt;
     spec.timeout_ms = t->timeout_ms;
     t->kill_reason = 0;
     rc = s->ex.ops->start(s->ex.self, &spec, &task_cbs, t, &t->proc, &t->pid,
                           &t->pid_start, e);
 done:
+    jr_spec_free(&setup);
     for (i = 0; i < NBASE_ENV; i++)
         free(base[i]);
     free(argv);

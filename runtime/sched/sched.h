@@ -37,7 +37,10 @@ struct jr_task_spec {
     const char *argv; size_t argv_len;   /* NUL-separated */
     const char *env; size_t env_len;     /* NUL-separated K=V */
     const char *workdir;
-    const char *spec;            /* the task as submitted, JSON */
+    const char *spec;            /* the task as submitted, JSON: what is stored */
+    /* What the executor checks (image, network, inputs), filled by the
+     * caller from the same task; NULL = decoded from spec for the check. */
+    const struct jr_task_setup *setup;
 };
 
 struct jr_job_spec {

@@ -92,6 +92,26 @@ static int dfs(const struct jr_job_spec *spec, const int *const *deps, int node,
     return 0;
 }
 
+/* The executor's check of t's image, network and inputs: from t->setup,
+ * or from its JSON when the caller gave none. */
+static int check_setup(struct jr_sched *s, const struct jr_task_spec *t, struct jr_err *e)
+{
+    struct jr_task_setup own;
+    int rc;
+
+    if (t->setup)
+        return s->ex.ops->check(s->ex.self, t->alias, t->setup,
+                                (const char *const *)t->deps, t->ndeps, e);
+    if (jr_spec_decode(t->spec, &own))
+        rc = jr_err_set(e, JR_E_INVALID, "task '%s': its spec is not a JSON object",
+                        t->alias);
+    else
+        rc = s->ex.ops->check(s->ex.self, t->alias, &own, (const char *const *)t->deps,
+                              t->ndeps, e);
+    jr_spec_free(&own);
+    return rc;
+}
+
 static int check_tasks(struct jr_sched *s, const struct jr_job_spec *spec,
                        int **deps_out, struct jr_err *e)
 {
@@ -125,9 +145,7 @@ static int check_tasks(struct jr_sched *s, const struct jr_job_spec *spec,
         if (t->gpu > n->gpu)
             return jr_err_set(e, JR_E_INVALID, "task '%s' needs %lld gpu but the node has"
                               " %lld", t->alias, (long long)t->gpu, (long long)n->gpu);
-        if (s->ex.ops->check &&
-            (rc = s->ex.ops->check(s->ex.self, t->alias, t->spec,
-                                   (const char *const *)t->deps, t->ndeps, e)))
+        if (s->ex.ops->check && (rc = check_setup(s, t, e)))
             return rc;
         total += t->ndeps;
     }

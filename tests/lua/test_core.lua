@@ -162,6 +162,46 @@ return {
     t.match(msg, "owner")
   end },
 
+  { "the sandbox executor checks what the binding read from the task table", function(t)
+    local dir = os.tmpname()
+    os.remove(dir)
+    t.ok(core.open({ data_dir = dir, node = { cpu = 2000, max_tasks = 4 }, kill_grace = 1,
+                     sandbox = { network = "none", allow_host_paths = { "/srv/data" } } }))
+    t.cleanup = function()
+      core.close()
+      os.execute("rm -rf '" .. dir .. "'")
+    end
+    local cases = {
+      { { image = 3 }, "image must be a name" },
+      { { image = "nope" }, "unknown image 'nope'" },
+      { { network = { "none" } }, "network.mode must be" },
+      { { network = "sometimes" }, "network.mode must be" },
+      { { network = { mode = "allow", domains = "a.org" } }, "network.domains must be a list" },
+      { { network = { mode = "allow", domains = { "a.org", 7 } } }, "network.domains%[2%]" },
+      { { network = { mode = "none", domains = { "a.org" } } }, "needs network.mode allow" },
+      { { inputs = { a = 1 } }, "inputs must be a list" },
+      { { inputs = { 5 } }, "inputs%[1%] must be an object" },
+      { { inputs = { { source = "inline" } } }, 'needs "data"' },
+      { { inputs = { { source = "url", url = "http://example.com/x", max_bytes = "big" } } }, "max_bytes" },
+      { { inputs = { { source = "path", path = "/etc/passwd" } } }, "allow_host_paths" },
+      { { inputs = { { source = "task-output", task = "b" } } }, "not in its deps" },
+    }
+    for i, c in ipairs(cases) do
+      local task = c[1]
+      task.alias, task.command = "a", { "true" }
+      local job, msg, code = core.submit({ id = "s" .. i, tasks = { task } })
+      t.eq(job, nil, c[2])
+      t.eq(code, "INVALID", c[2])
+      t.match(msg, c[2])
+    end
+    -- json.null counts as absent; an empty marked list is a list
+    local json = require("jobrt.json")
+    t.ok(core.submit({ id = "good", tasks = { { alias = "a", command = { "true" }, image = json.null,
+      inputs = json.array({}), network = { mode = "allow", domains = { "a.org", "*.b.org" } } },
+      { alias = "b", deps = { "a" }, command = { "true" },
+        inputs = { { source = "inline", content = "x" }, { source = "task-output", task = "a" } } } } }))
+  end },
+
   { "watch waits for the next event", function(t)
     open(t)
     local w <close> = core.watch()
