@@ -80,7 +80,8 @@ static int get_int(struct conv *cv, int idx, const char *key, int64_t *out, int6
     return 0;
 }
 
-/* Encode the table at idx without the listed keys as JSON. */
+/* Encode the table at idx without the listed keys as JSON (the filtered
+ * table goes to cv->kept when there is one). */
 static int encode_without(struct conv *cv, int idx, const char *const *skip,
                           const char **out)
 {
@@ -101,6 +102,10 @@ static int encode_without(struct conv *cv, int idx, const char *const *skip,
         } else {
             lua_pop(L, 1);
         }
+    }
+    if (cv->kept) {
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, cv->kept, (lua_Integer)lua_rawlen(L, cv->kept) + 1);
     }
     if (jr_lcore_encode(L) != 0 || !lua_isstring(L, -1)) {
         snprintf(cv->err, sizeof cv->err, "cannot encode as JSON: %s",

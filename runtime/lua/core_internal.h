@@ -30,6 +30,9 @@ struct core {
 struct conv {
     lua_State *L;
     int anchor;            /* stack index of the anchor table */
+    int kept;              /* stack index of a list receiving the tables
+                            * encoded for the store (job attrs, then each
+                            * task's), or 0 */
     char err[256];
 };
 
@@ -58,7 +61,8 @@ void jr_lcore_set_str(lua_State *L, const char *k, const char *v);
 void jr_lcore_set_time(lua_State *L, const char *k, int64_t ms);
 int jr_lcore_job_row(void *arg, const struct jr_job_rec *j);
 int jr_lcore_push_full_job(lua_State *L, struct core *c, const char *id);
-void jr_lcore_push_submitted_job(lua_State *L, const struct jr_job_spec *spec, const char *id);
+void jr_lcore_push_submitted_job(lua_State *L, const struct jr_job_spec *spec, const char *id,
+                                 int kept);
 int64_t jr_lcore_seq_of(struct core *c, const char *id, struct jr_err *e);
 
 /* core_conv.c: the job table at idx -> spec (strings anchored in cv's

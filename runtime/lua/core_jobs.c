@@ -14,7 +14,7 @@
 static int l_submit(lua_State *L)
 {
     struct core *c = jr_lcore_open(L);
-    struct conv cv = { L, 0, "" };
+    struct conv cv = { L, 0, 0, "" };
     struct jr_job_spec spec;
     struct jr_err e = { 0, "" };
     char id[80];
@@ -33,13 +33,15 @@ static int l_submit(lua_State *L)
     }
     lua_newtable(L);
     cv.anchor = lua_gettop(L);
+    lua_newtable(L);
+    cv.kept = lua_gettop(L);
     if (jr_lcore_conv_job(&cv, 1, &spec, NULL))
         return jr_lcore_fail(L, JR_E_INVALID, cv.err);
     spec.created_at = jr_store_now_ms();
     if (jr_sched_submit(c->core->sched, &spec, id, &e))
         return jr_lcore_fail_err(L, &e);
     if (!start && !hold && !reject) {
-        jr_lcore_push_submitted_job(L, &spec, id);
+        jr_lcore_push_submitted_job(L, &spec, id, cv.kept);
         return 1;
     }
     if (jr_sched_start(c->core->sched, id, hold, reject, &e)) {
@@ -237,7 +239,7 @@ static int l_update(lua_State *L)
 {
     struct core *c = jr_lcore_open(L);
     const char *id = luaL_checkstring(L, 1);
-    struct conv cv = { L, 0, "" };
+    struct conv cv = { L, 0, 0, "" };
     struct jr_job_spec spec;
     struct jr_err e = { 0, "" };
     int what = 0, merged;

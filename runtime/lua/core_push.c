@@ -231,14 +231,32 @@ int jr_lcore_push_full_job(lua_State *L, struct core *c, const char *id)
     return 1;
 }
 
+/* Push stored JSON as a table: kept[i], the table that was encoded into
+ * json, copied as decoding json would give it (no text to parse); or
+ * json decoded when there is no such table. */
+static void push_stored(lua_State *L, int kept, lua_Integer i, const char *json)
+{
+    if (kept) {
+        int t = lua_rawgeti(L, kept, i);
+        if (t == LUA_TTABLE && jr_json_copy(L, -1) == 0) {
+            lua_remove(L, -2);
+            return;
+        }
+        lua_settop(L, lua_gettop(L) - (t == LUA_TTABLE ? 2 : 1));
+    }
+    jr_lcore_push_json(L, json);
+}
+
 /* Push the job jr_sched_submit just stored from spec (created_at set), the
- * same table push_full_job would read back: attrs and task specs decoded,
- * the columns as stored, tasks pending. Saves reading the rows again. */
-void jr_lcore_push_submitted_job(lua_State *L, const struct jr_job_spec *spec, const char *id)
+ * same table push_full_job would read back: attrs and task specs as stored
+ * (from the tables conversion kept, see struct conv), the columns as
+ * stored, tasks pending. Saves reading the rows again. */
+void jr_lcore_push_submitted_job(lua_State *L, const struct jr_job_spec *spec, const char *id,
+                                 int kept)
 {
     size_t i, k;
 
-    jr_lcore_push_json(L, spec->attrs ? spec->attrs : "{}");
+    push_stored(L, kept, 1, spec->attrs);
     jr_lcore_set_str(L, "id", id);
     jr_lcore_set_str(L, "surface", spec->surface ? spec->surface : "");
     jr_lcore_set_str(L, "owner", spec->owner ? spec->owner : "");
@@ -252,7 +270,7 @@ void jr_lcore_push_submitted_job(lua_State *L, const struct jr_job_spec *spec, c
     lua_createtable(L, (int)spec->ntasks, 0);
     for (i = 0; i < spec->ntasks; i++) {
         const struct jr_task_spec *t = &spec->tasks[i];
-        jr_lcore_push_json(L, t->spec ? t->spec : "{}");
+        push_stored(L, kept, (lua_Integer)i + 2, t->spec);
         lua_pushstring(L, t->alias);
         lua_setfield(L, -2, "alias");
         lua_createtable(L, (int)t->ndeps, 0);

@@ -90,22 +90,28 @@ static void add_string(struct out *b, const char *s, size_t len)
     out_char(b, '"');
 }
 
-static void add_number(lua_State *L, struct out *b, int idx)
+/* The text of the number at idx (raises for NaN and infinity). */
+static void number_text(lua_State *L, int idx, char text[40])
 {
-    char text[40];
     if (lua_isinteger(L, idx)) {
-        snprintf(text, sizeof(text), LUA_INTEGER_FMT, lua_tointeger(L, idx));
+        snprintf(text, 40, LUA_INTEGER_FMT, lua_tointeger(L, idx));
     } else {
         double v = lua_tonumber(L, idx);
         if (isnan(v) || isinf(v))
             luaL_error(L, "json.encode: cannot encode %s (NaN and infinity are not JSON)",
                        isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
         for (int digits = 14; digits <= 17; digits++) {
-            snprintf(text, sizeof(text), "%.*g", digits, v);
+            snprintf(text, 40, "%.*g", digits, v);
             if (strtod(text, NULL) == v)
                 break;
         }
     }
+}
+
+static void add_number(lua_State *L, struct out *b, int idx)
+{
+    char text[40];
+    number_text(L, idx, text);
     out_str(b, text);
 }
 
@@ -239,6 +245,102 @@ static int l_encode(lua_State *L)
     return 1;
 }
 
+/* ---- copy: what decode(encode(v)) gives, without the text ---- */
+
+/* A float as the decoder reads its text back: whole numbers within 2^53
+ * (and integer texts) become integers. */
+static void copy_float(lua_State *L, int idx)
+{
+    char text[40];
+    number_text(L, idx, text);
+    if (!strpbrk(text, ".eE") && lua_stringtonumber(L, text)) {
+        if (lua_isinteger(L, -1))
+            return;
+        lua_pop(L, 1);
+    }
+    double v = strtod(text, NULL);
+    if (v == floor(v) && v > -9007199254740992.0 && v < 9007199254740992.0)
+        lua_pushinteger(L, (lua_Integer)v);
+    else
+        lua_pushnumber(L, v);
+}
+
+static void copy(lua_State *L, int idx, int depth)
+{
+    lua_Integer len;
+    char text[40];
+
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING:
+    case LUA_TBOOLEAN:
+        lua_pushvalue(L, idx);
+        return;
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, idx))
+            lua_pushvalue(L, idx);
+        else
+            copy_float(L, idx);
+        return;
+    case LUA_TNIL:
+        lua_pushlightuserdata(L, NULL);
+        return;
+    case LUA_TLIGHTUSERDATA:
+        if (lua_touserdata(L, idx) == NULL) {
+            lua_pushlightuserdata(L, NULL);
+            return;
+        }
+        luaL_error(L, "json.encode: cannot encode a userdata");
+        return;
+    case LUA_TTABLE:
+        break;
+    default:
+        luaL_error(L, "json.encode: cannot encode a %s", luaL_typename(L, idx));
+        return;
+    }
+    if (++depth > MAX_DEPTH)
+        luaL_error(L, "json.encode: nested deeper than %d (a cycle?)", MAX_DEPTH);
+    luaL_checkstack(L, 8, "json.encode: nested too deep");
+    if (array_length(L, idx, &len)) {
+        lua_createtable(L, (int)len, 0);
+        lua_pushvalue(L, ARRAY_MT);
+        lua_setmetatable(L, -2);
+        for (lua_Integer i = 1; i <= len; i++) {
+            lua_rawgeti(L, idx, i);
+            copy(L, lua_gettop(L), depth);
+            lua_rawseti(L, -3, i);
+            lua_pop(L, 1);
+        }
+        return;
+    }
+    lua_newtable(L);
+    lua_pushvalue(L, OBJECT_MT);
+    lua_setmetatable(L, -2);
+    int out = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        int type = lua_type(L, -2);
+        if (type == LUA_TNUMBER) {
+            number_text(L, -2, text);
+            lua_pushstring(L, text);
+        } else if (type == LUA_TSTRING) {
+            lua_pushvalue(L, -2);
+        } else {
+            luaL_error(L, "json.encode: cannot encode a %s key", lua_typename(L, type));
+        }
+        copy(L, lua_gettop(L) - 1, depth);
+        lua_rawset(L, out);
+        lua_pop(L, 1);
+    }
+}
+
+/* copy(value) -> the value as decode(encode(value)) would give it. */
+static int l_copy(lua_State *L)
+{
+    lua_settop(L, 1);
+    copy(L, 1, 0);
+    return 1;
+}
+
 #define ARRAY_NAME "jobrt.json.array"
 #define OBJECT_NAME "jobrt.json.object"
 #define BUFFER_NAME "jobrt.json.buffer"
@@ -254,7 +356,8 @@ static void push_closure(lua_State *L, lua_CFunction fn)
     lua_pushcclosure(L, fn, 3);
 }
 
-/* Push the codec's function i (1 encode, 2 decode), made once per state. */
+/* Push the codec's function i (1 encode, 2 decode, 3 copy), made once per
+ * state. */
 static void push_codec(lua_State *L, int i)
 {
     if (lua_getfield(L, LUA_REGISTRYINDEX, CODEC_KEY) != LUA_TTABLE) {
@@ -264,6 +367,8 @@ static void push_codec(lua_State *L, int i)
         lua_rawseti(L, -2, 1);
         push_closure(L, jr_json_l_decode);
         lua_rawseti(L, -2, 2);
+        push_closure(L, l_copy);
+        lua_rawseti(L, -2, 3);
         lua_pushvalue(L, -1);
         lua_setfield(L, LUA_REGISTRYINDEX, CODEC_KEY);
     }
@@ -275,6 +380,20 @@ int jr_json_encode(lua_State *L, int idx)
 {
     idx = lua_absindex(L, idx);
     push_codec(L, 1);
+    lua_pushvalue(L, idx);
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK)
+        return 0;
+    if (!lua_isstring(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushliteral(L, "json.encode: cannot encode the value");
+    }
+    return -1;
+}
+
+int jr_json_copy(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    push_codec(L, 3);
     lua_pushvalue(L, idx);
     if (lua_pcall(L, 1, 1, 0) == LUA_OK)
         return 0;

@@ -18,6 +18,12 @@ int jr_json_encode(lua_State *L, int idx);
  * return -1. Never raises except for memory. */
 int jr_json_decode(lua_State *L, const char *text, size_t len);
 
+/* Push what decoding the value's JSON text would give (marked tables,
+ * whole floats as integers, nil as json.null, number keys as strings),
+ * without making the text, and return 0; or push the error encode would
+ * raise and return -1. */
+int jr_json_copy(lua_State *L, int idx);
+
 /* 1 if the table at idx encodes as a JSON array: marked as one, or
  * unmarked with only positive integer keys (at least one); else 0. */
 int jr_json_is_array(lua_State *L, int idx);

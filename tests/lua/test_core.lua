@@ -67,10 +67,13 @@ return {
     end
     local job = t.ok(core.submit({
       title = "shape", n = 5, f = 1.5, empty = {}, labels = json.object({}), list = json.array({}),
+      whole = 3.0, big = 1e20, neg0 = -0.0, tenth = 0.1, near = 2 ^ 53, over = 2.0 ^ 60,
+      seq = { "a", "b" }, mixed = { "a", x = "b" }, fkey = { [1.5] = "x", [2] = "y" },
+      holes = { 1, nil, 3 }, nested = { { {} }, json.null }, deep = { a = { b = { c = { 1.0 } } } },
       tasks = {
         { alias = "a", command = { "true" }, timeout = 1.25, env = { A = "1" }, workdir = "/tmp",
           resources = { cpu = 100, memory = 1024 }, tolerable = true, retries = 2, priority = 3 },
-        { alias = "b", deps = { "a" }, command = "true", note = { x = json.null } },
+        { alias = "b", deps = { "a" }, command = "true", note = { x = json.null, y = { 2.5, 4.0 } } },
         { alias = "c", deps = { "b", "a" }, command = { "true" } },
       },
     }))
