@@ -56,7 +56,8 @@ end
 --   the runtime). Units ("500m", "64MiB", "30s") are a surface's to
 --   translate: here cpu is millicores, memory and disk bytes, timeout seconds.
 -- Options: required, min, limit (a key of M.LIMITS: bytes of a string,
--- entries of a list or map), key_limit, key_pattern.
+-- entries of a list or map), key_limit, key_pattern, fixed (given at
+-- submit only, never changed by an update).
 
 local RO = { type = "readonly" }
 
@@ -105,7 +106,7 @@ local TASK = {
 }
 
 local JOB = {
-  id = { type = "string" },
+  id = { type = "string", fixed = true },
   title = { type = "string", limit = "title" },
   description = { type = "string", limit = "description" },
   labels = { type = "map", limit = "labels", key_limit = "label_key",
@@ -213,6 +214,8 @@ local function check_object(c, v, path, fields)
       end
     elseif spec.type == "readonly" then
       c:add(p, "read-only (set by the runtime)")
+    elseif spec.fixed and c.partial then
+      c:add(p, "cannot be changed after submit")
     elseif v[k] ~= NULL then
       v[k] = check_value(c, v[k], p, spec)
     elseif spec.required then
