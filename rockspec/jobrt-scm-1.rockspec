@@ -34,6 +34,8 @@ build = {
       ["jobrt.plugins"] = "lua/jobrt/plugins.lua",
       ["jobrt.router"] = "lua/jobrt/router.lua",
       ["jobrt.signed_url"] = "lua/jobrt/signed_url.lua",
+      ["jobrt.submit"] = "lua/jobrt/submit.lua",
+      ["jobrt.suggest"] = "lua/jobrt/suggest.lua",
       ["jobrt.units"] = "lua/jobrt/units.lua",
     },
   },

@@ -424,7 +424,7 @@ end
 --- a:bearer(header_value[, opts]) -> principal | nil, status, code, message
 -- "Bearer TOKEN". opts.parse is a surface's hook for its own token forms:
 -- parse(credentials) -> the token this daemon issued | nil, status, code,
--- message (e.g. openEO's "basic//TOKEN").
+-- message (e.g. a surface's "PROVIDER//TOKEN" form).
 function Auth:bearer(value, opts)
   if value == nil or value == "" then
     return fail(401, "AuthenticationRequired", "authentication required (Bearer token)")

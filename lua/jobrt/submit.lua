@@ -533,7 +533,7 @@ function Pipeline:note(id, decision, why)
 end
 
 --- p:estimate(job[, extra]) -> estimate | nil, {code, message}. extra
--- goes into the estimator's ctx (e.g. openEO's complexity of the process).
+-- goes into the estimator's ctx (what the surface knows of the work).
 function Pipeline:estimate(job, extra)
   if not self.estimator then return nil, { code = "EstimateUnavailable", message = "no estimator configured" } end
   local ctx = { options = self.estimator_options }
