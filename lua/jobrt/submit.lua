@@ -123,19 +123,29 @@ local JOB = {
 
 M.MODEL = { job = JOB, task = TASK, input = INPUT, output = OUTPUT }
 
+-- Keys of a string-keyed table, sorted (so problems come in a stable order).
 local function sorted_keys(t)
   local keys = {}
   for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  table.sort(keys)
   return keys
 end
 
-local function names_of(fields)
-  local out = {}
-  for _, k in ipairs(sorted_keys(fields)) do
-    if fields[k].type ~= "readonly" then out[#out + 1] = k end
+-- Per field table, worked out once: the names a caller may give, sorted,
+-- and the required ones.
+local shapes = setmetatable({}, { __mode = "k" })
+
+local function shape_of(fields)
+  local sh = shapes[fields]
+  if not sh then
+    sh = { names = {}, required = {} }
+    for _, k in ipairs(sorted_keys(fields)) do
+      if fields[k].type ~= "readonly" then sh.names[#sh.names + 1] = k end
+      if fields[k].required then sh.required[#sh.required + 1] = k end
+    end
+    shapes[fields] = sh
   end
-  return out
+  return sh
 end
 
 -- Indexes count from 0, as JSON users count.
@@ -202,15 +212,16 @@ local function check_object(c, v, path, fields)
     c:add(path, "must be an object, got %s", describe(v))
     return v
   end
+  local shape = shape_of(fields)
   for _, k in ipairs(sorted_keys(v)) do
     local spec = fields[k]
     local p = join(path, k)
     if not spec then
-      local guess = suggest.closest(k, names_of(fields))
+      local guess = suggest.closest(k, shape.names)
       if guess then
         c:add(p, 'unknown field (did you mean "%s"?)', guess)
       else
-        c:add(p, "unknown field (known: %s)", table.concat(names_of(fields), ", "))
+        c:add(p, "unknown field (known: %s)", table.concat(shape.names, ", "))
       end
     elseif spec.type == "readonly" then
       c:add(p, "read-only (set by the runtime)")
@@ -223,8 +234,8 @@ local function check_object(c, v, path, fields)
     end
   end
   if not c.partial then
-    for _, k in ipairs(sorted_keys(fields)) do
-      if fields[k].required and v[k] == nil then c:add(join(path, k), "missing (required)") end
+    for _, k in ipairs(shape.required) do
+      if v[k] == nil then c:add(join(path, k), "missing (required)") end
     end
   end
   return v
