@@ -30,6 +30,7 @@ build = {
       ["jobrt.jobs"] = "lua/jobrt/jobs.lua",
       ["jobrt.json"] = "lua/jobrt/json.lua",
       ["jobrt.json_span"] = "lua/jobrt/json_span.lua",
+      ["jobrt.model"] = "lua/jobrt/model.lua",
       ["jobrt.outputs"] = "lua/jobrt/outputs.lua",
       ["jobrt.plugins"] = "lua/jobrt/plugins.lua",
       ["jobrt.router"] = "lua/jobrt/router.lua",

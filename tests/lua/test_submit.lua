@@ -1,8 +1,9 @@
--- jobrt.submit: the model's validation with configured limits, the
+-- jobrt.model and jobrt.submit: the model's check with configured limits, the
 -- pipeline's policies (accept, reject, wait, failures) and estimator, and
 -- the policies' read-only view of the core (job, jobs, count).
 local core = require("jobrt.core")
 local json = require("jobrt.json")
+local model = require("jobrt.model")
 local submit = require("jobrt.submit")
 
 local function open(t)
@@ -60,12 +61,12 @@ end
 
 return {
   { "every limit is configurable and named in the refusal", function(t)
-    local limits = submit.limits({
+    local limits = model.limits({
       title = 4, description = "8", label_key = 2, label_value = 3, labels = 1, env = 1,
       env_value = "1KiB", tasks = 1, inline_input = 5, command = 2,
     })
     t.eq(limits.env_value, 1024, "sizes take units")
-    t.eq(submit.limits(nil).title, 256, "defaults")
+    t.eq(model.limits(nil).title, 256, "defaults")
     local cases = {
       { job({ title = "hello" }), "title: longer than limits.title (4 bytes)" },
       { job({ description = "123456789" }), "description: longer than limits.description (8 bytes)" },
@@ -82,30 +83,30 @@ return {
         "tasks[0].command: more than limits.command (2 entries)" },
     }
     for _, c in ipairs(cases) do
-      local ok, err = submit.validate(c[1], { limits = limits })
+      local ok, err = model.validate(c[1], { limits = limits })
       t.eq({ ok, err }, { nil, c[2] })
     end
-    t.ok(submit.validate(job({ title = "four" }), { limits = limits }), "at the limit")
+    t.ok(model.validate(job({ title = "four" }), { limits = limits }), "at the limit")
   end },
 
   { "the model: plain Lua lists, JSON arrays, nulls, partial updates, taskless jobs", function(t)
     -- A surface's own tables (openEO's task) are plain Lua; decoded JSON marks arrays.
-    t.ok(submit.validate({ title = "x", doc = { any = { thing = 1 } }, tasks = { {
+    t.ok(model.validate({ title = "x", doc = { any = { thing = 1 } }, tasks = { {
       alias = "graph", image = "host", command = { "/.jobrt/jobrt", "eval" },
       inputs = { { source = "jobrt", target = "/.jobrt/jobrt" }, { source = "inline", data = "{}", target = "/inputs/p" } },
       env = { JOBRT_LOG_LEVEL = "info" }, resources = { cpu = 1000, memory = 1 << 30 }, timeout = 600,
     } } }))
-    t.ok(submit.validate(json.decode('{"title": null, "labels": {}, "tasks": [{"alias": "a", "command": "true", "deps": []}]}')))
-    local ok, err = submit.validate(json.decode('{"labels": [], "tasks": [{"alias": "a"}]}'))
+    t.ok(model.validate(json.decode('{"title": null, "labels": {}, "tasks": [{"alias": "a", "command": "true", "deps": []}]}')))
+    local ok, err = model.validate(json.decode('{"labels": [], "tasks": [{"alias": "a"}]}'))
     t.eq({ ok, err }, { nil, "labels: must be an object of strings, got a list" })
     local j = job({ priority = 3.0 })
-    t.ok(submit.validate(j))
+    t.ok(model.validate(j))
     t.eq(math.type(j.priority), "integer", "a whole float becomes an integer")
-    t.ok(submit.validate({ title = "renamed" }, { partial = true }), "an update needs no tasks")
-    t.eq({ submit.validate({ id = "x" }, { partial = true }) }, { nil, "id: cannot be changed after submit" })
-    t.eq({ submit.validate({ title = "x" }) }, { nil, "tasks: a job needs at least one task" })
-    t.ok(submit.validate({ title = "x" }, { taskless = true }), "a simple job-manager job")
-    t.eq({ submit.validate("x") }, { nil, "the job must be a JSON object, got a string" })
+    t.ok(model.validate({ title = "renamed" }, { partial = true }), "an update needs no tasks")
+    t.eq({ model.validate({ id = "x" }, { partial = true }) }, { nil, "id: cannot be changed after submit" })
+    t.eq({ model.validate({ title = "x" }) }, { nil, "tasks: a job needs at least one task" })
+    t.ok(model.validate({ title = "x" }, { taskless = true }), "a simple job-manager job")
+    t.eq({ model.validate("x") }, { nil, "the job must be a JSON object, got a string" })
   end },
 
   { "core codes map once to the runtime's vocabulary", function(t)
