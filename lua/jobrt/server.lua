@@ -197,10 +197,11 @@ function App:mount(name, mod, spec)
   })
   if not pipeline then return nil, string.format("surface %s: %s", name, tostring(perr)) end
   ctx.pipeline = pipeline
+  local submit_job, start_job = raising(pipeline, "submit"), raising(pipeline, "start")
   -- submit(job, {req =, owner =, start =, estimate =}) -> the stored job.
-  ctx.submit = function(job, opts) return raising(pipeline, "submit")(job, for_request(opts)) end
+  ctx.submit = function(job, opts) return submit_job(job, for_request(opts)) end
   -- start(id, {req =}) -> the job, after the approval policies decided.
-  ctx.start = function(id, opts) return raising(pipeline, "start")(id, for_request(opts)) end
+  ctx.start = function(id, opts) return start_job(id, for_request(opts)) end
   -- update(id, changes) -> the job; approve(id, {accept, reason, by}) -> the job.
   ctx.update = raising(pipeline, "update")
   ctx.approve = raising(pipeline, "approve")

@@ -16,6 +16,7 @@ local NULL = json.null
 -- The simple job manager (jobrt.jobs) stores jobs without tasks under this
 -- surface; every other job needs at least one task.
 local TASKLESS_SURFACE = "jobs"
+
 ---------------------------------------------------------------------------
 -- Failures: the core's codes, mapped once.
 
@@ -195,7 +196,7 @@ function Pipeline:decide(job, opts)
   local hold, why
   for _, p in ipairs(self.policies) do
     local ok, decision, reason = pcall(p.fn, job, {
-      options = p.options, principal = opts.principal, log = self.log, core = self.view,
+      options = p.options, principal = copy(opts.principal), log = self.log, core = self.view,
       surface = self.surface,
     })
     if not ok then
@@ -279,6 +280,7 @@ function Pipeline:start(id, opts)
   for _ = 1, STOPPING_TRIES do
     started, err, code = self.core.start(id, decision)
     if started or code ~= "CONFLICT" or not tostring(err):find("still stopping", 1, true) then break end
+    -- Required here: the rock's plain-Lua users of this module may lack luv.
     require("jobrt.async").sleep(STOPPING_WAIT)
   end
   if not started then return nil, M.core_failure(err, code) end
