@@ -29,7 +29,7 @@ M.LIMITS = {
   command = { default = 4096, unit = "entries" },
 }
 
---- submit.limits(cfg_limits) -> {key = integer}: the deployment's limits
+--- model.limits(cfg_limits) -> {key = integer}: the deployment's limits
 -- with the defaults for what it does not state. Sizes may be unit strings.
 function M.limits(given)
   local out = {}
@@ -141,14 +141,6 @@ local function shape_of(fields)
   return sh
 end
 
--- Indexes count from 0, as JSON users count.
-local function join(path, k)
-  if type(k) == "number" then return path .. "[" .. (k - 1) .. "]" end
-  if not k:find("^[%a_][%w_%-]*$") then return path .. string.format("[%q]", k) end
-  if path == "" then return k end
-  return path .. "." .. k
-end
-
 local function describe(v)
   if v == NULL then return "null" end
   if type(v) == "table" then return json.is_array(v) and "a list" or "an object" end
@@ -177,152 +169,241 @@ end
 
 local MAX_ERRORS = 20
 
+-- One check: the keys from the root to the value at hand (a stack, so that
+-- a path string is made only for a problem), and the problems found.
 local Check = {}
 Check.__index = Check
 
-function Check:add(path, fmt, ...)
-  if #self.errors < MAX_ERRORS then
-    self.errors[#self.errors + 1] = (path == "" and "" or path .. ": ") .. string.format(fmt, ...)
-  end
+function Check:add(fmt, ...)
+  self.errors[#self.errors + 1] = { keys = table.move(self.keys, 1, self.depth, 1, {}),
+                                    message = string.format(fmt, ...) }
 end
 
-function Check:over(path, key, n)
+function Check:over(key)
   local spec = M.LIMITS[key]
-  self:add(path, "%s limits.%s (%d %s)", spec.unit == "bytes" and "longer than" or "more than",
+  self:add("%s limits.%s (%d %s)", spec.unit == "bytes" and "longer than" or "more than",
     key, self.limits[key], spec.unit)
-  return n
 end
 
--- bytes of a string or entries of a list/map against limit key.
-function Check:bounded(path, key, n)
-  if key and n > self.limits[key] then self:over(path, key, n) end
+-- n (bytes of a string, entries of a list or map) against limit key:
+-- true when within it.
+function Check:bounded(key, n)
+  if key and n > self.limits[key] then
+    self:over(key)
+    return false
+  end
+  return true
 end
 
-local check_value
+-- "tasks[0].env.PATH": indexes count from 0, as JSON users count.
+local function path_of(keys)
+  local out = ""
+  for _, k in ipairs(keys) do
+    if type(k) == "number" then
+      out = out .. "[" .. (k - 1) .. "]"
+    elseif not k:find("^[%a_][%w_%-]*$") then
+      out = out .. string.format("[%q]", k)
+    else
+      out = out .. (out == "" and "" or ".") .. k
+    end
+  end
+  return out
+end
 
-local function check_object(c, v, path, fields)
+-- Problems in document order: key by key, indexes as numbers.
+local function before(a, b)
+  local ka, kb = a.keys, b.keys
+  for i = 1, math.min(#ka, #kb) do
+    local x, y = ka[i], kb[i]
+    if x ~= y then
+      if type(x) ~= type(y) then return type(x) == "number" end
+      return x < y
+    end
+  end
+  if #ka ~= #kb then return #ka < #kb end
+  return a.message < b.message
+end
+
+function Check:report()
+  table.sort(self.errors, before)
+  local out = {}
+  for i = 1, math.min(#self.errors, MAX_ERRORS) do
+    local e = self.errors[i]
+    local path = path_of(e.keys)
+    out[i] = (path == "" and "" or path .. ": ") .. e.message
+  end
+  return table.concat(out, "; ")
+end
+
+-- One checker per field type: checker(c, v, spec) -> v, converted where
+-- the model says so. The key of v is on top of c.keys.
+local CHECKERS = {}
+
+local function check_value(c, v, spec)
+  local checker = CHECKERS[spec.type]
+  if not checker then error("model: unknown field type " .. tostring(spec.type)) end
+  return checker(c, v, spec)
+end
+
+local function check_object(c, v, fields)
   if not is_object(v) then
-    c:add(path, "must be an object, got %s", describe(v))
+    c:add("must be an object, got %s", describe(v))
     return v
   end
-  local shape = shape_of(fields)
-  for _, k in ipairs(sorted_keys(v)) do
+  local shape, keys, depth = shape_of(fields), c.keys, c.depth + 1
+  c.depth = depth
+  for k, x in pairs(v) do
     local spec = fields[k]
-    local p = join(path, k)
+    keys[depth] = k
     if not spec then
       local guess = suggest.closest(k, shape.names)
       if guess then
-        c:add(p, 'unknown field (did you mean "%s"?)', guess)
+        c:add('unknown field (did you mean "%s"?)', guess)
       else
-        c:add(p, "unknown field (known: %s)", table.concat(shape.names, ", "))
+        c:add("unknown field (known: %s)", table.concat(shape.names, ", "))
       end
     elseif spec.type == "readonly" then
-      c:add(p, "read-only (set by the runtime)")
+      c:add("read-only (set by the runtime)")
     elseif spec.fixed and c.partial then
-      c:add(p, "cannot be changed after submit")
-    elseif v[k] ~= NULL then
-      v[k] = check_value(c, v[k], p, spec)
+      c:add("cannot be changed after submit")
+    elseif x ~= NULL then
+      v[k] = check_value(c, x, spec)
     elseif spec.required then
-      c:add(p, "must not be null")
+      c:add("must not be null")
     end
   end
   if not c.partial then
     for _, k in ipairs(shape.required) do
-      if v[k] == nil then c:add(join(path, k), "missing (required)") end
-    end
-  end
-  return v
-end
-
-function check_value(c, v, path, spec)
-  local t = spec.type
-  if t == "any" then return v end
-  if t == "string" then
-    if type(v) ~= "string" then
-      c:add(path, "must be a string, got %s", describe(v))
-    else
-      c:bounded(path, spec.limit, #v)
-    end
-  elseif t == "integer" or t == "number" then
-    local n = type(v) == "number" and (t == "number" and v or math.tointeger(v)) or nil
-    if n == nil or n ~= n then
-      c:add(path, "must be %s, got %s", t == "integer" and "an integer" or "a number", describe(v))
-      return v
-    end
-    if spec.min and n < spec.min then c:add(path, "must be at least %d", spec.min) end
-    return n
-  elseif t == "boolean" then
-    if type(v) ~= "boolean" then c:add(path, "must be true or false, got %s", describe(v)) end
-  elseif t == "enum" then
-    local ok = false
-    for _, x in ipairs(spec.values) do ok = ok or v == x end
-    if not ok then
-      local guess = type(v) == "string" and suggest.closest(v, spec.values)
-      c:add(path, "must be one of %s%s", table.concat(spec.values, ", "),
-        guess and string.format(' (did you mean "%s"?)', guess) or "")
-    end
-  elseif t == "command" then
-    if type(v) == "string" then return v end
-    if not is_list(v) then
-      c:add(path, "must be a list of strings (or one string for the shell), got %s", describe(v))
-      return v
-    end
-    for i, x in ipairs(v) do
-      if type(x) ~= "string" then c:add(join(path, i), "must be a string, got %s", describe(x)) end
-    end
-    c:bounded(path, spec.limit, #v)
-  elseif t == "list" then
-    if not is_list(v) then
-      c:add(path, "must be a list, got %s", describe(v))
-      return v
-    end
-    c:bounded(path, spec.limit, #v)
-    for i = 1, math.min(#v, c.limits[spec.limit] or #v) do
-      v[i] = check_value(c, v[i], join(path, i), spec.item)
-    end
-  elseif t == "map" then
-    if not is_object(v) then
-      c:add(path, "must be an object of strings, got %s", describe(v))
-      return v
-    end
-    local keys = sorted_keys(v)
-    c:bounded(path, spec.limit, #keys)
-    for i = 1, math.min(#keys, c.limits[spec.limit] or #keys) do
-      local k = keys[i]
-      local p = join(path, k)
-      if spec.key_pattern and not k:find(spec.key_pattern) then
-        c:add(p, "not a valid name")
-      elseif spec.key_limit and #k > c.limits[spec.key_limit] then
-        c:over(p, spec.key_limit, #k)
+      if v[k] == nil then
+        keys[depth] = k
+        c:add("missing (required)")
       end
-      v[k] = check_value(c, v[k], p, spec.item)
     end
-  elseif t == "object" then
-    return check_object(c, v, path, spec.fields)
-  else
-    error("submit: unknown field type " .. tostring(t))
+  end
+  keys[depth] = nil
+  c.depth = depth - 1
+  return v
+end
+
+CHECKERS.any = function(_, v) return v end
+
+CHECKERS.readonly = CHECKERS.any
+
+CHECKERS.object = function(c, v, spec) return check_object(c, v, spec.fields) end
+
+CHECKERS.string = function(c, v, spec)
+  if type(v) ~= "string" then
+    c:add("must be a string, got %s", describe(v))
+  elseif spec.limit then
+    c:bounded(spec.limit, #v)
   end
   return v
 end
 
---- submit.validate(job, opts) -> job | nil, message. Checks job against
+local function numeric(c, v, spec)
+  local t = spec.type
+  local n = type(v) == "number" and (t == "number" and v or math.tointeger(v)) or nil
+  if n == nil or n ~= n then
+    c:add("must be %s, got %s", t == "integer" and "an integer" or "a number", describe(v))
+    return v
+  end
+  if spec.min and n < spec.min then c:add("must be at least %d", spec.min) end
+  return n
+end
+CHECKERS.integer, CHECKERS.number = numeric, numeric
+
+CHECKERS.boolean = function(c, v)
+  if type(v) ~= "boolean" then c:add("must be true or false, got %s", describe(v)) end
+  return v
+end
+
+CHECKERS.enum = function(c, v, spec)
+  for _, x in ipairs(spec.values) do
+    if v == x then return v end
+  end
+  local guess = type(v) == "string" and suggest.closest(v, spec.values)
+  c:add("must be one of %s%s", table.concat(spec.values, ", "),
+    guess and string.format(' (did you mean "%s"?)', guess) or "")
+  return v
+end
+
+-- Each item of the list v with check(c, item, i) -> item, under its index.
+local function each_item(c, v, check, spec)
+  local keys, depth = c.keys, c.depth + 1
+  c.depth = depth
+  for i, x in ipairs(v) do
+    keys[depth] = i
+    v[i] = check(c, x, spec)
+  end
+  keys[depth] = nil
+  c.depth = depth - 1
+end
+
+local ARGUMENT = { type = "string" }
+
+CHECKERS.command = function(c, v, spec)
+  if type(v) == "string" then return v end
+  if not is_list(v) then
+    c:add("must be a list of strings (or one string for the shell), got %s", describe(v))
+  elseif c:bounded(spec.limit, #v) then
+    each_item(c, v, CHECKERS.string, ARGUMENT)
+  end
+  return v
+end
+
+CHECKERS.list = function(c, v, spec)
+  if not is_list(v) then
+    c:add("must be a list, got %s", describe(v))
+  elseif c:bounded(spec.limit, #v) then
+    each_item(c, v, check_value, spec.item)
+  end
+  return v
+end
+
+CHECKERS.map = function(c, v, spec)
+  if not is_object(v) then
+    c:add("must be an object of strings, got %s", describe(v))
+    return v
+  end
+  local n = 0
+  for _ in pairs(v) do n = n + 1 end
+  if not c:bounded(spec.limit, n) then return v end
+  local keys, depth = c.keys, c.depth + 1
+  c.depth = depth
+  for k, x in pairs(v) do
+    keys[depth] = k
+    if spec.key_pattern and not k:find(spec.key_pattern) then
+      c:add("not a valid name")
+    elseif spec.key_limit and #k > c.limits[spec.key_limit] then
+      c:over(spec.key_limit)
+    end
+    check_value(c, x, spec.item)
+  end
+  keys[depth] = nil
+  c.depth = depth - 1
+  return v
+end
+
+--- model.validate(job, opts) -> job | nil, message. Checks job against
 -- the core model (whole floats become integers in place). opts.limits: the
--- limits (submit.limits); opts.partial: an update (nothing required, but
+-- limits (model.limits); opts.partial: an update (nothing required, but
 -- tasks, when given, are whole); opts.taskless: a job may have no tasks.
--- The message lists up to 20 problems, each "path: what is wrong".
+-- The message lists up to 20 problems in document order, each
+-- "path: what is wrong".
 function M.validate(job, opts)
   opts = opts or {}
-  local c = setmetatable({ errors = {}, limits = opts.limits or M.limits(nil), partial = opts.partial },
-    Check)
+  local c = setmetatable({ errors = {}, keys = {}, depth = 0, partial = opts.partial,
+                           limits = opts.limits or M.limits(nil) }, Check)
   if not is_object(job) then return nil, "the job must be a JSON object, got " .. describe(job) end
-  check_object(c, job, "", JOB)
+  check_object(c, job, JOB)
   local tasks = job.tasks
   if not opts.taskless and (not opts.partial or tasks ~= nil) then
     if tasks == nil or tasks == NULL or (is_list(tasks) and #tasks == 0) then
-      c:add("tasks", "a job needs at least one task")
+      c.keys[1], c.depth = "tasks", 1
+      c:add("a job needs at least one task")
     end
   end
-  if #c.errors > 0 then return nil, table.concat(c.errors, "; ") end
+  if #c.errors > 0 then return nil, c:report() end
   return job
 end
 

@@ -42,7 +42,7 @@ const tests = [
     await refused(srv, job({ tasks: [task({ inputs: [{ source: 'inline', data: 'x' }, { soruce: 'inline' }] })] }),
       'tasks[0].inputs[1].soruce: unknown field (did you mean "source"?); tasks[0].inputs[1].source: missing (required)');
     await refused(srv, job({ tasks: [task({ outputs: [{ nmae: 'o' }] })] }),
-      'tasks[0].outputs[0].nmae: unknown field (did you mean "name"?); tasks[0].outputs[0].name: missing (required)');
+      'tasks[0].outputs[0].name: missing (required); tasks[0].outputs[0].nmae: unknown field (did you mean "name"?)');
     const far = await call(srv, 'POST', '/jobs', job({ zzzzzz: 1 }));
     assertEq(far.status, 400);
     assert(far.body.message.startsWith('zzzzzz: unknown field (known: budget, description, doc, id, labels,'),
