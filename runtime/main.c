@@ -1,14 +1,13 @@
-/* jobrt's entry point: builds the loop and the Lua state, hands the command
- * line to lua/jobrt/main.lua, runs the loop until it has nothing left, and
- * tears everything down in order. */
-#include <lauxlib.h>
+/* jobrt's entry point: the commands that need no loop run at once; for the
+ * others it builds the loop, hands the command line to the script layer
+ * (script.h), which runs the loop, and closes the loop last. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "loop.h"
-#include "lua/runtime.h"
+#include "script.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/server.h"
 
@@ -17,38 +16,6 @@ static void close_handle(uv_handle_t *h, void *arg)
     (void)arg;
     if (!uv_is_closing(h))
         uv_close(h, NULL);
-}
-
-/* Runs protected: main.run(argv...) -> exit code, or nil to serve until
- * the loop ends (main.exit_code() then says how it ended). */
-static int start(lua_State *L)
-{
-    int argc = (int)lua_tointeger(L, 1);
-    char **argv = lua_touserdata(L, 2);
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "jobrt.main");
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "run");
-    for (int i = 1; i < argc; i++)
-        lua_pushstring(L, argv[i]);
-    lua_call(L, argc - 1, 1);
-    return 1;
-}
-
-static int exit_code(lua_State *L)
-{
-    int code = 1;
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "jobrt.main");
-    if (jr_pcall(L, 1, 1) == LUA_OK) {
-        lua_getfield(L, -1, "exit_code");
-        if (jr_pcall(L, 0, 1) == LUA_OK) {
-            code = (int)lua_tointeger(L, -1);
-            lua_pop(L, 1);
-        }
-        lua_pop(L, 1);
-    }
-    return code;
 }
 
 int jr_certs_main(int argc, char **argv);
@@ -71,7 +38,7 @@ int main(int argc, char **argv)
         return jr_sandbox_check_main(argc, argv);
     if (argc > 1 && strcmp(argv[1], "sandbox-server") == 0)
         return jr_sandbox_server_main(argc, argv);
-    /* Commands that need neither the loop nor Lua run here. */
+    /* Commands that need neither the loop nor the script layer run here. */
     if (argc > 1 && strcmp(argv[1], "certs") == 0)
         return jr_certs_main(argc, argv);
     struct jr_loop loop;
@@ -84,30 +51,8 @@ int main(int argc, char **argv)
         return 1;
     }
     loop.uv = &uv;
-    char err[512];
-    if (jr_lua_open(&loop, err, sizeof(err)) != 0) {
-        fprintf(stderr, "jobrt: %s\n", err);
-        uv_loop_close(&uv);
-        return 1;
-    }
-    lua_State *L = loop.L;
-    int code = 1;
-    lua_pushcfunction(L, start);
-    lua_pushinteger(L, argc);
-    lua_pushlightuserdata(L, argv);
-    if (jr_pcall(L, 2, 1) == LUA_OK) {
-        int serve = lua_isnil(L, -1);
-        code = (int)lua_tointeger(L, -1);
-        lua_pop(L, 1);
-        uv_run(&uv, UV_RUN_DEFAULT);
-        if (serve)
-            code = exit_code(L);
-    }
-    /* Close what is left while Lua can still run close callbacks, then
-     * close Lua (whose finalizers may close more), then the loop. */
-    uv_walk(&uv, close_handle, NULL);
-    uv_run(&uv, UV_RUN_DEFAULT);
-    jr_lua_close(&loop);
+    int code = jr_script_main(&loop, argc, argv);
+    /* What the script layer's finalizers closed last. */
     uv_walk(&uv, close_handle, NULL);
     uv_run(&uv, UV_RUN_DEFAULT);
     if (uv_loop_close(&uv) != 0)

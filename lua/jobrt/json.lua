@@ -16,8 +16,13 @@ decoder.decode_max_depth(MAX_DEPTH)
 local NULL = cjson.null
 M.null = NULL
 
-local array_mt = { __name = "jobrt.json.array" }
-local object_mt = { __name = "jobrt.json.object" }
+-- Inside the jobrt binary (and with the rock) the C codec of
+-- runtime/lua/json.c encodes and decodes, and owns the marks, so that
+-- tables from the C bindings and from here are marked alike. The Lua code
+-- below serves plain lua5.4 without it.
+local ok_c, jsonc = pcall(require, "jobrt.jsonc")
+local array_mt = ok_c and jsonc.array_mt or { __name = "jobrt.json.array" }
+local object_mt = ok_c and jsonc.object_mt or { __name = "jobrt.json.object" }
 
 --- json.array(t) -> t, marked to encode as a JSON array ("[]" when empty).
 function M.array(t)
@@ -31,7 +36,8 @@ end
 
 --- json.is_array(t) -> whether t is marked as an array (decoded arrays are).
 function M.is_array(t)
-  return getmetatable(t) == array_mt
+  local mt = getmetatable(t)
+  return mt == array_mt or (type(mt) == "table" and rawget(mt, "__name") == array_mt.__name)
 end
 
 ---------------------------------------------------------------------------
@@ -322,9 +328,12 @@ local function encoder()
     end
     local mt = getmetatable(t)
     local kind, len
-    if mt == array_mt then
+    -- by name too: without the C codec here, the C binding (loaded later
+    -- from the rock) marks its tables with the codec's own metatables
+    local name = type(mt) == "table" and rawget(mt, "__name")
+    if mt == array_mt or name == "jobrt.json.array" then
       kind, len = "array", #t
-    elseif mt == object_mt then
+    elseif mt == object_mt or name == "jobrt.json.object" then
       kind = "object"
     else
       kind, len = shape(t)
@@ -389,10 +398,9 @@ end
 -- userdata, NaN or infinity, cycles, excessively sparse arrays. Inside the
 -- jobrt binary the C encoder of runtime/lua/json.c does the same work;
 -- the Lua walk above serves plain lua5.4 (policy authors' unit tests).
-local ok_c, jsonc = pcall(require, "jobrt.jsonc")
 if ok_c then
-  M.encode = jsonc.encoder(array_mt, object_mt)
-  M.decode = jsonc.decoder(array_mt, object_mt)
+  M.encode = jsonc.encode
+  M.decode = jsonc.decode
 else
   function M.encode(v)
     return encoder()(v)

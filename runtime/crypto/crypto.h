@@ -51,11 +51,11 @@ int jr_crypto_b64_decode(const char *in, size_t n, unsigned char *out, size_t *o
 
 enum jr_key_format {
     JR_KEY_ANY = 0,   /* SPKI, or PKCS#1 RSAPublicKey */
-    JR_KEY_PKCS1,     /* RSAPublicKey only (Bacalhau's client_public_key) */
+    JR_KEY_PKCS1,     /* RSAPublicKey only (as some protocols send a client's key) */
     JR_KEY_SPKI,      /* SubjectPublicKeyInfo only */
 };
 
-/* Smallest RSA modulus verify() and client_id() accept, in bits. */
+/* Smallest RSA modulus verify() and rsa_modulus_sha256() accept, in bits. */
 #define JR_CRYPTO_RSA_MIN_BITS 2048
 
 /* Verify sig over data with a public key given as PEM ("PUBLIC KEY",
@@ -67,9 +67,10 @@ int jr_crypto_verify(const char *alg, const unsigned char *key, size_t keylen, i
                      const unsigned char *sig, size_t siglen, const unsigned char *data,
                      size_t datalen, char *err, size_t errlen);
 
-/* Bacalhau's client id: lowercase hex of SHA-256 over the RSA modulus as
- * minimal big-endian bytes. hex receives 64 characters and a NUL. */
-int jr_crypto_client_id(const unsigned char *key, size_t keylen, int key_format, char hex[65],
+/* Lowercase hex of SHA-256 over an RSA public key's modulus as minimal
+ * big-endian bytes (what a surface may use to name a client by its key).
+ * hex receives 64 characters and a NUL. */
+int jr_crypto_rsa_modulus_sha256(const unsigned char *key, size_t keylen, int key_format, char hex[65],
                         char *err, size_t errlen);
 
 /* ---- digests, MAC, randomness (digest.c) ---- */

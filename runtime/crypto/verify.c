@@ -1,7 +1,8 @@
 /* Public keys and signature verification: parse a key given as PEM or DER
  * (SubjectPublicKeyInfo, or PKCS#1 RSAPublicKey when the caller allows),
  * check it fits the algorithm, then verify. Every failure names what was
- * wrong, in a status the caller can act on. Also Bacalhau's client id. */
+ * wrong, in a status the caller can act on. Also the SHA-256 of an RSA
+ * key's modulus. */
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
@@ -422,7 +423,7 @@ done:
     return st;
 }
 
-int jr_crypto_client_id(const unsigned char *key, size_t keylen, int key_format, char hex[65],
+int jr_crypto_rsa_modulus_sha256(const unsigned char *key, size_t keylen, int key_format, char hex[65],
                         char *err, size_t errlen)
 {
     EVP_PKEY *k = NULL;

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "exec/exec.h"
-#include "exec/lines.h"
+#include "exec/child.h"
 
 #define GATE_EXIT 125
 
@@ -20,15 +20,10 @@ struct spawn_exec {
 };
 
 struct jr_exec_proc {
+    struct jr_exec_child c;      /* gate, output pipes, callbacks */
     uv_process_t proc;
-    uv_pipe_t out, err;
-    int gate_fd;                 /* write end of the gate pipe, -1 once used */
-    struct jr_exec_lines lines[2];
-    struct jr_exec_cbs cbs;
-    void *arg;
     int64_t pid;
-    uint64_t started;            /* uv_now at start */
-    int exited, open_pipes, open_handles;
+    int exited;
     struct jr_exec_result result;
 };
 
@@ -46,63 +41,30 @@ const char *jr_exec_outcome_name(int outcome)
 
 static void proc_free(struct jr_exec_proc *p)
 {
-    jr_exec_lines_free(&p->lines[0]);
-    jr_exec_lines_free(&p->lines[1]);
-    if (p->gate_fd >= 0)
-        close(p->gate_fd);
+    jr_exec_child_free(&p->c);
     free(p);
 }
 
-static void on_handle_closed(uv_handle_t *h)
+/* The last of the pipes and the process handle closed. */
+static void on_closed(void *owner)
 {
-    struct jr_exec_proc *p = h->data;
+    struct jr_exec_proc *p = owner;
 
-    if (--p->open_handles == 0)
+    if (p->c.open_handles == 0)
         proc_free(p);
 }
 
-static void maybe_done(struct jr_exec_proc *p)
+static void maybe_done(void *owner)
 {
-    if (!p->exited || p->open_pipes > 0)
+    struct jr_exec_proc *p = owner;
+
+    if (!p->exited || p->c.open_pipes > 0)
         return;
-    p->result.duration_ms = (int64_t)(uv_now(p->proc.loop) - p->started);
-    p->cbs.done(p->arg, &p->result);
-    uv_close((uv_handle_t *)&p->proc, on_handle_closed);
+    jr_exec_child_done(&p->c, &p->result);
+    jr_exec_child_close(&p->c, (uv_handle_t *)&p->proc);
 }
 
-static void log_line(void *arg, int stream, const char *line, size_t len)
-{
-    struct jr_exec_proc *p = arg;
-
-    p->cbs.log(p->arg, stream, line, len);
-}
-
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-    struct jr_exec_proc *p = h->data;
-
-    (void)hint;
-    jr_exec_lines_room(&p->lines[(uv_pipe_t *)h == &p->out ? 0 : 1], buf);
-}
-
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
-{
-    struct jr_exec_proc *p = s->data;
-    int stream = (uv_pipe_t *)s == &p->out ? 1 : 2;
-
-    (void)buf;
-    if (n > 0) {
-        jr_exec_lines_add(&p->lines[stream - 1], (size_t)n, 0, log_line, p, stream);
-        return;
-    }
-    if (n == 0)
-        return;
-    /* EOF or error: flush what is left, stop reading. */
-    jr_exec_lines_add(&p->lines[stream - 1], 0, 1, log_line, p, stream);
-    uv_close((uv_handle_t *)s, on_handle_closed);
-    p->open_pipes--;
-    maybe_done(p);
-}
+static const struct jr_exec_child_hooks hooks = { maybe_done, on_closed };
 
 static void on_proc_exit(uv_process_t *h, int64_t status, int signum)
 {
@@ -133,7 +95,6 @@ static int spawn_start(void *self, const struct jr_exec_spec *spec,
     struct jr_exec_proc *p = NULL;
     uv_process_options_t opt;
     uv_stdio_container_t stdio[4];
-    uv_file gate[2] = { -1, -1 };
     char **args = NULL;
     size_t n = 0, i;
     int rc = JR_OK, r;
@@ -149,28 +110,23 @@ static int spawn_start(void *self, const struct jr_exec_spec *spec,
         rc = jr_err_set(e, JR_E_SYSTEM, "out of memory");
         goto done;
     }
-    p->gate_fd = -1;
     args[0] = "/bin/sh";
     args[1] = "-c";
     args[2] = (char *)gate_script;
     args[3] = "jobrt-task";
     for (i = 0; i < n; i++)
         args[4 + i] = spec->argv[i];
-    if ((r = uv_pipe(gate, 0, 0)) != 0) {
-        rc = jr_err_set(e, JR_E_SYSTEM, "gate pipe: %s", uv_strerror(r));
+    if ((rc = jr_exec_child_open(&p->c, ex->loop, p, &hooks, cbs, arg, 0, e))) {
+        if (p->c.open_handles > 0)
+            p = NULL; /* freed once its handles have closed */
         goto done;
     }
-    uv_pipe_init(ex->loop, &p->out, 0);
-    uv_pipe_init(ex->loop, &p->err, 0);
-    p->out.data = p->err.data = p->proc.data = p;
     memset(stdio, 0, sizeof stdio);
     stdio[0].flags = UV_IGNORE;
-    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[1].data.stream = (uv_stream_t *)&p->out;
-    stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[2].data.stream = (uv_stream_t *)&p->err;
-    stdio[3].flags = UV_INHERIT_FD;
-    stdio[3].data.fd = gate[0];
+    for (i = 1; i < 4; i++) {
+        stdio[i].flags = UV_INHERIT_FD;
+        stdio[i].data.fd = p->c.fds[i % 3]; /* stdout, stderr, then the gate */
+    }
     memset(&opt, 0, sizeof opt);
     opt.exit_cb = on_proc_exit;
     opt.file = "/bin/sh";
@@ -180,38 +136,24 @@ static int spawn_start(void *self, const struct jr_exec_spec *spec,
     opt.flags = UV_PROCESS_DETACHED;
     opt.stdio_count = 4;
     opt.stdio = stdio;
-    p->cbs = *cbs;
-    p->arg = arg;
     r = uv_spawn(ex->loop, &p->proc, &opt);
-    close(gate[0]);
-    gate[0] = -1;
+    p->proc.data = p;
+    p->c.open_handles++;
     if (r != 0) {
         rc = jr_err_set(e, JR_E_SYSTEM, "spawn %s: %s", spec->argv[0], uv_strerror(r));
-        /* The pipes were initialised: they must be closed through the loop. */
-        p->open_handles = 3;
-        uv_close((uv_handle_t *)&p->out, on_handle_closed);
-        uv_close((uv_handle_t *)&p->err, on_handle_closed);
-        uv_close((uv_handle_t *)&p->proc, on_handle_closed);
+        /* The handles were initialised: they must be closed through the loop. */
+        jr_exec_child_abandon(&p->c);
+        jr_exec_child_close(&p->c, (uv_handle_t *)&p->proc);
         p = NULL;
         goto done;
     }
-    p->gate_fd = gate[1];
-    gate[1] = -1;
     p->pid = p->proc.pid;
-    p->started = uv_now(ex->loop);
-    p->open_pipes = 2;
-    p->open_handles = 3;
-    uv_read_start((uv_stream_t *)&p->out, on_alloc, on_read);
-    uv_read_start((uv_stream_t *)&p->err, on_alloc, on_read);
+    jr_exec_child_started(&p->c);
     *pid = p->pid;
     *pid_start = jr_exec_pid_start(p->pid);
     *out = p;
     p = NULL;
 done:
-    if (gate[0] >= 0)
-        close(gate[0]);
-    if (gate[1] >= 0)
-        close(gate[1]);
     if (p)
         proc_free(p);
     free(args);
@@ -220,24 +162,13 @@ done:
 
 static void spawn_go(struct jr_exec_proc *p)
 {
-    ssize_t w;
-
-    if (p->gate_fd < 0)
-        return;
-    do
-        w = write(p->gate_fd, "go\n", 3);
-    while (w < 0 && errno == EINTR);
-    close(p->gate_fd);
-    p->gate_fd = -1;
+    jr_exec_child_go(&p->c);
 }
 
 static void spawn_kill(struct jr_exec_proc *p, int signum)
 {
     /* A task still at its gate never runs its command. */
-    if (p->gate_fd >= 0) {
-        close(p->gate_fd);
-        p->gate_fd = -1;
-    }
+    jr_exec_child_shut(&p->c);
     kill(-(pid_t)p->pid, signum);
 }
 

@@ -1,9 +1,11 @@
-/* TLS sessions over memory BIOs for the HTTP server (see tls.h). */
+/* TLS sessions over memory BIOs for the HTTP server and client (see tls.h). */
 #include "http/tls.h"
 
+#include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,7 @@ struct jr_tls_conn {
     BIO *rbio; /* ciphertext in, owned by ssl */
     BIO *wbio; /* ciphertext out, owned by ssl */
     int established;
+    int client;
     char reason[256];
     char subject[512];
     char issuer[512];
@@ -90,6 +93,37 @@ fail:
     return -1;
 }
 
+int jr_tls_client_ctx_new(const char *ca_file, struct jr_tls_ctx **out, char *err,
+                          size_t errlen)
+{
+    struct jr_tls_ctx *ctx = calloc(1, sizeof(*ctx));
+    int ok;
+
+    ERR_clear_error();
+    if (!ctx || !(ctx->ssl_ctx = SSL_CTX_new(TLS_client_method()))) {
+        openssl_error(err, errlen, "cannot create TLS context", NULL);
+        jr_tls_ctx_free(ctx);
+        return -1;
+    }
+    SSL_CTX_set_min_proto_version(ctx->ssl_ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx->ssl_ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_verify(ctx->ssl_ctx, SSL_VERIFY_PEER, NULL);
+    if (ca_file && *ca_file)
+        ok = SSL_CTX_load_verify_locations(ctx->ssl_ctx, ca_file, NULL) == 1;
+    else
+        ok = SSL_CTX_set_default_verify_paths(ctx->ssl_ctx) == 1;
+    if (!ok) {
+        int named = ca_file && *ca_file;
+        openssl_error(err, errlen, named ? "cannot load the CA certificates from"
+                                         : "cannot load the CA certificates",
+                      named ? ca_file : NULL);
+        jr_tls_ctx_free(ctx);
+        return -1;
+    }
+    *out = ctx;
+    return 0;
+}
+
 void jr_tls_ctx_free(struct jr_tls_ctx *ctx)
 {
     if (!ctx)
@@ -98,7 +132,7 @@ void jr_tls_ctx_free(struct jr_tls_ctx *ctx)
     free(ctx);
 }
 
-struct jr_tls_conn *jr_tls_conn_new(struct jr_tls_ctx *ctx)
+static struct jr_tls_conn *conn_new(struct jr_tls_ctx *ctx)
 {
     struct jr_tls_conn *t = calloc(1, sizeof(*t));
     if (!t)
@@ -114,7 +148,41 @@ struct jr_tls_conn *jr_tls_conn_new(struct jr_tls_ctx *ctx)
         return NULL;
     }
     SSL_set_bio(t->ssl, t->rbio, t->wbio);
-    SSL_set_accept_state(t->ssl);
+    return t;
+}
+
+struct jr_tls_conn *jr_tls_conn_new(struct jr_tls_ctx *ctx)
+{
+    struct jr_tls_conn *t = conn_new(ctx);
+
+    if (t)
+        SSL_set_accept_state(t->ssl);
+    return t;
+}
+
+struct jr_tls_conn *jr_tls_client_new(struct jr_tls_ctx *ctx, const char *host, char *err,
+                                      size_t errlen)
+{
+    struct jr_tls_conn *t = conn_new(ctx);
+    unsigned char addr[16];
+    int ok;
+
+    ERR_clear_error();
+    if (!t) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    t->client = 1;
+    if (inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1)
+        ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), host) == 1;
+    else
+        ok = SSL_set_tlsext_host_name(t->ssl, host) == 1 && SSL_set1_host(t->ssl, host) == 1;
+    if (!ok) {
+        openssl_error(err, errlen, "TLS setup for", host);
+        jr_tls_conn_free(t);
+        return NULL;
+    }
+    SSL_set_connect_state(t->ssl);
     return t;
 }
 
@@ -166,8 +234,8 @@ static int fail(struct jr_tls_conn *t, struct jr_buf *out)
     long vr = SSL_get_verify_result(t->ssl);
     if (vr != X509_V_OK) {
         size_t len = strlen(t->reason);
-        snprintf(t->reason + len, sizeof(t->reason) - len, " (client certificate: %s)",
-                 X509_verify_cert_error_string(vr));
+        snprintf(t->reason + len, sizeof(t->reason) - len, " (%scertificate: %s)",
+                 t->client ? "" : "client ", X509_verify_cert_error_string(vr));
     }
     ERR_clear_error();
     drain_out(t, out); /* the alert, so the client learns why */
@@ -177,6 +245,7 @@ static int fail(struct jr_tls_conn *t, struct jr_buf *out)
 int jr_tls_feed(struct jr_tls_conn *t, const char *data, size_t len, struct jr_buf *plain,
                 struct jr_buf *out)
 {
+    ERR_clear_error(); /* what failed elsewhere on this thread is not ours */
     while (len > 0) {
         int n = BIO_write(t->rbio, data, (int)len);
         if (n <= 0)
@@ -209,7 +278,7 @@ int jr_tls_feed(struct jr_tls_conn *t, const char *data, size_t len, struct jr_b
                 if (e == SSL_ERROR_ZERO_RETURN) {
                     snprintf(t->reason, sizeof(t->reason), "peer closed the TLS session");
                     drain_out(t, out);
-                    return -1;
+                    return 1;
                 }
                 return fail(t, out);
             }
@@ -218,6 +287,17 @@ int jr_tls_feed(struct jr_tls_conn *t, const char *data, size_t len, struct jr_b
             return -1;
     }
     return 0;
+}
+
+int jr_tls_start(struct jr_tls_conn *t, struct jr_buf *out)
+{
+    int r;
+
+    ERR_clear_error();
+    r = SSL_do_handshake(t->ssl);
+    if (r != 1 && SSL_get_error(t->ssl, r) != SSL_ERROR_WANT_READ)
+        return fail(t, out);
+    return drain_out(t, out);
 }
 
 int jr_tls_encrypt(struct jr_tls_conn *t, const char *data, size_t len, struct jr_buf *out)
@@ -247,6 +327,13 @@ int jr_tls_established(const struct jr_tls_conn *t)
 const char *jr_tls_reason(const struct jr_tls_conn *t)
 {
     return t->reason[0] ? t->reason : "TLS error";
+}
+
+const char *jr_tls_verify_error(const struct jr_tls_conn *t)
+{
+    long vr = SSL_get_verify_result(t->ssl);
+
+    return vr == X509_V_OK ? NULL : X509_verify_cert_error_string(vr);
 }
 
 const char *jr_tls_peer_subject(const struct jr_tls_conn *t)

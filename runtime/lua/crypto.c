@@ -11,7 +11,6 @@
 #include <string.h>
 #include <uv.h>
 
-#include "loop.h"
 #include "lua/runtime.h"
 
 #include "crypto/crypto.h"
@@ -72,14 +71,15 @@ static int l_verify(lua_State *L)
     return 1;
 }
 
-/* client_id(key[, key_format]) -> 64 hex characters | nil, msg, CODE */
-static int l_client_id(lua_State *L)
+/* rsa_modulus_sha256(key[, key_format]) -> 64 hex characters of SHA-256
+ * over the RSA modulus | nil, msg, CODE */
+static int l_rsa_modulus_sha256(lua_State *L)
 {
     size_t keylen;
     char hex[65], err[256];
     const char *key = luaL_checklstring(L, 1, &keylen);
-    int fmt = key_format_of(L, luaL_optstring(L, 2, NULL), "client_id");
-    int st = jr_crypto_client_id((const unsigned char *)key, keylen, fmt, hex, err, sizeof(err));
+    int fmt = key_format_of(L, luaL_optstring(L, 2, NULL), "rsa_modulus_sha256");
+    int st = jr_crypto_rsa_modulus_sha256((const unsigned char *)key, keylen, fmt, hex, err, sizeof(err));
     if (st != JR_CRYPTO_OK)
         return push_fail(L, st, err);
     lua_pushlstring(L, hex, 64);
@@ -336,7 +336,7 @@ static int l_verify_password_async(lua_State *L)
     w->stored = stored_copy;
     w->pwlen = n;
     w->storedlen = sl;
-    w->L = jr_loop_of(L)->L;
+    w->L = jr_lua_of(L)->L;
     w->req.data = w;
     lua_pushvalue(L, 3);
     w->callback_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -353,7 +353,7 @@ static int l_verify_password_async(lua_State *L)
 static const luaL_Reg funcs[] = {
     {"verify", l_verify},
     {"verify_password_async", l_verify_password_async},
-    {"client_id", l_client_id},
+    {"rsa_modulus_sha256", l_rsa_modulus_sha256},
     {"base64_decode", l_base64_decode},
     {"base64url_decode", l_base64url_decode},
     {"base64_encode", l_base64_encode},

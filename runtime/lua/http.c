@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "http/server.h"
-#include "loop.h"
 #include "lua/runtime.h"
 
 struct lua_server {
@@ -184,7 +183,7 @@ static int l_listen(lua_State *L)
     memset(s, 0, sizeof(*s));
     s->handler_ref = s->self_ref = s->done_ref = LUA_NOREF;
     luaL_setmetatable(L, "jobrt.http_server");
-    s->L = jr_loop_of(L)->L;
+    s->L = jr_lua_of(L)->L;
     char err[256];
     if (jr_http_server_listen(jr_loop_of(L), host, port, &limits, use_tls ? &tls : NULL,
                               on_request, s, &s->server, err, sizeof(err)) != 0) {
@@ -445,24 +444,9 @@ static const luaL_Reg funcs[] = {
 
 int luaopen_jobrt_http(lua_State *L)
 {
-    luaL_newmetatable(L, "jobrt.http_server");
-    luaL_newlib(L, server_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_server_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pop(L, 1);
-
-    luaL_newmetatable(L, "jobrt.http_exchange");
-    luaL_newlib(L, exchange_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_exchange_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, l_exchange_gc);
-    lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, l_exchange_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pop(L, 1);
-
+    jr_lua_class(L, "jobrt.http_server", server_methods, NULL, l_server_tostring);
+    jr_lua_class(L, "jobrt.http_exchange", exchange_methods, l_exchange_gc,
+                 l_exchange_tostring);
     luaL_newlib(L, funcs);
     return 1;
 }

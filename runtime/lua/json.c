@@ -1,5 +1,6 @@
 /* jobrt.jsonc: the JSON encoder and decoder behind lua/jobrt/json.lua, in
- * C because every request and answer passes through them. The decoder
+ * C because every request and answer passes through them; the other
+ * binding files call them directly through lua/json.h. The decoder
  * marks arrays and objects with the same metatables, keeps integers exact
  * and reports errors as "invalid JSON at byte N: reason"; never raises.
  * The encoder follows Same rules as the Lua walk it replaces:
@@ -14,6 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "lua/json.h"
+#include "lua/runtime.h"
 
 #define MAX_DEPTH 1000
 
@@ -253,26 +257,6 @@ static int l_encode(lua_State *L)
     lua_pushlstring(L, o->p ? o->p : "", o->n);
     out_gc_now(L, 2);
     return 1;
-}
-
-/* Both constructors take (array_mt, object_mt) and return fn closed over
- * them and the output buffer's metatable. */
-static int closure_with_marks(lua_State *L, lua_CFunction fn)
-{
-    luaL_checktype(L, 1, LUA_TTABLE);
-    luaL_checktype(L, 2, LUA_TTABLE);
-    lua_settop(L, 2);
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, out_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcclosure(L, fn, 3);
-    return 1;
-}
-
-/* encoder(array_mt, object_mt) -> encode(value) */
-static int l_encoder(lua_State *L)
-{
-    return closure_with_marks(L, l_encode);
 }
 
 /* Decoding. Errors unwind with lua_error to the protected entry point;
@@ -623,15 +607,83 @@ static int l_decode(lua_State *L)
     return 2;
 }
 
-/* decoder(array_mt, object_mt) -> decode(text) */
-static int l_decoder(lua_State *L)
+#define ARRAY_NAME "jobrt.json.array"
+#define OBJECT_NAME "jobrt.json.object"
+#define BUFFER_NAME "jobrt.json.buffer"
+#define CODEC_KEY "jobrt.json.codec" /* registry: { encode, decode } */
+
+/* Push fn closed over the marks and the output buffer's metatable. */
+static void push_closure(lua_State *L, lua_CFunction fn)
 {
-    return closure_with_marks(L, l_decode);
+    luaL_newmetatable(L, ARRAY_NAME);
+    luaL_newmetatable(L, OBJECT_NAME);
+    jr_lua_class(L, BUFFER_NAME, NULL, out_gc, NULL);
+    luaL_getmetatable(L, BUFFER_NAME);
+    lua_pushcclosure(L, fn, 3);
 }
 
+/* Push the codec's function i (1 encode, 2 decode), made once per state. */
+static void push_codec(lua_State *L, int i)
+{
+    if (lua_getfield(L, LUA_REGISTRYINDEX, CODEC_KEY) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_createtable(L, 2, 0);
+        push_closure(L, l_encode);
+        lua_rawseti(L, -2, 1);
+        push_closure(L, l_decode);
+        lua_rawseti(L, -2, 2);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, LUA_REGISTRYINDEX, CODEC_KEY);
+    }
+    lua_rawgeti(L, -1, i);
+    lua_remove(L, -2);
+}
+
+int jr_json_encode(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    push_codec(L, 1);
+    lua_pushvalue(L, idx);
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK)
+        return 0;
+    if (!lua_isstring(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushliteral(L, "json.encode: cannot encode the value");
+    }
+    return -1;
+}
+
+int jr_json_decode(lua_State *L, const char *text, size_t len)
+{
+    push_codec(L, 2);
+    lua_pushlstring(L, text, len);
+    lua_call(L, 1, 2);
+    if (lua_isnil(L, -2) && !lua_isnil(L, -1)) {
+        lua_remove(L, -2);
+        return -1;
+    }
+    lua_pop(L, 1);
+    return 0;
+}
+
+void jr_json_array(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    luaL_newmetatable(L, ARRAY_NAME);
+    lua_setmetatable(L, idx);
+}
+
+/* The module: encode, decode and the marks, for lua/jobrt/json.lua. */
 int luaopen_jobrt_jsonc(lua_State *L)
 {
-    static const luaL_Reg funcs[] = {{"encoder", l_encoder}, {"decoder", l_decoder}, {NULL, NULL}};
-    luaL_newlib(L, funcs);
+    lua_createtable(L, 0, 4);
+    push_codec(L, 1);
+    lua_setfield(L, -2, "encode");
+    push_codec(L, 2);
+    lua_setfield(L, -2, "decode");
+    luaL_newmetatable(L, ARRAY_NAME);
+    lua_setfield(L, -2, "array_mt");
+    luaL_newmetatable(L, OBJECT_NAME);
+    lua_setfield(L, -2, "object_mt");
     return 1;
 }

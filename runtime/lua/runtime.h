@@ -1,17 +1,52 @@
 /* The one Lua state: creation with a memory-accounting allocator, the
  * embedded library in package.preload, luv on the daemon's loop, and the
- * protected-call wrapper every call from C into Lua goes through. */
+ * protected-call wrapper every call from C into Lua goes through. The
+ * state's own context (struct jr_lua) lives here, beside the loop's. */
 #ifndef JR_LUA_RUNTIME_H
 #define JR_LUA_RUNTIME_H
 
+#include <lauxlib.h>
 #include <lua.h>
 #include <stddef.h>
+#include <stdint.h>
 
-struct jr_loop;
+#include "loop.h"
 
-/* Create loop->L. Returns 0, or -1 with a message in err. */
-int jr_lua_open(struct jr_loop *loop, char *err, size_t errlen);
-void jr_lua_close(struct jr_loop *loop);
+/* Memory accounting for the one Lua state; see runtime/lua/runtime.c. */
+struct jr_lua_memory {
+    size_t used;        /* bytes currently allocated by the Lua state */
+    size_t hard_limit;  /* whole-state ceiling, 0 = none */
+    size_t call_limit;  /* while a bounded call runs: ceiling for it, else 0 */
+};
+
+/* The Lua state's context, stored in its main thread's extra space. */
+struct jr_lua {
+    struct jr_loop *loop;
+    lua_State *L;       /* the main thread */
+    struct jr_lua_memory mem;
+    /* Monotonic deadline (ns, uv_hrtime clock) of the bounded Lua call that
+     * is running now, or 0 when the running code is the runtime's own. */
+    uint64_t deadline_ns;
+    int deadline_hit;   /* set once the hook fired for this call */
+};
+
+static inline struct jr_lua *jr_lua_of(lua_State *L)
+{
+    return *(struct jr_lua **)lua_getextraspace(L);
+}
+
+static inline struct jr_loop *jr_loop_of(lua_State *L)
+{
+    return jr_lua_of(L)->loop;
+}
+
+/* jr_loop_of, or for a plain Lua interpreter (the rock's jobrt.core) a
+ * context made on first use around luv's loop. May raise. */
+struct jr_loop *jr_loop_standalone(lua_State *L);
+
+/* Create lua->L on loop. Returns 0, or -1 with a message in err. */
+int jr_lua_open(struct jr_lua *lua, struct jr_loop *loop, char *err, size_t errlen);
+void jr_lua_close(struct jr_lua *lua);
 
 /* lua_pcall with a traceback; on failure logs the error, pops it and
  * returns the Lua status. Never raises. */
@@ -23,6 +58,22 @@ struct jr_lua_module {
     lua_CFunction open;
 };
 extern const struct jr_lua_module jr_lua_modules[];
+
+/* The metatable of a userdata class, made once under name (also its
+ * __name): __index = the methods (may be NULL), __gc and __close = gc (may
+ * be NULL: an object that frees itself), __tostring. Leaves the stack as
+ * it was. May raise (memory). Check objects with luaL_checkudata(L, i, name). */
+void jr_lua_class(lua_State *L, const char *name, const luaL_Reg *methods,
+                  lua_CFunction gc, lua_CFunction tostring);
+
+/* wait(register): suspend the running coroutine until the wake function
+ * passed to register(wake) is called (now or later; only the first call
+ * counts) and return wake's arguments; the wake resumes the coroutine
+ * within its bounds (resume.c). A lua_CFunction that yields: call it from
+ * C with lua_callk. Raises outside a coroutine. */
+int jr_lua_wait(lua_State *L);
+/* resume.c's part of jobrt.runtime: resume, bound, resume_task, wait. */
+extern const luaL_Reg jr_lua_resume_funcs[];
 
 int luaopen_jobrt_runtime(lua_State *L);
 

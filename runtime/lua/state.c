@@ -1,7 +1,8 @@
 /* Creates and closes the daemon's one Lua state: a memory-accounting
  * allocator, the standard libraries, luv bound to the daemon's loop with a
  * callback handler that logs instead of exiting, the C modules and the
- * embedded Lua library in package.preload. */
+ * embedded Lua library in package.preload; and the context of a plain
+ * interpreter that loads the rock. */
 #include <lauxlib.h>
 #include <lualib.h>
 #include <luv/luv.h>
@@ -9,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "loop.h"
 #include "lua/embedded.h"
 #include "lua/runtime.h"
 
@@ -119,7 +119,7 @@ static int module_name(const char *path, char *out, size_t outlen)
 
 static int setup(lua_State *L)
 {
-    struct jr_loop *loop = lua_touserdata(L, 1);
+    struct jr_loop *loop = jr_loop_of(L);
     luaL_openlibs(L);
     luv_set_loop(L, loop->uv);
     luv_set_callback(L, luv_callback);
@@ -151,30 +151,75 @@ static int setup(lua_State *L)
     return 0;
 }
 
-int jr_lua_open(struct jr_loop *loop, char *err, size_t errlen)
+int jr_lua_open(struct jr_lua *lua, struct jr_loop *loop, char *err, size_t errlen)
 {
-    lua_State *L = lua_newstate(allocate, &loop->mem);
+    memset(lua, 0, sizeof *lua);
+    lua->loop = loop;
+    lua_State *L = lua_newstate(allocate, &lua->mem);
     if (!L) {
         snprintf(err, errlen, "cannot create the Lua state: out of memory");
         return -1;
     }
-    *(struct jr_loop **)lua_getextraspace(L) = loop;
-    loop->L = L;
+    *(struct jr_lua **)lua_getextraspace(L) = lua;
+    lua->L = L;
     lua_setwarnf(L, warn_to_log, loop);
     lua_pushcfunction(L, setup);
-    lua_pushlightuserdata(L, loop);
-    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
         snprintf(err, errlen, "cannot set up Lua: %s", lua_tostring(L, -1));
-        jr_lua_close(loop);
+        jr_lua_close(lua);
         return -1;
     }
     return 0;
 }
 
-void jr_lua_close(struct jr_loop *loop)
+void jr_lua_close(struct jr_lua *lua)
 {
-    if (!loop->L)
+    if (!lua->L)
         return;
-    lua_close(loop->L);
-    loop->L = NULL;
+    lua_close(lua->L);
+    lua->L = NULL;
+}
+
+/* The context for a Lua state that is not the daemon's: plain lua5.4
+ * loading jobrt.core from the rock, so policy authors can test their Lua
+ * without the daemon. The loop is luv's; both contexts live in a userdata
+ * kept in the registry, and the runtime's other C modules are offered
+ * through package.preload. May raise (luv missing). */
+struct jr_loop *jr_loop_standalone(lua_State *L)
+{
+    struct standalone {
+        struct jr_lua lua;
+        struct jr_loop loop;
+    } *sa;
+
+    if (jr_lua_of(L))
+        return jr_loop_of(L);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "luv");
+    lua_call(L, 1, 1);
+    lua_pop(L, 1);
+    sa = lua_newuserdatauv(L, sizeof *sa, 0);
+    memset(sa, 0, sizeof *sa);
+    sa->loop.uv = luv_loop(L);
+    sa->loop.log_level = JR_LOG_INFO;
+    sa->lua.loop = &sa->loop;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+    sa->lua.L = lua_tothread(L, -1);
+    lua_pop(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "jobrt.loop");
+    *(struct jr_lua **)lua_getextraspace(sa->lua.L) = &sa->lua;
+    *(struct jr_lua **)lua_getextraspace(L) = &sa->lua;
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    for (const struct jr_lua_module *m = jr_lua_modules; m->name; m++) {
+        if (strncmp(m->name, "jobrt.", 6) != 0 || strcmp(m->name, "jobrt.core") == 0)
+            continue;
+        lua_getfield(L, -1, m->name);
+        if (lua_isnil(L, -1)) {
+            lua_pushcfunction(L, m->open);
+            lua_setfield(L, -3, m->name);
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return &sa->loop;
 }

@@ -82,22 +82,46 @@ struct jr_sched {
     int closing;
 };
 
-/* sched.c */
+/* What the scheduler reads of a job's row before acting on it. */
+struct jr_sched_jobrow {
+    int64_t seq, priority, max_par, created_at, started_at, ended_at;
+    int state;                   /* J_*, -1 if unknown */
+    char id[80];                 /* ids are at most 64 bytes (submit.c) */
+};
+
+/* model.c */
+/* Fills o from a row of the store. */
+void jr_sched_jobrow_read(struct jr_sched_jobrow *o, const struct jr_job_rec *r);
 struct sjob *jr_sched_find(struct jr_sched *s, const char *id);
 /* Load the job's tasks into memory (no state change). NULL on error. */
 struct sjob *jr_sched_load(struct jr_sched *s, int64_t seq, const char *id,
                            int state, int64_t priority, int64_t max_par,
                            int64_t created_at, int64_t started_at, struct jr_err *e);
 void jr_sched_free_job(struct jr_sched *s, struct sjob *j);
+/* The ready queue: add (0, or -1 when out of memory) and remove. */
+int jr_sched_ready_add(struct jr_sched *s, struct stask *t);
+void jr_sched_ready_remove(struct jr_sched *s, struct stask *t);
+/* A copy of n bytes with a NUL after them (the caller frees); NULL when
+ * out of memory. */
+char *jr_sched_dup_mem(const char *p, size_t n);
 /* Release ready tasks, skip dependants, finish the job when nothing is left:
  * call after any change to j's tasks. Returns 1 when j was freed (finished,
  * or stopped with no process left), else 0; write errors go to e. */
 int jr_sched_settle(struct jr_sched *s, struct sjob *j, struct jr_err *e);
+
+/* run.c */
+/* Start what is ready and fits. */
 void jr_sched_dispatch(struct jr_sched *s);
+/* The store committed (status 0) or failed to commit the "running" rows:
+ * gated tasks go, or are killed as setup errors. */
+void jr_sched_gate_commit(struct jr_store_waiter *w, int status);
+/* Closes the task's timer, if any (it frees itself once closed). */
+void jr_sched_drop_timer(struct stask *t);
 /* Kill the job's running tasks (SIGTERM then SIGKILL) and cancel its
  * pending/ready ones; the job keeps its place until the last one exits. */
 int jr_sched_stop_tasks(struct jr_sched *s, struct sjob *j, struct jr_err *e);
 
+/* model.c: rows and events */
 /* Write a task's row from the in-memory task plus the given outcome fields. */
 int jr_sched_write_task(struct jr_sched *s, struct stask *t, int64_t exit_code,
                         int64_t sig, const char *outcome, const char *error,

@@ -9,28 +9,13 @@
 
 #define BIT(x) (1u << (x))
 
-struct info {
-    int64_t seq, priority, max_par, created_at, started_at, ended_at;
-    int state;
-    char id[80];
-};
-
 static int copy_info(void *arg, const struct jr_job_rec *r)
 {
-    struct info *i = arg;
-
-    i->seq = r->seq;
-    i->priority = r->priority;
-    i->max_par = r->max_parallelism;
-    i->created_at = r->created_at;
-    i->started_at = r->started_at;
-    i->ended_at = r->ended_at;
-    i->state = jr_jstate_parse(r->state);
-    snprintf(i->id, sizeof i->id, "%s", r->id);
+    jr_sched_jobrow_read(arg, r);
     return 0;
 }
 
-static int get_info(struct jr_sched *s, const char *id, struct info *i, struct jr_err *e)
+static int get_info(struct jr_sched *s, const char *id, struct jr_sched_jobrow *i, struct jr_err *e)
 {
     memset(i, 0, sizeof *i);
     if (!id)
@@ -51,7 +36,7 @@ static void list_states(unsigned mask, char *out, size_t size)
                                     jr_jstate_names[i]);
 }
 
-static int refuse(struct jr_err *e, const char *op, const struct info *i, unsigned allowed)
+static int refuse(struct jr_err *e, const char *op, const struct jr_sched_jobrow *i, unsigned allowed)
 {
     char list[200];
 
@@ -70,7 +55,7 @@ static int end_op(struct jr_sched *s, int rc, struct jr_err *e)
 }
 
 /* Bring a queued job into memory and start what can start. */
-static int activate(struct jr_sched *s, const struct info *i, struct jr_err *e)
+static int activate(struct jr_sched *s, const struct jr_sched_jobrow *i, struct jr_err *e)
 {
     struct sjob *j = jr_sched_load(s, i->seq, i->id, J_QUEUED, i->priority, i->max_par,
                                    i->created_at, 0, e);
@@ -82,7 +67,7 @@ static int activate(struct jr_sched *s, const struct info *i, struct jr_err *e)
     return JR_OK;
 }
 
-static int still_stopping(struct jr_sched *s, const struct info *i, const char *op,
+static int still_stopping(struct jr_sched *s, const struct jr_sched_jobrow *i, const char *op,
                           struct jr_err *e)
 {
     if (!jr_sched_find(s, i->id))
@@ -92,7 +77,7 @@ static int still_stopping(struct jr_sched *s, const struct info *i, const char *
 }
 
 /* Move a job that is not in memory to queued / awaiting / rejected. */
-static int launch_job(struct jr_sched *s, struct info *i, int keep_succeeded, int hold,
+static int launch_job(struct jr_sched *s, struct jr_sched_jobrow *i, int keep_succeeded, int hold,
                       const char *reject, const char *message, struct jr_err *e)
 {
     char dir[4096];
@@ -122,7 +107,7 @@ int jr_sched_start(struct jr_sched *s, const char *id, int hold, const char *rej
 {
     const unsigned allowed = BIT(J_CREATED) | BIT(J_SUSPENDED) | BIT(J_SUCCEEDED) |
                              BIT(J_FAILED) | BIT(J_CANCELED) | BIT(J_REJECTED);
-    struct info i;
+    struct jr_sched_jobrow i;
     int rc = get_info(s, id, &i, e), keep;
 
     if (rc)
@@ -140,7 +125,7 @@ int jr_sched_start(struct jr_sched *s, const char *id, int hold, const char *rej
 int jr_sched_restart(struct jr_sched *s, const char *id, struct jr_err *e)
 {
     const unsigned allowed = BIT(J_FAILED) | BIT(J_CANCELED) | BIT(J_SUSPENDED);
-    struct info i;
+    struct jr_sched_jobrow i;
     int rc = get_info(s, id, &i, e);
 
     if (rc)
@@ -155,7 +140,7 @@ int jr_sched_restart(struct jr_sched *s, const char *id, struct jr_err *e)
 static int halt(struct jr_sched *s, const char *id, const char *op, unsigned allowed,
                 int target, const char *reason, struct jr_err *e)
 {
-    struct info i;
+    struct jr_sched_jobrow i;
     struct sjob *j;
     int rc = get_info(s, id, &i, e);
 
@@ -206,7 +191,7 @@ int jr_sched_suspend(struct jr_sched *s, const char *id, const char *reason,
 int jr_sched_approve(struct jr_sched *s, const char *id, int accept, const char *by,
                      const char *reason, struct jr_err *e)
 {
-    struct info i;
+    struct jr_sched_jobrow i;
     char at[40];
     int rc = get_info(s, id, &i, e);
 
@@ -235,7 +220,7 @@ int jr_sched_approve(struct jr_sched *s, const char *id, int accept, const char 
 int jr_sched_update(struct jr_sched *s, const char *id, const struct jr_job_spec *spec,
                     int what, struct jr_err *e)
 {
-    struct info i;
+    struct jr_sched_jobrow i;
     struct jr_job_rec r;
     int rc = get_info(s, id, &i, e);
 
@@ -266,7 +251,7 @@ int jr_sched_update(struct jr_sched *s, const char *id, const struct jr_job_spec
 
 int jr_sched_delete(struct jr_sched *s, const char *id, struct jr_err *e)
 {
-    struct info i;
+    struct jr_sched_jobrow i;
     char dir[4096];
     int rc = get_info(s, id, &i, e);
 
@@ -294,7 +279,7 @@ int jr_sched_set_state(struct jr_sched *s, const char *id, const char *state,
 {
     const unsigned ended = BIT(J_REJECTED) | BIT(J_SUCCEEDED) | BIT(J_FAILED) |
                            BIT(J_CANCELED);
-    struct info i;
+    struct jr_sched_jobrow i;
     int target = jr_jstate_parse(state), rc;
     int64_t now = jr_store_now_ms();
 
@@ -317,7 +302,7 @@ int jr_sched_set_state(struct jr_sched *s, const char *id, const char *state,
 int jr_sched_log(struct jr_sched *s, const char *id, const char *task, int64_t level,
                  const char *message, const char *data, struct jr_err *e)
 {
-    struct info i;
+    struct jr_sched_jobrow i;
     int rc = get_info(s, id, &i, e);
 
     if (rc)

@@ -259,6 +259,37 @@ int64_t jr_store_jobs_count(struct jr_store *st)
     return n;
 }
 
+int jr_store_jobs_count_where(struct jr_store *st, const struct jr_job_count *f,
+                              int64_t *out, struct jr_err *e)
+{
+    enum jr_stmt id;
+    sqlite3_stmt *s;
+    int rc;
+
+    *out = 0;
+    if (f->nstates > JR_STORE_COUNT_STATES)
+        return jr_err_set(e, JR_E_INVALID, "at most %d states to count",
+                          JR_STORE_COUNT_STATES);
+    if (f->nstates)
+        id = f->owner ? S_COUNT_OWNER_STATES : S_COUNT_STATES;
+    else
+        id = f->owner ? S_COUNT_OWNER : f->surface ? S_COUNT_SURFACE : S_JOBS_COUNT;
+    if (!(s = jr_store_stmt(st, id, e)))
+        return JR_E_STORE;
+    if (id != S_JOBS_COUNT) {
+        bind_text(s, 1, f->owner);
+        bind_text(s, 2, f->surface);
+    }
+    for (size_t i = 0; i < f->nstates; i++)
+        bind_text(s, 3 + (int)i, f->states[i]);
+    rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW)
+        return jr_store_fail(st, e, "count jobs");
+    *out = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return JR_OK;
+}
+
 int jr_store_task_insert(struct jr_store *st, const struct jr_task_rec *t,
                          struct jr_err *e)
 {

@@ -49,6 +49,8 @@ static const char *const migrations[] = {
     "ALTER TABLE tasks ADD COLUMN cpu_ms INTEGER;"
     "ALTER TABLE tasks ADD COLUMN max_rss_bytes INTEGER;"
     "ALTER TABLE tasks ADD COLUMN wall_ms INTEGER;",
+    /* 3: counting a user's jobs in some states (policies) without a scan */
+    "CREATE INDEX IF NOT EXISTS jobs_by_owner_state ON jobs(owner, state);",
 };
 
 #define JOB_COLS "seq, id, surface, owner, state, priority, max_parallelism," \
@@ -57,6 +59,8 @@ static const char *const migrations[] = {
     " attempt, cpu, memory, gpu, disk, timeout_ms, argv, env, workdir," \
     " exit_code, signal, outcome, error, started_at, ended_at, pid, pid_start, spec"
 #define TASK_READ_COLS TASK_COLS ", cpu_ms, max_rss_bytes, wall_ms"
+/* Up to JR_STORE_COUNT_STATES states in ?3..; unused ones stay NULL. */
+#define COUNT_STATES " state IN (?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
 #define LIST_TAIL " AND (?2 IS NULL OR owner = ?2) AND (?3 IS NULL OR surface = ?3)" \
     " AND (?4 IS NULL OR state = ?4) ORDER BY seq LIMIT ?5"
 
@@ -95,6 +99,14 @@ const char *const jr_store_sql[S_COUNT] = {
         " (SELECT job_seq FROM tasks WHERE state = 'running')"
         " AND state NOT IN ('queued', 'running') ORDER BY 1",
     [S_JOBS_COUNT] = "SELECT count(*) FROM jobs",
+    [S_COUNT_OWNER] = "SELECT count(*) FROM jobs INDEXED BY jobs_by_owner"
+        " WHERE owner = ?1 AND (?2 IS NULL OR surface = ?2)",
+    [S_COUNT_SURFACE] = "SELECT count(*) FROM jobs INDEXED BY jobs_by_surface"
+        " WHERE surface = ?2",
+    [S_COUNT_OWNER_STATES] = "SELECT count(*) FROM jobs INDEXED BY jobs_by_owner_state"
+        " WHERE owner = ?1 AND" COUNT_STATES " AND (?2 IS NULL OR surface = ?2)",
+    [S_COUNT_STATES] = "SELECT count(*) FROM jobs INDEXED BY jobs_by_state"
+        " WHERE" COUNT_STATES " AND (?2 IS NULL OR surface = ?2)",
     [S_TASK_INSERT] = "INSERT INTO tasks(" TASK_COLS ") VALUES(?1, ?2, ?3, ?4, ?5,"
         " ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,"
         " ?21, ?22, ?23, ?24, ?25, ?26)",

@@ -156,6 +156,19 @@ int jr_store_jobs_active(struct jr_store *st, jr_store_job_cb cb, void *arg,
                          struct jr_err *e);
 int64_t jr_store_jobs_count(struct jr_store *st);
 
+/* What jr_store_jobs_count_where counts: jobs matching every filter given
+ * (NULL or 0 = any); a job matches states when its state is one of them. */
+enum { JR_STORE_COUNT_STATES = 9 };
+struct jr_job_count {
+    const char *owner, *surface;
+    const char *const *states;    /* at most JR_STORE_COUNT_STATES */
+    size_t nstates;
+};
+/* *out = the number of matching jobs, through an index (owner, state) or
+ * (state, seq). JR_E_INVALID for too many states. */
+int jr_store_jobs_count_where(struct jr_store *st, const struct jr_job_count *f,
+                              int64_t *out, struct jr_err *e);
+
 /* Tasks. */
 int jr_store_task_insert(struct jr_store *st, const struct jr_task_rec *t,
                          struct jr_err *e);

@@ -146,8 +146,8 @@ TEST(verify_openssl_signatures)
                                        sizeof(err)), JR_CRYPTO_MISMATCH);
         }
         char id1[65], id2[65];
-        CHECK_INT(jr_crypto_client_id(key, kl, JR_KEY_PKCS1, id1, err, sizeof(err)), JR_CRYPTO_OK);
-        CHECK_INT(jr_crypto_client_id(spki, spl, 0, id2, err, sizeof(err)), JR_CRYPTO_OK);
+        CHECK_INT(jr_crypto_rsa_modulus_sha256(key, kl, JR_KEY_PKCS1, id1, err, sizeof(err)), JR_CRYPTO_OK);
+        CHECK_INT(jr_crypto_rsa_modulus_sha256(spki, spl, 0, id2, err, sizeof(err)), JR_CRYPTO_OK);
         CHECK_STR(id1, id2);
     } else {
         UNIT_FAIL("openssl did not make the fixtures in %s", dir);

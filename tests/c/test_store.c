@@ -319,6 +319,49 @@ TEST(events_logs_assets)
     jr_store_close(st);
 }
 
+static int64_t count(struct jr_store *st, const char *owner, const char *surface,
+                     const char *const *states, size_t n)
+{
+    struct jr_job_count f = { owner, surface, states, n };
+    struct jr_err e = { 0, "" };
+    int64_t c = -1;
+
+    if (jr_store_jobs_count_where(st, &f, &c, &e))
+        return -100 - e.code;
+    return c;
+}
+
+TEST(count_by_owner_state_surface)
+{
+    struct jr_store *st = open_store("count.db");
+    static const char *const run_q[] = { "running", "queued" };
+    static const char *const ten[] = { "a", "b", "c", "d", "e", "f", "g", "h", "i", "j" };
+    struct jr_job_count f = { NULL, NULL, ten, 10 };
+    struct jr_err e = { 0, "" };
+    int64_t n;
+
+    if (!st)
+        return;
+    add_job(st, "c1", "alice", "running");
+    add_job(st, "c2", "alice", "queued");
+    add_job(st, "c3", "alice", "succeeded");
+    add_job(st, "c4", "bob", "running");
+    add_job(st, "c5", "", "created");
+    CHECK_INT(count(st, NULL, NULL, NULL, 0), 5);
+    CHECK_INT(count(st, "alice", NULL, NULL, 0), 3);
+    CHECK_INT(count(st, "alice", NULL, run_q, 2), 2);
+    CHECK_INT(count(st, "alice", NULL, run_q, 1), 1);
+    CHECK_INT(count(st, NULL, NULL, run_q, 2), 3);
+    CHECK_INT(count(st, "bob", "native", run_q, 2), 1);
+    CHECK_INT(count(st, "bob", "openeo", run_q, 2), 0);
+    CHECK_INT(count(st, NULL, "native", NULL, 0), 5);
+    CHECK_INT(count(st, NULL, "openeo", NULL, 0), 0);
+    CHECK_INT(count(st, "carol", NULL, NULL, 0), 0);
+    CHECK_INT(jr_store_jobs_count_where(st, &f, &n, &e), JR_E_INVALID);
+    CHECK_INT(jr_store_commit(st), 0);
+    jr_store_close(st);
+}
+
 int main(void)
 {
     char cmd[300];
@@ -333,6 +376,7 @@ int main(void)
     RUN(group_commit_on_loop);
     RUN(list_keyset_and_filters);
     RUN(events_logs_assets);
+    RUN(count_by_owner_state_surface);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     rc = system(cmd);
     (void)rc;

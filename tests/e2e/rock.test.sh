@@ -51,3 +51,12 @@ local json = require("jobrt.json")
 assert(json.encode(json.decode("{\"a\":[]}")) == "{\"a\":[]}")
 local crypto = require("jobrt.crypto")
 assert(#crypto.sha256("x") == 32)'
+
+check "jobrt.json loaded before jobrt.core: empty lists from the core still encode as []" '
+local json = require("jobrt.json")
+local core = require("jobrt.core")
+assert(core.open({ data_dir = "data2", node = { gpu = 0, max_tasks = 2 } }))
+local job = assert(core.submit({ title = "empty", tasks = {} }))
+assert(json.encode(job.tasks) == "[]", json.encode(job.tasks))
+assert(json.is_array(job.tasks))
+core.close()'

@@ -134,6 +134,34 @@ return {
     t.eq(code, "INVALID")
   end },
 
+  { "count by owner, state (one or a list) and surface", function(t)
+    open(t)
+    for i = 1, 5 do
+      core.submit({ id = "c" .. i, owner = i <= 3 and "alice" or "bob", surface = i == 5 and "openeo" or "native" })
+    end
+    t.ok(core.start("c1"))
+    t.ok(core.start("c4", { hold = true }))
+    t.eq(core.count({}), 5)
+    t.eq(core.count(), 5)
+    t.eq(core.count({ owner = "alice" }), 3)
+    t.eq(core.count({ owner = "alice", state = "created" }), 2)
+    t.eq(core.count({ owner = "alice", state = { "queued", "running", "succeeded" } }), 1)
+    t.eq(core.count({ state = { "queued", "running", "succeeded", "awaiting_approval" } }), 2)
+    t.eq(core.count({ owner = "bob", surface = "openeo" }), 1)
+    t.eq(core.count({ surface = "native", state = "created" }), 2)
+    t.eq(core.count({ owner = "nobody", state = "created" }), 0)
+    local n, msg, code = core.count({ state = "bogus" })
+    t.eq(n, nil)
+    t.eq(code, "INVALID")
+    t.match(msg, "bogus")
+    _, msg, code = core.count({ state = { "created", 3 } })
+    t.eq(code, "INVALID")
+    t.match(msg, "state")
+    _, msg, code = core.count({ owner = 1 })
+    t.eq(code, "INVALID")
+    t.match(msg, "owner")
+  end },
+
   { "watch waits for the next event", function(t)
     open(t)
     local w <close> = core.watch()

@@ -1,6 +1,6 @@
 -- jobrt.crypto: signatures checked against keys and signatures the openssl
 -- command line makes at test time (in a private temp dir, removed at the
--- end), Bacalhau's client id and signed envelope, strict base64, digests,
+-- end), the SHA-256 of an RSA modulus, signed envelopes, strict base64, digests,
 -- HMAC and password hashes.
 local crypto = require("jobrt.crypto")
 local json_span = require("jobrt.json_span")
@@ -179,17 +179,17 @@ return {
       "key_format")
   end },
 
-  { "client_id equals `openssl rsa -modulus | xxd -r -p | sha256sum`", function(t)
+  { "rsa_modulus_sha256 equals `openssl rsa -modulus | xxd -r -p | sha256sum`", function(t)
     fixtures()
     local want = out("openssl rsa -in " .. path("rsa.pem") .. " -noout -modulus | sed 's/^Modulus=//'"
       .. " | xxd -r -p | sha256sum"):match("^(%x+)")
     t.eq(#want, 64)
-    t.eq(crypto.client_id(rd("rsa.pkcs1.der"), "pkcs1"), want, "PKCS#1 DER")
-    t.eq(crypto.client_id(rd("rsa.spki.pem")), want, "SPKI PEM")
-    t.ok(crypto.client_id(rd("other.pkcs1.der")) ~= want, "another key, another id")
-    local id, msg, code = crypto.client_id(rd("rsa.spki.der"), "pkcs1")
+    t.eq(crypto.rsa_modulus_sha256(rd("rsa.pkcs1.der"), "pkcs1"), want, "PKCS#1 DER")
+    t.eq(crypto.rsa_modulus_sha256(rd("rsa.spki.pem")), want, "SPKI PEM")
+    t.ok(crypto.rsa_modulus_sha256(rd("other.pkcs1.der")) ~= want, "another key, another id")
+    local id, msg, code = crypto.rsa_modulus_sha256(rd("rsa.spki.der"), "pkcs1")
     t.eq({ id, code }, { nil, "BAD_KEY" }, msg)
-    t.eq(select(3, crypto.client_id(rd("ec.pub.pem"))), "BAD_KEY", "not RSA")
+    t.eq(select(3, crypto.rsa_modulus_sha256(rd("ec.pub.pem"))), "BAD_KEY", "not RSA")
   end },
 
   { "a Bacalhau envelope: the signature holds over the raw payload span only", function(t)
@@ -219,7 +219,7 @@ return {
     local with_spki = '{"payload":' .. PAYLOAD .. ',"signature":"' .. sig .. '","client_public_key":"'
       .. spki .. '"}'
     t.eq(select(3, check(with_spki)), "BAD_KEY", "SPKI key where Bacalhau requires PKCS#1")
-    t.eq(crypto.client_id(crypto.base64_decode(pub), "pkcs1"), crypto.client_id(rd("rsa.spki.der")))
+    t.eq(crypto.rsa_modulus_sha256(crypto.base64_decode(pub), "pkcs1"), crypto.rsa_modulus_sha256(rd("rsa.spki.der")))
   end },
 
   { "base64: round trips against the base64 command", function(t)

@@ -1,0 +1,150 @@
+/* The core assembled: store, executor, sandbox layer and scheduler opened
+ * in order for one data directory, and closed in reverse. */
+#include "core.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sandbox/sandbox.h"
+
+/* The probe's layers minus those JOBRT_SANDBOX_PROBE_HIDE names (a test
+ * hook: a machine without a layer, on one that has it). */
+static uint32_t visible_layers(uint32_t layers)
+{
+    const char *hide = getenv("JOBRT_SANDBOX_PROBE_HIDE");
+
+    for (int i = 0; hide && i < JR_SB_NLAYERS; i++) {
+        const char *name = jr_sandbox_layer_name(i), *p = strstr(hide, name);
+        size_t nl = strlen(name);
+        if (p && (p == hide || p[-1] == ',') && (p[nl] == ',' || !p[nl]))
+            layers &= ~(1u << i);
+    }
+    return layers;
+}
+
+static void log_layers(struct jr_loop *loop, uint32_t layers)
+{
+    char have[512] = "", missing[512] = "";
+
+    for (int i = 0; i < JR_SB_NLAYERS; i++) {
+        char *buf = layers & (1u << i) ? have : missing;
+        size_t off = strlen(buf);
+        snprintf(buf + off, sizeof have - off, "%s%s", off ? " " : "", jr_sandbox_layer_name(i));
+    }
+    jr_log(loop, JR_LOG_INFO, "sandbox: active layers: %s%s%s", have[0] ? have : "none",
+           missing[0] ? "; missing: " : "", missing);
+}
+
+/* JR_E_INVALID naming every required layer this machine does not allow. */
+static int check_required(const char *const *req, uint32_t layers, struct jr_err *e)
+{
+    char missing[512] = "";
+    int n = 0;
+
+    for (int i = 0; req && req[i]; i++) {
+        int layer = jr_sandbox_layer_find(req[i]);
+        size_t off = strlen(missing);
+        if (layer >= 0 && (layers & (1u << layer)))
+            continue;
+        snprintf(missing + off, sizeof missing - off, "%s%s", n++ ? ", " : "", req[i]);
+    }
+    if (!n)
+        return JR_OK;
+    return jr_err_set(e, JR_E_INVALID, "sandbox.require lists %s that this machine"
+                      " does not allow: %s (see `jobrt sandbox-check`)",
+                      n > 1 ? "layers" : "a layer", missing);
+}
+
+/* The sandbox executor: probe, require, sweep, then open. */
+static int open_sandbox(const struct jr_core_opts *o, const char *data, int64_t grace_ms,
+                        struct jr_executor *ex, struct jr_err *e)
+{
+    struct jr_sandbox_probe probe;
+    struct jr_exec_sandbox_opts so;
+    char exe[4096], real[PATH_MAX], parent[64];
+    size_t exelen = sizeof exe;
+    uint32_t h = 2166136261u;
+    int rc, n;
+
+    if (uv_exepath(exe, &exelen) != 0)
+        return jr_err_set(e, JR_E_SYSTEM, "sandbox: cannot find the jobrt binary's path");
+    if (!realpath(data, real))
+        snprintf(real, sizeof real, "%s", data);
+    for (const char *p = real; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    /* One cgroup parent per data dir: daemons on other data dirs keep theirs. */
+    snprintf(parent, sizeof parent, "jobrt/d-%08x", h);
+    jr_sandbox_probe(parent, &probe);
+    probe.layers = visible_layers(probe.layers);
+    log_layers(o->loop, probe.layers);
+    if ((rc = check_required(o->sandbox.require, probe.layers, e)))
+        return rc;
+    n = jr_sandbox_cleanup_stale(parent);
+    if (n > 0)
+        jr_log(o->loop, JR_LOG_INFO, "sandbox: removed %d cgroups a previous run left", n);
+    else if (n < 0)
+        jr_log(o->loop, JR_LOG_WARN, "sandbox: cleaning cgroups a previous run left: %s",
+               strerror(errno));
+    memset(&so, 0, sizeof so);
+    so.exe = exe;
+    so.cgroup_parent = parent;
+    so.network = o->sandbox.network;
+    so.images = o->sandbox.images;
+    so.host_paths = o->sandbox.allow_host_paths;
+    so.grace_ms = grace_ms * 3 / 4;
+    return jr_exec_sandbox_open(o->loop->uv, &so, ex, e);
+}
+
+int jr_core_open(const struct jr_core_opts *o, struct jr_core **out, struct jr_err *e)
+{
+    const char *data = o->data_dir ? o->data_dir : "./jobrt-data";
+    struct jr_core *c = NULL;
+    struct jr_sched_opts so;
+    struct jr_executor ex;
+    char path[4096];
+    int rc;
+
+    *out = NULL;
+    if (snprintf(path, sizeof path, "%s/jobrt.db", data) >= (int)sizeof path)
+        return jr_err_set(e, JR_E_INVALID, "data_dir is too long");
+    if (mkdir(data, 0700) != 0 && access(data, W_OK) != 0)
+        return jr_err_set(e, JR_E_SYSTEM, "cannot create the data directory");
+    if (!(c = calloc(1, sizeof *c)))
+        return jr_err_set(e, JR_E_SYSTEM, "out of memory");
+    if ((rc = jr_store_open(path, &c->store, e)))
+        goto done;
+    jr_store_attach(c->store, o->loop->uv);
+    memset(&so, 0, sizeof so);
+    so.data_dir = data;
+    so.node = o->node;
+    so.kill_grace_ms = o->kill_grace_ms;
+    if (o->sandbox.enabled)
+        rc = open_sandbox(o, data, o->kill_grace_ms > 0 ? o->kill_grace_ms : 10000, &ex, e);
+    else
+        rc = jr_exec_spawn_open(o->loop->uv, &ex, e);
+    if (!rc)
+        rc = jr_sched_open(o->loop->uv, c->store, ex, &so, &c->sched, e);
+done:
+    if (rc) {
+        jr_core_close(c);
+        return rc;
+    }
+    *out = c;
+    return JR_OK;
+}
+
+void jr_core_close(struct jr_core *c)
+{
+    if (!c)
+        return;
+    if (c->sched)
+        jr_sched_close(c->sched);
+    if (c->store)
+        jr_store_close(c->store);
+    free(c);
+}

@@ -1,0 +1,382 @@
+/* The sandbox executor reading a task's spec: its image, network mode and
+ * domains, and its inputs (shape, allow-list, deps, targets). Used at
+ * submit (jr_sbexec_check) and again when an attempt starts. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "exec/sandbox_internal.h"
+#include "sandbox/sandbox.h"
+
+/* An absolute path without "." or ".." parts, "//" or a trailing '/'. */
+static int clean_abs(const char *p)
+{
+    if (!p || p[0] != '/')
+        return 0;
+    for (const char *s = p; *s; s++) {
+        if (s[0] != '/')
+            continue;
+        if (s[1] == '/' || (s[1] == 0 && s != p))
+            return 0;
+        if (s[1] == '.' && (s[2] == '/' || s[2] == 0))
+            return 0;
+        if (s[1] == '.' && s[2] == '.' && (s[3] == '/' || s[3] == 0))
+            return 0;
+    }
+    return 1;
+}
+
+/* A relative file name inside a dir: no leading '/', no "..", no "//". */
+static int clean_rel(const char *p)
+{
+    char buf[PATH_MAX];
+
+    if (!p || !*p || p[0] == '/' || strlen(p) + 2 > sizeof buf)
+        return 0;
+    snprintf(buf, sizeof buf, "/%s", p);
+    return clean_abs(buf);
+}
+
+static int under_prefix(const char *path, const char *prefix)
+{
+    size_t n = strlen(prefix);
+
+    while (n > 1 && prefix[n - 1] == '/')
+        n--;
+    if (n == 1 && prefix[0] == '/')
+        return 1;
+    return strncmp(path, prefix, n) == 0 && (path[n] == 0 || path[n] == '/');
+}
+
+static const char *image_root(const struct sb_exec *ex, const char *name)
+{
+    for (char **p = ex->images; p && p[0] && p[1]; p += 2)
+        if (strcmp(p[0], name) == 0)
+            return p[1];
+    return strcmp(name, "host") == 0 ? "/" : NULL;
+}
+
+static const char *net_mode(const struct sb_exec *ex, const struct jr_jv *spec,
+                            int *bad)
+{
+    const struct jr_jv *n = jr_jv_get(spec, "network");
+    const char *mode = NULL;
+
+    *bad = 0;
+    if (n && n->type == JR_JV_STR)
+        mode = n->str;
+    else if (n && n->type == JR_JV_OBJ)
+        mode = jr_jv_str(n, "mode");
+    else if (n && n->type != JR_JV_NULL)
+        *bad = 1;
+    if (!mode)
+        return ex->network ? ex->network : "none";
+    if (strcmp(mode, "none") && strcmp(mode, "full") && strcmp(mode, "allow"))
+        *bad = 1;
+    return mode;
+}
+
+/* network.domains (mode allow): NULL when not given. */
+static const struct jr_jv *net_domains(const struct jr_jv *spec)
+{
+    const struct jr_jv *n = jr_jv_get(spec, "network");
+
+    return n && n->type == JR_JV_OBJ ? jr_jv_get(n, "domains") : NULL;
+}
+
+static int check_domains(const char *alias, const char *net, const struct jr_jv *d,
+                         struct jr_err *e)
+{
+    int n = 0;
+
+    if (!d || d->type == JR_JV_NULL)
+        return JR_OK;
+    if (d->type != JR_JV_ARR)
+        return jr_err_set(e, JR_E_INVALID, "task '%s': network.domains must be a list"
+                          " of host names", alias);
+    if (strcmp(net, "allow") != 0 && d->child)
+        return jr_err_set(e, JR_E_INVALID, "task '%s': network.domains needs"
+                          " network.mode allow", alias);
+    for (d = d->child; d; d = d->next, n++) {
+        if (d->type != JR_JV_STR || !jr_sandbox_domain_valid(d->str))
+            return jr_err_set(e, JR_E_INVALID, "task '%s': network.domains[%d] must be a"
+                              " host name, *.suffix or an IP address", alias, n + 1);
+        if (n >= JR_SB_MAX_DOMAINS)
+            return jr_err_set(e, JR_E_INVALID, "task '%s': more than %d network.domains",
+                              alias, JR_SB_MAX_DOMAINS);
+    }
+    return JR_OK;
+}
+
+/* ---- inputs ---- */
+
+
+/* Reads inputs[i] into in; checks shape, allow-list and deps. 0 or an
+ * error in e naming the input. */
+static int read_input(const struct sb_exec *ex, const char *alias, int i,
+                      const struct jr_jv *v, const char *const *deps, size_t ndeps,
+                      struct input *in, struct jr_err *e)
+{
+    const char *target;
+    const struct jr_jv *d;
+
+    memset(in, 0, sizeof *in);
+    if (!v || v->type != JR_JV_OBJ)
+        return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d] must be an object",
+                          alias, i + 1);
+    in->source = jr_jv_str(v, "source");
+    if (!in->source)
+        return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d].source must be one of"
+                          " inline, path, task-output, jobrt, url", alias, i + 1);
+    target = jr_jv_str(v, "target");
+    if (strcmp(in->source, "inline") == 0) {
+        d = jr_jv_get(v, "data");
+        if (!d)
+            d = jr_jv_get(v, "content");
+        if (!d || d->type != JR_JV_STR)
+            return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d] (inline) needs"
+                              " \"data\", a string", alias, i + 1);
+        in->data = d->str;
+        in->data_len = d->len;
+        if (!target)
+            snprintf(in->target_buf, sizeof in->target_buf, "/inputs/input-%d", i + 1);
+    } else if (strcmp(in->source, "path") == 0) {
+        int allowed = 0;
+        in->path = jr_jv_str(v, "path");
+        if (!in->path || !clean_abs(in->path))
+            return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d].path must be an"
+                              " absolute host path without '.', '..' or '//'", alias, i + 1);
+        for (char **p = ex->host_paths; p && *p && !allowed; p++)
+            allowed = under_prefix(in->path, *p);
+        if (!allowed)
+            return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d].path %s is not under"
+                              " sandbox.allow_host_paths", alias, i + 1, in->path);
+        if (!target) {
+            const char *base = strrchr(in->path, '/') + 1;
+            snprintf(in->target_buf, sizeof in->target_buf, "/inputs/%s",
+                     *base ? base : "root");
+        }
+    } else if (strcmp(in->source, "task-output") == 0) {
+        size_t k;
+        in->task = jr_jv_str(v, "task");
+        in->file = jr_jv_str(v, "file");
+        if (!in->task)
+            return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d] (task-output) needs"
+                              " \"task\", a dependency's alias", alias, i + 1);
+        for (k = 0; k < ndeps && strcmp(deps[k], in->task); k++)
+            ;
+        if (k == ndeps)
+            return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d] reads the outputs of"
+                              " '%s', which is not in its deps", alias, i + 1, in->task);
+        if (in->file && !clean_rel(in->file))
+            return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d].file must be a"
+                              " relative path inside the outputs, without '..'", alias, i + 1);
+        if (!target)
+            snprintf(in->target_buf, sizeof in->target_buf, "/inputs/%s%s%s", in->task,
+                     in->file ? "/" : "", in->file ? in->file : "");
+    } else if (strcmp(in->source, "jobrt") == 0) {
+        /* The daemon's own binary, e.g. for `jobrt eval` inside the task. */
+        if (!target)
+            snprintf(in->target_buf, sizeof in->target_buf, "/.jobrt/jobrt");
+    } else if (strcmp(in->source, "url") == 0) {
+        struct jr_http_url u;
+        char why[200];
+        const struct jr_jv *mb = jr_jv_get(v, "max_bytes");
+        in->url = jr_jv_str(v, "url");
+        if (!in->url)
+            return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d] (url) needs \"url\","
+                              " a string", alias, i + 1);
+        if (jr_http_url_parse(in->url, &u, why, sizeof why))
+            return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d].url %.200s: %s",
+                              alias, i + 1, in->url, why);
+        in->max_bytes = URL_MAX_BYTES;
+        if (mb && mb->type != JR_JV_NULL) {
+            if (mb->type != JR_JV_NUM || mb->num < 1 || mb->num > 1e15)
+                return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d].max_bytes must be"
+                                  " a positive number", alias, i + 1);
+            in->max_bytes = (int64_t)mb->num;
+        }
+        if (!target) {
+            const char *base = strrchr(u.path, '/');
+            base = base ? base + 1 : u.path;
+            if (*base && strcspn(base, "?#") == strlen(base) && strcmp(base, ".") &&
+                strcmp(base, ".."))
+                snprintf(in->target_buf, sizeof in->target_buf, "/inputs/%s", base);
+            else
+                snprintf(in->target_buf, sizeof in->target_buf, "/inputs/input-%d", i + 1);
+        }
+    } else {
+        return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d].source '%s' is not one"
+                          " of inline, path, task-output, jobrt, url", alias, i + 1,
+                          in->source);
+    }
+    if (target) {
+        if (!clean_abs(target) || strcmp(target, "/") == 0 ||
+            strlen(target) >= sizeof in->target_buf)
+            return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d].target must be an"
+                              " absolute path without '.', '..' or '//'", alias, i + 1);
+        for (const char *const *r = (const char *const[]){ "/proc", "/dev", "/tmp",
+                                                          "/outputs", "/work", NULL }; *r; r++)
+            if (under_prefix(target, *r))
+                return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d].target cannot be"
+                                  " under %s", alias, i + 1, *r);
+        snprintf(in->target_buf, sizeof in->target_buf, "%s", target);
+    }
+    in->target = in->target_buf;
+    return JR_OK;
+}
+
+/* Is target under a top-level entry of the image (a read-only bind, where
+ * no mount point can be made)? */
+static int inside_image(const char *root, const char *target)
+{
+    static const char *const host[] = { "usr", "etc", "bin", "sbin", "lib", "lib32",
+                                        "lib64", "libx32", NULL };
+    char first[NAME_MAX + 1], path[PATH_MAX];
+    size_t n = strcspn(target + 1, "/");
+    struct stat st;
+
+    if (n == 0 || n > NAME_MAX)
+        return 0;
+    memcpy(first, target + 1, n);
+    first[n] = 0;
+    if (strcmp(first, "inputs") == 0)
+        return 0;
+    if (strcmp(root, "/") == 0) {
+        for (int i = 0; host[i]; i++)
+            if (strcmp(first, host[i]) == 0)
+                return 1;
+        return 0;
+    }
+    snprintf(path, sizeof path, "%s/%s", root, first);
+    return lstat(path, &st) == 0;
+}
+
+/* Everything about the task spec a start or a check needs. */
+static int read_spec(const struct sb_exec *ex, const char *alias, const struct jr_jv *spec,
+                     const char *const *deps, size_t ndeps, const char **root,
+                     const char **net, struct input **inputs, int *ninputs, struct jr_err *e)
+{
+    const struct jr_jv *img = jr_jv_get(spec, "image"), *ins, *v;
+    const char *name = "host";
+    int bad, n = 0;
+
+    *inputs = NULL;
+    *ninputs = 0;
+    if (img && img->type == JR_JV_STR)
+        name = img->str;
+    else if (img && img->type != JR_JV_NULL)
+        return jr_err_set(e, JR_E_INVALID, "task '%s': image must be a name", alias);
+    if (!(*root = image_root(ex, name)))
+        return jr_err_set(e, JR_E_INVALID, "task '%s': unknown image '%s' (not in"
+                          " sandbox.images)", alias, name);
+    *net = net_mode(ex, spec, &bad);
+    if (bad)
+        return jr_err_set(e, JR_E_INVALID, "task '%s': network.mode must be none, full or"
+                          " allow", alias);
+    if ((bad = check_domains(alias, *net, net_domains(spec), e)) != JR_OK)
+        return bad;
+    ins = jr_jv_get(spec, "inputs");
+    if (!ins || ins->type == JR_JV_NULL)
+        return JR_OK;
+    if (ins->type != JR_JV_ARR)
+        return jr_err_set(e, JR_E_INVALID, "task '%s': inputs must be a list", alias);
+    for (v = ins->child; v; v = v->next)
+        n++;
+    if (n > MAX_INPUTS)
+        return jr_err_set(e, JR_E_INVALID, "task '%s': more than %d inputs", alias,
+                          MAX_INPUTS);
+    if (n == 0)
+        return JR_OK;
+    *inputs = calloc((size_t)n, sizeof **inputs);
+    if (!*inputs)
+        return jr_err_set(e, JR_E_SYSTEM, "out of memory");
+    n = 0;
+    for (v = ins->child; v; v = v->next, n++) {
+        int rc = read_input(ex, alias, n, v, deps, ndeps, &(*inputs)[n], e);
+        if (rc) {
+            free(*inputs);
+            *inputs = NULL;
+            return rc;
+        }
+        if (inside_image(*root, (*inputs)[n].target))
+            rc = jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d].target %s is inside"
+                            " the image's read-only tree; use /inputs/... or a new"
+                            " top-level folder", alias, n + 1, (*inputs)[n].target);
+        for (int k = 0; !rc && k < n; k++)
+            if (strcmp((*inputs)[k].target, (*inputs)[n].target) == 0)
+                rc = jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d] and inputs[%d]"
+                                " have the same target %s", alias, k + 1, n + 1,
+                                (*inputs)[k].target);
+        if (rc) {
+            free(*inputs);
+            *inputs = NULL;
+            return rc;
+        }
+    }
+    *ninputs = n;
+    return JR_OK;
+}
+
+static int parse_spec(const char *json, struct jr_jv **out, const char *alias,
+                      struct jr_err *e)
+{
+    *out = jr_jv_parse(json ? json : "{}", json ? strlen(json) : 2);
+    if (!*out || (*out)->type != JR_JV_OBJ)
+        return jr_err_set(e, JR_E_INVALID, "task '%s': its stored spec is not a JSON"
+                          " object", alias);
+    return JR_OK;
+}
+
+int jr_sbexec_check(void *self, const char *alias, const char *spec_json,
+                    const char *const *deps, size_t ndeps, struct jr_err *e)
+{
+    struct jr_jv *spec = NULL;
+    struct input *inputs = NULL;
+    const char *root, *net;
+    int n, rc;
+
+    rc = parse_spec(spec_json, &spec, alias, e);
+    if (!rc)
+        rc = read_spec(self, alias, spec, deps, ndeps, &root, &net, &inputs, &n, e);
+    free(inputs);
+    jr_jv_free(spec);
+    return rc;
+}
+
+int jr_sbexec_read_task(const struct sb_exec *ex, const struct jr_exec_spec *spec,
+                        struct sb_task *t, struct jr_err *e)
+{
+    const char *deps[MAX_INPUTS + 1];
+    int ndeps = 0, rc;
+
+    memset(t, 0, sizeof *t);
+    if ((rc = parse_spec(spec->spec_json, &t->spec, spec->task, e)))
+        return rc;
+    /* deps were checked at submit; here only the task-output names matter */
+    {
+        const struct jr_jv *ins = jr_jv_get(t->spec, "inputs"), *v;
+        for (v = ins && ins->type == JR_JV_ARR ? ins->child : NULL;
+             v && ndeps < MAX_INPUTS; v = v->next) {
+            const char *d = jr_jv_str(v, "task");
+            if (d)
+                deps[ndeps++] = d;
+        }
+        deps[ndeps] = NULL;
+    }
+    if ((rc = read_spec(ex, spec->task, t->spec, deps, (size_t)ndeps, &t->root, &t->net,
+                        &t->inputs, &t->ninputs, e)))
+        return rc;
+    t->domains = net_domains(t->spec);
+    return JR_OK;
+}
+
+void jr_sbexec_task_free(struct sb_task *t)
+{
+    free(t->inputs);
+    jr_jv_free(t->spec);
+    memset(t, 0, sizeof *t);
+}

@@ -1,0 +1,323 @@
+/* Bounded resumption of coroutines, in one place: a deadline on the time a
+ * coroutine spends running (an instruction-count hook) and a cap on the
+ * memory it grows, kept per coroutine across its waits; and the wait/wake
+ * primitive that suspends the running coroutine until a callback wakes it.
+ * jobrt.async (lua/jobrt/async.lua) and the C bindings both build on it. */
+#include <lauxlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "lua/runtime.h"
+
+#define HOOK_EVERY 1000 /* instructions between clock checks */
+#define TASKS_KEY "jobrt.tasks" /* registry: coroutine -> its bounds (weak keys) */
+
+/* May raise (that is its purpose): once the deadline passed it fires on
+ * every instruction, so a pcall in the script cannot swallow the kill. */
+static void deadline_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    struct jr_lua *lua = jr_lua_of(L);
+    if (!lua->deadline_ns)
+        return;
+    if (!lua->deadline_hit && uv_hrtime() < lua->deadline_ns)
+        return;
+    if (!lua->deadline_hit) {
+        lua->deadline_hit = 1;
+        lua_sethook(L, deadline_hook, LUA_MASKCOUNT | LUA_MASKLINE, 1);
+    }
+    luaL_error(L, "time limit exceeded");
+}
+
+static uint64_t min_nonzero(uint64_t a, uint64_t b)
+{
+    if (!a)
+        return b;
+    if (!b)
+        return a;
+    return a < b ? a : b;
+}
+
+/* Resume co with the nargs values on top of L. Pushes status, elapsed,
+ * grown, ...: status "yield" or "ok" is followed by the coroutine's values;
+ * "error" by the error value, its kind ("deadline", "memory" or "error")
+ * and a traceback. seconds and bytes of 0 mean unbounded; an inner bounded
+ * call never extends the bounds of the one around it. Returns the number of
+ * values pushed. May raise (stack overflow). */
+static int bounded_resume(lua_State *L, lua_State *co, double seconds, lua_Integer bytes,
+                          int nargs)
+{
+    int status = lua_status(co);
+    if (status != LUA_YIELD && !(status == LUA_OK && lua_gettop(co) > 0)) {
+        lua_pop(L, nargs);
+        lua_pushliteral(L, "error");
+        lua_pushnumber(L, 0);
+        lua_pushinteger(L, 0);
+        lua_pushliteral(L, "cannot resume dead coroutine");
+        lua_pushliteral(L, "error");
+        return 5;
+    }
+    if (!lua_checkstack(co, nargs + LUA_MINSTACK))
+        return luaL_error(L, "too many arguments to resume");
+    lua_xmove(L, co, nargs);
+
+    struct jr_lua *lua = jr_lua_of(L);
+    uint64_t saved_deadline = lua->deadline_ns;
+    int saved_hit = lua->deadline_hit;
+    size_t saved_limit = lua->mem.call_limit;
+    uint64_t start = uv_hrtime();
+    size_t used_before = lua->mem.used;
+
+    lua->deadline_ns =
+        min_nonzero(saved_deadline, seconds > 0 ? start + (uint64_t)(seconds * 1e9) : 0);
+    lua->deadline_hit = 0;
+    lua->mem.call_limit = min_nonzero(saved_limit, bytes > 0 ? used_before + (size_t)bytes : 0);
+    lua_sethook(co, deadline_hook, LUA_MASKCOUNT, HOOK_EVERY);
+
+    int nres = 0;
+    status = lua_resume(co, L, nargs, &nres);
+
+    int hit = lua->deadline_hit;
+    lua->deadline_ns = saved_deadline;
+    lua->deadline_hit = saved_hit;
+    lua->mem.call_limit = saved_limit;
+    double elapsed = (double)(uv_hrtime() - start) / 1e9;
+    lua_Integer grown = (lua_Integer)lua->mem.used - (lua_Integer)used_before;
+
+    if (status == LUA_OK || status == LUA_YIELD) {
+        if (!lua_checkstack(L, nres + 3)) {
+            lua_pop(co, nres);
+            return luaL_error(L, "too many results to resume");
+        }
+        lua_pushstring(L, status == LUA_OK ? "ok" : "yield");
+        lua_pushnumber(L, elapsed);
+        lua_pushinteger(L, grown);
+        lua_xmove(co, L, nres);
+        return 3 + nres;
+    }
+    lua_pushliteral(L, "error");
+    lua_pushnumber(L, elapsed);
+    lua_pushinteger(L, grown);
+    lua_xmove(co, L, 1); /* the error value, kept as it is (tables too) */
+    lua_pushstring(L, hit ? "deadline" : status == LUA_ERRMEM ? "memory" : "error");
+    const char *msg = lua_tostring(L, -2);
+    luaL_traceback(L, co, msg ? msg : "(error object)", 0);
+    return 6;
+}
+
+/* resume(co, seconds, bytes, ...) -> status, elapsed, grown, ...: one
+ * bounded resumption (see bounded_resume), for async.call. */
+static int l_resume(lua_State *L)
+{
+    lua_State *co = lua_tothread(L, 1);
+    luaL_argcheck(L, co, 1, "coroutine expected");
+    double seconds = luaL_checknumber(L, 2);
+    lua_Integer bytes = luaL_checkinteger(L, 3);
+    return bounded_resume(L, co, seconds, bytes, lua_gettop(L) - 3);
+}
+
+/* ---- tasks: coroutines with bounds that hold across their waits ---- */
+
+/* A task's bounds and what it used so far; user values 1 and 2 are its
+ * on_done and on_error functions (or nil). */
+struct bounds {
+    double deadline, cpu;      /* seconds of running time: allowed, used */
+    lua_Integer memory, grown; /* bytes of heap growth: allowed, used */
+};
+
+static void push_tasks(lua_State *L)
+{
+    if (lua_getfield(L, LUA_REGISTRYINDEX, TASKS_KEY) == LUA_TTABLE)
+        return;
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, TASKS_KEY);
+}
+
+/* Resume co with the nargs values on top of L (popped) through the one
+ * bounded path: within what is left of its bounds when it has any (then a
+ * finished task calls its on_done(...) or on_error(err, kind, traceback),
+ * or logs), else plainly, logging a failure. Raises what the callbacks
+ * raise. */
+static void task_resume(lua_State *L, lua_State *co, int nargs)
+{
+    int base = lua_gettop(L) - nargs;
+    push_tasks(L);
+    lua_pushthread(co);
+    lua_xmove(co, L, 1);
+    lua_rawget(L, -2);
+    lua_remove(L, -2);
+    struct bounds *b = lua_touserdata(L, -1);
+    if (!b) {
+        lua_Debug ar;
+        int st = lua_status(co);
+        lua_pop(L, 1);
+        if (co == L || (st == LUA_OK && lua_getstack(co, 0, &ar)) ||
+            (st != LUA_YIELD && (st != LUA_OK || lua_gettop(co) == 0))) {
+            lua_pop(L, nargs);
+            jr_log(jr_loop_of(L), JR_LOG_ERROR, "coroutine failed: cannot resume %s coroutine",
+                   st == LUA_OK && lua_gettop(co) > 0 ? "non-suspended" : "dead");
+            return;
+        }
+        lua_xmove(L, co, nargs);
+        int nres = 0, status = lua_resume(co, L, nargs, &nres);
+        if (status == LUA_OK || status == LUA_YIELD) {
+            lua_pop(co, nres);
+            return;
+        }
+        jr_log(jr_loop_of(L), JR_LOG_ERROR, "coroutine failed: %s",
+               lua_tostring(co, -1) ? lua_tostring(co, -1) : "(error object)");
+        lua_pop(co, 1);
+        return;
+    }
+    lua_insert(L, base + 1); /* the bounds below the arguments */
+    double seconds = b->deadline > 0 ? b->deadline - b->cpu : 0;
+    lua_Integer bytes = b->memory > 0 ? b->memory - b->grown : 0;
+    if (b->deadline > 0 && seconds < 1e-6)
+        seconds = 1e-6;
+    if (b->memory > 0 && bytes < 1)
+        bytes = 1;
+    int n = bounded_resume(L, co, seconds, bytes, nargs);
+    int top = lua_gettop(L), first = top - n + 1;
+    const char *status = lua_tostring(L, first);
+    b->cpu += lua_tonumber(L, first + 1);
+    b->grown += lua_tointeger(L, first + 2);
+    if (strcmp(status, "yield") == 0) {
+        lua_settop(L, base);
+        return;
+    }
+    push_tasks(L);
+    lua_pushthread(co);
+    lua_xmove(co, L, 1);
+    lua_pushnil(L);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    if (strcmp(status, "ok") == 0) {
+        if (lua_getiuservalue(L, base + 1, 1) == LUA_TFUNCTION) {
+            lua_insert(L, first + 3);
+            lua_call(L, n - 3, 0);
+        }
+    } else if (lua_getiuservalue(L, base + 1, 2) == LUA_TFUNCTION) {
+        lua_insert(L, first + 3);
+        lua_call(L, 3, 0);
+    } else {
+        const char *trace = lua_tostring(L, first + 5);
+        jr_log(jr_loop_of(L), JR_LOG_ERROR, "coroutine failed: %s", trace ? trace : "?");
+    }
+    lua_settop(L, base);
+}
+
+/* bound(co, deadline, memory, on_done, on_error): make co a task, its
+ * running time capped at deadline seconds and its heap growth at memory
+ * bytes over all its resumptions (0 = none). */
+static int l_bound(lua_State *L)
+{
+    lua_State *co = lua_tothread(L, 1);
+    luaL_argcheck(L, co, 1, "coroutine expected");
+    double deadline = luaL_optnumber(L, 2, 0);
+    lua_Integer memory = luaL_optinteger(L, 3, 0);
+    if (!lua_isnoneornil(L, 4))
+        luaL_checktype(L, 4, LUA_TFUNCTION);
+    if (!lua_isnoneornil(L, 5))
+        luaL_checktype(L, 5, LUA_TFUNCTION);
+    lua_settop(L, 5);
+    push_tasks(L);
+    lua_pushvalue(L, 1);
+    struct bounds *b = lua_newuserdatauv(L, sizeof *b, 2);
+    memset(b, 0, sizeof *b);
+    b->deadline = deadline;
+    b->memory = memory;
+    lua_pushvalue(L, 4);
+    lua_setiuservalue(L, -2, 1);
+    lua_pushvalue(L, 5);
+    lua_setiuservalue(L, -2, 2);
+    lua_rawset(L, -3);
+    return 0;
+}
+
+/* resume_task(co, ...): continue a coroutine, a task or any other. */
+static int l_resume_task(lua_State *L)
+{
+    lua_State *co = lua_tothread(L, 1);
+    luaL_argcheck(L, co, 1, "coroutine expected");
+    task_resume(L, co, lua_gettop(L) - 1);
+    return 0;
+}
+
+/* ---- wait and wake ---- */
+
+enum { WAITING, SUSPENDED, DONE };
+
+/* The wake function given to register: upvalue 1 the waiting coroutine,
+ * 2 its state, 3 the values of a wake that came while register ran. Only
+ * the first call counts, so a timeout and an event may race safely. */
+static int wake(lua_State *L)
+{
+    int state = (int)lua_tointeger(L, lua_upvalueindex(2));
+    lua_State *co = lua_tothread(L, lua_upvalueindex(1));
+    if (state == DONE)
+        return 0;
+    lua_pushinteger(L, DONE);
+    lua_replace(L, lua_upvalueindex(2));
+    if (state == WAITING && L == co) {
+        /* woken while registering: wait returns these without yielding */
+        int n = lua_gettop(L);
+        lua_createtable(L, n, 1);
+        lua_insert(L, 1);
+        for (int i = n; i >= 1; i--)
+            lua_rawseti(L, 1, i);
+        lua_pushinteger(L, n);
+        lua_setfield(L, 1, "n");
+        lua_replace(L, lua_upvalueindex(3));
+        return 0;
+    }
+    task_resume(L, co, lua_gettop(L));
+    return 0;
+}
+
+int jr_lua_wait(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_settop(L, 1);
+    if (lua_pushthread(L))
+        return luaL_error(L, "async.wait called outside a coroutine");
+    lua_pushinteger(L, WAITING);
+    lua_pushnil(L);
+    lua_pushcclosure(L, wake, 3);        /* 2: wake */
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    lua_call(L, 1, 0);
+    lua_getupvalue(L, 2, 2);
+    int state = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    if (state == DONE) {
+        lua_getupvalue(L, 2, 3);
+        if (lua_istable(L, -1)) {
+            lua_getfield(L, -1, "n");
+            int n = (int)lua_tointeger(L, -1);
+            lua_pop(L, 1);
+            luaL_checkstack(L, n, "too many values to wake with");
+            for (int i = 1; i <= n; i++)
+                lua_rawgeti(L, 3, i);
+            return n;
+        }
+        lua_pop(L, 1);
+    } else {
+        lua_pushinteger(L, SUSPENDED);
+        lua_setupvalue(L, 2, 2);
+    }
+    return lua_yield(L, 0);
+}
+
+const luaL_Reg jr_lua_resume_funcs[] = {
+    {"resume", l_resume},
+    {"bound", l_bound},
+    {"resume_task", l_resume_task},
+    {"wait", jr_lua_wait},
+    {NULL, NULL},
+};

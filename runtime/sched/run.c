@@ -1,0 +1,440 @@
+/* Running tasks: timers, timeouts and kills with a grace period; starting a
+ * task through the executor (released at its gate once "running" is
+ * committed) as resources fit, in priority order; and its completion,
+ * retries and stops. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched/internal.h"
+
+#define DEFAULT_GRACE_MS 10000
+#define TIMEOUT_BACKSTOP_MS 2000
+
+/* ---- timers and kills ---- */
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void jr_sched_drop_timer(struct stask *t)
+{
+    if (!t->timer)
+        return;
+    t->timer->task = NULL;
+    uv_close((uv_handle_t *)&t->timer->h, on_timer_closed);
+    t->timer = NULL;
+}
+
+static int ensure_timer(struct jr_sched *s, struct stask *t)
+{
+    if (t->timer)
+        return 0;
+    t->timer = calloc(1, sizeof *t->timer);
+    if (!t->timer)
+        return -1;
+    uv_timer_init(s->loop, &t->timer->h);
+    t->timer->h.data = t->timer;
+    t->timer->task = t;
+    return 0;
+}
+
+static struct jr_sched *sched_of(struct stask *t);
+
+static void on_grace(uv_timer_t *h)
+{
+    struct stimer *tm = h->data;
+
+    if (tm->task && tm->task->proc)
+        sched_of(tm->task)->ex.ops->kill(tm->task->proc, SIGKILL);
+}
+
+static void kill_task(struct jr_sched *s, struct stask *t, int reason)
+{
+    if (!t->proc)
+        return;
+    if (!t->kill_reason)
+        t->kill_reason = reason;
+    if (t->gated) {
+        /* Never released: it cannot have run anything. */
+        s->ex.ops->kill(t->proc, SIGKILL);
+        return;
+    }
+    s->ex.ops->kill(t->proc, SIGTERM);
+    if (ensure_timer(s, t) == 0)
+        uv_timer_start(&t->timer->h, on_grace,
+                       (uint64_t)(s->opts.kill_grace_ms > 0 ? s->opts.kill_grace_ms
+                                                             : DEFAULT_GRACE_MS), 0);
+    else
+        s->ex.ops->kill(t->proc, SIGKILL);
+}
+
+static void on_timeout(uv_timer_t *h)
+{
+    struct stimer *tm = h->data;
+
+    if (tm->task)
+        kill_task(sched_of(tm->task), tm->task, JR_OUT_TIMEOUT);
+}
+
+static struct jr_sched *sched_of(struct stask *t)
+{
+    return t->job->sched;
+}
+
+/* ---- starting tasks ---- */
+
+static void on_task_log(void *arg, int stream, const char *line, size_t len)
+{
+    struct stask *t = arg;
+    struct jr_sched *s = sched_of(t);
+    char *msg = jr_sched_dup_mem(line, len);
+
+    if (!msg || s->closing) {
+        free(msg);
+        return;
+    }
+    jr_store_log_add(s->st, t->job->seq, t->alias,
+                     stream == 2 ? JR_LOG_LEVEL_WARN : JR_LOG_LEVEL_INFO, msg, NULL, NULL);
+    free(msg);
+}
+
+static void on_task_done(void *arg, const struct jr_exec_result *r);
+
+static const struct jr_exec_cbs task_cbs = { on_task_log, on_task_done };
+
+void jr_sched_gate_commit(struct jr_store_waiter *w, int status)
+{
+    struct jr_sched *s = (struct jr_sched *)((char *)w - offsetof(struct jr_sched, gate_waiter));
+    struct sjob *j;
+    int i;
+
+    for (j = s->jobs.next; j != &s->jobs; j = j->next) {
+        for (i = 0; i < j->ntasks; i++) {
+            struct stask *t = &j->tasks[i];
+            if (!t->gated || !t->proc)
+                continue;
+            t->gated = 0;
+            if (status) {
+                t->kill_reason = JR_OUT_SETUP_ERROR;
+                s->ex.ops->kill(t->proc, SIGKILL);
+                continue;
+            }
+            s->ex.ops->go(t->proc);
+            /* A sandboxed task's helper enforces the timeout itself (and
+             * reports it); this timer is then only the backstop. */
+            if (t->timeout_ms > 0 && ensure_timer(s, t) == 0)
+                uv_timer_start(&t->timer->h, on_timeout, (uint64_t)t->timeout_ms +
+                               (s->ex.ops->sandboxed ? TIMEOUT_BACKSTOP_MS : 0), 0);
+        }
+    }
+}
+
+/* argv/env blobs to NULL-terminated arrays pointing into the blob. */
+static char **split_list(const char *blob, size_t len, size_t extra)
+{
+    size_t n = 0, i, k = 0;
+    char **v;
+
+    for (i = 0; i < len; i++)
+        n += blob[i] == 0;
+    v = calloc(n + extra + 1, sizeof *v);
+    if (!v)
+        return NULL;
+    for (i = 0; i < len; i += strlen(blob + i) + 1)
+        v[k++] = (char *)blob + i;
+    return v;
+}
+
+static int resolve_cwd(struct jr_sched *s, struct stask *t, char *out, size_t size)
+{
+    const char *w = t->workdir;
+    char base[4096];
+
+    if (!w || !*w || strcmp(w, "/outputs") == 0)
+        return jr_sched_task_dir(s, t->job->id, t->alias, "outputs", out, size);
+    if (strncmp(w, "/outputs/", 9) == 0 || strcmp(w, "/work") == 0 ||
+        strncmp(w, "/work/", 6) == 0 || w[0] != '/') {
+        if (jr_sched_task_dir(s, t->job->id, t->alias, NULL, base, sizeof base))
+            return -1;
+        return (size_t)snprintf(out, size, "%s/%s", base, w[0] == '/' ? w + 1 : w)
+               >= size ? -1 : 0;
+    }
+    return (size_t)snprintf(out, size, "%s", w) >= size ? -1 : 0;
+}
+
+#define NBASE_ENV 8
+
+static int start_task(struct jr_sched *s, struct stask *t, struct jr_err *e)
+{
+    struct sjob *j = t->job;
+    char outdir[4096], workdir[4096], cwd[4096], taskdir[4096], jobdir[4096];
+    char *base[NBASE_ENV] = { 0 };
+    char **argv = NULL, **env = NULL, **task_env = NULL;
+    struct jr_exec_spec spec;
+    size_t n;
+    int rc = JR_OK, i, sandboxed = s->ex.ops->sandboxed;
+
+    if (jr_sched_task_dir(s, j->id, t->alias, "outputs", outdir, sizeof outdir) ||
+        jr_sched_task_dir(s, j->id, t->alias, "work", workdir, sizeof workdir) ||
+        jr_sched_task_dir(s, j->id, t->alias, NULL, taskdir, sizeof taskdir) ||
+        jr_sched_task_dir(s, j->id, NULL, NULL, jobdir, sizeof jobdir) ||
+        resolve_cwd(s, t, cwd, sizeof cwd)) {
+        rc = jr_err_set(e, JR_E_SYSTEM, "task directory path too long");
+        goto done;
+    }
+    /* A sandboxed task's workdir is a path inside its sandbox: only the
+     * task's own directories are made on the host. */
+    if (jr_sched_mkdirs(outdir) || jr_sched_mkdirs(workdir) ||
+        (!sandboxed && jr_sched_mkdirs(cwd))) {
+        rc = jr_err_set(e, JR_E_SYSTEM, "cannot create %s: %m", sandboxed ? taskdir : cwd);
+        goto done;
+    }
+    argv = split_list(t->argv, t->argv_len, 0);
+    env = split_list(t->env, t->env_len, NBASE_ENV);
+    task_env = split_list(t->env, t->env_len, 0);
+    if (!argv || !env || !task_env || !argv[0]) {
+        rc = jr_err_set(e, argv && env ? JR_E_INVALID : JR_E_SYSTEM,
+                        argv && env ? "task has no command" : "out of memory");
+        goto done;
+    }
+    t->attempt++;
+    if (asprintf(&base[0], "PATH=/usr/local/bin:/usr/bin:/bin") < 0 ||
+        asprintf(&base[1], "HOME=%s", workdir) < 0 ||
+        asprintf(&base[2], "TMPDIR=%s", workdir) < 0 ||
+        asprintf(&base[3], "JOBRT_JOB_ID=%s", j->id) < 0 ||
+        asprintf(&base[4], "JOBRT_TASK=%s", t->alias) < 0 ||
+        asprintf(&base[5], "JOBRT_ATTEMPT=%lld", (long long)t->attempt) < 0 ||
+        asprintf(&base[6], "JOBRT_OUTPUTS=%s", outdir) < 0 ||
+        asprintf(&base[7], "JOBRT_WORK=%s", workdir) < 0) {
+        rc = jr_err_set(e, JR_E_SYSTEM, "out of memory");
+        goto done;
+    }
+    for (n = 0; env[n]; n++)
+        ;
+    /* The task's own env comes first: the first definition wins. */
+    for (i = 0; i < NBASE_ENV; i++)
+        env[n + (size_t)i] = base[i];
+    memset(&spec, 0, sizeof spec);
+    spec.argv = argv;
+    spec.env = env;
+    spec.cwd = cwd;
+    spec.job_id = j->id;
+    spec.task = t->alias;
+    spec.cpu = t->cpu;
+    spec.memory = t->memory;
+    spec.gpu = t->gpu;
+    spec.task_env = task_env;
+    spec.workdir = t->workdir;
+    spec.task_dir = taskdir;
+    spec.job_dir = jobdir;
+    spec.spec_json = t->spec;
+    spec.attempt = t->attempt;
+    spec.timeout_ms = t->timeout_ms;
+    t->kill_reason = 0;
+    rc = s->ex.ops->start(s->ex.self, &spec, &task_cbs, t, &t->proc, &t->pid,
+                          &t->pid_start, e);
+done:
+    for (i = 0; i < NBASE_ENV; i++)
+        free(base[i]);
+    free(argv);
+    free(env);
+    free(task_env);
+    return rc;
+}
+
+static int fits(struct jr_sched *s, struct stask *t)
+{
+    struct sjob *j = t->job;
+
+    if (j->stopping || (j->state != J_QUEUED && j->state != J_RUNNING))
+        return 0;
+    if (j->max_parallelism > 0 && j->running >= j->max_parallelism)
+        return 0;
+    return s->used.max_tasks < s->node.max_tasks &&
+           s->used.cpu + t->cpu <= s->node.cpu &&
+           s->used.memory + t->memory <= s->node.memory &&
+           s->used.gpu + t->gpu <= s->node.gpu;
+}
+
+static void account(struct jr_sched *s, struct stask *t, int sign)
+{
+    s->used.cpu += sign * t->cpu;
+    s->used.memory += sign * t->memory;
+    s->used.gpu += sign * t->gpu;
+    s->used.max_tasks += sign;
+    t->job->running += sign;
+}
+
+static void launch(struct jr_sched *s, struct stask *t)
+{
+    struct sjob *j = t->job;
+    struct jr_err e = { 0, "" };
+    int64_t now = jr_store_now_ms();
+    int rc;
+
+    rc = start_task(s, t, &e);
+    if (rc) {
+        t->state = T_FAILED;
+        t->proc = NULL;
+        free(t->error);
+        t->error = strdup(e.msg);
+        t->started_at = now;
+        jr_sched_write_task(s, t, -1, 0, jr_exec_outcome_name(JR_OUT_SETUP_ERROR),
+                            e.msg, now, NULL);
+        jr_sched_settle(s, j, NULL);
+        return;
+    }
+    t->state = T_RUNNING;
+    t->started_at = now;
+    t->gated = 1;
+    account(s, t, +1);
+    jr_sched_write_task(s, t, -1, 0, NULL, NULL, 0, NULL);
+    if (j->state == J_QUEUED) {
+        j->state = J_RUNNING;
+        j->started_at = now;
+        jr_sched_write_job_state(s, j->seq, j->id, J_RUNNING, now, 0, NULL, NULL, NULL);
+    }
+    if (!s->gate_waiter.next)
+        jr_store_wait(s->st, &s->gate_waiter);
+}
+
+static int ready_cmp(const void *a, const void *b)
+{
+    const struct stask *x = *(struct stask *const *)a, *y = *(struct stask *const *)b;
+
+    if (!x || !y)
+        return !x - !y;      /* holes last */
+    if (x->job->priority != y->job->priority)
+        return x->job->priority > y->job->priority ? -1 : 1;
+    if (x->priority != y->priority)
+        return x->priority > y->priority ? -1 : 1;
+    if (x->job->seq != y->job->seq)
+        return x->job->seq < y->job->seq ? -1 : 1;
+    return x->idx - y->idx;
+}
+
+void jr_sched_dispatch(struct jr_sched *s)
+{
+    size_t i, k;
+
+    if (s->closing)
+        return;
+    if (s->dispatching) {
+        s->dispatch_again = 1;
+        return;
+    }
+    s->dispatching = 1;
+    do {
+        s->dispatch_again = 0;
+        if (s->ready_dirty) {
+            qsort(s->ready, s->nready, sizeof *s->ready, ready_cmp);
+            s->ready_dirty = 0;
+        }
+        for (i = 0; i < s->nready && s->used.max_tasks < s->node.max_tasks; i++) {
+            struct stask *t = s->ready[i];
+            if (!t || !fits(s, t))
+                continue;
+            s->ready[i] = NULL;
+            t->in_ready = 0;
+            launch(s, t);
+        }
+        for (i = k = 0; i < s->nready; i++)
+            if (s->ready[i])
+                s->ready[k++] = s->ready[i];
+        s->nready = k;
+    } while (s->dispatch_again);
+    s->dispatching = 0;
+}
+
+/* ---- completion ---- */
+
+static void on_task_done(void *arg, const struct jr_exec_result *r)
+{
+    struct stask *t = arg;
+    struct sjob *j = t->job;
+    struct jr_sched *s = sched_of(t);
+    char err[330] = "";
+    const char *outcome = jr_exec_outcome_name(r->outcome);
+    int64_t now = jr_store_now_ms();
+    int kill_reason = t->kill_reason;
+
+    t->proc = NULL;
+    t->gated = 0;
+    jr_sched_drop_timer(t);
+    account(s, t, -1);
+    if (s->closing) {
+        if (j->running == 0)
+            jr_sched_free_job(s, j);
+        if (s->njobs == 0)
+            free(s);
+        return;
+    }
+    if ((kill_reason == JR_OUT_CANCELED || j->stopping) &&
+        !(r->outcome == JR_OUT_EXITED && r->exit_code == 0 && !kill_reason)) {
+        t->state = T_CANCELED;
+        outcome = jr_exec_outcome_name(JR_OUT_CANCELED);
+        snprintf(err, sizeof err, "canceled");
+    } else if (kill_reason == JR_OUT_TIMEOUT || r->outcome == JR_OUT_TIMEOUT) {
+        t->state = T_FAILED;
+        outcome = jr_exec_outcome_name(JR_OUT_TIMEOUT);
+        snprintf(err, sizeof err, "timed out after %.3gs", (double)t->timeout_ms / 1000);
+    } else if (kill_reason == JR_OUT_SETUP_ERROR) {
+        t->state = T_FAILED;
+        outcome = jr_exec_outcome_name(JR_OUT_SETUP_ERROR);
+        snprintf(err, sizeof err, "store commit failed before the task started");
+    } else if (r->outcome == JR_OUT_EXITED && r->exit_code == 0) {
+        t->state = T_SUCCEEDED;
+    } else {
+        t->state = T_FAILED;
+        if (r->message[0])
+            snprintf(err, sizeof err, "%s", r->message);
+        else if (r->outcome == JR_OUT_SIGNALED)
+            snprintf(err, sizeof err, "killed by signal %d", r->signal);
+        else
+            snprintf(err, sizeof err, "exit code %d", r->exit_code);
+    }
+    if (r->wall_ms >= 0) /* with the outcome, in the same batch */
+        jr_store_task_set_usage(s->st, t->job->seq, t->idx, r->cpu_ms, r->max_rss_bytes,
+                                r->wall_ms, NULL);
+    if (t->state == T_FAILED) {
+        free(t->error);
+        t->error = strdup(err);
+    }
+    if (t->state == T_FAILED && t->attempt <= t->retries) {
+        char msg[420];
+        snprintf(msg, sizeof msg, "attempt %lld failed (%s); retrying",
+                 (long long)t->attempt, err);
+        t->state = T_READY;
+        jr_sched_write_task(s, t, r->exit_code, r->signal, outcome, msg, now, NULL);
+        jr_sched_ready_add(s, t);
+    } else {
+        jr_sched_write_task(s, t, r->exit_code, r->signal, outcome, err[0] ? err : NULL,
+                            now, NULL);
+    }
+    jr_sched_settle(s, j, NULL);
+    jr_sched_dispatch(s);
+}
+
+int jr_sched_stop_tasks(struct jr_sched *s, struct sjob *j, struct jr_err *e)
+{
+    int i, rc = 0;
+    int64_t now = jr_store_now_ms();
+
+    j->stopping = 1;
+    for (i = 0; i < j->ntasks && !rc; i++) {
+        struct stask *t = &j->tasks[i];
+        if (t->state == T_RUNNING && t->proc) {
+            kill_task(s, t, JR_OUT_CANCELED);
+        } else if (t->state == T_READY || t->state == T_PENDING) {
+            jr_sched_ready_remove(s, t);
+            t->state = T_CANCELED;
+            rc = jr_sched_write_task(s, t, -1, 0, jr_exec_outcome_name(JR_OUT_CANCELED),
+                                     "canceled", now, e);
+        }
+    }
+    return rc;
+}
+
