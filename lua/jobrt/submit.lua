@@ -45,9 +45,6 @@ end
 ---------------------------------------------------------------------------
 -- The narrow view of the core that policies get: read-only, one surface.
 
-local COUNT_PAGE = 1000
-M.COUNT_MAX = 10000
-
 local function copy(v)
   if type(v) ~= "table" then return v end
   local out = {}
@@ -63,32 +60,10 @@ local function readonly(t, name)
   })
 end
 
-local function states_of(state)
-  if state == nil then return { false } end
-  if type(state) == "string" then return { state } end
-  if type(state) == "table" then return state end
-  error("state must be a job state or a list of them", 3)
-end
-
--- count{owner, state, surface} with core.count when the core has it, else
--- by paging core.list, up to COUNT_MAX (a quota needs no more).
-local function count_jobs(core, q)
-  if type(core.count) == "function" then return core.count(q) end
-  local n, after = 0, nil
-  repeat
-    local page, err, code = core.list({ owner = q.owner, state = q.state, surface = q.surface,
-                                        after = after, limit = COUNT_PAGE })
-    if not page then return nil, err, code end
-    n = n + #page.jobs
-    after = page.next
-  until after == nil or n >= M.COUNT_MAX
-  return math.min(n, M.COUNT_MAX)
-end
-
 --- submit.view(surface[, core]) -> a read-only table for policies:
 --   job(id) -> a copy of the job, when it belongs to surface | nil, err, code
 --   jobs{owner =, state =, limit =, after =} -> {jobs, next}: one owner's jobs of surface
---   count{owner =, state = (a state or a list), surface =} -> integer (at most COUNT_MAX)
+--   count{owner =, state = (a state or a list), surface =} -> integer | nil, err, code
 function M.view(surface, core)
   core = core or core_mod
   local v = {}
@@ -108,13 +83,7 @@ function M.view(surface, core)
   end
   function v.count(q)
     if type(q) ~= "table" or type(q.owner) ~= "string" then error("count: {owner = NAME} expected", 2) end
-    local total = 0
-    for _, state in ipairs(states_of(q.state)) do
-      local n, err, code = count_jobs(core, { owner = q.owner, state = state or nil, surface = q.surface })
-      if not n then return nil, err, code end
-      total = total + n
-    end
-    return math.min(total, M.COUNT_MAX)
+    return core.count({ owner = q.owner, state = q.state, surface = q.surface })
   end
   return readonly(v, "the core view")
 end
