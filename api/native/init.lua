@@ -90,6 +90,20 @@ local function translate_units(ctx, body)
   return body
 end
 
+-- A small body ({"reason": ...}, {"ttl": ...}): a JSON object with only
+-- the given string-valued (or null) members, else 400 naming the member.
+local function small_body(ctx, req, fields, shape)
+  local b = body_object(ctx, req)
+  for k, v in pairs(b) do
+    if not fields[k] then invalid(ctx, "%s: unknown field (the body is %s)", k, shape) end
+    if fields[k] == "string" and not is_null(v) and type(v) ~= "string" then
+      invalid(ctx, "%s: must be a string", k)
+    end
+    if is_null(v) then b[k] = nil end
+  end
+  return b
+end
+
 local function take(body, key)
   local v = body[key]
   body[key] = nil
@@ -149,16 +163,9 @@ function M.routes(r, ctx)
     r:post("/jobs/{job_id}/" .. op, function(req, res)
       local reason
       if req.body ~= "" then
-        local b = body_object(ctx, req)
-        for k, v in pairs(b) do
-          if k ~= "reason" or op == "start" or op == "restart" then
-            invalid(ctx, "%s: unknown field (%s takes %s)", k, op,
-              (op == "start" or op == "restart") and "no body" or '{"reason": "..."}')
-          elseif type(v) ~= "string" then
-            invalid(ctx, "reason: must be a string")
-          end
-        end
-        reason = b.reason
+        local takes_reason = op ~= "start" and op ~= "restart"
+        reason = small_body(ctx, req, takes_reason and { reason = "string" } or {},
+          takes_reason and '{"reason": "..."}' or "empty for " .. op).reason
       end
       visible_job(ctx, req, req.params.job_id)
       if op == "start" then
@@ -173,17 +180,12 @@ function M.routes(r, ctx)
     if not is_admin(ctx, req) then
       ctx.fail(403, "Forbidden", "approving jobs needs the admin role")
     end
-    local b = body_object(ctx, req)
-    for k in pairs(b) do
-      if k ~= "accept" and k ~= "reason" then invalid(ctx, '%s: unknown field (the body is {"accept": true|false, "reason": "..."})', k) end
-    end
-    if type(b.accept) ~= "boolean" then
-      invalid(ctx, 'accept: must be true or false (the body is {"accept": true|false, "reason": "..."})')
-    end
-    if not is_null(b.reason) and type(b.reason) ~= "string" then invalid(ctx, "reason: must be a string") end
+    local shape = '{"accept": true|false, "reason": "..."}'
+    local b = small_body(ctx, req, { accept = "boolean", reason = "string" }, shape)
+    if type(b.accept) ~= "boolean" then invalid(ctx, "accept: must be true or false (the body is %s)", shape) end
     res:json(ctx.approve(req.params.job_id, {
       accept = b.accept,
-      reason = type(b.reason) == "string" and b.reason or nil,
+      reason = b.reason,
       by = principal_name(req) or "anonymous",
     }))
   end)
@@ -210,11 +212,8 @@ function M.routes(r, ctx)
   r:post("/tokens", function(req, res)
     local ttl = 24 * 3600
     if req.body ~= "" then
-      local b = body_object(ctx, req)
-      for k in pairs(b) do
-        if k ~= "ttl" then invalid(ctx, '%s: unknown field (the body is {"ttl": "1h"})', k) end
-      end
-      if not is_null(b.ttl) then
+      local b = small_body(ctx, req, { ttl = "duration" }, '{"ttl": "1h"}')
+      if b.ttl ~= nil then
         local v, err = units.duration(b.ttl)
         if not v or v <= 0 then invalid(ctx, "ttl: %s", err or "must be more than 0") end
         ttl = v

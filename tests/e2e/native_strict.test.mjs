@@ -117,6 +117,18 @@ const tests = [
     assertEq([ok.status, ok.body.title, ok.body.labels], [200, 'renamed', { a: 'b' }]);
   }],
 
+  ['the small bodies (transitions, approve, tokens) are strict too', async ({ srv }) => {
+    assertEq((await call(srv, 'POST', '/jobs', job({ id: 'small-1' }))).status, 201);
+    await refused(srv, { why: 'x' }, 'why: unknown field (the body is {"reason": "..."})', 'POST', '/jobs/small-1/cancel');
+    await refused(srv, { reason: 5 }, 'reason: must be a string', 'POST', '/jobs/small-1/cancel');
+    await refused(srv, { now: true }, 'now: unknown field (the body is empty for start)', 'POST', '/jobs/small-1/start');
+    await refused(srv, { accept: true, by: 'me' },
+      'by: unknown field (the body is {"accept": true|false, "reason": "..."})', 'POST', '/jobs/small-1/approve');
+    await refused(srv, { tll: '1h' }, 'tll: unknown field (the body is {"ttl": "1h"})', 'POST', '/tokens');
+    const c = await call(srv, 'POST', '/jobs/small-1/cancel', { reason: 'not needed' });
+    assertEq([c.status, c.body.state], [200, 'canceled']);
+  }],
+
   ['a body that is not JSON is 415', async ({ srv }) => {
     const text = JSON.stringify(job());
     for (const ct of ['text/plain', 'application/x-www-form-urlencoded', 'application/jsonx', null]) {
