@@ -22,7 +22,9 @@ M.LIMITS = {
   label_key = { default = 128, unit = "bytes" },
   label_value = { default = 1 * KiB, unit = "bytes" },
   labels = { default = 64, unit = "entries" },
-  env = { default = 256, unit = "entries" },
+  -- The sandbox takes 256 variables, the runtime's own (JOBRT_*, HOME,
+  -- proxies) among them.
+  env = { default = 200, unit = "entries" },
   env_value = { default = 32 * KiB, unit = "bytes" },
   tasks = { default = 1000, unit = "entries" },
   inline_input = { default = 1 * MiB, unit = "bytes" },

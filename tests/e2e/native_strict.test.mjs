@@ -1,7 +1,7 @@
 // Strict input on the native API: unknown fields anywhere in a job are
 // named with the closest known name, types are checked, every size limit
 // refuses with its key, a job needs a task, and bodies must be JSON (415).
-import { ADMIN, TEST_USERS, assert, assertEq, run, startServer } from './lib.mjs';
+import { ADMIN, TEST_USERS, assert, assertEq, nativeCall, run, runJob, startServer } from './lib.mjs';
 
 const CONFIG = `
 log: {level: warn}
@@ -84,7 +84,7 @@ const tests = [
     await refused(srv, job({ labels: { k: x(1025) } }), 'labels.k: longer than limits.label_value (1024 bytes)');
     await refused(srv, job({ labels: labels(65) }), 'labels: more than limits.labels (64 entries)');
     const env = (n) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`E${i}`, 'v']));
-    await refused(srv, job({ tasks: [task({ env: env(257) })] }), 'tasks[0].env: more than limits.env (256 entries)');
+    await refused(srv, job({ tasks: [task({ env: env(201) })] }), 'tasks[0].env: more than limits.env (200 entries)');
     await refused(srv, job({ tasks: [task({ env: { V: x(32 * 1024 + 1) } })] }),
       'tasks[0].env.V: longer than limits.env_value (32768 bytes)');
     const tasks = Array.from({ length: 1001 }, (_, i) => task({ alias: `t${i}` }));
@@ -98,6 +98,17 @@ const tests = [
       tasks: [task({ env: { V: x(32 * 1024) }, command: Array(4096).fill('a') })] }));
     assertEq(ok.status, 201, JSON.stringify(ok.body).slice(0, 300));
     assertEq(ok.body.title.length, 256);
+  }],
+
+  ['an environment at its limits reaches the task whole', async ({ srv }) => {
+    const env = Object.fromEntries(Array.from({ length: 199 }, (_, i) => [`E${i}`, `v${i}`]));
+    env.BIG = x(32 * 1024);
+    // A network allow-list adds the proxy variables too.
+    const done = await runJob(srv, { title: 'env', tasks: [task({
+      command: ['sh', '-c', 'echo "${#BIG} $E0 $E198"'], env, network: { mode: 'allow', domains: ['example.org'] } })] });
+    assertEq(done.state, 'succeeded', `${done.tasks[0].error}`);
+    const logs = (await nativeCall(srv, 'GET', `/jobs/${done.id}/logs`)).body.logs.map((l) => l.message);
+    assertEq(logs, ['32768 v0 v198']);
   }],
 
   ['a job needs at least one task', async ({ srv }) => {
