@@ -1,5 +1,6 @@
 // The openEO surface goes through the shared submission pipeline: its
-// `surfaces.openeo.approval` policies decide when a batch job is started.
+// strict check, and its `surfaces.openeo.approval` policies deciding when
+// a batch job is started.
 // A rejected job is openEO `error` with the reason in its logs; a held one
 // is `queued` until an admin approves it through the native API. The quota
 // policy counts an owner's active jobs through the policies' core view.
@@ -46,6 +47,10 @@ const tests = [
   ['openEO: a job a policy rejects is `error`, with the reason in its logs and results', async () => {
     const srv = await startServer({ config: config('quota', '  quota: {use: approve.quota, max_active: 0}') });
     try {
+      // The pipeline's strict check holds for openEO documents too.
+      const long = await call(srv, 'POST', '/openeo/1.2/jobs', ALICE, { title: 'x'.repeat(300), process: ADD });
+      assertEq([long.status, long.body.code], [400, 'ProcessInvalid']);
+      assertEq(long.body.message, 'title: longer than limits.title (256 bytes)');
       const id = await createJob(srv, 'refused');
       assertEq((await call(srv, 'GET', `/openeo/1.2/jobs/${id}`)).body.status, 'created', 'not asked before start');
       assertEq((await call(srv, 'POST', `/openeo/1.2/jobs/${id}/results`)).status, 202);
