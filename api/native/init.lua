@@ -6,24 +6,27 @@ local core = require("jobrt.core")
 local json = require("jobrt.json")
 local units = require("jobrt.units")
 
-local M = { name = "native", accepts = "json" }
+local M = { name = "native" }
 
--- The native API's error codes, by HTTP status. A code raised below,
--- by the pipeline (jobrt.submit maps the core's codes) or by the runtime
--- that is not in this list is answered with the one of its status.
-local VOCABULARY = {
+local STATUS = {
+  -- The native API's error codes, by HTTP status. A code raised below, by
+  -- the pipeline (jobrt.submit maps the core's codes) or by the runtime
+  -- that is not among these is answered with the one of its status.
   [400] = "BadRequest", [401] = "Unauthorized", [403] = "Forbidden", [404] = "NotFound",
   [405] = "MethodNotAllowed", [408] = "RequestTimeout", [409] = "Conflict", [410] = "Gone",
   [413] = "PayloadTooLarge", [415] = "UnsupportedMediaType", [431] = "HeadersTooLarge",
   [500] = "Internal", [503] = "Unavailable",
 }
 local KNOWN = { Locked = true, PolicyFailed = true, Timeout = true }
-for _, code in pairs(VOCABULARY) do KNOWN[code] = true end
+for _, code in pairs(STATUS) do KNOWN[code] = true end
 
 function M.error_body(status, code, message)
-  if not KNOWN[code] then code = VOCABULARY[status] or (status >= 500 and "Internal" or "BadRequest") end
+  if not KNOWN[code] then code = STATUS[status] or (status >= 500 and "Internal" or "BadRequest") end
   return { code = code, message = message }
 end
+
+-- Bodies are JSON: any other media type is refused with 415 (jobrt.server).
+M.accepts = "json"
 
 local function invalid(ctx, fmt, ...)
   ctx.fail(400, "BadRequest", string.format(fmt, ...))

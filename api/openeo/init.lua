@@ -14,8 +14,7 @@ local graph = require("api.openeo.graph")
 local eval = require("api.openeo.eval")
 local processes = require("api.openeo.processes")
 
--- estimator: the plugin that prices jobs when the deployment names none.
-local M = { name = "openeo", estimator = "estimate.price_table" }
+local M = { name = "openeo" }
 
 local API_VERSION = "1.2.0"
 local NULL = json.null
@@ -37,6 +36,9 @@ end
 
 -- Bearer tokens from /credentials/basic, and Basic itself for scripts.
 M.auth = { { "bearer", parse = bearer_token }, "basic" }
+
+-- The estimator plugin that prices jobs when the deployment names none.
+M.estimator = "estimate.price_table"
 
 local EXPOSE = "Link, Location, OpenEO-Costs, OpenEO-Identifier"
 
