@@ -230,6 +230,8 @@ function M.routes(r, ctx)
     if not mod then error(string.format("openeo %s: %s", kind, tostring(opts)), 0) end
     return mod, opts
   end
+  -- The estimator is the pipeline's (ctx.estimate); its options name the currency.
+  local estimator_opts = ctx.pipeline.estimator_options or {}
   local publisher, publisher_opts = plugin("publisher", cfg.publisher or "publish.local")
   if type(publisher) ~= "table" or type(publisher.publish) ~= "function" then
     error("openeo publisher: the plugin must return {publish = function(job, task, files, ctx)}", 0)
@@ -242,7 +244,7 @@ function M.routes(r, ctx)
   local sync_timeout = assert(units.duration(cfg.sync_timeout or "3s"), "openeo: sync_timeout is not a duration")
   local task_cpu = assert(units.cpu(cfg.task_cpu or 1), "openeo: task_cpu is not a cpu amount")
   local task_memory = assert(units.bytes(cfg.task_memory or "1GiB"), "openeo: task_memory is not a size")
-  local currency = (ctx.pipeline.estimator_options or {}).currency
+  local currency = estimator_opts.currency
 
   local function url(req, path) return base_url(req) .. mount .. path end
 
