@@ -19,16 +19,16 @@ local KiB, MiB = 1024, 1024 * 1024
 M.LIMITS = {
   title = { default = 256, unit = "bytes" },
   description = { default = 16 * KiB, unit = "bytes" },
-  label_key = { default = 128, unit = "bytes" },
-  label_value = { default = 1 * KiB, unit = "bytes" },
+  label_key = { default = 63, unit = "bytes" },
+  label_value = { default = 256, unit = "bytes" },
   labels = { default = 64, unit = "entries" },
   -- The sandbox takes 256 variables, the runtime's own (JOBRT_*, HOME,
   -- proxies) among them.
-  env = { default = 200, unit = "entries" },
+  env = { default = 128, unit = "entries" },
   env_value = { default = 32 * KiB, unit = "bytes" },
   tasks = { default = 1000, unit = "entries" },
   inline_input = { default = 1 * MiB, unit = "bytes" },
-  command = { default = 4096, unit = "entries" },
+  argv = { default = 4096, unit = "entries" },
 }
 
 --- model.limits(cfg_limits) -> {key = integer}: the deployment's limits
@@ -81,7 +81,7 @@ local TASK = {
   retries = { type = "integer", min = 0 },
   engine = { type = "string" },
   image = { type = "string" },
-  command = { type = "command", limit = "command" },
+  command = { type = "command", limit = "argv" },
   env = { type = "map", limit = "env", key_pattern = "^[%a_][%w_]*$",
           item = { type = "string", limit = "env_value" } },
   workdir = { type = "string" },

@@ -7,7 +7,16 @@
 --     quota: {use: approve.quota, max_active: 4, over: reject}
 --   surfaces:
 --     native: {approval: [quota]}
-return function(job, ctx)
+local M = {}
+
+M.schema = {
+  max_active = { type = "integer", default = 10, min = 0,
+    description = "jobs an owner may have queued or running at once" },
+  over = { type = "string", one_of = { "reject", "wait" }, default = "reject",
+    description = "what becomes of a job beyond the quota" },
+}
+
+function M.approve(job, ctx)
   local max = ctx.options.max_active or 10
   local owner = job.owner
   if type(owner) ~= "string" or owner == "" then return "accept" end
@@ -18,3 +27,5 @@ return function(job, ctx)
   if ctx.options.over == "wait" then return "wait", why end
   return "reject", why
 end
+
+return M

@@ -80,11 +80,11 @@ const tests = [
     const labels = (n) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 'v']));
     await refused(srv, job({ title: x(257) }), 'title: longer than limits.title (256 bytes)');
     await refused(srv, job({ description: x(16 * 1024 + 1) }), 'description: longer than limits.description (16384 bytes)');
-    await refused(srv, job({ labels: { [x(129)]: 'v' } }), `labels.${x(129)}: longer than limits.label_key (128 bytes)`);
-    await refused(srv, job({ labels: { k: x(1025) } }), 'labels.k: longer than limits.label_value (1024 bytes)');
+    await refused(srv, job({ labels: { [x(64)]: 'v' } }), `labels.${x(64)}: longer than limits.label_key (63 bytes)`);
+    await refused(srv, job({ labels: { k: x(257) } }), 'labels.k: longer than limits.label_value (256 bytes)');
     await refused(srv, job({ labels: labels(65) }), 'labels: more than limits.labels (64 entries)');
     const env = (n) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`E${i}`, 'v']));
-    await refused(srv, job({ tasks: [task({ env: env(201) })] }), 'tasks[0].env: more than limits.env (200 entries)');
+    await refused(srv, job({ tasks: [task({ env: env(129) })] }), 'tasks[0].env: more than limits.env (128 entries)');
     await refused(srv, job({ tasks: [task({ env: { V: x(32 * 1024 + 1) } })] }),
       'tasks[0].env.V: longer than limits.env_value (32768 bytes)');
     const tasks = Array.from({ length: 1001 }, (_, i) => task({ alias: `t${i}` }));
@@ -92,7 +92,7 @@ const tests = [
     await refused(srv, job({ tasks: [task({ inputs: [{ source: 'inline', data: x(1024 * 1024 + 1) }] })] }),
       'tasks[0].inputs[0].data: longer than limits.inline_input (1048576 bytes)');
     await refused(srv, job({ tasks: [task({ command: Array(4097).fill('a') })] }),
-      'tasks[0].command: more than limits.command (4096 entries)');
+      'tasks[0].command: more than limits.argv (4096 entries)');
     // At the limit is fine.
     const ok = await call(srv, 'POST', '/jobs', job({ title: x(256), labels: labels(64),
       tasks: [task({ env: { V: x(32 * 1024) }, command: Array(4096).fill('a') })] }));
@@ -101,14 +101,14 @@ const tests = [
   }],
 
   ['an environment at its limits reaches the task whole', async ({ srv }) => {
-    const env = Object.fromEntries(Array.from({ length: 199 }, (_, i) => [`E${i}`, `v${i}`]));
+    const env = Object.fromEntries(Array.from({ length: 127 }, (_, i) => [`E${i}`, `v${i}`]));
     env.BIG = x(32 * 1024);
     // A network allow-list adds the proxy variables too.
     const done = await runJob(srv, { title: 'env', tasks: [task({
-      command: ['sh', '-c', 'echo "${#BIG} $E0 $E198"'], env, network: { mode: 'allow', domains: ['example.org'] } })] });
+      command: ['sh', '-c', 'echo "${#BIG} $E0 $E126"'], env, network: { mode: 'allow', domains: ['example.org'] } })] });
     assertEq(done.state, 'succeeded', `${done.tasks[0].error}`);
     const logs = (await nativeCall(srv, 'GET', `/jobs/${done.id}/logs`)).body.logs.map((l) => l.message);
-    assertEq(logs, ['32768 v0 v198']);
+    assertEq(logs, ['32768 v0 v126']);
   }],
 
   ['a job needs at least one task', async ({ srv }) => {

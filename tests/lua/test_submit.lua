@@ -63,7 +63,7 @@ return {
   { "every limit is configurable and named in the refusal", function(t)
     local limits = model.limits({
       title = 4, description = "8", label_key = 2, label_value = 3, labels = 1, env = 1,
-      env_value = "1KiB", tasks = 1, inline_input = 5, command = 2,
+      env_value = "1KiB", tasks = 1, inline_input = 5, argv = 2,
     })
     t.eq(limits.env_value, 1024, "sizes take units")
     t.eq(model.limits(nil).title, 256, "defaults")
@@ -80,7 +80,7 @@ return {
       { job({ tasks = { task({ inputs = { { source = "inline", data = "123456" } } }) } }),
         "tasks[0].inputs[0].data: longer than limits.inline_input (5 bytes)" },
       { job({ tasks = { task({ command = { "a", "b", "c" } }) } }),
-        "tasks[0].command: more than limits.command (2 entries)" },
+        "tasks[0].command: more than limits.argv (2 entries)" },
     }
     for _, c in ipairs(cases) do
       local ok, err = model.validate(c[1], { limits = limits })
