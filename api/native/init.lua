@@ -1,6 +1,7 @@
 -- The native surface (DESIGN §11), mounted at /jobrt/v1: the core job model
--- over HTTP, JSON in and out. It only translates: units in task resources and
--- timeouts, query strings, core error codes to HTTP statuses.
+-- over HTTP, JSON in and out. It only translates: the body to a core-model
+-- job for the submission pipeline (ctx.submit), query strings, and every
+-- failure to the one error vocabulary below (README "Errors").
 local core = require("jobrt.core")
 local json = require("jobrt.json")
 local units = require("jobrt.units")
@@ -8,72 +9,30 @@ local units = require("jobrt.units")
 local M = { name = "native" }
 
 local STATUS = {
-  NOT_FOUND = 404, INVALID = 400, CONFLICT = 409, LOCKED = 409, EXISTS = 409,
-  STORE = 503, SYSTEM = 500,
+  -- The native API's error codes, by HTTP status. A code raised below, by
+  -- the pipeline (jobrt.submit maps the core's codes) or by the runtime
+  -- that is not among these is answered with the one of its status.
+  [400] = "BadRequest", [401] = "Unauthorized", [403] = "Forbidden", [404] = "NotFound",
+  [405] = "MethodNotAllowed", [408] = "RequestTimeout", [409] = "Conflict", [410] = "Gone",
+  [413] = "PayloadTooLarge", [415] = "UnsupportedMediaType", [431] = "HeadersTooLarge",
+  [500] = "Internal", [503] = "Unavailable",
 }
+local KNOWN = { Locked = true, PolicyFailed = true, Timeout = true }
+for _, code in pairs(STATUS) do KNOWN[code] = true end
 
-function M.error_body(_, code, message)
+function M.error_body(status, code, message)
+  if not KNOWN[code] then code = STATUS[status] or (status >= 500 and "Internal" or "BadRequest") end
   return { code = code, message = message }
 end
 
--- Raise the HTTP failure for a core result (nil, msg, code), else return v.
-local function check(ctx, v, msg, code)
-  if v == nil then ctx.fail(STATUS[code] or 500, code or "SYSTEM", msg or "failed") end
-  return v
-end
+-- Bodies are JSON: any other media type is refused with 415 (jobrt.server).
+M.accepts = "json"
 
 local function invalid(ctx, fmt, ...)
-  ctx.fail(400, "INVALID", string.format(fmt, ...))
+  ctx.fail(400, "BadRequest", string.format(fmt, ...))
 end
 
 local function is_null(v) return v == nil or v == json.null end
-
--- Task resources and timeouts take units ("500m", "64MiB", "30s").
-local function normalise_task(ctx, t, i)
-  if type(t) ~= "table" then invalid(ctx, "tasks[%d] must be an object", i) end
-  local r = t.resources
-  if not is_null(r) then
-    if type(r) ~= "table" then invalid(ctx, "tasks[%d].resources must be an object", i) end
-    local out = {}
-    for key, parse in pairs({ cpu = units.cpu, memory = units.bytes, disk = units.bytes }) do
-      if not is_null(r[key]) then
-        local v, err = parse(r[key])
-        if not v then invalid(ctx, "tasks[%d].resources.%s: %s", i, key, err) end
-        out[key] = v
-      end
-    end
-    if not is_null(r.gpu) then
-      if math.type(r.gpu) ~= "integer" or r.gpu < 0 then
-        invalid(ctx, "tasks[%d].resources.gpu must be a count", i)
-      end
-      out.gpu = r.gpu
-    end
-    t.resources = out
-  else
-    t.resources = nil
-  end
-  if not is_null(t.timeout) then
-    local v, err = units.duration(t.timeout)
-    if not v then invalid(ctx, "tasks[%d].timeout: %s", i, err) end
-    t.timeout = v
-  else
-    t.timeout = nil
-  end
-  if type(t.tolerable) ~= "nil" and type(t.tolerable) ~= "boolean" then
-    invalid(ctx, "tasks[%d].tolerable must be true or false", i)
-  end
-end
-
-local function normalise_job(ctx, body)
-  if type(body) ~= "table" or json.is_array(body) then
-    invalid(ctx, "the job must be a JSON object")
-  end
-  if not is_null(body.tasks) then
-    if type(body.tasks) ~= "table" then invalid(ctx, "tasks must be a list") end
-    for i, t in ipairs(body.tasks) do normalise_task(ctx, t, i) end
-  end
-  return body
-end
 
 local function principal_name(req)
   local p = req.principal
@@ -89,76 +48,83 @@ end
 -- The job, when the caller may see it; someone else's job answers exactly
 -- as a missing one does, so ids cannot be probed.
 local function visible_job(ctx, req, id)
-  local job = check(ctx, core.get(id))
+  local job = ctx.check(core.get(id))
   if not ctx.owns(req, job) then
     ctx.fail(404, "NotFound", string.format("job %q not found", id))
   end
   return job
 end
 
-local function int_param(ctx, q, key)
-  local v = q[key]
-  if v == nil or v == "" then return nil end
-  local n = math.tointeger(tonumber(v))
-  if not n or n < 0 then invalid(ctx, "%s must be a non-negative integer", key) end
-  return n
+-- The body as a JSON object; take(key) removes a member the native API
+-- reads itself (start, owner) before the rest goes to the pipeline.
+local function body_object(ctx, req)
+  local body = req:json()
+  if type(body) ~= "table" or json.is_array(body) then
+    invalid(ctx, "the body must be a JSON object")
+  end
+  return body
 end
 
--- The approval policies the deployment names (`native: {approval: [...]}`),
--- loaded once per mount so a broken one stops start-up or a reload.
-local function load_policies(ctx)
-  local out = {}
-  local names = ctx.config.approval
-  if names == nil or names == json.null then return out end
-  if type(names) ~= "table" then error("surfaces.native.approval must be a list of plugin names", 0) end
-  for _, name in ipairs(names) do
-    local mod, options = ctx.plugin(name)
-    if not mod then error(options, 0) end
-    local fn = type(mod) == "function" and mod or (type(mod) == "table" and mod.approve)
-    if type(fn) ~= "function" then
-      error("plugin " .. name .. ": an approval policy returns function(job, ctx) or {approve = ...}", 0)
+-- Units in task resources and timeouts ("500m", "64MiB", "30s", cores as
+-- numbers) become the core model's millicores, bytes and seconds. Shapes
+-- are the pipeline's to check: what is not where it belongs stays as given.
+local RESOURCE_UNITS = { cpu = units.cpu, memory = units.bytes, disk = units.bytes }
+
+local function translate_units(ctx, body)
+  if type(body.tasks) ~= "table" then return body end
+  for i, t in ipairs(body.tasks) do
+    local where = string.format("tasks[%d]", i - 1)
+    if type(t) == "table" and type(t.resources) == "table" then
+      for key, parse in pairs(RESOURCE_UNITS) do
+        local v = t.resources[key]
+        if type(v) == "string" or type(v) == "number" then
+          local n, err = parse(v)
+          if not n then invalid(ctx, "%s.resources.%s: %s", where, key, err) end
+          t.resources[key] = n
+        end
+      end
     end
-    out[#out + 1] = { name = name, fn = fn, options = options }
+    if type(t) == "table" and (type(t.timeout) == "string" or type(t.timeout) == "number") then
+      local n, err = units.duration(t.timeout)
+      if not n then invalid(ctx, "%s.timeout: %s", where, err) end
+      t.timeout = n
+    end
   end
-  return out
+  return body
 end
 
--- Run the policies in order: the first "reject" decides; any "wait" holds
--- the job for approval; otherwise it starts. Returns core.start's options.
-local function decide(ctx, policies, job, req)
-  local hold
-  for _, p in ipairs(policies) do
-    local ok, decision, reason = pcall(p.fn, job, { options = p.options, principal = req.principal, log = ctx.log })
-    if not ok then
-      ctx.log("error", "approval policy " .. p.name .. " failed: " .. tostring(decision))
-      ctx.fail(500, "PolicyFailed", "approval policy " .. p.name .. " failed (request " .. req.id .. ")")
+-- A small body ({"reason": ...}, {"ttl": ...}): a JSON object with only
+-- the given string-valued (or null) members, else 400 naming the member.
+local function small_body(ctx, req, fields, shape)
+  local b = body_object(ctx, req)
+  for k, v in pairs(b) do
+    if not fields[k] then invalid(ctx, "%s: unknown field (the body is %s)", k, shape) end
+    if fields[k] == "string" and not is_null(v) and type(v) ~= "string" then
+      invalid(ctx, "%s: must be a string", k)
     end
-    if decision == "reject" then
-      return { reject = type(reason) == "string" and reason or ("rejected by policy " .. p.name) }
-    elseif decision == "wait" then
-      hold = true
-    elseif decision ~= "accept" then
-      ctx.fail(500, "PolicyFailed", string.format(
-        "approval policy %s answered %s; expected accept, reject or wait", p.name, tostring(decision)))
-    end
+    if is_null(v) then b[k] = nil end
   end
-  return { start = true, hold = hold }
+  return b
+end
+
+local function take(body, key)
+  local v = body[key]
+  body[key] = nil
+  return v
 end
 
 function M.routes(r, ctx)
-  local policies = load_policies(ctx)
-
   r:post("/jobs", function(req, res)
-    local body = normalise_job(ctx, req:json())
-    local start = body.start == true
-    body.start = nil
-    body.surface = "native"
+    local body = body_object(ctx, req)
+    local start = take(body, "start")
+    if not is_null(start) and type(start) ~= "boolean" then invalid(ctx, "start: must be true or false") end
     -- An admin may submit on someone's behalf; everyone else owns what they submit.
-    if not (is_admin(ctx, req) and type(body.owner) == "string" and body.owner ~= "") then
-      body.owner = principal_name(req)
+    local owner = take(body, "owner")
+    if not is_null(owner) and type(owner) ~= "string" then invalid(ctx, "owner: must be a string") end
+    if not (is_admin(ctx, req) and type(owner) == "string" and owner ~= "") then
+      owner = principal_name(req)
     end
-    body.state, body.created_at, body.updated_at = nil, nil, nil
-    local job = check(ctx, core.submit(body, start and decide(ctx, policies, body, req) or {}))
+    local job = ctx.submit(translate_units(ctx, body), { req = req, owner = owner, start = start == true })
     res:header("Location", ctx.mount .. "/jobs/" .. job.id)
     res:json(job, 201)
   end)
@@ -170,12 +136,12 @@ function M.routes(r, ctx)
     end
     local owner = q.owner ~= "" and q.owner or nil
     if not is_admin(ctx, req) then owner = principal_name(req) end
-    local page = check(ctx, core.list({
+    local page = ctx.check(core.list({
       state = q.state ~= "" and q.state or nil,
       owner = owner,
       surface = q.surface ~= "" and q.surface or nil,
-      limit = int_param(ctx, q, "limit"),
-      after = int_param(ctx, q, "after"),
+      limit = req:int("limit", { min = 1 }),
+      after = req:int("after"),
     }))
     res:json({ jobs = page.jobs, next = page.next })
   end)
@@ -185,33 +151,30 @@ function M.routes(r, ctx)
   end)
 
   r:patch("/jobs/{job_id}", function(req, res)
-    local body = normalise_job(ctx, req:json())
-    for _, k in ipairs({ "id", "owner", "surface", "state", "created_at", "updated_at",
-                         "started_at", "ended_at", "error", "start" }) do
-      body[k] = nil
-    end
+    local body = body_object(ctx, req)
     visible_job(ctx, req, req.params.job_id)
-    res:json(check(ctx, core.update(req.params.job_id, body)))
+    res:json(ctx.update(req.params.job_id, translate_units(ctx, body)))
   end)
 
   r:delete("/jobs/{job_id}", function(req, res)
     visible_job(ctx, req, req.params.job_id)
-    check(ctx, core.delete(req.params.job_id))
+    ctx.check(core.delete(req.params.job_id))
     res:send("", 204)
   end)
 
   for _, op in ipairs({ "start", "stop", "cancel", "suspend", "restart" }) do
     r:post("/jobs/{job_id}/" .. op, function(req, res)
       local reason
-      if req.body ~= "" and op ~= "start" and op ~= "restart" then
-        local b = req:json()
-        if type(b) == "table" and type(b.reason) == "string" then reason = b.reason end
+      if req.body ~= "" then
+        local takes_reason = op ~= "start" and op ~= "restart"
+        reason = small_body(ctx, req, takes_reason and { reason = "string" } or {},
+          takes_reason and '{"reason": "..."}' or "empty for " .. op).reason
       end
-      local job = visible_job(ctx, req, req.params.job_id)
+      visible_job(ctx, req, req.params.job_id)
       if op == "start" then
-        res:json(check(ctx, core.start(req.params.job_id, decide(ctx, policies, job, req))))
+        res:json(ctx.start(req.params.job_id, { req = req }))
       else
-        res:json(check(ctx, core[op](req.params.job_id, reason)))
+        res:json(ctx.check(core[op](req.params.job_id, reason)))
       end
     end)
   end
@@ -220,15 +183,14 @@ function M.routes(r, ctx)
     if not is_admin(ctx, req) then
       ctx.fail(403, "Forbidden", "approving jobs needs the admin role")
     end
-    local b = req:json()
-    if type(b) ~= "table" or type(b.accept) ~= "boolean" then
-      invalid(ctx, 'the body must be {"accept": true|false, "reason": "..."}')
-    end
-    res:json(check(ctx, core.approve(req.params.job_id, {
+    local shape = '{"accept": true|false, "reason": "..."}'
+    local b = small_body(ctx, req, { accept = "boolean", reason = "string" }, shape)
+    if type(b.accept) ~= "boolean" then invalid(ctx, "accept: must be true or false (the body is %s)", shape) end
+    res:json(ctx.approve(req.params.job_id, {
       accept = b.accept,
-      reason = type(b.reason) == "string" and b.reason or nil,
+      reason = b.reason,
       by = principal_name(req) or "anonymous",
-    })))
+    }))
   end)
 
   r:get("/jobs/{job_id}/logs", function(req, res)
@@ -236,8 +198,8 @@ function M.routes(r, ctx)
     local level = q.level
     if level == "" then level = nil end
     visible_job(ctx, req, req.params.job_id)
-    local logs = check(ctx, core.logs(req.params.job_id, {
-      after = int_param(ctx, q, "after"), limit = int_param(ctx, q, "limit"), level = level,
+    local logs = ctx.check(core.logs(req.params.job_id, {
+      after = req:int("after"), limit = req:int("limit", { min = 1 }), level = level,
     }))
     local last = logs[#logs]
     res:json({ logs = logs, next = last and tostring(last.id) or nil })
@@ -245,7 +207,7 @@ function M.routes(r, ctx)
 
   r:get("/jobs/{job_id}/results", function(req, res)
     visible_job(ctx, req, req.params.job_id)
-    res:json({ assets = check(ctx, core.results(req.params.job_id)) })
+    res:json({ assets = ctx.check(core.results(req.params.job_id)) })
   end)
 
   -- Bearer tokens for the caller, so scripts need not send a password
@@ -253,16 +215,15 @@ function M.routes(r, ctx)
   r:post("/tokens", function(req, res)
     local ttl = 24 * 3600
     if req.body ~= "" then
-      local b = req:json()
-      if type(b) ~= "table" then invalid(ctx, 'the body must be {"ttl": "1h"}') end
-      if not is_null(b.ttl) then
+      local b = small_body(ctx, req, { ttl = "duration" }, '{"ttl": "1h"}')
+      if b.ttl ~= nil then
         local v, err = units.duration(b.ttl)
         if not v or v <= 0 then invalid(ctx, "ttl: %s", err or "must be more than 0") end
         ttl = v
       end
     end
     local token, expires = ctx.auth:issue_token(req.principal, ttl)
-    if not token then ctx.fail(503, "STORE", expires) end
+    if not token then ctx.fail(503, "Unavailable", expires) end
     res:json({ token = token, expires_at = os.date("!%Y-%m-%dT%H:%M:%SZ", expires) }, 201)
   end)
 
@@ -270,7 +231,7 @@ function M.routes(r, ctx)
   r:delete("/tokens/current", function(req, res)
     local token = (req.headers.authorization or ""):match("^[Bb]earer%s+(%S+)$")
     if not token then invalid(ctx, "send the token to revoke as 'Authorization: Bearer TOKEN'") end
-    check(ctx, ctx.auth:revoke(token))
+    ctx.check(ctx.auth:revoke(token))
     res:send("", 204)
   end)
 
@@ -283,7 +244,7 @@ function M.routes(r, ctx)
       ctx.fail(403, "Forbidden", "the event stream needs the admin role")
     end
     local q = req.query
-    local after = int_param(ctx, q, "after")
+    local after = req:int("after")
     local follow = q.follow ~= "0" and q.follow ~= "false"
     local w <close> = core.watch(after)
     local out = res:stream(200, { ["Content-Type"] = "application/x-ndjson" })

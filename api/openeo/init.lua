@@ -3,8 +3,9 @@
 -- the core job model and back: a batch job is a core job with one sandboxed
 -- task that runs `jobrt eval` on the process (the daemon's own binary bound
 -- read-only into the sandbox); POST /result evaluates in the request,
--- bounded. Estimates and results go through the estimator and publisher
--- plugins the deployment names (`estimator:`, `publisher:`).
+-- bounded. Batch jobs go down through the submission pipeline (ctx.submit,
+-- ctx.pipeline: validation, `approval:` policies, the estimator); results go
+-- through the publisher plugin the deployment names (`publisher:`).
 local core = require("jobrt.core")
 local json = require("jobrt.json")
 local units = require("jobrt.units")
@@ -22,9 +23,22 @@ local EVAL_BIN = "/.jobrt/jobrt"
 local GRAPH_FILE = "/inputs/process.json"
 local RESULT_FILE = "result.json"
 
--- Bearer tokens from /credentials/basic ("Bearer basic//TOKEN"), and Basic
--- itself for scripts.
-M.auth = { { "bearer", openeo = true }, "basic" }
+-- openEO's bearer credentials are "PROVIDER//TOKEN"; only tokens from
+-- /credentials/basic ("basic//TOKEN") exist here. A bare token is taken too.
+local function bearer_token(credentials)
+  local provider, rest = credentials:match("^([%w%-_]*)//(.*)$")
+  if not provider then return credentials end
+  if provider ~= "basic" then
+    return nil, 403, "TokenInvalid", "unsupported authentication provider: " .. provider
+  end
+  return rest
+end
+
+-- Bearer tokens from /credentials/basic, and Basic itself for scripts.
+M.auth = { { "bearer", parse = bearer_token }, "basic" }
+
+-- The estimator plugin that prices jobs when the deployment names none.
+M.estimator = "estimate.price_table"
 
 local EXPOSE = "Link, Location, OpenEO-Costs, OpenEO-Identifier"
 
@@ -47,6 +61,8 @@ end
 local CODES = {
   InternalError = "Internal", Timeout = "RequestTimeout", OutOfMemory = "Internal",
   MethodNotAllowed = "FeatureUnsupported", BadRequest = "ProcessInvalid",
+  UnsupportedMediaType = "ProcessInvalid", NotFound = "NotFound", Conflict = "JobLocked",
+  Locked = "JobLocked", Unavailable = "InfrastructureBusy", PolicyFailed = "Internal",
   SignatureMissing = "CredentialsInvalid", SignatureInvalid = "CredentialsInvalid",
   LinkExpired = "ResultLinkExpired", StoreUnavailable = "InfrastructureBusy",
 }
@@ -214,11 +230,9 @@ function M.routes(r, ctx)
     if not mod then error(string.format("openeo %s: %s", kind, tostring(opts)), 0) end
     return mod, opts
   end
-  local estimator, estimator_opts = plugin("estimator", cfg.estimator or "estimate.price_table")
+  -- The estimator is the pipeline's (ctx.estimate); its options name the currency.
+  local estimator_opts = ctx.pipeline.estimator_options or {}
   local publisher, publisher_opts = plugin("publisher", cfg.publisher or "publish.local")
-  if type(estimator) ~= "table" or type(estimator.estimate) ~= "function" then
-    error("openeo estimator: the plugin must return {estimate = function(job, ctx)}", 0)
-  end
   if type(publisher) ~= "table" or type(publisher.publish) ~= "function" then
     error("openeo publisher: the plugin must return {publish = function(job, task, files, ctx)}", 0)
   end
@@ -314,18 +328,14 @@ function M.routes(r, ctx)
     }
   end
 
-  local function estimate(job)
-    local doc = is_object(job.doc) and job.doc or {}
+  -- What the estimator learns of a job besides the job: its process.
+  local function estimate_context(doc)
     local pg = is_object(doc.process) and doc.process.process_graph or {}
-    local ok, est, err = pcall(estimator.estimate, job, {
-      options = estimator_opts, complexity = complexity_of(pg),
-    })
-    if not ok then
-      ctx.log("error", "estimator failed: " .. tostring(est))
-      return nil, { code = "EstimateComplexity", message = "The estimator failed." }
-    end
-    if not est then return nil, err end
-    return est
+    return { complexity = complexity_of(pg) }
+  end
+
+  local function estimate(job)
+    return ctx.estimate(job, estimate_context(is_object(job.doc) and job.doc or {}))
   end
 
   ---------------------------------------------------------------------------
@@ -477,28 +487,15 @@ function M.routes(r, ctx)
       log_level = log_level_of(ctx, body),
       process = process,
     }
-    local job, err, code = core.submit({
-      surface = "openeo", owner = owner_of(req), title = doc.title, doc = doc,
-      tasks = { task_of(process, doc.log_level) },
-    })
-    if not job then ctx.fail(code == "INVALID" and 400 or 500, code == "INVALID" and "ProcessInvalid" or "Internal", err) end
+    local job = ctx.submit({ title = doc.title, doc = doc, tasks = { task_of(process, doc.log_level) } },
+      { req = req, owner = owner_of(req), estimate = estimate_context(doc) })
     res:header("Location", url(req, "/jobs/" .. job.id))
     res:header("OpenEO-Identifier", job.id)
     res:send("", 201)
   end)
 
   r:get("/jobs", function(req, res)
-    local q = req.query
-    local limit
-    if q.limit and q.limit ~= "" then
-      limit = math.tointeger(tonumber(q.limit))
-      if not limit or limit < 1 then ctx.fail(400, "ProcessInvalid", "limit must be a positive integer.") end
-    end
-    local after
-    if q.after and q.after ~= "" then
-      after = math.tointeger(tonumber(q.after))
-      if not after or after < 0 then ctx.fail(400, "ProcessInvalid", "after must be a cursor from a next link.") end
-    end
+    local limit, after = req:int("limit", { min = 1 }), req:int("after")
     local page, err = core.list({ owner = owner_of(req), surface = "openeo", limit = limit, after = after })
     if not page then ctx.fail(500, "Internal", err) end
     local jobs = {}
@@ -551,15 +548,15 @@ function M.routes(r, ctx)
     changes.doc = doc
     changes.title = doc.title or NULL
     -- A job just stopped is still locked in the core while its task ends.
-    local ok, err, code
+    local ok, f
     for _ = 1, 100 do
-      ok, err, code = core.update(id, changes)
-      if ok or code ~= "LOCKED" then break end
+      ok, f = ctx.pipeline:update(id, changes)
+      if ok or f.core_code ~= "LOCKED" then break end
       async.sleep(0.05)
     end
     if not ok then
-      if code == "LOCKED" then ctx.fail(400, "JobLocked", "The job is queued or running.") end
-      ctx.fail(code == "INVALID" and 400 or 500, code == "INVALID" and "ProcessInvalid" or "Internal", err)
+      if f.core_code == "LOCKED" then ctx.fail(400, "JobLocked", "The job is queued or running.") end
+      ctx.fail(f.status, f.code, f.message)
     end
     res:send("", 204)
   end)
@@ -618,8 +615,13 @@ function M.routes(r, ctx)
           currency and (" " .. currency) or "", doc.budget))
       end
     end
-    local ok, err, code = settled(core.start, id)
-    if not ok then ctx.fail(code == "CONFLICT" and 400 or 500, code == "CONFLICT" and "JobLocked" or "Internal", err) end
+    -- The deployment's approval policies decide here: a rejected job is
+    -- `error` (the reason in its logs), a held one `queued` until approved.
+    local ok, f = ctx.pipeline:start(id, { req = req, principal = req.principal, request_id = req.id })
+    if not ok then
+      if f.core_code == "CONFLICT" then ctx.fail(400, "JobLocked", f.message) end
+      ctx.fail(f.status, f.code, f.message)
+    end
     res:send("", 202)
   end)
 
@@ -668,16 +670,8 @@ function M.routes(r, ctx)
     if type(doc.log_level) == "string" and LEVELS[doc.log_level] and LEVELS[doc.log_level] > LEVELS[min] then
       min = doc.log_level
     end
-    local after = 0
-    if q.offset and q.offset ~= "" then
-      after = math.tointeger(tonumber(q.offset))
-      if not after or after < 0 then ctx.fail(400, "ProcessInvalid", "offset must be a log entry id.") end
-    end
-    local limit
-    if q.limit and q.limit ~= "" then
-      limit = math.tointeger(tonumber(q.limit))
-      if not limit or limit < 1 then ctx.fail(400, "ProcessInvalid", "limit must be a positive integer.") end
-    end
+    local after = req:int("offset") or 0
+    local limit = req:int("limit", { min = 1 })
     -- Stored warnings may turn out to be errors (the evaluator's), so the
     -- store filters one level lower than asked and the rest is done here.
     local store_level = CORE_LEVEL[min == "error" and "warning" or min]

@@ -422,8 +422,9 @@ function Auth:token_principal(token)
 end
 
 --- a:bearer(header_value[, opts]) -> principal | nil, status, code, message
--- "Bearer TOKEN"; with opts.openeo also "Bearer basic//TOKEN" (openEO's
--- form for tokens from /credentials/basic).
+-- "Bearer TOKEN". opts.parse is a surface's hook for its own token forms:
+-- parse(credentials) -> the token this daemon issued | nil, status, code,
+-- message (e.g. a surface's "PROVIDER//TOKEN" form).
 function Auth:bearer(value, opts)
   if value == nil or value == "" then
     return fail(401, "AuthenticationRequired", "authentication required (Bearer token)")
@@ -432,14 +433,10 @@ function Auth:bearer(value, opts)
   if scheme ~= "bearer" then
     return fail(401, "AuthenticationRequired", "malformed Authorization header: expected a Bearer token")
   end
-  if opts and opts.openeo then
-    local provider, rest = token:match("^([%w%-_]*)//(.*)$")
-    if provider then
-      if provider ~= "basic" then
-        return fail(403, "TokenInvalid", "unsupported authentication provider: " .. provider)
-      end
-      token = rest
-    end
+  if opts and opts.parse then
+    local parsed, status, code, message = opts.parse(token)
+    if not parsed then return fail(status or 403, code or "TokenInvalid", message or "invalid token") end
+    token = parsed
   end
   local p = token ~= "" and self:token_principal(token)
   if not p then return fail(403, "TokenInvalid", "invalid or expired token") end
@@ -495,8 +492,8 @@ end
 
 --- a:authenticate(req, methods) -> principal | nil, status, code, message, headers
 -- methods: a list of "basic", "bearer", "token", "mtls", or tables with
--- options: {"bearer", openeo = true}, {"token", tokens = {...}, name =,
--- roles =}. The first method whose credential the request carries decides;
+-- options: {"bearer", parse = fn} (see bearer), {"token", tokens = {...},
+-- name =, roles =}. The first method whose credential the request carries decides;
 -- with none present the answer is 401.
 function Auth:authenticate(req, methods)
   local headers = req.headers or {}

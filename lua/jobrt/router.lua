@@ -74,6 +74,23 @@ function M.parse_query(qs)
   return q, multi
 end
 
+--- router.integer(value[, {min =, max =}]) -> n | nil (value nil or "")
+-- | nil, reason. The one parser of integer query parameters: decimal
+-- digits only (no sign unless min allows negatives, no "0x", no "1e3"),
+-- min defaulting to 0, max to the largest integer.
+function M.integer(value, opts)
+  if value == nil or value == "" then return nil end
+  local min = opts and opts.min or 0
+  local max = opts and opts.max or math.maxinteger
+  local range = max == math.maxinteger and string.format("at least %d", min)
+    or string.format("from %d to %d", min, max)
+  local digits = type(value) == "string" and value:match(min < 0 and "^%-?%d+$" or "^%d+$")
+  local n = digits and math.tointeger(tonumber(value))
+  if not n then return nil, string.format("must be an integer %s, got %q", range, tostring(value)) end
+  if n < min or n > max then return nil, string.format("must be an integer %s, got %d", range, n) end
+  return n
+end
+
 ---------------------------------------------------------------------------
 -- Templates
 

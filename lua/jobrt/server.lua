@@ -6,6 +6,7 @@ local async = require("jobrt.async")
 local json = require("jobrt.json")
 local router_mod = require("jobrt.router")
 local runtime = require("jobrt.runtime")
+local submit = require("jobrt.submit")
 
 local M = {}
 
@@ -111,6 +112,35 @@ function M.new(cfg, loader, opts)
   return app
 end
 
+-- A failure from the submission pipeline, raised in the request.
+local function raise(f)
+  M.fail(f.status, f.code, f.message)
+end
+
+-- Wrap a pipeline method so that a failure is raised, not returned.
+local function raising(pipeline, method)
+  return function(...)
+    local v, f = pipeline[method](pipeline, ...)
+    if v == nil then raise(f) end
+    return v
+  end
+end
+
+-- ctx.submit's opts from a request: who asks, and the request's id.
+local function for_request(opts)
+  opts = opts or {}
+  local req = opts.req
+  if req then
+    opts.principal = opts.principal or req.principal
+    opts.request_id = opts.request_id or req.id
+  end
+  return opts
+end
+
+-- mod: the surface module. Besides routes it may give auth (the
+-- credentials it takes), headers, error_body, accepts = "json" (bodies of
+-- another media type are refused with 415) and estimator (the plugin
+-- priced by default when the deployment names none).
 function App:mount(name, mod, spec)
   if type(mod) ~= "table" or type(mod.routes) ~= "function" then
     return nil, string.format("surface %s (%s): the module must return a table with a routes function",
@@ -131,6 +161,7 @@ function App:mount(name, mod, spec)
     auth = methods,
     error_body = type(mod.error_body) == "function" and mod.error_body or default_error_body,
     headers = mod.headers,
+    json_only = mod.accepts == "json",
   }
   local auth = self.auth
   local ctx = {
@@ -155,6 +186,32 @@ function App:mount(name, mod, spec)
     -- outputs: read-only access to the tasks' output files (jobrt.outputs).
     outputs = require("jobrt.outputs").new(self.cfg.data_dir),
   }
+  -- The one way down to the core (jobrt.submit), with this surface's
+  -- approval policies and estimator, loaded now so a broken one stops
+  -- start-up.
+  local estimator = spec.estimator
+  if estimator == nil then estimator = mod.estimator end
+  local pipeline, perr = submit.new({
+    surface = name, config = spec, limits = self.cfg.limits, plugin = ctx.plugin, log = ctx.log,
+    estimator = estimator,
+  })
+  if not pipeline then return nil, string.format("surface %s: %s", name, tostring(perr)) end
+  ctx.pipeline = pipeline
+  local submit_job, start_job = raising(pipeline, "submit"), raising(pipeline, "start")
+  -- submit(job, {req =, owner =, start =, estimate =}) -> the stored job.
+  ctx.submit = function(job, opts) return submit_job(job, for_request(opts)) end
+  -- start(id, {req =}) -> the job, after the approval policies decided.
+  ctx.start = function(id, opts) return start_job(id, for_request(opts)) end
+  -- update(id, changes) -> the job; approve(id, {accept, reason, by}) -> the job.
+  ctx.update = raising(pipeline, "update")
+  ctx.approve = raising(pipeline, "approve")
+  -- estimate(job[, extra]) -> estimate | nil, {code, message}
+  ctx.estimate = function(job, extra) return pipeline:estimate(job, extra) end
+  -- check(v, msg, code): v, or the core's failure (nil, msg, CODE) raised.
+  ctx.check = function(v, msg, code)
+    if v == nil then raise(submit.core_failure(msg, code)) end
+    return v
+  end
   mounted.ctx = ctx
   local r = setmetatable({ app = self, mount = mounted.mount, mounted = mounted }, Registrar)
   local ok, err = async.call(mod.routes, self.limits, r, ctx)
@@ -176,6 +233,14 @@ end
 
 local Request = {}
 Request.__index = Request
+
+-- req:int(key[, {min =, max =}]) -> the integer query parameter key, nil
+-- when absent or empty; anything else fails the request 400.
+function Request:int(key, opts)
+  local n, err = router_mod.integer(self.query[key], opts)
+  if err then M.fail(400, "BadRequest", key .. ": " .. err) end
+  return n
+end
 
 -- req:json() -> the decoded body; a malformed body fails the request 400.
 function Request:json()
@@ -270,11 +335,42 @@ function App:request_id(headers)
   return string.format("%s-%x", self.prefix, self.counter)
 end
 
+-- Query parameters whose values are secrets: a signed URL's signature
+-- (jobrt.signed_url) and tokens some clients put in the query.
+local SECRET_PARAMS = { signature = true, token = true, access_token = true, api_key = true }
+
+--- server.redact(target) -> target with the values of secret query
+-- parameters replaced by "REDACTED", for logs.
+function M.redact(target)
+  local path, qs = tostring(target):match("^([^?]*)%?(.*)$")
+  if not path then return tostring(target) end
+  local parts = {}
+  for pair in (qs .. "&"):gmatch("([^&]*)&") do
+    local k = pair:match("^([^=]*)")
+    local name = router_mod.unescape(k:gsub("%+", " ")) or k
+    if SECRET_PARAMS[name:lower()] then pair = k .. "=REDACTED" end
+    parts[#parts + 1] = pair
+  end
+  return path .. "?" .. table.concat(parts, "&")
+end
+
+-- One line per request; headers (Authorization among them) never appear.
 local function log_access(req, res, started)
   if not runtime.logs("info") then return end
   local ms = (runtime.hrtime() - started) / 1e6
-  runtime.log("info", string.format("%s %s %s -> %s (%.1f ms)", req.id, req.method, req.target,
+  runtime.log("info", string.format("%s %s %s -> %s (%.1f ms)", req.id, req.method, M.redact(req.target),
     tostring(res.code), ms))
+end
+
+-- A body in a media type other than JSON, for a surface that takes only
+-- JSON: the content type named, or nil when the body is fine.
+local function not_json(req)
+  if req.body == nil or req.body == "" then return nil end
+  local ct = req.headers["content-type"]
+  local media = type(ct) == "string" and ct:match("^%s*([^;%s]+)") or nil
+  media = media and media:lower()
+  if media == "application/json" or (media and media:find("^application/[%w.%-]+%+json$")) then return nil end
+  return ct or "none"
 end
 
 -- A surface's own headers (a table, or function(req, allow) -> table; e.g.
@@ -386,6 +482,11 @@ function App:handle(raw, exchange)
     local principal, status, code, message, headers = self:authenticate(req, meta, mounted)
     if not principal and status then M.fail(status, code, message, headers) end
     req.principal = principal or nil
+    local media = mounted.json_only and not_json(req)
+    if media then
+      M.fail(415, "UnsupportedMediaType", string.format(
+        "the body must be JSON (Content-Type: application/json), got Content-Type %s", media))
+    end
     handler(req, res)
     -- A handler that set no body still answers, after its writes are durable.
     if not res.sent then res:send("", res.code or 204) end

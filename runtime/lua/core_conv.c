@@ -147,47 +147,49 @@ static int get_list(struct conv *cv, int idx, const char *key, int map, const ch
         lua_pop(L, 1);
         return bad(cv, "%s%s must be a list of strings", where, key);
     }
-    luaL_buffinit(L, &b);
-    lua_pushnil(L);
-    while (lua_next(L, -3)) {
-        /* stack: tbl, [buffer], key, value */
-        if (map) {
+    if (map) {
+        /* "K=V" strings into a list first: a luaL_Buffer may not share the
+         * stack with lua_next's key and value (it grows into their slot). */
+        lua_newtable(L);
+        lua_pushnil(L);
+        while (lua_next(L, -3)) {
             if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1)) {
-                lua_pop(L, 2);
-                luaL_pushresult(&b);
-                lua_pop(L, 2);
+                lua_pop(L, 4);
                 return bad(cv, "%s%s must map names to strings", where, key);
             }
             lua_pushvalue(L, -2);
             lua_pushliteral(L, "=");
             lua_pushvalue(L, -3);
             lua_concat(L, 3);
-            luaL_addvalue(&b);
-            luaL_addchar(&b, '\0');
-            lua_pop(L, 1);
-        } else {
-            if (!lua_isinteger(L, -2) || lua_type(L, -1) != LUA_TSTRING) {
-                lua_pop(L, 2);
-                luaL_pushresult(&b);
-                lua_pop(L, 2);
-                return bad(cv, "%s%s must be a list of strings", where, key);
-            }
-            n++;
+            lua_rawseti(L, -4, ++n);
             lua_pop(L, 1);
         }
+        lua_remove(L, -2);
     }
-    if (!map) {
-        int i;
-        for (i = 1; i <= n; i++) {
-            if (lua_rawgeti(L, -2, i) != LUA_TSTRING) {
-                lua_pop(L, 1);
-                luaL_pushresult(&b);
-                lua_pop(L, 2);
-                return bad(cv, "%s%s must be a list of strings", where, key);
-            }
-            luaL_addvalue(&b);
-            luaL_addchar(&b, '\0');
+    luaL_buffinit(L, &b);
+    lua_pushnil(L);
+    while (!map && lua_next(L, -3)) {
+        /* stack: tbl, [buffer], key, value */
+        if (!lua_isinteger(L, -2) || lua_type(L, -1) != LUA_TSTRING) {
+            lua_pop(L, 2);
+            luaL_pushresult(&b);
+            lua_pop(L, 2);
+            return bad(cv, "%s%s must be a list of strings", where, key);
         }
+        n++;
+        lua_pop(L, 1);
+    }
+    if (map)
+        lua_pop(L, 1);
+    for (int i = 1; i <= n; i++) {
+        if (lua_rawgeti(L, -2, i) != LUA_TSTRING) {
+            lua_pop(L, 1);
+            luaL_pushresult(&b);
+            lua_pop(L, 2);
+            return bad(cv, "%s%s must be a list of strings", where, key);
+        }
+        luaL_addvalue(&b);
+        luaL_addchar(&b, '\0');
     }
     luaL_pushresult(&b);
     lua_remove(L, -2);

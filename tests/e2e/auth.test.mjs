@@ -35,7 +35,7 @@ const tests = [
   ['no credentials: 401 with a Basic challenge', async ({ srv }) => {
     const r = await get(srv, '/jobrt/v1/jobs');
     assertEq(r.status, 401);
-    assertEq(r.body.code, 'AuthenticationRequired');
+    assertEq(r.body.code, 'Unauthorized');
     assert(/^Basic /.test(r.headers.get('www-authenticate') || ''), 'WWW-Authenticate');
   }],
 
@@ -45,6 +45,7 @@ const tests = [
     assertEq(a.status, 403);
     assertEq(b.status, 403);
     assertEq(a.body, b.body);
+    assertEq(a.body.code, 'Forbidden');
   }],
 
   ['a user with a scrypt password hash logs in; a wrong password does not', async ({ srv }) => {
@@ -64,7 +65,7 @@ const tests = [
     for (const h of ['Basic', 'Basic !!!notbase64', `Basic ${nocolon}`, 'Bearer', 'Digest x=1']) {
       const r = await get(srv, '/jobrt/v1/jobs', { Authorization: h });
       assertEq(r.status, 401, h);
-      assertEq(r.body.code, 'AuthenticationRequired', h);
+      assertEq(r.body.code, 'Unauthorized', h);
     }
   }],
 
@@ -84,7 +85,7 @@ const tests = [
   }],
 
   ['a principal sees and changes only its own jobs; admins see all', async ({ srv }) => {
-    const job = await post(srv, '/jobrt/v1/jobs', ALICE, { title: 'mine', owner: 'bob', tasks: [] });
+    const job = await post(srv, '/jobrt/v1/jobs', ALICE, { title: 'mine', owner: 'bob', tasks: [{ alias: 'a', command: ['true'] }] });
     assertEq(job.status, 201);
     assertEq(job.body.owner, 'alice', 'a user cannot submit as someone else');
     const id = job.body.id;

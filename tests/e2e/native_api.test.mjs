@@ -56,7 +56,7 @@ const tests = [
   ['refused at submit: unknown dep, cycle, too large', async ({ srv }) => {
     let r = await call(srv, 'POST', '/jobs', { tasks: [{ alias: 'a', command: ['true'], deps: ['zz'] }] });
     assertEq(r.status, 400);
-    assertEq(r.body.code, 'INVALID');
+    assertEq(r.body.code, 'BadRequest');
     assert(r.body.message.includes("unknown task 'zz'"), r.body.message);
     r = await call(srv, 'POST', '/jobs', { tasks: [
       { alias: 'a', command: ['true'], deps: ['b'] }, { alias: 'b', command: ['true'], deps: ['a'] }] });
@@ -67,14 +67,18 @@ const tests = [
     assert(r.body.message.includes('needs memory'), r.body.message);
     r = await call(srv, 'POST', '/jobs', { tasks: [{ alias: 'a', command: ['true'], resources: { cpu: 'lots' } }] });
     assertEq(r.status, 400);
-    r = await fetch(`${srv.url}/jobrt/v1/jobs`, { method: 'POST', headers: ADMIN, body: '{bad' });
+    r = await fetch(`${srv.url}/jobrt/v1/jobs`, {
+      method: 'POST', headers: { ...ADMIN, 'Content-Type': 'application/json' }, body: '{bad' });
     assertEq(r.status, 400);
+    assertEq((await r.json()).code, 'BadRequest');
   }],
 
   ['transitions and refusals over HTTP', async ({ srv }) => {
     const r = await call(srv, 'POST', '/jobs', { id: 'life-1', tasks: [{ alias: 'a', command: ['sleep', '30'] }] });
     assertEq(r.status, 201);
-    assertEq((await call(srv, 'POST', '/jobs', { id: 'life-1', tasks: [] })).status, 409);
+    const again = await call(srv, 'POST', '/jobs', { id: 'life-1', tasks: [{ alias: 'a', command: ['true'] }] });
+    assertEq([again.status, again.body.code], [409, 'Conflict']);
+    assertEq((await call(srv, 'POST', '/jobs/life-1/restart')).body.code, 'Conflict');
     assertEq((await call(srv, 'POST', '/jobs/life-1/restart')).status, 409);
     assertEq((await call(srv, 'POST', '/jobs/life-1/suspend')).status, 409);
     assertEq((await call(srv, 'PATCH', '/jobs/life-1', { title: 'renamed', priority: 3 })).body.title, 'renamed');
@@ -82,8 +86,8 @@ const tests = [
     await waitState(srv, 'life-1', ['running']);
     const locked = await call(srv, 'PATCH', '/jobs/life-1', { title: 'no' });
     assertEq(locked.status, 409);
-    assertEq(locked.body.code, 'LOCKED');
-    assertEq((await call(srv, 'DELETE', '/jobs/life-1')).body.code, 'LOCKED');
+    assertEq(locked.body.code, 'Locked');
+    assertEq((await call(srv, 'DELETE', '/jobs/life-1')).body.code, 'Locked');
     assertEq((await call(srv, 'POST', '/jobs/life-1/start')).status, 409);
     const s = await call(srv, 'POST', '/jobs/life-1/suspend');
     assertEq(s.body.state, 'suspended');
@@ -116,12 +120,14 @@ const tests = [
     // over HTTP, approve on a job that does not await approval is refused
     const r = await call(srv, 'POST', '/jobs/ap-1/approve', { accept: true });
     assertEq(r.status, 409);
-    assertEq((await call(srv, 'POST', '/jobs/ap-1/approve', { yes: 1 })).status, 400);
+    const yes = await call(srv, 'POST', '/jobs/ap-1/approve', { yes: 1 });
+    assertEq([yes.status, yes.body.code], [400, 'BadRequest']);
+    assert(yes.body.message.startsWith('yes: unknown field'), yes.body.message);
   }],
 
   ['list with filters and keyset pages', async ({ srv }) => {
     for (let i = 0; i < 7; i++) {
-      await call(srv, 'POST', '/jobs', { id: `page-${i}`, owner: 'pager', tasks: [] });
+      await call(srv, 'POST', '/jobs', { id: `page-${i}`, owner: 'pager', tasks: [{ alias: 'a', command: ['true'] }] });
     }
     const seen = [];
     let after = '';
@@ -136,6 +142,11 @@ const tests = [
     const created = await call(srv, 'GET', '/jobs?state=created&owner=pager&limit=100');
     assertEq(created.body.jobs.length, 7);
     assertEq((await call(srv, 'GET', '/jobs?state=bogus')).status, 400);
+    for (const q of ['limit=0', 'limit=-1', 'limit=1e3', 'limit=0x10', 'after=x', 'limit=99999999999999999999']) {
+      const bad = await call(srv, 'GET', `/jobs?${q}`);
+      assertEq([bad.status, bad.body.code], [400, 'BadRequest'], q);
+      assert(bad.body.message.startsWith(q.split('=')[0] + ': must be an integer'), bad.body.message);
+    }
   }],
 
   ['event stream from a sequence number', async ({ srv }) => {
@@ -153,7 +164,7 @@ const tests = [
     const ctrl = new AbortController();
     const stream = await fetch(`${srv.url}/jobrt/v1/events?after=${last}`, { headers: ADMIN, signal: ctrl.signal });
     const reader = stream.body.getReader();
-    await call(srv, 'POST', '/jobs', { id: 'ev-2', tasks: [] });
+    await call(srv, 'POST', '/jobs', { id: 'ev-2', tasks: [{ alias: 'a', command: ['true'] }] });
     const { value } = await reader.read();
     const ev = JSON.parse(new TextDecoder().decode(value).split('\n')[0]);
     assertEq([ev.job, ev.state], ['ev-2', 'created']);

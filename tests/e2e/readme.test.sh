@@ -23,7 +23,7 @@ TOKEN=$(awk '/^token:/ {print $2}' "$tmp/jobrt-data/auth/admin.txt" 2>/dev/null)
 result $? "the first start prints the token kept in jobrt-data/auth/admin.txt"
 
 AUTH="Authorization: Bearer $TOKEN"
-id=$(curl -s -H "$AUTH" -d '{
+id=$(curl -s -H "$AUTH" -H 'Content-Type: application/json' -d '{
   "title": "hello", "start": true,
   "tasks": [
     {"alias": "make", "command": ["sh", "-c", "echo 42 > /outputs/n"],

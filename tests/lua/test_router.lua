@@ -126,4 +126,21 @@ return {
     local route = r:add("GET", router.join("/jobrt/v1", "/"), h)
     t.eq(r:match("GET", "/jobrt/v1"), route)
   end },
+
+  { "integer: the one parser of integer query parameters", function(t)
+    t.eq({ router.integer(nil) }, {})
+    t.eq({ router.integer("") }, {})
+    t.eq(router.integer("0"), 0)
+    t.eq(router.integer("42"), 42)
+    t.eq(math.type(router.integer("42")), "integer")
+    t.eq(router.integer("7", { min = 1, max = 10 }), 7)
+    t.eq(router.integer("-3", { min = -5 }), -3)
+    for _, bad in ipairs({ "-1", "1e3", "0x10", " 1", "1.0", "x", "99999999999999999999" }) do
+      local n, err = router.integer(bad)
+      t.eq(n, nil, bad)
+      t.match(err, "^must be an integer at least 0, got ", bad)
+    end
+    t.eq({ router.integer("0", { min = 1 }) }, { nil, "must be an integer at least 1, got 0" })
+    t.eq({ router.integer("11", { min = 1, max = 10 }) }, { nil, "must be an integer from 1 to 10, got 11" })
+  end },
 }
