@@ -35,15 +35,16 @@ static int start(lua_State *L)
     return 1;
 }
 
-static int exit_code(lua_State *L)
+/* main.<name>() -> its integer result, or code when it fails. */
+static int call_main(lua_State *L, const char *name, int code)
 {
-    int code = 1;
     lua_getglobal(L, "require");
     lua_pushliteral(L, "jobrt.main");
     if (jr_pcall(L, 1, 1) == LUA_OK) {
-        lua_getfield(L, -1, "exit_code");
+        lua_getfield(L, -1, name);
         if (jr_pcall(L, 0, 1) == LUA_OK) {
-            code = (int)lua_tointeger(L, -1);
+            if (lua_isinteger(L, -1))
+                code = (int)lua_tointeger(L, -1);
             lua_pop(L, 1);
         }
         lua_pop(L, 1);
@@ -72,7 +73,8 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "sandbox-server") == 0)
         return jr_sandbox_server_main(argc, argv);
     /* Commands that need neither the loop nor Lua run here. */
-    if (argc > 1 && strcmp(argv[1], "certs") == 0)
+    if (argc > 1 && strcmp(argv[1], "certs") == 0 &&
+        !(argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)))
         return jr_certs_main(argc, argv);
     struct jr_loop loop;
     memset(&loop, 0, sizeof(loop));
@@ -101,8 +103,11 @@ int main(int argc, char **argv)
         lua_pop(L, 1);
         uv_run(&uv, UV_RUN_DEFAULT);
         if (serve)
-            code = exit_code(L);
+            code = call_main(L, "exit_code", 1);
     }
+    /* What Lua opened (the core) closes its own handles first: the walk
+     * below would close them behind its back. */
+    call_main(L, "finish", 0);
     /* Close what is left while Lua can still run close callbacks, then
      * close Lua (whose finalizers may close more), then the loop. */
     uv_walk(&uv, close_handle, NULL);

@@ -7,6 +7,13 @@ local units = require("jobrt.units")
 
 local M = { name = "native" }
 
+-- The options of `surfaces.native` (jobrt.config checks them and fills in
+-- the defaults before the surface is mounted).
+M.schema = {
+  approval = { type = "list", of = { type = "plugin" }, default = {},
+    description = "approval policies run on every submitted job, in order" },
+}
+
 local STATUS = {
   NOT_FOUND = 404, INVALID = 400, CONFLICT = 409, LOCKED = 409, EXISTS = 409,
   STORE = 503, SYSTEM = 500,
