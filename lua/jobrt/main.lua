@@ -123,8 +123,16 @@ local function write_output(path, text)
   return true
 end
 
+-- The usage of the command being run (set by run), for usage errors.
+local current_usage
+
 local function usage_error(msg)
-  io.stderr:write("jobrt: ", msg, "\n(jobrt help lists the commands)\n")
+  io.stderr:write("jobrt: ", msg, "\n")
+  if current_usage then
+    io.stderr:write("usage: jobrt ", current_usage, "\n(jobrt help lists the commands)\n")
+  else
+    io.stderr:write("usage: jobrt <command> [options] (jobrt help lists the commands)\n")
+  end
   return 2
 end
 
@@ -150,6 +158,7 @@ local function run_surface_command(name, args)
   local found = surface_commands(cfg)[name]
   if not found then return nil end
   local spec = found.spec
+  current_usage = spec.usage or name
   if is_help(rest[1]) then
     io.stdout:write("usage: jobrt ", spec.usage or name, "\n\n", spec.help or spec.summary or "", "\n")
     return 0
@@ -433,7 +442,7 @@ function M.run(...)
   local args = { ... }
   local name = args[1]
   if name == nil then
-    io.stderr:write("jobrt: no command given\n\n", listing(nil))
+    io.stderr:write("jobrt: no command given\n\n", listing(require("jobrt.config").default()))
     return 2
   end
   if name == "--help" or name == "-h" then name = "help" end
@@ -441,6 +450,7 @@ function M.run(...)
   args[1] = name
   local c = BY_NAME[name]
   if c then
+    current_usage = c.usage
     if name ~= "help" and is_help(args[2]) then
       io.stdout:write(command_help(c))
       return 0
