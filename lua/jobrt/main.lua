@@ -451,7 +451,7 @@ function M.run(...)
   local c = BY_NAME[name]
   if c then
     current_usage = c.usage
-    if name ~= "help" and is_help(args[2]) then
+    if is_help(args[2]) then
       io.stdout:write(command_help(c))
       return 0
     end
