@@ -139,7 +139,7 @@ const tests = [
       assertEq(b.status, 0, `${c} --help: ${b.stderr}`);
       assert(b.stdout.startsWith(`usage: jobrt ${c}`), `${c} --help: ${b.stdout}`);
     }
-    assert(/TLS listeners of the file stay/.test(jobrt(['help', 'serve']).stdout), 'serve explains --listen');
+    assert(/TLS\s+listeners of the file stay/.test(jobrt(['help', 'serve']).stdout), 'serve explains --listen');
     const u = jobrt(['help', 'nothing']);
     assertEq(u.status, 2);
     assert(/unknown command nothing/.test(u.stderr), u.stderr);
