@@ -1,9 +1,11 @@
--- jobrt.jobs: a simple job manager on top of jobrt.core, for policy scripts
--- and custom endpoints. A job here is {id, name, user, request, result,
--- status, messages} (jobs.schema(); request and result may also be any
--- JSON value, messages is a list of lines); it is a core job without tasks
--- (surface "jobs" unless told otherwise) whose state the script drives. Operational failures return
--- nil, message, CODE like jobrt.core; an invalid status name raises.
+-- jobrt.jobs: a simple job manager on top of jobrt.core, for scripts
+-- (`jobrt lua`) and custom endpoints (surfaces; plugins may not require
+-- it). A job here is {id, name, user, request, result, status, messages}
+-- (jobs.schema(); request and result may also be any JSON value, messages
+-- is a list of lines); it is a core job without tasks (surface "jobs"
+-- unless told otherwise) whose state the script drives. Operational
+-- failures return nil, message, CODE like jobrt.core; an invalid status
+-- name raises.
 --
 -- Status <-> core state (jobs.status_map()):
 --   idle     <- created, suspended           idle     -> created

@@ -160,13 +160,15 @@ end
 -- own module under lua_path is given by its full name.
 function Loader:resolve(use)
   if type(use) ~= "string" or use == "" then return nil, string.format("invalid module name %q", tostring(use)) end
-  if not use:match("^policies%.") and self:find("policies." .. use) then return "policies." .. use end
-  local found, err = self:find(use)
-  if not found then
-    if use:match("^policies%.") then return nil, err end
-    return nil, select(2, self:find("policies." .. use)) .. "; nor " .. use .. " itself"
+  local policies_err
+  if not use:match("^policies%.") then
+    local found, err = self:find("policies." .. use)
+    if found then return "policies." .. use end
+    policies_err = err
   end
-  return use
+  local found, err = self:find(use)
+  if found then return use end
+  return nil, policies_err and (policies_err .. "; " .. err) or err
 end
 
 -- plugin(plugins, name) -> module, options | nil, err
