@@ -455,6 +455,12 @@ return {
       "t.yaml:2: warning: plugins.spare: no surface names this plugin (it is never loaded)" })
   end },
 
+  { "deploy/default.yaml writes out the embedded default", function(t)
+    local cfg, warnings = config.load("deploy/default.yaml")
+    t.eq(warnings, {})
+    t.eq(cfg, config.default())
+  end },
+
   { "--listen replaces the plain listeners and keeps the TLS ones", function(t)
     local cfg = assert(config.load("deploy/mtls.yaml", SHALLOW))
     t.eq(#cfg.listen, 2)
