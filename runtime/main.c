@@ -39,7 +39,8 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "sandbox-server") == 0)
         return jr_sandbox_server_main(argc, argv);
     /* Commands that need neither the loop nor the script layer run here. */
-    if (argc > 1 && strcmp(argv[1], "certs") == 0)
+    if (argc > 1 && strcmp(argv[1], "certs") == 0 &&
+        !(argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)))
         return jr_certs_main(argc, argv);
     struct jr_loop loop;
     memset(&loop, 0, sizeof(loop));

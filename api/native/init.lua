@@ -8,6 +8,13 @@ local units = require("jobrt.units")
 
 local M = { name = "native" }
 
+-- The options of `surfaces.native` (jobrt.config checks them and fills in
+-- the defaults before the surface is mounted).
+M.schema = {
+  approval = { type = "list", of = { type = "plugin" }, default = {},
+    description = "approval policies run on every submitted job, in order" },
+}
+
 local STATUS = {
   -- The native API's error codes, by HTTP status. A code raised below, by
   -- the pipeline (jobrt.submit maps the core's codes) or by the runtime

@@ -1,5 +1,5 @@
--- Runs one openEO process graph document to a JSON result: the core of the
--- future `jobrt eval GRAPH` command that batch jobs run as a task. The
+-- Runs one openEO process graph document to a JSON result, and the
+-- `jobrt eval` command (M.command) that batch jobs run as a task. The
 -- document is `{"process": {"process_graph": ...}}` (a job or sync request
 -- body), `{"process_graph": ...}` (a process) or a bare process graph.
 --
@@ -143,5 +143,48 @@ function M.run_file(source, opts)
   end
   return M.run(text, opts)
 end
+
+-- openEO's error document for a failure of the command.
+local function error_text(e)
+  e = type(e) == "table" and e or { code = "Internal", message = tostring(e) }
+  return json.encode({
+    code = e.code or "Internal", message = e.message or tostring(e.code), node = e.node, process = e.process,
+  })
+end
+
+--- The `jobrt eval` command, offered through the surface's `commands`:
+-- cmd.args (the file), cmd.options.output, and cmd.read / cmd.write /
+-- cmd.stderr (jobrt.main's file access; surface code has no io).
+M.command = {
+  usage = "eval FILE|- [-o OUT]",
+  summary = "evaluate an openEO process graph document",
+  help = [[
+Evaluates an openEO process graph document: a batch job or sync request body
+({"process": {"process_graph": ...}}), a process ({"process_graph": ...}) or a
+bare process graph, read from FILE or, with -, standard input. Prints the
+result as JSON, or writes it to OUT with -o. On failure prints the openEO
+error document ({"code", "message", "node", "process"}) on standard error
+and exits 1. openEO batch jobs run this command inside their task.]],
+  flags = { ["-o"] = "output", ["--output"] = "output" },
+  run = function(cmd)
+    if #cmd.args ~= 1 then return nil, "eval needs one FILE (or - for standard input)" end
+    local input, rerr = cmd.read(cmd.args[1])
+    if not input then
+      cmd.stderr(error_text({ code = "ProcessGraphMissing", message = rerr }) .. "\n")
+      return 1
+    end
+    local text, e = M.run(input)
+    if not text then
+      cmd.stderr(error_text(e) .. "\n")
+      return 1
+    end
+    local ok, werr = cmd.write(cmd.options.output, text .. "\n")
+    if not ok then
+      cmd.stderr(error_text({ code = "StorageFailure", message = werr }) .. "\n")
+      return 1
+    end
+    return 0
+  end,
+}
 
 return M

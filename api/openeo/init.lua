@@ -16,6 +16,27 @@ local processes = require("api.openeo.processes")
 
 local M = { name = "openeo" }
 
+-- The options of `surfaces.openeo` (jobrt.config checks them and fills in
+-- the defaults, normalised: seconds, millicores, bytes).
+M.schema = {
+  approval = { type = "list", of = { type = "plugin" }, default = {},
+    description = "approval policies run on every batch job, in order" },
+  estimator = { type = "plugin", default = "estimate.price_table" },
+  publisher = { type = "plugin", default = "publish.local" },
+  job_timeout = { type = "duration", default = 600, min = 1 },
+  sync_timeout = { type = "duration", default = 3, min = 0.001 },
+  task_cpu = { type = "cpu", default = 1000, min = 1 },
+  task_memory = { type = "bytes", default = 1024 * 1024 * 1024, min = 1 },
+  backend_version = { type = "string", default = "jobrt" },
+  id = { type = "string", default = "jobrt-openeo" },
+  title = { type = "string", default = "jobrt openEO back-end" },
+  description = { type = "string" },
+  collections = { type = "list", of = { type = "map" }, default = {} },
+}
+
+-- `jobrt eval`: what a batch job's task runs.
+M.commands = { eval = eval.command }
+
 local API_VERSION = "1.2.0"
 local NULL = json.null
 local TASK = "graph"
@@ -236,14 +257,10 @@ function M.routes(r, ctx)
   if type(publisher) ~= "table" or type(publisher.publish) ~= "function" then
     error("openeo publisher: the plugin must return {publish = function(job, task, files, ctx)}", 0)
   end
-  local url_ttl = 3600
-  if publisher_opts.url_ttl ~= nil then
-    url_ttl = assert(units.duration(publisher_opts.url_ttl), "openeo publisher: url_ttl is not a duration")
-  end
-  local job_timeout = assert(units.duration(cfg.job_timeout or "10m"), "openeo: job_timeout is not a duration")
-  local sync_timeout = assert(units.duration(cfg.sync_timeout or "3s"), "openeo: sync_timeout is not a duration")
-  local task_cpu = assert(units.cpu(cfg.task_cpu or 1), "openeo: task_cpu is not a cpu amount")
-  local task_memory = assert(units.bytes(cfg.task_memory or "1GiB"), "openeo: task_memory is not a size")
+  -- The schema above checked these and filled in their defaults.
+  local url_ttl = tonumber(publisher_opts.url_ttl) or 3600
+  local job_timeout, sync_timeout = cfg.job_timeout, cfg.sync_timeout
+  local task_cpu, task_memory = cfg.task_cpu, cfg.task_memory
   local currency = estimator_opts.currency
 
   local function url(req, path) return base_url(req) .. mount .. path end

@@ -3,6 +3,8 @@
 -- {file, line, key, message}, so `jobrt check` can list them all at once.
 local yaml = require("jobrt.yaml")
 local units = require("jobrt.units")
+local S = require("jobrt.schema")
+local crypto = require("jobrt.crypto")
 
 local M = {}
 
@@ -29,143 +31,11 @@ local KiB, MiB, GiB = 1024, 1024 * 1024, 1024 * 1024 * 1024
 local DEFAULT_LISTEN = "127.0.0.1:8080"
 
 ---------------------------------------------------------------------------
--- Helpers
+-- Helpers (shared with the modules' option schemas)
 
-local function is_null(v) return v == nil or v == NULL end
-
--- YAML mappings have string keys and sequences 1..n; an empty table is both.
-local function is_map(v)
-  return type(v) == "table" and (next(v) == nil or type(next(v)) == "string")
-end
-
-local function is_seq(v)
-  return type(v) == "table" and (next(v) == nil or v[1] ~= nil)
-end
-
-local function describe(v)
-  if v == nil then return "nothing" end
-  if v == NULL then return "null" end
-  if type(v) == "table" then
-    if next(v) == nil then return "an empty table" end
-    return is_seq(v) and "a list" or "a mapping"
-  end
-  if type(v) == "string" then return string.format("a string (%q)", v) end
-  if type(v) == "number" then return "a number (" .. tostring(v) .. ")" end
-  return "a " .. type(v) .. " (" .. tostring(v) .. ")"
-end
-
-local function deep_copy(v)
-  if type(v) ~= "table" then return v end
-  local out = {}
-  for k, x in pairs(v) do out[k] = deep_copy(x) end
-  return out
-end
-
--- "node" + "memory" -> "node.memory"; "listen" + 2 -> "listen[2]".
-local function join(path, k)
-  if type(k) == "number" then return path .. "[" .. k .. "]" end
-  if not k:find("^[%w_%-]+$") then return path .. string.format("[%q]", k) end
-  if path == "" then return k end
-  return path .. "." .. k
-end
-
--- Edits between a and b, a swap of two neighbours counting as one; a
--- difference of case alone counts as none.
-local function distance(a, b)
-  a, b = a:lower(), b:lower()
-  local d = {}
-  for i = 0, #a do d[i] = { [0] = i } end
-  for j = 0, #b do d[0][j] = j end
-  for i = 1, #a do
-    for j = 1, #b do
-      local cost = a:byte(i) == b:byte(j) and 0 or 1
-      d[i][j] = math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
-      if i > 1 and j > 1 and a:byte(i) == b:byte(j - 1) and a:byte(i - 1) == b:byte(j) then
-        d[i][j] = math.min(d[i][j], d[i - 2][j - 2] + 1)
-      end
-    end
-  end
-  return d[#a][#b]
-end
-
--- The closest of names to word, if close enough to be a typo.
-local function suggest(word, names)
-  local best, best_d
-  for _, name in ipairs(names) do
-    local d = distance(word, name)
-    local limit = math.max(1, math.min(2, #name // 3))
-    if d <= limit and (not best_d or d < best_d or (d == best_d and name < best)) then
-      best, best_d = name, d
-    end
-  end
-  return best
-end
-
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-  return keys
-end
-
----------------------------------------------------------------------------
--- One validation run: where errors go and where lines come from.
-
-local Check = {}
-Check.__index = Check
-
-local function new_check(file, lines)
-  return setmetatable({ file = file, lines = lines or {}, errors = {} }, Check)
-end
-
-function Check:add(key, line, fmt, ...)
-  self.errors[#self.errors + 1] = {
-    file = self.file, line = line, key = key,
-    message = select("#", ...) > 0 and string.format(fmt, ...) or fmt,
-  }
-end
-
--- The line of t[k] (its key, or its element), else of t, else fallback.
-function Check:line(t, k, fallback)
-  local info = type(t) == "table" and self.lines[t]
-  if not info then return fallback end
-  return info.keys[k] or info.line or fallback
-end
-
--- Keys of a mapping in the order they appear in the file.
-function Check:keys(t)
-  local keys = sorted_keys(t)
-  local info = self.lines[t]
-  if info then
-    table.sort(keys, function(a, b)
-      local la, lb = info.keys[a] or 0, info.keys[b] or 0
-      if la ~= lb then return la < lb end
-      return tostring(a) < tostring(b)
-    end)
-  end
-  return keys
-end
-
-function Check:unknown(path, k, line, names)
-  local guess = suggest(k, names)
-  if guess then
-    self:add(join(path, k), line, 'unknown key (did you mean "%s"?)', guess)
-  else
-    table.sort(names)
-    self:add(join(path, k), line, "unknown key (expected one of: %s)", table.concat(names, ", "))
-  end
-end
-
-function Check:type_error(path, line, expected, v)
-  self:add(path, line, "expected %s, got %s", expected, describe(v))
-end
-
--- Checks that v is a mapping; says so at line otherwise.
-function Check:mapping(path, line, v, what)
-  if is_map(v) then return true end
-  self:type_error(path, line, what or "a mapping", v)
-  return false
-end
+local is_null, is_map, is_seq = S.is_null, S.is_map, S.is_seq
+local describe, deep_copy, join = S.describe, S.deep_copy, S.join
+local suggest, sorted_keys, new_check = S.suggest, S.sorted_keys, S.new_check
 
 ---------------------------------------------------------------------------
 -- Value checkers: f(c, v, path, line, spec) -> ok, normalised value. They are
@@ -352,6 +222,57 @@ local TLS_FIELDS = {
   require_client_cert = { type = "boolean", default = false },
 }
 
+-- The length a DER value says it has, from its first bytes.
+local function der_length(der)
+  local n = der:byte(2)
+  if not n then return nil end
+  if n < 0x80 then return 2 + n end
+  local count, len = n - 0x80, 0
+  if count < 1 or count > 4 or #der < 2 + count then return nil end
+  for i = 1, count do len = len * 256 + der:byte(2 + i) end
+  return 2 + count + len
+end
+
+local PEM_WANTS = {
+  cert = { label = "^CERTIFICATE$", what = "a PEM certificate" },
+  client_ca = { label = "^CERTIFICATE$", what = "PEM CA certificates" },
+  key = { label = "PRIVATE KEY$", what = "a PEM private key" },
+}
+
+-- A TLS file (cert, key, client_ca) must exist and hold PEM blocks of its
+-- kind whose contents decode to DER. Paths are taken from where jobrt
+-- starts, as the listener reads them.
+local function check_pem(c, file, key, path, line)
+  local want = PEM_WANTS[key]
+  local f, err = io.open(file, "rb")
+  if not f then
+    c:add(path, line, "cannot read the %s file: %s", key, err)
+    return
+  end
+  local text = f:read("a") or ""
+  f:close()
+  local found, bad = 0, nil
+  for label, body in text:gmatch("%-%-%-%-%-BEGIN ([%w ]+)%-%-%-%-%-(.-)%-%-%-%-%-END %1%-%-%-%-%-") do
+    if label:find(want.label) then
+      if label:find("ENCRYPTED") or body:find("Proc%-Type:") then
+        bad = bad or "the key is encrypted (jobrt reads unencrypted keys only)"
+      else
+        local der = crypto.base64_decode((body:gsub("%s", "")))
+        if not der or der:byte(1) ~= 0x30 or der_length(der) ~= #der then
+          bad = bad or ("a " .. label .. " block is not valid base64 DER")
+        else
+          found = found + 1
+        end
+      end
+    end
+  end
+  if bad then
+    c:add(path, line, '"%s" does not parse: %s', file, bad)
+  elseif found == 0 then
+    c:add(path, line, '"%s" does not parse: expected %s ("-----BEGIN ...-----")', file, want.what)
+  end
+end
+
 local function check_tls(c, v, path, line)
   if is_null(v) or v == false then return true, nil end
   if not c:mapping(path, line, v, "a mapping with cert and key") then return false end
@@ -359,6 +280,11 @@ local function check_tls(c, v, path, line)
   local tls = record(c, v, path, line, TLS_FIELDS)
   for _, k in ipairs({ "cert", "key" }) do
     if is_null(v[k]) then c:add(path, line, 'missing "%s" (a TLS listener needs cert and key)', k) end
+  end
+  if c.deep then
+    for _, k in ipairs({ "cert", "key", "client_ca" }) do
+      if type(tls[k]) == "string" then check_pem(c, tls[k], k, join(path, k), c:line(v, k, line)) end
+    end
   end
   if tls.require_client_cert and not tls.client_ca then
     c:add(join(path, "require_client_cert"), c:line(v, "require_client_cert", line),
@@ -430,10 +356,25 @@ end
 ---------------------------------------------------------------------------
 -- users, surfaces, plugins, sandbox images: mappings of named entries
 
+-- The roles jobrt.auth and the surfaces act on: admin sees and changes
+-- every job and approves held ones; user (what tokens and mTLS clients get)
+-- sees its own.
+local ROLES = { "admin", "user" }
+
+local function each_role(c, s, path, line)
+  for _, role in ipairs(ROLES) do
+    if s == role then return true, s end
+  end
+  local guess = suggest(s, ROLES)
+  c:add(path, line, 'unknown role "%s" (%s)', s,
+    guess and string.format('did you mean "%s"?', guess) or ("known: " .. table.concat(ROLES, ", ")))
+  return false
+end
+
 local USER_FIELDS = {
   password_hash = { type = "string" },
   password = { type = "string" },
-  roles = { type = "strings", default = {} },
+  roles = { type = "strings", default = {}, each = each_role },
 }
 
 local function check_users(c, v, path, line)
@@ -624,6 +565,17 @@ local SCHEMA = {
     idle_timeout = { type = "duration", default = 60, positive = true },
     read_timeout = { type = "duration", default = 30, positive = true },
     shutdown_grace = { type = "duration", default = 30 },
+    -- What one job may hold (the submission pipeline refuses more).
+    title = { type = "bytes", default = 256, positive = true },
+    description = { type = "bytes", default = 16 * KiB, positive = true },
+    label_key = { type = "bytes", default = 63, positive = true },
+    label_value = { type = "bytes", default = 256, positive = true },
+    labels = { type = "count", default = 64, min = 1 },
+    env = { type = "count", default = 128, min = 1 },
+    env_value = { type = "bytes", default = 32 * KiB, positive = true },
+    tasks = { type = "count", default = 1000, min = 1 },
+    inline_input = { type = "bytes", default = 1 * MiB, positive = true },
+    argv = { type = "count", default = 4096, min = 1 },
   } },
   lua = { type = "record", fields = {
     deadline = { type = "duration", default = 5, positive = true },
@@ -648,17 +600,141 @@ local function default_of(name, spec)
   return deep_copy(spec.default)
 end
 
--- doc (from jobrt.yaml) -> cfg, or nil and the errors.
-local function normalise(doc, lines, file)
+---------------------------------------------------------------------------
+-- Modules: each plugin's and surface's options against the schema its
+-- module declares (run with c.deep, as `jobrt check` and start-up do).
+
+-- Options every surface takes; jobrt.server reads them.
+local SURFACE_FIELDS = {
+  auth = { type = "list", allow_false = true,
+    of = { type = "string", one_of = { "basic", "bearer", "token", "mtls" } } },
+}
+
+-- The plugins the binary carries, for suggestions.
+local BUILTIN_PLUGINS = { "approve.image_allowlist", "approve.manual", "estimate.price_table", "publish.local" }
+
+-- The module's schema, or nil after saying what is wrong with it.
+local function schema_of(c, mod, module, path, line)
+  local schema = type(mod) == "table" and mod.schema or nil
+  if schema == nil then return {} end
+  local ok, err = S.declared(schema)
+  if not ok then
+    c:add(path, line, "module %s declares a broken schema: %s", module, err)
+    return nil
+  end
+  return schema
+end
+
+local function unknown_module(c, use, path, line, err)
+  local guess = suggest(use, BUILTIN_PLUGINS)
+  c:add(path, line, 'unknown plugin module "%s"%s', use,
+    guess and string.format(' (did you mean "%s"?)', guess) or (": " .. err))
+end
+
+local function check_plugin_modules(c, cfg, doc, loader)
+  local pdoc = is_map(doc.plugins) and doc.plugins or {}
+  local pline = c:line(doc, "plugins", 1)
+  for _, name in ipairs(c:keys(pdoc)) do
+    local entry, x = cfg.plugins[name], pdoc[name]
+    if entry then
+      local p, l = join("plugins", name), c:line(pdoc, name, pline)
+      local upath, uline = join(p, "use"), c:line(x, "use", l)
+      local module, err = loader:resolve(entry.use)
+      if not module then
+        unknown_module(c, entry.use, upath, uline, err)
+      else
+        local mod, lerr = loader:load(module, "plugin " .. name, "plugin")
+        if mod == nil then
+          c:add(upath, uline, "%s", lerr)
+        else
+          local schema = schema_of(c, mod, module, upath, uline)
+          if schema then S.record(c, schema, x, p, l, { use = true }) end
+        end
+      end
+    end
+  end
+end
+
+local function check_surface_modules(c, cfg, doc, loader)
+  local sdoc = is_map(doc.surfaces) and doc.surfaces or {}
+  local sline = c:line(doc, "surfaces", 1)
+  for _, name in ipairs(sorted_keys(cfg.surfaces)) do
+    local spec = cfg.surfaces[name]
+    local x = is_map(sdoc[name]) and sdoc[name] or nil
+    local p, l = join("surfaces", name), c:line(sdoc, name, sline)
+    local mpath, mline = join(p, "module"), c:line(x, "module", l)
+    local mod, err = loader:load(spec.module, "surface " .. name)
+    if mod == nil then
+      c:add(mpath, mline, "%s", err)
+    elseif type(mod) ~= "table" then
+      c:add(mpath, mline, "module %s must return a table (with a routes function)", spec.module)
+    else
+      local schema = schema_of(c, mod, spec.module, mpath, mline)
+      if schema then
+        local fields = {}
+        for k, f in pairs(schema) do fields[k] = f end
+        for k, f in pairs(SURFACE_FIELDS) do fields[k] = fields[k] or f end
+        local out = S.record(c, fields, x, p, l, { module = true, mount = true })
+        out.module, out.mount = spec.module, spec.mount
+        cfg.surfaces[name] = out
+      end
+    end
+  end
+end
+
+local function check_modules(c, cfg, doc)
+  local loader = require("jobrt.plugins").new({
+    lua_path = cfg.lua_path, deadline = cfg.lua.deadline, memory = cfg.lua.memory,
+  })
+  doc = is_map(doc) and doc or {}
+  check_plugin_modules(c, cfg, doc, loader)
+  -- Plugins the surfaces name (approval, estimators, ...): each must exist;
+  -- those nobody names are worth a warning.
+  local used = {}
+  local names = sorted_keys(cfg.plugins)
+  c.plugin_ref = function(name, path, line)
+    if cfg.plugins[name] then
+      used[name] = true
+      return true
+    end
+    if loader:resolve(name) then return true end
+    local guess = suggest(name, names)
+    c:add(path, line, 'unknown plugin "%s" (%s)', name, guess and string.format('did you mean "%s"?', guess)
+      or "not in plugins, nor a plugin module")
+    return false
+  end
+  check_surface_modules(c, cfg, doc, loader)
+  c.plugin_ref = nil
+  local pdoc = is_map(doc.plugins) and doc.plugins or {}
+  for _, name in ipairs(names) do
+    if not used[name] then
+      c:warn(join("plugins", name), c:line(pdoc, name, c:line(doc, "plugins", 1)),
+        "no surface names this plugin (it is never loaded)")
+    end
+  end
+end
+
+local function by_line(list)
+  table.sort(list, function(a, b)
+    if (a.line or 0) ~= (b.line or 0) then return (a.line or 0) < (b.line or 0) end
+    if a.key ~= b.key then return a.key < b.key end
+    return a.message < b.message
+  end)
+  return list
+end
+
+-- doc (from jobrt.yaml) -> cfg, warnings | nil, problems (errors and
+-- warnings, by line). opts.deep: check the modules and the TLS files too.
+local function normalise(doc, lines, file, opts)
   local c = new_check(file, lines)
+  c.deep = not (opts and opts.deep == false)
   local cfg = {}
   for name, spec in pairs(SCHEMA) do cfg[name] = default_of(name, spec) end
-  if is_null(doc) then return cfg end
-  if not is_map(doc) then
+  if not is_null(doc) and not is_map(doc) then
     c:add("", c:line(doc, 1, 1), "expected a mapping of settings, got %s", describe(doc))
     return nil, c.errors
   end
-  for _, k in ipairs(c:keys(doc)) do
+  for _, k in ipairs(is_null(doc) and {} or c:keys(doc)) do
     local spec, l = SCHEMA[k], c:line(doc, k, 1)
     if not spec then
       c:unknown("", k, l, TOP_KEYS)
@@ -674,15 +750,14 @@ local function normalise(doc, lines, file)
       "the per-call cap (%d bytes) is larger than lua.state_memory (%d bytes)",
       cfg.lua.memory, cfg.lua.state_memory)
   end
+  -- Even a file with mistakes has its modules checked, so one run lists
+  -- every problem.
+  if c.deep then check_modules(c, cfg, doc) end
   if #c.errors > 0 then
-    table.sort(c.errors, function(a, b)
-      if (a.line or 0) ~= (b.line or 0) then return (a.line or 0) < (b.line or 0) end
-      if a.key ~= b.key then return a.key < b.key end
-      return a.message < b.message
-    end)
-    return nil, c.errors
+    for _, w in ipairs(c.warnings) do c.errors[#c.errors + 1] = w end
+    return nil, by_line(c.errors)
   end
-  return cfg
+  return cfg, by_line(c.warnings)
 end
 
 -- "NAME:LINE: message" from jobrt.yaml -> one error record.
@@ -697,19 +772,22 @@ end
 ---------------------------------------------------------------------------
 -- API
 
---- config.load(path) -> cfg | nil, errors ({file, line, key, message}, by line)
-function M.load(path)
+--- config.load(path[, opts]) -> cfg, warnings | nil, problems
+-- Problems are {file, line, key, message[, warning = true]}, by line: every
+-- error of the file and its modules, and the warnings. opts.deep = false
+-- checks the file alone (no module loaded, no TLS file read).
+function M.load(path, opts)
   local doc, lines = yaml.load_file(path)
   if doc == nil then return nil, { yaml_error(path, lines) } end
-  return normalise(doc, lines, path)
+  return normalise(doc, lines, path, opts)
 end
 
---- config.from_string(text [, name]) -> cfg | nil, errors
-function M.from_string(text, name)
+--- config.from_string(text [, name[, opts]]) -> as load
+function M.from_string(text, name, opts)
   name = name or "<string>"
   local doc, lines = yaml.load_string(text, name)
   if doc == nil then return nil, { yaml_error(name, lines) } end
-  return normalise(doc, lines, name)
+  return normalise(doc, lines, name, opts)
 end
 
 --- config.default() -> the configuration of a deployment without a file.
@@ -717,20 +795,23 @@ function M.default()
   return (normalise(NULL, {}, "<default>"))
 end
 
---- config.format_errors(errors) -> { "FILE:LINE: key: message", ... }
+--- config.format_errors(problems) -> { "FILE:LINE: key: message", ... };
+-- a warning reads "FILE:LINE: warning: key: message".
 function M.format_errors(errors)
   local out = {}
   for _, e in ipairs(errors) do
     local where = e.file or "<config>"
     if e.line then where = where .. ":" .. e.line end
     local key = (e.key and e.key ~= "") and (e.key .. ": ") or ""
-    out[#out + 1] = where .. ": " .. key .. e.message
+    out[#out + 1] = where .. ": " .. (e.warning and "warning: " or "") .. key .. e.message
   end
   return out
 end
 
 --- config.apply_overrides(cfg, {listen = "ADDR:PORT", data_dir = "DIR"})
 -- -> cfg (changed in place) | nil, "--flag: message" (cfg then unchanged).
+-- --listen replaces the plain listeners only: the file's TLS listeners
+-- stay, and an address one of them has is refused.
 function M.apply_overrides(cfg, o)
   o = o or {}
   local listener
@@ -743,7 +824,20 @@ function M.apply_overrides(cfg, o)
   if o.data_dir ~= nil and (type(o.data_dir) ~= "string" or o.data_dir == "") then
     return nil, "--data-dir: expected a folder"
   end
-  if listener then cfg.listen = { listener } end
+  if listener then
+    local kept = {}
+    for _, l in ipairs(cfg.listen) do
+      if l.tls then
+        if l.address == listener.address then
+          return nil, "--listen: " .. l.address .. " is a TLS listener of the deployment file;"
+            .. " --listen replaces only the plain listeners"
+        end
+        kept[#kept + 1] = l
+      end
+    end
+    table.insert(kept, 1, listener)
+    cfg.listen = kept
+  end
   if o.data_dir ~= nil then cfg.data_dir = o.data_dir end
   return cfg
 end

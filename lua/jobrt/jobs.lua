@@ -1,10 +1,13 @@
--- jobrt.jobs: a simple job manager on top of jobrt.core, for policy scripts
--- and custom endpoints. A job here is {id, name, user, request, result,
--- status, messages}; it is a core job without tasks (surface "jobs" unless
--- told otherwise) whose state the script drives. Operational failures return
--- nil, message, CODE like jobrt.core; an invalid status name raises.
+-- jobrt.jobs: a simple job manager on top of jobrt.core, for scripts
+-- (`jobrt lua`) and custom endpoints (surfaces; plugins may not require
+-- it). A job here is {id, name, user, request, result, status, messages}
+-- (jobs.schema(); request and result may also be any JSON value, messages
+-- is a list of lines); it is a core job without tasks (surface "jobs"
+-- unless told otherwise) whose state the script drives. Operational
+-- failures return nil, message, CODE like jobrt.core; an invalid status
+-- name raises.
 --
--- Status <-> core state:
+-- Status <-> core state (jobs.status_map()):
 --   idle     <- created, suspended           idle     -> created
 --   pending  <- queued, awaiting_approval    pending  -> queued
 --   running  <- running                      running  -> running
@@ -31,17 +34,31 @@ local TO_STATE = {
 
 local STATUSES = { "idle", "pending", "running", "finished", "error" }
 
---- jobs.schema() -> the job schema and the status mapping.
+-- The job as the seed's simple job manager declares it.
+local function text_field() return { type = "string", required = false, unique = false, default = "" } end
+
+--- jobs.schema() -> per field {type, required, unique, default, options}
+-- (a fresh copy each call).
 function M.schema()
   return {
-    fields = {
-      id = "string", name = "string", user = "string", request = "any", result = "any",
-      status = "string", messages = "list of strings",
-    },
-    statuses = STATUSES,
-    to_core = TO_STATE,
-    from_core = TO_STATUS,
+    id = { type = "string", required = true, unique = true },
+    name = text_field(),
+    user = text_field(),
+    request = text_field(),
+    result = text_field(),
+    messages = text_field(),
+    status = { type = "string", required = false, unique = false, default = "idle",
+      options = { table.unpack(STATUSES) } },
   }
+end
+
+--- jobs.status_map() -> {statuses, to_core = {status = state},
+-- from_core = {state = status}}: how a status maps onto core states.
+function M.status_map()
+  local to_core, from_core = {}, {}
+  for k, v in pairs(TO_STATE) do to_core[k] = v end
+  for k, v in pairs(TO_STATUS) do from_core[k] = v end
+  return { statuses = { table.unpack(STATUSES) }, to_core = to_core, from_core = from_core }
 end
 
 local function check_status(status, level)
@@ -56,14 +73,14 @@ local function simple(job)
   if job == nil then return nil end
   local messages = job.messages
   if type(messages) ~= "table" then messages = json.array({}) end
-  local result = job.result
-  if result == json.null then result = nil end
+  -- Absent fields read as the schema's default.
+  local function given(v) if v == nil or v == json.null then return "" end return v end
   return {
     id = job.id,
-    name = job.name or job.title,
-    user = job.owner,
-    request = job.request,
-    result = result,
+    name = given(job.name or job.title),
+    user = given(job.owner),
+    request = given(job.request),
+    result = given(job.result),
     status = TO_STATUS[job.state] or "error",
     messages = messages,
     created_at = job.created_at,
@@ -169,7 +186,7 @@ function M.update_result(id, result)
   return M.set(id, { result = result }, "finished")
 end
 
---- jobs.results(id) -> result (nil when none yet) | nil, err, code
+--- jobs.results(id) -> result ("" when none yet) | nil, err, code
 function M.results(id)
   local job, err, code = M.find(id)
   if not job then return nil, err, code end

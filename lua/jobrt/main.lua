@@ -1,43 +1,25 @@
--- The command line: serve, check, lua, eval, version, help. runtime/main.c calls
--- run(...) with the arguments; a nil result means "keep the loop running"
--- (serve, lua), and exit_code() then says how it ended.
+-- The command line. runtime/main.c calls run(...) with the arguments; a nil
+-- result means "keep the loop running" (serve, lua), and exit_code() then
+-- says how it ended; finish() runs before the loop's handles are closed.
+-- Commands this file does not know are asked of the mounted surfaces, whose
+-- modules may offer their own (`commands = {NAME = {usage, summary, help,
+-- flags, run}}`, e.g. openEO's eval), so nothing here knows a surface.
 local runtime = require("jobrt.runtime")
 
 local M = {}
 
 local exit_status = 0
 
-local USAGE = [[
-usage: jobrt <command> [options]
-
-commands:
-  serve [-c FILE] [--listen ADDR:PORT] [--data-dir DIR]
-                      run a deployment (the embedded default without -c);
-                      the flags override the file
-  check -c FILE       validate a deployment file; prints FILE:LINE: key: message
-                      for every problem and exits 1 if there is any
-  lua FILE|- [ARGS]   run a Lua script inside the runtime, with every jobrt.*
-                      module and the event loop available
-  eval FILE|- [-o OUT]
-                      evaluate an openEO process graph document (a job or
-                      sync request body, a process or a bare graph); prints
-                      the result as JSON (to OUT with -o), or the openEO
-                      error as JSON on standard error and exits 1
-  hash-password       read a password on standard input and print the hash
-                      to put in a deployment's users.NAME.password_hash
-  certs DIR           write a throwaway CA, server and client certificates
-                      for trying TLS and mutual TLS locally
-  version             print the version
-  help                print this text
-]]
-
 function M.exit_code()
   return exit_status
 end
 
-local function usage_error(msg)
-  io.stderr:write("jobrt: ", msg, "\n", USAGE)
-  return 2
+-- What a script or the daemon left open closes its own handles before the
+-- loop's remaining ones are closed for it.
+function M.finish()
+  local core = package.loaded["jobrt.core"]
+  if type(core) == "table" and core.close then core.close() end
+  return 0
 end
 
 -- Parse "--flag value" / "-f value" / "--flag=value" options.
@@ -65,13 +47,24 @@ local function parse_flags(args, first, known)
   return opts, rest
 end
 
-local function load_config(path)
+local function is_help(a) return a == "--help" or a == "-h" end
+
+local function print_errors(config, list)
+  for _, line in ipairs(config.format_errors(list)) do io.stderr:write(line, "\n") end
+end
+
+-- cfg (the embedded default without a path) | nil after printing why.
+-- Warnings go to standard error too, or to the log when serving.
+local function load_config(path, warn)
   local config = require("jobrt.config")
   if not path then return config.default() end
-  local cfg, errors = config.load(path)
+  local cfg, problems = config.load(path)
   if not cfg then
-    for _, line in ipairs(config.format_errors(errors)) do io.stderr:write(line, "\n") end
+    print_errors(config, problems)
     return nil
+  end
+  for _, line in ipairs(config.format_errors(problems or {})) do
+    if warn then warn(line) else io.stderr:write(line, "\n") end
   end
   return cfg
 end
@@ -82,6 +75,111 @@ local function new_loader(cfg)
   })
 end
 
+---------------------------------------------------------------------------
+-- Surface commands
+
+-- The commands the surfaces of cfg offer: {name = {surface =, spec =}},
+-- or nil and an error. A module that fails to load offers none here; serve
+-- and check report it.
+local function surface_commands(cfg)
+  local loader = new_loader(cfg)
+  local names = {}
+  for name in pairs(cfg.surfaces) do names[#names + 1] = name end
+  table.sort(names)
+  local out = {}
+  for _, name in ipairs(names) do
+    local mod = loader:load(cfg.surfaces[name].module, "surface " .. name)
+    if type(mod) == "table" and type(mod.commands) == "table" then
+      for cmd, spec in pairs(mod.commands) do
+        if type(cmd) == "string" and type(spec) == "table" and type(spec.run) == "function" and not out[cmd] then
+          out[cmd] = { surface = name, spec = spec }
+        end
+      end
+    end
+  end
+  return out
+end
+
+local function read_input(path)
+  if path == "-" then return io.stdin:read("a") end
+  local f, err = io.open(path, "rb")
+  if not f then return nil, err end
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+local function write_output(path, text)
+  if path == nil then
+    io.stdout:write(text)
+    return true
+  end
+  local f, err = io.open(path, "wb")
+  if not f then return nil, err end
+  local ok, werr = f:write(text)
+  local closed, cerr = f:close()
+  if not ok then return nil, tostring(werr) end
+  if not closed then return nil, tostring(cerr) end
+  return true
+end
+
+-- The usage of the command being run (set by run), for usage errors.
+local current_usage
+
+local function usage_error(msg)
+  io.stderr:write("jobrt: ", msg, "\n")
+  if current_usage then
+    io.stderr:write("usage: jobrt ", current_usage, "\n(jobrt help lists the commands)\n")
+  else
+    io.stderr:write("usage: jobrt <command> [options] (jobrt help lists the commands)\n")
+  end
+  return 2
+end
+
+-- `jobrt [-c FILE] NAME ...` for a command a surface offers; -c picks the
+-- deployment whose surfaces are asked (the embedded default otherwise).
+local function run_surface_command(name, args)
+  local known = { ["-c"] = "config", ["--config"] = "config" }
+  local path
+  local rest = {}
+  local i = 2
+  while i <= #args do
+    if known[args[i]] then
+      path = args[i + 1]
+      if not path then return usage_error("option " .. args[i] .. " needs a value") end
+      i = i + 2
+    else
+      rest[#rest + 1] = args[i]
+      i = i + 1
+    end
+  end
+  local cfg = load_config(path)
+  if not cfg then return 1 end
+  local found = surface_commands(cfg)[name]
+  if not found then return nil end
+  local spec = found.spec
+  current_usage = spec.usage or name
+  if is_help(rest[1]) then
+    io.stdout:write("usage: jobrt ", spec.usage or name, "\n\n", spec.help or spec.summary or "", "\n")
+    return 0
+  end
+  local opts, positional = parse_flags(rest, 1, spec.flags or {})
+  if not opts then return usage_error(name .. ": " .. positional) end
+  local ok, code, err = xpcall(spec.run, debug.traceback, {
+    args = positional, options = opts, read = read_input, write = write_output,
+    stderr = function(text) io.stderr:write(text) end,
+  })
+  if not ok then
+    io.stderr:write("jobrt ", name, ": ", tostring(code), "\n")
+    return 1
+  end
+  if code == nil then return usage_error(name .. ": " .. tostring(err)) end
+  return math.tointeger(code) or 1
+end
+
+---------------------------------------------------------------------------
+-- Built-in commands
+
 local function cmd_check(args)
   local opts, rest = parse_flags(args, 2, { ["-c"] = "config", ["--config"] = "config" })
   if not opts then return usage_error(rest) end
@@ -89,7 +187,7 @@ local function cmd_check(args)
   if not path or #rest > (opts.config and 0 or 1) then return usage_error("check needs -c FILE") end
   local cfg = load_config(path)
   if not cfg then return 1 end
-  -- Loading the surfaces catches a missing module or a broken one.
+  -- Mounting the surfaces runs their routes, which may fail on their own.
   local app, err = require("jobrt.server").new(cfg, new_loader(cfg))
   if not app then
     io.stderr:write(path, ": ", err, "\n")
@@ -117,7 +215,8 @@ local function cmd_serve(args)
   })
   if not opts then return usage_error(rest) end
   if #rest > 0 then return usage_error("unexpected argument " .. rest[1]) end
-  local cfg = load_config(opts.config)
+  local function warn(line) runtime.log("warn", line) end
+  local cfg = load_config(opts.config, warn)
   if not cfg then return 1 end
   local config = require("jobrt.config")
   local err
@@ -145,9 +244,10 @@ local function cmd_serve(args)
   local function reload()
     local fresh = cfg
     if opts.config then
-      local errors
-      fresh, errors = config.load(opts.config)
-      if not fresh then return nil, table.concat(config.format_errors(errors), "; ") end
+      local problems
+      fresh, problems = config.load(opts.config)
+      if not fresh then return nil, table.concat(config.format_errors(problems), "; ") end
+      for _, line in ipairs(config.format_errors(problems or {})) do warn(line) end
       if not opts.data_dir and fresh.data_dir ~= cfg.data_dir then
         runtime.log("warn", "SIGHUP: data_dir changed; it takes effect at the next start")
       end
@@ -191,81 +291,176 @@ local function cmd_lua(args)
     on_error = function(e, _, trace)
       io.stderr:write("jobrt: ", tostring(trace or e), "\n")
       exit_status = 1
+      -- Timers, servers or watchers the script started would keep the
+      -- loop running after its failure.
+      require("luv").stop()
     end,
   }, table.unpack(script_args))
   return nil
 end
 
--- The evaluator as a command: what an openEO batch job runs in its task.
-local function cmd_eval(args)
-  local opts, rest = parse_flags(args, 2, { ["-o"] = "output", ["--output"] = "output" })
-  if not opts then return usage_error(rest) end
-  if #rest ~= 1 then return usage_error("eval needs one FILE (or - for standard input)") end
-  -- The evaluator is surface code: loaded as the daemon loads it (from the
-  -- binary), not from the folder the task happens to run in.
-  local eval, lerr = require("jobrt.plugins").new({ deadline = 0, memory = 0 }):load("api.openeo.eval")
-  if not eval then
-    io.stderr:write(require("jobrt.json").encode({ code = "Internal", message = tostring(lerr) }), "\n")
-    return 1
-  end
-  local input, text, err
-  if rest[1] == "-" then
-    input = io.stdin:read("a")
-  else
-    local f, ferr = io.open(rest[1], "rb")
-    if not f then
-      io.stderr:write(require("jobrt.json").encode({ code = "ProcessGraphMissing", message = ferr }), "\n")
-      return 1
+local function cmd_hash_password(args)
+  return require("jobrt.auth").hash_password_command(args)
+end
+
+local function cmd_version(args)
+  if #args > 1 then return usage_error("version takes no arguments") end
+  io.stdout:write("jobrt ", runtime.version, " (", _VERSION, ")\n")
+  return 0
+end
+
+local cmd_help
+
+-- Every built-in command with its help; sandbox-check and certs run in C
+-- (runtime/main.c) before Lua starts, and are here for help only.
+local COMMANDS = {
+  { name = "serve", run = function(a) return cmd_serve(a) end,
+    usage = "serve [-c FILE] [--listen ADDR:PORT] [--data-dir DIR]",
+    summary = "run a deployment (the embedded default without -c)",
+    help = [[
+Runs the daemon: opens the job store in the data directory, mounts the
+surfaces and listens until SIGTERM or SIGINT (SIGHUP reloads the file's
+surfaces and plugins). Without -c it runs the embedded default
+(deploy/default.yaml). Every problem of the file is reported as
+FILE:LINE: key: message before anything starts.
+
+  -c, --config FILE   the deployment file
+  --listen ADDR:PORT  replaces the file's plain (non-TLS) listeners; TLS
+                      listeners of the file stay. An address that is one of
+                      the file's TLS listeners is refused.
+  --data-dir DIR      replaces data_dir]] },
+  { name = "check", run = function(a) return cmd_check(a) end,
+    usage = "check -c FILE",
+    summary = "validate a deployment file, listing every problem",
+    help = [[
+Validates a deployment file without serving: its keys and values, every
+plugin's and surface's options against the module's schema (with
+suggestions for misspelt keys), plugin modules that do not exist, unknown
+roles, TLS files that are missing or do not parse, and surfaces sharing a
+mount; then mounts the surfaces. Prints FILE:LINE: key: message for each
+problem and exits 1 if there is any; warnings (a plugin nothing uses) are
+printed as FILE:LINE: warning: ... and do not change the exit status.]] },
+  { name = "lua", run = function(a) return cmd_lua(a) end,
+    usage = "lua FILE|- [ARGS]",
+    summary = "run a Lua script inside the runtime",
+    help = [[
+Runs a Lua script (FILE, or standard input with -) as a coroutine on the
+event loop, with every jobrt.* module available and ARGS in the global
+`arg`. The command ends when the loop has nothing left to do. A script
+error prints the error with its traceback and exits 1.]] },
+  { name = "sandbox-check",
+    usage = "sandbox-check [--cgroup-parent PATH] [--clean-stale]",
+    summary = "print which sandbox layers this machine allows",
+    help = [[
+Probes the sandbox layers (namespaces, seccomp, cgroups, limits) and prints
+which this machine allows; exits 0. --clean-stale first removes task
+cgroups left under PATH (default jobrt), as the daemon does at start-up.]] },
+  { name = "certs",
+    usage = "certs DIR",
+    summary = "write throwaway certificates for trying TLS and mTLS",
+    help = [[
+Writes into DIR a throwaway CA (ca.crt), a server certificate and key
+(server.crt, server.key for localhost, 127.0.0.1 and ::1) and a client
+certificate and key (client.crt, client.key, CN=client), for trying TLS and
+mutual TLS locally (see deploy/mtls.yaml). Not for production.]] },
+  { name = "hash-password", run = cmd_hash_password,
+    usage = "hash-password < FILE",
+    summary = "hash a password for users.NAME.password_hash",
+    help = [[
+Reads a password on standard input and prints the hash to put in a
+deployment's users.NAME.password_hash.]] },
+  { name = "version", run = cmd_version,
+    usage = "version",
+    summary = "print the version",
+    help = "Prints jobrt's version and the Lua version it embeds." },
+  { name = "help", run = function(a) return cmd_help(a) end,
+    usage = "help [COMMAND]",
+    summary = "list the commands, or explain one",
+    help = [[
+Without COMMAND lists every command, those the mounted surfaces offer
+included; `jobrt help COMMAND` or `jobrt COMMAND --help` explains one.]] },
+}
+
+local BY_NAME = {}
+for _, c in ipairs(COMMANDS) do BY_NAME[c.name] = c end
+
+local function command_help(c)
+  return "usage: jobrt " .. c.usage .. "\n\n" .. (c.help or c.summary or "") .. "\n"
+end
+
+local function listing(cfg)
+  local extra = {}
+  for name, found in pairs(cfg and surface_commands(cfg) or {}) do
+    if not BY_NAME[name] then
+      extra[#extra + 1] = { found.spec.usage or name,
+        (found.spec.summary or "") .. " (surface " .. found.surface .. ")" }
     end
-    input = f:read("a")
-    f:close()
   end
-  text, err = eval.run(input)
-  if not text then
-    local e = type(err) == "table" and err or { code = "Internal", message = tostring(err) }
-    io.stderr:write(require("jobrt.json").encode({
-      code = e.code or "Internal", message = e.message or tostring(e.code), node = e.node,
-      process = e.process,
-    }), "\n")
-    return 1
+  table.sort(extra, function(a, b) return a[1] < b[1] end)
+  -- The surfaces' commands go after the ways of running Lua.
+  local rows = {}
+  for i, c in ipairs(COMMANDS) do
+    rows[#rows + 1] = { c.usage, c.summary }
+    if c.name == "lua" then
+      for _, r in ipairs(extra) do rows[#rows + 1] = r end
+    end
+    if i == #COMMANDS and #rows < #COMMANDS + #extra then
+      for _, r in ipairs(extra) do rows[#rows + 1] = r end
+    end
   end
-  if opts.output then
-    local f, ferr = io.open(opts.output, "wb")
-    if not f then
-      io.stderr:write(require("jobrt.json").encode({ code = "StorageFailure", message = ferr }), "\n")
-      return 1
+  local out = { "usage: jobrt <command> [options]", "", "commands:" }
+  for _, r in ipairs(rows) do
+    if #r[1] <= 24 then
+      out[#out + 1] = string.format("  %-24s %s", r[1], r[2])
+    else
+      out[#out + 1] = "  " .. r[1]
+      out[#out + 1] = string.rep(" ", 27) .. r[2]
     end
-    local ok, werr = f:write(text, "\n")
-    ok = ok and f:close()
-    if not ok then
-      io.stderr:write(require("jobrt.json").encode({ code = "StorageFailure", message = tostring(werr) }), "\n")
-      return 1
-    end
+  end
+  out[#out + 1] = ""
+  out[#out + 1] = "jobrt help COMMAND (or jobrt COMMAND --help) explains one."
+  return table.concat(out, "\n") .. "\n"
+end
+
+cmd_help = function(args)
+  local name = args[2]
+  if name == nil then
+    io.stdout:write(listing(require("jobrt.config").default()))
     return 0
   end
-  io.stdout:write(text, "\n")
-  return 0
+  if #args > 2 then return usage_error("help takes one COMMAND") end
+  if BY_NAME[name] then
+    io.stdout:write(command_help(BY_NAME[name]))
+    return 0
+  end
+  local code = run_surface_command(name, { name, "--help" })
+  if code ~= nil then return code end
+  return usage_error("unknown command " .. name)
 end
 
 function M.run(...)
   local args = { ... }
-  local cmd = args[1]
-  if cmd == "serve" then return cmd_serve(args) end
-  if cmd == "check" then return cmd_check(args) end
-  if cmd == "lua" then return cmd_lua(args) end
-  if cmd == "eval" then return cmd_eval(args) end
-  if cmd == "hash-password" then return require("jobrt.auth").hash_password_command(args) end
-  if cmd == "version" or cmd == "--version" then
-    if #args > 1 then return usage_error("version takes no arguments") end
-    io.stdout:write("jobrt ", runtime.version, " (", _VERSION, ")\n")
-    return 0
+  local name = args[1]
+  if name == nil then
+    io.stderr:write("jobrt: no command given\n\n", listing(require("jobrt.config").default()))
+    return 2
   end
-  if cmd == "help" or cmd == "--help" or cmd == "-h" then
-    io.stdout:write(USAGE)
-    return 0
+  if name == "--help" or name == "-h" then name = "help" end
+  if name == "--version" then name = "version" end
+  args[1] = name
+  local c = BY_NAME[name]
+  if c then
+    current_usage = c.usage
+    if is_help(args[2]) then
+      io.stdout:write(command_help(c))
+      return 0
+    end
+    if not c.run then return usage_error(name .. " runs before Lua starts; this is a bug") end
+    return c.run(args)
   end
-  if cmd == nil then return usage_error("no command given") end
-  return usage_error("unknown command " .. cmd)
+  local code = run_surface_command(name, args)
+  if code ~= nil then return code end
+  return usage_error("unknown command " .. name)
 end
 
 return M

@@ -5,14 +5,23 @@
 -- environment of its own, and its top level runs under the Lua bounds.
 local async = require("jobrt.async")
 local runtime = require("jobrt.runtime")
+local schema = require("jobrt.schema")
 
 local M = {}
 
--- Libraries plugin code may require; they are handed out read-only.
+-- Libraries module code may require; they are handed out read-only.
+-- Surfaces drive the core; plugins (policies, estimators, publishers) get
+-- what they need of it through their ctx, so they may not require it.
 local LIBRARIES = {
-  ["jobrt.json"] = true, ["jobrt.router"] = true, ["jobrt.units"] = true,
-  ["jobrt.async"] = true, ["jobrt.core"] = true, ["jobrt.jobs"] = true,
-  ["lpeg"] = true,
+  surface = {
+    ["jobrt.json"] = true, ["jobrt.router"] = true, ["jobrt.units"] = true,
+    ["jobrt.async"] = true, ["jobrt.core"] = true, ["jobrt.jobs"] = true,
+    ["lpeg"] = true,
+  },
+  plugin = {
+    ["jobrt.json"] = true, ["jobrt.router"] = true, ["jobrt.units"] = true,
+    ["jobrt.async"] = true, ["lpeg"] = true,
+  },
 }
 
 local function readonly(t, name)
@@ -79,9 +88,11 @@ function Loader:find(name)
 end
 
 -- A fresh allow-listed environment. `require` inside it gives the
--- read-only libraries above and loads other plugin modules into this same
--- environment (so a surface may be split into files).
-function Loader:environment(label)
+-- read-only libraries above (those of kind: "surface", the default, or
+-- "plugin") and loads other modules into this same environment (so a
+-- surface may be split into files).
+function Loader:environment(label, kind)
+  local libraries = LIBRARIES[kind or "surface"] or error("unknown module kind " .. tostring(kind), 2)
   local env = {
     assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs,
     pcall = pcall, select = select, tonumber = tonumber, tostring = tostring,
@@ -104,7 +115,10 @@ function Loader:environment(label)
   env._G = env
   local loaded = {}
   env.require = function(name)
-    if LIBRARIES[name] then
+    if LIBRARIES.surface[name] and not libraries[name] then
+      error(string.format("%s may not require %s (a plugin sees the core through its ctx)", label, name), 2)
+    end
+    if libraries[name] then
       if not loaded[name] then loaded[name] = readonly(require(name), name) end
       return loaded[name]
     end
@@ -122,12 +136,13 @@ function Loader:environment(label)
   return env
 end
 
--- load(name[, label]) -> module value | nil, err
+-- load(name[, label[, kind]]) -> module value | nil, err
 -- Runs the module's top level bounded; errors name the file and line.
-function Loader:load(name, label)
+-- kind: "surface" (the default) or "plugin" (see LIBRARIES).
+function Loader:load(name, label, kind)
   local src, chunkname = self:find(name)
   if not src then return nil, chunkname end
-  local env = self:environment(label or name)
+  local env = self:environment(label or name, kind)
   local chunk, err = load(src, chunkname, "t", env)
   if not chunk then return nil, err end
   local ok, value, kind = async.call(chunk, { deadline = self.deadline, memory = self.memory }, name)
@@ -140,6 +155,22 @@ function Loader:load(name, label)
   return value, env
 end
 
+-- resolve(use) -> the module name of a plugin's `use` | nil, err:
+-- "estimate.price_table" is policies.estimate.price_table, a deployment's
+-- own module under lua_path is given by its full name.
+function Loader:resolve(use)
+  if type(use) ~= "string" or use == "" then return nil, string.format("invalid module name %q", tostring(use)) end
+  local policies_err
+  if not use:match("^policies%.") then
+    local found, err = self:find("policies." .. use)
+    if found then return "policies." .. use end
+    policies_err = err
+  end
+  local found, err = self:find(use)
+  if found then return use end
+  return nil, policies_err and (policies_err .. "; " .. err) or err
+end
+
 -- plugin(plugins, name) -> module, options | nil, err
 -- Resolves a plugin named by a surface's configuration (e.g. openEO's
 -- `estimator: prices`): `plugins` is the YAML's plugins section, where
@@ -147,7 +178,9 @@ end
 -- policies.estimate.price_table (a deployment's own module under lua_path
 -- may be given by its full name) and the options, every key but `use`.
 -- A name absent from the section is taken as a `use` value without options.
--- The module is loaded (bounded, text only) on every call.
+-- The module is loaded (bounded, text only, without jobrt.core) on every
+-- call; the options are checked against its `schema` and completed with
+-- the defaults it declares (a module without one takes no options).
 function Loader:plugin(plugins, name)
   if type(name) ~= "string" or name == "" then
     return nil, string.format("invalid plugin name %q", tostring(name))
@@ -163,11 +196,13 @@ function Loader:plugin(plugins, name)
       if k ~= "use" then options[k] = v end
     end
   end
-  local module = "policies." .. use
-  if use:match("^policies%.") or not self:find(module) then module = use end
-  local value, err = self:load(module, "plugin " .. name)
+  local module, rerr = self:resolve(use)
+  if not module then return nil, string.format("plugin %s (%s): %s", name, use, rerr) end
+  local value, err = self:load(module, "plugin " .. name, "plugin")
   if value == nil then return nil, string.format("plugin %s (%s): %s", name, use, err) end
-  return value, options
+  local complete, serr = schema.apply(type(value) == "table" and value.schema or nil, options, "plugin " .. name)
+  if not complete then return nil, serr end
+  return value, complete
 end
 
 return M

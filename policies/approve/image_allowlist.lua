@@ -13,7 +13,14 @@ local function pattern(glob)
   return "^" .. glob:gsub("[%^%$%(%)%%%.%[%]%+%-%?]", "%%%0"):gsub("%*", ".*") .. "$"
 end
 
-return function(job, ctx)
+local M = {}
+
+M.schema = {
+  images = { type = "list", of = { type = "string" }, required = true,
+    description = 'the image patterns allowed, e.g. ["ubuntu*", host]' },
+}
+
+function M.approve(job, ctx)
   local allowed = ctx.options.images
   if type(allowed) ~= "table" or #allowed == 0 then
     return "reject", "no images are allowed (the policy's images option is empty)"
@@ -32,3 +39,5 @@ return function(job, ctx)
   end
   return "accept"
 end
+
+return M

@@ -5,6 +5,9 @@
 --     review: {use: approve.manual}
 --   surfaces:
 --     native: {approval: [review]}
-return function(job)
-  return "wait", "waiting for an administrator to approve " .. tostring(job.title or "the job")
-end
+return {
+  schema = {}, -- no options
+  approve = function(job)
+    return "wait", "waiting for an administrator to approve " .. tostring(job.title or "the job")
+  end,
+}

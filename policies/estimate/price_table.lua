@@ -12,20 +12,23 @@ local M = {}
 
 local GiB = 1024 * 1024 * 1024
 
-local DEFAULTS = {
-  currency = nil,          -- no currency: costs are still reported
-  cpu_second = 0.0001,
-  gib_second = 0.00005,
-  output_byte = 0.000000001,
-  base_seconds = 1,
-  seconds_per_node = 0.05,
-  bytes_per_node = 4096,
-  max_nodes = 2000,
+M.schema = {
+  currency = { type = "string" }, -- none: costs are still reported
+  cpu_second = { type = "number", default = 0.0001, min = 0 },
+  gib_second = { type = "number", default = 0.00005, min = 0 },
+  output_byte = { type = "number", default = 0.000000001, min = 0 },
+  base_seconds = { type = "number", default = 1, min = 0 },
+  seconds_per_node = { type = "number", default = 0.05, min = 0 },
+  bytes_per_node = { type = "bytes", default = 4096 },
+  max_nodes = { type = "integer", default = 2000, min = 1 },
+  unestimable = { type = "list", of = { type = "string" }, default = {} },
 }
 
+-- The options come complete from the loader; a caller handing its own
+-- still gets the defaults.
 local function option(opts, key)
   local v = opts[key]
-  if v == nil then return DEFAULTS[key] end
+  if v == nil then return M.schema[key].default end
   return v
 end
 

@@ -10,6 +10,11 @@
 -- status (openEO status), options, title, description.
 local M = {}
 
+M.schema = {
+  url_ttl = { type = "duration", default = 3600, min = 1, description = "how long signed URLs stay valid" },
+  license = { type = "string", default = "proprietary" },
+}
+
 local TYPES = {
   json = "application/json", geojson = "application/geo+json", tif = "image/tiff; application=geotiff",
   tiff = "image/tiff; application=geotiff", nc = "application/x-netcdf", csv = "text/csv",

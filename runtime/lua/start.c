@@ -31,15 +31,16 @@ static int start(lua_State *L)
     return 1;
 }
 
-static int exit_code(lua_State *L)
+/* main.<name>() -> its integer result, or code when it fails. */
+static int call_main(lua_State *L, const char *name, int code)
 {
-    int code = 1;
     lua_getglobal(L, "require");
     lua_pushliteral(L, "jobrt.main");
     if (jr_pcall(L, 1, 1) == LUA_OK) {
-        lua_getfield(L, -1, "exit_code");
+        lua_getfield(L, -1, name);
         if (jr_pcall(L, 0, 1) == LUA_OK) {
-            code = (int)lua_tointeger(L, -1);
+            if (lua_isinteger(L, -1))
+                code = (int)lua_tointeger(L, -1);
             lua_pop(L, 1);
         }
         lua_pop(L, 1);
@@ -67,8 +68,11 @@ int jr_script_main(struct jr_loop *loop, int argc, char **argv)
         lua_pop(L, 1);
         uv_run(loop->uv, UV_RUN_DEFAULT);
         if (serve)
-            code = exit_code(L);
+            code = call_main(L, "exit_code", 1);
     }
+    /* What Lua opened (the core) closes its own handles first: the walk
+     * below would close them behind its back. */
+    call_main(L, "finish", 0);
     /* Close what is left while Lua can still run close callbacks, then
      * close Lua (whose finalizers may close more). */
     uv_walk(loop->uv, close_handle, NULL);

@@ -307,9 +307,18 @@ const tests = [
   ['every example deployment in deploy/ passes jobrt check', async () => {
     const files = readdirSync('deploy').filter((f) => f.endsWith('.yaml'));
     assert(files.length > 0, 'no examples found');
-    for (const f of files) {
-      const r = spawnSync(BIN, ['check', '-c', path.join('deploy', f)], { encoding: 'utf8', timeout: 10000 });
-      assertEq(r.status, 0, `${f}: ${r.stderr}`);
+    // Run where the examples expect it: with `jobrt certs certs` done (check
+    // reads the TLS files).
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'jobrt-deploy-'));
+    try {
+      assertEq(spawnSync(path.resolve(BIN), ['certs', 'certs'], { cwd: dir, encoding: 'utf8' }).status, 0);
+      for (const f of files) {
+        const r = spawnSync(path.resolve(BIN), ['check', '-c', path.resolve('deploy', f)],
+          { cwd: dir, encoding: 'utf8', timeout: 10000 });
+        assertEq(r.status, 0, `${f}: ${r.stderr}`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   }],
 

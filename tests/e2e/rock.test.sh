@@ -41,8 +41,8 @@ core.close()'
 check "a policy is unit-tested without the daemon" '
 local allow = dofile(root .. "/policies/approve/image_allowlist.lua")
 local ctx = { options = { images = { "host", "ubuntu*" } } }
-assert(allow({ tasks = { { alias = "a" }, { alias = "b", image = "ubuntu:24.04" } } }, ctx) == "accept")
-local decision, reason = allow({ tasks = { { alias = "c", image = "alpine" } } }, ctx)
+assert(allow.approve({ tasks = { { alias = "a" }, { alias = "b", image = "ubuntu:24.04" } } }, ctx) == "accept")
+local decision, reason = allow.approve({ tasks = { { alias = "c", image = "alpine" } } }, ctx)
 assert(decision == "reject" and reason:find("alpine"), reason)'
 
 check "the C JSON codec and the crypto module come with it" '

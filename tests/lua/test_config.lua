@@ -6,17 +6,34 @@ local yaml = require("jobrt.yaml")
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 local FIXTURES = here .. "../fixtures/config/"
 
+local PLUGINS = here .. "../fixtures/plugins"
+-- The file alone (no module loaded, no TLS file read) unless told otherwise.
+local SHALLOW = { deep = false }
+
 -- The formatted errors of a text, or {} when it is valid.
-local function errors_of(text)
-  local cfg, errs = config.from_string(text, "t.yaml")
+local function errors_of(text, opts)
+  local cfg, errs = config.from_string(text, "t.yaml", opts or SHALLOW)
   if cfg then return {} end
   return config.format_errors(errs)
 end
 
-local function valid(t, text)
-  local cfg, errs = config.from_string(text, "t.yaml")
+-- Every problem, warnings included, valid or not.
+local function problems_of(text)
+  local _, list = config.from_string(text, "t.yaml")
+  return config.format_errors(list)
+end
+
+local function valid(t, text, opts)
+  local cfg, errs = config.from_string(text, "t.yaml", opts or SHALLOW)
   if not cfg then t.eq(config.format_errors(errs), {}, "errors") end
   return cfg or config.default()
+end
+
+local function tmpdir()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p '" .. dir .. "'"))
+  return dir
 end
 
 return {
@@ -59,27 +76,36 @@ return {
       node = { gpu = 0, max_tasks = 16 },
       sandbox = { network = "none", require = {}, images = { host = "/" }, allow_host_paths = {} },
       users = {},
+      -- Surface options as their modules' schemas fill them in.
       surfaces = {
-        native = { mount = "/jobrt/v1", module = "api.native" },
-        openeo = { mount = "/openeo/1.2", module = "api.openeo" },
+        native = { mount = "/jobrt/v1", module = "api.native", approval = {} },
+        openeo = { mount = "/openeo/1.2", module = "api.openeo", approval = {},
+          estimator = "estimate.price_table", publisher = "publish.local",
+          job_timeout = 600, sync_timeout = 3, task_cpu = 1000, task_memory = 1 << 30,
+          backend_version = "jobrt", id = "jobrt-openeo", title = "jobrt openEO back-end",
+          collections = {} },
       },
       plugins = {},
       limits = { max_body = 16 << 20, max_header = 16 << 10, max_connections = 1024,
-                 idle_timeout = 60, read_timeout = 30, shutdown_grace = 30 },
+                 idle_timeout = 60, read_timeout = 30, shutdown_grace = 30,
+                 title = 256, description = 16 << 10, label_key = 63, label_value = 256,
+                 labels = 64, env = 128, env_value = 32 << 10, tasks = 1000,
+                 inline_input = 1 << 20, argv = 4096 },
       lua = { deadline = 5, memory = 64 << 20, state_memory = 1 << 30 },
       log = { level = "info" },
     })
     -- Each call is a fresh copy: apply_overrides changes it in place.
     config.default().surfaces.native.mount = "/changed"
     t.eq(config.default().surfaces.native.mount, "/jobrt/v1")
-    t.eq(valid(t, ""), config.default())
-    t.eq(valid(t, "# only a comment\n"), config.default())
-    t.eq(valid(t, "node:\nlimits: ~\n"), config.default())
+    local deep = {}
+    t.eq(valid(t, "", deep), config.default())
+    t.eq(valid(t, "# only a comment\n", deep), config.default())
+    t.eq(valid(t, "node:\nlimits: ~\n", deep), config.default())
   end },
 
   { "a full deployment normalises", function(t)
-    local cfg, errs = config.load(FIXTURES .. "full.yaml")
-    t.eq(errs, nil)
+    local cfg, warnings = config.load(FIXTURES .. "full.yaml", SHALLOW)
+    t.eq(warnings, {})
     t.eq(cfg.listen, {
       { host = "127.0.0.1", port = 8080, address = "127.0.0.1:8080" },
       { host = "0.0.0.0", port = 8443, address = "0.0.0.0:8443",
@@ -106,13 +132,16 @@ return {
       ["local"] = { use = "publish.local", url_ttl = "1h" },
     })
     t.eq(cfg.limits, { max_body = 1 << 20, max_header = 16 << 10, max_connections = 1024,
-                       idle_timeout = 120, read_timeout = 10, shutdown_grace = 30 })
+                       idle_timeout = 120, read_timeout = 10, shutdown_grace = 30,
+                       title = 1024, description = 16 << 10, label_key = 63, label_value = 256,
+                       labels = 10, env = 128, env_value = 32 << 10, tasks = 50,
+                       inline_input = 64 << 10, argv = 4096 })
     t.eq(cfg.lua, { deadline = 0.25, memory = 32 << 20, state_memory = 1 << 30 })
     t.eq(cfg.log, { level = "debug" })
   end },
 
   { "every problem of a broken file, by line", function(t)
-    local cfg, errs = config.load(FIXTURES .. "broken.yaml")
+    local cfg, errs = config.load(FIXTURES .. "broken.yaml", SHALLOW)
     t.eq(cfg, nil)
     local F = FIXTURES .. "broken.yaml:"
     t.eq(config.format_errors(errs), {
@@ -298,5 +327,150 @@ return {
       { file = "f.yaml", line = 1, key = "", message = "syntax" },
       { file = "f.yaml", key = "", message = "unreadable" },
     }), { "f.yaml:3: node.memory: bad", "f.yaml:1: syntax", "f.yaml: unreadable" })
+  end },
+
+  { "module options: every problem of plugins and surfaces at once, by line", function(t)
+    local text = table.concat({
+      "lua_path: [" .. PLUGINS .. "]",                                  -- 1
+      "plugins:",                                                       -- 2
+      "  prices: {use: estimate.price_table, cpu_second: abc,",         -- 3
+      "           curency: EUR}",                                       -- 4
+      "  review: {use: approve.manul}",                                 -- 5
+      "  mine: {use: site.nothing}",                                    -- 6
+      "  opts:",                                                        -- 7
+      "    use: site.options",                                          -- 8
+      "    count: 0",                                                   -- 9
+      "    mode: fats",                                                 -- 10
+      "    tags: [a, 2]",                                               -- 11
+      "    every: soon",                                                -- 12
+      "  spare: {use: approve.manual}",                                 -- 13
+      "  core: {use: site.uses_core}",                                  -- 14
+      "users:",                                                         -- 15
+      "  bob: {password: x, roles: [user, god, admn]}",                 -- 16
+      "surfaces:",                                                      -- 17
+      "  native: {approval: [review, opts, core, nope], auht: [basic]}", -- 18
+      "  openeo:",                                                      -- 19
+      "    estimator: price",                                           -- 20
+      "    job_timeout: 5x",                                            -- 21
+      "    task_cpu: lots",                                             -- 22
+      "    auth: [basic, pasword]",                                     -- 23
+      "  other: {module: site.greeter, mount: /jobrt/v1}",              -- 24
+    }, "\n") .. "\n"
+    local core_line = problems_of(text)
+    local core_error
+    for _, l in ipairs(core_line) do
+      if l:find("plugins.core.use", 1, true) then core_error = l end
+    end
+    t.match(core_error or "", "^t%.yaml:14: plugins%.core%.use: .*plugin core may not require jobrt%.core")
+    local expected = {
+      "t.yaml:3: warning: plugins.prices: no surface names this plugin (it is never loaded)",
+      't.yaml:3: plugins.prices.cpu_second: expected a number, got "abc"',
+      't.yaml:4: plugins.prices.curency: unknown key (did you mean "currency"?)',
+      't.yaml:5: plugins.review.use: unknown plugin module "approve.manul" (did you mean "approve.manual"?)',
+      "t.yaml:6: warning: plugins.mine: no surface names this plugin (it is never loaded)",
+      "t.yaml:7: plugins.opts: missing \"label\"",
+      "t.yaml:9: plugins.opts.count: must be at least 1",
+      't.yaml:10: plugins.opts.mode: unknown value "fats" (did you mean "fast"?)',
+      "t.yaml:11: plugins.opts.tags[2]: expected a string, got 2",
+      't.yaml:12: plugins.opts.every: invalid duration "soon": expected seconds or parts such as "30s", "5m", "1h30m", "250ms"',
+      "t.yaml:13: warning: plugins.spare: no surface names this plugin (it is never loaded)",
+      core_error,
+      't.yaml:16: users.bob.roles[2]: unknown role "god" (known: admin, user)',
+      't.yaml:16: users.bob.roles[3]: unknown role "admn" (did you mean "admin"?)',
+      't.yaml:18: surfaces.native.approval[4]: unknown plugin "nope" (not in plugins, nor a plugin module)',
+      't.yaml:18: surfaces.native.auht: unknown key (did you mean "auth"?)',
+      't.yaml:20: surfaces.openeo.estimator: unknown plugin "price" (did you mean "prices"?)',
+      't.yaml:21: surfaces.openeo.job_timeout: invalid duration "5x": unknown unit "x" (use ms, s, m, h or d)',
+      't.yaml:22: surfaces.openeo.task_cpu: invalid cpu "lots": expected cores ("2", "0.5") or millicores ("500m")',
+      't.yaml:23: surfaces.openeo.auth[2]: expected one of basic, bearer, token, mtls, got "pasword"',
+      't.yaml:24: surfaces.other.mount: "/jobrt/v1" is already the mount of surfaces.native',
+    }
+    -- A module that does not exist names where it was looked for.
+    local got = problems_of(text)
+    local mine
+    for i, l in ipairs(got) do
+      if l:find("plugins.mine.use", 1, true) then mine = table.remove(got, i) break end
+    end
+    t.match(mine or "", '^t%.yaml:6: plugins%.mine%.use: unknown plugin module "site%.nothing": .*site/nothing%.lua')
+    t.eq(got, expected)
+  end },
+
+  { "module options: defaults filled in and values normalised", function(t)
+    local cfg, warnings = config.from_string(table.concat({
+      "lua_path: [" .. PLUGINS .. "]",
+      "plugins:",
+      "  opts: {use: site.options, label: x, every: 2m, size: 1KiB, cpu: 500m, extra: {a: 1}}",
+      "  links: {use: publish.local, url_ttl: 1h}",
+      "surfaces:",
+      "  native: {approval: [opts]}",
+      "  openeo: {publisher: links, job_timeout: 2m, task_memory: 512MiB, task_cpu: 2}",
+    }, "\n") .. "\n", "t.yaml")
+    t.eq(config.format_errors(warnings or {}), {})
+    t.ok(cfg, "valid")
+    t.eq(cfg.surfaces.native, { module = "api.native", mount = "/jobrt/v1", approval = { "opts" } })
+    t.eq({ cfg.surfaces.openeo.job_timeout, cfg.surfaces.openeo.task_memory, cfg.surfaces.openeo.task_cpu,
+      cfg.surfaces.openeo.sync_timeout, cfg.surfaces.openeo.publisher },
+      { 120, 512 << 20, 2000, 3, "links" })
+    -- The file's plugin entries stay as written; the loader hands the module
+    -- its options checked, normalised and complete.
+    t.eq(cfg.plugins.links, { use = "publish.local", url_ttl = "1h" })
+    local loader = require("jobrt.plugins").new({ lua_path = cfg.lua_path })
+    local _, opts = assert(loader:plugin(cfg.plugins, "opts"))
+    t.eq(opts, { label = "x", count = 3, ratio = 0.5, on = false, every = 120, size = 1024, cpu = 500,
+      mode = "fast", tags = {}, extra = { a = 1 } })
+    local _, links = assert(loader:plugin(cfg.plugins, "links"))
+    t.eq(links, { url_ttl = 3600, license = "proprietary" })
+  end },
+
+  { "TLS files: missing, not PEM, not DER, and good ones", function(t)
+    local dir = tmpdir()
+    t.cleanup = function() os.execute("rm -rf '" .. dir .. "'") end
+    local bin = os.getenv("JOBRT_BIN") or "./jobrt"
+    t.ok(os.execute("'" .. bin .. "' certs '" .. dir .. "' >/dev/null"), "jobrt certs")
+    local tls = FIXTURES .. "tls/"
+    local text = table.concat({
+      "listen:",
+      "  - address: 127.0.0.1:1",
+      "    tls: {cert: " .. dir .. "/server.crt, key: " .. dir .. "/server.key, client_ca: " .. dir .. "/ca.crt}",
+      "  - address: 127.0.0.1:2",
+      "    tls:",
+      "      cert: " .. tls .. "not_pem.crt",
+      "      key: " .. dir .. "/server.crt",
+      "      client_ca: " .. tls .. "bad_der.crt",
+      "  - address: 127.0.0.1:3",
+      "    tls: {cert: " .. dir .. "/missing.crt, key: " .. dir .. "/server.key}",
+    }, "\n") .. "\n"
+    t.eq(problems_of(text), {
+      "t.yaml:6: listen[2].tls.cert: \"" .. tls .. "not_pem.crt\" does not parse: expected a PEM certificate (\"-----BEGIN ...-----\")",
+      "t.yaml:7: listen[2].tls.key: \"" .. dir .. "/server.crt\" does not parse: expected a PEM private key (\"-----BEGIN ...-----\")",
+      "t.yaml:8: listen[2].tls.client_ca: \"" .. tls .. "bad_der.crt\" does not parse: a CERTIFICATE block is not valid base64 DER",
+      "t.yaml:10: listen[3].tls.cert: cannot read the cert file: " .. dir .. "/missing.crt: No such file or directory",
+    })
+  end },
+
+  { "a valid file with an unused plugin: warnings only", function(t)
+    local cfg, warnings = config.from_string("plugins:\n  spare: {use: approve.manual}\n", "t.yaml")
+    t.ok(cfg, "valid")
+    t.eq(config.format_errors(warnings), {
+      "t.yaml:2: warning: plugins.spare: no surface names this plugin (it is never loaded)" })
+  end },
+
+  { "deploy/default.yaml writes out the embedded default", function(t)
+    local cfg, warnings = config.load("deploy/default.yaml")
+    t.eq(warnings, {})
+    t.eq(cfg, config.default())
+  end },
+
+  { "--listen replaces the plain listeners and keeps the TLS ones", function(t)
+    local cfg = assert(config.load("deploy/mtls.yaml", SHALLOW))
+    t.eq(#cfg.listen, 2)
+    assert(config.apply_overrides(cfg, { listen = "127.0.0.1:9999" }))
+    t.eq(#cfg.listen, 2)
+    t.eq(cfg.listen[1], { host = "127.0.0.1", port = 9999, address = "127.0.0.1:9999" })
+    t.eq(cfg.listen[2].address, "127.0.0.1:8443")
+    t.eq(cfg.listen[2].tls.require_client_cert, true)
+    t.eq({ config.apply_overrides(cfg, { listen = "127.0.0.1:8443" }) }, { nil,
+      "--listen: 127.0.0.1:8443 is a TLS listener of the deployment file; --listen replaces only the plain listeners" })
+    t.eq(cfg.listen[1].port, 9999, "unchanged on error")
   end },
 }

@@ -13,14 +13,36 @@ local function open(t)
 end
 
 return {
-  { "schema and status mapping", function(t)
-    local s = jobs.schema()
-    t.eq(s.statuses, { "idle", "pending", "running", "finished", "error" })
-    for _, f in ipairs({ "id", "name", "user", "request", "result", "status", "messages" }) do
-      t.ok(s.fields[f], f)
+  { "schema: the seed's fields with type, required, unique, default, options", function(t)
+    local text = { type = "string", required = false, unique = false, default = "" }
+    t.eq(jobs.schema(), {
+      id = { type = "string", required = true, unique = true },
+      name = text, user = text, request = text, result = text, messages = text,
+      status = { type = "string", required = false, unique = false, default = "idle",
+        options = { "idle", "pending", "running", "finished", "error" } },
+    })
+    -- A fresh copy each time: a caller cannot change the next one's.
+    jobs.schema().status.options[1] = "changed"
+    t.eq(jobs.schema().status.options[1], "idle")
+  end },
+
+  { "status_map: statuses and their core states", function(t)
+    local m = jobs.status_map()
+    t.eq(m.statuses, { "idle", "pending", "running", "finished", "error" })
+    t.eq(m.to_core, { idle = "created", pending = "queued", running = "running",
+      finished = "succeeded", error = "failed" })
+    t.eq(m.from_core.awaiting_approval, "pending")
+    t.eq(m.from_core.canceled, "error")
+    for _, status in ipairs(m.statuses) do
+      t.eq(m.from_core[m.to_core[status]], status, status .. " round-trips")
     end
-    t.eq(s.to_core.finished, "succeeded")
-    t.eq(s.from_core.awaiting_approval, "pending")
+  end },
+
+  { "absent fields read as the schema's defaults", function(t)
+    open(t)
+    local job = jobs.create()
+    t.eq({ job.name, job.user, job.request, job.result, job.status }, { "", "", "", "", "idle" })
+    t.eq(jobs.results(job.id), "")
   end },
 
   { "create, find, set states, result", function(t)

@@ -57,15 +57,38 @@ return {
     local plugins_cfg = { prices = { use = "estimate.price_table", currency = "EUR", cpu_second = 0.5 } }
     local mod, opts = loader():plugin(plugins_cfg, "prices")
     t.ok(type(mod) == "table" and type(mod.estimate) == "function", "the estimator module")
-    t.eq(opts, { currency = "EUR", cpu_second = 0.5 })
+    -- Checked against the module's schema and completed with its defaults.
+    t.eq(opts, { currency = "EUR", cpu_second = 0.5, gib_second = 0.00005, output_byte = 0.000000001,
+      base_seconds = 1, seconds_per_node = 0.05, bytes_per_node = 4096, max_nodes = 2000, unestimable = {} })
+    local none, err = loader():plugin({ prices = { use = "estimate.price_table", cpu_second = "abc" } }, "prices")
+    t.eq(none, nil)
+    t.eq(err, 'plugin prices: cpu_second: expected a number, got "abc"')
+  end },
+
+  { "plugins may not require jobrt.core; surfaces may", function(t)
+    local mod, err = loader():plugin({ c = { use = "site.uses_core" } }, "c")
+    t.eq(mod, nil)
+    t.match(err, "uses_core%.lua:3: plugin c may not require jobrt%.core")
+    local surface = assert(loader():load("site.uses_core", "surface s"))
+    t.ok(surface.core ~= nil, "a surface gets the core")
+    -- Every built-in plugin loads as a plugin.
+    for _, name in ipairs({ "approve.image_allowlist", "approve.manual", "estimate.price_table", "publish.local" }) do
+      local options = name == "approve.image_allowlist" and { images = { "host" } } or nil
+      local p, perr = loader():plugin({ x = { use = name, images = options and options.images } }, "x")
+      t.ok(p, name .. ": " .. tostring(perr))
+    end
   end },
 
   { "plugin(): a bare module name works without an entry; a deployment's own module too", function(t)
     local mod, opts = loader():plugin({}, "publish.local")
     t.ok(type(mod) == "table" and type(mod.publish) == "function", "the publisher module")
-    t.eq(opts, {})
-    local own = assert(loader():plugin({ hi = { use = "site.greeter", who = "ops" } }, "hi"))
+    t.eq(opts, { url_ttl = 3600, license = "proprietary" })
+    local own = assert(loader():plugin({ hi = { use = "site.greeter" } }, "hi"))
     t.eq(own.greet("x"), "hello, x")
+    -- A module without a schema takes no options.
+    local none, err = loader():plugin({ hi = { use = "site.greeter", who = "ops" } }, "hi")
+    t.eq(none, nil)
+    t.eq(err, "plugin hi: who: unknown key (this takes no options)")
   end },
 
   { "plugin(): a missing module or a missing use is an error naming the plugin", function(t)
