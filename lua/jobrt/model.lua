@@ -151,10 +151,25 @@ local function describe(v)
   return "a " .. type(v)
 end
 
+-- The codec's marks, compared directly: the check asks on every value.
+local ARRAY_MT = getmetatable(json.array({}))
+local OBJECT_MT = getmetatable(json.object({}))
+
+local function is_array(v)
+  local mt = getmetatable(v)
+  if mt == nil or mt == OBJECT_MT then return false end
+  return mt == ARRAY_MT or json.is_array(v)
+end
+
 -- Decoded JSON marks arrays; a surface's own Lua tables are plain, so
 -- the keys decide: all strings make an object, exactly 1..n a list.
+-- check_object looks at the keys itself, as it walks them.
+local function is_table_object(v)
+  return type(v) == "table" and v ~= NULL and not is_array(v)
+end
+
 local function is_object(v)
-  if type(v) ~= "table" or v == NULL or json.is_array(v) then return false end
+  if not is_table_object(v) then return false end
   for k in pairs(v) do
     if type(k) ~= "string" then return false end
   end
@@ -163,7 +178,7 @@ end
 
 local function is_list(v)
   if type(v) ~= "table" or v == NULL then return false end
-  if json.is_array(v) then return true end
+  if is_array(v) then return true end
   local n = 0
   for _ in pairs(v) do n = n + 1 end
   return n == #v and getmetatable(v) == nil
@@ -248,7 +263,7 @@ local function check_value(c, v, spec)
 end
 
 local function check_object(c, v, fields)
-  if not is_object(v) then
+  if not is_table_object(v) then
     c:add("must be an object, got %s", describe(v))
     return v
   end
@@ -256,6 +271,12 @@ local function check_object(c, v, fields)
   c.depth = depth
   for k, x in pairs(v) do
     local spec = fields[k]
+    if type(k) ~= "string" then
+      keys[depth] = nil
+      c.depth = depth - 1
+      c:add("must be an object: its keys must be strings")
+      return v
+    end
     keys[depth] = k
     if not spec then
       local guess = suggest.closest(k, shape.names)
@@ -269,7 +290,8 @@ local function check_object(c, v, fields)
     elseif spec.fixed and c.partial then
       c:add("cannot be changed after submit")
     elseif x ~= NULL then
-      v[k] = check_value(c, x, spec)
+      local y = check_value(c, x, spec)
+      if y ~= x or type(y) == "number" then v[k] = y end
     elseif spec.required then
       c:add("must not be null")
     end
@@ -392,11 +414,22 @@ end
 -- tasks, when given, are whole); opts.taskless: a job may have no tasks.
 -- The message lists up to 20 problems in document order, each
 -- "path: what is wrong".
+-- A check's state is kept per opts table and used again: on a busy
+-- daemon every byte allocated here costs collector work, which was most of
+-- the price of checking a small job.
+local checks = setmetatable({}, { __mode = "k" })
+
 function M.validate(job, opts)
   opts = opts or {}
-  local c = setmetatable({ errors = {}, keys = {}, depth = 0, partial = opts.partial,
-                           limits = opts.limits or M.limits(nil) }, Check)
-  if not is_object(job) then return nil, "the job must be a JSON object, got " .. describe(job) end
+  local c = checks[opts]
+  if not c then
+    c = setmetatable({ errors = {}, keys = {} }, Check)
+    checks[opts] = c
+  elseif #c.errors > 0 then
+    c.errors, c.keys = {}, {}
+  end
+  c.depth, c.partial, c.limits = 0, opts.partial, opts.limits or M.limits(nil)
+  if not is_table_object(job) then return nil, "the job must be a JSON object, got " .. describe(job) end
   check_object(c, job, JOB)
   local tasks = job.tasks
   if not opts.taskless and (not opts.partial or tasks ~= nil) then
