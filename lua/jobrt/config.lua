@@ -2,7 +2,6 @@
 -- what differs from the defaults; every problem in it is reported, each as
 -- {file, line, key, message}, so `jobrt check` can list them all at once.
 local yaml = require("jobrt.yaml")
-local units = require("jobrt.units")
 local S = require("jobrt.schema")
 local crypto = require("jobrt.crypto")
 
@@ -63,17 +62,9 @@ function T.count(c, v, path, line, spec)
   return true, n
 end
 
-local function unit_checker(parse)
-  return function(c, v, path, line, spec)
-    local n, err = parse(v)
-    if not n then c:add(path, line, "%s", err) return false end
-    if spec.positive and n <= 0 then c:add(path, line, "must be more than 0") return false end
-    return true, n
-  end
-end
-T.bytes = unit_checker(units.bytes)
-T.cpu = unit_checker(units.cpu)
-T.duration = unit_checker(units.duration)
+-- Sizes, CPU and durations read as the modules' option schemas read them.
+local function unit_value(c, v, path, line, spec) return S.check(c, spec, v, path, line) end
+T.bytes, T.cpu, T.duration = unit_value, unit_value, unit_value
 
 function T.enum(c, v, path, line, spec)
   for _, allowed in ipairs(spec.values) do
@@ -103,6 +94,20 @@ function T.strings(c, v, path, line, spec)
     if good then out[#out + 1] = s else ok = false end
   end
   return ok, out
+end
+
+-- An `each` checker for names from a fixed list: "unknown role "x"" with
+-- the closest name, or the list when none is close.
+local function known(what, names)
+  return function(c, s, path, line)
+    for _, name in ipairs(names) do
+      if s == name then return true, s end
+    end
+    local guess = suggest(s, names)
+    c:add(path, line, 'unknown %s "%s" (%s)', what, s,
+      guess and string.format('did you mean "%s"?', guess) or ("known: " .. table.concat(names, ", ")))
+    return false
+  end
 end
 
 local function absolute_path(c, s, path, line)
@@ -361,15 +366,7 @@ end
 -- sees its own.
 local ROLES = { "admin", "user" }
 
-local function each_role(c, s, path, line)
-  for _, role in ipairs(ROLES) do
-    if s == role then return true, s end
-  end
-  local guess = suggest(s, ROLES)
-  c:add(path, line, 'unknown role "%s" (%s)', s,
-    guess and string.format('did you mean "%s"?', guess) or ("known: " .. table.concat(ROLES, ", ")))
-  return false
-end
+local each_role = known("role", ROLES)
 
 local USER_FIELDS = {
   password_hash = { type = "string" },
@@ -524,18 +521,7 @@ T.record = function(c, v, path, line, spec) return true, record(c, v, path, line
 ---------------------------------------------------------------------------
 -- The schema
 
-local function each_layer(c, s, path, line)
-  for _, layer in ipairs(SANDBOX_LAYERS) do
-    if s == layer then return true, s end
-  end
-  local guess = suggest(s, SANDBOX_LAYERS)
-  if guess then
-    c:add(path, line, 'unknown sandbox layer "%s" (did you mean "%s"?)', s, guess)
-  else
-    c:add(path, line, 'unknown sandbox layer "%s" (known: %s)', s, table.concat(SANDBOX_LAYERS, ", "))
-  end
-  return false
-end
+local each_layer = known("sandbox layer", SANDBOX_LAYERS)
 
 local function each_absolute(c, s, path, line) return absolute_path(c, s, path, line) end
 
