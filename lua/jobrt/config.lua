@@ -3,7 +3,6 @@
 -- {file, line, key, message}, so `jobrt check` can list them all at once.
 local yaml = require("jobrt.yaml")
 local S = require("jobrt.schema")
-local crypto = require("jobrt.crypto")
 
 local M = {}
 
@@ -227,55 +226,62 @@ local TLS_FIELDS = {
   require_client_cert = { type = "boolean", default = false },
 }
 
--- The length a DER value says it has, from its first bytes.
-local function der_length(der)
-  local n = der:byte(2)
-  if not n then return nil end
-  if n < 0x80 then return 2 + n end
-  local count, len = n - 0x80, 0
-  if count < 1 or count > 4 or #der < 2 + count then return nil end
-  for i = 1, count do len = len * 256 + der:byte(2 + i) end
-  return 2 + count + len
-end
-
 local PEM_WANTS = {
   cert = { label = "^CERTIFICATE$", what = "a PEM certificate" },
   client_ca = { label = "^CERTIFICATE$", what = "PEM CA certificates" },
   key = { label = "PRIVATE KEY$", what = "a PEM private key" },
 }
 
--- A TLS file (cert, key, client_ca) must exist and hold PEM blocks of its
--- kind whose contents decode to DER. Paths are taken from where jobrt
--- starts, as the listener reads them.
+-- A TLS file (cert, key, client_ca) must be readable and hold PEM blocks of
+-- its kind; an encrypted key is refused here, as OpenSSL would ask for its
+-- pass phrase on the terminal. -> true when worth handing to OpenSSL.
+-- Paths are taken from where jobrt starts, as the listener reads them.
 local function check_pem(c, file, key, path, line)
   local want = PEM_WANTS[key]
   local f, err = io.open(file, "rb")
   if not f then
     c:add(path, line, "cannot read the %s file: %s", key, err)
-    return
+    return false
   end
   local text = f:read("a") or ""
   f:close()
-  local found, bad = 0, nil
+  local found = false
   for label, body in text:gmatch("%-%-%-%-%-BEGIN ([%w ]+)%-%-%-%-%-(.-)%-%-%-%-%-END %1%-%-%-%-%-") do
     if label:find(want.label) then
       if label:find("ENCRYPTED") or body:find("Proc%-Type:") then
-        bad = bad or "the key is encrypted (jobrt reads unencrypted keys only)"
-      else
-        local der = crypto.base64_decode((body:gsub("%s", "")))
-        if not der or der:byte(1) ~= 0x30 or der_length(der) ~= #der then
-          bad = bad or ("a " .. label .. " block is not valid base64 DER")
-        else
-          found = found + 1
-        end
+        c:add(path, line, '"%s" does not parse: the key is encrypted (jobrt reads unencrypted keys only)', file)
+        return false
       end
+      found = true
     end
   end
-  if bad then
-    c:add(path, line, '"%s" does not parse: %s', file, bad)
-  elseif found == 0 then
+  if not found then
     c:add(path, line, '"%s" does not parse: expected %s ("-----BEGIN ...-----")', file, want.what)
   end
+  return found
+end
+
+-- Which file an OpenSSL refusal (runtime/http/tls.c's words) is about.
+local TLS_REFUSALS = {
+  { "^cannot load certificate", "cert" },
+  { "^cannot load private key", "key" },
+  { "^private key does not match", "key" },
+  { "^cannot load client CA", "client_ca" },
+}
+
+-- The files as a listener loads them: the TLS context built for real, so a
+-- block that does not decode, a key that does not match the certificate or
+-- a CA bundle that does not load is reported before serving.
+local function check_tls_files(c, v, tls, path, line)
+  local ok, msg = require("jobrt.http").check_tls({ cert = tls.cert, key = tls.key, client_ca = tls.client_ca })
+  if ok then return end
+  for _, r in ipairs(TLS_REFUSALS) do
+    if msg:find(r[1]) then
+      c:add(join(path, r[2]), c:line(v, r[2], line), "%s", msg)
+      return
+    end
+  end
+  c:add(path, line, "%s", msg)
 end
 
 local function check_tls(c, v, path, line)
@@ -287,9 +293,13 @@ local function check_tls(c, v, path, line)
     if is_null(v[k]) then c:add(path, line, 'missing "%s" (a TLS listener needs cert and key)', k) end
   end
   if c.deep then
+    local readable = true
     for _, k in ipairs({ "cert", "key", "client_ca" }) do
-      if type(tls[k]) == "string" then check_pem(c, tls[k], k, join(path, k), c:line(v, k, line)) end
+      if type(tls[k]) == "string" then
+        readable = check_pem(c, tls[k], k, join(path, k), c:line(v, k, line)) and readable
+      end
     end
+    if readable and #c.errors == before then check_tls_files(c, v, tls, path, line) end
   end
   if tls.require_client_cert and not tls.client_ca then
     c:add(join(path, "require_client_cert"), c:line(v, "require_client_cert", line),
