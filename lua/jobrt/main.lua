@@ -287,14 +287,18 @@ local function cmd_lua(args)
   local script_args = { [0] = file }
   for i = 3, #args do script_args[#script_args + 1] = args[i] end
   _G.arg = script_args
+  -- An error in the main chunk, or in a callback luv calls later, fails the
+  -- script: its traceback on standard error, exit status 1.
+  local function failed(trace)
+    io.stderr:write("jobrt: ", tostring(trace), "\n")
+    exit_status = 1
+    -- Timers, servers or watchers the script started would keep the
+    -- loop running after its failure.
+    require("luv").stop()
+  end
+  require("jobrt.callbacks").on_error(failed)
   require("jobrt.async").spawn(chunk, {
-    on_error = function(e, _, trace)
-      io.stderr:write("jobrt: ", tostring(trace or e), "\n")
-      exit_status = 1
-      -- Timers, servers or watchers the script started would keep the
-      -- loop running after its failure.
-      require("luv").stop()
-    end,
+    on_error = function(e, _, trace) failed(trace or e) end,
   }, table.unpack(script_args))
   return nil
 end
