@@ -277,6 +277,9 @@ local function by_line(list)
   return list
 end
 
+-- The plugins Loader that checked a cfg's modules (config.loader).
+local LOADERS = setmetatable({}, { __mode = "k" })
+
 -- doc (from jobrt.yaml) -> cfg, warnings | nil, problems (errors and
 -- warnings, by line). opts.deep: check the modules and the TLS files too.
 local function normalise(doc, lines, file, opts)
@@ -306,11 +309,12 @@ local function normalise(doc, lines, file, opts)
   end
   -- Even a file with mistakes has its modules checked, so one run lists
   -- every problem.
-  if c.deep then modules.check(c, cfg, doc) end
+  local loader = c.deep and modules.check(c, cfg, doc) or nil
   if #c.errors > 0 then
     for _, w in ipairs(c.warnings) do c.errors[#c.errors + 1] = w end
     return nil, by_line(c.errors)
   end
+  LOADERS[cfg] = loader
   return cfg, by_line(c.warnings)
 end
 
@@ -347,6 +351,15 @@ end
 --- config.default() -> the configuration of a deployment without a file.
 function M.default()
   return (normalise(NULL, {}, "<default>"))
+end
+
+--- config.loader(cfg) -> the jobrt.plugins Loader for cfg's modules: the
+-- one whose deep pass loaded them and checked their options (so mounting
+-- does neither again), or a fresh one for a cfg checked without modules.
+function M.loader(cfg)
+  return LOADERS[cfg] or require("jobrt.plugins").new({
+    lua_path = cfg.lua_path, deadline = cfg.lua.deadline, memory = cfg.lua.memory,
+  })
 end
 
 --- config.format_errors(problems) -> { "FILE:LINE: key: message", ... };

@@ -53,7 +53,12 @@ local function check_plugin_modules(c, cfg, doc, loader)
           c:add(upath, uline, "%s", lerr)
         else
           local schema = schema_of(c, mod, module, upath, uline)
-          if schema then S.record(c, schema, x, p, l, { use = true }) end
+          if schema then
+            local before = #c.errors
+            local options = S.record(c, schema, x, p, l, { use = true })
+            options.use = nil
+            if #c.errors == before then loader:keep_plugin(name, entry, mod, options) end
+          end
         end
       end
     end
@@ -82,11 +87,14 @@ local function check_surface_modules(c, cfg, doc, loader)
         local out = S.record(c, fields, x, p, l, { module = true, mount = true })
         out.module, out.mount = spec.module, spec.mount
         cfg.surfaces[name] = out
+        loader:keep_surface(name, spec.module, mod)
       end
     end
   end
 end
 
+-- check(c, cfg, doc) -> the plugins Loader, holding the modules loaded and
+-- the options checked (Loader:keep_*), for the mount to use.
 local function check_modules(c, cfg, doc)
   local loader = require("jobrt.plugins").new({
     lua_path = cfg.lua_path, deadline = cfg.lua.deadline, memory = cfg.lua.memory,
@@ -117,6 +125,7 @@ local function check_modules(c, cfg, doc)
         "no surface names this plugin (it is never loaded)")
     end
   end
+  return loader
 end
 
 M.check = check_modules

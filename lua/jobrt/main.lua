@@ -69,10 +69,9 @@ local function load_config(path, warn)
   return cfg
 end
 
+-- The loader that already holds cfg's modules and checked options.
 local function new_loader(cfg)
-  return require("jobrt.plugins").new({
-    lua_path = cfg.lua_path, deadline = cfg.lua.deadline, memory = cfg.lua.memory,
-  })
+  return require("jobrt.config").loader(cfg)
 end
 
 ---------------------------------------------------------------------------
@@ -88,7 +87,7 @@ local function surface_commands(cfg)
   table.sort(names)
   local out = {}
   for _, name in ipairs(names) do
-    local mod = loader:load(cfg.surfaces[name].module, "surface " .. name)
+    local mod = loader:surface(name, cfg.surfaces[name].module)
     if type(mod) == "table" and type(mod.commands) == "table" then
       for cmd, spec in pairs(mod.commands) do
         if type(cmd) == "string" and type(spec) == "table" and type(spec.run) == "function" and not out[cmd] then

@@ -422,6 +422,44 @@ return {
     t.eq(links, { url_ttl = 3600, license = "proprietary" })
   end },
 
+  { "a start loads and checks each module once: the config pass hands them to the mount", function(t)
+    local text = table.concat({
+      "lua_path: [" .. PLUGINS .. "]",
+      "plugins:",
+      "  opts: {use: site.options, label: x, every: 2m}",
+      "  links: {use: publish.local, url_ttl: 1h}",
+      "surfaces:",
+      "  native: {approval: [opts]}",
+      "  openeo: {publisher: links, estimator: estimate.price_table}",
+    }, "\n") .. "\n"
+    local cfg = assert(config.from_string(text, "t.yaml"))
+    local loader = config.loader(cfg)
+    t.ok(config.loader(cfg) == loader, "one loader per checked cfg")
+    -- Count what the mount still loads.
+    local loads = {}
+    local load = loader.load
+    loader.load = function(self, name, ...)
+      loads[#loads + 1] = name
+      return load(self, name, ...)
+    end
+    local _, opts = assert(loader:plugin(cfg.plugins, "opts"))
+    t.eq({ opts.label, opts.every, opts.count }, { "x", 120, 3 }, "checked and complete")
+    opts.label = "changed"
+    t.eq(select(2, loader:plugin(cfg.plugins, "opts")).label, "x", "each caller gets its own copy")
+    local app, err = require("jobrt.server").new(cfg, loader)
+    t.ok(app, err)
+    -- Surfaces and the configured plugins come from the config pass; only a
+    -- plugin named by module alone (estimate.price_table) loads at the mount.
+    t.eq(loads, { "policies.estimate.price_table" })
+    -- An entry changed after the check (or a cfg checked without modules)
+    -- is loaded and checked again.
+    local shallow = assert(config.from_string(text, "t.yaml", SHALLOW))
+    t.ok(config.loader(shallow) ~= loader)
+    t.eq(next(config.loader(shallow).kept.plugins), nil)
+    cfg.plugins.links = { use = "publish.local", url_ttl = "2h" }
+    t.eq(select(2, assert(loader:plugin(cfg.plugins, "links"))).url_ttl, 7200)
+  end },
+
   { "TLS files: missing, not PEM, encrypted, corrupted, mismatched, and good ones", function(t)
     local dir = tmpdir()
     t.cleanup = function() os.execute("rm -rf '" .. dir .. "'") end
