@@ -70,9 +70,7 @@ local function load_config(path, warn)
 end
 
 -- The loader that already holds cfg's modules and checked options.
-local function new_loader(cfg)
-  return require("jobrt.config").loader(cfg)
-end
+local function new_loader(cfg) return require("jobrt.config").loader(cfg) end
 
 ---------------------------------------------------------------------------
 -- Surface commands
@@ -350,7 +348,8 @@ printed as FILE:LINE: warning: ... and do not change the exit status.]] },
 Runs a Lua script (FILE, or standard input with -) as a coroutine on the
 event loop, with every jobrt.* module available and ARGS in the global
 `arg`. The command ends when the loop has nothing left to do. A script
-error prints the error with its traceback and exits 1.]] },
+error, in the main chunk or in a luv callback (a timer's, a handle's),
+prints the error with its traceback and exits 1.]] },
   { name = "sandbox-check",
     usage = "sandbox-check [--cgroup-parent PATH] [--clean-stale]",
     summary = "print which sandbox layers this machine allows",
