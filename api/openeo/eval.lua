@@ -119,24 +119,14 @@ end
 
 --- run_file(path_or_text[, opts]) -> JSON text | nil, err
 -- A text starting with "{" is the document itself; anything else is a path,
--- read with opts.read(path) -> text | nil, msg (or io.open where it exists,
--- i.e. when run as a command rather than as surface code).
+-- read with opts.read(path) -> text | nil, msg (surface code has no io: the
+-- caller hands in its reader, as jobrt.main does with cmd.read).
 function M.run_file(source, opts)
   opts = opts or {}
   local text = source
   if type(source) == "string" and not source:match("^%s*{") then
     local read = opts.read
-    if not read then
-      local io_lib = rawget(_ENV, "io")
-      if not io_lib then return nil, err("Internal", "No way to read files here; pass opts.read.", 500) end
-      read = function(path)
-        local f, msg = io_lib.open(path, "rb")
-        if not f then return nil, msg end
-        local data = f:read("a")
-        f:close()
-        return data
-      end
-    end
+    if not read then return nil, err("Internal", "No way to read files here; pass opts.read.", 500) end
     local data, msg = read(source)
     if not data then return nil, err("ProcessGraphMissing", "Cannot read " .. source .. ": " .. tostring(msg)) end
     text = data

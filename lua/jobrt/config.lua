@@ -1,10 +1,14 @@
 -- The deployment file: its schema, defaults and validation. A file states only
 -- what differs from the defaults; every problem in it is reported, each as
 -- {file, line, key, message}, so `jobrt check` can list them all at once.
+-- Its parts: jobrt.config_types (value checkers), jobrt.config_listen
+-- (addresses, listeners, TLS files) and jobrt.config_modules (the deep pass
+-- over the plugins' and surfaces' modules and options).
 local yaml = require("jobrt.yaml")
-local units = require("jobrt.units")
 local S = require("jobrt.schema")
-local crypto = require("jobrt.crypto")
+local types = require("jobrt.config_types")
+local listen = require("jobrt.config_listen")
+local modules = require("jobrt.config_modules")
 
 local M = {}
 
@@ -30,328 +34,12 @@ local KiB, MiB, GiB = 1024, 1024 * 1024, 1024 * 1024 * 1024
 
 local DEFAULT_LISTEN = "127.0.0.1:8080"
 
----------------------------------------------------------------------------
--- Helpers (shared with the modules' option schemas)
-
-local is_null, is_map, is_seq = S.is_null, S.is_map, S.is_seq
+local is_null, is_map = S.is_null, S.is_map
 local describe, deep_copy, join = S.describe, S.deep_copy, S.join
 local suggest, sorted_keys, new_check = S.suggest, S.sorted_keys, S.new_check
-
----------------------------------------------------------------------------
--- Value checkers: f(c, v, path, line, spec) -> ok, normalised value. They are
--- called only for non-null values; null means "the default".
-
-local T = {}
-
-function T.string(c, v, path, line)
-  if type(v) ~= "string" then c:type_error(path, line, "a string", v) return false end
-  if v == "" then c:add(path, line, "must not be empty") return false end
-  return true, v
-end
-
-function T.boolean(c, v, path, line)
-  if type(v) ~= "boolean" then c:type_error(path, line, "true or false", v) return false end
-  return true, v
-end
-
-function T.count(c, v, path, line, spec)
-  local n = type(v) == "number" and math.tointeger(v)
-  if not n then c:type_error(path, line, "a whole number", v) return false end
-  local min = spec.min or 0
-  if n < 0 and min == 0 then c:add(path, line, "must not be negative") return false end
-  if n < min then c:add(path, line, "must be at least %d", min) return false end
-  return true, n
-end
-
-local function unit_checker(parse)
-  return function(c, v, path, line, spec)
-    local n, err = parse(v)
-    if not n then c:add(path, line, "%s", err) return false end
-    if spec.positive and n <= 0 then c:add(path, line, "must be more than 0") return false end
-    return true, n
-  end
-end
-T.bytes = unit_checker(units.bytes)
-T.cpu = unit_checker(units.cpu)
-T.duration = unit_checker(units.duration)
-
-function T.enum(c, v, path, line, spec)
-  for _, allowed in ipairs(spec.values) do
-    if v == allowed then return true, v end
-  end
-  local list = '"' .. table.concat(spec.values, '", "') .. '"'
-  if type(v) == "string" then
-    local guess = suggest(v, spec.values)
-    if guess then
-      c:add(path, line, 'unknown value "%s" (did you mean "%s"?)', v, guess)
-      return false
-    end
-  end
-  c:add(path, line, "expected one of %s, got %s", list, describe(v))
-  return false
-end
-
--- A list of strings; a single string is a list of one.
-function T.strings(c, v, path, line, spec)
-  if type(v) == "string" then v = { v } end
-  if not is_seq(v) then c:type_error(path, line, "a list of strings", v) return false end
-  local out, ok = {}, true
-  for i, item in ipairs(v) do
-    local p, l = join(path, i), c:line(v, i, line)
-    local good, s = T.string(c, item, p, l)
-    if good and spec.each then good, s = spec.each(c, s, p, l) end
-    if good then out[#out + 1] = s else ok = false end
-  end
-  return ok, out
-end
-
-local function absolute_path(c, s, path, line)
-  if s:sub(1, 1) ~= "/" then
-    c:add(path, line, 'must be an absolute path, got "%s"', s)
-    return false
-  end
-  return true, s
-end
-
-local function module_name(c, s, path, line)
-  for part in (s .. "."):gmatch("([^.]*)%.") do
-    if not part:find("^[%a_][%w_]*$") then
-      c:add(path, line, 'not a Lua module name: "%s" (expected e.g. "site.reports")', s)
-      return false
-    end
-  end
-  return true, s
-end
-
--- A record: a mapping whose keys are fixed by fields {name = spec}. Returns
--- its defaults overlaid with the valid values found.
-local function record(c, v, path, line, fields)
-  local out = {}
-  for name, spec in pairs(fields) do out[name] = deep_copy(spec.default) end
-  if is_null(v) or not c:mapping(path, line, v) then return out end
-  local names = sorted_keys(fields)
-  for _, k in ipairs(c:keys(v)) do
-    local spec, p, l = fields[k], join(path, k), c:line(v, k, line)
-    if not spec then
-      c:unknown(path, k, l, names)
-    elseif not is_null(v[k]) then
-      local ok, value = T[spec.type](c, v[k], p, l, spec)
-      if ok then out[k] = value end
-    end
-  end
-  return out
-end
-
----------------------------------------------------------------------------
--- listen
-
-local function ipv4(h)
-  local parts = { h:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$") }
-  if #parts ~= 4 then return false end
-  for _, p in ipairs(parts) do
-    if #p > 1 and p:sub(1, 1) == "0" or tonumber(p) > 255 then return false end
-  end
-  return true
-end
-
--- How many 16-bit groups a run like "1:2:a.b.c.d" holds, nil if malformed.
-local function v6_groups(s, may_end_in_v4)
-  if s == "" then return 0 end
-  local n, parts = 0, {}
-  for g in (s .. ":"):gmatch("([^:]*):") do parts[#parts + 1] = g end
-  for i, g in ipairs(parts) do
-    if i == #parts and may_end_in_v4 and g:find("%.") then
-      if not ipv4(g) then return nil end
-      n = n + 2
-    elseif g:find("^%x%x?%x?%x?$") then
-      n = n + 1
-    else
-      return nil
-    end
-  end
-  return n
-end
-
-local function ipv6(h)
-  if h:find("[^%x:%.]") then return false end
-  local head, tail = h:match("^(.-)::(.*)$")
-  if not head then return v6_groups(h, true) == 8 end
-  if tail:find("::", 1, true) then return false end
-  local a, b = v6_groups(head, false), v6_groups(tail, true)
-  return a ~= nil and b ~= nil and a + b <= 7
-end
-
--- "ADDR:PORT" -> {host=, port=, address=} | nil, reason
-local function parse_address(s)
-  local host, port = s:match("^%[(.*)%]:(%d+)$")
-  local v6 = host ~= nil
-  if not host then
-    if s:find("^%[") then return nil, string.format('"%s" is not "[IPv6]:PORT"', s) end
-    host, port = s:match("^([^:]*):(%d+)$")
-  end
-  if not host then
-    if select(2, s:gsub(":", "")) > 1 and not s:find("%[") then
-      return nil, string.format('"%s": put IPv6 addresses in brackets, e.g. "[::1]:8080"', s)
-    end
-    if not s:find(":") then
-      return nil, string.format('"%s" has no port (expected ADDR:PORT, e.g. "127.0.0.1:8080")', s)
-    end
-    return nil, string.format('"%s" is not ADDR:PORT (e.g. "127.0.0.1:8080")', s)
-  end
-  local p = tonumber(port)
-  if #port > 5 or p > 65535 then
-    return nil, string.format('"%s": port %s is out of range (0-65535)', s, port)
-  end
-  if v6 then
-    if not ipv6(host) then return nil, string.format('"%s": "%s" is not an IPv6 address', s, host) end
-    return { host = host, port = p, address = "[" .. host .. "]:" .. p }
-  end
-  if host == "" then
-    return nil, string.format('"%s" has no address (use "0.0.0.0:%s" for every interface)', s, port)
-  end
-  if host ~= "localhost" and not ipv4(host) then
-    return nil, string.format('"%s": "%s" is not an IPv4 address, [IPv6] or localhost', s, host)
-  end
-  return { host = host, port = p, address = host .. ":" .. p }
-end
-
-local TLS_FIELDS = {
-  cert = { type = "string" },
-  key = { type = "string" },
-  client_ca = { type = "string" },
-  require_client_cert = { type = "boolean", default = false },
-}
-
--- The length a DER value says it has, from its first bytes.
-local function der_length(der)
-  local n = der:byte(2)
-  if not n then return nil end
-  if n < 0x80 then return 2 + n end
-  local count, len = n - 0x80, 0
-  if count < 1 or count > 4 or #der < 2 + count then return nil end
-  for i = 1, count do len = len * 256 + der:byte(2 + i) end
-  return 2 + count + len
-end
-
-local PEM_WANTS = {
-  cert = { label = "^CERTIFICATE$", what = "a PEM certificate" },
-  client_ca = { label = "^CERTIFICATE$", what = "PEM CA certificates" },
-  key = { label = "PRIVATE KEY$", what = "a PEM private key" },
-}
-
--- A TLS file (cert, key, client_ca) must exist and hold PEM blocks of its
--- kind whose contents decode to DER. Paths are taken from where jobrt
--- starts, as the listener reads them.
-local function check_pem(c, file, key, path, line)
-  local want = PEM_WANTS[key]
-  local f, err = io.open(file, "rb")
-  if not f then
-    c:add(path, line, "cannot read the %s file: %s", key, err)
-    return
-  end
-  local text = f:read("a") or ""
-  f:close()
-  local found, bad = 0, nil
-  for label, body in text:gmatch("%-%-%-%-%-BEGIN ([%w ]+)%-%-%-%-%-(.-)%-%-%-%-%-END %1%-%-%-%-%-") do
-    if label:find(want.label) then
-      if label:find("ENCRYPTED") or body:find("Proc%-Type:") then
-        bad = bad or "the key is encrypted (jobrt reads unencrypted keys only)"
-      else
-        local der = crypto.base64_decode((body:gsub("%s", "")))
-        if not der or der:byte(1) ~= 0x30 or der_length(der) ~= #der then
-          bad = bad or ("a " .. label .. " block is not valid base64 DER")
-        else
-          found = found + 1
-        end
-      end
-    end
-  end
-  if bad then
-    c:add(path, line, '"%s" does not parse: %s', file, bad)
-  elseif found == 0 then
-    c:add(path, line, '"%s" does not parse: expected %s ("-----BEGIN ...-----")', file, want.what)
-  end
-end
-
-local function check_tls(c, v, path, line)
-  if is_null(v) or v == false then return true, nil end
-  if not c:mapping(path, line, v, "a mapping with cert and key") then return false end
-  local before = #c.errors
-  local tls = record(c, v, path, line, TLS_FIELDS)
-  for _, k in ipairs({ "cert", "key" }) do
-    if is_null(v[k]) then c:add(path, line, 'missing "%s" (a TLS listener needs cert and key)', k) end
-  end
-  if c.deep then
-    for _, k in ipairs({ "cert", "key", "client_ca" }) do
-      if type(tls[k]) == "string" then check_pem(c, tls[k], k, join(path, k), c:line(v, k, line)) end
-    end
-  end
-  if tls.require_client_cert and not tls.client_ca then
-    c:add(join(path, "require_client_cert"), c:line(v, "require_client_cert", line),
-      'needs "client_ca" (the CA that signs client certificates)')
-  end
-  return #c.errors == before, tls
-end
-
-local function check_listener(c, v, path, line)
-  if type(v) == "string" then
-    local l, err = parse_address(v)
-    if not l then c:add(path, line, "%s", err) return false end
-    return true, l
-  end
-  if not is_map(v) or next(v) == nil then
-    local hint = is_seq(v) and ' (quote IPv6 addresses: "[::1]:8080")' or ""
-    c:type_error(path, line, '"ADDR:PORT" or a mapping with address and tls' .. hint, v)
-    return false
-  end
-  local ok, l = true, nil
-  for _, k in ipairs(c:keys(v)) do
-    if k ~= "address" and k ~= "tls" then
-      c:unknown(path, k, c:line(v, k, line), { "address", "tls" })
-      ok = false
-    end
-  end
-  local apath, aline = join(path, "address"), c:line(v, "address", line)
-  if is_null(v.address) then
-    c:add(path, line, 'missing "address"')
-    ok = false
-  elseif type(v.address) ~= "string" then
-    c:type_error(apath, aline, '"ADDR:PORT"', v.address)
-    ok = false
-  else
-    local err
-    l, err = parse_address(v.address)
-    if not l then c:add(apath, aline, "%s", err) ok = false end
-  end
-  local good_tls, tls = check_tls(c, v.tls, join(path, "tls"), c:line(v, "tls", line))
-  if l then l.tls = tls end
-  return ok and good_tls, l
-end
-
--- A list of listeners; one string or one mapping is a list of one, and
--- errors then name "listen" itself rather than "listen[1]".
-local function check_listen(c, v, path, line)
-  local list = v
-  if type(v) == "string" or (is_map(v) and next(v) ~= nil) then list = { v } end
-  if not is_seq(list) then c:type_error(path, line, 'a list of "ADDR:PORT"', v) return false end
-  if #list == 0 then c:add(path, line, "needs at least one address") return false end
-  local out, ok, seen = {}, true, {}
-  for i, item in ipairs(list) do
-    local p = list == v and join(path, i) or path
-    local l = list == v and c:line(v, i, line) or line
-    local good, listener = check_listener(c, item, p, l)
-    if good and seen[listener.address] then
-      c:add(p, l, "%s is listed twice (first as %s)", listener.address, seen[listener.address])
-      good = false
-    end
-    if good then
-      seen[listener.address] = p
-      out[#out + 1] = listener
-    end
-    ok = ok and good
-  end
-  return ok, out
-end
+local T, record, known = types.T, types.record, types.known
+local absolute_path, module_name = types.absolute_path, types.module_name
+local parse_address = listen.parse_address
 
 ---------------------------------------------------------------------------
 -- users, surfaces, plugins, sandbox images: mappings of named entries
@@ -361,15 +49,7 @@ end
 -- sees its own.
 local ROLES = { "admin", "user" }
 
-local function each_role(c, s, path, line)
-  for _, role in ipairs(ROLES) do
-    if s == role then return true, s end
-  end
-  local guess = suggest(s, ROLES)
-  c:add(path, line, 'unknown role "%s" (%s)', s,
-    guess and string.format('did you mean "%s"?', guess) or ("known: " .. table.concat(ROLES, ", ")))
-  return false
-end
+local each_role = known("role", ROLES)
 
 local USER_FIELDS = {
   password_hash = { type = "string" },
@@ -514,28 +194,16 @@ local function check_images(c, v, path, line, spec)
   return true, out
 end
 
-T.listen = check_listen
+T.listen = listen.check
 T.users = check_users
 T.surfaces = check_surfaces
 T.plugins = check_plugins
 T.images = check_images
-T.record = function(c, v, path, line, spec) return true, record(c, v, path, line, spec.fields) end
 
 ---------------------------------------------------------------------------
 -- The schema
 
-local function each_layer(c, s, path, line)
-  for _, layer in ipairs(SANDBOX_LAYERS) do
-    if s == layer then return true, s end
-  end
-  local guess = suggest(s, SANDBOX_LAYERS)
-  if guess then
-    c:add(path, line, 'unknown sandbox layer "%s" (did you mean "%s"?)', s, guess)
-  else
-    c:add(path, line, 'unknown sandbox layer "%s" (known: %s)', s, table.concat(SANDBOX_LAYERS, ", "))
-  end
-  return false
-end
+local each_layer = known("sandbox layer", SANDBOX_LAYERS)
 
 local function each_absolute(c, s, path, line) return absolute_path(c, s, path, line) end
 
@@ -600,120 +268,6 @@ local function default_of(name, spec)
   return deep_copy(spec.default)
 end
 
----------------------------------------------------------------------------
--- Modules: each plugin's and surface's options against the schema its
--- module declares (run with c.deep, as `jobrt check` and start-up do).
-
--- Options every surface takes; jobrt.server reads them.
-local SURFACE_FIELDS = {
-  auth = { type = "list", allow_false = true,
-    of = { type = "string", one_of = { "basic", "bearer", "token", "mtls" } } },
-}
-
--- The plugins the binary carries, for suggestions.
-local BUILTIN_PLUGINS = { "approve.image_allowlist", "approve.manual", "estimate.price_table", "publish.local" }
-
--- The module's schema, or nil after saying what is wrong with it.
-local function schema_of(c, mod, module, path, line)
-  local schema = type(mod) == "table" and mod.schema or nil
-  if schema == nil then return {} end
-  local ok, err = S.declared(schema)
-  if not ok then
-    c:add(path, line, "module %s declares a broken schema: %s", module, err)
-    return nil
-  end
-  return schema
-end
-
-local function unknown_module(c, use, path, line, err)
-  local guess = suggest(use, BUILTIN_PLUGINS)
-  c:add(path, line, 'unknown plugin module "%s"%s', use,
-    guess and string.format(' (did you mean "%s"?)', guess) or (": " .. err))
-end
-
-local function check_plugin_modules(c, cfg, doc, loader)
-  local pdoc = is_map(doc.plugins) and doc.plugins or {}
-  local pline = c:line(doc, "plugins", 1)
-  for _, name in ipairs(c:keys(pdoc)) do
-    local entry, x = cfg.plugins[name], pdoc[name]
-    if entry then
-      local p, l = join("plugins", name), c:line(pdoc, name, pline)
-      local upath, uline = join(p, "use"), c:line(x, "use", l)
-      local module, err = loader:resolve(entry.use)
-      if not module then
-        unknown_module(c, entry.use, upath, uline, err)
-      else
-        local mod, lerr = loader:load(module, "plugin " .. name, "plugin")
-        if mod == nil then
-          c:add(upath, uline, "%s", lerr)
-        else
-          local schema = schema_of(c, mod, module, upath, uline)
-          if schema then S.record(c, schema, x, p, l, { use = true }) end
-        end
-      end
-    end
-  end
-end
-
-local function check_surface_modules(c, cfg, doc, loader)
-  local sdoc = is_map(doc.surfaces) and doc.surfaces or {}
-  local sline = c:line(doc, "surfaces", 1)
-  for _, name in ipairs(sorted_keys(cfg.surfaces)) do
-    local spec = cfg.surfaces[name]
-    local x = is_map(sdoc[name]) and sdoc[name] or nil
-    local p, l = join("surfaces", name), c:line(sdoc, name, sline)
-    local mpath, mline = join(p, "module"), c:line(x, "module", l)
-    local mod, err = loader:load(spec.module, "surface " .. name)
-    if mod == nil then
-      c:add(mpath, mline, "%s", err)
-    elseif type(mod) ~= "table" then
-      c:add(mpath, mline, "module %s must return a table (with a routes function)", spec.module)
-    else
-      local schema = schema_of(c, mod, spec.module, mpath, mline)
-      if schema then
-        local fields = {}
-        for k, f in pairs(schema) do fields[k] = f end
-        for k, f in pairs(SURFACE_FIELDS) do fields[k] = fields[k] or f end
-        local out = S.record(c, fields, x, p, l, { module = true, mount = true })
-        out.module, out.mount = spec.module, spec.mount
-        cfg.surfaces[name] = out
-      end
-    end
-  end
-end
-
-local function check_modules(c, cfg, doc)
-  local loader = require("jobrt.plugins").new({
-    lua_path = cfg.lua_path, deadline = cfg.lua.deadline, memory = cfg.lua.memory,
-  })
-  doc = is_map(doc) and doc or {}
-  check_plugin_modules(c, cfg, doc, loader)
-  -- Plugins the surfaces name (approval, estimators, ...): each must exist;
-  -- those nobody names are worth a warning.
-  local used = {}
-  local names = sorted_keys(cfg.plugins)
-  c.plugin_ref = function(name, path, line)
-    if cfg.plugins[name] then
-      used[name] = true
-      return true
-    end
-    if loader:resolve(name) then return true end
-    local guess = suggest(name, names)
-    c:add(path, line, 'unknown plugin "%s" (%s)', name, guess and string.format('did you mean "%s"?', guess)
-      or "not in plugins, nor a plugin module")
-    return false
-  end
-  check_surface_modules(c, cfg, doc, loader)
-  c.plugin_ref = nil
-  local pdoc = is_map(doc.plugins) and doc.plugins or {}
-  for _, name in ipairs(names) do
-    if not used[name] then
-      c:warn(join("plugins", name), c:line(pdoc, name, c:line(doc, "plugins", 1)),
-        "no surface names this plugin (it is never loaded)")
-    end
-  end
-end
-
 local function by_line(list)
   table.sort(list, function(a, b)
     if (a.line or 0) ~= (b.line or 0) then return (a.line or 0) < (b.line or 0) end
@@ -722,6 +276,9 @@ local function by_line(list)
   end)
   return list
 end
+
+-- The plugins Loader that checked a cfg's modules (config.loader).
+local LOADERS = setmetatable({}, { __mode = "k" })
 
 -- doc (from jobrt.yaml) -> cfg, warnings | nil, problems (errors and
 -- warnings, by line). opts.deep: check the modules and the TLS files too.
@@ -752,11 +309,12 @@ local function normalise(doc, lines, file, opts)
   end
   -- Even a file with mistakes has its modules checked, so one run lists
   -- every problem.
-  if c.deep then check_modules(c, cfg, doc) end
+  local loader = c.deep and modules.check(c, cfg, doc) or nil
   if #c.errors > 0 then
     for _, w in ipairs(c.warnings) do c.errors[#c.errors + 1] = w end
     return nil, by_line(c.errors)
   end
+  LOADERS[cfg] = loader
   return cfg, by_line(c.warnings)
 end
 
@@ -793,6 +351,15 @@ end
 --- config.default() -> the configuration of a deployment without a file.
 function M.default()
   return (normalise(NULL, {}, "<default>"))
+end
+
+--- config.loader(cfg) -> the jobrt.plugins Loader for cfg's modules: the
+-- one whose deep pass loaded them and checked their options (so mounting
+-- does neither again), or a fresh one for a cfg checked without modules.
+function M.loader(cfg)
+  return LOADERS[cfg] or require("jobrt.plugins").new({
+    lua_path = cfg.lua_path, deadline = cfg.lua.deadline, memory = cfg.lua.memory,
+  })
 end
 
 --- config.format_errors(problems) -> { "FILE:LINE: key: message", ... };

@@ -1,10 +1,12 @@
 -- jobrt.jobs: a simple job manager on top of jobrt.core, for scripts
 -- (`jobrt lua`) and custom endpoints (surfaces; plugins may not require
--- it). A job here is {id, name, user, request, result, status, messages}
--- (jobs.schema(); request and result may also be any JSON value, messages
--- is a list of lines); it is a core job without tasks (surface "jobs"
--- unless told otherwise) whose state the script drives. Operational
--- failures return nil, message, CODE like jobrt.core; an invalid status
+-- it). A job here is {id, name, user, request, result, status, messages},
+-- each a string as jobs.schema() declares: request and result are the text
+-- (JSON, as a rule) the caller gives, stored and returned as given;
+-- messages is one text, to which jobs.set_error adds a line. It is a core
+-- job without tasks (surface "jobs" unless told otherwise) whose state the
+-- script drives. Operational failures return nil, message, CODE like
+-- jobrt.core (a field of the wrong type: "INVALID"); an invalid status
 -- name raises.
 --
 -- Status <-> core state (jobs.status_map()):
@@ -68,24 +70,46 @@ local function check_status(status, level)
   end
 end
 
+-- A stored value as the schema's string: absent is "", a text is itself;
+-- jobs stored before fields were strings read as JSON text (a list of
+-- messages as its lines).
+local function text(v, lines)
+  if v == nil or v == json.null then return "" end
+  if type(v) == "string" then return v end
+  if lines and type(v) == "table" then
+    local parts = {}
+    for i, m in ipairs(v) do parts[i] = tostring(m) end
+    return table.concat(parts, "\n")
+  end
+  return json.encode(v)
+end
+
 -- core job -> simple job
 local function simple(job)
   if job == nil then return nil end
-  local messages = job.messages
-  if type(messages) ~= "table" then messages = json.array({}) end
-  -- Absent fields read as the schema's default.
-  local function given(v) if v == nil or v == json.null then return "" end return v end
   return {
     id = job.id,
-    name = given(job.name or job.title),
-    user = given(job.owner),
-    request = given(job.request),
-    result = given(job.result),
+    name = text(job.name or job.title),
+    user = text(job.owner),
+    request = text(job.request),
+    result = text(job.result),
     status = TO_STATUS[job.state] or "error",
-    messages = messages,
+    messages = text(job.messages, true),
     created_at = job.created_at,
     updated_at = job.updated_at,
   }
+end
+
+-- Every field a caller gives is a string (or nil: the default).
+local function strings(fields, names)
+  for _, name in ipairs(names) do
+    local v = fields[name]
+    if v ~= nil and type(v) ~= "string" then
+      return nil, string.format("%s must be a string%s, got a %s", name,
+        (name == "request" or name == "result") and " (JSON text: jobrt.json.encode a table)" or "", type(v))
+    end
+  end
+  return true
 end
 
 local function wrap(job, err, code)
@@ -97,8 +121,9 @@ end
 -- opts.id chooses the id, opts.surface the surface (default "jobs").
 function M.create(name, user, request, result, opts)
   opts = opts or {}
-  if name ~= nil and type(name) ~= "string" then return nil, "name must be a string", "INVALID" end
-  if user ~= nil and type(user) ~= "string" then return nil, "user must be a string", "INVALID" end
+  local ok, err = strings({ name = name, user = user, request = request, result = result },
+    { "name", "user", "request", "result" })
+  if not ok then return nil, err, "INVALID" end
   return wrap(core.submit({
     id = opts.id,
     surface = opts.surface or M.SURFACE,
@@ -107,7 +132,7 @@ function M.create(name, user, request, result, opts)
     name = name,
     request = request,
     result = result,
-    messages = json.array({}),
+    messages = "",
   }))
 end
 
@@ -131,26 +156,22 @@ function M.get(id, status)
   return job
 end
 
---- jobs.set(id, data, status) -> job | nil, err, code. data may hold name,
--- request, result and messages (a list, or one string to append); status
--- (optional) sets the state.
-function M.set(id, data, status)
-  if status ~= nil then check_status(status, 2) end
+-- set's work; line (set_error's message) is added to the messages.
+local function change(id, data, status, line)
   data = data or {}
   if type(data) ~= "table" then return nil, "data must be a table", "INVALID" end
+  local valid, verr = strings(data, { "name", "request", "result", "messages" })
+  if not valid then return nil, verr, "INVALID" end
   local current, err, code = core.get(id)
   if not current then return nil, err, code end
   local changes = {}
   if data.name ~= nil then changes.name, changes.title = data.name, data.name end
   if data.request ~= nil then changes.request = data.request end
   if data.result ~= nil then changes.result = data.result end
-  if type(data.messages) == "table" then
-    changes.messages = json.array(data.messages)
-  elseif type(data.messages) == "string" then
-    local list = json.array({})
-    for i, m in ipairs(type(current.messages) == "table" and current.messages or {}) do list[i] = m end
-    list[#list + 1] = data.messages
-    changes.messages = list
+  if data.messages ~= nil then changes.messages = data.messages end
+  if line ~= nil then
+    local before = text(current.messages, true)
+    changes.messages = before == "" and line or (before .. "\n" .. line)
   end
   -- update is refused while queued or running: move the state first, then
   -- write, then move it on (the state the caller asked for wins).
@@ -168,20 +189,33 @@ function M.set(id, data, status)
     end
   end
   if status ~= nil then
-    local error_text = status == "error" and (data.error or "failed") or nil
+    local error_text = status == "error" and (line or "failed") or nil
     return wrap(core.set_state(id, TO_STATE[status], error_text))
   end
   return wrap(core.get(id))
 end
 
+--- jobs.set(id, data, status) -> job | nil, err, code. data may hold name,
+-- request, result and messages, each a string that replaces the job's;
+-- status (optional) sets the state.
+function M.set(id, data, status)
+  if status ~= nil then check_status(status, 2) end
+  return change(id, data, status)
+end
+
 function M.set_pending(id) return M.set(id, nil, "pending") end
 function M.set_running(id) return M.set(id, nil, "running") end
 function M.set_finished(id, result) return M.set(id, { result = result }, "finished") end
+-- The message (a string) is added to the job's messages as a line.
 function M.set_error(id, message)
-  return M.set(id, { messages = message, error = message }, "error")
+  if message ~= nil and type(message) ~= "string" then
+    return nil, "message must be a string, got a " .. type(message), "INVALID"
+  end
+  return change(id, nil, "error", message)
 end
 
---- jobs.update_result(id, result) -> job: stores the result and finishes it.
+--- jobs.update_result(id, result) -> job: stores the result (a string) and
+-- finishes the job.
 function M.update_result(id, result)
   return M.set(id, { result = result }, "finished")
 end

@@ -170,28 +170,38 @@ local function decode_exact(s)
 
   local value
 
-  local function array(depth)
-    local out, n = setmetatable({}, array_mt), 0
+  -- Past an opening bracket: true when the container closes at once.
+  local function opened(close)
     pos = pos + 1
     skip()
-    if s:byte(pos) == 93 then pos = pos + 1 return out end -- "]"
-    while true do
+    if s:byte(pos) ~= close then return false end
+    pos = pos + 1
+    return true
+  end
+
+  -- Past an element: true after ",", false after the closing bracket.
+  local function more(close, expected)
+    skip()
+    local c = s:byte(pos)
+    if c ~= close and c ~= 44 then fail(expected) end
+    pos = pos + 1
+    return c == 44
+  end
+
+  local function array(depth)
+    local out, n = setmetatable({}, array_mt), 0
+    if opened(93) then return out end -- "]"
+    repeat
       n = n + 1
       out[n] = value(depth)
-      skip()
-      local c = s:byte(pos)
-      if c == 93 then pos = pos + 1 return out end
-      if c ~= 44 then fail("expected ',' or ']'") end
-      pos = pos + 1
-    end
+    until not more(93, "expected ',' or ']'")
+    return out
   end
 
   local function object(depth)
     local out = setmetatable({}, object_mt)
-    pos = pos + 1
-    skip()
-    if s:byte(pos) == 125 then pos = pos + 1 return out end -- "}"
-    while true do
+    if opened(125) then return out end -- "}"
+    repeat
       skip()
       if s:byte(pos) ~= 34 then fail("expected a string key") end
       local k = str()
@@ -199,12 +209,8 @@ local function decode_exact(s)
       if s:byte(pos) ~= 58 then fail("expected ':'") end
       pos = pos + 1
       out[k] = value(depth)
-      skip()
-      local c = s:byte(pos)
-      if c == 125 then pos = pos + 1 return out end
-      if c ~= 44 then fail("expected ',' or '}'") end
-      pos = pos + 1
-    end
+    until not more(125, "expected ',' or '}'")
+    return out
   end
 
   local LITERALS = { t = { "true", true }, f = { "false", false }, n = { "null", M.null } }

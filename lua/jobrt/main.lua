@@ -69,11 +69,8 @@ local function load_config(path, warn)
   return cfg
 end
 
-local function new_loader(cfg)
-  return require("jobrt.plugins").new({
-    lua_path = cfg.lua_path, deadline = cfg.lua.deadline, memory = cfg.lua.memory,
-  })
-end
+-- The loader that already holds cfg's modules and checked options.
+local function new_loader(cfg) return require("jobrt.config").loader(cfg) end
 
 ---------------------------------------------------------------------------
 -- Surface commands
@@ -88,7 +85,7 @@ local function surface_commands(cfg)
   table.sort(names)
   local out = {}
   for _, name in ipairs(names) do
-    local mod = loader:load(cfg.surfaces[name].module, "surface " .. name)
+    local mod = loader:surface(name, cfg.surfaces[name].module)
     if type(mod) == "table" and type(mod.commands) == "table" then
       for cmd, spec in pairs(mod.commands) do
         if type(cmd) == "string" and type(spec) == "table" and type(spec.run) == "function" and not out[cmd] then
@@ -287,14 +284,18 @@ local function cmd_lua(args)
   local script_args = { [0] = file }
   for i = 3, #args do script_args[#script_args + 1] = args[i] end
   _G.arg = script_args
+  -- An error in the main chunk, or in a callback luv calls later, fails the
+  -- script: its traceback on standard error, exit status 1.
+  local function failed(trace)
+    io.stderr:write("jobrt: ", tostring(trace), "\n")
+    exit_status = 1
+    -- Timers, servers or watchers the script started would keep the
+    -- loop running after its failure.
+    require("luv").stop()
+  end
+  require("jobrt.callbacks").on_error(failed)
   require("jobrt.async").spawn(chunk, {
-    on_error = function(e, _, trace)
-      io.stderr:write("jobrt: ", tostring(trace or e), "\n")
-      exit_status = 1
-      -- Timers, servers or watchers the script started would keep the
-      -- loop running after its failure.
-      require("luv").stop()
-    end,
+    on_error = function(e, _, trace) failed(trace or e) end,
   }, table.unpack(script_args))
   return nil
 end
@@ -347,7 +348,8 @@ printed as FILE:LINE: warning: ... and do not change the exit status.]] },
 Runs a Lua script (FILE, or standard input with -) as a coroutine on the
 event loop, with every jobrt.* module available and ARGS in the global
 `arg`. The command ends when the loop has nothing left to do. A script
-error prints the error with its traceback and exits 1.]] },
+error, in the main chunk or in a luv callback (a timer's, a handle's),
+prints the error with its traceback and exits 1.]] },
   { name = "sandbox-check",
     usage = "sandbox-check [--cgroup-parent PATH] [--clean-stale]",
     summary = "print which sandbox layers this machine allows",

@@ -64,7 +64,30 @@ function M.new(opts)
     deadline = opts.deadline or 5,
     memory = opts.memory or 64 * 1024 * 1024,
     log = opts.log or function(level, msg) runtime.log(level, msg) end,
+    -- What jobrt.config's deep pass loaded and checked, handed to the mount
+    -- so a start loads and checks each module once (see keep_*).
+    kept = { plugins = {}, surfaces = {} },
   }, Loader)
+end
+
+-- keep_plugin(name, entry, module, options): the deployment's plugin name
+-- (its entry of the plugins section) is module with these checked,
+-- complete options; plugin() hands them out while the entry is the same.
+function Loader:keep_plugin(name, entry, module, options)
+  self.kept.plugins[name] = { entry = entry, module = module, options = options }
+end
+
+-- keep_surface(name, module_name, value): the surface's module, loaded.
+function Loader:keep_surface(name, module_name, value)
+  self.kept.surfaces[name] = { module = module_name, value = value }
+end
+
+-- surface(name, module_name) -> module value | nil, err: the one the
+-- configuration pass loaded, else loaded now.
+function Loader:surface(name, module_name)
+  local kept = self.kept.surfaces[name]
+  if kept and kept.module == module_name then return kept.value end
+  return self:load(module_name, "surface " .. name)
 end
 
 -- find(name) -> source, chunkname | nil, err
@@ -178,14 +201,20 @@ end
 -- policies.estimate.price_table (a deployment's own module under lua_path
 -- may be given by its full name) and the options, every key but `use`.
 -- A name absent from the section is taken as a `use` value without options.
--- The module is loaded (bounded, text only, without jobrt.core) on every
--- call; the options are checked against its `schema` and completed with
--- the defaults it declares (a module without one takes no options).
+-- A plugin the configuration pass kept (keep_plugin) is handed out as it
+-- was loaded and checked there, with a copy of its options; any other is
+-- loaded (bounded, text only, without jobrt.core) on every call, its
+-- options checked against its `schema` and completed with the defaults it
+-- declares (a module without one takes no options).
 function Loader:plugin(plugins, name)
   if type(name) ~= "string" or name == "" then
     return nil, string.format("invalid plugin name %q", tostring(name))
   end
   local entry = type(plugins) == "table" and plugins[name] or nil
+  local kept = self.kept.plugins[name]
+  if kept and entry ~= nil and kept.entry == entry then
+    return kept.module, schema.deep_copy(kept.options)
+  end
   local use, options = name, {}
   if entry ~= nil then
     if type(entry) ~= "table" or type(entry.use) ~= "string" then

@@ -5,7 +5,8 @@
 -- jobrt.config shares (Check, suggest, describe).
 --
 -- A field: {type =, default =, required = true, one_of = {...}, min =, max =,
--- of = field (list elements, map values), fields = schema (record),
+-- positive = true (more than 0), of = field (list elements, map values),
+-- fields = schema (record),
 -- allow_false = true (false is a value of its own), description =}. Types:
 -- string, integer, number, boolean, duration, bytes, cpu (units as
 -- jobrt.units reads them; normalised to seconds, bytes, millicores), list,
@@ -67,37 +68,9 @@ function M.join(path, k)
 end
 local join = M.join
 
--- Edits between a and b, a swap of two neighbours counting as one; a
--- difference of case alone counts as none.
-local function distance(a, b)
-  a, b = a:lower(), b:lower()
-  local d = {}
-  for i = 0, #a do d[i] = { [0] = i } end
-  for j = 0, #b do d[0][j] = j end
-  for i = 1, #a do
-    for j = 1, #b do
-      local cost = a:byte(i) == b:byte(j) and 0 or 1
-      d[i][j] = math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
-      if i > 1 and j > 1 and a:byte(i) == b:byte(j - 1) and a:byte(i - 1) == b:byte(j) then
-        d[i][j] = math.min(d[i][j], d[i - 2][j - 2] + 1)
-      end
-    end
-  end
-  return d[#a][#b]
-end
-
--- The closest of names to word, if close enough to be a typo.
-function M.suggest(word, names)
-  local best, best_d
-  for _, name in ipairs(names) do
-    local d = distance(word, name)
-    local limit = math.max(1, math.min(2, #name // 3))
-    if d <= limit and (not best_d or d < best_d or (d == best_d and name < best)) then
-      best, best_d = name, d
-    end
-  end
-  return best
-end
+-- The closest of names to word, if close enough to be a typo (one copy of
+-- the did-you-mean rule, in jobrt.suggest).
+M.suggest = require("jobrt.suggest").closest
 local suggest = M.suggest
 
 function M.sorted_keys(t)
@@ -209,6 +182,7 @@ local function check_field(c, field, v, path, line)
 end
 
 local function bounded(c, field, n, path, line)
+  if field.positive and n <= 0 then c:add(path, line, "must be more than 0") return false end
   if field.min and n < field.min then c:add(path, line, "must be at least %s", tostring(field.min)) return false end
   if field.max and n > field.max then c:add(path, line, "must be at most %s", tostring(field.max)) return false end
   return true, n
@@ -279,6 +253,10 @@ function TYPES.plugin(c, field, v, path, line)
   if c.plugin_ref and not c.plugin_ref(name, path, line) then return false end
   return true, name
 end
+
+-- check(c, field, v, path, line) -> ok, value: one value against one field
+-- (jobrt.config checks its unit-valued settings with it).
+M.check = check_field
 
 function TYPES.record(c, field, v, path, line)
   local before = #c.errors

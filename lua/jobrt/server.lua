@@ -102,7 +102,7 @@ function M.new(cfg, loader, opts)
   table.sort(names)
   for _, name in ipairs(names) do
     local spec = cfg.surfaces[name]
-    local mod, lerr = loader:load(spec.module, "surface " .. name)
+    local mod, lerr = loader:surface(name, spec.module)
     if not mod then return nil, string.format("surface %s: %s", name, lerr) end
     ok, err = app:mount(name, mod, spec)
     if not ok then return nil, err end

@@ -135,6 +135,43 @@ static unsigned opt_uint(lua_State *L, int t, const char *key, unsigned dflt)
 }
 
 /* listen{host=, port=, handler=, limits={...}} -> server, or nil, err */
+/* The TLS options of the table at t. File names are Lua strings the table
+ * keeps alive for the call. */
+static void read_tls(lua_State *L, int t, struct jr_tls_options *tls)
+{
+    lua_getfield(L, t, "cert");
+    tls->cert = luaL_checkstring(L, -1);
+    lua_getfield(L, t, "key");
+    tls->key = luaL_checkstring(L, -1);
+    lua_getfield(L, t, "client_ca");
+    tls->client_ca = luaL_optstring(L, -1, NULL);
+    lua_getfield(L, t, "require_client_cert");
+    tls->require_client_cert = lua_toboolean(L, -1);
+    lua_pop(L, 4);
+}
+
+/* http.check_tls{cert =, key = [, client_ca =]} -> true | nil, message:
+ * builds (and frees) the server TLS context a listener with these files
+ * would have, so a certificate or key that does not parse, a key that does
+ * not match the certificate or a client CA that does not load is found
+ * before serving (`jobrt check`). */
+static int l_check_tls(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    struct jr_tls_options tls = {0};
+    read_tls(L, 1, &tls);
+    struct jr_tls_ctx *ctx = NULL;
+    char err[512];
+    if (jr_tls_ctx_new(&tls, &ctx, err, sizeof(err)) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    jr_tls_ctx_free(ctx);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static int l_listen(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -163,21 +200,10 @@ static int l_listen(lua_State *L)
     }
     lua_pop(L, 1);
 
-    /* TLS file names are Lua strings, alive for the call. */
     struct jr_tls_options tls = {0};
     int use_tls = lua_getfield(L, 1, "tls") == LUA_TTABLE;
-    if (use_tls) {
-        int t = lua_gettop(L);
-        lua_getfield(L, t, "cert");
-        tls.cert = luaL_checkstring(L, -1);
-        lua_getfield(L, t, "key");
-        tls.key = luaL_checkstring(L, -1);
-        lua_getfield(L, t, "client_ca");
-        tls.client_ca = luaL_optstring(L, -1, NULL);
-        lua_getfield(L, t, "require_client_cert");
-        tls.require_client_cert = lua_toboolean(L, -1);
-        lua_pop(L, 4);
-    }
+    if (use_tls)
+        read_tls(L, lua_gettop(L), &tls);
 
     struct lua_server *s = lua_newuserdatauv(L, sizeof(*s), 0);
     memset(s, 0, sizeof(*s));
@@ -439,6 +465,7 @@ static const luaL_Reg exchange_methods[] = {
 
 static const luaL_Reg funcs[] = {
     {"listen", l_listen},
+    {"check_tls", l_check_tls},
     {NULL, NULL},
 };
 

@@ -1,6 +1,7 @@
 /* Creates and closes the daemon's one Lua state: a memory-accounting
  * allocator, the standard libraries, luv bound to the daemon's loop with a
- * callback handler that logs instead of exiting, the C modules and the
+ * callback handler that logs instead of exiting (or hands the error to the
+ * function jobrt.callbacks.on_error set), the C modules and the
  * embedded Lua library in package.preload; and the context of a plain
  * interpreter that loads the rock. */
 #include <lauxlib.h>
@@ -51,13 +52,20 @@ static int traceback(lua_State *L)
     return 1;
 }
 
-int jr_pcall(lua_State *L, int nargs, int nresults)
+/* lua_pcall with a traceback; on failure the message is left on the stack. */
+static int traced_pcall(lua_State *L, int nargs, int nresults)
 {
     int base = lua_gettop(L) - nargs;
     lua_pushcfunction(L, traceback);
     lua_insert(L, base);
     int rc = lua_pcall(L, nargs, nresults, base);
     lua_remove(L, base);
+    return rc;
+}
+
+int jr_pcall(lua_State *L, int nargs, int nresults)
+{
+    int rc = traced_pcall(L, nargs, nresults);
     if (rc != LUA_OK) {
         jr_log(jr_loop_of(L), JR_LOG_ERROR, "lua: %s", lua_tostring(L, -1));
         lua_pop(L, 1);
@@ -65,16 +73,51 @@ int jr_pcall(lua_State *L, int nargs, int nresults)
     return rc;
 }
 
+/* The registry key of the function that takes an error raised in a luv
+ * callback (with its traceback); without one the error is logged and the
+ * loop goes on, as a daemon wants. `jobrt lua` sets one that fails the
+ * script (jobrt.main). */
+static const char CALLBACK_ERROR[] = "jobrt.callback_error";
+
 /* luv's contract: leave the results and return their count, or return the
  * negated status with nothing left. Unlike luv's default, never exit. */
 static int luv_callback(lua_State *L, int nargs, int nresults, int flags)
 {
     (void)flags;
     int top = lua_gettop(L) - nargs - 1;
-    int rc = jr_pcall(L, nargs, nresults);
-    if (rc != LUA_OK)
-        return -rc;
-    return lua_gettop(L) - top;
+    int rc = traced_pcall(L, nargs, nresults);
+    if (rc == LUA_OK)
+        return lua_gettop(L) - top;
+    if (lua_getfield(L, LUA_REGISTRYINDEX, CALLBACK_ERROR) == LUA_TFUNCTION) {
+        lua_insert(L, -2);
+        jr_pcall(L, 1, 0);
+    } else {
+        lua_pop(L, 1);
+        jr_log(jr_loop_of(L), JR_LOG_ERROR, "lua: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    return -rc;
+}
+
+/* jobrt.callbacks.on_error(fn | nil) -> the previous fn | nil: fn(message)
+ * takes the errors raised in luv callbacks from now on; nil logs them. */
+static int l_on_error(lua_State *L)
+{
+    if (!lua_isnoneornil(L, 1))
+        luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_settop(L, 1);
+    lua_getfield(L, LUA_REGISTRYINDEX, CALLBACK_ERROR);
+    lua_insert(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, CALLBACK_ERROR);
+    return 1;
+}
+
+static int open_callbacks(lua_State *L)
+{
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, l_on_error);
+    lua_setfield(L, -2, "on_error");
+    return 1;
 }
 
 static void warn_to_log(void *ud, const char *msg, int tocont)
@@ -131,6 +174,8 @@ static int setup(lua_State *L)
         lua_pushcfunction(L, m->open);
         lua_setfield(L, -2, m->name);
     }
+    lua_pushcfunction(L, open_callbacks);
+    lua_setfield(L, -2, "jobrt.callbacks");
     char name[256];
     for (int i = 0; jr_embedded_files[i].path; i++) {
         if (module_name(jr_embedded_files[i].path, name, sizeof(name)) != 0)

@@ -103,6 +103,8 @@ const tests = [
           + 'error("with the core open")\n',
         timer: 'local t = require("luv").new_timer()\nt:start(600000, 0, function() end)\nerror("with a timer")\n',
         waited: 'require("jobrt.async").sleep(0.01)\nerror("after a wait")\n',
+        // Raised later, inside a raw luv callback rather than the main chunk.
+        callback: 'local t = require("luv").new_timer()\nt:start(1, 0, function() error("in a timer callback") end)\n',
       };
       for (const [name, src] of Object.entries(scripts)) {
         const file = path.join(dir, `${name}.lua`);

@@ -96,4 +96,37 @@ return {
     t.ok(uv.now() - before >= 30)
   end },
 
+  { "an error in a luv callback reaches the handler jobrt.callbacks sets, with its traceback", function(t)
+    local uv, callbacks = require("luv"), require("jobrt.callbacks")
+    local got
+    local previous = callbacks.on_error(function(msg) got = msg end)
+    t.cleanup = function() callbacks.on_error(previous) end
+    t.eq(type(previous), "function", "jobrt lua sets one for the script")
+    local timer = uv.new_timer()
+    timer:start(1, 0, function() error("raised in a timer") end)
+    for _ = 1, 100 do
+      if got then break end
+      t.sleep(5)
+    end
+    timer:close()
+    t.match(got, "test_async%.lua:%d+: raised in a timer")
+    t.match(got, "stack traceback:")
+  end },
+
+  { "without a handler (as serve runs) a luv callback error is logged and the loop goes on", function(t)
+    local uv, callbacks = require("luv"), require("jobrt.callbacks")
+    local previous = callbacks.on_error(nil)
+    t.cleanup = function() callbacks.on_error(previous) end
+    local failing, later, fired = uv.new_timer(), uv.new_timer(), 0
+    failing:start(1, 0, function() fired = fired + 1 error("raised in a daemon's timer (this error is expected)") end)
+    later:start(30, 0, function() fired = fired + 100 end)
+    for _ = 1, 100 do
+      if fired == 101 then break end
+      t.sleep(5)
+    end
+    failing:close()
+    later:close()
+    t.eq(fired, 101, "the failing timer fired and a later one ran")
+    t.eq(callbacks.on_error(previous), nil)
+  end },
 }

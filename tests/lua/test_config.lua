@@ -422,30 +422,99 @@ return {
     t.eq(links, { url_ttl = 3600, license = "proprietary" })
   end },
 
-  { "TLS files: missing, not PEM, not DER, and good ones", function(t)
+  { "a start loads and checks each module once: the config pass hands them to the mount", function(t)
+    local text = table.concat({
+      "lua_path: [" .. PLUGINS .. "]",
+      "plugins:",
+      "  opts: {use: site.options, label: x, every: 2m}",
+      "  links: {use: publish.local, url_ttl: 1h}",
+      "surfaces:",
+      "  native: {approval: [opts]}",
+      "  openeo: {publisher: links, estimator: estimate.price_table}",
+    }, "\n") .. "\n"
+    local cfg = assert(config.from_string(text, "t.yaml"))
+    local loader = config.loader(cfg)
+    t.ok(config.loader(cfg) == loader, "one loader per checked cfg")
+    -- Count what the mount still loads.
+    local loads = {}
+    local load = loader.load
+    loader.load = function(self, name, ...)
+      loads[#loads + 1] = name
+      return load(self, name, ...)
+    end
+    local _, opts = assert(loader:plugin(cfg.plugins, "opts"))
+    t.eq({ opts.label, opts.every, opts.count }, { "x", 120, 3 }, "checked and complete")
+    opts.label = "changed"
+    t.eq(select(2, loader:plugin(cfg.plugins, "opts")).label, "x", "each caller gets its own copy")
+    local app, err = require("jobrt.server").new(cfg, loader)
+    t.ok(app, err)
+    -- Surfaces and the configured plugins come from the config pass; only a
+    -- plugin named by module alone (estimate.price_table) loads at the mount.
+    t.eq(loads, { "policies.estimate.price_table" })
+    -- An entry changed after the check (or a cfg checked without modules)
+    -- is loaded and checked again.
+    local shallow = assert(config.from_string(text, "t.yaml", SHALLOW))
+    t.ok(config.loader(shallow) ~= loader)
+    t.eq(next(config.loader(shallow).kept.plugins), nil)
+    cfg.plugins.links = { use = "publish.local", url_ttl = "2h" }
+    t.eq(select(2, assert(loader:plugin(cfg.plugins, "links"))).url_ttl, 7200)
+  end },
+
+  { "TLS files: missing, not PEM, encrypted, corrupted, mismatched, and good ones", function(t)
     local dir = tmpdir()
     t.cleanup = function() os.execute("rm -rf '" .. dir .. "'") end
     local bin = os.getenv("JOBRT_BIN") or "./jobrt"
     t.ok(os.execute("'" .. bin .. "' certs '" .. dir .. "' >/dev/null"), "jobrt certs")
+    local function read(name)
+      local f = assert(io.open(dir .. "/" .. name, "rb"))
+      return f:read("a"), f:close()
+    end
+    local function write(name, text)
+      local f = assert(io.open(dir .. "/" .. name, "wb"))
+      f:write(text)
+      f:close()
+      return dir .. "/" .. name
+    end
+    -- A corrupted copy: the armour stays, the second line of base64 is changed.
+    local function corrupt(name)
+      local text = read(name)
+      local first = text:find("\n", 1, true)
+      local second = text:find("\n", first + 1, true)
+      return write("bad_" .. name, text:sub(1, first) .. ("A"):rep(second - first - 1) .. text:sub(second))
+    end
+    local bad_crt, bad_key, bad_ca = corrupt("server.crt"), corrupt("server.key"), corrupt("ca.crt")
+    local encrypted = write("encrypted.key", "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n")
     local tls = FIXTURES .. "tls/"
-    local text = table.concat({
-      "listen:",
-      "  - address: 127.0.0.1:1",
-      "    tls: {cert: " .. dir .. "/server.crt, key: " .. dir .. "/server.key, client_ca: " .. dir .. "/ca.crt}",
-      "  - address: 127.0.0.1:2",
-      "    tls:",
-      "      cert: " .. tls .. "not_pem.crt",
-      "      key: " .. dir .. "/server.crt",
-      "      client_ca: " .. tls .. "bad_der.crt",
-      "  - address: 127.0.0.1:3",
-      "    tls: {cert: " .. dir .. "/missing.crt, key: " .. dir .. "/server.key}",
-    }, "\n") .. "\n"
-    t.eq(problems_of(text), {
-      "t.yaml:6: listen[2].tls.cert: \"" .. tls .. "not_pem.crt\" does not parse: expected a PEM certificate (\"-----BEGIN ...-----\")",
-      "t.yaml:7: listen[2].tls.key: \"" .. dir .. "/server.crt\" does not parse: expected a PEM private key (\"-----BEGIN ...-----\")",
-      "t.yaml:8: listen[2].tls.client_ca: \"" .. tls .. "bad_der.crt\" does not parse: a CERTIFICATE block is not valid base64 DER",
-      "t.yaml:10: listen[3].tls.cert: cannot read the cert file: " .. dir .. "/missing.crt: No such file or directory",
-    })
+    local function listener(port, cert, key, ca)
+      return "  - address: 127.0.0.1:" .. port .. "\n    tls:\n      cert: " .. cert .. "\n      key: " .. key ..
+        "\n" .. (ca and ("      client_ca: " .. ca .. "\n") or "")
+    end
+    local d = dir .. "/"
+    local text = "listen:\n" ..
+      listener(1, d .. "server.crt", d .. "server.key", d .. "ca.crt") ..     -- 2-6: good
+      listener(2, tls .. "not_pem.crt", d .. "server.crt", nil) ..            -- 7-10: not PEM, a cert as key
+      listener(3, d .. "missing.crt", encrypted, nil) ..                      -- 11-14
+      listener(4, bad_crt, d .. "server.key", nil) ..                         -- 15-18: cert does not parse
+      listener(5, d .. "server.crt", bad_key, nil) ..                         -- 19-22: key does not parse
+      listener(6, d .. "server.crt", d .. "client.key", nil) ..               -- 23-26: key of another cert
+      listener(7, d .. "server.crt", d .. "server.key", bad_ca)               -- 27-31: CA does not parse
+    -- Lines: "listen:" is 1; each listener is address, tls, cert, key[, client_ca].
+    local got = problems_of(text)
+    local want = {
+      { 9, 'listen[2].tls.cert: "' .. tls .. 'not_pem.crt" does not parse: expected a PEM certificate ("-----BEGIN ...-----")' },
+      { 10, 'listen[2].tls.key: "' .. d .. 'server.crt" does not parse: expected a PEM private key ("-----BEGIN ...-----")' },
+      { 13, "listen[3].tls.cert: cannot read the cert file: " .. d .. "missing.crt: No such file or directory" },
+      { 14, 'listen[3].tls.key: "' .. encrypted .. '" does not parse: the key is encrypted (jobrt reads unencrypted keys only)' },
+      { 17, "listen[4].tls.cert: cannot load certificate " .. bad_crt .. ": " },
+      { 22, "listen[5].tls.key: cannot load private key " .. bad_key .. ": " },
+      { 26, "listen[6].tls.key: cannot load private key " .. d .. "client.key: error:05800074:x509 certificate routines::key values mismatch" },
+      { 31, "listen[7].tls.client_ca: cannot load client CA " .. bad_ca .. ": " },
+    }
+    t.eq(#got, #want, table.concat(got, "\n"))
+    for i, w in ipairs(want) do
+      local prefix = "t.yaml:" .. w[1] .. ": " .. w[2]
+      t.eq((got[i] or ""):sub(1, #prefix), prefix)
+    end
   end },
 
   { "a valid file with an unused plugin: warnings only", function(t)

@@ -350,9 +350,16 @@ return {
     t.eq(e.status, 500)
   end },
   { "eval.run_file reads a job document with parameter defaults", function(t)
-    t.eq(eval.run_file("tests/fixtures/openeo/ndvi_mean.json"), "60")
-    local _, e = eval.run_file("tests/fixtures/openeo/does-not-exist.json")
+    local function read(path)
+      local f, msg = io.open(path, "rb")
+      if not f then return nil, msg end
+      return f:read("a"), f:close()
+    end
+    t.eq(eval.run_file("tests/fixtures/openeo/ndvi_mean.json", { read = read }), "60")
+    local _, e = eval.run_file("tests/fixtures/openeo/does-not-exist.json", { read = read })
     t.eq(e.code, "ProcessGraphMissing")
+    _, e = eval.run_file("tests/fixtures/openeo/ndvi_mean.json")
+    t.eq(e.code, "Internal")
     t.eq(eval.run_file("tests/fixtures/openeo/x.json", { read = function() return '{"a": {"process_id": "pi", "arguments": {}, "result": true}}' end }),
       "3.141592653589793")
   end },

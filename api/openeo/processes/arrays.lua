@@ -100,6 +100,19 @@ local function axis(data)
   return xs
 end
 
+-- The child process's answer for each element of a.data (given x, its
+-- zero-based index, its label or null, and context) -> answers, nil, the
+-- array's labels | nil, err.
+local function per_element(a, child)
+  local data, labels, out = a.data, labels_of(a.data), {}
+  for i = 1, #data do
+    local v, err = child({ x = data[i], index = i - 1, label = labels and labels[i] or NULL, context = a.context })
+    if err then return nil, err end
+    out[i] = v
+  end
+  return out, nil, labels
+end
+
 local function with_labels_of(src, values, labels)
   if labels_of(src) then return util.labeled(values, labels) end
   return util.array(values)
@@ -165,12 +178,8 @@ return {
     },
     returns = returns("The array of results.", meta.ARRAY),
     impl = function(a)
-      local data, labels, res = a.data, labels_of(a.data), {}
-      for i = 1, #data do
-        local v, err = a.process({ x = data[i], index = i - 1, label = labels and labels[i] or NULL, context = a.context })
-        if err then return nil, err end
-        res[i] = v
-      end
+      local res, err, labels = per_element(a, a.process)
+      if not res then return nil, err end
       if labels then return util.labeled(res, labels) end
       return util.array(res)
     end,
@@ -189,12 +198,11 @@ return {
     },
     returns = returns("The kept elements.", meta.ARRAY),
     impl = function(a)
-      local data, labels = a.data, labels_of(a.data)
-      local res, kept = {}, {}
+      local keep, err, labels = per_element(a, a.condition)
+      if not keep then return nil, err end
+      local data, res, kept = a.data, {}, {}
       for i = 1, #data do
-        local keep, err = a.condition({ x = data[i], index = i - 1, label = labels and labels[i] or NULL, context = a.context })
-        if err then return nil, err end
-        if keep == true then
+        if keep[i] == true then
           res[#res + 1] = data[i]
           if labels then kept[#kept + 1] = labels[i] end
         end

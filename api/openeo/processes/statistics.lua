@@ -79,6 +79,31 @@ local function extreme(list, nan, better)
   return m
 end
 
+-- "first" or "last": the element at that end of data, by default the
+-- nearest non-null one.
+local function edge(which)
+  local first = which == "first"
+  return {
+    id = which, summary = (first and "First" or "Last") .. " element",
+    description = string.format("The %s element of `data`. By default null elements are skipped, giving the %s " ..
+      "non-null one; with `ignore_nodata` false the very %s element is returned whatever it is. An empty array " ..
+      "gives null.", which, which, which),
+    categories = { "arrays", "reducer" },
+    parameters = { param("data", "An array of any values.", meta.ARRAY), meta.IGNORE_NODATA },
+    returns = returns("The " .. which .. " element.", meta.ANY),
+    impl = function(a)
+      local data = a.data
+      local from, to, step = 1, #data, 1
+      if not first then from, to, step = #data, 1, -1 end
+      if not a.ignore_nodata then return data[from] == nil and NULL or data[from] end
+      for i = from, to, step do
+        if not is_null(data[i]) then return data[i] end
+      end
+      return NULL
+    end,
+  }
+end
+
 local function cumulative(id, summary, what, step)
   return {
     id = id, summary = summary,
@@ -250,38 +275,8 @@ return {
       return n
     end,
   },
-  {
-    id = "first", summary = "First element",
-    description = "The first element of `data`. By default null elements are skipped, giving the first non-null one; " ..
-      "with `ignore_nodata` false the very first element is returned whatever it is. An empty array gives null.",
-    categories = { "arrays", "reducer" },
-    parameters = { param("data", "An array of any values.", meta.ARRAY), meta.IGNORE_NODATA },
-    returns = returns("The first element.", meta.ANY),
-    impl = function(a)
-      local data = a.data
-      if not a.ignore_nodata then return data[1] == nil and NULL or data[1] end
-      for i = 1, #data do
-        if not is_null(data[i]) then return data[i] end
-      end
-      return NULL
-    end,
-  },
-  {
-    id = "last", summary = "Last element",
-    description = "The last element of `data`. By default null elements are skipped, giving the last non-null one; " ..
-      "with `ignore_nodata` false the very last element is returned whatever it is. An empty array gives null.",
-    categories = { "arrays", "reducer" },
-    parameters = { param("data", "An array of any values.", meta.ARRAY), meta.IGNORE_NODATA },
-    returns = returns("The last element.", meta.ANY),
-    impl = function(a)
-      local data = a.data
-      if not a.ignore_nodata then return data[#data] == nil and NULL or data[#data] end
-      for i = #data, 1, -1 do
-        if not is_null(data[i]) then return data[i] end
-      end
-      return NULL
-    end,
-  },
+  edge("first"),
+  edge("last"),
   cumulative("cumsum", "Cumulative sums", "sum", function(acc, v) return acc + v end),
   cumulative("cumproduct", "Cumulative products", "product", function(acc, v) return acc * v end),
   cumulative("cummin", "Cumulative minima", "minimum", nan_aware(function(acc, v) return v < acc and v or acc end)),
