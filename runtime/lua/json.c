@@ -376,10 +376,12 @@ static void push_codec(lua_State *L, int i)
     lua_remove(L, -2);
 }
 
-int jr_json_encode(lua_State *L, int idx)
+/* Calls codec function i (1 encode, 3 copy) on the value at idx, in
+ * protected mode: 0 with the result pushed, or -1 with a message. */
+static int call_codec(lua_State *L, int i, int idx)
 {
     idx = lua_absindex(L, idx);
-    push_codec(L, 1);
+    push_codec(L, i);
     lua_pushvalue(L, idx);
     if (lua_pcall(L, 1, 1, 0) == LUA_OK)
         return 0;
@@ -390,18 +392,14 @@ int jr_json_encode(lua_State *L, int idx)
     return -1;
 }
 
+int jr_json_encode(lua_State *L, int idx)
+{
+    return call_codec(L, 1, idx);
+}
+
 int jr_json_copy(lua_State *L, int idx)
 {
-    idx = lua_absindex(L, idx);
-    push_codec(L, 3);
-    lua_pushvalue(L, idx);
-    if (lua_pcall(L, 1, 1, 0) == LUA_OK)
-        return 0;
-    if (!lua_isstring(L, -1)) {
-        lua_pop(L, 1);
-        lua_pushliteral(L, "json.encode: cannot encode the value");
-    }
-    return -1;
+    return call_codec(L, 3, idx);
 }
 
 int jr_json_decode(lua_State *L, const char *text, size_t len)
