@@ -117,6 +117,26 @@ static void add_number(lua_State *L, struct out *b, int idx)
 
 static void encode(lua_State *L, struct out *b, int idx, int depth);
 
+/* 1 when every key of the table at idx (absolute) is a positive integer,
+ * with how many (*n) and the largest (*max); else 0. */
+static int integer_keys(lua_State *L, int idx, lua_Integer *n, lua_Integer *max)
+{
+    *n = *max = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1) {
+            lua_pop(L, 1);
+            return 0;
+        }
+        lua_Integer k = lua_tointeger(L, -1);
+        ++*n;
+        if (k > *max)
+            *max = k;
+    }
+    return 1;
+}
+
 /* 0 for an object; else 1 and the length of an array. Unmarked tables
  * are arrays when every key is a positive integer (a few holes become
  * null, as cjson does). */
@@ -133,20 +153,8 @@ static int array_length(lua_State *L, int idx, lua_Integer *len)
         if (is_object)
             return 0;
     }
-    lua_Integer n = 0, max = 0;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1) {
-            lua_pop(L, 1);
-            return 0;
-        }
-        lua_Integer k = lua_tointeger(L, -1);
-        n++;
-        if (k > max)
-            max = k;
-    }
-    if (n == 0)
+    lua_Integer n, max;
+    if (!integer_keys(L, idx, &n, &max) || n == 0)
         return 0;
     if (max > 10 && max > 2 * n)
         luaL_error(L, "json.encode: excessively sparse array (%I values up to index %I)", n, max);
@@ -426,17 +434,8 @@ int jr_json_is_array(lua_State *L, int idx)
         if (is_array || is_object)
             return is_array;
     }
-    int any = 0;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1) {
-            lua_pop(L, 1);
-            return 0;
-        }
-        any = 1;
-    }
-    return any;
+    lua_Integer n, max;
+    return integer_keys(L, idx, &n, &max) && n > 0;
 }
 
 void jr_json_array(lua_State *L, int idx)
