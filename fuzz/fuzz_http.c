@@ -8,17 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "buf.h"
 #include "http/parse.h"
-
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, \
-                    #cond);                                                      \
-            abort();                                                             \
-        }                                                                        \
-    } while (0)
 
 static const struct jr_http_limits limits = {
     .max_header = 1024,
@@ -156,15 +148,6 @@ static void feed(struct run *run, const char *data, size_t len, int *status)
     *status = rc;
 }
 
-static uint32_t next_rand(uint32_t *s)
-{
-    uint32_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return *s = x;
-}
-
 /* Cuts data as mode says: one byte at a time, fixed pieces, random
  * pieces, or around every line ending (CR and LF land in different reads). */
 static int parse_split(struct run *run, unsigned mode, const char *data, size_t len)
@@ -183,7 +166,7 @@ static int parse_split(struct run *run, unsigned mode, const char *data, size_t 
             n = fixed;
             break;
         case 2:
-            n = 1 + next_rand(&seed) % 97;
+            n = 1 + fuzz_next_rand(&seed) % 97;
             break;
         default: {
             const char *cr = memchr(data + off, '\r', len - off);

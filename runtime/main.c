@@ -9,7 +9,6 @@
 #include "loop.h"
 #include "script.h"
 #include "sandbox/sandbox.h"
-#include "sandbox/server.h"
 
 static void close_handle(uv_handle_t *h, void *arg)
 {
@@ -32,12 +31,10 @@ int __lsan_is_turned_off(void)
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "sandbox") == 0)
-        return jr_sandbox_main(argc, argv);
-    if (argc > 1 && strcmp(argv[1], "sandbox-check") == 0)
-        return jr_sandbox_check_main(argc, argv);
-    if (argc > 1 && strcmp(argv[1], "sandbox-server") == 0)
-        return jr_sandbox_server_main(argc, argv);
+    int status;
+
+    if (jr_sandbox_command(argc, argv, &status))
+        return status;
     /* Commands that need neither the loop nor the script layer run here. */
     if (argc > 1 && strcmp(argv[1], "certs") == 0 &&
         !(argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)))

@@ -24,6 +24,11 @@ enum jr_crypto_status {
 /* "BAD_ALG", "BAD_KEY", ... for the Lua error channel; never NULL. */
 const char *jr_crypto_code(int status);
 
+/* Writes the message into err, clears OpenSSL's error queue and returns
+ * status, so that a check can `return jr_crypto_fail(...)` (digest.c). */
+int jr_crypto_fail(int status, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* ---- base64 (base64.c) ---- */
 
 enum jr_b64_flags {

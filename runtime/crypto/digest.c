@@ -6,8 +6,21 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <stdarg.h>
+#include <stdio.h>
 
 #include "crypto/crypto.h"
+
+int jr_crypto_fail(int status, char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    ERR_clear_error();
+    return status;
+}
 
 const char *jr_crypto_code(int status)
 {

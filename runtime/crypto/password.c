@@ -6,7 +6,6 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,27 +19,15 @@
 #define SCRYPT_MAX_NR (1UL << 21)     /* 128*N*r <= 256 MiB */
 #define PBKDF2_MAX_ITER 10000000UL
 
-static int fail(int status, char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(int status, char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    ERR_clear_error();
-    return status;
-}
-
 static int scrypt_params_ok(unsigned long n, unsigned long r, unsigned long p, char *err,
                             size_t errlen)
 {
     if (n < 2 || (n & (n - 1)) != 0 || n > (1UL << 20))
-        return fail(JR_CRYPTO_BAD_HASH, err, errlen, "scrypt N must be a power of 2 in 2..2^20");
+        return jr_crypto_fail(JR_CRYPTO_BAD_HASH, err, errlen, "scrypt N must be a power of 2 in 2..2^20");
     if (r < 1 || r > 64 || p < 1 || p > 16)
-        return fail(JR_CRYPTO_BAD_HASH, err, errlen, "scrypt r must be 1..64 and p 1..16");
+        return jr_crypto_fail(JR_CRYPTO_BAD_HASH, err, errlen, "scrypt r must be 1..64 and p 1..16");
     if (n * r > SCRYPT_MAX_NR)
-        return fail(JR_CRYPTO_BAD_HASH, err, errlen, "scrypt N*r needs more than 256 MiB");
+        return jr_crypto_fail(JR_CRYPTO_BAD_HASH, err, errlen, "scrypt N*r needs more than 256 MiB");
     return JR_CRYPTO_OK;
 }
 
@@ -68,16 +55,16 @@ int jr_crypto_hash_password(const char *pw, size_t pwlen, unsigned long n, unsig
     if ((st = scrypt_params_ok(n, r, p, err, errlen)) != 0)
         return st;
     if (jr_crypto_random(salt, sizeof(salt)) != 0)
-        return fail(JR_CRYPTO_ERROR, err, errlen, "no random bytes");
+        return jr_crypto_fail(JR_CRYPTO_ERROR, err, errlen, "no random bytes");
     if (scrypt(pw, pwlen, salt, sizeof(salt), n, r, p, key, sizeof(key)) != 0)
-        return fail(JR_CRYPTO_ERROR, err, errlen, "scrypt failed");
+        return jr_crypto_fail(JR_CRYPTO_ERROR, err, errlen, "scrypt failed");
     size_t sl = jr_crypto_b64_encode(salt, sizeof(salt), salt64, 0);
     size_t kl = jr_crypto_b64_encode(key, sizeof(key), key64, 0);
     OPENSSL_cleanse(key, sizeof(key));
     int w = snprintf(out, outlen, "scrypt$%lu$%lu$%lu$%.*s$%.*s", n, r, p, (int)sl, salt64,
                      (int)kl, key64);
     if (w < 0 || (size_t)w >= outlen)
-        return fail(JR_CRYPTO_ERROR, err, errlen, "output buffer too small");
+        return jr_crypto_fail(JR_CRYPTO_ERROR, err, errlen, "output buffer too small");
     return JR_CRYPTO_OK;
 }
 
@@ -139,36 +126,36 @@ int jr_crypto_verify_password(const char *pw, size_t pwlen, const char *stored, 
 
     if (k == 6 && fl[0] == 6 && !memcmp(f[0], "scrypt", 6)) {
         if (number(f[1], fl[1], &a) || number(f[2], fl[2], &b) || number(f[3], fl[3], &c))
-            return fail(JR_CRYPTO_BAD_HASH, err, errlen, "scrypt hash: N, r and p must be numbers");
+            return jr_crypto_fail(JR_CRYPTO_BAD_HASH, err, errlen, "scrypt hash: N, r and p must be numbers");
         if ((st = scrypt_params_ok(a, b, c, err, errlen)) != 0)
             return st;
         if (b64field(f[4], fl[4], salt, MAX_SALT, &saltlen) ||
             b64field(f[5], fl[5], want, MAX_KEY, &wantlen) || wantlen < 16)
-            return fail(JR_CRYPTO_BAD_HASH, err, errlen,
+            return jr_crypto_fail(JR_CRYPTO_BAD_HASH, err, errlen,
                         "scrypt hash: salt and hash must be base64 (hash 16..64 bytes)");
         if (scrypt(pw, pwlen, salt, saltlen, a, b, c, got, wantlen) != 0)
-            return fail(JR_CRYPTO_ERROR, err, errlen, "scrypt failed");
+            return jr_crypto_fail(JR_CRYPTO_ERROR, err, errlen, "scrypt failed");
     } else if (k == 4 && fl[0] == 13 && !memcmp(f[0], "pbkdf2-sha256", 13)) {
         if (number(f[1], fl[1], &a) || a < 1 || a > PBKDF2_MAX_ITER)
-            return fail(JR_CRYPTO_BAD_HASH, err, errlen,
+            return jr_crypto_fail(JR_CRYPTO_BAD_HASH, err, errlen,
                         "pbkdf2-sha256 hash: iterations must be a number in 1..%lu",
                         PBKDF2_MAX_ITER);
         if (b64field(f[2], fl[2], salt, MAX_SALT, &saltlen) ||
             b64field(f[3], fl[3], want, MAX_KEY, &wantlen) || wantlen < 16)
-            return fail(JR_CRYPTO_BAD_HASH, err, errlen,
+            return jr_crypto_fail(JR_CRYPTO_BAD_HASH, err, errlen,
                         "pbkdf2-sha256 hash: salt and hash must be base64 (hash 16..64 bytes)");
         if (pwlen > 0x7fffffff ||
             PKCS5_PBKDF2_HMAC(pw, (int)pwlen, salt, (int)saltlen, (int)a, EVP_sha256(),
                               (int)wantlen, got) != 1)
-            return fail(JR_CRYPTO_ERROR, err, errlen, "PBKDF2 failed");
+            return jr_crypto_fail(JR_CRYPTO_ERROR, err, errlen, "PBKDF2 failed");
     } else {
-        return fail(JR_CRYPTO_BAD_HASH, err, errlen,
+        return jr_crypto_fail(JR_CRYPTO_BAD_HASH, err, errlen,
                     "not a password hash (\"scrypt$N$r$p$salt$hash\" or "
                     "\"pbkdf2-sha256$iterations$salt$hash\")");
     }
     st = CRYPTO_memcmp(got, want, wantlen) == 0 ? JR_CRYPTO_OK : JR_CRYPTO_MISMATCH;
     OPENSSL_cleanse(got, sizeof(got));
     if (st != JR_CRYPTO_OK)
-        fail(st, err, errlen, "password does not match");
+        jr_crypto_fail(st, err, errlen, "password does not match");
     return st;
 }

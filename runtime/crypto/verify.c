@@ -11,7 +11,6 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,18 +32,6 @@ static enum alg alg_of(const char *name)
     return ALG_NONE;
 }
 
-static int fail(int status, char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(int status, char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    ERR_clear_error();
-    return status;
-}
-
 /* DER -> key. Tries the formats fmt allows; names the one found when it is
  * not the one required. Returns NULL with a message in err. */
 static EVP_PKEY *parse_der(const unsigned char *der, size_t len, int fmt, char *err, size_t errlen)
@@ -52,19 +39,19 @@ static EVP_PKEY *parse_der(const unsigned char *der, size_t len, int fmt, char *
     const unsigned char *p = der;
     EVP_PKEY *k = NULL;
     if (len == 0 || len > 0x7fffffff) {
-        fail(0, err, errlen, "key is empty or too long");
+        jr_crypto_fail(0, err, errlen, "key is empty or too long");
         return NULL;
     }
     k = d2i_PUBKEY(NULL, &p, (long)len);
     if (k) {
         if (p != der + len) {
             EVP_PKEY_free(k);
-            fail(0, err, errlen, "key has %zu bytes of trailing data", len - (size_t)(p - der));
+            jr_crypto_fail(0, err, errlen, "key has %zu bytes of trailing data", len - (size_t)(p - der));
             return NULL;
         }
         if (fmt == JR_KEY_PKCS1) {
             EVP_PKEY_free(k);
-            fail(0, err, errlen,
+            jr_crypto_fail(0, err, errlen,
                  "key is a SubjectPublicKeyInfo (SPKI); a PKCS#1 RSAPublicKey is required");
             return NULL;
         }
@@ -76,19 +63,19 @@ static EVP_PKEY *parse_der(const unsigned char *der, size_t len, int fmt, char *
     if (k) {
         if (p != der + len) {
             EVP_PKEY_free(k);
-            fail(0, err, errlen, "key has %zu bytes of trailing data", len - (size_t)(p - der));
+            jr_crypto_fail(0, err, errlen, "key has %zu bytes of trailing data", len - (size_t)(p - der));
             return NULL;
         }
         if (fmt == JR_KEY_SPKI) {
             EVP_PKEY_free(k);
-            fail(0, err, errlen,
+            jr_crypto_fail(0, err, errlen,
                  "key is a PKCS#1 RSAPublicKey; a SubjectPublicKeyInfo (SPKI) is required");
             return NULL;
         }
         ERR_clear_error();
         return k;
     }
-    fail(0, err, errlen, "key is not a DER %s",
+    jr_crypto_fail(0, err, errlen, "key is not a DER %s",
          fmt == JR_KEY_PKCS1 ? "PKCS#1 RSAPublicKey"
          : fmt == JR_KEY_SPKI ? "SubjectPublicKeyInfo"
                               : "SubjectPublicKeyInfo or PKCS#1 RSAPublicKey");
@@ -115,15 +102,15 @@ static EVP_PKEY *parse_key(const unsigned char *key, size_t keylen, int fmt, cha
     long len = 0;
     BIO *bio = BIO_new_mem_buf(key, keylen > 0x7fffffff ? -1 : (int)keylen);
     if (!bio || keylen > 0x7fffffff) {
-        fail(0, err, errlen, "key too long or out of memory");
+        jr_crypto_fail(0, err, errlen, "key too long or out of memory");
         goto done;
     }
     if (!PEM_read_bio(bio, &name, &header, &data, &len)) {
-        fail(0, err, errlen, "key is not valid PEM");
+        jr_crypto_fail(0, err, errlen, "key is not valid PEM");
         goto done;
     }
     if (header && header[0]) {
-        fail(0, err, errlen, "PEM key has headers (encrypted?)");
+        jr_crypto_fail(0, err, errlen, "PEM key has headers (encrypted?)");
         goto done;
     }
     int want;
@@ -132,11 +119,11 @@ static EVP_PKEY *parse_key(const unsigned char *key, size_t keylen, int fmt, cha
     } else if (!strcmp(name, "RSA PUBLIC KEY")) {
         want = JR_KEY_PKCS1;
     } else {
-        fail(0, err, errlen, "PEM block \"%s\" is not a public key", name);
+        jr_crypto_fail(0, err, errlen, "PEM block \"%s\" is not a public key", name);
         goto done;
     }
     if (fmt != JR_KEY_ANY && fmt != want) {
-        fail(0, err, errlen, "key is a PEM \"%s\"; %s is required", name,
+        jr_crypto_fail(0, err, errlen, "key is a PEM \"%s\"; %s is required", name,
              fmt == JR_KEY_PKCS1 ? "a PKCS#1 RSAPublicKey (\"RSA PUBLIC KEY\")"
                                  : "a SubjectPublicKeyInfo (\"PUBLIC KEY\")");
         goto done;
@@ -252,30 +239,30 @@ static int check_key(EVP_PKEY *k, enum alg alg, char *err, size_t errlen)
     case ALG_RSA_PKCS1:
     case ALG_RSA_PSS:
         if (id != EVP_PKEY_RSA && !(alg == ALG_RSA_PSS && id == EVP_PKEY_RSA_PSS))
-            return fail(JR_CRYPTO_BAD_KEY, err, errlen, "key is %s, not RSA",
+            return jr_crypto_fail(JR_CRYPTO_BAD_KEY, err, errlen, "key is %s, not RSA",
                         OBJ_nid2sn(id));
         if (EVP_PKEY_get_bits(k) < JR_CRYPTO_RSA_MIN_BITS)
-            return fail(JR_CRYPTO_BAD_KEY, err, errlen, "RSA key has %d bits; at least %d required",
+            return jr_crypto_fail(JR_CRYPTO_BAD_KEY, err, errlen, "RSA key has %d bits; at least %d required",
                         EVP_PKEY_get_bits(k), JR_CRYPTO_RSA_MIN_BITS);
         return 0;
     case ALG_ECDSA_P256: {
         char group[64] = "";
         if (id != EVP_PKEY_EC)
-            return fail(JR_CRYPTO_BAD_KEY, err, errlen, "key is %s, not EC", OBJ_nid2sn(id));
+            return jr_crypto_fail(JR_CRYPTO_BAD_KEY, err, errlen, "key is %s, not EC", OBJ_nid2sn(id));
         if (!EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
                                             NULL) ||
             strcmp(group, "prime256v1") != 0)
-            return fail(JR_CRYPTO_BAD_KEY, err, errlen, "EC key is on curve %s, not P-256",
+            return jr_crypto_fail(JR_CRYPTO_BAD_KEY, err, errlen, "EC key is on curve %s, not P-256",
                         group[0] ? group : "(unknown)");
         return 0;
     }
     case ALG_ED25519:
         if (id != EVP_PKEY_ED25519)
-            return fail(JR_CRYPTO_BAD_KEY, err, errlen, "key is %s, not ED25519",
+            return jr_crypto_fail(JR_CRYPTO_BAD_KEY, err, errlen, "key is %s, not ED25519",
                         OBJ_nid2sn(id));
         return 0;
     default:
-        return fail(JR_CRYPTO_BAD_ALG, err, errlen, "unknown algorithm");
+        return jr_crypto_fail(JR_CRYPTO_BAD_ALG, err, errlen, "unknown algorithm");
     }
 }
 
@@ -303,7 +290,7 @@ static int ecdsa_der(const unsigned char *sig, size_t siglen, unsigned char **de
     ECDSA_SIG_free(es);
     es = NULL;
     if (siglen != 64) {
-        st = fail(JR_CRYPTO_BAD_SIGNATURE, err, errlen,
+        st = jr_crypto_fail(JR_CRYPTO_BAD_SIGNATURE, err, errlen,
                   "ECDSA signature is neither DER nor 64 bytes of r||s (%zu bytes)", siglen);
         goto done;
     }
@@ -311,14 +298,14 @@ static int ecdsa_der(const unsigned char *sig, size_t siglen, unsigned char **de
     r = BN_bin2bn(sig, 32, NULL);
     s = BN_bin2bn(sig + 32, 32, NULL);
     if (!es || !r || !s || !ECDSA_SIG_set0(es, r, s)) {
-        st = fail(JR_CRYPTO_ERROR, err, errlen, "out of memory");
+        st = jr_crypto_fail(JR_CRYPTO_ERROR, err, errlen, "out of memory");
         goto done;
     }
     r = s = NULL; /* owned by es */
     *der = NULL;
     n = i2d_ECDSA_SIG(es, der);
     if (n <= 0) {
-        st = fail(JR_CRYPTO_ERROR, err, errlen, "cannot encode the ECDSA signature");
+        st = jr_crypto_fail(JR_CRYPTO_ERROR, err, errlen, "cannot encode the ECDSA signature");
         goto done;
     }
     *derlen = (size_t)n;
@@ -340,15 +327,15 @@ int jr_crypto_verify(const char *alg_name, const unsigned char *key, size_t keyl
     unsigned char *der = NULL;
     int st;
     if (alg == ALG_NONE)
-        return fail(JR_CRYPTO_BAD_ALG, err, errlen,
+        return jr_crypto_fail(JR_CRYPTO_BAD_ALG, err, errlen,
                     "unknown algorithm \"%.40s\" (rsa-pkcs1-sha256, rsa-pss-sha256, "
                     "ecdsa-p256-sha256, ed25519)", alg_name);
     if (key_format == JR_KEY_PKCS1 && alg != ALG_RSA_PKCS1 && alg != ALG_RSA_PSS)
-        return fail(JR_CRYPTO_BAD_KEY, err, errlen, "a PKCS#1 key can only be an RSA key");
+        return jr_crypto_fail(JR_CRYPTO_BAD_KEY, err, errlen, "a PKCS#1 key can only be an RSA key");
     if (alg == ALG_ED25519 && keylen == 32 && key_format == JR_KEY_ANY) {
         k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, key, keylen);
         if (!k) {
-            st = fail(JR_CRYPTO_BAD_KEY, err, errlen, "not a raw Ed25519 public key");
+            st = jr_crypto_fail(JR_CRYPTO_BAD_KEY, err, errlen, "not a raw Ed25519 public key");
             goto done;
         }
     } else {
@@ -365,14 +352,14 @@ int jr_crypto_verify(const char *alg_name, const unsigned char *key, size_t keyl
     size_t slen = siglen;
     if (alg == ALG_RSA_PKCS1 || alg == ALG_RSA_PSS) {
         if (siglen != (size_t)EVP_PKEY_get_size(k)) {
-            st = fail(JR_CRYPTO_BAD_SIGNATURE, err, errlen,
+            st = jr_crypto_fail(JR_CRYPTO_BAD_SIGNATURE, err, errlen,
                       "signature has %zu bytes; an RSA-%d signature has %d", siglen,
                       EVP_PKEY_get_bits(k), EVP_PKEY_get_size(k));
             goto done;
         }
     } else if (alg == ALG_ED25519) {
         if (siglen != 64) {
-            st = fail(JR_CRYPTO_BAD_SIGNATURE, err, errlen,
+            st = jr_crypto_fail(JR_CRYPTO_BAD_SIGNATURE, err, errlen,
                       "signature has %zu bytes; an Ed25519 signature has 64", siglen);
             goto done;
         }
@@ -389,29 +376,29 @@ int jr_crypto_verify(const char *alg_name, const unsigned char *key, size_t keyl
         if (!c || EVP_Digest(data, datalen, dg, NULL, sha256_md(), NULL) != 1) {
             if (owned)
                 EVP_PKEY_CTX_free(c);
-            st = fail(JR_CRYPTO_ERROR, err, errlen, "cannot set up the verification");
+            st = jr_crypto_fail(JR_CRYPTO_ERROR, err, errlen, "cannot set up the verification");
             goto done;
         }
         int rc = EVP_PKEY_verify(c, s, slen, dg, sizeof(dg));
         if (owned)
             EVP_PKEY_CTX_free(c);
         st = rc == 1 ? JR_CRYPTO_OK
-                     : fail(JR_CRYPTO_MISMATCH, err, errlen,
+                     : jr_crypto_fail(JR_CRYPTO_MISMATCH, err, errlen,
                             "signature does not match the data and key");
         goto done;
     }
     md = EVP_MD_CTX_new();
     if (!md) {
-        st = fail(JR_CRYPTO_ERROR, err, errlen, "out of memory");
+        st = jr_crypto_fail(JR_CRYPTO_ERROR, err, errlen, "out of memory");
         goto done;
     }
     const EVP_MD *digest = alg == ALG_ED25519 ? NULL : sha256_md();
     if (EVP_DigestVerifyInit(md, NULL, digest, NULL, k) != 1) {
-        st = fail(JR_CRYPTO_ERROR, err, errlen, "cannot set up the verification");
+        st = jr_crypto_fail(JR_CRYPTO_ERROR, err, errlen, "cannot set up the verification");
         goto done;
     }
     if (EVP_DigestVerify(md, s, slen, data, datalen) != 1) {
-        st = fail(JR_CRYPTO_MISMATCH, err, errlen, "signature does not match the data and key");
+        st = jr_crypto_fail(JR_CRYPTO_MISMATCH, err, errlen, "signature does not match the data and key");
         goto done;
     }
     st = JR_CRYPTO_OK;
@@ -435,23 +422,23 @@ int jr_crypto_rsa_modulus_sha256(const unsigned char *key, size_t keylen, int ke
         goto done;
     int id = EVP_PKEY_get_base_id(k);
     if (id != EVP_PKEY_RSA) {
-        fail(0, err, errlen, "key is %s, not RSA", OBJ_nid2sn(id));
+        jr_crypto_fail(0, err, errlen, "key is %s, not RSA", OBJ_nid2sn(id));
         goto done;
     }
     if (!EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_RSA_N, &n)) {
-        st = fail(JR_CRYPTO_ERROR, err, errlen, "cannot read the RSA modulus");
+        st = jr_crypto_fail(JR_CRYPTO_ERROR, err, errlen, "cannot read the RSA modulus");
         goto done;
     }
     int len = BN_num_bytes(n);
     bytes = malloc(len > 0 ? (size_t)len : 1);
     if (!bytes) {
-        st = fail(JR_CRYPTO_ERROR, err, errlen, "out of memory");
+        st = jr_crypto_fail(JR_CRYPTO_ERROR, err, errlen, "out of memory");
         goto done;
     }
     /* Minimal big-endian, no leading zero: Go's N.Bytes(). */
     BN_bn2bin(n, bytes);
     if (jr_crypto_sha256(bytes, (size_t)len, digest) != 0) {
-        st = fail(JR_CRYPTO_ERROR, err, errlen, "SHA-256 failed");
+        st = jr_crypto_fail(JR_CRYPTO_ERROR, err, errlen, "SHA-256 failed");
         goto done;
     }
     jr_crypto_hex(digest, sizeof(digest), hex);

@@ -72,28 +72,28 @@ static int stage_input(const struct spec_ctx *c, int i, const struct input *in,
         char dir[PATH_MAX];
         snprintf(dir, sizeof dir, "%s/inputs", s->task_dir);
         if ((size_t)snprintf(src, size, "%s/inline-%d", dir, i + 1) >= size)
-            return jr_err_set(e, JR_E_SYSTEM, "input %d: path too long", i + 1);
+            return jr_err_set(e, JR_E_SYSTEM, "inputs[%d]: path too long", i);
         if (mkdirs(dir) || write_all(src, in->data, in->data_len))
-            return jr_err_set(e, JR_E_SYSTEM, "setup_error: stage inputs: input %d"
-                              " (inline): writing %s: %s", i + 1, src, strerror(errno));
+            return jr_err_set(e, JR_E_SYSTEM, "setup_error: stage inputs: inputs[%d]"
+                              " (inline): writing %s: %s", i, src, strerror(errno));
         return JR_OK;
     }
     if (strcmp(in->source, "path") == 0) {
         char real[PATH_MAX];
         if (!realpath(in->path, real))
-            return jr_err_set(e, JR_E_SYSTEM, "setup_error: stage inputs: input %d"
-                              " (path %s): %s", i + 1, in->path, strerror(errno));
+            return jr_err_set(e, JR_E_SYSTEM, "setup_error: stage inputs: inputs[%d]"
+                              " (path %s): %s", i, in->path, strerror(errno));
         /* The allow-list holds for what the path really is, not its links. */
         if (strcmp(real, in->path) != 0)
-            return jr_err_set(e, JR_E_SYSTEM, "setup_error: stage inputs: input %d"
+            return jr_err_set(e, JR_E_SYSTEM, "setup_error: stage inputs: inputs[%d]"
                               " (path %s) resolves to %s through a link; give the real"
-                              " path", i + 1, in->path, real);
+                              " path", i, in->path, real);
         snprintf(src, size, "%s", real);
         return JR_OK;
     }
     if (strcmp(in->source, "jobrt") == 0) {
         if ((size_t)snprintf(src, size, "%s", c->exe) >= size)
-            return jr_err_set(e, JR_E_SYSTEM, "input %d: path too long", i + 1);
+            return jr_err_set(e, JR_E_SYSTEM, "inputs[%d]: path too long", i);
         return JR_OK;
     }
     if (strcmp(in->source, "url") == 0) {
@@ -102,20 +102,20 @@ static int stage_input(const struct spec_ctx *c, int i, const struct input *in,
         char dir[PATH_MAX];
         snprintf(dir, sizeof dir, "%s/inputs", s->task_dir);
         if ((size_t)snprintf(src, size, "%s/url-%d", dir, i + 1) >= size)
-            return jr_err_set(e, JR_E_SYSTEM, "input %d: path too long", i + 1);
+            return jr_err_set(e, JR_E_SYSTEM, "inputs[%d]: path too long", i);
         if (mkdirs(dir) || (c->url_fd[i] = open(src, O_WRONLY | O_CREAT | O_TRUNC |
                                                 O_CLOEXEC | O_NOFOLLOW, 0644)) < 0)
-            return jr_err_set(e, JR_E_SYSTEM, "setup_error: stage inputs: input %d"
-                              " (url): creating %s: %s", i + 1, src, strerror(errno));
+            return jr_err_set(e, JR_E_SYSTEM, "setup_error: stage inputs: inputs[%d]"
+                              " (url): creating %s: %s", i, src, strerror(errno));
         return JR_OK;
     }
     /* task-output */
     if ((size_t)snprintf(src, size, "%s/%s/outputs%s%s", s->job_dir, in->task,
                          in->file ? "/" : "", in->file ? in->file : "") >= size)
-        return jr_err_set(e, JR_E_SYSTEM, "input %d: path too long", i + 1);
+        return jr_err_set(e, JR_E_SYSTEM, "inputs[%d]: path too long", i);
     if (lstat(src, &st) || S_ISLNK(st.st_mode))
-        return jr_err_set(e, JR_E_SYSTEM, "setup_error: stage inputs: input %d: task '%s'"
-                          " has no output%s%s (%s)", i + 1, in->task, in->file ? " " : "s",
+        return jr_err_set(e, JR_E_SYSTEM, "setup_error: stage inputs: inputs[%d]: task '%s'"
+                          " has no output%s%s (%s)", i, in->task, in->file ? " " : "s",
                           in->file ? in->file : "",
                           S_ISLNK(st.st_mode) ? "a symbolic link" : strerror(errno));
     return JR_OK;

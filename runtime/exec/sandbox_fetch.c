@@ -26,7 +26,7 @@ void jr_sbexec_abort_fetches(struct jr_exec_proc *p)
 static void fetch_failed(struct jr_exec_proc *p, struct url_fetch *fs, const char *reason)
 {
     if (!p->fetch_err[0])
-        snprintf(p->fetch_err, sizeof p->fetch_err, "setup_error at stage inputs: input %d"
+        snprintf(p->fetch_err, sizeof p->fetch_err, "setup_error at stage inputs: inputs[%d]"
                  " (url %.200s): %s", fs->input, fs->url, reason);
     jr_sbexec_abort_fetches(p);
     p->go_wanted = 0;
@@ -74,7 +74,7 @@ void jr_sbexec_start_fetches(struct sb_exec *ex, struct jr_exec_proc *p,
         }
         fs = &p->fetches[p->nfetches++];
         fs->p = p;
-        fs->input = i + 1;
+        fs->input = i;
         fs->url = strdup(inputs[i].url);
         p->fetching++; /* before the start: a failure may call back at once */
         if (jr_http_get_start(ex->loop, &ex->tls, inputs[i].url, url_fd[i],

@@ -88,7 +88,7 @@ static int check_domains(const char *alias, const char *net, const struct jr_tas
         const char *d = spec->domains[n];
         if (!d || !jr_sandbox_domain_valid(d))
             return jr_err_set(e, JR_E_INVALID, "task '%s': network.domains[%d] must be a"
-                              " host name, *.suffix or an IP address", alias, (int)n + 1);
+                              " host name, *.suffix or an IP address", alias, (int)n);
         if (n >= JR_SB_MAX_DOMAINS)
             return jr_err_set(e, JR_E_INVALID, "task '%s': more than %d network.domains",
                               alias, JR_SB_MAX_DOMAINS);
@@ -110,16 +110,16 @@ static int read_input(const struct sb_exec *ex, const char *alias, int i,
     memset(in, 0, sizeof *in);
     if (!v->is_object)
         return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d] must be an object",
-                          alias, i + 1);
+                          alias, i);
     in->source = v->source;
     if (!in->source)
         return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d].source must be one of"
-                          " inline, path, task-output, jobrt, url", alias, i + 1);
+                          " inline, path, task-output, jobrt, url", alias, i);
     target = v->target;
     if (strcmp(in->source, "inline") == 0) {
         if (!v->data)
             return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d] (inline) needs"
-                              " \"data\", a string", alias, i + 1);
+                              " \"data\", a string", alias, i);
         in->data = v->data;
         in->data_len = v->data_len;
         if (!target)
@@ -129,12 +129,12 @@ static int read_input(const struct sb_exec *ex, const char *alias, int i,
         in->path = v->path;
         if (!in->path || !clean_abs(in->path))
             return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d].path must be an"
-                              " absolute host path without '.', '..' or '//'", alias, i + 1);
+                              " absolute host path without '.', '..' or '//'", alias, i);
         for (char **p = ex->host_paths; p && *p && !allowed; p++)
             allowed = under_prefix(in->path, *p);
         if (!allowed)
             return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d].path %s is not under"
-                              " sandbox.allow_host_paths", alias, i + 1, in->path);
+                              " sandbox.allow_host_paths", alias, i, in->path);
         if (!target) {
             const char *base = strrchr(in->path, '/') + 1;
             snprintf(in->target_buf, sizeof in->target_buf, "/inputs/%s",
@@ -146,15 +146,15 @@ static int read_input(const struct sb_exec *ex, const char *alias, int i,
         in->file = v->file;
         if (!in->task)
             return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d] (task-output) needs"
-                              " \"task\", a dependency's alias", alias, i + 1);
+                              " \"task\", a dependency's alias", alias, i);
         for (k = 0; k < ndeps && strcmp(deps[k], in->task); k++)
             ;
         if (k == ndeps)
             return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d] reads the outputs of"
-                              " '%s', which is not in its deps", alias, i + 1, in->task);
+                              " '%s', which is not in its deps", alias, i, in->task);
         if (in->file && !clean_rel(in->file))
             return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d].file must be a"
-                              " relative path inside the outputs, without '..'", alias, i + 1);
+                              " relative path inside the outputs, without '..'", alias, i);
         if (!target)
             snprintf(in->target_buf, sizeof in->target_buf, "/inputs/%s%s%s", in->task,
                      in->file ? "/" : "", in->file ? in->file : "");
@@ -168,15 +168,15 @@ static int read_input(const struct sb_exec *ex, const char *alias, int i,
         in->url = v->url;
         if (!in->url)
             return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d] (url) needs \"url\","
-                              " a string", alias, i + 1);
+                              " a string", alias, i);
         if (jr_http_url_parse(in->url, &u, why, sizeof why))
             return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d].url %.200s: %s",
-                              alias, i + 1, in->url, why);
+                              alias, i, in->url, why);
         in->max_bytes = URL_MAX_BYTES;
         if (v->max_bytes_kind != JR_SPEC_ABSENT) {
             if (v->max_bytes_kind != JR_SPEC_OK || v->max_bytes < 1 || v->max_bytes > 1e15)
                 return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d].max_bytes must be"
-                                  " a positive number", alias, i + 1);
+                                  " a positive number", alias, i);
             in->max_bytes = (int64_t)v->max_bytes;
         }
         if (!target) {
@@ -190,19 +190,19 @@ static int read_input(const struct sb_exec *ex, const char *alias, int i,
         }
     } else {
         return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d].source '%s' is not one"
-                          " of inline, path, task-output, jobrt, url", alias, i + 1,
+                          " of inline, path, task-output, jobrt, url", alias, i,
                           in->source);
     }
     if (target) {
         if (!clean_abs(target) || strcmp(target, "/") == 0 ||
             strlen(target) >= sizeof in->target_buf)
             return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d].target must be an"
-                              " absolute path without '.', '..' or '//'", alias, i + 1);
+                              " absolute path without '.', '..' or '//'", alias, i);
         for (const char *const *r = (const char *const[]){ "/proc", "/dev", "/tmp",
                                                           "/outputs", "/work", NULL }; *r; r++)
             if (under_prefix(target, *r))
                 return jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d].target cannot be"
-                                  " under %s", alias, i + 1, *r);
+                                  " under %s", alias, i, *r);
         snprintf(in->target_buf, sizeof in->target_buf, "%s", target);
     }
     in->target = in->target_buf;
@@ -281,11 +281,11 @@ static int read_spec(const struct sb_exec *ex, const char *alias,
         if (inside_image(*root, (*inputs)[n].target))
             rc = jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d].target %s is inside"
                             " the image's read-only tree; use /inputs/... or a new"
-                            " top-level folder", alias, n + 1, (*inputs)[n].target);
+                            " top-level folder", alias, n, (*inputs)[n].target);
         for (int k = 0; !rc && k < n; k++)
             if (strcmp((*inputs)[k].target, (*inputs)[n].target) == 0)
                 rc = jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d] and inputs[%d]"
-                                " have the same target %s", alias, k + 1, n + 1,
+                                " have the same target %s", alias, k, n,
                                 (*inputs)[k].target);
         if (rc) {
             free(*inputs);

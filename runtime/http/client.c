@@ -117,12 +117,14 @@ void jr_http_get_follow(struct jr_http_get *f)
         jr_http_get_finish(f, 0, "more than %d redirects", JR_HTTP_GET_MAX_REDIRECTS);
         return;
     }
-    if (f->location[0] == '/' && f->location[1] != '/')
+    const char *loc = f->resp.location;
+
+    if (loc[0] == '/' && loc[1] != '/')
         snprintf(next, sizeof next, "%s://%s%s%s:%s%s", f->u.tls ? "https" : "http",
                  strchr(f->u.host, ':') ? "[" : "", f->u.host,
-                 strchr(f->u.host, ':') ? "]" : "", f->u.port, f->location);
+                 strchr(f->u.host, ':') ? "]" : "", f->u.port, loc);
     else
-        snprintf(next, sizeof next, "%s", f->location);
+        snprintf(next, sizeof next, "%s", loc);
     if (jr_http_url_parse(next, &f->u, why, sizeof why)) {
         jr_http_get_finish(f, 0, "redirected to %.300s: %s", next, why);
         return;
@@ -318,11 +320,7 @@ static void on_connect(uv_connect_t *c, int status)
         jr_http_get_finish(f, 0, "cannot connect to %s:%s: %s", f->u.host, f->u.port, uv_strerror(status));
         return;
     }
-    http_parser_init(&f->hp, HTTP_RESPONSE);
-    f->hp.data = f;
-    f->loc_len = 0;
-    f->location[0] = 0;
-    f->redirect = f->done_msg = 0;
+    jr_http_resp_init(&f->resp, f->max_bytes, f->wbuf, READ_SIZE);
     if (f->u.tls ? tls_begin(f) : send_bytes(f, f->req, format_request(f)))
         return;
     f->paused = 0;

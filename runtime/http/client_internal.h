@@ -4,10 +4,9 @@
 #ifndef JR_HTTP_CLIENT_INTERNAL_H
 #define JR_HTTP_CLIENT_INTERNAL_H
 
-#include <http_parser.h>
-
 #include "buf.h"
 #include "http/client.h"
+#include "http/client_parse.h"
 
 #define READ_SIZE 65536         /* plaintext handled per read */
 /* Ciphertext read per callback: with what a partial record left behind,
@@ -47,10 +46,7 @@ struct jr_http_get {
     char req[2600];
     uv_fs_t fs;
     int writing;
-    http_parser hp;
-    char location[2048];
-    size_t loc_len;
-    int in_location, redirect, done_msg;
+    struct jr_http_resp resp;    /* the current connection's response */
     char rbuf[READ_SIZE];
     struct jr_buf plain, cipher; /* https: out of one read, to send */
     char *wbuf;                  /* body bytes waiting for the file */
@@ -69,9 +65,9 @@ void jr_http_get_follow(struct jr_http_get *f);
 /* Reading the connection again, after the body was written. */
 void jr_http_get_resume(struct jr_http_get *f);
 
-/* client_body.c: plaintext response bytes (len may be 0), then the end of
- * the stream if eof: parse, follow a redirect, or hand the body to the
- * file. */
+/* client_body.c: plaintext response bytes (len may be 0, at most
+ * READ_SIZE), then the end of the stream if eof: parse, follow a redirect,
+ * or hand the body to the file. */
 void jr_http_get_deliver(struct jr_http_get *f, const char *data, size_t len, int eof);
 
 #endif

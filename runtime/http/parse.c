@@ -54,17 +54,24 @@ static int on_url(http_parser *hp, const char *at, size_t n)
     return 0;
 }
 
+/* Counts n more header bytes: -1 past the limit (failed), 1 for a piece
+ * of a trailer, 0 for a header's. Trailer fields after a chunked body are
+ * not headers (RFC 9110 §6.5.1): merging them would let a client slip
+ * past a proxy that filters headers. They count and are dropped. */
+static int header_piece(http_parser *hp, size_t n)
+{
+    if (count_header(self(hp), n))
+        return -1;
+    return (hp->flags & F_TRAILING) ? 1 : 0;
+}
+
 static int on_header_field(http_parser *hp, const char *at, size_t n)
 {
     struct jr_http_parse *p = self(hp);
     struct jr_http_request *r = p->cur;
-    if (count_header(p, n))
-        return -1;
-    /* Trailer fields after a chunked body are not headers (RFC 9110
-     * §6.5.1): merging them would let a client slip past a proxy that
-     * filters headers. They count against the limit and are dropped. */
-    if (hp->flags & F_TRAILING)
-        return 0;
+    int piece = header_piece(hp, n);
+    if (piece)
+        return piece < 0 ? -1 : 0;
     if (r->nheaders == 0 || p->in_value) {
         if (r->nheaders == r->cap_headers) {
             size_t cap = r->cap_headers ? r->cap_headers * 2 : 16;
@@ -94,10 +101,9 @@ static int on_header_value(http_parser *hp, const char *at, size_t n)
 {
     struct jr_http_parse *p = self(hp);
     struct jr_http_request *r = p->cur;
-    if (count_header(p, n))
-        return -1;
-    if (hp->flags & F_TRAILING)
-        return 0;
+    int piece = header_piece(hp, n);
+    if (piece)
+        return piece < 0 ? -1 : 0;
     struct jr_http_header *h = &r->headers[r->nheaders - 1];
     if (!p->in_value) {
         /* Names and values share hbuf; a NUL keeps each one a C string. */

@@ -442,10 +442,10 @@ int jr_lcore_conv_job(struct conv *cv, int idx, struct jr_job_spec *spec, int *w
     for (i = 1; i <= n; i++) {
         if (lua_rawgeti(L, -1, i) != LUA_TTABLE) {
             lua_pop(L, 2);
-            snprintf(cv->err, sizeof cv->err, "tasks[%d] must be a table", (int)i);
+            snprintf(cv->err, sizeof cv->err, "tasks[%d] must be a table", (int)(i - 1));
             return -1;
         }
-        if (conv_task(cv, lua_gettop(L), &tasks[i - 1], &setups[i - 1], (int)i)) {
+        if (conv_task(cv, lua_gettop(L), &tasks[i - 1], &setups[i - 1], (int)(i - 1))) {
             lua_pop(L, 2);
             return -1;
         }

@@ -141,6 +141,28 @@ static void deps_to_aliases(lua_State *L, int n)
     }
 }
 
+/* Into the task table at the top: the state and the scheduling columns
+ * (priority, tolerable, retries, attempt, resources, timeout). */
+static void set_task_columns(lua_State *L, const struct jr_task_rec *t)
+{
+    jr_lcore_set_str(L, "state", t->state);
+    jr_lcore_set_int(L, "priority", t->priority);
+    lua_pushboolean(L, t->tolerable != 0);
+    lua_setfield(L, -2, "tolerable");
+    jr_lcore_set_int(L, "retries", t->retries);
+    jr_lcore_set_int(L, "attempt", t->attempt);
+    lua_createtable(L, 0, 4);
+    jr_lcore_set_int(L, "cpu", t->cpu);
+    jr_lcore_set_int(L, "memory", t->memory);
+    jr_lcore_set_int(L, "gpu", t->gpu);
+    jr_lcore_set_int(L, "disk", t->disk);
+    lua_setfield(L, -2, "resources");
+    if (t->timeout_ms) {
+        lua_pushnumber(L, (double)t->timeout_ms / 1000);
+        lua_setfield(L, -2, "timeout");
+    }
+}
+
 static int task_row(void *arg, const struct jr_task_rec *t)
 {
     struct push_ctx *p = arg;
@@ -163,22 +185,7 @@ static int task_row(void *arg, const struct jr_task_rec *t)
     }
     jr_json_array(L, -1);
     lua_setfield(L, -2, "deps");
-    jr_lcore_set_str(L, "state", t->state);
-    jr_lcore_set_int(L, "priority", t->priority);
-    lua_pushboolean(L, t->tolerable != 0);
-    lua_setfield(L, -2, "tolerable");
-    jr_lcore_set_int(L, "retries", t->retries);
-    jr_lcore_set_int(L, "attempt", t->attempt);
-    lua_newtable(L);
-    jr_lcore_set_int(L, "cpu", t->cpu);
-    jr_lcore_set_int(L, "memory", t->memory);
-    jr_lcore_set_int(L, "gpu", t->gpu);
-    jr_lcore_set_int(L, "disk", t->disk);
-    lua_setfield(L, -2, "resources");
-    if (t->timeout_ms) {
-        lua_pushnumber(L, (double)t->timeout_ms / 1000);
-        lua_setfield(L, -2, "timeout");
-    }
+    set_task_columns(L, t);
     if (t->exit_code >= 0)
         jr_lcore_set_int(L, "exit_code", t->exit_code);
     if (t->signal)
@@ -280,22 +287,10 @@ void jr_lcore_push_submitted_job(lua_State *L, const struct jr_job_spec *spec, c
         }
         jr_json_array(L, -1);
         lua_setfield(L, -2, "deps");
-        jr_lcore_set_str(L, "state", "pending");
-        jr_lcore_set_int(L, "priority", t->priority);
-        lua_pushboolean(L, t->tolerable != 0);
-        lua_setfield(L, -2, "tolerable");
-        jr_lcore_set_int(L, "retries", t->retries);
-        jr_lcore_set_int(L, "attempt", 0);
-        lua_createtable(L, 0, 4);
-        jr_lcore_set_int(L, "cpu", t->cpu);
-        jr_lcore_set_int(L, "memory", t->memory);
-        jr_lcore_set_int(L, "gpu", t->gpu);
-        jr_lcore_set_int(L, "disk", t->disk);
-        lua_setfield(L, -2, "resources");
-        if (t->timeout_ms) {
-            lua_pushnumber(L, (double)t->timeout_ms / 1000);
-            lua_setfield(L, -2, "timeout");
-        }
+        set_task_columns(L, &(struct jr_task_rec){
+            .state = "pending", .priority = t->priority, .tolerable = t->tolerable,
+            .retries = t->retries, .cpu = t->cpu, .memory = t->memory, .gpu = t->gpu,
+            .disk = t->disk, .timeout_ms = t->timeout_ms });
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     jr_json_array(L, -1);

@@ -173,11 +173,10 @@ static void watch_unlink(struct watch *w)
     w->prevp = NULL;
 }
 
-static void watch_settle(struct watch *w, int woke_by_commit)
+/* Stops waiting: off the core's list and the store's waiters, the timer
+ * closed (it outlives us only until its close callback). */
+static void watch_detach(struct watch *w)
 {
-    lua_State *L = w->L;
-    int ref = w->wake_ref;
-
     watch_unlink(w);
     jr_store_unwait(&w->w);
     if (w->timer) {
@@ -185,6 +184,14 @@ static void watch_settle(struct watch *w, int woke_by_commit)
         uv_close((uv_handle_t *)&w->timer->h, on_watch_timer_closed);
         w->timer = NULL;
     }
+}
+
+static void watch_settle(struct watch *w, int woke_by_commit)
+{
+    lua_State *L = w->L;
+    int ref = w->wake_ref;
+
+    watch_detach(w);
     w->wake_ref = LUA_NOREF;
     if (ref == LUA_NOREF)
         return;
@@ -310,13 +317,7 @@ static int watch_close(lua_State *L)
         luaL_unref(L, LUA_REGISTRYINDEX, w->wake_ref);
         w->wake_ref = LUA_NOREF;
     }
-    watch_unlink(w);
-    jr_store_unwait(&w->w);
-    if (w->timer) {
-        w->timer->w = NULL;
-        uv_close((uv_handle_t *)&w->timer->h, on_watch_timer_closed);
-        w->timer = NULL;
-    }
+    watch_detach(w);
     if (w->core_ref != LUA_NOREF) {
         luaL_unref(L, LUA_REGISTRYINDEX, w->core_ref);
         w->core_ref = LUA_NOREF;

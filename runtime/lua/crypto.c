@@ -139,26 +139,27 @@ static int l_base64url_encode(lua_State *L)
     return encode(L, JR_B64_URL | JR_B64_NOPAD);
 }
 
-static int l_sha256(lua_State *L)
-{
-    size_t n;
-    unsigned char out[JR_SHA256_LEN];
-    const char *s = luaL_checklstring(L, 1, &n);
-    if (jr_crypto_sha256(s, n, out) != 0)
-        return push_fail(L, JR_CRYPTO_ERROR, "SHA-256 failed");
-    lua_pushlstring(L, (const char *)out, sizeof(out));
-    return 1;
-}
-
-static int l_sha512(lua_State *L)
+/* The raw digest (len bytes) of the string argument, by fn. */
+static int digest(lua_State *L, int (*fn)(const void *, size_t, unsigned char *), size_t len,
+                  const char *name)
 {
     size_t n;
     unsigned char out[JR_SHA512_LEN];
     const char *s = luaL_checklstring(L, 1, &n);
-    if (jr_crypto_sha512(s, n, out) != 0)
-        return push_fail(L, JR_CRYPTO_ERROR, "SHA-512 failed");
-    lua_pushlstring(L, (const char *)out, sizeof(out));
+    if (fn(s, n, out) != 0)
+        return push_fail(L, JR_CRYPTO_ERROR, name);
+    lua_pushlstring(L, (const char *)out, len);
     return 1;
+}
+
+static int l_sha256(lua_State *L)
+{
+    return digest(L, jr_crypto_sha256, JR_SHA256_LEN, "SHA-256 failed");
+}
+
+static int l_sha512(lua_State *L)
+{
+    return digest(L, jr_crypto_sha512, JR_SHA512_LEN, "SHA-512 failed");
 }
 
 /* hmac_sha256(key, data) -> 32 raw bytes */

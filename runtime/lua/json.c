@@ -117,6 +117,26 @@ static void add_number(lua_State *L, struct out *b, int idx)
 
 static void encode(lua_State *L, struct out *b, int idx, int depth);
 
+/* 1 when every key of the table at idx (absolute) is a positive integer,
+ * with how many (*n) and the largest (*max); else 0. */
+static int integer_keys(lua_State *L, int idx, lua_Integer *n, lua_Integer *max)
+{
+    *n = *max = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1) {
+            lua_pop(L, 1);
+            return 0;
+        }
+        lua_Integer k = lua_tointeger(L, -1);
+        ++*n;
+        if (k > *max)
+            *max = k;
+    }
+    return 1;
+}
+
 /* 0 for an object; else 1 and the length of an array. Unmarked tables
  * are arrays when every key is a positive integer (a few holes become
  * null, as cjson does). */
@@ -133,20 +153,8 @@ static int array_length(lua_State *L, int idx, lua_Integer *len)
         if (is_object)
             return 0;
     }
-    lua_Integer n = 0, max = 0;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1) {
-            lua_pop(L, 1);
-            return 0;
-        }
-        lua_Integer k = lua_tointeger(L, -1);
-        n++;
-        if (k > max)
-            max = k;
-    }
-    if (n == 0)
+    lua_Integer n, max;
+    if (!integer_keys(L, idx, &n, &max) || n == 0)
         return 0;
     if (max > 10 && max > 2 * n)
         luaL_error(L, "json.encode: excessively sparse array (%I values up to index %I)", n, max);
@@ -376,10 +384,12 @@ static void push_codec(lua_State *L, int i)
     lua_remove(L, -2);
 }
 
-int jr_json_encode(lua_State *L, int idx)
+/* Calls codec function i (1 encode, 3 copy) on the value at idx, in
+ * protected mode: 0 with the result pushed, or -1 with a message. */
+static int call_codec(lua_State *L, int i, int idx)
 {
     idx = lua_absindex(L, idx);
-    push_codec(L, 1);
+    push_codec(L, i);
     lua_pushvalue(L, idx);
     if (lua_pcall(L, 1, 1, 0) == LUA_OK)
         return 0;
@@ -390,18 +400,14 @@ int jr_json_encode(lua_State *L, int idx)
     return -1;
 }
 
+int jr_json_encode(lua_State *L, int idx)
+{
+    return call_codec(L, 1, idx);
+}
+
 int jr_json_copy(lua_State *L, int idx)
 {
-    idx = lua_absindex(L, idx);
-    push_codec(L, 3);
-    lua_pushvalue(L, idx);
-    if (lua_pcall(L, 1, 1, 0) == LUA_OK)
-        return 0;
-    if (!lua_isstring(L, -1)) {
-        lua_pop(L, 1);
-        lua_pushliteral(L, "json.encode: cannot encode the value");
-    }
-    return -1;
+    return call_codec(L, 3, idx);
 }
 
 int jr_json_decode(lua_State *L, const char *text, size_t len)
@@ -428,17 +434,8 @@ int jr_json_is_array(lua_State *L, int idx)
         if (is_array || is_object)
             return is_array;
     }
-    int any = 0;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1) {
-            lua_pop(L, 1);
-            return 0;
-        }
-        any = 1;
-    }
-    return any;
+    lua_Integer n, max;
+    return integer_keys(L, idx, &n, &max) && n > 0;
 }
 
 void jr_json_array(lua_State *L, int idx)

@@ -5,6 +5,8 @@
 #define JR_SANDBOX_INTERNAL_H
 
 #include <linux/filter.h>
+#include <signal.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "sandbox/sandbox.h"
@@ -174,5 +176,35 @@ struct jr_sb_report {
  * setup failures as a jr_sb_err on err_fd and, when the main task ends, a
  * jr_sb_report on status_fd. Never returns. */
 _Noreturn void jr_sb_child_main(const struct jr_sb_child *c);
+
+/* ---- the supervising parent's watch over one task (supervise.c) ---- */
+/* Why the supervisor stopped the task (the first reason is reported). */
+enum { R_NONE, R_TIMEOUT, R_CANCEL, R_OOM, R_PIDS };
+
+/* The supervisor's view of the running task (run.c fills it). */
+struct jr_sb_sup {
+    const struct jr_sandbox_opts *o;
+    struct jr_sb_cg cg;
+    int have_cg;
+    pid_t pid;
+    int pidfd, sigfd, err_r, status_r;
+    int reason;
+    int64_t t0, kill_at;
+    struct jr_sb_err child_err;
+    int have_child_err;
+    struct jr_sb_report rep;     /* pid 1's report, when have_rep */
+    int have_rep;
+    struct jr_sb_proxy *proxy;   /* network allow, else NULL */
+};
+
+int64_t jr_sb_now_ms(void);
+/* SIGKILLs pid 1 and everything in the task's cgroups. */
+void jr_sb_hard_kill(struct jr_sb_sup *s);
+/* Waits until pid 1 reports the main task's end (1: pid 1 may still be
+ * exiting) or ends without a report (0, its siginfo in si), enforcing the
+ * timeout, cancel (SIGTERM on sigfd) and the memory and pids limits. */
+int jr_sb_supervise(struct jr_sb_sup *s, siginfo_t *si);
+/* The outcome from what the supervisor saw, the report and the cgroups. */
+void jr_sb_classify(struct jr_sb_sup *s, const siginfo_t *si, struct jr_sandbox_outcome *oc);
 
 #endif

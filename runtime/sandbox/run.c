@@ -1,7 +1,7 @@
 /* `jobrt sandbox`: the supervising parent. It prepares everything before the
  * clone (seccomp BPF, mount plan, cgroups), clones the namespaced child,
- * maps its ids, then waits on a pidfd, enforcing the timeout, cancel and
- * limits, and reports the outcome as one JSON line on the status fd. */
+ * maps its ids, has supervise.c watch it, and reports the outcome as one
+ * JSON line on the status fd. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
@@ -22,36 +22,11 @@
 #include "sandbox/internal.h"
 
 #define HOST_ID_BASE 100000  /* ns id 0 = host 100000 when we are root */
-#define LIMIT_CHECK_MS 100   /* how often oom and pids events are looked at */
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
-
-enum { R_NONE, R_TIMEOUT, R_CANCEL, R_OOM, R_PIDS };
-
-struct sup {
-    const struct jr_sandbox_opts *o;
-    struct jr_sb_cg cg;
-    int have_cg;
-    pid_t pid;
-    int pidfd, sigfd, err_r, status_r;
-    int reason;
-    int64_t t0, kill_at;
-    struct jr_sb_err child_err;
-    int have_child_err;
-    struct jr_sb_report rep;     /* pid 1's report, when have_rep */
-    int have_rep;
-    struct jr_sb_proxy *proxy;   /* network allow, else NULL */
-};
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int env_has(const struct jr_sandbox_opts *o, const char *kv)
 {
@@ -124,192 +99,6 @@ static int map_ids(pid_t pid, int rootless, struct jr_sb_err *e)
     return write_map(pid, "gid_map", map, e);
 }
 
-static void hard_kill(struct sup *s)
-{
-    syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
-    if (s->have_cg)
-        jr_sb_cg_kill(&s->cg);
-    s->kill_at = -1;
-}
-
-/* Ends the task for reason: SIGTERM (init passes it on), SIGKILL after the
- * grace; limits kill at once. The first reason is the one reported. */
-static void stop(struct sup *s, int reason, int graceful)
-{
-    if (s->reason != R_NONE)
-        return;
-    s->reason = reason;
-    if (!graceful || s->o->grace_ms == 0) {
-        hard_kill(s);
-        return;
-    }
-    syscall(SYS_pidfd_send_signal, s->pidfd, SIGTERM, NULL, 0);
-    s->kill_at = now_ms() + s->o->grace_ms;
-}
-
-static void read_child_err(struct sup *s)
-{
-    ssize_t n;
-    do
-        n = read(s->err_r, &s->child_err, sizeof(s->child_err));
-    while (n < 0 && errno == EINTR);
-    if (n == (ssize_t)sizeof(s->child_err)) {
-        s->have_child_err = 1;
-        s->child_err.stage[sizeof(s->child_err.stage) - 1] = '\0';
-        s->child_err.detail[sizeof(s->child_err.detail) - 1] = '\0';
-    }
-    if (n <= 0 || s->have_child_err) {
-        close(s->err_r);
-        s->err_r = -1;
-    }
-}
-
-/* pid 1's report, or EOF (it ended without one): status_r closes. */
-static void read_report(struct sup *s)
-{
-    ssize_t n;
-    do
-        n = read(s->status_r, &s->rep, sizeof(s->rep));
-    while (n < 0 && errno == EINTR);
-    s->have_rep = n == (ssize_t)sizeof(s->rep);
-    close(s->status_r);
-    s->status_r = -1;
-}
-
-/* Waits until pid 1 reports the main task's end (1: pid 1 may still be
- * exiting) or ends without a report (0, its siginfo in si). */
-static int supervise(struct sup *s, siginfo_t *si)
-{
-    const struct jr_sandbox_opts *o = s->o;
-    int64_t deadline = o->timeout_ms ? s->t0 + o->timeout_ms : -1;
-    int check = s->have_cg && (o->memory || o->pids);
-    for (;;) {
-        int64_t now = now_ms(), wait = -1;
-        int np = 0;
-        struct pollfd p[4 + JR_SB_PROXY_MAX_FDS] = {
-            {s->pidfd, POLLIN, 0}, {s->sigfd, POLLIN, 0}, {s->err_r, POLLIN, 0},
-            {s->status_r, POLLIN, 0},
-        };
-        if (s->err_r < 0)
-            p[2].fd = -1;
-        if (deadline >= 0 && now >= deadline)
-            stop(s, R_TIMEOUT, 1);
-        if (s->kill_at >= 0 && now >= s->kill_at)
-            hard_kill(s);
-        if (check && s->reason == R_NONE) {
-            struct jr_sb_cg_stats st;
-            jr_sb_cg_stats(&s->cg, &st);
-            if (st.oom_kills > 0)
-                stop(s, R_OOM, 0);
-            else if (st.pids_max > 0)
-                stop(s, R_PIDS, 0);
-        }
-        if (deadline >= 0 && s->reason == R_NONE)
-            wait = deadline - now;
-        if (s->kill_at >= 0 && (wait < 0 || s->kill_at - now < wait))
-            wait = s->kill_at - now;
-        if (check && s->reason == R_NONE && (wait < 0 || wait > LIMIT_CHECK_MS))
-            wait = LIMIT_CHECK_MS;
-        if (s->proxy)
-            np = jr_sb_proxy_fds(s->proxy, p + 4, JR_SB_PROXY_MAX_FDS, now, &wait);
-        if (poll(p, (nfds_t)(4 + np), (int)(wait < 0 ? -1 : wait + 1)) < 0 &&
-            errno != EINTR) {
-            for (int k = 0; k < 4 + np; k++)
-                p[k].revents = 0; /* should not happen */
-        }
-        if (s->proxy)
-            jr_sb_proxy_run(s->proxy, p + 4, np, now_ms());
-        if (p[1].revents & POLLIN) {
-            struct signalfd_siginfo ssi;
-            if (read(s->sigfd, &ssi, sizeof(ssi)) > 0)
-                stop(s, R_CANCEL, 1);
-        }
-        if (s->err_r >= 0 && (p[2].revents & (POLLIN | POLLHUP)))
-            read_child_err(s);
-        if (s->status_r >= 0 && (p[3].revents & (POLLIN | POLLHUP))) {
-            read_report(s);
-            if (s->have_rep)
-                return 1;
-        }
-        if (p[0].revents & POLLIN) {
-            memset(si, 0, sizeof(*si));
-            if (syscall(SYS_waitid, P_PIDFD, s->pidfd, si, WEXITED, NULL) == 0)
-                return 0;
-        }
-    }
-}
-
-static void classify(struct sup *s, const siginfo_t *si, struct jr_sandbox_outcome *oc)
-{
-    int st = 0, have_st = 0;
-    struct jr_sb_cg_stats cs = {-1, -1, 0, 0};
-    /* All writers are gone (pid 1 closed its copy before the task ended):
-     * data or EOF. */
-    if (s->err_r >= 0)
-        read_child_err(s);
-    if (s->status_r >= 0)
-        read_report(s);
-    have_st = s->have_rep;
-    st = s->rep.status;
-    if (s->have_cg)
-        jr_sb_cg_stats(&s->cg, &cs);
-    if (have_st && WIFSIGNALED(st))
-        oc->signal = WTERMSIG(st);
-    if (s->have_child_err) {
-        oc->kind = JR_SB_SETUP_ERROR;
-        snprintf(oc->stage, sizeof(oc->stage), "%s", s->child_err.stage);
-        oc->err = s->child_err.err;
-        snprintf(oc->message, sizeof(oc->message), "%s: %s", s->child_err.detail,
-                 strerror(s->child_err.err));
-    } else if (s->reason == R_CANCEL) {
-        oc->kind = JR_SB_CANCELED;
-    } else if (s->reason == R_TIMEOUT) {
-        oc->kind = JR_SB_TIMEOUT;
-        snprintf(oc->message, sizeof(oc->message), "timed out after %lld ms",
-                 (long long)s->o->timeout_ms);
-    } else if (s->reason == R_OOM || cs.oom_kills > 0) {
-        oc->kind = JR_SB_OOM;
-        snprintf(oc->message, sizeof(oc->message), "memory limit of %lld bytes exceeded",
-                 (long long)s->o->memory);
-    } else if (s->reason == R_PIDS ||
-               (cs.pids_max > 0 && !(have_st && WIFEXITED(st) && WEXITSTATUS(st) == 0))) {
-        oc->kind = JR_SB_PIDS;
-        snprintf(oc->message, sizeof(oc->message), "process limit of %lld reached",
-                 (long long)s->o->pids);
-    } else if (have_st && WIFEXITED(st)) {
-        oc->kind = JR_SB_EXITED;
-        oc->exit_code = WEXITSTATUS(st);
-    } else if (have_st && WTERMSIG(st) == SIGSYS) {
-        oc->kind = JR_SB_SECCOMP_KILL;
-        snprintf(oc->message, sizeof(oc->message), "killed for a forbidden system call");
-    } else if (have_st) {
-        oc->kind = JR_SB_SIGNALED;
-    } else if (si->si_code == CLD_KILLED || si->si_code == CLD_DUMPED) {
-        oc->kind = JR_SB_SIGNALED; /* init itself was killed (e.g. by the OOM killer) */
-        oc->signal = si->si_status;
-    } else {
-        oc->kind = JR_SB_SETUP_ERROR;
-        snprintf(oc->stage, sizeof(oc->stage), "init");
-        oc->err = 0;
-        snprintf(oc->message, sizeof(oc->message),
-                 "the sandbox init ended (status %d) without reporting", si->si_status);
-    }
-    if (cs.cpu_ms >= 0 && cs.max_rss >= 0) {
-        oc->cpu_ms = cs.cpu_ms;
-        oc->max_rss_bytes = cs.max_rss;
-    } else if (s->have_rep) { /* pid 1 is not reaped yet: its own count */
-        oc->cpu_ms = cs.cpu_ms >= 0 ? cs.cpu_ms : s->rep.cpu_ms;
-        oc->max_rss_bytes = cs.max_rss >= 0 ? cs.max_rss : s->rep.max_rss;
-    } else {
-        struct rusage ru; /* init and what it reaped: good enough without cgroups */
-        getrusage(RUSAGE_CHILDREN, &ru);
-        oc->cpu_ms = cs.cpu_ms >= 0 ? cs.cpu_ms
-                                    : (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000LL +
-                                      (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
-        oc->max_rss_bytes = cs.max_rss >= 0 ? cs.max_rss : ru.ru_maxrss * 1024LL;
-    }
-}
-
 static void setup_error(struct jr_sandbox_outcome *oc, const struct jr_sb_err *e)
 {
     oc->kind = JR_SB_SETUP_ERROR;
@@ -375,12 +164,12 @@ static int emit(int fd, const struct jr_sandbox_outcome *oc);
  * all dead and reaped): send it now, then let the namespaces' teardown and
  * the cgroups' removal happen while the daemon goes on. The status fd and
  * our stdio close, so the daemon sees every pipe end; it still reaps us. */
-static void report_early(struct sup *s, struct jr_sandbox_outcome *oc, int *emitted)
+static void report_early(struct jr_sb_sup *s, struct jr_sandbox_outcome *oc, int *emitted)
 {
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (s->have_cg)
         jr_sb_cg_kill(&s->cg); /* belt and braces: a pid namespace escapee */
-    oc->wall_ms = now_ms() - s->t0;
+    oc->wall_ms = jr_sb_now_ms() - s->t0;
     *emitted = emit(s->o->status_fd, oc) == 0 ? 1 : -1;
     close(s->o->status_fd);
     if (s->proxy) {
@@ -400,7 +189,7 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
                 char *title, size_t title_len, const struct jr_sb_host *host,
                 int *emitted)
 {
-    struct sup s;
+    struct jr_sb_sup s;
     struct jr_sb_err e;
     struct jr_sb_plan *plan = calloc(1, sizeof(*plan));
     const char *envp[JR_SB_MAX_ENV + 9], *path;
@@ -418,7 +207,7 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
     s.o = o;
     s.pidfd = s.sigfd = s.err_r = s.status_r = -1;
     s.kill_at = -1;
-    s.t0 = now_ms();
+    s.t0 = jr_sb_now_ms();
     if (!plan) {
         jr_sb_fail(&e, "memory", ENOMEM, "mount plan");
         plan = NULL;
@@ -481,7 +270,7 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
                      "never started: the gate closed before \"go\"");
             goto done;
         }
-        s.t0 = now_ms(); /* the timeout and wall time count from here */
+        s.t0 = jr_sb_now_ms(); /* the timeout and wall time count from here */
     }
 
     struct jr_sb_child c = {
@@ -527,7 +316,7 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
         write(sync_p[1], "g", 1) != 1) {
         if (!e.stage[0])
             jr_sb_fail(&e, "sync", errno, "releasing the child");
-        hard_kill(&s);
+        jr_sb_hard_kill(&s);
         syscall(SYS_waitid, P_PIDFD, s.pidfd, &si, WEXITED, NULL);
         goto fail;
     }
@@ -535,13 +324,13 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
     sync_p[1] = -1;
 
     memset(&si, 0, sizeof(si));
-    if (supervise(&s, &si)) {
-        classify(&s, &si, oc);
+    if (jr_sb_supervise(&s, &si)) {
+        jr_sb_classify(&s, &si, oc);
         report_early(&s, oc, emitted);
         while (syscall(SYS_waitid, P_PIDFD, s.pidfd, &si, WEXITED, NULL) && errno == EINTR)
             ;
     } else {
-        classify(&s, &si, oc);
+        jr_sb_classify(&s, &si, oc);
     }
     goto done;
 fail:
@@ -552,7 +341,7 @@ done:
         jr_sb_cg_destroy(&s.cg);
     }
     if (!*emitted)
-        oc->wall_ms = now_ms() - s.t0;
+        oc->wall_ms = jr_sb_now_ms() - s.t0;
     if (s.proxy)
         jr_sb_proxy_close(s.proxy);
     int fds[] = {sync_p[0], sync_p[1], err_p[0], err_p[1], status_p[0], status_p[1],

@@ -11,6 +11,10 @@
  * Both run in a fresh single-threaded process (no Lua, no libuv). */
 int jr_sandbox_main(int argc, char **argv);
 int jr_sandbox_check_main(int argc, char **argv);
+/* Runs the sandbox command argv[1] names (sandbox, sandbox-check,
+ * sandbox-server; command.c): 1 with its exit status in *status, or 0
+ * when argv names none of them. */
+int jr_sandbox_command(int argc, char **argv, int *status);
 
 /* ---- layers: one bit each, named as `sandbox.require` names them ---- */
 enum {

@@ -39,12 +39,12 @@ struct server {
     int n;
 };
 
-static int read_full(int fd, void *buf, size_t len)
+/* All len bytes in (out = 0) or out (1), across short reads and writes;
+ * 0, or -1 on end of file or an error. */
+static int io_full(int fd, char *p, size_t len, int out)
 {
-    char *p = buf;
-
     while (len > 0) {
-        ssize_t n = read(fd, p, len);
+        ssize_t n = out ? write(fd, p, len) : read(fd, p, len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -55,20 +55,14 @@ static int read_full(int fd, void *buf, size_t len)
     return 0;
 }
 
+static int read_full(int fd, void *buf, size_t len)
+{
+    return io_full(fd, buf, len, 0);
+}
+
 static int write_full(int fd, const void *buf, size_t len)
 {
-    const char *p = buf;
-
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
+    return io_full(fd, (char *)buf, len, 1); /* only written from */
 }
 
 /* The header of the next request and the fds riding with it (at most 4;

@@ -124,8 +124,8 @@ static int check_tasks(struct jr_sched *s, const struct jr_job_spec *spec,
     for (i = 0; i < spec->ntasks; i++) {
         const struct jr_task_spec *t = &spec->tasks[i];
         if (!valid_name(t->alias, 1))
-            return jr_err_set(e, JR_E_INVALID, "task %zu: alias '%s' is not valid (letters,"
-                              " digits, '.', '-', '_', at most %d)", i + 1,
+            return jr_err_set(e, JR_E_INVALID, "tasks[%zu].alias '%s' is not valid (letters,"
+                              " digits, '.', '-', '_', at most %d)", i,
                               t->alias ? t->alias : "", ID_MAX);
         if (find_alias(spec, t->alias) != (int)i)
             return jr_err_set(e, JR_E_INVALID, "task alias '%s' is used twice", t->alias);

@@ -46,6 +46,35 @@ int jr_store_write_begin(struct jr_store *st, struct jr_err *e);
 /* Fill e from the database's last error and return JR_E_STORE. */
 int jr_store_fail(struct jr_store *st, struct jr_err *e, const char *what);
 
+/* jr_store_write_begin, then jr_store_stmt(id): the statement, or NULL
+ * with the error in *rc and e. */
+sqlite3_stmt *jr_store_write_stmt(struct jr_store *st, enum jr_stmt id, int *rc,
+                                  struct jr_err *e);
+
+/* After the last sqlite3_step of s returned rc: resets s; JR_OK when rc is
+ * SQLITE_ROW or SQLITE_DONE, else the store error naming what. */
+int jr_store_finish(struct jr_store *st, sqlite3_stmt *s, int rc, struct jr_err *e,
+                    const char *what);
+
+/* Steps s once and returns its first column's integer (dflt without a
+ * row), then resets it. */
+int64_t jr_store_step_int(sqlite3_stmt *s, int64_t dflt);
+
+/* Text or NULL, bound without a copy (the caller's string outlives the
+ * step). */
+static inline void jr_store_bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+static inline const char *jr_store_col_text(sqlite3_stmt *s, int i)
+{
+    return (const char *)sqlite3_column_text(s, i);
+}
+
 /* The schema migrations, applied in order at open. */
 int jr_store_migrate(sqlite3 *db, struct jr_err *e);
 

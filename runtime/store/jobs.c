@@ -4,14 +4,6 @@
 
 #include "store/internal.h"
 
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-    if (v)
-        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(s, i);
-}
-
 static void bind_time(sqlite3_stmt *s, int i, int64_t v)
 {
     if (v)
@@ -20,63 +12,48 @@ static void bind_time(sqlite3_stmt *s, int i, int64_t v)
         sqlite3_bind_null(s, i);
 }
 
-static const char *col_text(sqlite3_stmt *s, int i)
-{
-    return (const char *)sqlite3_column_text(s, i);
-}
-
 static void read_job(sqlite3_stmt *s, struct jr_job_rec *j)
 {
     j->seq = sqlite3_column_int64(s, 0);
-    j->id = col_text(s, 1);
-    j->surface = col_text(s, 2);
-    j->owner = col_text(s, 3);
-    j->state = col_text(s, 4);
+    j->id = jr_store_col_text(s, 1);
+    j->surface = jr_store_col_text(s, 2);
+    j->owner = jr_store_col_text(s, 3);
+    j->state = jr_store_col_text(s, 4);
     j->priority = sqlite3_column_int64(s, 5);
     j->max_parallelism = sqlite3_column_int64(s, 6);
     j->created_at = sqlite3_column_int64(s, 7);
     j->updated_at = sqlite3_column_int64(s, 8);
     j->started_at = sqlite3_column_int64(s, 9);
     j->ended_at = sqlite3_column_int64(s, 10);
-    j->error = col_text(s, 11);
-    j->attrs = col_text(s, 12);
+    j->error = jr_store_col_text(s, 11);
+    j->attrs = jr_store_col_text(s, 12);
 }
 
 static int step_done(struct jr_store *st, sqlite3_stmt *s, struct jr_err *e,
                      const char *what)
 {
-    int rc = sqlite3_step(s);
-
-    if (rc == SQLITE_DONE) {
-        sqlite3_reset(s);
-        return JR_OK;
-    }
-    rc = jr_store_fail(st, e, what);
-    sqlite3_reset(s);
-    return rc;
+    return jr_store_finish(st, s, sqlite3_step(s), e, what);
 }
 
 int jr_store_job_insert(struct jr_store *st, struct jr_job_rec *job, struct jr_err *e)
 {
-    sqlite3_stmt *s;
-    int rc = jr_store_write_begin(st, e);
+    int rc;
+    sqlite3_stmt *s = jr_store_write_stmt(st, S_JOB_INSERT, &rc, e);
 
-    if (rc)
+    if (!s)
         return rc;
-    if (!(s = jr_store_stmt(st, S_JOB_INSERT, e)))
-        return JR_E_STORE;
-    bind_text(s, 1, job->id);
-    bind_text(s, 2, job->surface ? job->surface : "");
-    bind_text(s, 3, job->owner ? job->owner : "");
-    bind_text(s, 4, job->state);
+    jr_store_bind_text(s, 1, job->id);
+    jr_store_bind_text(s, 2, job->surface ? job->surface : "");
+    jr_store_bind_text(s, 3, job->owner ? job->owner : "");
+    jr_store_bind_text(s, 4, job->state);
     sqlite3_bind_int64(s, 5, job->priority);
     sqlite3_bind_int64(s, 6, job->max_parallelism);
     sqlite3_bind_int64(s, 7, job->created_at);
     sqlite3_bind_int64(s, 8, job->updated_at);
     bind_time(s, 9, job->started_at);
     bind_time(s, 10, job->ended_at);
-    bind_text(s, 11, job->error);
-    bind_text(s, 12, job->attrs ? job->attrs : "{}");
+    jr_store_bind_text(s, 11, job->error);
+    jr_store_bind_text(s, 12, job->attrs ? job->attrs : "{}");
     rc = sqlite3_step(s);
     if (rc == SQLITE_CONSTRAINT) {
         sqlite3_reset(s);
@@ -118,7 +95,7 @@ int jr_store_job_get(struct jr_store *st, const char *id, jr_store_job_cb cb,
 
     if (!s)
         return JR_E_STORE;
-    bind_text(s, 1, id);
+    jr_store_bind_text(s, 1, id);
     return job_get(st, s, cb, arg, e, id);
 }
 
@@ -136,36 +113,32 @@ int jr_store_job_get_seq(struct jr_store *st, int64_t seq, jr_store_job_cb cb,
 int jr_store_job_set_state(struct jr_store *st, const struct jr_job_rec *job,
                            struct jr_err *e)
 {
-    sqlite3_stmt *s;
-    int rc = jr_store_write_begin(st, e);
+    int rc;
+    sqlite3_stmt *s = jr_store_write_stmt(st, S_JOB_SET_STATE, &rc, e);
 
-    if (rc)
+    if (!s)
         return rc;
-    if (!(s = jr_store_stmt(st, S_JOB_SET_STATE, e)))
-        return JR_E_STORE;
     sqlite3_bind_int64(s, 1, job->seq);
-    bind_text(s, 2, job->state);
+    jr_store_bind_text(s, 2, job->state);
     sqlite3_bind_int64(s, 3, job->updated_at);
     bind_time(s, 4, job->started_at);
     bind_time(s, 5, job->ended_at);
-    bind_text(s, 6, job->error);
+    jr_store_bind_text(s, 6, job->error);
     return step_done(st, s, e, "update job state");
 }
 
 int jr_store_job_set_attrs(struct jr_store *st, const struct jr_job_rec *job,
                            struct jr_err *e)
 {
-    sqlite3_stmt *s;
-    int rc = jr_store_write_begin(st, e);
+    int rc;
+    sqlite3_stmt *s = jr_store_write_stmt(st, S_JOB_SET_ATTRS, &rc, e);
 
-    if (rc)
+    if (!s)
         return rc;
-    if (!(s = jr_store_stmt(st, S_JOB_SET_ATTRS, e)))
-        return JR_E_STORE;
     sqlite3_bind_int64(s, 1, job->seq);
     sqlite3_bind_int64(s, 2, job->priority);
     sqlite3_bind_int64(s, 3, job->max_parallelism);
-    bind_text(s, 4, job->attrs);
+    jr_store_bind_text(s, 4, job->attrs);
     sqlite3_bind_int64(s, 5, job->updated_at);
     return step_done(st, s, e, "update job");
 }
@@ -189,13 +162,11 @@ int jr_store_job_delete(struct jr_store *st, int64_t seq, struct jr_err *e)
 
 int jr_store_job_delete_tasks(struct jr_store *st, int64_t seq, struct jr_err *e)
 {
-    sqlite3_stmt *s;
-    int rc = jr_store_write_begin(st, e);
+    int rc;
+    sqlite3_stmt *s = jr_store_write_stmt(st, S_JOB_DELETE_TASKS, &rc, e);
 
-    if (rc)
+    if (!s)
         return rc;
-    if (!(s = jr_store_stmt(st, S_JOB_DELETE_TASKS, e)))
-        return JR_E_STORE;
     sqlite3_bind_int64(s, 1, seq);
     return step_done(st, s, e, "delete tasks");
 }
@@ -211,12 +182,7 @@ static int each_job(struct jr_store *st, sqlite3_stmt *s, jr_store_job_cb cb,
         if (cb(arg, &j))
             break;
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        rc = jr_store_fail(st, e, "list jobs");
-    else
-        rc = JR_OK;
-    sqlite3_reset(s);
-    return rc;
+    return jr_store_finish(st, s, rc, e, "list jobs");
 }
 
 int jr_store_jobs_list(struct jr_store *st, const struct jr_job_filter *f,
@@ -229,9 +195,9 @@ int jr_store_jobs_list(struct jr_store *st, const struct jr_job_filter *f,
     if (!s)
         return JR_E_STORE;
     sqlite3_bind_int64(s, 1, f->after);
-    bind_text(s, 2, f->owner);
-    bind_text(s, 3, f->surface);
-    bind_text(s, 4, f->state);
+    jr_store_bind_text(s, 2, f->owner);
+    jr_store_bind_text(s, 3, f->surface);
+    jr_store_bind_text(s, 4, f->state);
     sqlite3_bind_int64(s, 5, f->limit > 0 ? f->limit : -1);
     return each_job(st, s, cb, arg, e);
 }
@@ -249,14 +215,8 @@ int jr_store_jobs_active(struct jr_store *st, jr_store_job_cb cb, void *arg,
 int64_t jr_store_jobs_count(struct jr_store *st)
 {
     sqlite3_stmt *s = jr_store_stmt(st, S_JOBS_COUNT, NULL);
-    int64_t n = -1;
 
-    if (!s)
-        return -1;
-    if (sqlite3_step(s) == SQLITE_ROW)
-        n = sqlite3_column_int64(s, 0);
-    sqlite3_reset(s);
-    return n;
+    return s ? jr_store_step_int(s, -1) : -1;
 }
 
 int jr_store_jobs_count_where(struct jr_store *st, const struct jr_job_count *f,
@@ -277,11 +237,11 @@ int jr_store_jobs_count_where(struct jr_store *st, const struct jr_job_count *f,
     if (!(s = jr_store_stmt(st, id, e)))
         return JR_E_STORE;
     if (id != S_JOBS_COUNT) {
-        bind_text(s, 1, f->owner);
-        bind_text(s, 2, f->surface);
+        jr_store_bind_text(s, 1, f->owner);
+        jr_store_bind_text(s, 2, f->surface);
     }
     for (size_t i = 0; i < f->nstates; i++)
-        bind_text(s, 3 + (int)i, f->states[i]);
+        jr_store_bind_text(s, 3 + (int)i, f->states[i]);
     rc = sqlite3_step(s);
     if (rc != SQLITE_ROW)
         return jr_store_fail(st, e, "count jobs");
@@ -293,18 +253,16 @@ int jr_store_jobs_count_where(struct jr_store *st, const struct jr_job_count *f,
 int jr_store_task_insert(struct jr_store *st, const struct jr_task_rec *t,
                          struct jr_err *e)
 {
-    sqlite3_stmt *s;
-    int rc = jr_store_write_begin(st, e);
+    int rc;
+    sqlite3_stmt *s = jr_store_write_stmt(st, S_TASK_INSERT, &rc, e);
 
-    if (rc)
+    if (!s)
         return rc;
-    if (!(s = jr_store_stmt(st, S_TASK_INSERT, e)))
-        return JR_E_STORE;
     sqlite3_bind_int64(s, 1, t->job_seq);
     sqlite3_bind_int64(s, 2, t->idx);
-    bind_text(s, 3, t->alias);
-    bind_text(s, 4, t->deps ? t->deps : "");
-    bind_text(s, 5, t->state);
+    jr_store_bind_text(s, 3, t->alias);
+    jr_store_bind_text(s, 4, t->deps ? t->deps : "");
+    jr_store_bind_text(s, 5, t->state);
     sqlite3_bind_int64(s, 6, t->priority);
     sqlite3_bind_int64(s, 7, t->tolerable);
     sqlite3_bind_int64(s, 8, t->retries);
@@ -318,41 +276,39 @@ int jr_store_task_insert(struct jr_store *st, const struct jr_task_rec *t,
         sqlite3_bind_blob(s, 15, t->argv, (int)t->argv_len, SQLITE_STATIC);
     if (t->env)
         sqlite3_bind_blob(s, 16, t->env, (int)t->env_len, SQLITE_STATIC);
-    bind_text(s, 17, t->workdir);
+    jr_store_bind_text(s, 17, t->workdir);
     if (t->exit_code >= 0)
         sqlite3_bind_int64(s, 18, t->exit_code);
     if (t->signal)
         sqlite3_bind_int64(s, 19, t->signal);
-    bind_text(s, 20, t->outcome);
-    bind_text(s, 21, t->error);
+    jr_store_bind_text(s, 20, t->outcome);
+    jr_store_bind_text(s, 21, t->error);
     bind_time(s, 22, t->started_at);
     bind_time(s, 23, t->ended_at);
     bind_time(s, 24, t->pid);
     bind_time(s, 25, t->pid_start);
-    bind_text(s, 26, t->spec ? t->spec : "{}");
+    jr_store_bind_text(s, 26, t->spec ? t->spec : "{}");
     return step_done(st, s, e, "insert task");
 }
 
 int jr_store_task_set_state(struct jr_store *st, const struct jr_task_rec *t,
                             struct jr_err *e)
 {
-    sqlite3_stmt *s;
-    int rc = jr_store_write_begin(st, e);
+    int rc;
+    sqlite3_stmt *s = jr_store_write_stmt(st, S_TASK_SET_STATE, &rc, e);
 
-    if (rc)
+    if (!s)
         return rc;
-    if (!(s = jr_store_stmt(st, S_TASK_SET_STATE, e)))
-        return JR_E_STORE;
     sqlite3_bind_int64(s, 1, t->job_seq);
     sqlite3_bind_int64(s, 2, t->idx);
-    bind_text(s, 3, t->state);
+    jr_store_bind_text(s, 3, t->state);
     sqlite3_bind_int64(s, 4, t->attempt);
     if (t->exit_code >= 0)
         sqlite3_bind_int64(s, 5, t->exit_code);
     if (t->signal)
         sqlite3_bind_int64(s, 6, t->signal);
-    bind_text(s, 7, t->outcome);
-    bind_text(s, 8, t->error);
+    jr_store_bind_text(s, 7, t->outcome);
+    jr_store_bind_text(s, 8, t->error);
     bind_time(s, 9, t->started_at);
     bind_time(s, 10, t->ended_at);
     bind_time(s, 11, t->pid);
@@ -364,13 +320,11 @@ int jr_store_task_set_usage(struct jr_store *st, int64_t job_seq, int64_t idx,
                             int64_t cpu_ms, int64_t max_rss_bytes, int64_t wall_ms,
                             struct jr_err *e)
 {
-    sqlite3_stmt *s;
-    int rc = jr_store_write_begin(st, e);
+    int rc;
+    sqlite3_stmt *s = jr_store_write_stmt(st, S_TASK_SET_USAGE, &rc, e);
 
-    if (rc)
+    if (!s)
         return rc;
-    if (!(s = jr_store_stmt(st, S_TASK_SET_USAGE, e)))
-        return JR_E_STORE;
     sqlite3_bind_int64(s, 1, job_seq);
     sqlite3_bind_int64(s, 2, idx);
     sqlite3_bind_int64(s, 3, cpu_ms);
@@ -393,9 +347,9 @@ int jr_store_tasks_each(struct jr_store *st, int64_t job_seq, jr_store_task_cb c
         memset(&t, 0, sizeof t);
         t.job_seq = sqlite3_column_int64(s, 0);
         t.idx = sqlite3_column_int64(s, 1);
-        t.alias = col_text(s, 2);
-        t.deps = col_text(s, 3);
-        t.state = col_text(s, 4);
+        t.alias = jr_store_col_text(s, 2);
+        t.deps = jr_store_col_text(s, 3);
+        t.state = jr_store_col_text(s, 4);
         t.priority = sqlite3_column_int64(s, 5);
         t.tolerable = sqlite3_column_int64(s, 6);
         t.retries = sqlite3_column_int64(s, 7);
@@ -409,17 +363,17 @@ int jr_store_tasks_each(struct jr_store *st, int64_t job_seq, jr_store_task_cb c
         t.argv_len = (size_t)sqlite3_column_bytes(s, 14);
         t.env = sqlite3_column_blob(s, 15);
         t.env_len = (size_t)sqlite3_column_bytes(s, 15);
-        t.workdir = col_text(s, 16);
+        t.workdir = jr_store_col_text(s, 16);
         t.exit_code = sqlite3_column_type(s, 17) == SQLITE_NULL ? -1
                     : sqlite3_column_int64(s, 17);
         t.signal = sqlite3_column_int64(s, 18);
-        t.outcome = col_text(s, 19);
-        t.error = col_text(s, 20);
+        t.outcome = jr_store_col_text(s, 19);
+        t.error = jr_store_col_text(s, 20);
         t.started_at = sqlite3_column_int64(s, 21);
         t.ended_at = sqlite3_column_int64(s, 22);
         t.pid = sqlite3_column_int64(s, 23);
         t.pid_start = sqlite3_column_int64(s, 24);
-        t.spec = col_text(s, 25);
+        t.spec = jr_store_col_text(s, 25);
         t.has_usage = sqlite3_column_type(s, 28) != SQLITE_NULL;
         t.cpu_ms = sqlite3_column_int64(s, 26);
         t.max_rss_bytes = sqlite3_column_int64(s, 27);
@@ -427,30 +381,23 @@ int jr_store_tasks_each(struct jr_store *st, int64_t job_seq, jr_store_task_cb c
         if (cb(arg, &t))
             break;
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        rc = jr_store_fail(st, e, "read tasks");
-    else
-        rc = JR_OK;
-    sqlite3_reset(s);
-    return rc;
+    return jr_store_finish(st, s, rc, e, "read tasks");
 }
 
 int jr_store_job_set_approval(struct jr_store *st, int64_t seq, const char *decision,
                               const char *by, const char *reason, const char *at,
                               struct jr_err *e)
 {
-    sqlite3_stmt *s;
-    int rc = jr_store_write_begin(st, e);
+    int rc;
+    sqlite3_stmt *s = jr_store_write_stmt(st, S_JOB_SET_APPROVAL, &rc, e);
 
-    if (rc)
+    if (!s)
         return rc;
-    if (!(s = jr_store_stmt(st, S_JOB_SET_APPROVAL, e)))
-        return JR_E_STORE;
     sqlite3_bind_int64(s, 1, seq);
-    bind_text(s, 2, decision);
-    bind_text(s, 3, by);
-    bind_text(s, 4, reason);
-    bind_text(s, 5, at);
+    jr_store_bind_text(s, 2, decision);
+    jr_store_bind_text(s, 3, by);
+    jr_store_bind_text(s, 4, reason);
+    jr_store_bind_text(s, 5, at);
     sqlite3_bind_int64(s, 6, jr_store_now_ms());
     return step_done(st, s, e, "record approval");
 }
@@ -458,13 +405,11 @@ int jr_store_job_set_approval(struct jr_store *st, int64_t seq, const char *deci
 int jr_store_tasks_reset(struct jr_store *st, int64_t job_seq, int keep_succeeded,
                          struct jr_err *e)
 {
-    sqlite3_stmt *s;
-    int rc = jr_store_write_begin(st, e);
+    int rc;
+    sqlite3_stmt *s = jr_store_write_stmt(st, S_TASKS_RESET, &rc, e);
 
-    if (rc)
+    if (!s)
         return rc;
-    if (!(s = jr_store_stmt(st, S_TASKS_RESET, e)))
-        return JR_E_STORE;
     sqlite3_bind_int64(s, 1, job_seq);
     sqlite3_bind_int(s, 2, keep_succeeded);
     return step_done(st, s, e, "reset tasks");
@@ -473,13 +418,9 @@ int jr_store_tasks_reset(struct jr_store *st, int64_t job_seq, int keep_succeede
 int64_t jr_store_tasks_count(struct jr_store *st, int64_t job_seq)
 {
     sqlite3_stmt *s = jr_store_stmt(st, S_TASKS_COUNT, NULL);
-    int64_t n = -1;
 
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, job_seq);
-    if (sqlite3_step(s) == SQLITE_ROW)
-        n = sqlite3_column_int64(s, 0);
-    sqlite3_reset(s);
-    return n;
+    return jr_store_step_int(s, -1);
 }

@@ -47,6 +47,24 @@ int jr_store_fail(struct jr_store *st, struct jr_err *e, const char *what)
     return jr_err_set(e, JR_E_STORE, "%s: %s", what, sqlite3_errmsg(st->db));
 }
 
+int jr_store_finish(struct jr_store *st, sqlite3_stmt *s, int rc, struct jr_err *e,
+                    const char *what)
+{
+    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? JR_OK : jr_store_fail(st, e, what);
+    sqlite3_reset(s);
+    return rc;
+}
+
+int64_t jr_store_step_int(sqlite3_stmt *s, int64_t dflt)
+{
+    int64_t n = dflt;
+
+    if (sqlite3_step(s) == SQLITE_ROW)
+        n = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return n;
+}
+
 sqlite3_stmt *jr_store_stmt(struct jr_store *st, enum jr_stmt id, struct jr_err *e)
 {
     sqlite3_stmt *s = st->stmts[id];
@@ -104,6 +122,18 @@ static int run_stmt(struct jr_store *st, enum jr_stmt id, struct jr_err *e)
     rc = sqlite3_step(s) == SQLITE_DONE ? JR_OK : jr_store_fail(st, e, "savepoint");
     sqlite3_reset(s);
     return rc;
+}
+
+sqlite3_stmt *jr_store_write_stmt(struct jr_store *st, enum jr_stmt id, int *rc,
+                                  struct jr_err *e)
+{
+    sqlite3_stmt *s;
+
+    if ((*rc = jr_store_write_begin(st, e)))
+        return NULL;
+    if (!(s = jr_store_stmt(st, id, e)))
+        *rc = JR_E_STORE;
+    return s;
 }
 
 int jr_store_op_begin(struct jr_store *st, struct jr_err *e)

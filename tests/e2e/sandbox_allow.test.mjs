@@ -55,7 +55,7 @@ const tests = [
     let r = await call(srv, 'POST', '/jobs', { tasks: [{ alias: 'a', command: ['true'],
       network: { mode: 'allow', domains: ['not a host'] } }] });
     assertEq(r.status, 400);
-    assert(/network.domains\[1\]/.test(r.body.message), r.body.message);
+    assert(/network.domains\[0\]/.test(r.body.message), r.body.message);
     r = await call(srv, 'POST', '/jobs', { tasks: [{ alias: 'a', command: ['true'],
       network: { mode: 'none', domains: ['example.com'] } }] });
     assertEq(r.status, 400);
