@@ -13,6 +13,17 @@ int luaopen_jobrt_jsonc(lua_State *L);
 #define UV_OBJECT lua_upvalueindex(2) /* the codec's object mark */
 #define UV_FIND lua_upvalueindex(3)   /* string.find, for key_pattern */
 #define UV_SHAPES lua_upvalueindex(4) /* fields -> {required names}, weak */
+#define UV_TYPES lua_upvalueindex(5)  /* type name -> enum type */
+#define UV_KEYS 6                     /* the spec keys, as Lua strings */
+
+/* The keys a spec may have; pushed from upvalues and looked up raw, since
+ * a lookup by C string costs several times as much. */
+enum key { KEY_TYPE, KEY_FIELDS, KEY_ITEM, KEY_LIMIT, KEY_KEY_LIMIT, KEY_KEY_PATTERN,
+           KEY_MIN, KEY_VALUES, KEY_REQUIRED, KEY_FIXED, NKEYS };
+static const char *const KEYS[NKEYS] = {
+    "type", "fields", "item", "limit", "key_limit", "key_pattern",
+    "min", "values", "required", "fixed",
+};
 
 /* Plenty for the model's nesting: job, task, inputs, an input, a field. */
 #define STACK_PER_LEVEL 8
@@ -42,26 +53,27 @@ static const struct {
 
 static int check_value(struct walk *w, int v, int spec);
 
+/* Push spec[key] (raw) and return its type. */
+static int get(lua_State *L, int spec, enum key key)
+{
+    lua_pushvalue(L, lua_upvalueindex(UV_KEYS + key));
+    return lua_rawget(L, spec);
+}
+
 /* spec.type of the spec table at idx. */
 static enum type type_of(lua_State *L, int spec)
 {
     enum type t = T_UNKNOWN;
-    if (lua_getfield(L, spec, "type") == LUA_TSTRING) {
-        const char *name = lua_tostring(L, -1);
-        for (size_t i = 0; i < sizeof TYPES / sizeof TYPES[0]; i++)
-            if (strcmp(name, TYPES[i].name) == 0) {
-                t = TYPES[i].type;
-                break;
-            }
-    }
+    if (get(L, spec, KEY_TYPE) == LUA_TSTRING && lua_rawget(L, UV_TYPES) == LUA_TNUMBER)
+        t = (enum type)lua_tointeger(L, -1);
     lua_pop(L, 1);
     return t;
 }
 
 /* 1 if spec[key] is truthy. */
-static int flag(lua_State *L, int spec, const char *key)
+static int flag(lua_State *L, int spec, enum key key)
 {
-    int on = lua_getfield(L, spec, key) != LUA_TNIL && lua_toboolean(L, -1);
+    int on = get(L, spec, key) != LUA_TNIL && lua_toboolean(L, -1);
     lua_pop(L, 1);
     return on;
 }
@@ -112,11 +124,11 @@ static int is_list(lua_State *L, int v, enum kind k, lua_Integer *len)
 }
 
 /* 0 when n is within limits[spec.limit] (or spec has no limit). */
-static int over(struct walk *w, int spec, const char *option, lua_Integer n)
+static int over(struct walk *w, int spec, enum key option, lua_Integer n)
 {
     lua_State *L = w->L;
     int bad = 0;
-    if (lua_getfield(L, spec, option) != LUA_TNIL) {
+    if (get(L, spec, option) != LUA_TNIL) {
         int is_int;
         if (lua_type(L, -1) != LUA_TSTRING) {
             bad = 1;
@@ -142,7 +154,7 @@ static void push_required(lua_State *L, int fields)
     lua_Integer n = 0;
     lua_pushnil(L);
     while (lua_next(L, fields)) {
-        if (lua_type(L, -1) == LUA_TTABLE && flag(L, lua_gettop(L), "required")) {
+        if (lua_type(L, -1) == LUA_TTABLE && flag(L, lua_gettop(L), KEY_REQUIRED)) {
             lua_pushvalue(L, -2);
             lua_rawseti(L, -4, ++n);
         }
@@ -179,9 +191,9 @@ static int check_object(struct walk *w, int v, int fields)
         }
         int spec = x + 1;
         enum type t = type_of(L, spec);
-        int bad = t == T_READONLY || t == T_UNKNOWN || (w->partial && flag(L, spec, "fixed"));
+        int bad = t == T_READONLY || t == T_UNKNOWN || (w->partial && flag(L, spec, KEY_FIXED));
         if (!bad && is_null(L, x))
-            bad = flag(L, spec, "required");
+            bad = flag(L, spec, KEY_REQUIRED);
         else if (!bad) {
             int was_int = lua_isinteger(L, x);
             bad = check_value(w, x, spec);
@@ -231,7 +243,7 @@ static int check_numeric(struct walk *w, int v, int spec, enum type t)
         return 1;
     }
     int bad = 0;
-    if (lua_getfield(L, spec, "min") != LUA_TNIL)
+    if (get(L, spec, KEY_MIN) != LUA_TNIL)
         bad = lua_type(L, -1) != LUA_TNUMBER || lua_compare(L, v, -1, LUA_OPLT);
     lua_pop(L, 1);
     return bad;
@@ -240,7 +252,7 @@ static int check_numeric(struct walk *w, int v, int spec, enum type t)
 static int check_enum(lua_State *L, int v, int spec)
 {
     int top = lua_gettop(L), found = 0;
-    if (lua_getfield(L, spec, "values") == LUA_TTABLE) {
+    if (get(L, spec, KEY_VALUES) == LUA_TTABLE) {
         for (lua_Integer i = 1; !found && lua_rawgeti(L, top + 1, i) != LUA_TNIL; i++) {
             found = lua_type(L, -1) == LUA_TSTRING && lua_rawequal(L, v, -1);
             lua_pop(L, 1);
@@ -282,7 +294,7 @@ static int check_list(struct walk *w, int v, int spec, int command)
     lua_Integer len;
     if (lua_type(L, v) != LUA_TTABLE || !is_list(L, v, kind_of(L, v), &len))
         return 1;
-    if (over(w, spec, "limit", len))
+    if (over(w, spec, KEY_LIMIT, len))
         return 1;
     if (command) {
         for (lua_Integer i = 1; lua_rawgeti(L, v, i) != LUA_TNIL; i++) {
@@ -294,7 +306,7 @@ static int check_list(struct walk *w, int v, int spec, int command)
         lua_pop(L, 1);
         return 0;
     }
-    if (lua_getfield(L, spec, "item") != LUA_TTABLE) {
+    if (get(L, spec, KEY_ITEM) != LUA_TTABLE) {
         lua_pop(L, 1);
         return 1;
     }
@@ -337,14 +349,14 @@ static int check_map(struct walk *w, int v, int spec)
         }
         n++;
     }
-    if (over(w, spec, "limit", n))
+    if (over(w, spec, KEY_LIMIT, n))
         return 1;
-    if (lua_getfield(L, spec, "item") != LUA_TTABLE) {
+    if (get(L, spec, KEY_ITEM) != LUA_TTABLE) {
         lua_pop(L, 1);
         return 1;
     }
     int item = lua_gettop(L);
-    lua_getfield(L, spec, "key_pattern");
+    get(L, spec, KEY_KEY_PATTERN);
     int pattern = lua_gettop(L);
     if (!lua_isnil(L, pattern) && lua_type(L, pattern) != LUA_TSTRING) {
         lua_pop(L, 2);
@@ -359,7 +371,7 @@ static int check_map(struct walk *w, int v, int spec)
         /* As model.lua: key_limit counts once the pattern holds. */
         bad = !lua_isnil(L, pattern) && unmatched(L, key, pattern);
         if (!bad)
-            bad = over(w, spec, "key_limit", (lua_Integer)klen);
+            bad = over(w, spec, KEY_KEY_LIMIT, (lua_Integer)klen);
         /* Values are checked on a copy: model.lua keeps what it gets. */
         if (!bad) {
             lua_pushvalue(L, key + 1);
@@ -387,7 +399,7 @@ static int check_value(struct walk *w, int v, int spec)
         if (lua_type(L, v) != LUA_TSTRING)
             return 1;
         lua_tolstring(L, v, &len);
-        return over(w, spec, "limit", (lua_Integer)len);
+        return over(w, spec, KEY_LIMIT, (lua_Integer)len);
     }
     case T_INTEGER:
     case T_NUMBER:
@@ -403,7 +415,7 @@ static int check_value(struct walk *w, int v, int spec)
     case T_MAP:
         return check_map(w, v, spec);
     case T_OBJECT: {
-        lua_getfield(L, spec, "fields");
+        get(L, spec, KEY_FIELDS);
         int bad = check_object(w, v, lua_gettop(L));
         lua_pop(L, 1);
         return bad;
@@ -450,7 +462,14 @@ int luaopen_jobrt_modelc(lua_State *L)
     lua_pushliteral(L, "k");
     lua_setfield(L, -2, "__mode");
     lua_setmetatable(L, -2);
-    lua_pushcclosure(L, l_check, 4);
+    lua_createtable(L, 0, sizeof TYPES / sizeof TYPES[0]);
+    for (size_t i = 0; i < sizeof TYPES / sizeof TYPES[0]; i++) {
+        lua_pushinteger(L, TYPES[i].type);
+        lua_setfield(L, -2, TYPES[i].name);
+    }
+    for (int k = 0; k < NKEYS; k++)
+        lua_pushstring(L, KEYS[k]);
+    lua_pushcclosure(L, l_check, UV_KEYS - 1 + NKEYS);
     lua_setfield(L, -2, "check");
     return 1;
 }
