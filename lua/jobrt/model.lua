@@ -408,19 +408,23 @@ CHECKERS.map = function(c, v, spec)
   return v
 end
 
---- model.validate(job, opts) -> job | nil, message. Checks job against
--- the core model (whole floats become integers in place). opts.limits: the
--- limits (model.limits); opts.partial: an update (nothing required, but
--- tasks, when given, are whole); opts.taskless: a job may have no tasks.
--- The message lists up to 20 problems in document order, each
--- "path: what is wrong".
+-- A job needs a task (unless opts.taskless); an update only when it gives
+-- tasks.
+local function lacks_tasks(job, opts)
+  local tasks = job.tasks
+  if opts.taskless or (opts.partial and tasks == nil) then return false end
+  return tasks == nil or tasks == NULL or (is_list(tasks) and #tasks == 0)
+end
+
 -- A check's state is kept per opts table and used again: on a busy
 -- daemon every byte allocated here costs collector work, which was most of
 -- the price of checking a small job.
 local checks = setmetatable({}, { __mode = "k" })
 
-function M.validate(job, opts)
-  opts = opts or {}
+--- model.walk(job, opts, limits) -> job | nil, message: the check in Lua,
+-- which names the problems (model.validate runs it when the C walker finds
+-- any; the agreement test runs it alone).
+function M.walk(job, opts, limits)
   local c = checks[opts]
   if not c then
     c = setmetatable({ errors = {}, keys = {} }, Check)
@@ -428,18 +432,37 @@ function M.validate(job, opts)
   elseif #c.errors > 0 then
     c.errors, c.keys = {}, {}
   end
-  c.depth, c.partial, c.limits = 0, opts.partial, opts.limits or M.limits(nil)
+  c.depth, c.partial, c.limits = 0, opts.partial, limits
   if not is_table_object(job) then return nil, "the job must be a JSON object, got " .. describe(job) end
   check_object(c, job, JOB)
-  local tasks = job.tasks
-  if not opts.taskless and (not opts.partial or tasks ~= nil) then
-    if tasks == nil or tasks == NULL or (is_list(tasks) and #tasks == 0) then
-      c.keys[1], c.depth = "tasks", 1
-      c:add("a job needs at least one task")
-    end
+  if lacks_tasks(job, opts) then
+    c.keys[1], c.depth = "tasks", 1
+    c:add("a job needs at least one task")
   end
   if #c.errors > 0 then return nil, c:report() end
   return job
+end
+
+-- The same walk in C (runtime/lua/model_check.c), reading the tables
+-- above: it only says whether the job passes, allocating nothing, and so
+-- costs a small part of the Lua walk. Plain lua5.4 has only the Lua one.
+local ok_c, modelc = pcall(require, "jobrt.modelc")
+M.check_c = ok_c and modelc.check or nil
+
+--- model.validate(job, opts) -> job | nil, message. Checks job against
+-- the core model (whole floats become integers in place). opts.limits: the
+-- limits (model.limits); opts.partial: an update (nothing required, but
+-- tasks, when given, are whole); opts.taskless: a job may have no tasks.
+-- The message lists up to 20 problems in document order, each
+-- "path: what is wrong".
+function M.validate(job, opts)
+  opts = opts or {}
+  local limits = opts.limits or M.limits(nil)
+  local check = M.check_c
+  if check and check(job, JOB, limits, opts.partial) and not lacks_tasks(job, opts) then
+    return job
+  end
+  return M.walk(job, opts, limits)
 end
 
 return M

@@ -8,6 +8,7 @@ int luaopen_jobrt_yaml(lua_State *L);
 int luaopen_jobrt_jsonc(lua_State *L);
 int luaopen_jobrt_crypto(lua_State *L);
 int luaopen_jobrt_core(lua_State *L);
+int luaopen_jobrt_modelc(lua_State *L);
 int luaopen_lpeg(lua_State *L);
 int luaopen_cjson(lua_State *L);
 
@@ -18,6 +19,7 @@ const struct jr_lua_module jr_lua_modules[] = {
     {"jobrt.jsonc", luaopen_jobrt_jsonc},
     {"jobrt.crypto", luaopen_jobrt_crypto},
     {"jobrt.core", luaopen_jobrt_core},
+    {"jobrt.modelc", luaopen_jobrt_modelc},
     {"lpeg", luaopen_lpeg},
     {"cjson", luaopen_cjson},
     {NULL, NULL},

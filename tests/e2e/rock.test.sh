@@ -52,6 +52,16 @@ assert(json.encode(json.decode("{\"a\":[]}")) == "{\"a\":[]}")
 local crypto = require("jobrt.crypto")
 assert(#crypto.sha256("x") == 32)'
 
+check "the model check runs in C with the rock, and still names the problems" '
+require("jobrt.core")
+local model = require("jobrt.model")
+local json = require("jobrt.json")
+assert(model.check_c, "jobrt.modelc is preloaded")
+local job = json.decode("{\"priority\": 2.0, \"tasks\": [{\"alias\": \"a\", \"command\": [\"true\"]}]}")
+assert(model.validate(job) == job and math.type(job.priority) == "integer")
+local ok, err = model.validate({ titel = "x", tasks = { { alias = "a" } } })
+assert(ok == nil and err == "titel: unknown field (did you mean \"title\"?)", err)'
+
 check "jobrt.json loaded before jobrt.core: empty lists from the core still encode as []" '
 local json = require("jobrt.json")
 local core = require("jobrt.core")
