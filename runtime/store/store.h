@@ -164,8 +164,9 @@ struct jr_job_count {
     const char *const *states;    /* at most JR_STORE_COUNT_STATES */
     size_t nstates;
 };
-/* *out = the number of matching jobs, through an index (owner, state) or
- * (state, seq). JR_E_INVALID for too many states. */
+/* *out = the number of matching jobs. With states, the cost is the number
+ * of jobs in those states (index (state, seq)); with an owner only, that
+ * owner's jobs. JR_E_INVALID for too many states. */
 int jr_store_jobs_count_where(struct jr_store *st, const struct jr_job_count *f,
                               int64_t *out, struct jr_err *e);
 
