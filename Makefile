@@ -135,7 +135,7 @@ build-fuzz/fuzz_client: fuzz/fuzz_client.c fuzz/fuzz.h $(BUILD)/libjobrt_core.a
 build-fuzz/fuzz_spec: fuzz/fuzz_spec.c fuzz/fuzz.h $(BUILD)/libjobrt_core.a
 	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $(filter-out %.h,$^) $(LDLIBS)
 
-build-fuzz/fuzz_span: fuzz/fuzz_span.c
+build-fuzz/fuzz_span: fuzz/fuzz_span.c fuzz/fuzz_lua.h
 	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(LDLIBS)
 
 build-fuzz/fuzz_model: fuzz/fuzz_model.c runtime/lua/model_check.c runtime/lua/json.c \

@@ -3,15 +3,13 @@
  * Lua walker, with small and default limits, as a job and as an update.
  * Oracle (a failure aborts): they agree, and on success converted alike.
  * Run from the repository root (or set JOBRT_LUA_DIR to its lua/). */
-#include <lauxlib.h>
+#include "fuzz_lua.h"
 #include <lua.h>
 #include <lualib.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-int luaopen_lpeg(lua_State *L);
-int luaopen_cjson(lua_State *L);
 int luaopen_jobrt_jsonc(lua_State *L);
 int luaopen_jobrt_modelc(lua_State *L);
 
@@ -56,25 +54,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    const char *dir = getenv("JOBRT_LUA_DIR");
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/?.lua", dir ? dir : "lua");
-    L = luaL_newstate();
-    luaL_openlibs(L);
-    luaL_requiref(L, "lpeg", luaopen_lpeg, 0);
-    luaL_requiref(L, "cjson", luaopen_cjson, 0);
-    luaL_requiref(L, "jobrt.jsonc", luaopen_jobrt_jsonc, 0);
-    luaL_requiref(L, "jobrt.modelc", luaopen_jobrt_modelc, 0);
-    lua_settop(L, 0);
-    lua_getglobal(L, "package");
-    lua_pushstring(L, path);
-    lua_setfield(L, -2, "path");
-    lua_pop(L, 1);
-    if (luaL_loadstring(L, CHECK) != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK) {
-        fprintf(stderr, "fuzz_model: %s\n", lua_tostring(L, -1));
-        abort();
-    }
-    check_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    static const luaL_Reg modules[] = {
+        {"jobrt.jsonc", luaopen_jobrt_jsonc},
+        {"jobrt.modelc", luaopen_jobrt_modelc},
+        {NULL, NULL},
+    };
+    L = fuzz_lua_open("fuzz_model", modules, CHECK, &check_ref);
     return 0;
 }
 

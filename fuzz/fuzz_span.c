@@ -9,7 +9,7 @@
  * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -I/usr/include/lua5.4 \
  *   fuzz/fuzz_span.c -o build-fuzz/fuzz_span -llua5.4 -l:liblua5.4-lpeg.so.2 \
  *   -l:liblua5.4-cjson.so.0 -lm */
-#include <lauxlib.h>
+#include "fuzz_lua.h"
 #include <lua.h>
 #include <lualib.h>
 #include <stdint.h>
@@ -17,8 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int luaopen_lpeg(lua_State *L);
-int luaopen_cjson(lua_State *L);
 
 #define NCOUNTERS 4096
 __attribute__((section("__libfuzzer_extra_counters"))) static uint8_t counters[NCOUNTERS];
@@ -70,23 +68,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    const char *dir = getenv("JOBRT_LUA_DIR");
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/?.lua", dir ? dir : "lua");
-    L = luaL_newstate();
-    luaL_openlibs(L);
-    luaL_requiref(L, "lpeg", luaopen_lpeg, 0);
-    luaL_requiref(L, "cjson", luaopen_cjson, 0);
-    lua_settop(L, 0);
-    lua_getglobal(L, "package");
-    lua_pushstring(L, path);
-    lua_setfield(L, -2, "path");
-    lua_pop(L, 1);
-    if (luaL_loadstring(L, CHECK) != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK) {
-        fprintf(stderr, "fuzz_span: %s\n", lua_tostring(L, -1));
-        abort();
-    }
-    check_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    L = fuzz_lua_open("fuzz_span", NULL, CHECK, &check_ref);
     lua_sethook(L, line_hook, LUA_MASKLINE, 0);
     return 0;
 }

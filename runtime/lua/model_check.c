@@ -257,6 +257,19 @@ static int over(struct walk *w, struct name key, lua_Integer n)
     return bad;
 }
 
+/* A table the object walkers may take (not an array, no foreign
+ * metatable), with stack room for one level. */
+static int object_like(struct walk *w, int v)
+{
+    if (lua_type(w->L, v) != LUA_TTABLE)
+        return 0;
+    enum kind k = kind_of(w, v);
+    if (k == K_MARKED_ARRAY || k == K_OTHER)
+        return 0;
+    luaL_checkstack(w->L, STACK_PER_LEVEL, "model check");
+    return 1;
+}
+
 static int check_value(struct walk *w, int v, const struct spec *s);
 
 /* model.lua's check_object: every key a known, writable field whose value
@@ -265,12 +278,8 @@ static int check_value(struct walk *w, int v, const struct spec *s);
 static int check_object(struct walk *w, int v, const struct shape *sh)
 {
     lua_State *L = w->L;
-    if (lua_type(L, v) != LUA_TTABLE)
+    if (!object_like(w, v))
         return 1;
-    enum kind k = kind_of(w, v);
-    if (k == K_MARKED_ARRAY || k == K_OTHER)
-        return 1;
-    luaL_checkstack(L, STACK_PER_LEVEL, "model check");
     size_t required = 0;
     lua_pushnil(L);
     while (lua_next(L, v)) {
@@ -395,12 +404,8 @@ static int unmatched(lua_State *L, int key, struct name pattern)
 static int check_map(struct walk *w, int v, const struct spec *s)
 {
     lua_State *L = w->L;
-    if (lua_type(L, v) != LUA_TTABLE)
+    if (!object_like(w, v))
         return 1;
-    enum kind k = kind_of(w, v);
-    if (k == K_MARKED_ARRAY || k == K_OTHER)
-        return 1;
-    luaL_checkstack(L, STACK_PER_LEVEL, "model check");
     lua_Integer n = 0;
     lua_pushnil(L);
     while (lua_next(L, v)) {

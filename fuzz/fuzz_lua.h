@@ -1,0 +1,43 @@
+/* The Lua state of the fuzz targets that check Lua code: the standard
+ * libraries, lpeg and cjson, the target's own C modules, package.path on
+ * JOBRT_LUA_DIR (default lua/), and the target's check chunk run once. */
+#ifndef JR_FUZZ_LUA_H
+#define JR_FUZZ_LUA_H
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int luaopen_lpeg(lua_State *L);
+int luaopen_cjson(lua_State *L);
+
+/* Returns the state; *check_ref is the registry ref of the function the
+ * check chunk returned. Aborts (naming target) when the chunk fails. */
+static lua_State *fuzz_lua_open(const char *target, const luaL_Reg *modules, const char *check,
+                                int *check_ref)
+{
+    const char *dir = getenv("JOBRT_LUA_DIR");
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/?.lua", dir ? dir : "lua");
+    lua_State *L = luaL_newstate();
+    luaL_openlibs(L);
+    luaL_requiref(L, "lpeg", luaopen_lpeg, 0);
+    luaL_requiref(L, "cjson", luaopen_cjson, 0);
+    for (const luaL_Reg *m = modules; m && m->name; m++)
+        luaL_requiref(L, m->name, m->func, 0);
+    lua_settop(L, 0);
+    lua_getglobal(L, "package");
+    lua_pushstring(L, path);
+    lua_setfield(L, -2, "path");
+    lua_pop(L, 1);
+    if (luaL_loadstring(L, check) != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK) {
+        fprintf(stderr, "%s: %s\n", target, lua_tostring(L, -1));
+        abort();
+    }
+    *check_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return L;
+}
+
+#endif
