@@ -88,17 +88,27 @@ static int same_name(const char *s, size_t len, struct name n)
     return n.len == len && (n.s == s || memcmp(n.s, s, len) == 0);
 }
 
+/* The digest made earlier for the table at idx (absolute), pushed; or NULL
+ * with nothing pushed and room on the stack to make it. */
+static void *cached_digest(lua_State *L, int idx)
+{
+    lua_pushvalue(L, idx);
+    if (lua_rawget(L, UV_CACHE) == LUA_TUSERDATA)
+        return lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    luaL_checkstack(L, 2 * STACK_PER_LEVEL, "model check");
+    return NULL;
+}
+
 /* Push the digest of the spec table at idx, made on first sight (the only
  * allocation). A field it cannot read makes the type T_UNKNOWN, which no
  * value passes. */
 static struct spec *spec_of(lua_State *L, int idx)
 {
     idx = lua_absindex(L, idx);
-    lua_pushvalue(L, idx);
-    if (lua_rawget(L, UV_CACHE) == LUA_TUSERDATA)
-        return lua_touserdata(L, -1);
-    lua_pop(L, 1);
-    luaL_checkstack(L, 2 * STACK_PER_LEVEL, "model check");
+    struct spec *cached = cached_digest(L, idx);
+    if (cached)
+        return cached;
     size_t nvalues = 0;
     if (lua_getfield(L, idx, "values") == LUA_TTABLE)
         nvalues = lua_rawlen(L, -1);
@@ -170,11 +180,9 @@ static struct spec *spec_of(lua_State *L, int idx)
 static struct shape *shape_of(lua_State *L, int idx)
 {
     idx = lua_absindex(L, idx);
-    lua_pushvalue(L, idx);
-    if (lua_rawget(L, UV_CACHE) == LUA_TUSERDATA)
-        return lua_touserdata(L, -1);
-    lua_pop(L, 1);
-    luaL_checkstack(L, 2 * STACK_PER_LEVEL, "model check");
+    struct shape *cached = cached_digest(L, idx);
+    if (cached)
+        return cached;
     size_t n = 0;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
