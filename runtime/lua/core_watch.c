@@ -119,7 +119,8 @@ static int event_row(void *arg, const struct jr_event_rec *ev)
     return 0;
 }
 
-/* events(after, limit) -> list, last_seq */
+/* events(after, limit[, job]) -> list, last_seq: every job's events, or
+ * one job's. */
 static int l_events(lua_State *L)
 {
     struct core *c = jr_lcore_open(L);
@@ -127,12 +128,17 @@ static int l_events(lua_State *L)
     struct jr_err e = { 0, "" };
     int64_t after = (int64_t)luaL_optinteger(L, 1, 0);
     int64_t limit = (int64_t)luaL_optinteger(L, 2, 100);
+    const char *job = luaL_optstring(L, 3, NULL);
+    int rc;
 
     if (limit < 1 || limit > JR_LCORE_LIST_MAX)
         limit = limit < 1 ? 1 : JR_LCORE_LIST_MAX;
+    lua_settop(L, 3);
     lua_newtable(L);
     p.last = after;
-    if (jr_store_events_after(c->core->store, after, limit, event_row, &p, &e))
+    rc = job ? jr_store_job_events(c->core->store, job, after, limit, event_row, &p, &e)
+             : jr_store_events_after(c->core->store, after, limit, event_row, &p, &e);
+    if (rc)
         return jr_lcore_fail_err(L, &e);
     jr_json_array(L, -1);
     lua_pushinteger(L, p.last);

@@ -22,17 +22,13 @@ int jr_store_event_add(struct jr_store *st, const struct jr_event_rec *ev,
     return rc;
 }
 
-int jr_store_events_after(struct jr_store *st, int64_t after, int64_t limit,
-                          jr_store_event_cb cb, void *arg, struct jr_err *e)
+/* The events of statement s (bound), in order, to cb. */
+static int read_events(struct jr_store *st, sqlite3_stmt *s, jr_store_event_cb cb, void *arg,
+                       struct jr_err *e)
 {
-    sqlite3_stmt *s = jr_store_stmt(st, S_EVENTS_AFTER, e);
     struct jr_event_rec ev;
     int rc;
 
-    if (!s)
-        return JR_E_STORE;
-    sqlite3_bind_int64(s, 1, after);
-    sqlite3_bind_int64(s, 2, limit > 0 ? limit : -1);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         ev.seq = sqlite3_column_int64(s, 0);
         ev.time = sqlite3_column_int64(s, 1);
@@ -45,6 +41,31 @@ int jr_store_events_after(struct jr_store *st, int64_t after, int64_t limit,
             break;
     }
     return jr_store_finish(st, s, rc, e, "read events");
+}
+
+int jr_store_events_after(struct jr_store *st, int64_t after, int64_t limit,
+                          jr_store_event_cb cb, void *arg, struct jr_err *e)
+{
+    sqlite3_stmt *s = jr_store_stmt(st, S_EVENTS_AFTER, e);
+
+    if (!s)
+        return JR_E_STORE;
+    sqlite3_bind_int64(s, 1, after);
+    sqlite3_bind_int64(s, 2, limit > 0 ? limit : -1);
+    return read_events(st, s, cb, arg, e);
+}
+
+int jr_store_job_events(struct jr_store *st, const char *job, int64_t after, int64_t limit,
+                        jr_store_event_cb cb, void *arg, struct jr_err *e)
+{
+    sqlite3_stmt *s = jr_store_stmt(st, S_EVENTS_OF_JOB, e);
+
+    if (!s)
+        return JR_E_STORE;
+    sqlite3_bind_int64(s, 1, after);
+    sqlite3_bind_int64(s, 2, limit > 0 ? limit : -1);
+    jr_store_bind_text(s, 3, job);
+    return read_events(st, s, cb, arg, e);
 }
 
 int64_t jr_store_events_last(struct jr_store *st)

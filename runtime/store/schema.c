@@ -49,6 +49,8 @@ static const char *const migrations[] = {
     "ALTER TABLE tasks ADD COLUMN cpu_ms INTEGER;"
     "ALTER TABLE tasks ADD COLUMN max_rss_bytes INTEGER;"
     "ALTER TABLE tasks ADD COLUMN wall_ms INTEGER;",
+    /* 3: one job's events in order (Bacalhau's job history, audits) */
+    "CREATE INDEX events_by_job ON events(job, seq);",
 };
 
 #define JOB_COLS "seq, id, surface, owner, state, priority, max_parallelism," \
@@ -121,6 +123,8 @@ const char *const jr_store_sql[S_COUNT] = {
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
     [S_EVENTS_AFTER] = "SELECT seq, time, job, task, type, state, message FROM events"
         " WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    [S_EVENTS_OF_JOB] = "SELECT seq, time, job, task, type, state, message FROM events"
+        " INDEXED BY events_by_job WHERE job = ?3 AND seq > ?1 ORDER BY seq LIMIT ?2",
     [S_EVENTS_LAST] = "SELECT coalesce(max(seq), 0) FROM events",
     [S_LOG_ADD] = "INSERT INTO logs(job_seq, task, level, time, message, data)"
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",

@@ -197,6 +197,9 @@ int jr_store_event_add(struct jr_store *st, const struct jr_event_rec *ev,
 typedef int (*jr_store_event_cb)(void *arg, const struct jr_event_rec *ev);
 int jr_store_events_after(struct jr_store *st, int64_t after, int64_t limit,
                           jr_store_event_cb cb, void *arg, struct jr_err *e);
+/* One job's events after seq `after`, in order (through events_by_job). */
+int jr_store_job_events(struct jr_store *st, const char *job, int64_t after, int64_t limit,
+                        jr_store_event_cb cb, void *arg, struct jr_err *e);
 int64_t jr_store_events_last(struct jr_store *st);
 
 /* Logs. */

@@ -298,6 +298,20 @@ TEST(events_logs_assets)
     CHECK_INT(x.n, 1);
     CHECK_STR(x.types[0], "task");
     CHECK_INT(jr_store_events_last(st), seq2);
+    /* One job's events: another job's event in between is left out. */
+    ev.job = "k";
+    CHECK_INT(jr_store_event_add(st, &ev, NULL, &e), 0);
+    ev.job = "j";
+    ev.type = "done";
+    CHECK_INT(jr_store_event_add(st, &ev, NULL, &e), 0);
+    x.n = 0;
+    CHECK_INT(jr_store_job_events(st, "j", seq1, 10, see_event, &x, &e), 0);
+    CHECK_INT(x.n, 2);
+    CHECK_STR(x.types[0], "task");
+    CHECK_STR(x.types[1], "done");
+    x.n = 0;
+    CHECK_INT(jr_store_job_events(st, "none", 0, 10, see_event, &x, &e), 0);
+    CHECK_INT(x.n, 0);
     jr_store_log_add(st, job, "a", JR_LOG_LEVEL_INFO, "hello", NULL, &e);
     jr_store_log_add(st, job, "a", JR_LOG_LEVEL_ERROR, "bad", "{\"x\":1}", &e);
     jr_store_log_add(st, job, NULL, JR_LOG_LEVEL_DEBUG, "dbg", NULL, &e);
