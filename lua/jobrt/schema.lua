@@ -7,7 +7,8 @@
 -- A field: {type =, default =, required = true, one_of = {...}, min =, max =,
 -- positive = true (more than 0), of = field (list elements, map values),
 -- fields = schema (record),
--- allow_false = true (false is a value of its own), description =}. Types:
+-- allow_false = true (false is a value of its own), pattern = a Lua pattern
+-- a string must match, with pattern_text saying it in words, description =}. Types:
 -- string, integer, number, boolean, duration, bytes, cpu (units as
 -- jobrt.units reads them; normalised to seconds, bytes, millicores), list,
 -- map, record, plugin (the name of a plugin of the deployment), any.
@@ -193,6 +194,10 @@ function TYPES.any(_, _, v) return true, v end
 function TYPES.string(c, field, v, path, line)
   if type(v) ~= "string" then return expected(c, path, line, "a string", v) end
   if v == "" and not field.empty then c:add(path, line, "must not be empty") return false end
+  if field.pattern and not v:find(field.pattern) then
+    c:add(path, line, "%s, got %s", field.pattern_text or ("must match " .. field.pattern), shown(v))
+    return false
+  end
   return true, v
 end
 

@@ -137,6 +137,14 @@ local function for_request(opts)
   return opts
 end
 
+local function sandbox_view(sb)
+  sb = sb or {}
+  local images, paths = {}, {}
+  for k, v in pairs(sb.images or {}) do images[k] = v end
+  for i, v in ipairs(sb.allow_host_paths or {}) do paths[i] = v end
+  return { images = images, allow_host_paths = paths }
+end
+
 -- mod: the surface module. Besides routes it may give auth (the
 -- credentials it takes), headers, error_body, accepts = "json" (bodies of
 -- another media type are refused with 415) and estimator (the plugin
@@ -185,6 +193,10 @@ function App:mount(name, mod, spec)
     plugin = function(plugin_name) return self.loader:plugin(self.cfg.plugins, plugin_name) end,
     -- outputs: read-only access to the tasks' output files (jobrt.outputs).
     outputs = require("jobrt.outputs").new(self.cfg.data_dir),
+    -- sandbox: the deployment's image names and host paths tasks may use
+    -- ({images = {name = rootfs}, allow_host_paths = {...}}, copies), for
+    -- surfaces that check a client's image or path at submit.
+    sandbox = sandbox_view(self.cfg.sandbox),
   }
   -- The one way down to the core (jobrt.submit), with this surface's
   -- approval policies and estimator, loaded now so a broken one stops
