@@ -124,6 +124,7 @@ TEST(version_1_database_is_migrated)
     CHECK_INT(sqlite3_exec(db, "ALTER TABLE tasks DROP COLUMN cpu_ms;"
                            "ALTER TABLE tasks DROP COLUMN max_rss_bytes;"
                            "ALTER TABLE tasks DROP COLUMN wall_ms;"
+                           "DROP INDEX events_by_job;"
                            "UPDATE meta SET value = '1' WHERE key = 'schema_version';",
                            NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
