@@ -4,8 +4,8 @@
 CC      ?= cc
 PKGS    := lua5.4 libuv yaml-0.1 sqlite3 libssl libcrypto libseccomp lua5.4-luv
 DEBS    := liblua5.4-dev lua-luv-dev lua-lpeg lua-cjson libyaml-dev libssl-dev \
-           libsqlite3-dev libuv1-dev libhttp-parser-dev libseccomp-dev pkg-config \
-           curl openssl lua5.4
+           libsqlite3-dev libuv1-dev libhttp-parser-dev libseccomp-dev libwslay-dev \
+           pkg-config curl openssl lua5.4
 BENCH_DEBS := wrk nginx-light
 FUZZ_DEBS  := clang libclang-rt-14-dev
 
@@ -13,7 +13,7 @@ OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iruntime \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser \
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lwslay \
            -l:liblua5.4-lpeg.so.2 -l:liblua5.4-cjson.so.0 -lm
 
 # The slim sandbox helper (build/jobrt-sandbox): the sandbox sources and
@@ -155,7 +155,7 @@ $(BUILD)/bench/sbs_latency: bench/sbs_latency.c $(BUILD)/libjobrt_core.a
 # policy authors testing with plain lua5.4. The interpreter provides Lua's
 # own symbols, so liblua is not linked.
 ROCK_LIBS := $(shell pkg-config --libs libuv yaml-0.1 sqlite3 libssl libcrypto libseccomp 2>/dev/null) \
-             -llua5.4-luv -lhttp_parser -l:liblua5.4-lpeg.so.2 -l:liblua5.4-cjson.so.0 -lm
+             -llua5.4-luv -lhttp_parser -lwslay -l:liblua5.4-lpeg.so.2 -l:liblua5.4-cjson.so.0 -lm
 rock: deps
 	$(MAKE) BUILD=build-pic OPT="-O2 -fPIC" build-pic/libjobrt_core.a
 	@mkdir -p build/rock/jobrt
