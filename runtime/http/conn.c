@@ -385,14 +385,17 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
         error_answer(c, status, c->parse.error_reason);
         return;
     }
+    if (c->ws) {
+        /* Upgraded by the handler of the request just parsed: from now on
+         * the session decides when to read. */
+        feed_rest(c);
+        return;
+    }
     if (c->no_more_requests || c->queued >= c->server->limits.max_pipeline) {
         uv_read_stop(stream);
         c->reading = 0;
     }
-    if (c->ws)
-        feed_rest(c); /* upgraded by the handler of the request just parsed */
-    else
-        update_timer(c);
+    update_timer(c);
 }
 
 static void start_reading(struct jr_http_conn *c)

@@ -37,7 +37,11 @@ struct jr_ws {
     int in_recv;            /* inside wslay_event_recv: sends only queue */
     int gone;               /* on_closed was called (or is due) */
     int finished;           /* io->done was called */
-    int closing;            /* jr_ws_close queued our close frame */
+    int closing;            /* jr_ws_close was called */
+    int close_code;         /* our close, queued once the data before it
+                               is sent (wslay sends control frames first) */
+    size_t close_len;
+    char close_reason[123];
     int full;               /* a send said JR_WS_FULL; on_writable is owed */
     int paused;             /* jr_ws_pause */
     int reading;            /* what io->read was last told */

@@ -53,6 +53,14 @@ static int pump(struct jr_ws *ws)
     if (ws->in_recv)
         return 0;
     int rc = wslay_event_send(ws->ctx);
+    if (rc == 0 && ws->close_code && wslay_event_get_queued_msg_count(ws->ctx) == 0) {
+        /* Refused when a close is already on its way (the peer's, or a
+         * protocol error's): that one ends the session instead. */
+        wslay_event_queue_close(ws->ctx, (uint16_t)ws->close_code,
+                                (const uint8_t *)ws->close_reason, ws->close_len);
+        ws->close_code = 0;
+        rc = wslay_event_send(ws->ctx);
+    }
     if (!ws->finished)
         ws->io->flush(ws->io_ud);
     if (rc != 0 || (!wslay_event_want_read(ws->ctx) && !wslay_event_want_write(ws->ctx))) {
@@ -207,10 +215,10 @@ int jr_ws_close(struct jr_ws *ws, int code, const char *reason)
             n--;
     }
     ws->closing = 1;
-    if (wslay_event_queue_close(ws->ctx, (uint16_t)code, (const uint8_t *)reason, n) != 0) {
-        finish(ws);
-        return 0;
-    }
+    ws->close_code = code;
+    ws->close_len = n;
+    if (n)
+        memcpy(ws->close_reason, reason, n);
     pump(ws);
     return 0;
 }

@@ -124,6 +124,8 @@ struct peer {
     int reading, done, flushes;
     struct jr_buf got;       /* messages received, "T:" / "B:" + data + "\n" */
     int writable, closed_code;
+    struct jr_ws *ws;        /* set for reply_and_close */
+    int reply_and_close;     /* on_message answers, then closes 4000 */
 };
 
 static int io_write(void *ud, const char *data, size_t len)
@@ -143,6 +145,11 @@ static void on_message(void *ud, int opcode, const char *data, size_t len)
     jr_buf_addstr(&p->got, opcode == JR_WS_TEXT ? "T:" : "B:");
     jr_buf_add(&p->got, data, len);
     jr_buf_addstr(&p->got, "\n");
+    if (p->reply_and_close) {
+        CHECK_INT(jr_ws_send_text(p->ws, "one", 3), 0);
+        CHECK_INT(jr_ws_send_text(p->ws, "two", 3), 0);
+        CHECK_INT(jr_ws_close(p->ws, 4000, "x"), 0);
+    }
 }
 static void on_writable(void *ud) { ((struct peer *)ud)->writable++; }
 static void on_closed(void *ud, int code) { ((struct peer *)ud)->closed_code = code; }
@@ -380,6 +387,21 @@ TEST(pings_and_the_closing_handshake)
     end(ws, &p);
 }
 
+/* Inside on_message (wslay_event_recv) sends only queue; the close that
+ * follows them must not overtake them, though wslay sends control frames
+ * first. */
+TEST(messages_queued_in_a_callback_precede_the_close)
+{
+    struct peer p;
+    struct jr_ws *ws = session(&p, 1024, 4096);
+    p.ws = ws;
+    p.reply_and_close = 1;
+    CHECK_INT(feed_frame(ws, 1, 1, "go", 2, 1), 0);
+    CHECK_INT(p.sent.len, 5 + 5 + 5);
+    CHECK(p.sent.len == 15 && memcmp(p.sent.data, "\x81\x03one\x81\x03two\x88\x03\x0f\xa0x", 15) == 0);
+    end(ws, &p);
+}
+
 TEST(detached_handlers_are_not_called)
 {
     struct peer p;
@@ -403,6 +425,7 @@ int main(void)
     RUN(oversized_message_closes_1009);
     RUN(output_bound_and_writable);
     RUN(pings_and_the_closing_handshake);
+    RUN(messages_queued_in_a_callback_precede_the_close);
     RUN(detached_handlers_are_not_called);
     return UNIT_DONE();
 }
