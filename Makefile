@@ -110,7 +110,7 @@ build-asan/jobrt-asan: $(BUILD)/runtime/main.o $(BUILD)/libjobrt_core.a
 
 # Each target runs FUZZ_SECONDS (default 60); new inputs and crashes go
 # under build-fuzz/, the committed seed corpora stay as they are.
-FUZZ_TARGETS := fuzz_http fuzz_base64 fuzz_span fuzz_client fuzz_spec fuzz_model
+FUZZ_TARGETS := fuzz_http fuzz_base64 fuzz_span fuzz_client fuzz_spec fuzz_model fuzz_ws
 fuzz: deps fuzz-deps
 	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -fsanitize=fuzzer-no-link,address,undefined" \
 	  $(FUZZ_TARGETS:%=build-fuzz/%)
@@ -124,6 +124,9 @@ fuzz: deps fuzz-deps
 	done
 
 build-fuzz/fuzz_http: fuzz/fuzz_http.c fuzz/fuzz.h $(BUILD)/libjobrt_core.a
+	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $(filter-out %.h,$^) $(LDLIBS)
+
+build-fuzz/fuzz_ws: fuzz/fuzz_ws.c fuzz/fuzz.h $(BUILD)/libjobrt_core.a
 	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $(filter-out %.h,$^) $(LDLIBS)
 
 build-fuzz/fuzz_base64: fuzz/fuzz_base64.c runtime/crypto/base64.c
