@@ -4,8 +4,8 @@
 CC      ?= cc
 PKGS    := lua5.4 libuv yaml-0.1 sqlite3 libssl libcrypto libseccomp lua5.4-luv
 DEBS    := liblua5.4-dev lua-luv-dev lua-lpeg lua-cjson libyaml-dev libssl-dev \
-           libsqlite3-dev libuv1-dev libhttp-parser-dev libseccomp-dev pkg-config \
-           curl openssl lua5.4
+           libsqlite3-dev libuv1-dev libhttp-parser-dev libseccomp-dev libwslay-dev \
+           pkg-config curl openssl lua5.4
 BENCH_DEBS := wrk nginx-light
 FUZZ_DEBS  := clang libclang-rt-14-dev
 
@@ -13,7 +13,7 @@ OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iruntime \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser \
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lwslay \
            -l:liblua5.4-lpeg.so.2 -l:liblua5.4-cjson.so.0 -lm
 
 # The slim sandbox helper (build/jobrt-sandbox): the sandbox sources and
@@ -110,7 +110,7 @@ build-asan/jobrt-asan: $(BUILD)/runtime/main.o $(BUILD)/libjobrt_core.a
 
 # Each target runs FUZZ_SECONDS (default 60); new inputs and crashes go
 # under build-fuzz/, the committed seed corpora stay as they are.
-FUZZ_TARGETS := fuzz_http fuzz_base64 fuzz_span fuzz_client fuzz_spec fuzz_model
+FUZZ_TARGETS := fuzz_http fuzz_base64 fuzz_span fuzz_client fuzz_spec fuzz_model fuzz_ws
 fuzz: deps fuzz-deps
 	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -fsanitize=fuzzer-no-link,address,undefined" \
 	  $(FUZZ_TARGETS:%=build-fuzz/%)
@@ -124,6 +124,9 @@ fuzz: deps fuzz-deps
 	done
 
 build-fuzz/fuzz_http: fuzz/fuzz_http.c fuzz/fuzz.h $(BUILD)/libjobrt_core.a
+	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $(filter-out %.h,$^) $(LDLIBS)
+
+build-fuzz/fuzz_ws: fuzz/fuzz_ws.c fuzz/fuzz.h $(BUILD)/libjobrt_core.a
 	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $(filter-out %.h,$^) $(LDLIBS)
 
 build-fuzz/fuzz_base64: fuzz/fuzz_base64.c runtime/crypto/base64.c
@@ -155,7 +158,7 @@ $(BUILD)/bench/sbs_latency: bench/sbs_latency.c $(BUILD)/libjobrt_core.a
 # policy authors testing with plain lua5.4. The interpreter provides Lua's
 # own symbols, so liblua is not linked.
 ROCK_LIBS := $(shell pkg-config --libs libuv yaml-0.1 sqlite3 libssl libcrypto libseccomp 2>/dev/null) \
-             -llua5.4-luv -lhttp_parser -l:liblua5.4-lpeg.so.2 -l:liblua5.4-cjson.so.0 -lm
+             -llua5.4-luv -lhttp_parser -lwslay -l:liblua5.4-lpeg.so.2 -l:liblua5.4-cjson.so.0 -lm
 rock: deps
 	$(MAKE) BUILD=build-pic OPT="-O2 -fPIC" build-pic/libjobrt_core.a
 	@mkdir -p build/rock/jobrt

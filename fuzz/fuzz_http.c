@@ -227,6 +227,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t size)
     }
     CHECK(!whole_status == !split_status);
     CHECK(whole.nreq == split.nreq);
+    /* After an upgrade request the input's rest is the new protocol's,
+     * byte for byte, however it arrived. */
+    CHECK(whole.p.upgraded == split.p.upgraded);
+    if (whole.p.upgraded) {
+        size_t n = whole.p.rest.len;
+        CHECK(n == split.p.rest.len && n <= len);
+        CHECK(n == 0 || (memcmp(whole.p.rest.data, split.p.rest.data, n) == 0 &&
+                         memcmp(whole.p.rest.data, data + len - n, n) == 0));
+    }
 
     run_free(&whole);
     run_free(&split);

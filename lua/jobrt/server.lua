@@ -340,6 +340,35 @@ function Response:stream(status, headers)
   return setmetatable({ exchange = self.exchange }, Writer)
 end
 
+-- res:websocket([opts]) -> ws: answer 101 Switching Protocols and speak
+-- WebSocket on the connection (runtime/lua/http_ws.c). A request that is
+-- not a valid upgrade fails 400 (426 with Sec-WebSocket-Version: 13 for
+-- another protocol version). opts: max_message (bytes, at most
+-- limits.max_body; default 1 MiB), max_queued (output bytes before send
+-- waits; default 1 MiB), ping (seconds between pings; default 30). The
+-- object: ws:receive([timeout_s]) -> data, "text"|"binary" | nil,
+-- "timeout" | nil, "closed", code; ws:send(data[, "binary"]) -> true |
+-- nil, err (waits while the output queue is full); ws:close([code[,
+-- reason]]); ws:alive(); ws:queued(). When the handler returns the
+-- WebSocket is closed (1000); a failure raised after the upgrade closes it
+-- with 1008 (4xx) or 1011 and the message as the reason.
+function Response:websocket(opts)
+  if self.sent then error("response already sent", 2) end
+  durable()
+  self.headers["X-Request-Id"] = self.req.id
+  local ws, status, reason = self.exchange:websocket(self.headers, opts)
+  if not ws then
+    if status == 426 then
+      M.fail(426, "UpgradeRequired", reason, { ["Sec-WebSocket-Version"] = "13" })
+    end
+    M.fail(status, status == 400 and "BadRequest" or "Unavailable", reason)
+  end
+  self.sent = true
+  self.code = 101
+  self.upgraded = ws
+  return ws
+end
+
 function App:request_id(headers)
   local given = headers["x-request-id"]
   if given and #given <= 64 and given:match("^[%w%-_%.:]+$") then return given end
@@ -401,6 +430,11 @@ end
 -- Answer an error in the shape of the surface, unless an answer is already
 -- on its way (then the connection is the only thing left to end).
 local function answer_error(mounted, req, res, status, code, message, headers)
+  if res.upgraded then
+    -- After a 101 only the WebSocket's close can carry the failure.
+    res.upgraded:close(status < 500 and 1008 or 1011, message)
+    return
+  end
   if res.sent then
     res.exchange:finish()
     return
@@ -502,6 +536,7 @@ function App:handle(raw, exchange)
     handler(req, res)
     -- A handler that set no body still answers, after its writes are durable.
     if not res.sent then res:send("", res.code or 204) end
+    if res.upgraded then res.upgraded:close() end
   end, {
     deadline = self.limits.deadline,
     memory = self.limits.memory,

@@ -1,13 +1,15 @@
 /* One HTTP connection: reads and parses requests, queues their exchanges
  * so answers leave in request order, enforces the read and idle timeouts,
- * and closes cleanly on every error path. */
+ * and closes cleanly on every error path. Once upgraded to a WebSocket its
+ * bytes go to the session (ws_session.c) and its timer becomes the ping. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "http/internal.h"
+#include "http/ws_internal.h"
 #include "loop.h"
 
-enum { TIMER_NONE, TIMER_IDLE, TIMER_READ };
+enum { TIMER_NONE, TIMER_IDLE, TIMER_READ, TIMER_PING };
 
 struct write_req {
     uv_write_t req;
@@ -26,6 +28,7 @@ static void on_handle_closed(uv_handle_t *h)
     if (--c->handles_open > 0)
         return;
     jr_http_parse_free(&c->parse);
+    jr_http_ws_free(c->ws);
     jr_tls_conn_free(c->tls);
     jr_http_server_conn_gone(c->server, c);
     free(c);
@@ -43,6 +46,8 @@ void jr_http_conn_close(struct jr_http_conn *c)
     }
     c->tail = NULL;
     c->queued = 0;
+    if (c->ws)
+        jr_ws_gone(c->ws);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
@@ -60,12 +65,16 @@ static void set_timer(struct jr_http_conn *c, int kind)
         uv_timer_start(&c->timer, on_timer, l->idle_ms, 0);
     else if (kind == TIMER_READ)
         uv_timer_start(&c->timer, on_timer, l->read_ms, 0);
+    else if (kind == TIMER_PING)
+        uv_timer_start(&c->timer, on_timer, c->ws->opt.ping_ms, 0);
 }
 
 /* Choose the timer that fits what the connection is doing now. */
 static void update_timer(struct jr_http_conn *c)
 {
-    if (jr_http_parse_partial(&c->parse))
+    if (c->ws)
+        set_timer(c, TIMER_PING);
+    else if (jr_http_parse_partial(&c->parse))
         set_timer(c, TIMER_READ);
     else if (!c->head && c->writes_pending == 0)
         set_timer(c, TIMER_IDLE);
@@ -111,6 +120,13 @@ static void on_timer(uv_timer_t *t)
     struct jr_http_conn *c = t->data;
     int kind = c->timer_kind;
     c->timer_kind = TIMER_NONE;
+    if (kind == TIMER_PING) {
+        if (jr_ws_tick(c->ws) != 0)
+            jr_http_conn_close(c);
+        else
+            update_timer(c);
+        return;
+    }
     if (kind == TIMER_READ && !c->no_more_requests) {
         if (c->reading) {
             uv_read_stop((uv_stream_t *)&c->tcp);
@@ -141,6 +157,10 @@ static void on_write(uv_write_t *req, int status)
         jr_http_conn_close(c);
         return;
     }
+    if (c->ws)
+        jr_ws_written(c->ws);
+    if (c->closing)
+        return;
     if (!c->head && c->writes_pending == 0 && c->no_more_requests) {
         jr_http_conn_close(c);
         return;
@@ -274,6 +294,41 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = buf->base ? 65536 : 0;
 }
 
+/* Hands the bytes read after the upgrade request to the new session. */
+static void feed_rest(struct jr_http_conn *c)
+{
+    size_t len;
+    char *data = jr_buf_detach(&c->parse.rest, &len);
+    jr_ws_feed(c->ws, data, len);
+    free(data);
+    if (!c->closing)
+        update_timer(c);
+}
+
+void jr_http_conn_upgraded(struct jr_http_conn *c)
+{
+    c->no_more_requests = 1;
+    /* Inside the parser, on_read feeds them once it returns. */
+    if (!c->in_parse)
+        feed_rest(c);
+}
+
+/* Plaintext read from the peer: the WebSocket session's, or the parser's.
+ * Returns 0, or the HTTP status of a protocol error. */
+static int consume(struct jr_http_conn *c, const char *data, size_t len)
+{
+    if (len == 0)
+        return 0;
+    if (c->ws) {
+        jr_ws_feed(c->ws, data, len);
+        return 0;
+    }
+    c->in_parse = 1;
+    int status = jr_http_parse_feed(&c->parse, data, len);
+    c->in_parse = 0;
+    return status;
+}
+
 static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 {
     struct jr_http_conn *c = stream->data;
@@ -281,7 +336,7 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
         free(buf->base);
         /* A client that half-closes after its last request still gets
          * the answers it is owed. */
-        if (n == UV_EOF && c->head && !jr_http_parse_partial(&c->parse)) {
+        if (n == UV_EOF && c->head && !c->ws && !jr_http_parse_partial(&c->parse)) {
             uv_read_stop(stream);
             c->reading = 0;
             c->no_more_requests = 1;
@@ -290,11 +345,11 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
         jr_http_conn_close(c);
         return;
     }
-    if (n == 0 || c->no_more_requests) {
+    if (n == 0 || (c->no_more_requests && !c->ws)) {
         free(buf->base);
         return;
     }
-    int status;
+    int was_ws = c->ws != NULL, status;
     if (c->tls) {
         struct jr_buf plain = {0}, cipher = {0};
         int rc = jr_tls_feed(c->tls, buf->base, (size_t)n, &plain, &cipher);
@@ -308,24 +363,32 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
             uv_read_stop(stream);
             c->reading = 0;
             c->no_more_requests = 1;
-            if (c->writes_pending == 0 && !c->head)
+            if (c->ws || (c->writes_pending == 0 && !c->head))
                 jr_http_conn_close(c);
             return;
         }
-        status = plain.len ? jr_http_parse_feed(&c->parse, plain.data, plain.len) : 0;
+        status = consume(c, plain.data, plain.len);
         jr_buf_free(&plain);
     } else {
-        status = jr_http_parse_feed(&c->parse, buf->base, (size_t)n);
+        status = consume(c, buf->base, (size_t)n);
         free(buf->base);
     }
     if (c->closing)
         return;
+    if (was_ws)
+        return; /* the session's bytes; the session decides on reading */
     if (status) {
         uv_read_stop(stream);
         c->reading = 0;
         jr_log(c->server->loop, JR_LOG_INFO, "http: %s: %d %s", c->peer, status,
                c->parse.error_reason);
         error_answer(c, status, c->parse.error_reason);
+        return;
+    }
+    if (c->ws) {
+        /* Upgraded by the handler of the request just parsed: from now on
+         * the session decides when to read. */
+        feed_rest(c);
         return;
     }
     if (c->no_more_requests || c->queued >= c->server->limits.max_pipeline) {
@@ -341,6 +404,18 @@ static void start_reading(struct jr_http_conn *c)
         c->reading = 1;
     else
         jr_http_conn_close(c);
+}
+
+void jr_http_conn_reading(struct jr_http_conn *c, int on)
+{
+    if (c->closing)
+        return;
+    if (on && !c->reading)
+        start_reading(c);
+    else if (!on && c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
 }
 
 static void format_peer(struct jr_http_conn *c)
@@ -404,6 +479,11 @@ void jr_http_conn_drain(struct jr_http_conn *c)
 {
     if (c->closing)
         return;
+    if (c->ws) {
+        c->draining = 1;
+        jr_ws_close(c->ws, 1001, "server is shutting down");
+        return;
+    }
     if (!c->head && !jr_http_parse_partial(&c->parse) && c->writes_pending == 0) {
         jr_http_conn_close(c);
         return;

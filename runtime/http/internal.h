@@ -11,8 +11,11 @@
 #include "http/tls.h"
 
 struct jr_http_conn;
+struct jr_ws;
 
-enum exchange_state { EX_PENDING, EX_STREAMING, EX_DONE };
+/* EX_UPGRADED: answered 101; the WebSocket session writes to out until it
+ * ends (websocket.c), then EX_DONE. */
+enum exchange_state { EX_PENDING, EX_STREAMING, EX_UPGRADED, EX_DONE };
 
 struct jr_http_exchange {
     struct jr_http_conn *conn;      /* NULL once the connection is gone */
@@ -42,6 +45,8 @@ struct jr_http_conn {
     int draining;                   /* the server is shutting down */
     int timer_kind;
     struct jr_tls_conn *tls;        /* NULL on a plain listener */
+    struct jr_ws *ws;               /* once upgraded; owned, freed on close */
+    int in_parse;                   /* inside jr_http_parse_feed */
     char peer[64];
 };
 
@@ -67,6 +72,12 @@ void jr_http_conn_accept(struct jr_http_server *s);
 void jr_http_conn_drain(struct jr_http_conn *c);
 void jr_http_conn_close(struct jr_http_conn *c);
 void jr_http_conn_flush(struct jr_http_conn *c);
+/* Start (1) or stop (0) reading the socket, for the WebSocket session. */
+void jr_http_conn_reading(struct jr_http_conn *c, int on);
+/* c->ws was just set: hand it the bytes read after the upgrade request. */
+void jr_http_conn_upgraded(struct jr_http_conn *c);
+/* Free a session made by jr_http_exchange_websocket (websocket.c). */
+void jr_http_ws_free(struct jr_ws *ws);
 /* Called by conn.c when a connection is fully closed. */
 void jr_http_server_conn_gone(struct jr_http_server *s, struct jr_http_conn *c);
 const char *jr_http_server_date(struct jr_http_server *s);

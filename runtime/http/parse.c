@@ -145,8 +145,6 @@ static int on_headers_complete(http_parser *hp)
         else
             return fail(p, 417, "unsupported Expect header");
     }
-    if (hp->upgrade)
-        return fail(p, 501, "protocol upgrade is not supported");
     if (r->expect_continue && p->on_continue)
         p->on_continue(p->ud);
     return 0;
@@ -167,8 +165,12 @@ static int on_message_complete(http_parser *hp)
     struct jr_http_parse *p = self(hp);
     struct jr_http_request *r = p->cur;
     p->cur = NULL;
-    int keep_alive = http_should_keep_alive(hp);
+    /* After an upgrade request the stream is another protocol's, or, when
+     * the handler declines, ends with the answer. */
+    int keep_alive = hp->upgrade ? 0 : http_should_keep_alive(hp);
     r->keep_alive = keep_alive;
+    r->upgrade = hp->upgrade;
+    p->upgraded = hp->upgrade;
     if (!r->body.data)
         jr_buf_add(&r->body, "", 0);
     if (!r->url.data)
@@ -208,12 +210,19 @@ int jr_http_parse_feed(struct jr_http_parse *p, const char *data, size_t len)
 {
     if (p->error_status)
         return p->error_status;
+    if (p->upgraded)
+        return jr_buf_add(&p->rest, data, len) ? fail(p, 503, "out of memory"), 503 : 0;
     if (HTTP_PARSER_ERRNO(&p->parser) == HPE_PAUSED)
         return 0; /* the connection is ending; ignore trailing bytes */
     size_t used = http_parser_execute(&p->parser, &settings, data, len);
     enum http_errno err = HTTP_PARSER_ERRNO(&p->parser);
     if (p->error_status)
         return p->error_status;
+    if (p->upgraded) {
+        if (used < len && jr_buf_add(&p->rest, data + used, len - used))
+            return fail(p, 503, "out of memory"), 503;
+        return 0;
+    }
     if (err == HPE_PAUSED)
         return 0;
     if (err != HPE_OK || used != len) {
@@ -235,6 +244,7 @@ void jr_http_parse_free(struct jr_http_parse *p)
 {
     jr_http_request_free(p->cur);
     p->cur = NULL;
+    jr_buf_free(&p->rest);
 }
 
 void jr_http_request_free(struct jr_http_request *req)

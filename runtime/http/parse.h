@@ -34,6 +34,8 @@ struct jr_http_request {
     struct jr_buf body;
     int keep_alive;
     int expect_continue;
+    int upgrade;                 /* Upgrade + Connection: upgrade: the last
+                                    request of the HTTP stream */
 };
 
 /* Called for each complete request; takes ownership of req. */
@@ -52,6 +54,8 @@ struct jr_http_parse {
     jr_http_on_request on_request;
     jr_http_on_continue on_continue;
     void *ud;
+    int upgraded;                 /* an upgrade request ended the stream */
+    struct jr_buf rest;           /* bytes fed after it (another protocol's) */
 };
 
 void jr_http_parse_init(struct jr_http_parse *p, const struct jr_http_limits *limits,
@@ -59,7 +63,9 @@ void jr_http_parse_init(struct jr_http_parse *p, const struct jr_http_limits *li
                         void *ud);
 /* Feed bytes (never zero of them: to http-parser that means the end of
  * the stream). Returns 0, or the HTTP status (400, 413, 431, 501) to answer
- * before closing; error_reason then says why. */
+ * before closing; error_reason then says why. After a request asking for a
+ * protocol upgrade (req->upgrade) nothing more is parsed: the bytes that
+ * follow it collect in rest, for the new protocol. */
 int jr_http_parse_feed(struct jr_http_parse *p, const char *data, size_t len);
 /* True while a request has started but not completed. */
 int jr_http_parse_partial(const struct jr_http_parse *p);

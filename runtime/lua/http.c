@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "http/server.h"
+#include "lua/http_ws.h"
 #include "lua/runtime.h"
 
 struct lua_server {
@@ -15,10 +16,6 @@ struct lua_server {
     int self_ref;                  /* keeps this userdata alive while serving */
     int done_ref;                  /* shutdown callback, or LUA_NOREF */
     int shutting_down;
-};
-
-struct lua_exchange {
-    struct jr_http_exchange *ex;   /* one reference, released by __gc/__close */
 };
 
 static struct lua_server *check_server(lua_State *L, int i)
@@ -422,6 +419,23 @@ static int l_finish(lua_State *L)
     return 1;
 }
 
+/* ex:websocket(headers[, opts]) -> ws | nil, status, reason: upgrade to a
+ * WebSocket (http_ws.c); opts {max_message =, max_queued = (bytes),
+ * ping = (seconds)}. */
+static int l_websocket(lua_State *L)
+{
+    struct lua_exchange *lx = check_exchange(L, 1);
+    size_t hlen;
+    const char *headers = header_block(L, 2, &hlen);
+    if (!lx->ex) {
+        lua_pushnil(L);
+        lua_pushinteger(L, 503);
+        lua_pushliteral(L, "client has gone or the answer was already given");
+        return 3;
+    }
+    return jr_lua_ws_upgrade(L, lx->ex, headers, hlen, 3);
+}
+
 static int l_alive(lua_State *L)
 {
     struct lua_exchange *lx = check_exchange(L, 1);
@@ -460,6 +474,7 @@ static const luaL_Reg exchange_methods[] = {
     {"write", l_write},
     {"finish", l_finish},
     {"alive", l_alive},
+    {"websocket", l_websocket},
     {NULL, NULL},
 };
 
@@ -474,6 +489,7 @@ int luaopen_jobrt_http(lua_State *L)
     jr_lua_class(L, "jobrt.http_server", server_methods, NULL, l_server_tostring);
     jr_lua_class(L, "jobrt.http_exchange", exchange_methods, l_exchange_gc,
                  l_exchange_tostring);
+    jr_lua_ws_class(L);
     luaL_newlib(L, funcs);
     return 1;
 }
