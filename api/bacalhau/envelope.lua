@@ -6,7 +6,7 @@
 local crypto = require("jobrt.crypto")
 local json = require("jobrt.json")
 local json_span = require("jobrt.json_span")
-local suggest = require("jobrt.suggest")
+local decode = require("api.bacalhau.decode")
 local payload = require("api.bacalhau.payload")
 
 local M = {}
@@ -53,7 +53,7 @@ function M.open(body, kind)
     local known = false
     for _, m in ipairs(MEMBERS) do known = known or k == m end
     if not known then
-      local near = suggest.closest(k, MEMBERS)
+      local near = decode.closest(k, MEMBERS)
       return fail(400, k, "%q is not a member of a signed request (payload, signature, "
         .. "client_public_key)%s", k, near and string.format(' (did you mean "%s"?)', near) or "")
     end
