@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Signed submits through the Bacalhau surface against native submits in the
+# same run, on the same daemon, alternating (BENCH_RUNS pairs, median of
+# each): what the envelope, the RSA-2048 signature check and the Spec
+# translation cost per job. Both submit one task running `true`.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+BIN=${JOBRT_BIN:-./jobrt}
+DUR=${BENCH_DURATION:-10s}
+RUNS=${BENCH_RUNS:-3}
+tmp=$(mktemp -d)
+pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+cat > "$tmp/jobrt.yaml" <<YAML
+log: {level: error}
+users:
+  bench: {password: bench, roles: [admin]}
+YAML
+
+# A client key, its ClientID and one signed submit, made as Bacalhau's Go
+# client makes them (compact JSON, PKCS#1 public key).
+openssl genrsa -traditional -out "$tmp/user_id.pem" 2048 2>/dev/null || exit 1
+pub=$(openssl rsa -in "$tmp/user_id.pem" -RSAPublicKey_out -outform DER 2>/dev/null | base64 -w0)
+cid=$(openssl rsa -in "$tmp/user_id.pem" -noout -modulus | sed 's/^Modulus=//' | xxd -r -p | sha256sum | cut -d' ' -f1)
+printf '{"ClientID":"%s","APIVersion":"V1beta1","Spec":{"Engine":"Docker","Verifier":"Noop","PublisherSpec":{"Type":"noop"},"Docker":{"Image":"host","Entrypoint":["true"]},"Resources":{"CPU":"100m"},"Deal":{"Concurrency":1}}}' \
+    "$cid" > "$tmp/payload.json"
+sig=$(openssl dgst -sha256 -sign "$tmp/user_id.pem" "$tmp/payload.json" | base64 -w0)
+{ printf '{"payload":'; cat "$tmp/payload.json"; printf ',"signature":"%s","client_public_key":"%s"}' "$sig" "$pub"; } \
+    > "$tmp/body.json"
+export BACALHAU_BODY="$tmp/body.json"
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$BIN" serve -c "$tmp/jobrt.yaml" --listen "127.0.0.1:$port" --data-dir "$tmp/data" 2>>"$tmp/log" &
+pid=$!
+for _ in $(seq 200); do
+    curl -sf "http://127.0.0.1:$port/jobrt/healthz" >/dev/null && break
+    sleep 0.05
+done
+code=$(curl -s -o "$tmp/first" -w '%{http_code}' -H 'Content-Type: application/json' \
+    --data-binary @"$tmp/body.json" "http://127.0.0.1:$port/requester/submit")
+if [ "$code" != 200 ]; then
+    echo "bacalhau: FAILED: the signed submit answered $code: $(cat "$tmp/first")" >&2
+    exit 1
+fi
+
+rate() { # wrk script, url -> submits/s
+    local out n secs errors
+    out=$(wrk -t2 -c32 -d"$DUR" -s "$1" "$2")
+    read -r _ n secs errors <<<"$(grep '^SUBMITS' <<<"$out")"
+    [ "${errors:-1}" = 0 ] || { echo "bacalhau: FAILED: $errors non-2xx answers from $2" >&2; exit 1; }
+    awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", n / s }'
+}
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+native=() bac=()
+for _ in $(seq "$RUNS"); do
+    native+=("$(rate bench/core_submit.lua "http://127.0.0.1:$port/jobrt/v1/jobs")") || exit 1
+    bac+=("$(rate bench/bacalhau_submit.lua "http://127.0.0.1:$port/requester/submit")") || exit 1
+done
+n=$(printf '%s\n' "${native[@]}" | median)
+b=$(printf '%s\n' "${bac[@]}" | median)
+printf 'bacalhau: signed submits/s: %s  vs native submits/s: %s  ratio %.2fx  (%s runs of %s each, medians)\n' \
+    "$b" "$n" "$(awk -v a="$b" -v b="$n" 'BEGIN { print a / b }')" "$RUNS" "$DUR"
