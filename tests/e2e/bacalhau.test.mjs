@@ -7,7 +7,7 @@ import { rmSync } from 'node:fs';
 import { assert, assertEq, run, sleep } from './lib.mjs';
 import {
   ADMIN_AUTH, createPayload, envelope, get, goBytes, logs, makeClient, post, pyBytes, shSpec, startBacalhau,
-  states, submit, submitOk, untar, waitRunning, waitState,
+  states, submit, submitOk, untar, waitRunning, waitSettled, waitState,
 } from './bacalhau_lib.mjs';
 
 const HELLO = 'echo hi; echo err >&2; echo x > /outputs/a.txt';
@@ -235,7 +235,7 @@ const tests = [
     assertEq(own.status, 200, `owner's cancel: ${own.text}`);
     assertEq(own.body.state.JobID, id);
     assert(['Cancelled'].includes(own.body.state.State), `answered state ${own.body.state.State}`);
-    const st = await waitState(srv, alice, id, ['Cancelled', 'Error', 'Completed'], 15000);
+    const st = await waitSettled(srv, alice, id, ['Cancelled', 'Error', 'Completed'], 15000);
     assertEq(st.State, 'Cancelled');
     assert(/cancel/i.test(st.Executions[0].Status), `Status says cancelled: ${st.Executions[0].Status}`);
   }],
@@ -274,7 +274,7 @@ const tests = [
     await waitRunning(srv, alice, id);
     const nc = await post(srv, `/jobrt/v1/jobs/${id}/cancel`, { reason: 'the admin stops it' }, ADMIN_AUTH);
     assertEq(nc.status, 200, `native cancel: ${nc.text.slice(0, 300)}`);
-    const st = await waitState(srv, alice, id, ['Cancelled', 'Error', 'Completed'], 15000);
+    const st = await waitSettled(srv, alice, id, ['Cancelled', 'Error', 'Completed'], 15000);
     assertEq(st.State, 'Cancelled');
     assert(/cancel/i.test(st.Executions[0].Status), `Status: ${st.Executions[0].Status}`);
     // A non-admin without credentials gets nothing from the native API.

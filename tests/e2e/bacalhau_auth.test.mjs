@@ -140,6 +140,20 @@ const tests = [
       `the reason in the events: ${JSON.stringify(ev.body.events.map((e) => e.Comment))}`);
   }],
 
+  ['bacalhau: a held job\'s Queued event carries the policy\'s reason; its owner may cancel it', async (c) => {
+    const { srv, alice } = c;
+    const id = await submitOk(srv, alice, shSpec('echo waiting', { Annotations: ['hold'] }));
+    await waitQueued(srv, alice, id);
+    const ev = await post(srv, '/requester/events', { client_id: alice.id, job_id: id });
+    const queued = ev.body.events.filter((e) => e.Type === 'JobLevel' && e.JobState.New === 'Queued');
+    assert(queued.some((e) => /held for a Bacalhau approver/.test(e.Comment)),
+      `the hold's reason as the Queued event's Comment: ${JSON.stringify(ev.body.events.map((e) => e.Comment))}`);
+    const r = await post(srv, '/requester/cancel',
+      envelope(alice, goBytes({ ClientID: alice.id, JobID: id, Reason: 'no longer needed' })));
+    assertEq(r.status, 200, r.text);
+    assertEq((await waitState(srv, alice, id, ['Cancelled', 'Error', 'Completed'], 15000)).State, 'Cancelled');
+  }],
+
   ['bacalhau: a job the policy rejects is Error with the policy\'s reason', async ({ srv, alice }) => {
     const id = await submitOk(srv, alice, shSpec('echo refused', { Annotations: ['refuse'] }));
     const st = await waitState(srv, alice, id, ['Completed', 'Error', 'Cancelled'], 15000);

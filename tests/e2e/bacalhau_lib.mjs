@@ -3,7 +3,7 @@
 // key's modulus, PKCS#1 v1.5 / SHA-256 signatures over the payload's exact
 // bytes), a deployment with a holding approval policy, and bounded waits.
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -125,6 +125,22 @@ export async function waitState(srv, client, jobId, want, ms = 30000) {
   }
 }
 
+// Poll until the job's State is one of `want` and every execution has
+// ended too (Completed, Failed, Cancelled); bounded.
+export async function waitSettled(srv, client, jobId, want, ms = 30000) {
+  const deadline = Date.now() + ms;
+  const ended = ['Completed', 'Failed', 'Cancelled'];
+  for (;;) {
+    const st = await waitState(srv, client, jobId, want, Math.max(1, deadline - Date.now()));
+    if (st.Executions.every((e) => ended.includes(e.State))) return st;
+    if (Date.now() > deadline) {
+      throw new Error(`job ${jobId} is ${st.State} but its executions have not ended after ${ms} ms: ` +
+        JSON.stringify(st.Executions.map((e) => [e.State, e.Status])));
+    }
+    await sleep(100);
+  }
+}
+
 // Wait until an execution exists and is running (BidAccepted).
 export async function waitRunning(srv, client, jobId, ms = 20000) {
   const deadline = Date.now() + ms;
@@ -179,6 +195,8 @@ export function untar(buf) {
 // `approvers` as given, and an admin for the native API.
 export async function startBacalhau(approvers) {
   const hostDir = mkdtempSync(path.join(os.tmpdir(), 'jobrt-bacalhau-host-'));
+  // Shared with the jobs, which run as another user in the sandbox.
+  chmodSync(hostDir, 0o755);
   const config = `
 log: {level: warn}
 sandbox: {images: {host: /, ubuntu: /}, allow_host_paths: [${JSON.stringify(hostDir)}]}
