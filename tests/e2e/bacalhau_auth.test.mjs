@@ -208,6 +208,22 @@ const tests = [
     assertEq(mixed.status, 200, `mixed case: ${mixed.text.slice(0, 300)}`);
   }],
 
+  ['bacalhau: defaults and Resources show in the echoed Spec and in the native job', async ({ srv, alice }) => {
+    const task = async (id) => (await get(srv, `/jobrt/v1/jobs/${id}`, ADMIN_AUTH)).body.tasks[0];
+    const plain = await submit(srv, alice, shSpec('true'));
+    assertEq(plain.status, 200, plain.text.slice(0, 300));
+    const spec = plain.body.job.Spec;
+    assertEq([spec.Timeout, spec.Resources.CPU, spec.Resources.Memory], [1800, '500m', '1Gi'], 'defaults echoed');
+    const t = await task(plain.body.job.Metadata.ID);
+    assertEq([t.timeout, t.resources.cpu, t.resources.memory], [1800, 500, 1024 ** 3], 'defaults in the core job');
+    const sized = await submit(srv, alice, shSpec('true', { Resources: { CPU: '250m', Memory: '2Gi' }, Timeout: 42 }));
+    assertEq(sized.status, 200, sized.text.slice(0, 300));
+    assertEq([sized.body.job.Spec.Resources.CPU, sized.body.job.Spec.Resources.Memory, sized.body.job.Spec.Timeout],
+      ['250m', '2Gi', 42], 'Resources read back as sent');
+    const t2 = await task(sized.body.job.Metadata.ID);
+    assertEq([t2.timeout, t2.resources.cpu, t2.resources.memory], [42, 250, 2 * 1024 ** 3], 'Resources in the core job');
+  }],
+
   ['bacalhau: unknown enums, images and host paths are refused, naming the field', async ({ srv, alice }) => {
     const bad = (spec) => envelope(alice, goBytes(createPayload(alice, spec)));
     await refused(srv, bad(shSpec('true', { Engine: 'podman' })), /engine/i, 'Engine podman');
