@@ -212,11 +212,25 @@ const tests = [
     assertEq((await states(srv, alice, id)).State, 'Completed', 'closed once the job ended');
   }],
 
-  ['bacalhau: logs of another client\'s job are refused', async (c) => {
-    const { srv, bob } = c;
-    const r = await logs(srv, bob, { ClientID: bob.id, JobID: c.jobs.hello, ExecutionID: '', WithHistory: true, Follow: false });
+  ['bacalhau: logs with Follow and without history give only the lines after the request', async ({ srv, alice }) => {
+    const id = await submitOk(srv, alice, shSpec('echo early; sleep 2; echo late'));
+    await waitRunning(srv, alice, id);
+    await sleep(800);
+    const r = await logs(srv, alice, { ClientID: alice.id, JobID: id, ExecutionID: '', WithHistory: false, Follow: true });
+    assertEq(r.frames, [{ Tag: 1, Data: 'late\n' }], 'only the line written after the request');
+    assertEq(r.code, 1000, `close code (${r.reason})`);
+  }],
+
+  ['bacalhau: logs of another client\'s job, or with a forged signature, are refused', async (c) => {
+    const { srv, alice, bob } = c;
+    const mine = { ClientID: bob.id, JobID: c.jobs.hello, ExecutionID: '', WithHistory: true, Follow: false };
+    const r = await logs(srv, bob, mine);
     assertEq(r.frames.filter((f) => 'Tag' in f), [], 'no log lines for another client');
     assert(r.code !== 1000, `closed with an error code, got ${r.code} ${r.reason}`);
+    // Bob signs a LogsPayload claiming Alice's ClientID.
+    const forged = await logs(srv, alice, { ...mine, ClientID: alice.id }, { signer: bob });
+    assertEq(forged.frames.filter((f) => 'Tag' in f), [], 'no log lines for a forged payload');
+    assert(forged.code !== 1000, `closed with an error code, got ${forged.code} ${forged.reason}`);
   }],
 
   ['bacalhau: cancel by the owner, by another client, and of an unknown job', async ({ srv, alice, bob }) => {
@@ -243,7 +257,7 @@ const tests = [
   ['bacalhau: a job over its memory is Error and says out of memory', async ({ srv, alice }) => {
     const id = await submitOk(srv, alice, shSpec('head -c 300M /dev/zero | tail; echo survived',
       { Resources: { Memory: '64Mb' } }));
-    const st = await waitState(srv, alice, id, ['Completed', 'Error', 'Cancelled'], 60000);
+    const st = await waitState(srv, alice, id, ['Completed', 'Error', 'Cancelled'], 45000);
     assertEq(st.State, 'Error', JSON.stringify(st).slice(0, 600));
     const ex = st.Executions[0];
     assert(/out of memory/i.test(ex.Status), `Status: ${ex.Status}`);
