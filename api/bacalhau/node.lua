@@ -4,8 +4,6 @@
 -- runs (engines, publishers, storage sources) and its capacity.
 local core = require("jobrt.core")
 local json = require("jobrt.json")
-local runtime = require("jobrt.runtime")
-local uv = require("luv")
 
 local M = {}
 
@@ -17,13 +15,12 @@ end
 
 local ARCH = { x86_64 = "amd64", aarch64 = "arm64", armv7l = "arm", i686 = "386" }
 
-local function version_info()
-  local uname = uv.os_uname() or {}
+local function version_info(host)
   return {
     major = "1", minor = "0",
-    gitversion = "v1.0.3+jobrt." .. tostring(runtime.version),
+    gitversion = "v1.0.3+jobrt." .. host.version,
     gitcommit = "", builddate = "",
-    goos = (uname.sysname or "linux"):lower(), goarch = ARCH[uname.machine or ""] or uname.machine or "",
+    goos = host.system:lower(), goarch = ARCH[host.machine] or host.machine,
   }
 end
 
@@ -33,15 +30,15 @@ end
 
 function M.routes(r, s)
   local node = s.node
-  local data_dir = s.ctx.outputs.root
+  local host = s.ctx.host
 
   local function version(_, res)
-    res:json({ build_version_info = version_info() })
+    res:json({ build_version_info = version_info(host) })
   end
   both(r, "POST", "/version", version)
   both(r, "GET", "/version", version)
   r:root("GET", "/api/v1/agent/version", function(_, res)
-    local v = version_info()
+    local v = version_info(host)
     res:json({ Major = v.major, Minor = v.minor, GitVersion = v.gitversion, GitCommit = v.gitcommit,
       BuildDate = v.builddate, GOOS = v.goos, GOARCH = v.goarch })
   end)
@@ -69,20 +66,16 @@ function M.routes(r, s)
         MaxJobRequirements = capacity(n.cpu, n.memory, n.gpu),
         RunningExecutions = n.running, EnqueuedExecutions = n.ready,
       },
-      BacalhauVersion = version_info(),
+      BacalhauVersion = version_info(host),
     })
   end
   both(r, "GET", "/node_info", node_info)
   r:root("GET", "/api/v1/agent/node", node_info)
 
   both(r, "GET", "/healthz", function(_, res)
-    local st = uv.fs_statfs(data_dir) or uv.fs_statfs(".")
+    local disk = host.disk()
     local mount = { All = 0, Used = 0, Free = 0 }
-    if st then
-      mount.All = st.blocks * st.bsize
-      mount.Free = st.bavail * st.bsize
-      mount.Used = mount.All - st.bfree * st.bsize
-    end
+    if disk then mount = { All = disk.total, Used = disk.used, Free = disk.free } end
     res:json({ FreeSpace = { IPFSMount = mount, tmp = mount, root = mount } })
   end)
   local function ok(_, res) res:header("Content-Type", "text/plain; charset=utf-8") res:send("OK", 200) end

@@ -19,6 +19,7 @@ local NULL = yaml.null
 local BUILTIN_SURFACES = {
   native = { mount = "/jobrt/v1", module = "api.native" },
   openeo = { mount = "/openeo/1.2", module = "api.openeo" },
+  bacalhau = { mount = "/requester", module = "api.bacalhau" },
 }
 M.BUILTIN_SURFACES = BUILTIN_SURFACES
 

@@ -16,7 +16,8 @@ local LIBRARIES = {
   surface = {
     ["jobrt.json"] = true, ["jobrt.router"] = true, ["jobrt.units"] = true,
     ["jobrt.async"] = true, ["jobrt.core"] = true, ["jobrt.jobs"] = true,
-    ["lpeg"] = true,
+    ["jobrt.crypto"] = true, ["jobrt.json_span"] = true, ["jobrt.model"] = true,
+    ["jobrt.suggest"] = true, ["lpeg"] = true,
   },
   plugin = {
     ["jobrt.json"] = true, ["jobrt.router"] = true, ["jobrt.units"] = true,

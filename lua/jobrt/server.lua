@@ -145,6 +145,25 @@ local function sandbox_view(sb)
   return { images = images, allow_host_paths = paths }
 end
 
+-- What a surface may tell its clients about the machine it runs on:
+-- jobrt's version, the kernel and architecture, and the data folder's disk
+-- (disk() -> {total, free, used} in bytes, or nil).
+local function host_view(data_dir)
+  local uv = require("luv")
+  local uname = uv.os_uname() or {}
+  return {
+    version = tostring(runtime.version),
+    system = uname.sysname or "Linux",
+    machine = uname.machine or "",
+    disk = function()
+      local st = uv.fs_statfs(data_dir) or uv.fs_statfs(".")
+      if not st then return nil end
+      local total = st.blocks * st.bsize
+      return { total = total, free = st.bavail * st.bsize, used = total - st.bfree * st.bsize }
+    end,
+  }
+end
+
 -- mod: the surface module. Besides routes it may give auth (the
 -- credentials it takes), headers, error_body, accepts = "json" (bodies of
 -- another media type are refused with 415) and estimator (the plugin
@@ -197,6 +216,7 @@ function App:mount(name, mod, spec)
     -- ({images = {name = rootfs}, allow_host_paths = {...}}, copies), for
     -- surfaces that check a client's image or path at submit.
     sandbox = sandbox_view(self.cfg.sandbox),
+    host = host_view(self.cfg.data_dir),
   }
   -- The one way down to the core (jobrt.submit), with this surface's
   -- approval policies and estimator, loaded now so a broken one stops

@@ -184,8 +184,9 @@ function Pipeline:decide(job, opts)
       return { start = true, reject = reason }, "rejected by " .. p.name .. ": " .. reason
     elseif decision == "wait" then
       if not hold then
-        hold = true
-        why = "awaiting approval (" .. p.name .. (type(reason) == "string" and (": " .. reason) or "") .. ")"
+        -- The first reason to wait is the job's event message as well as its log line.
+        hold = "awaiting approval (" .. p.name .. (type(reason) == "string" and (": " .. reason) or "") .. ")"
+        why = hold
       end
     elseif decision ~= "accept" then
       return nil, failure(500, "PolicyFailed", string.format(

@@ -11,6 +11,14 @@
 
 /* ---- jobs ---- */
 
+/* opts.hold: true, or why the job waits for approval (its event's message). */
+static const char *hold_reason(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) == LUA_TSTRING)
+        return lua_tostring(L, idx);
+    return lua_toboolean(L, idx) ? "awaiting approval" : NULL;
+}
+
 static int l_submit(lua_State *L)
 {
     struct core *c = jr_lcore_open(L);
@@ -18,15 +26,15 @@ static int l_submit(lua_State *L)
     struct jr_job_spec spec;
     struct jr_err e = { 0, "" };
     char id[80];
-    int hold = 0, start = 0;
-    const char *reject = NULL;
+    int start = 0;
+    const char *hold = NULL, *reject = NULL;
 
     luaL_checktype(L, 1, LUA_TTABLE);
     if (lua_istable(L, 2)) {
         lua_getfield(L, 2, "start");
         start = lua_toboolean(L, -1);
         lua_getfield(L, 2, "hold");
-        hold = lua_toboolean(L, -1);
+        hold = hold_reason(L, -1);
         lua_getfield(L, 2, "reject");
         reject = lua_tostring(L, -1);
         lua_pop(L, 3);
@@ -185,12 +193,11 @@ static int l_start(lua_State *L)
     struct core *c = jr_lcore_open(L);
     const char *id = luaL_checkstring(L, 1);
     struct jr_err e = { 0, "" };
-    const char *reject = NULL;
-    int hold = 0;
+    const char *hold = NULL, *reject = NULL;
 
     if (lua_istable(L, 2)) {
         lua_getfield(L, 2, "hold");
-        hold = lua_toboolean(L, -1);
+        hold = hold_reason(L, -1);
         lua_getfield(L, 2, "reject");
         reject = lua_tostring(L, -1);
     }

@@ -77,8 +77,8 @@ static int still_stopping(struct jr_sched *s, const struct jr_sched_jobrow *i, c
 }
 
 /* Move a job that is not in memory to queued / awaiting / rejected. */
-static int launch_job(struct jr_sched *s, struct jr_sched_jobrow *i, int keep_succeeded, int hold,
-                      const char *reject, const char *message, struct jr_err *e)
+static int launch_job(struct jr_sched *s, struct jr_sched_jobrow *i, int keep_succeeded,
+                      const char *hold, const char *reject, const char *message, struct jr_err *e)
 {
     char dir[4096];
     int target = reject ? J_REJECTED : hold ? J_AWAITING : J_QUEUED;
@@ -102,7 +102,7 @@ static int launch_job(struct jr_sched *s, struct jr_sched_jobrow *i, int keep_su
     return target == J_QUEUED ? activate(s, i, e) : JR_OK;
 }
 
-int jr_sched_start(struct jr_sched *s, const char *id, int hold, const char *reject,
+int jr_sched_start(struct jr_sched *s, const char *id, const char *hold, const char *reject,
                    struct jr_err *e)
 {
     const unsigned allowed = BIT(J_CREATED) | BIT(J_SUSPENDED) | BIT(J_SUCCEEDED) |
@@ -119,7 +119,7 @@ int jr_sched_start(struct jr_sched *s, const char *id, int hold, const char *rej
     /* A suspended job resumes; a finished one starts afresh. */
     keep = i.state == J_SUSPENDED || i.state == J_CREATED;
     return launch_job(s, &i, keep, hold, reject,
-                      reject ? reject : hold ? "awaiting approval" : "started", e);
+                      reject ? reject : hold ? hold : "started", e);
 }
 
 int jr_sched_restart(struct jr_sched *s, const char *id, struct jr_err *e)
@@ -134,7 +134,7 @@ int jr_sched_restart(struct jr_sched *s, const char *id, struct jr_err *e)
         return refuse(e, "restart", &i, allowed);
     if (still_stopping(s, &i, "restart", e))
         return JR_E_CONFLICT;
-    return launch_job(s, &i, 1, 0, NULL, "restarted", e);
+    return launch_job(s, &i, 1, NULL, NULL, "restarted", e);
 }
 
 static int halt(struct jr_sched *s, const char *id, const char *op, unsigned allowed,
@@ -192,11 +192,15 @@ int jr_sched_approve(struct jr_sched *s, const char *id, int accept, const char 
                      const char *reason, struct jr_err *e)
 {
     struct jr_sched_jobrow i;
-    char at[40];
+    char at[40], message[600];
     int rc = get_info(s, id, &i, e);
 
     if (rc)
         return rc;
+    /* The event says who decided and why, for surfaces that show a job's
+     * history rather than its log. */
+    snprintf(message, sizeof message, "%s%s%.200s%s%.300s", accept ? "approved" : "rejected",
+             by ? " by " : "", by ? by : "", reason ? ": " : "", reason ? reason : "");
     if (i.state != J_AWAITING)
         return refuse(e, "approve", &i, BIT(J_AWAITING));
     jr_store_format_time(jr_store_now_ms(), at);
@@ -209,7 +213,7 @@ int jr_sched_approve(struct jr_sched *s, const char *id, int accept, const char 
         rc = jr_sched_write_job_state(s, i.seq, i.id, accept ? J_QUEUED : J_REJECTED, 0,
                                       accept ? 0 : jr_store_now_ms(),
                                       accept ? NULL : (reason ? reason : "rejected"),
-                                      accept ? "approved" : "rejected", e);
+                                      message, e);
     rc = end_op(s, rc, e);
     if (rc || !accept)
         return rc;

@@ -82,10 +82,11 @@ int jr_sched_submit(struct jr_sched *s, const struct jr_job_spec *spec,
                     char id_out[80], struct jr_err *e);
 
 /* start: created|suspended|succeeded|failed|canceled|rejected -> queued, or
- * awaiting_approval when hold, or rejected when reject is not NULL. A
- * finished job starts afresh (task results and assets discarded); a
- * suspended one resumes (succeeded tasks kept). */
-int jr_sched_start(struct jr_sched *s, const char *id, int hold, const char *reject,
+ * awaiting_approval when hold (why it waits, the event's message) is not
+ * NULL, or rejected when reject is not NULL. A finished job starts afresh
+ * (task results and assets discarded); a suspended one resumes (succeeded
+ * tasks kept). */
+int jr_sched_start(struct jr_sched *s, const char *id, const char *hold, const char *reject,
                    struct jr_err *e);
 /* restart: failed|canceled|suspended -> queued, keeping succeeded tasks. */
 int jr_sched_restart(struct jr_sched *s, const char *id, struct jr_err *e);

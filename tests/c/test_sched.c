@@ -402,7 +402,7 @@ TEST(dag_release_order)
     if (env_open(&v, one))
         return;
     CHECK_INT(submit(&v, "dag", dag, 4, 0, 0, id, &e), 0);
-    CHECK_INT(jr_sched_start(v.s, "dag", 0, NULL, &e), 0);
+    CHECK_INT(jr_sched_start(v.s, "dag", NULL, NULL, &e), 0);
     CHECK(wait_state(&v, "dag", "succeeded", 5000));
     /* one slot: a first, then c (priority 5) before b, then d */
     CHECK_STR(order_of(&v, "dag", "running"), "a c b d");
@@ -434,7 +434,7 @@ TEST(task_output_becomes_logs)
     if (env_open(&v, small))
         return;
     submit(&v, "logs", one, 1, 0, 0, id, &e);
-    jr_sched_start(v.s, "logs", 0, NULL, &e);
+    jr_sched_start(v.s, "logs", NULL, NULL, &e);
     CHECK(wait_state(&v, "logs", "succeeded", 5000));
     jr_store_job_get(v.st, "logs", copy_seq, &seq, NULL);
     jr_store_logs(v.st, seq, 0, 0, 100, count_logs, n, NULL);
@@ -460,10 +460,10 @@ TEST(priorities_across_jobs)
     submit(&v, "blocker", blocker, 1, 0, 0, id, &e);
     submit(&v, "low", low, 2, 0, 0, id, &e);
     submit(&v, "high", high, 2, 10, 0, id, &e);
-    jr_sched_start(v.s, "blocker", 0, NULL, &e);
+    jr_sched_start(v.s, "blocker", NULL, NULL, &e);
     CHECK(wait_state(&v, "blocker", "running", 3000));
-    jr_sched_start(v.s, "low", 0, NULL, &e);
-    jr_sched_start(v.s, "high", 0, NULL, &e);
+    jr_sched_start(v.s, "low", NULL, NULL, &e);
+    jr_sched_start(v.s, "high", NULL, NULL, &e);
     CHECK_STR(job_state(&v, "low"), "queued");
     CHECK(wait_state(&v, "low", "succeeded", 5000));
     CHECK(wait_state(&v, "high", "succeeded", 5000));
@@ -493,12 +493,12 @@ TEST(max_parallelism_and_resources)
     if (env_open(&v, small))
         return;
     submit(&v, "par", four, 4, 0, 2, id, &e);
-    jr_sched_start(v.s, "par", 0, NULL, &e);
+    jr_sched_start(v.s, "par", NULL, NULL, &e);
     CHECK(wait_state(&v, "par", "succeeded", 5000));
     CHECK_INT(max_concurrent(&v, "par"), 2);
     /* node cpu 2000m: three 1000m tasks, at most two at once */
     submit(&v, "cpu", cpu, 3, 0, 0, id, &e);
-    jr_sched_start(v.s, "cpu", 0, NULL, &e);
+    jr_sched_start(v.s, "cpu", NULL, NULL, &e);
     CHECK(wait_state(&v, "cpu", "succeeded", 5000));
     CHECK_INT(max_concurrent(&v, "cpu"), 2);
     env_close(&v);
@@ -524,13 +524,13 @@ TEST(tolerable_failure_and_skip)
     if (env_open(&v, small))
         return;
     submit(&v, "tol", tol, 2, 0, 0, id, &e);
-    jr_sched_start(v.s, "tol", 0, NULL, &e);
+    jr_sched_start(v.s, "tol", NULL, NULL, &e);
     CHECK(wait_state(&v, "tol", "succeeded", 5000));
     CHECK_STR(task(&v, "tol", "a").state, "failed");
     CHECK_INT(task(&v, "tol", "a").exit_code, 3);
     CHECK_STR(task(&v, "tol", "b").state, "succeeded");
     submit(&v, "skip", skip, 4, 0, 0, id, &e);
-    jr_sched_start(v.s, "skip", 0, NULL, &e);
+    jr_sched_start(v.s, "skip", NULL, NULL, &e);
     CHECK(wait_state(&v, "skip", "failed", 5000));
     CHECK_STR(task(&v, "skip", "b").state, "skipped");
     CHECK_STR(task(&v, "skip", "c").state, "skipped");
@@ -555,16 +555,16 @@ TEST(retries_and_timeout)
     if (env_open(&v, small))
         return;
     submit(&v, "retry", retry, 1, 0, 0, id, &e);
-    jr_sched_start(v.s, "retry", 0, NULL, &e);
+    jr_sched_start(v.s, "retry", NULL, NULL, &e);
     CHECK(wait_state(&v, "retry", "succeeded", 5000));
     CHECK_INT(task(&v, "retry", "a").attempt, 3);
     submit(&v, "out", out, 1, 0, 0, id, &e);
-    jr_sched_start(v.s, "out", 0, NULL, &e);
+    jr_sched_start(v.s, "out", NULL, NULL, &e);
     CHECK(wait_state(&v, "out", "failed", 5000));
     CHECK_INT(task(&v, "out", "a").attempt, 2);
     submit(&v, "slow", slow, 1, 0, 0, id, &e);
     t0 = uv_hrtime();
-    jr_sched_start(v.s, "slow", 0, NULL, &e);
+    jr_sched_start(v.s, "slow", NULL, NULL, &e);
     CHECK(wait_state(&v, "slow", "failed", 5000));
     CHECK((uv_hrtime() - t0) / 1000000 < 3000);
     CHECK_STR(task(&v, "slow", "slow").outcome, "timeout");
@@ -582,18 +582,18 @@ TEST(approval_hold_and_release)
     if (env_open(&v, small))
         return;
     submit(&v, "ap", one, 1, 0, 0, id, &e);
-    CHECK_INT(jr_sched_start(v.s, "ap", 1, NULL, &e), 0);
+    CHECK_INT(jr_sched_start(v.s, "ap", "awaiting approval", NULL, &e), 0);
     CHECK_STR(job_state(&v, "ap"), "awaiting_approval");
     drain(&v, 200);
     CHECK_STR(task(&v, "ap", "a").state, "pending");
     CHECK_INT(jr_sched_approve(v.s, "ap", 1, "ops", "fine", &e), 0);
     CHECK(wait_state(&v, "ap", "succeeded", 5000));
     submit(&v, "rj", one, 1, 0, 0, id, &e);
-    jr_sched_start(v.s, "rj", 1, NULL, &e);
+    jr_sched_start(v.s, "rj", "awaiting approval", NULL, &e);
     CHECK_INT(jr_sched_approve(v.s, "rj", 0, "ops", "too big", &e), 0);
     CHECK_STR(job_state(&v, "rj"), "rejected");
     submit(&v, "pol", one, 1, 0, 0, id, &e);
-    CHECK_INT(jr_sched_start(v.s, "pol", 0, "policy says no", &e), 0);
+    CHECK_INT(jr_sched_start(v.s, "pol", NULL, "policy says no", &e), 0);
     CHECK_STR(job_state(&v, "pol"), "rejected");
     env_close(&v);
 }
@@ -642,10 +642,10 @@ static int make_in_state(struct env *v, const char *state, int n, char *id)
     if (!strcmp(state, "created"))
         return 0;
     if (!strcmp(state, "awaiting_approval"))
-        return jr_sched_start(v->s, id, 1, NULL, &e);
+        return jr_sched_start(v->s, id, "awaiting approval", NULL, &e);
     if (!strcmp(state, "rejected"))
-        return jr_sched_start(v->s, id, 0, "no", &e);
-    jr_sched_start(v->s, id, 0, NULL, &e);
+        return jr_sched_start(v->s, id, NULL, "no", &e);
+    jr_sched_start(v->s, id, NULL, NULL, &e);
     if (!strcmp(state, "queued"))
         return 0;
     if (!wait_state(v, id, strcmp(state, "succeeded") && strcmp(state, "failed") ?
@@ -677,7 +677,7 @@ TEST(every_transition_and_refusal)
     /* a job holding all cpu keeps "queued" jobs queued */
     e.code = 0;
     submit(&v, "blocker", cpu_all, 1, 0, 0, blocker, &e);
-    jr_sched_start(v.s, "blocker", 0, NULL, &e);
+    jr_sched_start(v.s, "blocker", NULL, NULL, &e);
     CHECK(wait_state(&v, "blocker", "running", 5000));
     for (s = 0; s < sizeof states / sizeof states[0]; s++) {
         for (op = 0; op < NOPS; op++) {
@@ -691,7 +691,7 @@ TEST(every_transition_and_refusal)
             }
             memset(&e, 0, sizeof e);
             switch (op) {
-            case OP_START: rc = jr_sched_start(v.s, id, 0, NULL, &e); break;
+            case OP_START: rc = jr_sched_start(v.s, id, NULL, NULL, &e); break;
             case OP_RESTART: rc = jr_sched_restart(v.s, id, &e); break;
             case OP_STOP: rc = jr_sched_stop(v.s, id, NULL, &e); break;
             case OP_CANCEL: rc = jr_sched_cancel(v.s, id, NULL, &e); break;
@@ -765,7 +765,7 @@ TEST(stop_restart_keeps_succeeded)
     if (env_open(&v, small))
         return;
     submit(&v, "sr", two, 2, 0, 0, id, &e);
-    jr_sched_start(v.s, "sr", 0, NULL, &e);
+    jr_sched_start(v.s, "sr", NULL, NULL, &e);
     CHECK(wait_task(&v, "sr", "b", "running", 5000));
     /* "running" is written before the gate opens: wait for the command */
     CHECK(wait_started(&v, "sr", 5000));
@@ -812,7 +812,7 @@ TEST(set_state_update_delete)
     b.tasks[0].alias = "renamed";
     CHECK_INT(jr_sched_update(v.s, "withtasks", &spec, JR_UPD_TASKS, &e), 0);
     CHECK_STR(task(&v, "withtasks", "renamed").state, "pending");
-    jr_sched_start(v.s, "withtasks", 0, NULL, &e);
+    jr_sched_start(v.s, "withtasks", NULL, NULL, &e);
     CHECK(wait_state(&v, "withtasks", "succeeded", 5000));
     snprintf(path, sizeof path, "%s/jobs/withtasks/renamed/outputs", v.data);
     CHECK_INT(stat(path, &sb), 0);

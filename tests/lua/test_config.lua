@@ -84,6 +84,9 @@ return {
           job_timeout = 600, sync_timeout = 3, task_cpu = 1000, task_memory = 1 << 30,
           backend_version = "jobrt", id = "jobrt-openeo", title = "jobrt openEO back-end",
           collections = {} },
+        bacalhau = { mount = "/requester", module = "api.bacalhau", approval = {}, approvers = {},
+          publishers = { ["local"] = "publish.local" }, task_cpu = 500, task_memory = 1 << 30,
+          task_timeout = 1800, node_id = "jobrt", node_labels = {} },
       },
       plugins = {},
       limits = { max_body = 16 << 20, max_header = 16 << 10, max_connections = 1024,
@@ -124,6 +127,7 @@ return {
     t.eq(cfg.surfaces, {
       native = { mount = "/jobrt/v1", module = "api.native" },
       openeo = { mount = "/openeo/1.2", module = "api.openeo" },
+      bacalhau = { mount = "/requester", module = "api.bacalhau" },
       custom = { module = "site.reports", mount = "/reports", title = "Reports" },
     })
     t.eq(cfg.plugins, {
@@ -163,7 +167,7 @@ return {
       F .. '21: sandbox.images.alpine: must be an absolute path, got "srv/alpine"',
       F .. '23: users.alice: give "password_hash" or "password", not both',
       F .. '24: users.bob: missing "password_hash" (or "password")',
-      F .. '26: surfaces.nativ: unknown surface (did you mean "native"?): a surface of your own needs "module" (built in: native, openeo)',
+      F .. '26: surfaces.nativ: unknown surface (did you mean "native"?): a surface of your own needs "module" (built in: bacalhau, native, openeo)',
       F .. '27: surfaces.custom.mount: must not end with "/", got "/reports/"',
       F .. '28: surfaces.two.mount: "/jobrt/v1" is already the mount of surfaces.native',
       F .. '30: plugins.images: missing "use" (the plugin module, e.g. "approve.image_allowlist")',
@@ -260,17 +264,19 @@ return {
   { "surfaces: defaults, unmounting, custom ones, mounts", function(t)
     local native = { mount = "/jobrt/v1", module = "api.native" }
     local openeo = { mount = "/openeo/1.2", module = "api.openeo" }
-    t.eq(valid(t, "surfaces: {native: ~}\n").surfaces, { native = native, openeo = openeo })
-    t.eq(valid(t, "surfaces: {native: {}}\n").surfaces, { native = native, openeo = openeo })
-    t.eq(valid(t, "surfaces: {native: true}\n").surfaces, { native = native, openeo = openeo })
-    t.eq(valid(t, "surfaces: {native: false, openeo: false}\n").surfaces, {})
-    t.eq(valid(t, "surfaces:\n  native: {mount: /, extra: [1]}\n  openeo: false\n  site: {module: site.api, mount: /}\n").surfaces, {
+    local bacalhau = { mount = "/requester", module = "api.bacalhau" }
+    local all = { native = native, openeo = openeo, bacalhau = bacalhau }
+    t.eq(valid(t, "surfaces: {native: ~}\n").surfaces, all)
+    t.eq(valid(t, "surfaces: {native: {}}\n").surfaces, all)
+    t.eq(valid(t, "surfaces: {native: true}\n").surfaces, all)
+    t.eq(valid(t, "surfaces: {native: false, openeo: false, bacalhau: false}\n").surfaces, {})
+    t.eq(valid(t, "surfaces:\n  native: {mount: /, extra: [1]}\n  openeo: false\n  bacalhau: false\n  site: {module: site.api, mount: /}\n").surfaces, {
       native = { mount = "/", module = "api.native", extra = { 1 } },
       site = { module = "site.api", mount = "/" },
     })
     t.eq(errors_of("surfaces:\n  a: {module: x.a}\n  b: {mount: /b}\n  c: {module: 'x..c', mount: b}\n  d: {module: 5, mount: '/d?x'}\n  e: 3\n  f: {module: f, mount: /f//g}\n"), {
       't.yaml:2: surfaces.a: missing "mount" (e.g. "/a")',
-      't.yaml:3: surfaces.b: unknown surface: a surface of your own needs "module" (built in: native, openeo)',
+      't.yaml:3: surfaces.b: unknown surface: a surface of your own needs "module" (built in: bacalhau, native, openeo)',
       't.yaml:4: surfaces.c.module: not a Lua module name: "x..c" (expected e.g. "site.reports")',
       't.yaml:4: surfaces.c.mount: must start with "/", got "b"',
       "t.yaml:5: surfaces.d.module: expected a string, got a number (5)",
@@ -449,8 +455,10 @@ return {
     local app, err = require("jobrt.server").new(cfg, loader)
     t.ok(app, err)
     -- Surfaces and the configured plugins come from the config pass; only a
-    -- plugin named by module alone (estimate.price_table) loads at the mount.
-    t.eq(loads, { "policies.estimate.price_table" })
+    -- plugin named by module alone (openEO's estimate.price_table, Bacalhau's
+    -- publish.local) loads at the mount.
+    table.sort(loads)
+    t.eq(loads, { "policies.estimate.price_table", "policies.publish.local" })
     -- An entry changed after the check (or a cfg checked without modules)
     -- is loaded and checked again.
     local shallow = assert(config.from_string(text, "t.yaml", SHALLOW))
