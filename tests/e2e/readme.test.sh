@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's first steps, as a new user types them: the embedded default
 # started from an empty folder (relative data directory), the generated
-# token from jobrt-data/auth/admin.txt, the two-task example job.
+# token from jobrt-data/auth/admin.txt, the two-task example job, and the
+# Bacalhau section's signed submit pasted as written.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 bin=$(realpath "${JOBRT_BIN:-./jobrt}")
@@ -42,6 +43,27 @@ result $? "the example job succeeds (state: $state)"
 
 curl -s -H "$AUTH" "$url/jobrt/v1/jobs/$id/logs" | grep -q '"message":"42"'
 result $? "the dependant read the first task's output"
+
+# The Bacalhau section's signed submit, exactly as written but for the port.
+block=$(awk '/^## Bacalhau/ {b = 1} b && /^```sh$/ {on = 1; next} on && /^```$/ {exit} on' README.md |
+        sed "s/127\.0\.0\.1:8080/127.0.0.1:$port/g")
+mkdir "$tmp/bacalhau"
+(
+  cd "$tmp/bacalhau" || exit 1
+  eval "$block" >paste.out 2>&1
+  for _ in $(seq 200); do
+    curl -s -H 'Content-Type: application/json' -d "$Q" "$url/requester/states" >states.json
+    grep -q '"State": *"Completed"' states.json && break
+    sleep 0.05
+  done
+  curl -s -H 'Content-Type: application/json' -d "$Q" "$url/requester/results" >results.json
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["results"][0]["Data"]["URL"])' <results.json >url
+)
+grep -q '"State": *"Completed"' "$tmp/bacalhau/states.json"
+result $? "the Bacalhau signed submit pasted from the README runs to Completed"
+curl -sf "$(cat "$tmp/bacalhau/url" 2>/dev/null)" -o "$tmp/bacalhau/results.tar" &&
+  tar -xOf "$tmp/bacalhau/results.tar" stdout 2>/dev/null | grep -q 'Hello World!'
+result $? "its results URL downloads a tar whose stdout says Hello World!"
 
 kill "$pid"; wait "$pid"; rc=$?; pid=
 [ "$rc" = 0 ]
