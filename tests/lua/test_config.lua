@@ -428,6 +428,44 @@ return {
     t.eq(links, { url_ttl = 3600, license = "proprietary" })
   end },
 
+  { "the Bacalhau surface's options: every problem by line, and the issue's example", function(t)
+    local cid = string.rep("ab", 32)
+    t.eq(errors_of(table.concat({
+      "surfaces:",
+      "  bacalhau:",
+      "    approvers: [abc, 5, " .. cid .. "]",
+      "    publishers: {local: nosuch}",
+      "    task_cpu: lots",
+      "    wasm: {image: host}",
+      "    aprovers: []",
+    }, "\n") .. "\n", {}), {
+      "t.yaml:3: surfaces.bacalhau.approvers[1]: must be a ClientID: 64 hex digits"
+        .. ' (SHA-256 of the key\'s modulus), got "abc"',
+      "t.yaml:3: surfaces.bacalhau.approvers[2]: expected a string, got 5",
+      't.yaml:4: surfaces.bacalhau.publishers.local: unknown plugin "nosuch" (not in plugins, nor a plugin module)',
+      't.yaml:5: surfaces.bacalhau.task_cpu: invalid cpu "lots": expected cores ("2", "0.5") or millicores ("500m")',
+      't.yaml:6: surfaces.bacalhau.wasm: missing "command"',
+      't.yaml:7: surfaces.bacalhau.aprovers: unknown key (did you mean "approvers"?)',
+    })
+    local cfg = valid(t, table.concat({
+      "lua_path: [" .. PLUGINS .. "]",
+      "sandbox: {images: {host: /, ubuntu: /}}",
+      "surfaces:",
+      "  bacalhau:",
+      "    approvers: [" .. cid:upper() .. "]",
+      "    approval: [opts]",
+      "    publishers: {local: local}",
+      "    wasm: {command: [wasmtime, run]}",
+      "plugins:",
+      "  opts: {use: site.options, label: x}",
+      "  local: {use: publish.local, url_ttl: 1h}",
+    }, "\n") .. "\n", {})
+    local b = cfg.surfaces.bacalhau
+    t.eq({ b.approvers, b.approval, b.publishers, b.wasm, b.task_cpu, b.task_timeout },
+      { { cid:upper() }, { "opts" }, { ["local"] = "local" }, { image = "host", command = { "wasmtime", "run" } },
+        500, 1800 })
+  end },
+
   { "a start loads and checks each module once: the config pass hands them to the mount", function(t)
     local text = table.concat({
       "lua_path: [" .. PLUGINS .. "]",
