@@ -76,12 +76,8 @@ end
 
 -- The request body of an unsigned endpoint, decoded as Bacalhau would.
 local function request_of(ctx, req, kind)
-  local body = req.body
-  if body == nil or body == "" then body = "{}" end
-  local t, err = json.decode(body)
-  if t == nil then ctx.fail(400, "BadRequest", "the body is not JSON: " .. tostring(err)) end
-  local q, qerr = payload.decode(kind, t)
-  if not q then fail(ctx, qerr) end
+  local q, err = payload.read(kind, req.body or "")
+  if not q then fail(ctx, err) end
   return q
 end
 

@@ -397,7 +397,8 @@ function M.emit(spec, api_version, defaults)
   local function name(kind, id) return id and enums.name(kind, id, gen) end
   local out = json.object({})
   out.Engine = name("Engine", spec.Engine)
-  out.Verifier = name("Verifier", spec.Verifier)
+  -- v1.1 dropped verifiers; its clients do not know the field.
+  if gen == "v1.0" then out.Verifier = name("Verifier", spec.Verifier) end
   out.Publisher = name("Publisher", spec.Publisher)
   if spec.PublisherSpec then
     out.PublisherSpec = json.object({ Type = name("Publisher", spec.PublisherSpec.Type),

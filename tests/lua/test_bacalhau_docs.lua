@@ -613,6 +613,7 @@ return {
     t.eq(v11.Inputs, { { StorageSource = "urlDownload", URL = "http://h/f", Path = "/inputs" } })
     t.eq(v11.Outputs, { { Name = "outputs", Path = "/outputs" } })
     t.eq(v11.inputs, nil)
+    t.eq(v11.Verifier, nil, "v1.1 has no verifiers")
     -- the echo decodes again to the same Spec, and survives the store's JSON
     local again = decode_spec(t, json.encode(v11), "V1beta2")
     t.eq(again and again.Inputs, s.Inputs)
