@@ -96,6 +96,10 @@ local function status_of(job, task)
     return tostring(err or "failed")
   end
   if job.state == "awaiting_approval" then return "waiting for approval" end
+  -- The job ended while this task still runs: its process is being stopped.
+  if TERMINAL[M.job_state(job)] and task.state == "running" then
+    return job.state == "canceled" and "stopping: the job was cancelled" or "stopping: the job ended"
+  end
   return ""
 end
 
@@ -121,7 +125,7 @@ function M.execution(job, task, node, extra)
   }
   if extra.v11 then
     local running = state == "BidAccepted" or state == "AskForBidAccepted" or state == "AskForBid"
-    e.DesiredState = running and 1 or 2
+    e.DesiredState = (running and not TERMINAL[M.job_state(job)]) and 1 or 2
   else
     e.AcceptedAskForBid = job.state ~= "awaiting_approval"
   end

@@ -49,6 +49,17 @@ return {
     t.eq(st.Executions[1].ComputeReference, "e-j1-0")
   end },
 
+  { "a cancelled job's execution still stopping says so, and v1.1 wants it stopped", function(t)
+    local running = { { alias = "0", state = "running" } }
+    local e = view.state(job("canceled", running), NODE).Executions[1]
+    t.eq({ e.State, e.Status }, { "BidAccepted", "stopping: the job was cancelled" })
+    local v11 = job("canceled", running, { doc = { APIVersion = "V1beta2", ClientID = "c" } })
+    t.eq(view.state(v11, NODE).Executions[1].DesiredState, 2)
+    local live = job("running", running, { doc = { APIVersion = "V1beta2", ClientID = "c" } })
+    t.eq({ view.state(live, NODE).Executions[1].DesiredState, view.state(live, NODE).Executions[1].Status },
+      { 1, "" })
+  end },
+
   { "a held job is Queued with executions asking for a bid; a rejected one has none", function(t)
     local st = view.state(job("awaiting_approval", { { alias = "0", state = "pending" } }), NODE)
     t.eq(st.State, "Queued")
