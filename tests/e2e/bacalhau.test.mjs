@@ -167,6 +167,24 @@ const tests = [
     assertEq(v1.body.results.length, 1);
   }],
 
+  ['bacalhau: publishers by name: Noop publishes nothing, ipfs falls back to local, s3 unmapped is refused', async (c) => {
+    const { srv, alice } = c;
+    const results = async (id) => (await post(srv, '/requester/results', { client_id: alice.id, job_id: id })).body;
+    const noop = await submitOk(srv, alice, shSpec('echo quiet', { PublisherSpec: { Type: 'Noop' } }));
+    assertEq((await waitState(srv, alice, noop, ['Completed', 'Error', 'Cancelled'])).State, 'Completed');
+    assertEq((await results(noop)).results, [], 'Noop: no results');
+    const ipfs = await submitOk(srv, alice, { ...shSpec('echo via ipfs'), PublisherSpec: undefined, Publisher: 'Ipfs' });
+    assertEq((await waitState(srv, alice, ipfs, ['Completed', 'Error', 'Cancelled'])).State, 'Completed');
+    const [one] = (await results(ipfs)).results;
+    const dl = await fetch(one.Data.URL);
+    assertEq(untar(Buffer.from(await dl.arrayBuffer())).stdout.toString(), 'via ipfs\n',
+      'the legacy Publisher field, ipfs published by the local plugin');
+    const s3 = await submit(srv, alice, shSpec('echo x', { PublisherSpec: { Type: 'S3' } }), { apiVersion: 'V1beta2' });
+    assertEq(s3.status, 400, `an unmapped publisher: ${s3.text}`);
+    assert(/s3/.test(s3.body.Message) && /local/.test(s3.body.Message) && /surfaces\.bacalhau\.publishers/.test(s3.body.Message),
+      `names the publisher and the ones there are: ${s3.body.Message}`);
+  }],
+
   ['bacalhau: events give the job\'s history up to Completed', async (c) => {
     const { srv, alice } = c;
     const r = await post(srv, '/requester/events', { client_id: alice.id, job_id: c.jobs.hello });
