@@ -2,7 +2,9 @@
 # Signed submits through the Bacalhau surface against native submits in the
 # same run, on the same daemon, alternating (BENCH_RUNS pairs, median of
 # each): what the envelope, the RSA-2048 signature check and the Spec
-# translation cost per job. Both submit one task running `true`.
+# translation cost per job. Both submit and start one task running `true`;
+# the manual approval policy holds every job on both surfaces, so what is
+# measured is the submission (pipeline, policy, store), not the sandbox.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 BIN=${JOBRT_BIN:-./jobrt}
@@ -15,6 +17,11 @@ trap cleanup EXIT
 
 cat > "$tmp/jobrt.yaml" <<YAML
 log: {level: error}
+plugins:
+  review: {use: approve.manual}
+surfaces:
+  native: {approval: [review]}
+  bacalhau: {approval: [review]}
 users:
   bench: {password: bench, roles: [admin]}
 YAML
@@ -55,7 +62,7 @@ rate() { # wrk script, url -> submits/s
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 native=() bac=()
 for _ in $(seq "$RUNS"); do
-    native+=("$(rate bench/core_submit.lua "http://127.0.0.1:$port/jobrt/v1/jobs")") || exit 1
+    native+=("$(BENCH_START=1 rate bench/core_submit.lua "http://127.0.0.1:$port/jobrt/v1/jobs")") || exit 1
     bac+=("$(rate bench/bacalhau_submit.lua "http://127.0.0.1:$port/requester/submit")") || exit 1
 done
 n=$(printf '%s\n' "${native[@]}" | median)

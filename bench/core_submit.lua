@@ -2,7 +2,10 @@
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Basic YmVuY2g6YmVuY2g=" -- bench:bench, see core_store.sh
-wrk.body = '{"title":"bench","labels":{"kind":"bench"},"tasks":[{"alias":"a","command":["true"],"resources":{"cpu":"100m"}}]}'
+-- BENCH_START=1 submits with "start": true (bacalhau.sh compares with its
+-- submits, which always start).
+wrk.body = '{"title":"bench","labels":{"kind":"bench"},' .. (os.getenv("BENCH_START") == "1" and '"start":true,' or '')
+  .. '"tasks":[{"alias":"a","command":["true"],"resources":{"cpu":"100m"}}]}'
 
 function done(summary, latency, requests)
   local ok = summary.requests - (summary.errors.status or 0)
