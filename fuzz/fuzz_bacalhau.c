@@ -134,13 +134,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, check_ref);
-    lua_pushlstring(L, (const char *)data, size);
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-        fprintf(stderr, "fuzz_bacalhau: oracle failed: %s\n", lua_tostring(L, -1));
-        abort();
-    }
-    counters[NCOUNTERS - 64 + (lua_tointeger(L, -1) & 63)]++;
-    lua_pop(L, 1);
+    counters[NCOUNTERS - 64 + (fuzz_lua_check(L, check_ref, "fuzz_bacalhau", data, size) & 63)]++;
     return 0;
 }

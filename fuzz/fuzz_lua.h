@@ -7,6 +7,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -38,6 +39,25 @@ static lua_State *fuzz_lua_open(const char *target, const luaL_Reg *modules, con
     }
     *check_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     return L;
+}
+
+/* Runs the check function on one input; aborts (naming target) when it
+ * fails. Returns the integer it returned (0 for none), which targets count
+ * as extra coverage. */
+static lua_Integer fuzz_lua_check(lua_State *L, int check_ref, const char *target,
+                                  const uint8_t *data, size_t size)
+{
+    lua_Integer n;
+
+    lua_rawgeti(L, LUA_REGISTRYINDEX, check_ref);
+    lua_pushlstring(L, (const char *)data, size);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        fprintf(stderr, "%s: oracle failed: %s\n", target, lua_tostring(L, -1));
+        abort();
+    }
+    n = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    return n;
 }
 
 #endif

@@ -65,11 +65,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, check_ref);
-    lua_pushlstring(L, (const char *)data, size);
-    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-        fprintf(stderr, "fuzz_model: oracle failed: %s\n", lua_tostring(L, -1));
-        abort();
-    }
+    fuzz_lua_check(L, check_ref, "fuzz_model", data, size);
     return 0;
 }

@@ -75,13 +75,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, check_ref);
-    lua_pushlstring(L, (const char *)data, size);
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-        fprintf(stderr, "fuzz_span: oracle failed: %s\n", lua_tostring(L, -1));
-        abort();
-    }
-    counters[NCOUNTERS - 8 + (lua_tointeger(L, -1) & 7)]++;
-    lua_pop(L, 1);
+    counters[NCOUNTERS - 8 + (fuzz_lua_check(L, check_ref, "fuzz_span", data, size) & 7)]++;
     return 0;
 }

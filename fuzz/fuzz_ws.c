@@ -13,6 +13,7 @@
 #include "fuzz.h"
 #include "buf.h"
 #include "http/parse.h"
+#include "http/websocket.h"
 #include "http/ws_internal.h"
 
 #define MAX_MESSAGE 2048
@@ -55,29 +56,6 @@ static void io_done(void *ud)
 
 static const struct jr_ws_io io = {io_write, io_flush, io_pending, io_read, io_done};
 
-static int valid_utf8(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
-                   : (c & 0xF8) == 0xF0 ? 4 : 0;
-        if (len == 0 || i + len > n)
-            return 0;
-        unsigned cp = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        static const unsigned min[5] = {0, 0, 0x80, 0x800, 0x10000};
-        if (cp < min[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-        i += len;
-    }
-    return 1;
-}
-
 static void on_message(void *ud, int opcode, const char *data, size_t len)
 {
     struct peer *p = ud;
@@ -85,7 +63,7 @@ static void on_message(void *ud, int opcode, const char *data, size_t len)
     CHECK(opcode == JR_WS_TEXT || opcode == JR_WS_BINARY);
     CHECK(len <= MAX_MESSAGE);
     if (opcode == JR_WS_TEXT)
-        CHECK(valid_utf8((const unsigned char *)data, len));
+        CHECK(jr_ws_utf8_valid((const unsigned char *)data, len));
     p->messages++;
     int r = (int)(fuzz_next_rand(&p->seed) % 16);
     int rc = opcode == JR_WS_TEXT ? jr_ws_send_text(p->ws, data, len)
@@ -152,7 +130,7 @@ static void check_output(const struct peer *p)
             CHECK(s[i] & 0x80);
         }
         if (op == 1)
-            CHECK(valid_utf8(s + i + hdr, (size_t)len));
+            CHECK(jr_ws_utf8_valid(s + i + hdr, (size_t)len));
         if (op == 8) {
             closed = 1;
             CHECK(len != 1);

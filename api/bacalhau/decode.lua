@@ -52,17 +52,6 @@ end
 
 ---------------------------------------------------------------------------
 
---- decode.closest(word, names) -> suggest.closest(word, names), asking
--- only about names whose length is within a typo's reach (2 edits) of
--- word: the edit distance is costly, and a request may name many fields.
-function M.closest(word, names)
-  local near = {}
-  for _, n in ipairs(names) do
-    if math.abs(#n - #word) <= 2 then near[#near + 1] = n end
-  end
-  return suggest.closest(word, near)
-end
-
 local function problem(path, fmt, ...)
   error({ bacalhau_problem = true, status = 400, field = path ~= "" and path or nil,
           message = string.format(fmt, ...) }, 0)
@@ -118,7 +107,7 @@ local function decode_object(v, spec, ctx, path)
   for _, k in ipairs(keys) do
     local f = spec.index[k:lower()]
     if not f then
-      local near = M.closest(k, spec.names)
+      local near = suggest.closest(k, spec.names)
       problem(join(path, k), "%s is not a field of %s%s", join(path, k), named(path),
         near and string.format(' (did you mean "%s"?)', near) or "")
     end

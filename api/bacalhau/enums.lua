@@ -8,16 +8,6 @@ local suggest = require("jobrt.suggest")
 
 local M = {}
 
--- suggest.closest over the names within a typo's reach of word's length
--- (decode.lua needs this module, so it cannot lend its own).
-local function closest(word, names)
-  local near = {}
-  for _, n in ipairs(names) do
-    if math.abs(#n - #word) <= 2 then near[#near + 1] = n end
-  end
-  return suggest.closest(word, near)
-end
-
 M.VERSIONS = { V1alpha1 = "v1.0", V1beta1 = "v1.0", V1beta2 = "v1.1" }
 M.VERSION_NAMES = { "V1alpha1", "V1beta1", "V1beta2" }
 
@@ -109,7 +99,7 @@ function M.parse(kind, value, generation)
     local id = value:match("^%s*(.-)%s*$"):lower()
     if t.known[id] then return id end
     local word = value:match("^%s*(.-)%s*$")
-    local near = closest(word, names) or closest(word, t.names)
+    local near = suggest.closest(word, names) or suggest.closest(word, t.names)
     return nil, string.format("%q is not a known %s%s: use one of %s", value, t.what,
       near and string.format(' (did you mean "%s"?)', near) or "", listing())
   elseif math.type(value) == "integer" then

@@ -6,8 +6,8 @@
 local crypto = require("jobrt.crypto")
 local json = require("jobrt.json")
 local json_span = require("jobrt.json_span")
-local decode = require("api.bacalhau.decode")
 local payload = require("api.bacalhau.payload")
+local suggest = require("jobrt.suggest")
 
 local M = {}
 
@@ -53,7 +53,7 @@ function M.open(body, kind)
     local known = false
     for _, m in ipairs(MEMBERS) do known = known or k == m end
     if not known then
-      local near = decode.closest(k, MEMBERS)
+      local near = suggest.closest(k, MEMBERS)
       return fail(400, k, "%q is not a member of a signed request (payload, signature, "
         .. "client_public_key)%s", k, near and string.format(' (did you mean "%s"?)', near) or "")
     end

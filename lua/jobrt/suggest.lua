@@ -29,8 +29,10 @@ function M.closest(word, names)
   if type(word) ~= "string" then return nil end
   local best, best_d
   for _, name in ipairs(names) do
-    local d = M.distance(word, name)
     local limit = math.max(1, math.min(2, #name // 3))
+    -- The lengths alone rule most names out, and the distance costs
+    -- #word * #name: a client may send a long word.
+    local d = math.abs(#name - #word) <= limit and M.distance(word, name) or limit + 1
     if d <= limit and (not best_d or d < best_d or (d == best_d and name < best)) then
       best, best_d = name, d
     end

@@ -88,4 +88,8 @@ void jr_ws_pause(struct jr_ws *ws, int paused);
  * going away). The session closes as it would otherwise. */
 void jr_ws_detach(struct jr_ws *ws);
 
+/* True when s is well-formed UTF-8 (no overlongs, surrogates or code
+ * points past U+10FFFF), as a text message must be. */
+int jr_ws_utf8_valid(const unsigned char *s, size_t n);
+
 #endif

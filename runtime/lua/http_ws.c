@@ -260,31 +260,6 @@ static int l_receive(lua_State *L)
     return receive_k(L, LUA_OK, 0);
 }
 
-/* True when s is well-formed UTF-8 (no overlongs, surrogates or code
- * points past U+10FFFF), as a text message must be. */
-static int valid_utf8(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
-                   : (c & 0xF8) == 0xF0 ? 4 : 0;
-        if (len == 0 || i + len > n)
-            return 0;
-        unsigned cp = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        static const unsigned min[5] = {0, 0, 0x80, 0x800, 0x10000};
-        if (cp < min[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-        i += len;
-    }
-    return 1;
-}
-
 static int send_k(lua_State *L, int status, lua_KContext ctx)
 {
     struct lua_ws *lw = check_ws(L, 1);
@@ -300,7 +275,7 @@ static int send_k(lua_State *L, int status, lua_KContext ctx)
         lua_pushliteral(L, "closed");
         return 2;
     }
-    if (!binary && !valid_utf8((const unsigned char *)data, len)) {
+    if (!binary && !jr_ws_utf8_valid((const unsigned char *)data, len)) {
         lua_pushnil(L);
         lua_pushliteral(L, "a text message must be valid UTF-8");
         return 2;

@@ -10,35 +10,9 @@ local payload = require("api.bacalhau.payload")
 local spec = require("api.bacalhau.spec")
 local bunits = require("api.bacalhau.units")
 
-local function sh(cmd)
-  local ok = os.execute("(" .. cmd .. ") >/dev/null 2>&1")
-  if not ok then error("command failed: " .. cmd, 2) end
-end
-
-local function out(cmd)
-  local p = io.popen("(" .. cmd .. ") 2>/dev/null")
-  local s = p:read("a")
-  p:close()
-  return s
-end
-
-local dir = out("mktemp -d /tmp/jobrt-test-bacalhau-XXXXXX"):gsub("%s+$", "")
-assert(dir:match("^/tmp/jobrt%-test%-bacalhau%-"), "mktemp failed")
-
-local function path(name) return dir .. "/" .. name end
-
-local function rd(name)
-  local f = assert(io.open(path(name), "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function wr(name, data)
-  local f = assert(io.open(path(name), "wb"))
-  f:write(data)
-  f:close()
-end
+local scratch = require("scratch").new("bacalhau")
+local sh, out, path, rd, wr = scratch.sh, scratch.out, scratch.path, scratch.rd, scratch.wr
+local dir = scratch.dir
 
 -- Two keys: PKCS#1 and SPKI public keys as base64 DER, and each key's
 -- ClientID worked out from the modulus openssl prints (not by the code
@@ -628,6 +602,6 @@ return {
   end },
 
   { "cleanup", function(t)
-    t.ok(os.execute("rm -rf '" .. dir .. "'"))
+    t.ok(scratch.remove())
   end },
 }

@@ -5,35 +5,9 @@
 local crypto = require("jobrt.crypto")
 local json_span = require("jobrt.json_span")
 
-local function sh(cmd)
-  local ok = os.execute("(" .. cmd .. ") >/dev/null 2>&1")
-  if not ok then error("command failed: " .. cmd, 2) end
-end
-
-local function out(cmd)
-  local p = io.popen("(" .. cmd .. ") 2>/dev/null")
-  local s = p:read("a")
-  p:close()
-  return s
-end
-
-local dir = out("mktemp -d /tmp/jobrt-test-crypto-XXXXXX"):gsub("%s+$", "")
-assert(dir:match("^/tmp/jobrt%-test%-crypto%-"), "mktemp failed")
-
-local function path(name) return dir .. "/" .. name end
-
-local function rd(name)
-  local f = assert(io.open(path(name), "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function wr(name, data)
-  local f = assert(io.open(path(name), "wb"))
-  f:write(data)
-  f:close()
-end
+local scratch = require("scratch").new("crypto")
+local sh, out, path, rd, wr = scratch.sh, scratch.out, scratch.path, scratch.rd, scratch.wr
+local dir = scratch.dir
 
 local PAYLOAD = '{"ClientID":"abc","JobID":"j-1","Reason":"test"}'
 
@@ -332,6 +306,6 @@ return {
   end },
 
   { "cleanup", function(t)
-    t.ok(os.execute("rm -rf '" .. dir .. "'"))
+    t.ok(scratch.remove())
   end },
 }
