@@ -7,13 +7,9 @@
 # measured is the submission (pipeline, policy, store), not the sandbox.
 set -u
 cd "$(dirname "$0")/.." || exit 1
-BIN=${JOBRT_BIN:-./jobrt}
-DUR=${BENCH_DURATION:-10s}
 RUNS=${BENCH_RUNS:-3}
-tmp=$(mktemp -d)
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
+. bench/lib.sh
+bench_init bacalhau
 
 cat > "$tmp/jobrt.yaml" <<YAML
 log: {level: error}
@@ -38,13 +34,7 @@ sig=$(openssl dgst -sha256 -sign "$tmp/user_id.pem" "$tmp/payload.json" | base64
     > "$tmp/body.json"
 export BACALHAU_BODY="$tmp/body.json"
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$BIN" serve -c "$tmp/jobrt.yaml" --listen "127.0.0.1:$port" --data-dir "$tmp/data" 2>>"$tmp/log" &
-pid=$!
-for _ in $(seq 200); do
-    curl -sf "http://127.0.0.1:$port/jobrt/healthz" >/dev/null && break
-    sleep 0.05
-done
+bench_start "$tmp/jobrt.yaml" "$tmp/data"
 code=$(curl -s -o "$tmp/first" -w '%{http_code}' -H 'Content-Type: application/json' \
     --data-binary @"$tmp/body.json" "http://127.0.0.1:$port/requester/submit")
 if [ "$code" != 200 ]; then
@@ -59,7 +49,6 @@ rate() { # wrk script, url -> submits/s
     [ "${errors:-1}" = 0 ] || { echo "bacalhau: FAILED: $errors non-2xx answers from $2" >&2; exit 1; }
     awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", n / s }'
 }
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 native=() bac=()
 for _ in $(seq "$RUNS"); do
     native+=("$(BENCH_START=1 rate bench/core_submit.lua "http://127.0.0.1:$port/jobrt/v1/jobs")") || exit 1

@@ -6,13 +6,9 @@
 # 1,000,000 jobs (target < 64 MiB). BENCH_BIG=N changes the 1,000,000.
 set -u
 cd "$(dirname "$0")/.." || exit 1
-BIN=${JOBRT_BIN:-./jobrt}
-DUR=${BENCH_DURATION:-10s}
 BIG=${BENCH_BIG:-1000000}
-tmp=$(mktemp -d)
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
+. bench/lib.sh
+bench_init core_store
 
 cat > "$tmp/jobrt.yaml" <<YAML
 log: {level: error}
@@ -20,19 +16,8 @@ users:
   bench: {password: bench, roles: [admin]}
 YAML
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-start() { # data_dir
-    port=$(free_port)
-    "$BIN" serve -c "$tmp/jobrt.yaml" --listen "127.0.0.1:$port" --data-dir "$1" 2>>"$tmp/log" &
-    pid=$!
-    for _ in $(seq 200); do
-        curl -sf "http://127.0.0.1:$port/jobrt/healthz" >/dev/null && return 0
-        sleep 0.05
-    done
-    echo "core_store: the daemon did not start" >&2; cat "$tmp/log" >&2; exit 1
-}
-stop() { kill "$pid"; wait "$pid" 2>/dev/null; pid=; }
+start() { bench_start "$tmp/jobrt.yaml" "$1"; }
+stop() { bench_stop; }
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
 # 1. baseline: single-row WAL FULL commits on the same disk
