@@ -187,6 +187,7 @@ static int do_halt(lua_State *L, halt_fn fn)
 static int l_stop(lua_State *L) { return do_halt(L, jr_sched_stop); }
 static int l_cancel(lua_State *L) { return do_halt(L, jr_sched_cancel); }
 static int l_suspend(lua_State *L) { return do_halt(L, jr_sched_suspend); }
+static int l_fail(lua_State *L) { return do_halt(L, jr_sched_fail); }
 
 static int l_start(lua_State *L)
 {
@@ -448,6 +449,7 @@ const luaL_Reg jr_lcore_job_funcs[] = {
     { "stop", l_stop },
     { "cancel", l_cancel },
     { "suspend", l_suspend },
+    { "fail", l_fail },
     { "restart", l_restart },
     { "delete", l_delete },
     { "approve", l_approve },

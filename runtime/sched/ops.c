@@ -1,5 +1,5 @@
 /* The job transitions of DESIGN §3 asked for by callers: start, restart,
- * stop, cancel, suspend, approve, update, delete and set_state, each checked
+ * stop, cancel, suspend, fail, approve, update, delete and set_state, each checked
  * against the job's state and written as one store operation plus an event. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,8 +137,10 @@ int jr_sched_restart(struct jr_sched *s, const char *id, struct jr_err *e)
     return launch_job(s, &i, 1, NULL, NULL, "restarted", e);
 }
 
+/* Move the job to target and stop its tasks; error is the job's error (NULL
+ * for none), reason the event's message. */
 static int halt(struct jr_sched *s, const char *id, const char *op, unsigned allowed,
-                int target, const char *reason, struct jr_err *e)
+                int target, const char *reason, const char *error, struct jr_err *e)
 {
     struct jr_sched_jobrow i;
     struct sjob *j;
@@ -152,7 +154,7 @@ static int halt(struct jr_sched *s, const char *id, const char *op, unsigned all
     if (rc)
         return rc;
     rc = jr_sched_write_job_state(s, i.seq, i.id, target, i.started_at,
-                                  target == J_SUSPENDED ? 0 : jr_store_now_ms(), NULL,
+                                  target == J_SUSPENDED ? 0 : jr_store_now_ms(), error,
                                   reason ? reason : op, e);
     j = jr_sched_find(s, i.id);
     if (!rc && j) {
@@ -170,7 +172,7 @@ int jr_sched_stop(struct jr_sched *s, const char *id, const char *reason,
                   struct jr_err *e)
 {
     return halt(s, id, "stop", BIT(J_AWAITING) | BIT(J_QUEUED) | BIT(J_RUNNING),
-                J_CANCELED, reason ? reason : "stopped", e);
+                J_CANCELED, reason ? reason : "stopped", NULL, e);
 }
 
 int jr_sched_cancel(struct jr_sched *s, const char *id, const char *reason,
@@ -178,14 +180,22 @@ int jr_sched_cancel(struct jr_sched *s, const char *id, const char *reason,
 {
     return halt(s, id, "cancel", BIT(J_CREATED) | BIT(J_AWAITING) | BIT(J_QUEUED) |
                 BIT(J_RUNNING) | BIT(J_SUSPENDED), J_CANCELED,
-                reason ? reason : "canceled", e);
+                reason ? reason : "canceled", NULL, e);
 }
 
 int jr_sched_suspend(struct jr_sched *s, const char *id, const char *reason,
                      struct jr_err *e)
 {
     return halt(s, id, "suspend", BIT(J_QUEUED) | BIT(J_RUNNING), J_SUSPENDED,
-                reason ? reason : "suspended", e);
+                reason ? reason : "suspended", NULL, e);
+}
+
+int jr_sched_fail(struct jr_sched *s, const char *id, const char *reason, struct jr_err *e)
+{
+    if (!reason || !*reason)
+        reason = "failed on request";
+    return halt(s, id, "fail", BIT(J_AWAITING) | BIT(J_QUEUED) | BIT(J_RUNNING) |
+                BIT(J_SUSPENDED), J_FAILED, reason, reason, e);
 }
 
 int jr_sched_approve(struct jr_sched *s, const char *id, int accept, const char *by,

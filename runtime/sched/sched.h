@@ -100,6 +100,12 @@ int jr_sched_cancel(struct jr_sched *s, const char *id, const char *reason,
                     struct jr_err *e);
 int jr_sched_suspend(struct jr_sched *s, const char *id, const char *reason,
                      struct jr_err *e);
+/* fail: awaiting_approval|queued|running|suspended -> failed, its error and
+ * its event's message the reason (NULL = "failed on request"); tasks are
+ * stopped as stop stops them. Restartable, like any failed job (Kuscia's
+ * stop). */
+int jr_sched_fail(struct jr_sched *s, const char *id, const char *reason,
+                  struct jr_err *e);
 /* approve: awaiting_approval -> queued (accept) or rejected. */
 int jr_sched_approve(struct jr_sched *s, const char *id, int accept, const char *by,
                      const char *reason, struct jr_err *e);

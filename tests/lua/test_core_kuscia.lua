@@ -1,0 +1,46 @@
+-- jobrt.core calls the Kuscia surface relies on: fail (a restartable stop),
+-- task groups, deleting a job whose tasks still run.
+local core = require("jobrt.core")
+
+local function open(t, node)
+  local dir = os.tmpname()
+  os.remove(dir)
+  t.ok(core.open({ data_dir = dir, node = node or { cpu = 2000, max_tasks = 4 }, kill_grace = 1 }))
+  t.cleanup = function()
+    core.close()
+    os.execute("rm -rf '" .. dir .. "'")
+  end
+  return dir
+end
+
+local function wait_for(t, what, ms)
+  for _ = 1, (ms or 5000) // 10 do
+    local v = what()
+    if v then return v end
+    t.sleep(10)
+  end
+  return what()
+end
+
+return {
+  { "fail: failed with the reason, restartable", function(t)
+    open(t)
+    local job = t.ok(core.submit({ id = "kf", tasks = {
+      { alias = "a", command = "true" },
+      { alias = "b", deps = { "a" }, command = "sleep 30" },
+    } }, { start = true }))
+    t.ok(job.state == "queued" or job.state == "running", job.state)
+    t.ok(wait_for(t, function() return core.get("kf").tasks[2].state == "running" end))
+    local failed, err = core.fail("kf", "stopped by alice")
+    t.ok(failed, err)
+    t.eq({ failed.state, failed.error }, { "failed", "stopped by alice" })
+    local again, msg, code = core.fail("kf", "twice")
+    t.eq({ again, code }, { nil, "CONFLICT" })
+    t.match(msg, "cannot fail job 'kf'")
+    local _, _, nf = core.fail("nope")
+    t.eq(nf, "NOT_FOUND")
+    t.ok(wait_for(t, function() return core.get("kf").tasks[2].state == "canceled" end))
+    local restarted = t.ok(core.restart("kf"))
+    t.eq(restarted.tasks[1].state, "succeeded")
+  end },
+}
