@@ -34,6 +34,8 @@ struct stask {
     int64_t cpu, memory, gpu, timeout_ms;
     int *deps;
     int ndeps;
+    char *group;                 /* NULL = a group of its own */
+    int grp;                     /* index of the group's first task (its key) */
     char *argv; size_t argv_len;
     char *env; size_t env_len;
     char *workdir;
@@ -60,6 +62,10 @@ struct sjob {
     int64_t priority, max_parallelism;
     int64_t created_at, started_at;
     int running;                 /* processes alive */
+    /* Groups with a process alive: what max_parallelism counts. Without
+     * named groups every task is its own and grp_running is NULL. */
+    int groups_running;
+    int *grp_running;            /* by group key: processes alive */
     int ntasks;
     struct stask *tasks;
 };

@@ -30,6 +30,11 @@ struct jr_sched_opts {
 
 struct jr_task_spec {
     const char *alias;
+    /* Tasks of one group count as one under their job's max_parallelism,
+     * and once one of them starts the others may start beside it (the
+     * parties of one Kuscia task). NULL = a group of its own. Same name
+     * rules as alias. */
+    const char *group;
     const char *const *deps;     /* aliases */
     size_t ndeps;
     int64_t priority, tolerable, retries;

@@ -288,6 +288,7 @@ int jr_store_task_insert(struct jr_store *st, const struct jr_task_rec *t,
     bind_time(s, 24, t->pid);
     bind_time(s, 25, t->pid_start);
     jr_store_bind_text(s, 26, t->spec ? t->spec : "{}");
+    jr_store_bind_text(s, 27, t->group);
     return step_done(st, s, e, "insert task");
 }
 
@@ -378,6 +379,7 @@ int jr_store_tasks_each(struct jr_store *st, int64_t job_seq, jr_store_task_cb c
         t.cpu_ms = sqlite3_column_int64(s, 26);
         t.max_rss_bytes = sqlite3_column_int64(s, 27);
         t.wall_ms = sqlite3_column_int64(s, 28);
+        t.group = jr_store_col_text(s, 29);
         if (cb(arg, &t))
             break;
     }

@@ -51,6 +51,9 @@ static const char *const migrations[] = {
     "ALTER TABLE tasks ADD COLUMN wall_ms INTEGER;",
     /* 3: one job's events in order (Bacalhau's job history, audits) */
     "CREATE INDEX events_by_job ON events(job, seq);",
+    /* 4: task groups (tasks that count as one under max_parallelism, the
+     * parties of one Kuscia task); NULL = a group of its own */
+    "ALTER TABLE tasks ADD COLUMN task_group TEXT;",
 };
 
 #define JOB_COLS "seq, id, surface, owner, state, priority, max_parallelism," \
@@ -58,7 +61,7 @@ static const char *const migrations[] = {
 #define TASK_COLS "job_seq, idx, alias, deps, state, priority, tolerable, retries," \
     " attempt, cpu, memory, gpu, disk, timeout_ms, argv, env, workdir," \
     " exit_code, signal, outcome, error, started_at, ended_at, pid, pid_start, spec"
-#define TASK_READ_COLS TASK_COLS ", cpu_ms, max_rss_bytes, wall_ms"
+#define TASK_READ_COLS TASK_COLS ", cpu_ms, max_rss_bytes, wall_ms, task_group"
 /* Up to JR_STORE_COUNT_STATES states in ?3..; unused ones stay NULL. */
 #define COUNT_STATES " state IN (?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
 #define LIST_TAIL " AND (?2 IS NULL OR owner = ?2) AND (?3 IS NULL OR surface = ?3)" \
@@ -110,9 +113,9 @@ const char *const jr_store_sql[S_COUNT] = {
         " WHERE owner = ?1 AND" COUNT_STATES " AND (?2 IS NULL OR surface = ?2)",
     [S_COUNT_STATES] = "SELECT count(*) FROM jobs INDEXED BY jobs_by_state"
         " WHERE" COUNT_STATES " AND (?2 IS NULL OR surface = ?2)",
-    [S_TASK_INSERT] = "INSERT INTO tasks(" TASK_COLS ") VALUES(?1, ?2, ?3, ?4, ?5,"
-        " ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,"
-        " ?21, ?22, ?23, ?24, ?25, ?26)",
+    [S_TASK_INSERT] = "INSERT INTO tasks(" TASK_COLS ", task_group) VALUES(?1, ?2, ?3,"
+        " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,"
+        " ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
     [S_TASK_SET_STATE] = "UPDATE tasks SET state = ?3, attempt = ?4, exit_code = ?5,"
         " signal = ?6, outcome = ?7, error = ?8, started_at = ?9, ended_at = ?10,"
         " pid = ?11, pid_start = ?12 WHERE job_seq = ?1 AND idx = ?2",

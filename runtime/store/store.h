@@ -49,6 +49,7 @@ struct jr_task_rec {
     int64_t started_at, ended_at;
     int64_t pid, pid_start;   /* process group leader and its start time */
     const char *spec;         /* JSON object as submitted */
+    const char *group;        /* NULL = a group of its own (see jr_task_spec) */
     /* Read only (jr_store_task_set_usage writes them): the last attempt's
      * usage; has_usage = 0 when none was recorded. */
     int has_usage;

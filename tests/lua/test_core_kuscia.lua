@@ -43,4 +43,24 @@ return {
     local restarted = t.ok(core.restart("kf"))
     t.eq(restarted.tasks[1].state, "succeeded")
   end },
+
+  { "group: read at submit, stored, returned by get", function(t)
+    open(t)
+    local job = t.ok(core.submit({ id = "kg", max_parallelism = 1, tasks = {
+      { alias = "t1-alice", group = "t1", command = "true" },
+      { alias = "t1-bob", group = "t1", command = "true" },
+      { alias = "t2", command = "true" },
+    } }))
+    t.eq({ job.tasks[1].group, job.tasks[2].group, job.tasks[3].group }, { "t1", "t1", nil })
+    local got = t.ok(core.get("kg"))
+    t.eq({ got.tasks[1].group, got.tasks[2].group, got.tasks[3].group }, { "t1", "t1", nil })
+    local _, msg, code = core.submit({ tasks = { { alias = "x", group = 5, command = "true" } } })
+    t.eq(code, "INVALID")
+    t.match(msg, "tasks%[0%]%.group must be a string")
+    local _, msg2, code2 = core.submit({ tasks = { { alias = "x", group = "a b", command = "true" } } })
+    t.eq(code2, "INVALID")
+    t.match(msg2, "group 'a b' is not valid")
+    local model = require("jobrt.model")
+    t.eq(model.MODEL.task.group, { type = "string" })
+  end },
 }
