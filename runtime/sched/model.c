@@ -29,6 +29,9 @@ int jr_sched_write_task(struct jr_sched *s, struct stask *t, int64_t exit_code,
     struct jr_task_rec r;
     int rc;
 
+    /* A deleted job's tasks end unseen: its "deleted" event was its last. */
+    if (t->job->deleting)
+        return JR_OK;
     memset(&r, 0, sizeof r);
     r.job_seq = t->job->seq;
     r.idx = t->idx;
@@ -357,6 +360,8 @@ int jr_sched_settle(struct jr_sched *s, struct sjob *j, struct jr_err *e)
     if (j->stopping) {
         if (j->running > 0)
             return 0;
+        if (j->deleting)
+            jr_sched_remove(s, j->seq, j->id, 0, e);
         jr_sched_free_job(s, j);
         return 1;
     }

@@ -263,29 +263,68 @@ int jr_sched_update(struct jr_sched *s, const char *id, const struct jr_job_spec
     return end_op(s, rc, e);
 }
 
-int jr_sched_delete(struct jr_sched *s, const char *id, struct jr_err *e)
+int jr_sched_remove(struct jr_sched *s, int64_t seq, const char *id, int event,
+                    struct jr_err *e)
+{
+    char dir[4096];
+    int rc = jr_store_op_begin(s->st, e);
+
+    if (rc)
+        return rc;
+    rc = jr_store_job_delete(s->st, seq, e);
+    if (!rc && event)
+        rc = jr_sched_event(s, id, NULL, "deleted", NULL, NULL, e);
+    rc = end_op(s, rc, e);
+    if (!rc && jr_sched_task_dir(s, id, NULL, NULL, dir, sizeof dir) == 0)
+        jr_sched_rmtree(dir);
+    return rc;
+}
+
+/* Delete j, whose tasks run or may run: its row becomes the tombstone
+ * readers skip, the event is written now, its tasks are stopped without
+ * further rows or events, and jr_sched_settle removes it once the last
+ * one has ended (at once when none runs). */
+static int delete_active(struct jr_sched *s, const struct jr_sched_jobrow *i,
+                         struct sjob *j, struct jr_err *e)
+{
+    int rc = jr_store_op_begin(s->st, e);
+
+    if (rc)
+        return rc;
+    rc = jr_store_job_mark_deleting(s->st, i->seq, e);
+    if (!rc)
+        rc = jr_sched_event(s, i->id, NULL, "deleted", NULL, NULL, e);
+    if (!rc) {
+        j->deleting = 1;
+        j->state = J_CANCELED;
+        /* already stopping (canceled, suspended): its kills are under way */
+        if (!j->stopping)
+            rc = jr_sched_stop_tasks(s, j, e);
+    }
+    rc = end_op(s, rc, e);
+    if (j->deleting)
+        jr_sched_settle(s, j, NULL);
+    jr_sched_dispatch(s);
+    return rc;
+}
+
+int jr_sched_delete(struct jr_sched *s, const char *id, int force, struct jr_err *e)
 {
     struct jr_sched_jobrow i;
-    char dir[4096];
+    struct sjob *j;
     int rc = get_info(s, id, &i, e);
 
     if (rc)
         return rc;
+    j = jr_sched_find(s, i.id);
+    if (force && j)
+        return delete_active(s, &i, j, e);
     if (i.state == J_QUEUED || i.state == J_RUNNING)
         return jr_err_set(e, JR_E_LOCKED, "job '%s' is %s: stop it before deleting it",
                           i.id, jr_jstate_names[i.state]);
     if (still_stopping(s, &i, "delete", e))
         return JR_E_CONFLICT;
-    rc = jr_store_op_begin(s->st, e);
-    if (rc)
-        return rc;
-    rc = jr_store_job_delete(s->st, i.seq, e);
-    if (!rc)
-        rc = jr_sched_event(s, i.id, NULL, "deleted", NULL, NULL, e);
-    rc = end_op(s, rc, e);
-    if (!rc && jr_sched_task_dir(s, i.id, NULL, NULL, dir, sizeof dir) == 0)
-        jr_sched_rmtree(dir);
-    return rc;
+    return jr_sched_remove(s, i.seq, i.id, 1, e);
 }
 
 int jr_sched_set_state(struct jr_sched *s, const char *id, const char *state,

@@ -438,7 +438,7 @@ static void on_task_done(void *arg, const struct jr_exec_result *r)
         else
             snprintf(err, sizeof err, "exit code %d", r->exit_code);
     }
-    if (r->wall_ms >= 0) /* with the outcome, in the same batch */
+    if (r->wall_ms >= 0 && !j->deleting) /* with the outcome, in the same batch */
         jr_store_task_set_usage(s->st, t->job->seq, t->idx, r->cpu_ms, r->max_rss_bytes,
                                 r->wall_ms, NULL);
     if (t->state == T_FAILED) {

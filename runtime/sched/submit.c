@@ -278,6 +278,12 @@ int jr_sched_submit(struct jr_sched *s, const struct jr_job_spec *spec,
     if (rc)
         goto done;
     rc = jr_store_job_insert(s->st, &r, e);
+    if (rc == JR_E_EXISTS && spec->id) {
+        struct sjob *gone = jr_sched_find(s, id_out);
+        if (gone && gone->deleting)
+            rc = jr_err_set(e, JR_E_CONFLICT, "job '%s' is being deleted: its tasks are"
+                            " still stopping; submit it again once it is gone", id_out);
+    }
     if (!rc)
         rc = insert_tasks(s, r.seq, spec, deps, e);
     if (!rc)

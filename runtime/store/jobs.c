@@ -160,6 +160,18 @@ int jr_store_job_delete(struct jr_store *st, int64_t seq, struct jr_err *e)
     return rc;
 }
 
+int jr_store_job_mark_deleting(struct jr_store *st, int64_t seq, struct jr_err *e)
+{
+    int rc;
+    sqlite3_stmt *s = jr_store_write_stmt(st, S_JOB_MARK_DELETING, &rc, e);
+
+    if (!s)
+        return rc;
+    sqlite3_bind_int64(s, 1, seq);
+    sqlite3_bind_int64(s, 2, jr_store_now_ms());
+    return step_done(st, s, e, "mark job deleting");
+}
+
 int jr_store_job_delete_tasks(struct jr_store *st, int64_t seq, struct jr_err *e)
 {
     int rc;
@@ -206,6 +218,16 @@ int jr_store_jobs_active(struct jr_store *st, jr_store_job_cb cb, void *arg,
                          struct jr_err *e)
 {
     sqlite3_stmt *s = jr_store_stmt(st, S_JOBS_ACTIVE, e);
+
+    if (!s)
+        return JR_E_STORE;
+    return each_job(st, s, cb, arg, e);
+}
+
+int jr_store_jobs_deleting(struct jr_store *st, jr_store_job_cb cb, void *arg,
+                           struct jr_err *e)
+{
+    sqlite3_stmt *s = jr_store_stmt(st, S_JOBS_DELETING, e);
 
     if (!s)
         return JR_E_STORE;

@@ -378,7 +378,7 @@ TEST(every_transition_and_refusal)
                 rc = jr_sched_update(v.s, id, &upd, JR_UPD_PRIORITY, &e);
                 break;
             case OP_FAIL: rc = jr_sched_fail(v.s, id, NULL, &e); break;
-            default: rc = jr_sched_delete(v.s, id, &e); break;
+            default: rc = jr_sched_delete(v.s, id, 0, &e); break;
             }
             if (allowed[s][op] == 1 && rc != 0)
                 UNIT_FAIL("%s from %s refused: %s", op_names[op], states[s], e.msg);
@@ -462,11 +462,11 @@ TEST(set_state_update_delete)
     CHECK(wait_state(&v, "withtasks", "succeeded", 5000));
     snprintf(path, sizeof path, "%s/jobs/withtasks/renamed/outputs", v.data);
     CHECK_INT(stat(path, &sb), 0);
-    CHECK_INT(jr_sched_delete(v.s, "withtasks", &e), 0);
+    CHECK_INT(jr_sched_delete(v.s, "withtasks", 0, &e), 0);
     CHECK_STR(job_state(&v, "withtasks"), "(none)");
     snprintf(path, sizeof path, "%s/jobs/withtasks", v.data);
     CHECK(stat(path, &sb) != 0);
-    CHECK_INT(jr_sched_delete(v.s, "withtasks", &e), JR_E_NOT_FOUND);
+    CHECK_INT(jr_sched_delete(v.s, "withtasks", 0, &e), JR_E_NOT_FOUND);
     env_close(&v);
 }
 

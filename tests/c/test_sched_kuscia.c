@@ -231,6 +231,198 @@ TEST(groups_still_need_resources)
     env_close(&v);
 }
 
+/* ---- deleting a job whose tasks run ---- */
+
+static int count_rows(void *arg, const struct jr_job_rec *r)
+{
+    (void)r;
+    ++*(int *)arg;
+    return 0;
+}
+
+/* Jobs marked deleting, jobs listed, and jobs counted for the owner. */
+static void visible(struct env *v, int *deleting, int *listed, int64_t *counted)
+{
+    struct jr_job_filter f;
+    struct jr_job_count c;
+
+    *deleting = *listed = 0;
+    jr_store_jobs_deleting(v->st, count_rows, deleting, NULL);
+    memset(&f, 0, sizeof f);
+    jr_store_jobs_list(v->st, &f, count_rows, listed, NULL);
+    memset(&c, 0, sizeof c);
+    c.owner = "tester";
+    jr_store_jobs_count_where(v->st, &c, counted, NULL);
+}
+
+/* The last event of a job, as "type:state". */
+struct last_event {
+    const char *job;
+    char text[64];
+};
+
+static int see_last(void *arg, const struct jr_event_rec *ev)
+{
+    struct last_event *l = arg;
+
+    if (strcmp(ev->job, l->job) == 0)
+        snprintf(l->text, sizeof l->text, "%s:%s", ev->type, ev->state ? ev->state : "");
+    return 0;
+}
+
+static const char *last_event(struct env *v, const char *job)
+{
+    static struct last_event l;
+
+    l.job = job;
+    l.text[0] = 0;
+    jr_store_events_after(v->st, 0, -1, see_last, &l, NULL);
+    return l.text;
+}
+
+static int dir_exists(struct env *v, const char *job)
+{
+    char path[700];
+    struct stat sb;
+
+    snprintf(path, sizeof path, "%s/jobs/%s", v->data, job);
+    return stat(path, &sb) == 0;
+}
+
+TEST(force_delete_of_a_running_job)
+{
+    struct env v;
+    struct jr_err e = { 0, "" };
+    char id[80];
+    int deleting, listed;
+    int64_t counted = -1, seq = 0, running, ready, jobs;
+    struct tdef two[] = {
+        { "a", "echo started; exec sleep 30", { 0 }, 0, 0, 0, 0, 0, 0, 0 },
+        { "b", "true", { "a" }, 0, 0, 0, 0, 0, 0, 0 },
+    };
+    struct tdef one[] = { { "a", "true", { 0 }, 0, 0, 0, 0, 0, 0, 0 } };
+    struct tdef big[] = { { "a", "true", { 0 }, 0, 0, 0, 2000, 0, 0, 0 } };
+    struct tdef all_cpu[] = { { "a", "echo started; exec sleep 30", { 0 }, 0, 0, 0, 2000,
+                                0, 0, 0 } };
+
+    if (env_open(&v, small))
+        return;
+    submit(&v, "fd", two, 2, 0, 0, id, &e);
+    jr_store_job_get(v.st, "fd", copy_seq, &seq, NULL);
+    jr_sched_start(v.s, "fd", NULL, NULL, &e);
+    CHECK(wait_started(&v, "fd", 5000));
+    CHECK_INT(jr_sched_delete(v.s, "fd", 0, &e), JR_E_LOCKED);
+    CHECK_INT(jr_sched_delete(v.s, "fd", 1, &e), 0);
+    /* gone for readers at once, its "deleted" event written now */
+    CHECK_STR(job_state(&v, "fd"), "(none)");
+    visible(&v, &deleting, &listed, &counted);
+    CHECK_INT(deleting, 1);
+    CHECK_INT(listed, 0);
+    CHECK_INT(counted, 0);
+    CHECK_INT(jr_store_jobs_count(v.st), 0);
+    CHECK_STR(last_event(&v, "fd"), "deleted:");
+    CHECK_INT(jr_sched_delete(v.s, "fd", 1, &e), JR_E_NOT_FOUND);
+    CHECK_INT(jr_sched_cancel(v.s, "fd", NULL, &e), JR_E_NOT_FOUND);
+    /* its id is taken until its task has ended (the loop has not run: its
+     * process cannot have been reaped yet) */
+    jr_sched_stats(v.s, &running, &ready, &jobs);
+    CHECK_INT(running, 1);
+    CHECK_INT(submit(&v, "fd", one, 1, 0, 0, id, &e), JR_E_CONFLICT);
+    CHECK(strstr(e.msg, "being deleted") != NULL);
+    CHECK(dir_exists(&v, "fd"));
+    drain(&v, 5000);
+    /* then its rows and files are removed, and nothing more was said */
+    visible(&v, &deleting, &listed, &counted);
+    CHECK_INT(deleting, 0);
+    CHECK_INT(jr_store_tasks_count(v.st, seq), 0);
+    CHECK(!dir_exists(&v, "fd"));
+    CHECK_STR(last_event(&v, "fd"), "deleted:");
+    CHECK_INT(submit(&v, "fd", one, 1, 0, 0, id, &e), 0);
+    CHECK_STR(job_state(&v, "fd"), "created");
+    /* a queued job (nothing runs: the node's cpu is taken) goes at once */
+    submit(&v, "hold", all_cpu, 1, 0, 0, id, &e);
+    jr_sched_start(v.s, "hold", NULL, NULL, &e);
+    CHECK(wait_started(&v, "hold", 5000));
+    submit(&v, "q", big, 1, 0, 0, id, &e);
+    jr_sched_start(v.s, "q", NULL, NULL, &e);
+    CHECK_STR(job_state(&v, "q"), "queued");
+    CHECK_INT(jr_sched_delete(v.s, "q", 1, &e), 0);
+    visible(&v, &deleting, &listed, &counted);
+    CHECK_INT(deleting, 0);
+    CHECK_INT(listed, 2);
+    CHECK_INT(counted, 2);
+    CHECK_INT(submit(&v, "q", one, 1, 0, 0, id, &e), 0);
+    /* force on a finished job deletes as without it */
+    CHECK_INT(jr_sched_delete(v.s, "fd", 1, &e), 0);
+    CHECK_STR(job_state(&v, "fd"), "(none)");
+    jr_sched_cancel(v.s, "hold", NULL, &e);
+    drain(&v, 5000);
+    env_close(&v);
+}
+
+/* A daemon that stopped before the deleted job's tasks ended: the next
+ * one kills what is left and finishes the removal at start-up. */
+TEST(force_delete_finished_after_restart)
+{
+    struct env v;
+    struct jr_err e = { 0, "" };
+    char id[80], data[512];
+    int deleting, listed;
+    int64_t counted = -1, seq = 0, seq2 = 0;
+    struct tdef stubborn[] = {
+        { "a", "trap '' TERM; echo started; sleep 30", { 0 }, 0, 0, 0, 0, 0, 0, 0 },
+    };
+    struct tdef one[] = { { "a", "true", { 0 }, 0, 0, 0, 0, 0, 0, 0 } };
+    struct jr_task_rec r;
+    pid_t orphan;
+    int status = 0;
+
+    if (env_open(&v, small))
+        return;
+    snprintf(data, sizeof data, "%s", v.data);
+    /* 1: this daemon stops within the kill grace, the task still alive */
+    submit(&v, "st", stubborn, 1, 0, 0, id, &e);
+    jr_store_job_get(v.st, "st", copy_seq, &seq, NULL);
+    jr_sched_start(v.s, "st", NULL, NULL, &e);
+    CHECK(wait_started(&v, "st", 5000));
+    CHECK_INT(jr_sched_delete(v.s, "st", 1, &e), 0);
+    CHECK(dir_exists(&v, "st"));
+    /* 2: a task a crashed daemon left running under a deleted job */
+    submit(&v, "orph", one, 1, 0, 0, id, &e);
+    jr_store_job_get(v.st, "orph", copy_seq, &seq2, NULL);
+    orphan = fork();
+    if (orphan == 0) {
+        setsid();
+        execl("/bin/sleep", "sleep", "30", (char *)NULL);
+        _exit(127);
+    }
+    jr_store_job_mark_deleting(v.st, seq2, &e);
+    memset(&r, 0, sizeof r);
+    r.job_seq = seq2;
+    r.state = "running";
+    r.attempt = 1;
+    r.exit_code = -1;
+    r.started_at = jr_store_now_ms();
+    r.pid = orphan;
+    r.pid_start = jr_exec_pid_start(orphan);
+    jr_store_task_set_state(v.st, &r, &e);
+    jr_store_commit(v.st);
+    env_close(&v);
+    /* the next daemon */
+    uv_loop_init(&v.loop);
+    CHECK_INT(env_open_at(&v, data, small), 0);
+    CHECK_INT(waitpid(orphan, &status, WNOHANG), orphan);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    visible(&v, &deleting, &listed, &counted);
+    CHECK_INT(deleting, 0);
+    CHECK_INT(listed, 0);
+    CHECK_INT(jr_store_tasks_count(v.st, seq), 0);
+    CHECK_INT(jr_store_tasks_count(v.st, seq2), 0);
+    CHECK(!dir_exists(&v, "st"));
+    CHECK_INT(submit(&v, "st", one, 1, 0, 0, id, &e), 0);
+    env_close(&v);
+}
+
 int main(void)
 {
     char cmd[300];
@@ -243,6 +435,8 @@ int main(void)
     RUN(fail_then_restart_reruns_what_did_not_succeed);
     RUN(groups_count_once_under_max_parallelism);
     RUN(groups_still_need_resources);
+    RUN(force_delete_of_a_running_job);
+    RUN(force_delete_finished_after_restart);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     rc = system(cmd);
     (void)rc;

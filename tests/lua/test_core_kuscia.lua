@@ -63,4 +63,31 @@ return {
     local model = require("jobrt.model")
     t.eq(model.MODEL.task.group, { type = "string" })
   end },
+
+  { "delete with force: gone at once, removed once its tasks ended", function(t)
+    local dir = open(t)
+    t.ok(core.submit({ id = "kd", owner = "o", tasks = { { alias = "a", command = "sleep 30" } } },
+      { start = true }))
+    t.ok(wait_for(t, function() return core.get("kd").tasks[1].state == "running" end))
+    local _, msg, code = core.delete("kd")
+    t.eq(code, "LOCKED")
+    t.match(msg, "stop it before deleting it")
+    t.err(function() core.delete("kd", "force") end, "table or nil")
+    t.eq(core.delete("kd", { force = true }), true)
+    local _, _, nf = core.get("kd")
+    t.eq(nf, "NOT_FOUND")
+    t.eq(#core.list({}).jobs, 0)
+    t.eq(core.count({ owner = "o" }), 0)
+    local evs = core.events(0, 100, "kd")
+    t.eq({ evs[#evs].type, evs[#evs].state }, { "deleted", nil })
+    local _, busy, bcode = core.submit({ id = "kd" })
+    t.eq(bcode, "CONFLICT")
+    t.match(busy, "being deleted")
+    local f = io.open(dir .. "/jobs/kd/a", "r")
+    t.ok(f, "files stay while the task stops")
+    if f then f:close() end
+    t.ok(wait_for(t, function() return core.submit({ id = "kd" }) end))
+    t.eq(core.get("kd").state, "created")
+    t.eq(io.open(dir .. "/jobs/kd/a", "r"), nil)
+  end },
 }
