@@ -12,7 +12,7 @@ enum jr_stmt {
     S_JOB_DELETE, S_JOB_DELETE_TASKS, S_JOB_DELETE_LOGS, S_JOB_DELETE_ASSETS,
     S_JOBS_ALL, S_JOBS_OWNER, S_JOBS_SURFACE, S_JOBS_STATE, S_JOBS_ACTIVE,
     S_JOBS_COUNT, S_COUNT_OWNER, S_COUNT_SURFACE, S_COUNT_OWNER_STATES, S_COUNT_STATES,
-    S_JOB_SET_APPROVAL,
+    S_JOB_SET_APPROVAL, S_JOB_MARK_DELETING, S_JOBS_DELETING,
     S_TASK_INSERT, S_TASK_SET_STATE, S_TASKS_EACH, S_TASKS_RESET, S_TASKS_COUNT,
     S_TASK_SET_USAGE,
     S_EVENT_ADD, S_EVENTS_AFTER, S_EVENTS_OF_JOB, S_EVENTS_LAST,
@@ -20,6 +20,16 @@ enum jr_stmt {
     S_ASSET_PUT, S_ASSETS_CLEAR, S_ASSETS,
     S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
     S_COUNT
+};
+
+/* The recent events (ring.c): every event with base < seq <= last, oldest
+ * at head; n of cap slots used. */
+#define JR_STORE_RING_SIZE 4096
+struct jr_event_ring {
+    struct ring_ev **v;
+    size_t cap, head, n;
+    int64_t base, last;
+    int failed;                  /* a fill ran out of memory */
 };
 
 struct jr_store {
@@ -33,6 +43,8 @@ struct jr_store {
     uv_idle_t idle;
     int attached;
     int open_handles;            /* handles not yet closed */
+    int64_t event_last;          /* the newest event this connection sees */
+    struct jr_event_ring ring;
 };
 
 /* The cached statement id, reset and with its bindings cleared, ready to
@@ -74,6 +86,11 @@ static inline const char *jr_store_col_text(sqlite3_stmt *s, int i)
 {
     return (const char *)sqlite3_column_text(s, i);
 }
+
+/* ring.c: after a rollback, re-read event_last and drop the ring's events
+ * above it; at close, free the ring. */
+void jr_store_ring_rollback(struct jr_store *st);
+void jr_store_ring_free(struct jr_store *st);
 
 /* The schema migrations, applied in order at open. */
 int jr_store_migrate(sqlite3 *db, struct jr_err *e);
