@@ -15,7 +15,8 @@ M.JOB_STATES = {
 }
 
 -- Kuscia's tasks know only these; a stopped party counts as failed, one
--- that never ran (skipped after a failure) as pending.
+-- that never ran (skipped after a failure, stopped before it started) as
+-- pending.
 M.PARTY_STATES = {
   pending = "Pending", ready = "Pending", skipped = "Pending", running = "Running",
   succeeded = "Succeeded", failed = "Failed", canceled = "Failed",
@@ -64,6 +65,8 @@ local function task_status(dt, tasks)
     local ct = tasks[alias] or {}
     local p = list(dt.parties)[j] or {}
     local st = M.PARTY_STATES[ct.state] or "Pending"
+    -- Stopped before it ever started: Kuscia never created it.
+    if ct.state == "canceled" and not ct.started_at then st = "Pending" end
     states[st] = (states[st] or 0) + 1
     if ct.started_at then
       created = true
