@@ -169,7 +169,14 @@ function M.routes(r, s)
     if state == "Failed" then
       local doc = job.doc
       doc.cancelled = true
-      ctx.update(job.id, { doc = doc })
+      -- The core takes no change while the tasks of a stopped job end.
+      local ok, f
+      for _ = 1, STOPPING_TRIES do
+        ok, f = ctx.pipeline:update(job.id, { doc = doc })
+        if ok or f.core_code ~= "LOCKED" then break end
+        async.sleep(STOPPING_WAIT)
+      end
+      if not ok then fail(C.CANCEL, "%s", tostring(f.message)) end
     elseif state ~= "Succeeded" and state ~= "Cancelled" and state ~= "ApprovalReject" then
       local ok, err = core.cancel(job.id, q.reason ~= "" and q.reason or nil)
       if not ok then fail(C.CANCEL, "%s", tostring(err)) end
