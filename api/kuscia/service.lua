@@ -93,6 +93,10 @@ function M.routes(r, s)
   end
 
   local function request(name, req)
+    local media = tostring(req.headers["content-type"] or ""):match("^%s*([^;%s]+)")
+    if media and media:lower() == "application/x-protobuf" then
+      fail(C.UNEXPECTED, "protobuf request bodies are not supported here: send the JSON mapping (Content-Type: application/json)")
+    end
     local q, err = decode.request(name, req.body)
     if not q then fail(err.code, err.message) end
     return q
