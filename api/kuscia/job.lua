@@ -15,7 +15,7 @@ M.MAX_PARALLELISM, M.MAX_TASKS = 128, 128
 M.CUSTOM_KEY_MAX, M.CUSTOM_VALUE_MAX = 38, 63
 M.DEFAULT_TIMEOUT, M.DEFAULT_RESERVED, M.DEFAULT_REALLOCATION = 300, 30, 30
 
-local INVALID, CREATE_FAILED = 11100, 11201
+local INVALID = 11100
 
 -- What an argv template may name ({{.NAME}}), besides the environment.
 M.TEMPLATE_NAMES = {
@@ -32,8 +32,8 @@ function M.k8s_name(s)
     and s:find("[a-z0-9]$") ~= nil and s:find("[^a-z0-9.%-]") == nil
 end
 
---- job.template_names(argv) -> the names an argv template uses that it
--- may not, or nil when all are known.
+--- job.unknown_placeholders(argv) -> the {{.NAME}}s of an argv template
+-- that name nothing the surface fills in, or nil when all are known.
 function M.unknown_placeholders(argv)
   local bad
   for _, arg in ipairs(argv) do
@@ -223,7 +223,10 @@ function M.to_job(q, opts)
       end
       -- The core's names: the group of the task's parties, one alias each.
       local group = safe(t.alias, 36)
-      if groups[group] then group = safe(t.alias, 30) .. "_" .. i end
+      for n = 1, #q.tasks do
+        if not groups[group] then break end
+        group = safe(t.alias, 28) .. "_" .. i .. (n > 1 and ("_" .. n) or "")
+      end
       groups[group] = true
       group_of[i] = group
       units_of[i] = {}
@@ -295,7 +298,5 @@ function M.to_job(q, opts)
   if type(job) == "table" and job.kuscia_refusal then return nil, job.code, job.message end
   error(job, 0)
 end
-
-M.CREATE_FAILED = CREATE_FAILED
 
 return M

@@ -108,6 +108,10 @@ return {
     t.eq(job.tasks[8].env.KUSCIA_ROLE, "two")
     t.eq(groups["_-dash"], 2)
     t.ok(model.validate(job, { limits = model.limits() }))
+    -- A made-up name that a later task's alias already is.
+    local tricky = assert(create(t, { job_id = "j", initiator = "alice",
+      tasks = { task("a_b_3"), task("a b"), task("a_b") } }))
+    t.eq({ tricky.tasks[1].group, tricky.tasks[3].group, tricky.tasks[5].group }, { "a_b_3", "a_b", "a_b_3_2" })
   end },
 
   { "Kuscia's checks, in its order, each with 11100 and the field", function(t)
