@@ -165,7 +165,10 @@ local function host_view(data_dir)
 end
 
 -- mod: the surface module. Besides routes it may give auth (the
--- credentials it takes), headers, error_body, accepts = "json" (bodies of
+-- credentials it takes), headers, error_body(status, code, message, req)
+-- -> body[, http_status[, content_type]] (a table is sent as JSON, a string
+-- as it is; http_status replaces the failure's status, e.g. an API that
+-- answers its errors with 200), accepts = "json" (bodies of
 -- another media type are refused with 415) and estimator (the plugin
 -- priced by default when the deployment names none).
 function App:mount(name, mod, spec)
@@ -459,13 +462,18 @@ local function answer_error(mounted, req, res, status, code, message, headers)
     res.exchange:finish()
     return
   end
-  local body = (mounted and mounted.error_body or default_error_body)(status, code, message, req)
+  local body, as, media = (mounted and mounted.error_body or default_error_body)(status, code, message, req)
   for k, v in pairs(headers or {}) do res.headers[k] = v end
   res.sent = true
-  res.code = status
-  res.headers["Content-Type"] = "application/json"
+  res.code = math.tointeger(as) or status
   res.headers["X-Request-Id"] = req.id
-  res.exchange:respond(status, res.headers, json.encode(body))
+  if type(body) == "string" then
+    if body ~= "" or media then res.headers["Content-Type"] = media or "text/plain; charset=utf-8" end
+  else
+    res.headers["Content-Type"] = media or "application/json"
+    body = json.encode(body)
+  end
+  res.exchange:respond(res.code, res.headers, body)
 end
 
 -- The principal of a request, or nil, status, code, message, headers when

@@ -87,6 +87,8 @@ return {
         bacalhau = { mount = "/requester", module = "api.bacalhau", approval = {}, approvers = {},
           publishers = { ["local"] = "publish.local" }, task_cpu = 500, task_memory = 1 << 30,
           task_timeout = 1800, node_id = "jobrt", node_labels = {} },
+        kuscia = { mount = "/api/v1/job", module = "api.kuscia", approval = {}, tokens = {}, domains = {},
+          app_images = {}, client_cert = false },
       },
       plugins = {},
       limits = { max_body = 16 << 20, max_header = 16 << 10, max_connections = 1024,
@@ -128,6 +130,7 @@ return {
       native = { mount = "/jobrt/v1", module = "api.native" },
       openeo = { mount = "/openeo/1.2", module = "api.openeo" },
       bacalhau = { mount = "/requester", module = "api.bacalhau" },
+      kuscia = { mount = "/api/v1/job", module = "api.kuscia" },
       custom = { module = "site.reports", mount = "/reports", title = "Reports" },
     })
     t.eq(cfg.plugins, {
@@ -167,7 +170,7 @@ return {
       F .. '21: sandbox.images.alpine: must be an absolute path, got "srv/alpine"',
       F .. '23: users.alice: give "password_hash" or "password", not both',
       F .. '24: users.bob: missing "password_hash" (or "password")',
-      F .. '26: surfaces.nativ: unknown surface (did you mean "native"?): a surface of your own needs "module" (built in: bacalhau, native, openeo)',
+      F .. '26: surfaces.nativ: unknown surface (did you mean "native"?): a surface of your own needs "module" (built in: bacalhau, kuscia, native, openeo)',
       F .. '27: surfaces.custom.mount: must not end with "/", got "/reports/"',
       F .. '28: surfaces.two.mount: "/jobrt/v1" is already the mount of surfaces.native',
       F .. '30: plugins.images: missing "use" (the plugin module, e.g. "approve.image_allowlist")',
@@ -265,18 +268,19 @@ return {
     local native = { mount = "/jobrt/v1", module = "api.native" }
     local openeo = { mount = "/openeo/1.2", module = "api.openeo" }
     local bacalhau = { mount = "/requester", module = "api.bacalhau" }
-    local all = { native = native, openeo = openeo, bacalhau = bacalhau }
+    local kuscia = { mount = "/api/v1/job", module = "api.kuscia" }
+    local all = { native = native, openeo = openeo, bacalhau = bacalhau, kuscia = kuscia }
     t.eq(valid(t, "surfaces: {native: ~}\n").surfaces, all)
     t.eq(valid(t, "surfaces: {native: {}}\n").surfaces, all)
     t.eq(valid(t, "surfaces: {native: true}\n").surfaces, all)
-    t.eq(valid(t, "surfaces: {native: false, openeo: false, bacalhau: false}\n").surfaces, {})
-    t.eq(valid(t, "surfaces:\n  native: {mount: /, extra: [1]}\n  openeo: false\n  bacalhau: false\n  site: {module: site.api, mount: /}\n").surfaces, {
+    t.eq(valid(t, "surfaces: {native: false, openeo: false, bacalhau: false, kuscia: false}\n").surfaces, {})
+    t.eq(valid(t, "surfaces:\n  native: {mount: /, extra: [1]}\n  openeo: false\n  bacalhau: false\n  kuscia: false\n  site: {module: site.api, mount: /}\n").surfaces, {
       native = { mount = "/", module = "api.native", extra = { 1 } },
       site = { module = "site.api", mount = "/" },
     })
     t.eq(errors_of("surfaces:\n  a: {module: x.a}\n  b: {mount: /b}\n  c: {module: 'x..c', mount: b}\n  d: {module: 5, mount: '/d?x'}\n  e: 3\n  f: {module: f, mount: /f//g}\n"), {
       't.yaml:2: surfaces.a: missing "mount" (e.g. "/a")',
-      't.yaml:3: surfaces.b: unknown surface: a surface of your own needs "module" (built in: bacalhau, native, openeo)',
+      't.yaml:3: surfaces.b: unknown surface: a surface of your own needs "module" (built in: bacalhau, kuscia, native, openeo)',
       't.yaml:4: surfaces.c.module: not a Lua module name: "x..c" (expected e.g. "site.reports")',
       't.yaml:4: surfaces.c.mount: must start with "/", got "b"',
       "t.yaml:5: surfaces.d.module: expected a string, got a number (5)",
