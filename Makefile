@@ -62,7 +62,7 @@ $(BUILD)/embed: tools/embed.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -Wall -Wextra -Werror -O1 -o $@ $<
 
-$(BUILD)/tests/%: tests/c/%.c tests/c/unit.h $(BUILD)/libjobrt_core.a
+$(BUILD)/tests/%: tests/c/%.c $(wildcard tests/c/*.h) $(BUILD)/libjobrt_core.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests/c -o $@ $< $(BUILD)/libjobrt_core.a $(LDLIBS)
 

@@ -75,6 +75,9 @@ local OUTPUT = {
 
 local TASK = {
   alias = { type = "string", required = true },
+  -- Tasks sharing a group count once under max_parallelism and start side
+  -- by side (the parties of one Kuscia task); same name rules as alias.
+  group = { type = "string" },
   deps = { type = "list", item = { type = "string" } },
   priority = { type = "integer" },
   tolerable = { type = "boolean" },

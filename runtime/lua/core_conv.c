@@ -334,6 +334,7 @@ static int conv_task(struct conv *cv, int idx, struct jr_task_spec *t,
 
     snprintf(where, sizeof where, "tasks[%d].", n);
     if (get_str(cv, idx, "alias", &t->alias, where) ||
+        get_str(cv, idx, "group", &t->group, where) ||
         get_int(cv, idx, "priority", &t->priority, 0, where) ||
         get_int(cv, idx, "tolerable", &t->tolerable, 0, where) ||
         get_int(cv, idx, "retries", &t->retries, 0, where) ||

@@ -187,6 +187,7 @@ static int do_halt(lua_State *L, halt_fn fn)
 static int l_stop(lua_State *L) { return do_halt(L, jr_sched_stop); }
 static int l_cancel(lua_State *L) { return do_halt(L, jr_sched_cancel); }
 static int l_suspend(lua_State *L) { return do_halt(L, jr_sched_suspend); }
+static int l_fail(lua_State *L) { return do_halt(L, jr_sched_fail); }
 
 static int l_start(lua_State *L)
 {
@@ -286,12 +287,23 @@ static int l_update(lua_State *L)
     return jr_lcore_push_full_job(L, c, id);
 }
 
+/* delete(id[, {force = true}]) -> true: force deletes a job whose tasks
+ * still run (they are stopped; the job is gone for readers at once). */
 static int l_delete(lua_State *L)
 {
     struct core *c = jr_lcore_open(L);
     struct jr_err e = { 0, "" };
+    const char *id = luaL_checkstring(L, 1);
+    int force = 0;
 
-    if (jr_sched_delete(c->core->sched, luaL_checkstring(L, 1), &e))
+    if (lua_istable(L, 2)) {
+        lua_getfield(L, 2, "force");
+        force = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    } else if (!lua_isnoneornil(L, 2)) {
+        return luaL_typeerror(L, 2, "table or nil");
+    }
+    if (jr_sched_delete(c->core->sched, id, force, &e))
         return jr_lcore_fail_err(L, &e);
     lua_pushboolean(L, 1);
     return 1;
@@ -448,6 +460,7 @@ const luaL_Reg jr_lcore_job_funcs[] = {
     { "stop", l_stop },
     { "cancel", l_cancel },
     { "suspend", l_suspend },
+    { "fail", l_fail },
     { "restart", l_restart },
     { "delete", l_delete },
     { "approve", l_approve },

@@ -175,6 +175,7 @@ static int task_row(void *arg, const struct jr_task_rec *t)
     jr_lcore_push_json(L, t->spec);
     lua_pushstring(L, t->alias);
     lua_setfield(L, -2, "alias");
+    jr_lcore_set_str(L, "group", t->group);
     lua_newtable(L);
     for (d = t->deps; d && *d;) {
         char *end;
@@ -280,6 +281,7 @@ void jr_lcore_push_submitted_job(lua_State *L, const struct jr_job_spec *spec, c
         push_stored(L, kept, (lua_Integer)i + 2, t->spec);
         lua_pushstring(L, t->alias);
         lua_setfield(L, -2, "alias");
+        jr_lcore_set_str(L, "group", t->group);
         lua_createtable(L, (int)t->ndeps, 0);
         for (k = 0; k < t->ndeps; k++) {
             lua_pushstring(L, t->deps[k]);

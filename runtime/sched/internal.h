@@ -34,6 +34,8 @@ struct stask {
     int64_t cpu, memory, gpu, timeout_ms;
     int *deps;
     int ndeps;
+    char *group;                 /* NULL = a group of its own */
+    int grp;                     /* index of the group's first task (its key) */
     char *argv; size_t argv_len;
     char *env; size_t env_len;
     char *workdir;
@@ -57,9 +59,15 @@ struct sjob {
     char *id;
     int state;                   /* J_QUEUED / J_RUNNING, or the stop target */
     int stopping;                /* stop/cancel/suspend: wait for procs */
+    int deleting;                /* deleted with force: no more rows or
+                                  * events; removed once stopped */
     int64_t priority, max_parallelism;
     int64_t created_at, started_at;
     int running;                 /* processes alive */
+    /* Groups with a process alive: what max_parallelism counts. Without
+     * named groups every task is its own and grp_running is NULL. */
+    int groups_running;
+    int *grp_running;            /* by group key: processes alive */
     int ntasks;
     struct stask *tasks;
 };
@@ -134,6 +142,11 @@ int jr_sched_event(struct jr_sched *s, const char *job, const char *task,
 int jr_sched_write_job_state(struct jr_sched *s, int64_t seq, const char *id, int state,
                              int64_t started_at, int64_t ended_at, const char *error,
                              const char *message, struct jr_err *e);
+
+/* ops.c: remove the job's rows (with a "deleted" event when event) and its
+ * files. */
+int jr_sched_remove(struct jr_sched *s, int64_t seq, const char *id, int event,
+                    struct jr_err *e);
 
 /* submit.c: validate spec's tasks and replace all tasks of job_seq. */
 int jr_sched_replace_tasks(struct jr_sched *s, int64_t job_seq,

@@ -29,6 +29,9 @@ int jr_sched_write_task(struct jr_sched *s, struct stask *t, int64_t exit_code,
     struct jr_task_rec r;
     int rc;
 
+    /* A deleted job's tasks end unseen: its "deleted" event was its last. */
+    if (t->job->deleting)
+        return JR_OK;
     memset(&r, 0, sizeof r);
     r.job_seq = t->job->seq;
     r.idx = t->idx;
@@ -136,6 +139,7 @@ void jr_sched_free_job(struct jr_sched *s, struct sjob *j)
         jr_sched_ready_remove(s, t);
         jr_sched_drop_timer(t);
         free(t->alias);
+        free(t->group);
         free(t->deps);
         free(t->argv);
         free(t->env);
@@ -149,6 +153,7 @@ void jr_sched_free_job(struct jr_sched *s, struct sjob *j)
         s->njobs--;
     }
     free(j->tasks);
+    free(j->grp_running);
     free(j->id);
     free(j);
 }
@@ -232,9 +237,34 @@ static int load_task(void *arg, const struct jr_task_rec *r)
     t->workdir = r->workdir ? strdup(r->workdir) : NULL;
     t->spec = strdup(r->spec ? r->spec : "{}");
     t->error = r->error ? strdup(r->error) : NULL;
-    if (!t->alias || !t->argv || !t->env || !t->spec || parse_deps(t, r->deps))
+    t->group = r->group ? strdup(r->group) : NULL;
+    if (!t->alias || !t->argv || !t->env || !t->spec || (r->group && !t->group) ||
+        parse_deps(t, r->deps))
         c->failed = 1;
     return c->failed;
+}
+
+/* Each task's group key: the index of the first task of its group (its own
+ * without a group). Allocates the job's group counters when a group is
+ * named; -1 when out of memory. */
+static int key_groups(struct sjob *j)
+{
+    int i, k, named = 0;
+
+    for (i = 0; i < j->ntasks; i++) {
+        struct stask *t = &j->tasks[i];
+        t->grp = i;
+        for (k = 0; t->group && k < i; k++) {
+            if (j->tasks[k].group && strcmp(j->tasks[k].group, t->group) == 0) {
+                t->grp = j->tasks[k].grp;
+                break;
+            }
+        }
+        named |= t->group != NULL;
+    }
+    if (named && !(j->grp_running = calloc((size_t)j->ntasks, sizeof *j->grp_running)))
+        return -1;
+    return 0;
 }
 
 struct sjob *jr_sched_load(struct jr_sched *s, int64_t seq, const char *id,
@@ -243,7 +273,7 @@ struct sjob *jr_sched_load(struct jr_sched *s, int64_t seq, const char *id,
 {
     struct load_ctx c = { NULL, 0, 0 };
     struct sjob *j = calloc(1, sizeof *j);
-    int i;
+    int i, rc;
 
     if (!j || !(j->id = strdup(id))) {
         free(j);
@@ -258,7 +288,10 @@ struct sjob *jr_sched_load(struct jr_sched *s, int64_t seq, const char *id,
     j->created_at = created_at;
     j->started_at = started_at;
     c.j = j;
-    if (jr_store_tasks_each(s->st, seq, load_task, &c, e) || c.failed) {
+    rc = jr_store_tasks_each(s->st, seq, load_task, &c, e);
+    if (!rc && !c.failed && key_groups(j))
+        c.failed = 1;
+    if (rc || c.failed) {
         if (c.failed)
             jr_err_set(e, JR_E_SYSTEM, "out of memory");
         jr_sched_free_job(s, j);
@@ -327,6 +360,8 @@ int jr_sched_settle(struct jr_sched *s, struct sjob *j, struct jr_err *e)
     if (j->stopping) {
         if (j->running > 0)
             return 0;
+        if (j->deleting)
+            jr_sched_remove(s, j->seq, j->id, 0, e);
         jr_sched_free_job(s, j);
         return 1;
     }

@@ -1,5 +1,5 @@
 /* The job transitions of DESIGN §3 asked for by callers: start, restart,
- * stop, cancel, suspend, approve, update, delete and set_state, each checked
+ * stop, cancel, suspend, fail, approve, update, delete and set_state, each checked
  * against the job's state and written as one store operation plus an event. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,8 +137,10 @@ int jr_sched_restart(struct jr_sched *s, const char *id, struct jr_err *e)
     return launch_job(s, &i, 1, NULL, NULL, "restarted", e);
 }
 
+/* Move the job to target and stop its tasks; error is the job's error (NULL
+ * for none), reason the event's message. */
 static int halt(struct jr_sched *s, const char *id, const char *op, unsigned allowed,
-                int target, const char *reason, struct jr_err *e)
+                int target, const char *reason, const char *error, struct jr_err *e)
 {
     struct jr_sched_jobrow i;
     struct sjob *j;
@@ -152,7 +154,7 @@ static int halt(struct jr_sched *s, const char *id, const char *op, unsigned all
     if (rc)
         return rc;
     rc = jr_sched_write_job_state(s, i.seq, i.id, target, i.started_at,
-                                  target == J_SUSPENDED ? 0 : jr_store_now_ms(), NULL,
+                                  target == J_SUSPENDED ? 0 : jr_store_now_ms(), error,
                                   reason ? reason : op, e);
     j = jr_sched_find(s, i.id);
     if (!rc && j) {
@@ -170,7 +172,7 @@ int jr_sched_stop(struct jr_sched *s, const char *id, const char *reason,
                   struct jr_err *e)
 {
     return halt(s, id, "stop", BIT(J_AWAITING) | BIT(J_QUEUED) | BIT(J_RUNNING),
-                J_CANCELED, reason ? reason : "stopped", e);
+                J_CANCELED, reason ? reason : "stopped", NULL, e);
 }
 
 int jr_sched_cancel(struct jr_sched *s, const char *id, const char *reason,
@@ -178,14 +180,22 @@ int jr_sched_cancel(struct jr_sched *s, const char *id, const char *reason,
 {
     return halt(s, id, "cancel", BIT(J_CREATED) | BIT(J_AWAITING) | BIT(J_QUEUED) |
                 BIT(J_RUNNING) | BIT(J_SUSPENDED), J_CANCELED,
-                reason ? reason : "canceled", e);
+                reason ? reason : "canceled", NULL, e);
 }
 
 int jr_sched_suspend(struct jr_sched *s, const char *id, const char *reason,
                      struct jr_err *e)
 {
     return halt(s, id, "suspend", BIT(J_QUEUED) | BIT(J_RUNNING), J_SUSPENDED,
-                reason ? reason : "suspended", e);
+                reason ? reason : "suspended", NULL, e);
+}
+
+int jr_sched_fail(struct jr_sched *s, const char *id, const char *reason, struct jr_err *e)
+{
+    if (!reason || !*reason)
+        reason = "failed on request";
+    return halt(s, id, "fail", BIT(J_AWAITING) | BIT(J_QUEUED) | BIT(J_RUNNING) |
+                BIT(J_SUSPENDED), J_FAILED, reason, reason, e);
 }
 
 int jr_sched_approve(struct jr_sched *s, const char *id, int accept, const char *by,
@@ -253,29 +263,68 @@ int jr_sched_update(struct jr_sched *s, const char *id, const struct jr_job_spec
     return end_op(s, rc, e);
 }
 
-int jr_sched_delete(struct jr_sched *s, const char *id, struct jr_err *e)
+int jr_sched_remove(struct jr_sched *s, int64_t seq, const char *id, int event,
+                    struct jr_err *e)
+{
+    char dir[4096];
+    int rc = jr_store_op_begin(s->st, e);
+
+    if (rc)
+        return rc;
+    rc = jr_store_job_delete(s->st, seq, e);
+    if (!rc && event)
+        rc = jr_sched_event(s, id, NULL, "deleted", NULL, NULL, e);
+    rc = end_op(s, rc, e);
+    if (!rc && jr_sched_task_dir(s, id, NULL, NULL, dir, sizeof dir) == 0)
+        jr_sched_rmtree(dir);
+    return rc;
+}
+
+/* Delete j, whose tasks run or may run: its row becomes the tombstone
+ * readers skip, the event is written now, its tasks are stopped without
+ * further rows or events, and jr_sched_settle removes it once the last
+ * one has ended (at once when none runs). */
+static int delete_active(struct jr_sched *s, const struct jr_sched_jobrow *i,
+                         struct sjob *j, struct jr_err *e)
+{
+    int rc = jr_store_op_begin(s->st, e);
+
+    if (rc)
+        return rc;
+    rc = jr_store_job_mark_deleting(s->st, i->seq, e);
+    if (!rc)
+        rc = jr_sched_event(s, i->id, NULL, "deleted", NULL, NULL, e);
+    if (!rc) {
+        j->deleting = 1;
+        j->state = J_CANCELED;
+        /* already stopping (canceled, suspended): its kills are under way */
+        if (!j->stopping)
+            rc = jr_sched_stop_tasks(s, j, e);
+    }
+    rc = end_op(s, rc, e);
+    if (j->deleting)
+        jr_sched_settle(s, j, NULL);
+    jr_sched_dispatch(s);
+    return rc;
+}
+
+int jr_sched_delete(struct jr_sched *s, const char *id, int force, struct jr_err *e)
 {
     struct jr_sched_jobrow i;
-    char dir[4096];
+    struct sjob *j;
     int rc = get_info(s, id, &i, e);
 
     if (rc)
         return rc;
+    j = jr_sched_find(s, i.id);
+    if (force && j)
+        return delete_active(s, &i, j, e);
     if (i.state == J_QUEUED || i.state == J_RUNNING)
         return jr_err_set(e, JR_E_LOCKED, "job '%s' is %s: stop it before deleting it",
                           i.id, jr_jstate_names[i.state]);
     if (still_stopping(s, &i, "delete", e))
         return JR_E_CONFLICT;
-    rc = jr_store_op_begin(s->st, e);
-    if (rc)
-        return rc;
-    rc = jr_store_job_delete(s->st, i.seq, e);
-    if (!rc)
-        rc = jr_sched_event(s, i.id, NULL, "deleted", NULL, NULL, e);
-    rc = end_op(s, rc, e);
-    if (!rc && jr_sched_task_dir(s, i.id, NULL, NULL, dir, sizeof dir) == 0)
-        jr_sched_rmtree(dir);
-    return rc;
+    return jr_sched_remove(s, i.seq, i.id, 1, e);
 }
 
 int jr_sched_set_state(struct jr_sched *s, const char *id, const char *state,

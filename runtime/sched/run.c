@@ -253,13 +253,21 @@ done:
     return rc;
 }
 
+/* Does a process of t's group run? (Never, without named groups.) */
+static int group_running(const struct stask *t)
+{
+    return t->job->grp_running && t->job->grp_running[t->grp] > 0;
+}
+
 static int fits(struct jr_sched *s, struct stask *t)
 {
     struct sjob *j = t->job;
 
     if (j->stopping || (j->state != J_QUEUED && j->state != J_RUNNING))
         return 0;
-    if (j->max_parallelism > 0 && j->running >= j->max_parallelism)
+    /* max_parallelism counts groups: a task joins its running group */
+    if (j->max_parallelism > 0 && j->groups_running >= j->max_parallelism &&
+        !group_running(t))
         return 0;
     return s->used.max_tasks < s->node.max_tasks &&
            s->used.cpu + t->cpu <= s->node.cpu &&
@@ -274,9 +282,16 @@ static void account(struct jr_sched *s, struct stask *t, int sign)
     s->used.gpu += sign * t->gpu;
     s->used.max_tasks += sign;
     t->job->running += sign;
+    if (!t->job->grp_running)
+        t->job->groups_running += sign;
+    else if (sign > 0 ? t->job->grp_running[t->grp]++ == 0
+                      : --t->job->grp_running[t->grp] == 0)
+        t->job->groups_running += sign;
 }
 
-static void launch(struct jr_sched *s, struct stask *t)
+/* Start t. Returns 1 when it runs; 0 when it failed to start (then its job
+ * may have been settled and freed). */
+static int launch(struct jr_sched *s, struct stask *t)
 {
     struct sjob *j = t->job;
     struct jr_err e = { 0, "" };
@@ -293,7 +308,7 @@ static void launch(struct jr_sched *s, struct stask *t)
         jr_sched_write_task(s, t, -1, 0, jr_exec_outcome_name(JR_OUT_SETUP_ERROR),
                             e.msg, now, NULL);
         jr_sched_settle(s, j, NULL);
-        return;
+        return 0;
     }
     t->state = T_RUNNING;
     t->started_at = now;
@@ -307,6 +322,24 @@ static void launch(struct jr_sched *s, struct stask *t)
     }
     if (!s->gate_waiter.next)
         jr_store_wait(s->st, &s->gate_waiter);
+    return 1;
+}
+
+/* The first task of group g of j started: its other ready tasks start
+ * right after it, whatever the job's max_parallelism, as resources fit.
+ * A running task keeps j in memory meanwhile. */
+static void launch_group(struct jr_sched *s, struct sjob *j, int g)
+{
+    size_t k;
+
+    for (k = 0; k < s->nready && s->used.max_tasks < s->node.max_tasks; k++) {
+        struct stask *o = s->ready[k];
+        if (!o || o->job != j || o->grp != g || !fits(s, o))
+            continue;
+        s->ready[k] = NULL;
+        o->in_ready = 0;
+        launch(s, o);
+    }
 }
 
 static int ready_cmp(const void *a, const void *b)
@@ -347,7 +380,8 @@ void jr_sched_dispatch(struct jr_sched *s)
                 continue;
             s->ready[i] = NULL;
             t->in_ready = 0;
-            launch(s, t);
+            if (launch(s, t) && t->job->grp_running && t->job->grp_running[t->grp] == 1)
+                launch_group(s, t->job, t->grp);
         }
         for (i = k = 0; i < s->nready; i++)
             if (s->ready[i])
@@ -404,7 +438,7 @@ static void on_task_done(void *arg, const struct jr_exec_result *r)
         else
             snprintf(err, sizeof err, "exit code %d", r->exit_code);
     }
-    if (r->wall_ms >= 0) /* with the outcome, in the same batch */
+    if (r->wall_ms >= 0 && !j->deleting) /* with the outcome, in the same batch */
         jr_store_task_set_usage(s->st, t->job->seq, t->idx, r->cpu_ms, r->max_rss_bytes,
                                 r->wall_ms, NULL);
     if (t->state == T_FAILED) {

@@ -70,6 +70,33 @@ static int recover_job(struct jr_sched *s, struct jr_sched_jobrow *a, struct jr_
     return JR_OK;
 }
 
+static int kill_left(void *arg, const struct jr_task_rec *t)
+{
+    (void)arg;
+    if (strcmp(t->state, "running") == 0)
+        jr_exec_kill_stale(t->pid, t->pid_start);
+    return 0;
+}
+
+/* Finish what a force delete began before the last stop: kill what its
+ * tasks left alive, then remove the job's rows and files. */
+static int finish_deletes(struct jr_sched *s, struct jr_err *e)
+{
+    struct active_list l = { NULL, 0, 0, 0 };
+    size_t i;
+    int rc = jr_store_jobs_deleting(s->st, collect_active, &l, e);
+
+    if (!rc && l.failed)
+        rc = jr_err_set(e, JR_E_SYSTEM, "out of memory");
+    for (i = 0; !rc && i < l.n; i++) {
+        rc = jr_store_tasks_each(s->st, l.v[i].seq, kill_left, NULL, e);
+        if (!rc)
+            rc = jr_sched_remove(s, l.v[i].seq, l.v[i].id, 0, e);
+    }
+    free(l.v);
+    return rc;
+}
+
 int jr_sched_open(uv_loop_t *loop, struct jr_store *st, struct jr_executor ex,
                   const struct jr_sched_opts *o, struct jr_sched **out,
                   struct jr_err *e)
@@ -94,7 +121,9 @@ int jr_sched_open(uv_loop_t *loop, struct jr_store *st, struct jr_executor ex,
     jr_node_detect(&s->node);
     s->jobs.next = s->jobs.prev = &s->jobs;
     s->gate_waiter.cb = jr_sched_gate_commit;
-    rc = jr_store_jobs_active(st, collect_active, &l, e);
+    rc = finish_deletes(s, e);
+    if (!rc)
+        rc = jr_store_jobs_active(st, collect_active, &l, e);
     if (!rc && l.failed)
         rc = jr_err_set(e, JR_E_SYSTEM, "out of memory");
     for (i = 0; !rc && i < l.n; i++)

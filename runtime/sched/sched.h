@@ -30,6 +30,11 @@ struct jr_sched_opts {
 
 struct jr_task_spec {
     const char *alias;
+    /* Tasks of one group count as one under their job's max_parallelism,
+     * and once one of them starts the others may start beside it (the
+     * parties of one Kuscia task). NULL = a group of its own. Same name
+     * rules as alias. */
+    const char *group;
     const char *const *deps;     /* aliases */
     size_t ndeps;
     int64_t priority, tolerable, retries;
@@ -100,6 +105,12 @@ int jr_sched_cancel(struct jr_sched *s, const char *id, const char *reason,
                     struct jr_err *e);
 int jr_sched_suspend(struct jr_sched *s, const char *id, const char *reason,
                      struct jr_err *e);
+/* fail: awaiting_approval|queued|running|suspended -> failed, its error and
+ * its event's message the reason (NULL = "failed on request"); tasks are
+ * stopped as stop stops them. Restartable, like any failed job (Kuscia's
+ * stop). */
+int jr_sched_fail(struct jr_sched *s, const char *id, const char *reason,
+                  struct jr_err *e);
 /* approve: awaiting_approval -> queued (accept) or rejected. */
 int jr_sched_approve(struct jr_sched *s, const char *id, int accept, const char *by,
                      const char *reason, struct jr_err *e);
@@ -107,8 +118,15 @@ int jr_sched_approve(struct jr_sched *s, const char *id, int accept, const char 
  * JR_UPD_*; the fields come from spec (tasks replace all tasks). */
 int jr_sched_update(struct jr_sched *s, const char *id, const struct jr_job_spec *spec,
                     int what, struct jr_err *e);
-/* delete: refused while queued or running; removes rows and files. */
-int jr_sched_delete(struct jr_sched *s, const char *id, struct jr_err *e);
+/* delete: removes the job's rows and files, with a "deleted" event. Without
+ * force, refused while queued or running (JR_E_LOCKED) or while its tasks
+ * are still stopping (JR_E_CONFLICT). With force, a job whose tasks run or
+ * may run is gone for readers at once (get: JR_E_NOT_FOUND; list and count
+ * skip it; the event now), its tasks are stopped as cancel stops them and
+ * its rows and files are removed once the last one has ended, or by the
+ * next jr_sched_open. Its id stays taken until then: a submit of it is
+ * refused with JR_E_CONFLICT. */
+int jr_sched_delete(struct jr_sched *s, const char *id, int force, struct jr_err *e);
 /* For jobs without tasks (driven by a script): set any state. */
 int jr_sched_set_state(struct jr_sched *s, const char *id, const char *state,
                        const char *error, struct jr_err *e);

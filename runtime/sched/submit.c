@@ -127,6 +127,9 @@ static int check_tasks(struct jr_sched *s, const struct jr_job_spec *spec,
             return jr_err_set(e, JR_E_INVALID, "tasks[%zu].alias '%s' is not valid (letters,"
                               " digits, '.', '-', '_', at most %d)", i,
                               t->alias ? t->alias : "", ID_MAX);
+        if (t->group && !valid_name(t->group, 1))
+            return jr_err_set(e, JR_E_INVALID, "tasks[%zu].group '%s' is not valid (letters,"
+                              " digits, '.', '-', '_', at most %d)", i, t->group, ID_MAX);
         if (find_alias(spec, t->alias) != (int)i)
             return jr_err_set(e, JR_E_INVALID, "task alias '%s' is used twice", t->alias);
         if (!t->argv || t->argv_len == 0 || !t->argv[0])
@@ -216,6 +219,7 @@ static int insert_tasks(struct jr_sched *s, int64_t job_seq, const struct jr_job
         r.job_seq = job_seq;
         r.idx = (int64_t)i;
         r.alias = t->alias;
+        r.group = t->group;
         r.deps = list;
         r.state = jr_tstate_names[T_PENDING];
         r.priority = t->priority;
@@ -274,6 +278,12 @@ int jr_sched_submit(struct jr_sched *s, const struct jr_job_spec *spec,
     if (rc)
         goto done;
     rc = jr_store_job_insert(s->st, &r, e);
+    if (rc == JR_E_EXISTS && spec->id) {
+        struct sjob *gone = jr_sched_find(s, id_out);
+        if (gone && gone->deleting)
+            rc = jr_err_set(e, JR_E_CONFLICT, "job '%s' is being deleted: its tasks are"
+                            " still stopping; submit it again once it is gone", id_out);
+    }
     if (!rc)
         rc = insert_tasks(s, r.seq, spec, deps, e);
     if (!rc)

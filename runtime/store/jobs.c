@@ -160,6 +160,18 @@ int jr_store_job_delete(struct jr_store *st, int64_t seq, struct jr_err *e)
     return rc;
 }
 
+int jr_store_job_mark_deleting(struct jr_store *st, int64_t seq, struct jr_err *e)
+{
+    int rc;
+    sqlite3_stmt *s = jr_store_write_stmt(st, S_JOB_MARK_DELETING, &rc, e);
+
+    if (!s)
+        return rc;
+    sqlite3_bind_int64(s, 1, seq);
+    sqlite3_bind_int64(s, 2, jr_store_now_ms());
+    return step_done(st, s, e, "mark job deleting");
+}
+
 int jr_store_job_delete_tasks(struct jr_store *st, int64_t seq, struct jr_err *e)
 {
     int rc;
@@ -206,6 +218,16 @@ int jr_store_jobs_active(struct jr_store *st, jr_store_job_cb cb, void *arg,
                          struct jr_err *e)
 {
     sqlite3_stmt *s = jr_store_stmt(st, S_JOBS_ACTIVE, e);
+
+    if (!s)
+        return JR_E_STORE;
+    return each_job(st, s, cb, arg, e);
+}
+
+int jr_store_jobs_deleting(struct jr_store *st, jr_store_job_cb cb, void *arg,
+                           struct jr_err *e)
+{
+    sqlite3_stmt *s = jr_store_stmt(st, S_JOBS_DELETING, e);
 
     if (!s)
         return JR_E_STORE;
@@ -288,6 +310,7 @@ int jr_store_task_insert(struct jr_store *st, const struct jr_task_rec *t,
     bind_time(s, 24, t->pid);
     bind_time(s, 25, t->pid_start);
     jr_store_bind_text(s, 26, t->spec ? t->spec : "{}");
+    jr_store_bind_text(s, 27, t->group);
     return step_done(st, s, e, "insert task");
 }
 
@@ -378,6 +401,7 @@ int jr_store_tasks_each(struct jr_store *st, int64_t job_seq, jr_store_task_cb c
         t.cpu_ms = sqlite3_column_int64(s, 26);
         t.max_rss_bytes = sqlite3_column_int64(s, 27);
         t.wall_ms = sqlite3_column_int64(s, 28);
+        t.group = jr_store_col_text(s, 29);
         if (cb(arg, &t))
             break;
     }

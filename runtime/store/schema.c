@@ -51,6 +51,9 @@ static const char *const migrations[] = {
     "ALTER TABLE tasks ADD COLUMN wall_ms INTEGER;",
     /* 3: one job's events in order (Bacalhau's job history, audits) */
     "CREATE INDEX events_by_job ON events(job, seq);",
+    /* 4: task groups (tasks that count as one under max_parallelism, the
+     * parties of one Kuscia task); NULL = a group of its own */
+    "ALTER TABLE tasks ADD COLUMN task_group TEXT;",
 };
 
 #define JOB_COLS "seq, id, surface, owner, state, priority, max_parallelism," \
@@ -58,18 +61,28 @@ static const char *const migrations[] = {
 #define TASK_COLS "job_seq, idx, alias, deps, state, priority, tolerable, retries," \
     " attempt, cpu, memory, gpu, disk, timeout_ms, argv, env, workdir," \
     " exit_code, signal, outcome, error, started_at, ended_at, pid, pid_start, spec"
-#define TASK_READ_COLS TASK_COLS ", cpu_ms, max_rss_bytes, wall_ms"
+#define TASK_READ_COLS TASK_COLS ", cpu_ms, max_rss_bytes, wall_ms, task_group"
 /* Up to JR_STORE_COUNT_STATES states in ?3..; unused ones stay NULL. */
 #define COUNT_STATES " state IN (?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
 #define LIST_TAIL " AND (?2 IS NULL OR owner = ?2) AND (?3 IS NULL OR surface = ?3)" \
-    " AND (?4 IS NULL OR state = ?4) ORDER BY seq LIMIT ?5"
+    " AND (?4 IS NULL OR state = ?4) AND state != '" JR_STORE_DELETING "'" \
+    " ORDER BY seq LIMIT ?5"
+/* A job being deleted (JR_STORE_DELETING) is counted out through the state
+ * index, which holds few of them: the counts keep their cost. */
+#define DELETING_ROWS " FROM jobs INDEXED BY jobs_by_state WHERE state = '" \
+    JR_STORE_DELETING "'"
 
 const char *const jr_store_sql[S_COUNT] = {
     [S_JOB_INSERT] = "INSERT INTO jobs(id, surface, owner, state, priority,"
         " max_parallelism, created_at, updated_at, started_at, ended_at, error, attrs)"
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-    [S_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1",
-    [S_JOB_GET_SEQ] = "SELECT " JOB_COLS " FROM jobs WHERE seq = ?1",
+    [S_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1"
+        " AND state != '" JR_STORE_DELETING "'",
+    [S_JOB_GET_SEQ] = "SELECT " JOB_COLS " FROM jobs WHERE seq = ?1"
+        " AND state != '" JR_STORE_DELETING "'",
+    [S_JOB_MARK_DELETING] = "UPDATE jobs SET state = '" JR_STORE_DELETING "',"
+        " updated_at = ?2 WHERE seq = ?1",
+    [S_JOBS_DELETING] = "SELECT " JOB_COLS DELETING_ROWS " ORDER BY seq",
     [S_JOB_SET_STATE] = "UPDATE jobs SET state = ?2, updated_at = ?3, started_at = ?4,"
         " ended_at = ?5, error = ?6 WHERE seq = ?1",
     [S_JOB_SET_ATTRS] = "UPDATE jobs SET priority = ?2, max_parallelism = ?3,"
@@ -97,12 +110,13 @@ const char *const jr_store_sql[S_COUNT] = {
         " UNION ALL SELECT " JOB_COLS " FROM jobs WHERE state = 'running'"
         " UNION ALL SELECT " JOB_COLS " FROM jobs WHERE seq IN"
         " (SELECT job_seq FROM tasks WHERE state = 'running')"
-        " AND state NOT IN ('queued', 'running') ORDER BY 1",
-    [S_JOBS_COUNT] = "SELECT count(*) FROM jobs",
-    [S_COUNT_OWNER] = "SELECT count(*) FROM jobs INDEXED BY jobs_by_owner"
-        " WHERE owner = ?1 AND (?2 IS NULL OR surface = ?2)",
-    [S_COUNT_SURFACE] = "SELECT count(*) FROM jobs INDEXED BY jobs_by_surface"
-        " WHERE surface = ?2",
+        " AND state NOT IN ('queued', 'running', '" JR_STORE_DELETING "') ORDER BY 1",
+    [S_JOBS_COUNT] = "SELECT (SELECT count(*) FROM jobs) - (SELECT count(*)" DELETING_ROWS ")",
+    [S_COUNT_OWNER] = "SELECT (SELECT count(*) FROM jobs INDEXED BY jobs_by_owner"
+        " WHERE owner = ?1 AND (?2 IS NULL OR surface = ?2)) - (SELECT count(*)"
+        DELETING_ROWS " AND owner = ?1 AND (?2 IS NULL OR surface = ?2))",
+    [S_COUNT_SURFACE] = "SELECT (SELECT count(*) FROM jobs INDEXED BY jobs_by_surface"
+        " WHERE surface = ?2) - (SELECT count(*)" DELETING_ROWS " AND surface = ?2)",
     /* Through the jobs in the states asked, not an (owner, state) index:
      * policies count the few active jobs, and that index made every
      * durable submit about 15% dearer (one more B-tree written per commit). */
@@ -110,9 +124,9 @@ const char *const jr_store_sql[S_COUNT] = {
         " WHERE owner = ?1 AND" COUNT_STATES " AND (?2 IS NULL OR surface = ?2)",
     [S_COUNT_STATES] = "SELECT count(*) FROM jobs INDEXED BY jobs_by_state"
         " WHERE" COUNT_STATES " AND (?2 IS NULL OR surface = ?2)",
-    [S_TASK_INSERT] = "INSERT INTO tasks(" TASK_COLS ") VALUES(?1, ?2, ?3, ?4, ?5,"
-        " ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,"
-        " ?21, ?22, ?23, ?24, ?25, ?26)",
+    [S_TASK_INSERT] = "INSERT INTO tasks(" TASK_COLS ", task_group) VALUES(?1, ?2, ?3,"
+        " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,"
+        " ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
     [S_TASK_SET_STATE] = "UPDATE tasks SET state = ?3, attempt = ?4, exit_code = ?5,"
         " signal = ?6, outcome = ?7, error = ?8, started_at = ?9, ended_at = ?10,"
         " pid = ?11, pid_start = ?12 WHERE job_seq = ?1 AND idx = ?2",

@@ -49,6 +49,7 @@ struct jr_task_rec {
     int64_t started_at, ended_at;
     int64_t pid, pid_start;   /* process group leader and its start time */
     const char *spec;         /* JSON object as submitted */
+    const char *group;        /* NULL = a group of its own (see jr_task_spec) */
     /* Read only (jr_store_task_set_usage writes them): the last attempt's
      * usage; has_usage = 0 when none was recorded. */
     int has_usage;
@@ -124,8 +125,9 @@ int jr_store_op_end(struct jr_store *st, int ok, struct jr_err *e);
 /* Jobs. insert fills job->seq. */
 int jr_store_job_insert(struct jr_store *st, struct jr_job_rec *job, struct jr_err *e);
 typedef int (*jr_store_job_cb)(void *arg, const struct jr_job_rec *job);
-/* Call cb once with the job's row, or return JR_E_NOT_FOUND. Inside a
- * callback the caller may use other store calls, not the same one. */
+/* Call cb once with the job's row, or return JR_E_NOT_FOUND (also for a
+ * job being deleted). Inside a callback the caller may use other store
+ * calls, not the same one. */
 int jr_store_job_get(struct jr_store *st, const char *id, jr_store_job_cb cb,
                      void *arg, struct jr_err *e);
 int jr_store_job_get_seq(struct jr_store *st, int64_t seq, jr_store_job_cb cb,
@@ -145,13 +147,21 @@ int jr_store_job_set_approval(struct jr_store *st, int64_t seq, const char *deci
 int jr_store_job_delete_tasks(struct jr_store *st, int64_t seq, struct jr_err *e);
 /* Delete the job, its tasks, logs and assets. */
 int jr_store_job_delete(struct jr_store *st, int64_t seq, struct jr_err *e);
+/* A job deleted while its tasks still run keeps its row, in the state
+ * JR_STORE_DELETING (not a job state), until they have ended: get, list and
+ * count skip it, its id stays taken, recovery finds it. */
+#define JR_STORE_DELETING "deleting"
+int jr_store_job_mark_deleting(struct jr_store *st, int64_t seq, struct jr_err *e);
+/* Call cb for each job marked deleting, in seq order. */
+int jr_store_jobs_deleting(struct jr_store *st, jr_store_job_cb cb, void *arg,
+                           struct jr_err *e);
 
 /* Call cb for each job matching f in seq order; cb returns non-zero to stop.
  * Uses the indexes so that one page costs O(limit). */
 int jr_store_jobs_list(struct jr_store *st, const struct jr_job_filter *f,
                        jr_store_job_cb cb, void *arg, struct jr_err *e);
 /* Jobs that need the scheduler after a restart: queued, running, or with a
- * task left running. */
+ * task left running (jobs being deleted aside). */
 int jr_store_jobs_active(struct jr_store *st, jr_store_job_cb cb, void *arg,
                          struct jr_err *e);
 int64_t jr_store_jobs_count(struct jr_store *st);

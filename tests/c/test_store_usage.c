@@ -53,7 +53,7 @@ static int64_t add_job_with_task(struct jr_store *st, const char *id)
 }
 
 struct usage {
-    int n, has;
+    int n, has, grouped;
     int64_t cpu, rss, wall;
 };
 
@@ -63,6 +63,7 @@ static int see_task(void *arg, const struct jr_task_rec *t)
 
     u->n++;
     u->has = t->has_usage;
+    u->grouped = t->group != NULL;
     u->cpu = t->cpu_ms;
     u->rss = t->max_rss_bytes;
     u->wall = t->wall_ms;
@@ -73,7 +74,7 @@ TEST(usage_roundtrip_and_reset)
 {
     struct jr_store *st = open_store("u.db");
     struct jr_err e = { 0, "" };
-    struct usage u = { 0, 0, 0, 0, 0 };
+    struct usage u = { 0, 0, 0, 0, 0, 0 };
     int64_t seq;
 
     CHECK(st != NULL);
@@ -110,7 +111,7 @@ TEST(version_1_database_is_migrated)
     sqlite3 *db = NULL;
     struct jr_store *st = open_store("old.db");
     struct jr_err e = { 0, "" };
-    struct usage u = { 0, 0, 0, 0, 0 };
+    struct usage u = { 0, 0, 0, 0, 0, 0 };
     int64_t seq;
 
     if (!st)
@@ -124,6 +125,7 @@ TEST(version_1_database_is_migrated)
     CHECK_INT(sqlite3_exec(db, "ALTER TABLE tasks DROP COLUMN cpu_ms;"
                            "ALTER TABLE tasks DROP COLUMN max_rss_bytes;"
                            "ALTER TABLE tasks DROP COLUMN wall_ms;"
+                           "ALTER TABLE tasks DROP COLUMN task_group;"
                            "DROP INDEX events_by_job;"
                            "UPDATE meta SET value = '1' WHERE key = 'schema_version';",
                            NULL, NULL, NULL), SQLITE_OK);
@@ -135,6 +137,7 @@ TEST(version_1_database_is_migrated)
     CHECK_INT(jr_store_tasks_each(st, seq, see_task, &u, &e), 0);
     CHECK_INT(u.n, 1);
     CHECK_INT(u.has, 0);
+    CHECK_INT(u.grouped, 0);     /* migration 4: old rows have no group */
     CHECK_INT(jr_store_task_set_usage(st, seq, 0, 1, 2, 3, &e), 0);
     CHECK_INT(jr_store_commit(st), 0);
     jr_store_close(st);
