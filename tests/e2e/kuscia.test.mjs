@@ -178,12 +178,13 @@ const tests = [
     ], { max_parallelism: 2 }));
     const q = await waitState(srv, id, ['Succeeded', 'Failed']);
     assertEq(q.status.state, 'Succeeded', JSON.stringify(q.status).slice(0, 800));
-    // Query does not return resources (as Kuscia's does not).
-    assertEq(q.tasks[0].parties.map((p) => p.resources), [null, null], 'parties[].resources');
     const nj = await nativeJob(srv, id);
     const res = (alias) => partyTasks(nj, alias).map((t) => [t.resources.cpu, t.resources.memory]).sort((x, y) => y[0] - x[0]);
     assertEq(res('sized'), [[250, 128 * 1024 * 1024], [100, 64 * 1024 * 1024]], 'sized: alice from her party, bob from the app image');
     assertEq(res('bare'), [[0, 0], [0, 0]], 'bare: none asked');
+    // Kuscia's QueryJob echoes a party's domain_id, role and bandwidth
+    // limits, never its resources (they stay null).
+    assertEq(q.tasks[0].parties.map((p) => p.resources), [null, null], 'query: parties[].resources');
   }],
 
   ['kuscia: the native API lists Kuscia jobs (surface=kuscia) with their party processes as tasks with logs', async ({ srv, seedId }) => {

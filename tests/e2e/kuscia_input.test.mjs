@@ -21,7 +21,7 @@ async function absent(srv, id) {
 const tests = [
   ['kuscia: create refuses a bad job_id (11100, naming job_id)', async ({ srv }) => {
     for (const bad of ['Upper-Case', '-lead', 'trail-', 'under_score', 'x'.repeat(64), '']) {
-      await refused(srv, 'create', job(bad, [task('a', 'secretflow-image')]), 11100, /job_id/);
+      await refused(srv, 'create', job(bad, [task('a', 'secretflow-image')]), 11100, /job[ _]?id/i);
     }
   }],
 
@@ -40,11 +40,11 @@ const tests = [
         task('c', 'secretflow-image', { deps: ['b'] })], /cycl|dependenc/i],
       ['self dependency', [task('a', 'secretflow-image', { deps: ['a'] })], /cycl|dependenc/i],
       ['unknown app image', [task('a', 'no-such-image')], /app_image/],
-      ['foreign domain', [task('a', 'secretflow-image', { parties: ['alice', 'carol'] })], /domain_id|carol/],
+      ['foreign domain', [task('a', 'secretflow-image', { parties: ['alice', 'carol'] })], /domain[ _]?id|carol/i],
       ['duplicate alias', [task('a', 'secretflow-image'), task('a', 'secretflow-image')], /alias/],
       ['empty alias', [task('', 'secretflow-image')], /alias/],
       ['no parties', [task('a', 'secretflow-image', { parties: [] })], /parties/],
-      ['party without domain_id', [{ ...task('a', 'secretflow-image'), parties: [{ role: 'partner' }] }], /domain_id/],
+      ['party without domain_id', [{ ...task('a', 'secretflow-image'), parties: [{ role: 'partner' }] }], /domain[ _]?id/i],
       ['no tasks', [], /tasks/],
     ];
     for (const [what, tasks, field] of cases) {
@@ -128,7 +128,7 @@ const tests = [
       const body = { job_id: 'no-such-job' };
       if (op === 'approve') body.result = 'APPROVE_RESULT_ACCEPT';
       await refused(srv, op, body, code);
-      await refused(srv, op, { ...body, job_id: '' }, 11100, /job_id/);
+      await refused(srv, op, { ...body, job_id: '' }, 11100, /job[ _]?id/i);
     }
     await refused(srv, 'status/batchQuery', { job_ids: [] }, 11100);
   }],

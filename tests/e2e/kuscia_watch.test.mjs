@@ -73,26 +73,31 @@ const tests = [
     await create(srv, job(id, [task('first', 'nap'), task('long', 'sleeper', { deps: ['first'] })]));
     await waitSleepers(id, ['alice', 'bob']);
     const running = await w.next((v) => frameOf(id, 1)(v) && taskState(v, 'long') === 'Running', 10000, replayed);
-    // Before that, a frame with the job Running and only "first" running:
-    // a task's change makes a MODIFIED frame though the job's state holds.
+    // Before it, a frame with the job Running and "long" not started yet: a
+    // task's change makes a MODIFIED frame though the job's state holds.
+    const mine = () => w.frames.slice(replayed).filter((f) => f.value.object && f.value.object.job_id === id);
     const early = w.frames.slice(replayed, running.index).find((f) => f.value.object && f.value.object.job_id === id
-      && stateOf(f.value) === 'Running' && taskState(f.value, 'first') === 'Running');
-    assert(early, `a MODIFIED frame while "first" ran: ${w.raw.slice(-3000)}`);
-    assertEq(early.value.type, 1, 'MODIFIED is type 1');
+      && stateOf(f.value) === 'Running' && taskState(f.value, 'long') === 'Pending');
+    assert(early, `a frame while only "first" ran: ${mine().map((f) => f.raw.slice(0, 300)).join('\n')}`);
+    assertEq(stateOf(running.value), 'Running');
     assertEq(taskState(running.value, 'first'), 'Succeeded');
     await ok(srv, 'suspend', { job_id: id });
-    await w.next((v) => frameOf(id, 1)(v) && stateOf(v) === 'Suspended', 10000, running.index);
+    // The job's change, then its tasks' (stopped): the last shows both.
+    const suspended = await w.next((v) => frameOf(id, 1)(v) && stateOf(v) === 'Suspended' && taskState(v, 'long') !== 'Running', 10000, running.index);
     await ok(srv, 'restart', { job_id: id });
-    const again = await w.next((v) => frameOf(id, 1)(v) && stateOf(v) === 'Running' && taskState(v, 'long') === 'Running', 10000, running.index);
+    const again = await w.next((v) => frameOf(id, 1)(v) && stateOf(v) === 'Running' && taskState(v, 'long') === 'Running', 10000, suspended.index);
     await ok(srv, 'cancel', { job_id: id });
     const cancelled = await w.next((v) => frameOf(id, 1)(v) && stateOf(v) === 'Cancelled', 10000, again.index);
     await ok(srv, 'delete', { job_id: id });
     const deleted = await w.next(frameOf(id, 2), 10000, cancelled.index);
     assertEq(deleted.value.type, 2, 'DELETED is type 2');
     assertEq(deleted.value.object.job_id, id);
-    const mine = w.frames.slice(replayed).filter((f) => f.value.object && f.value.object.job_id === id);
-    assert(mine.slice(1).every((f) => f.value.type === 1 || f.value.type === 2), 'after its first frame, MODIFIED or DELETED');
-    assert(mine.length >= 6, `one frame per change: ${mine.length} frames`);
+    const all = mine();
+    // A job created while watching comes as ADDED (as a Kubernetes watch
+    // reports a new object), then MODIFIED, then DELETED.
+    assert(!('type' in all[0].value), `its first frame is ADDED: ${all[0].raw.slice(0, 200)}`);
+    assert(all.slice(1).every((f) => f.value.type === 1 || f.value.type === 2), 'after its first frame, MODIFIED or DELETED');
+    assert(all.length >= 6, `one frame per change: ${all.length} frames`);
     await sleep(300);
     assertEq(w.frames.slice(deleted.index + 1).filter((f) => f.value.object && f.value.object.job_id === id), [], 'nothing after DELETED');
     wellFormed(w);
