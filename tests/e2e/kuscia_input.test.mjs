@@ -110,6 +110,18 @@ const tests = [
     assert(Object.values(nj.labels || {}).includes('e2e'), `custom_fields become labels: ${JSON.stringify(nj.labels)}`);
   }],
 
+  ['kuscia: max_parallelism 0 or below becomes 1', async ({ srv }) => {
+    for (const mp of [0, -3]) {
+      const id = await create(srv, job(freshId('mp'), [task('a', 'secretflow-image')], { max_parallelism: mp }));
+      assertEq((await query(srv, id)).max_parallelism, 1, `max_parallelism ${mp}`);
+      assertEq((await nativeJob(srv, id)).max_parallelism, 1, `native max_parallelism for ${mp}`);
+    }
+    const none = job(freshId('mp'), [task('a', 'secretflow-image')]);
+    delete none.max_parallelism;
+    await create(srv, none);
+    assertEq((await query(srv, none.job_id)).max_parallelism, 1, 'max_parallelism left out');
+  }],
+
   ['kuscia: approve takes its result by name or number; an unknown result is 11100', async ({ srv }) => {
     const id = freshId('enum');
     await create(srv, job(id, [task('a', 'secretflow-image')], { custom_fields: { gate: 'hold' } }));
