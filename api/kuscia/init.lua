@@ -36,6 +36,37 @@ M.schema = {
     description = "accept a verified TLS client certificate instead of a token" },
 }
 
+--- check(options, cfg) -> problems: what the schema cannot say: domain
+-- ids of at most 63 characters, app images of sandbox.images, argv
+-- placeholders the surface fills in.
+function M.check(options, cfg)
+  local problems = {}
+  for i, d in ipairs(options.domains or {}) do
+    if #d > 63 then problems[#problems + 1] = { path = { "domains", i }, message = "longer than 63 characters" } end
+  end
+  local images = cfg.sandbox and cfg.sandbox.images or {}
+  local names = {}
+  for name in pairs(options.app_images or {}) do names[#names + 1] = name end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    local app = options.app_images[name]
+    if not images[app.image] then
+      local known = {}
+      for k in pairs(images) do known[#known + 1] = k end
+      table.sort(known)
+      problems[#problems + 1] = { path = { "app_images", name, "image" }, message = string.format(
+        '"%s" is not an image of sandbox.images (%s)', app.image, table.concat(known, ", ")) }
+    end
+    local bad = require("api.kuscia.job").unknown_placeholders(app.command)
+    if bad then
+      problems[#problems + 1] = { path = { "app_images", name, "command" }, message = string.format(
+        "unknown placeholder {{.%s}} (known: TASK_ID, TASK_ALIAS, TASK_INPUT_CONFIG, KUSCIA_JOB_ID,"
+          .. " KUSCIA_TASK_ID, KUSCIA_DOMAIN_ID, KUSCIA_ROLE)", bad[1]) }
+    end
+  end
+  return problems
+end
+
 -- The surface checks the Token header itself: a bad one is a 401 with an
 -- empty body, which the runtime's authenticator does not answer.
 M.auth = false

@@ -6,8 +6,6 @@
 -- query echoes.
 local json = require("jobrt.json")
 local units = require("jobrt.units")
--- TEMPORARY until wt-kcore is merged: the core model learns task.group there.
-local HAS_GROUP = require("jobrt.model").MODEL.task.group ~= nil
 
 local M = {}
 
@@ -275,7 +273,7 @@ function M.to_job(q, opts)
         local timeout
         if dt.schedule_config then timeout = dt.schedule_config.task_timeout_seconds end
         tasks[#tasks + 1] = {
-          alias = u.alias, group = HAS_GROUP and group_of[i] or nil, deps = deps,
+          alias = u.alias, group = group_of[i], deps = deps,
           priority = t.priority, tolerable = t.tolerable, image = app.image or "host",
           command = fill(app.command, vars), env = env,
           inputs = { { source = "inline", data = t.task_input_config, target = M.INPUT_FILE } },

@@ -40,27 +40,13 @@ local function task_id(job_id)
   return job_id:sub(1, 50) .. "-" .. crypto.hex(crypto.random_bytes(6))
 end
 
---- service.state(ctx) -> what the routes share: the options, hosted
--- domains, app images and the watch feed.
+--- service.state(ctx) -> what the routes share: the options (checked by
+-- the surface's schema and check), hosted domains, app images and the
+-- watch feed.
 function M.state(ctx)
   local cfg = ctx.config or {}
   local domains = {}
-  for _, d in ipairs(cfg.domains or {}) do
-    if #d > 63 then error(string.format("surfaces.kuscia.domains: %q is longer than 63 characters", d), 0) end
-    domains[d] = true
-  end
-  local images = ctx.sandbox.images or {}
-  for name, app in pairs(cfg.app_images or {}) do
-    if not images[app.image or "host"] then
-      error(string.format('surfaces.kuscia.app_images.%s.image: "%s" is not in sandbox.images', name,
-        tostring(app.image)), 0)
-    end
-    local bad = jobmap.unknown_placeholders(app.command or {})
-    if bad then
-      error(string.format("surfaces.kuscia.app_images.%s.command: unknown placeholder {{.%s}} (known: the"
-        .. " KUSCIA_* variables, TASK_INPUT_CONFIG, TASK_ID, TASK_ALIAS)", name, bad[1]), 0)
-    end
-  end
+  for _, d in ipairs(cfg.domains or {}) do domains[d] = true end
   return {
     ctx = ctx, cfg = cfg, core = core, surface = ctx.name, tokens = cfg.tokens or {},
     client_cert = cfg.client_cert == true,
@@ -183,7 +169,14 @@ function M.routes(r, s)
     if state == "Failed" then
       local doc = job.doc
       doc.cancelled = true
-      ctx.update(job.id, { doc = doc })
+      -- The core takes no change while the tasks of a stopped job end.
+      local ok, f
+      for _ = 1, STOPPING_TRIES do
+        ok, f = ctx.pipeline:update(job.id, { doc = doc })
+        if ok or f.core_code ~= "LOCKED" then break end
+        async.sleep(STOPPING_WAIT)
+      end
+      if not ok then fail(C.CANCEL, "%s", tostring(f.message)) end
     elseif state ~= "Succeeded" and state ~= "Cancelled" and state ~= "ApprovalReject" then
       local ok, err = core.cancel(job.id, q.reason ~= "" and q.reason or nil)
       if not ok then fail(C.CANCEL, "%s", tostring(err)) end

@@ -15,7 +15,8 @@ M.JOB_STATES = {
 }
 
 -- Kuscia's tasks know only these; a stopped party counts as failed, one
--- that never ran (skipped after a failure) as pending.
+-- that never ran (skipped after a failure, stopped before it started) as
+-- pending.
 M.PARTY_STATES = {
   pending = "Pending", ready = "Pending", skipped = "Pending", running = "Running",
   succeeded = "Succeeded", failed = "Failed", canceled = "Failed",
@@ -64,6 +65,8 @@ local function task_status(dt, tasks)
     local ct = tasks[alias] or {}
     local p = list(dt.parties)[j] or {}
     local st = M.PARTY_STATES[ct.state] or "Pending"
+    -- Stopped before it ever started: Kuscia never created it.
+    if ct.state == "canceled" and not ct.started_at then st = "Pending" end
     states[st] = (states[st] or 0) + 1
     if ct.started_at then
       created = true
@@ -73,7 +76,9 @@ local function task_status(dt, tasks)
     local msg = st == "Failed" and str(ct.error) or ""
     if st == "Failed" then
       created = true
-      if msg ~= "" then failures[#failures + 1] = { domain = str(p.domain_id), message = msg } end
+      if msg ~= "" then
+        failures[#failures + 1] = { domain = str(p.domain_id), message = msg, stopped = ct.state == "canceled" }
+      end
     end
     parties[#parties + 1] = { domain_id = str(p.domain_id), state = st, err_msg = msg, endpoints = {} }
   end
@@ -121,13 +126,16 @@ function M.status_detail(job)
     local ts, failed = task_status(dt, tasks)
     statuses[#statuses + 1] = ts
     for _, f in ipairs(failed) do
-      failures[#failures + 1] = string.format("Task[%s]-Party[%s]: %s", str(dt.alias), f.domain, f.message)
+      if not f.stopped then
+        failures[#failures + 1] = string.format("Task[%s]-Party[%s]: %s", str(dt.alias), f.domain, f.message)
+      end
     end
   end
   local state = M.job_state(job)
   local err = str(job.error)
   if state == "Failed" and #failures > 0 then
-    -- Which party failed and why, rather than the core's own summary.
+    -- Which party failed and why, rather than the core's own summary (a
+    -- stopped job's parties did not fail: its message is the stop's reason).
     err = table.concat(failures, "; ")
   elseif state == "ApprovalReject" and err == "" and type(job.approval) == "table" then
     err = str(job.approval.reason)

@@ -470,6 +470,71 @@ return {
         500, 1800 })
   end },
 
+  { "the Kuscia surface's options: every problem by line, and the issue's example", function(t)
+    t.eq(errors_of(table.concat({
+      "sandbox: {images: {host: /, alpine: /srv/alpine}}",
+      "surfaces:",
+      "  kuscia:",
+      "    tokens: [abc, 5]",
+      "    domains: [alice, Bob, b-, " .. string.rep("d", 64) .. "]",
+      "    approval: [nosuch]",
+      "    app_images:",
+      "      nocmd: {image: host}",
+      "      badres: {command: [x], resources: {cpu: lots, gpu: 1}}",
+      "    client_cert: maybe",
+      "    tokes: []",
+    }, "\n") .. "\n", {}), {
+      "t.yaml:4: surfaces.kuscia.tokens[2]: expected a string, got 5",
+      "t.yaml:5: surfaces.kuscia.domains[2]: must be a domain id: lower-case letters, digits and '-', starting and"
+        .. ' ending with a letter or digit, got "Bob"',
+      "t.yaml:5: surfaces.kuscia.domains[3]: must be a domain id: lower-case letters, digits and '-', starting and"
+        .. ' ending with a letter or digit, got "b-"',
+      't.yaml:6: surfaces.kuscia.approval[1]: unknown plugin "nosuch" (not in plugins, nor a plugin module)',
+      't.yaml:8: surfaces.kuscia.app_images.nocmd: missing "command" (the argv of each party\'s process;'
+        .. " {{.TASK_ID}} and the like are filled in)",
+      't.yaml:9: surfaces.kuscia.app_images.badres.resources.cpu: invalid cpu "lots": expected cores ("2", "0.5")'
+        .. ' or millicores ("500m")',
+      't.yaml:9: surfaces.kuscia.app_images.badres.resources.gpu: unknown key (did you mean "cpu"?)',
+      't.yaml:10: surfaces.kuscia.client_cert: expected true or false, got "maybe"',
+      't.yaml:11: surfaces.kuscia.tokes: unknown key (did you mean "tokens"?)',
+    })
+    -- What the schema cannot say, checked against the rest of the file.
+    t.eq(errors_of(table.concat({
+      "sandbox: {images: {host: /, alpine: /srv/alpine}}",
+      "surfaces:",
+      "  kuscia:",
+      "    domains: [alice, " .. string.rep("d", 64) .. "]",
+      "    app_images:",
+      "      a: {image: ubuntu, command: [x]}",
+      "      b:",
+      "        command: [run, '{{.TASK_ID}}', '{{ .NOPE }}']",
+    }, "\n") .. "\n", {}), {
+      "t.yaml:4: surfaces.kuscia.domains[2]: longer than 63 characters",
+      't.yaml:6: surfaces.kuscia.app_images.a.image: "ubuntu" is not an image of sandbox.images (alpine, host)',
+      "t.yaml:8: surfaces.kuscia.app_images.b.command: unknown placeholder {{.NOPE}} (known: TASK_ID, TASK_ALIAS,"
+        .. " TASK_INPUT_CONFIG, KUSCIA_JOB_ID, KUSCIA_TASK_ID, KUSCIA_DOMAIN_ID, KUSCIA_ROLE)",
+    })
+    local cfg = valid(t, table.concat({
+      "surfaces:",
+      "  kuscia:",
+      '    tokens: ["<token>"]',
+      "    domains: [alice, bob]",
+      "    approval: []",
+      "    app_images:",
+      "      secretflow-image:",
+      "        image: host",
+      [[        command: [sh, -c, 'echo "$KUSCIA_DOMAIN_ID: $TASK_INPUT_CONFIG"'] ]],
+      "        resources: {cpu: 100m, memory: 256MiB}    # optional",
+    }, "\n") .. "\n", {})
+    t.eq(cfg.surfaces.kuscia, {
+      mount = "/api/v1/job", module = "api.kuscia", tokens = { "<token>" }, domains = { "alice", "bob" },
+      approval = {}, client_cert = false,
+      app_images = { ["secretflow-image"] = { image = "host", env = {},
+        command = { "sh", "-c", 'echo "$KUSCIA_DOMAIN_ID: $TASK_INPUT_CONFIG"' },
+        resources = { cpu = 100, memory = 256 << 20 } } },
+    })
+  end },
+
   { "a start loads and checks each module once: the config pass hands them to the mount", function(t)
     local text = table.concat({
       "lua_path: [" .. PLUGINS .. "]",
