@@ -137,7 +137,7 @@ static int l_events(lua_State *L)
     lua_newtable(L);
     p.last = after;
     rc = job ? jr_store_job_events(c->core->store, job, after, limit, event_row, &p, &e)
-             : jr_store_events_after(c->core->store, after, limit, event_row, &p, &e);
+             : jr_store_events_recent(c->core->store, after, limit, event_row, &p, &e);
     if (rc)
         return jr_lcore_fail_err(L, &e);
     jr_json_array(L, -1);
@@ -210,7 +210,14 @@ static void watch_settle(struct watch *w, int woke_by_commit)
 static void on_watch_commit(struct jr_store_waiter *sw, int status)
 {
     struct watch *w = (struct watch *)((char *)sw - offsetof(struct watch, w));
+    struct jr_store *st = w->c->core ? w->c->core->store : NULL;
 
+    /* A commit without a new event (log lines, usage) need not resume the
+     * watcher's coroutine: it waits on for the next one, its timer running. */
+    if (status == 0 && st && w->after >= jr_store_events_last(st)) {
+        jr_store_wait(st, &w->w);
+        return;
+    }
     watch_settle(w, status == 0);
 }
 
@@ -297,7 +304,8 @@ static int watch_next_k(lua_State *L, int status, lua_KContext ctx)
     if (!w->c->core)
         return 0;
     lua_newtable(L);
-    jr_store_events_after(w->c->core->store, w->after, 1, event_row, &p, NULL);
+    /* from the store's ring: hundreds of watchers share one read */
+    jr_store_events_recent(w->c->core->store, w->after, 1, event_row, &p, NULL);
     if (p.n > 0) {
         w->after = p.last;
         lua_rawgeti(L, -1, 1);

@@ -1,7 +1,8 @@
 /* The scheduler and the job state machine of DESIGN §3 and §5: every
  * transition is checked against its preconditions and written as one store
  * operation plus one event; ready tasks start by job priority, task priority
- * and age when the node's resources and the job's max_parallelism allow. */
+ * and age when the node's resources and the job's max_parallelism (counting
+ * task groups, see jr_task_spec.group) allow. */
 #ifndef JR_SCHED_H
 #define JR_SCHED_H
 

@@ -17,8 +17,11 @@ int jr_store_event_add(struct jr_store *st, const struct jr_event_rec *ev,
     jr_store_bind_text(s, 5, ev->state);
     jr_store_bind_text(s, 6, ev->message);
     rc = jr_store_finish(st, s, sqlite3_step(s), e, "add event");
-    if (!rc && seq_out)
-        *seq_out = sqlite3_last_insert_rowid(st->db);
+    if (!rc) {
+        st->event_last = sqlite3_last_insert_rowid(st->db);
+        if (seq_out)
+            *seq_out = st->event_last;
+    }
     return rc;
 }
 
@@ -70,9 +73,7 @@ int jr_store_job_events(struct jr_store *st, const char *job, int64_t after, int
 
 int64_t jr_store_events_last(struct jr_store *st)
 {
-    sqlite3_stmt *s = jr_store_stmt(st, S_EVENTS_LAST, NULL);
-
-    return s ? jr_store_step_int(s, 0) : 0;
+    return st->event_last;
 }
 
 int jr_store_log_add(struct jr_store *st, int64_t job_seq, const char *task,

@@ -22,6 +22,16 @@ enum jr_stmt {
     S_COUNT
 };
 
+/* The recent events (ring.c): every event with base < seq <= last, oldest
+ * at head; n of cap slots used. */
+#define JR_STORE_RING_SIZE 4096
+struct jr_event_ring {
+    struct ring_ev **v;
+    size_t cap, head, n;
+    int64_t base, last;
+    int failed;                  /* a fill ran out of memory */
+};
+
 struct jr_store {
     sqlite3 *db;
     int in_txn;                  /* BEGIN done, COMMIT not yet */
@@ -33,6 +43,8 @@ struct jr_store {
     uv_idle_t idle;
     int attached;
     int open_handles;            /* handles not yet closed */
+    int64_t event_last;          /* the newest event this connection sees */
+    struct jr_event_ring ring;
 };
 
 /* The cached statement id, reset and with its bindings cleared, ready to
@@ -74,6 +86,11 @@ static inline const char *jr_store_col_text(sqlite3_stmt *s, int i)
 {
     return (const char *)sqlite3_column_text(s, i);
 }
+
+/* ring.c: after a rollback, re-read event_last and drop the ring's events
+ * above it; at close, free the ring. */
+void jr_store_ring_rollback(struct jr_store *st);
+void jr_store_ring_free(struct jr_store *st);
 
 /* The schema migrations, applied in order at open. */
 int jr_store_migrate(sqlite3 *db, struct jr_err *e);

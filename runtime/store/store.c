@@ -154,8 +154,10 @@ int jr_store_op_end(struct jr_store *st, int ok, struct jr_err *e)
 
     if (st->op_depth <= 0)
         return JR_OK;
-    if (!ok)
+    if (!ok) {
         rc = run_stmt(st, S_ROLLBACK_TO, e);
+        jr_store_ring_rollback(st);
+    }
     if (run_stmt(st, S_RELEASE, rc ? NULL : e) && !rc)
         rc = JR_E_STORE;
     st->op_depth--;
@@ -214,6 +216,8 @@ int jr_store_commit(struct jr_store *st)
     if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         rc = JR_E_STORE;
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        st->in_txn = 0;
+        jr_store_ring_rollback(st);
     }
     st->in_txn = 0;
     run_waiters(st, rc);
@@ -277,6 +281,13 @@ int jr_store_open(const char *path, struct jr_store **out, struct jr_err *e)
         rc = exec_sql(st, "PRAGMA temp_store = MEMORY", e);
     if (!rc)
         rc = jr_store_migrate(st->db, e);
+    if (!rc) {
+        sqlite3_stmt *s = jr_store_stmt(st, S_EVENTS_LAST, e);
+        if (s)
+            st->event_last = jr_store_step_int(s, 0);
+        else
+            rc = JR_E_STORE;
+    }
 done:
     if (rc) {
         sqlite3_close(st->db);
@@ -305,6 +316,7 @@ void jr_store_close(struct jr_store *st)
         jr_store_op_end(st, 0, NULL);
     jr_store_commit(st);
     run_waiters(st, JR_E_STORE);
+    jr_store_ring_free(st);
     for (i = 0; i < S_COUNT; i++)
         sqlite3_finalize(st->stmts[i]);
     sqlite3_close(st->db);

@@ -210,6 +210,14 @@ int jr_store_events_after(struct jr_store *st, int64_t after, int64_t limit,
 /* One job's events after seq `after`, in order (through events_by_job). */
 int jr_store_job_events(struct jr_store *st, const char *job, int64_t after, int64_t limit,
                         jr_store_event_cb cb, void *arg, struct jr_err *e);
+/* Events after `after`, as jr_store_events_after, read from the store's ring
+ * of recent events when it holds them (refilled by one read of what was
+ * added since): what many watchers read costs one query, not one each.
+ * Nothing newer than `after`: no query at all. The callback may not write
+ * to the store. */
+int jr_store_events_recent(struct jr_store *st, int64_t after, int64_t limit,
+                           jr_store_event_cb cb, void *arg, struct jr_err *e);
+/* The newest event's seq as this connection sees it (kept in memory). */
 int64_t jr_store_events_last(struct jr_store *st);
 
 /* Logs. */

@@ -90,4 +90,54 @@ return {
     t.eq(core.get("kd").state, "created")
     t.eq(io.open(dir .. "/jobs/kd/a", "r"), nil)
   end },
+
+  { "many watchers see every event once, in order, across quiet commits", function(t)
+    open(t)
+    t.ok(core.submit({ id = "logger" }))
+    t.ok(core.durable())
+    local N, got, done = 100, {}, 0
+    for i = 1, N do
+      local w = core.watch()
+      got[i] = {}
+      coroutine.wrap(function()
+        while #got[i] < 3 do
+          local ev = w:next(5000)
+          if not ev then break end
+          got[i][#got[i] + 1] = ev.job .. ":" .. ev.seq
+        end
+        got[i].position = w:position()
+        got[i].after = w:next(0)
+        w:close()
+        done = done + 1
+      end)()
+    end
+    for k = 1, 3 do
+      -- commits that add no event (log lines) wake nobody for nothing
+      t.ok(core.log("logger", { message = "quiet " .. k }))
+      t.ok(core.durable())
+      t.ok(core.submit({ id = "w" .. k }))
+      t.sleep(5)
+    end
+    t.ok(wait_for(t, function() return done == N end))
+    local evs = core.events(0, 10)
+    local want = {}
+    for k = 2, 4 do want[#want + 1] = evs[k].job .. ":" .. evs[k].seq end
+    t.eq(want, { "w1:2", "w2:3", "w3:4" })
+    for i = 1, N do
+      t.eq({ got[i][1], got[i][2], got[i][3], got[i].position, got[i].after },
+        { want[1], want[2], want[3], 4, nil })
+    end
+    -- a watcher's timeout runs through quiet commits
+    local w <close> = core.watch()
+    local t0, res = require("luv").now(), "waiting"
+    coroutine.wrap(function() res = w:next(150) end)()
+    for _ = 1, 5 do
+      t.ok(core.log("logger", { message = "quiet" }))
+      t.ok(core.durable())
+      t.sleep(10)
+    end
+    t.ok(wait_for(t, function() return res ~= "waiting" end, 2000))
+    t.eq(res, nil)
+    t.ok(require("luv").now() - t0 < 1000)
+  end },
 }
