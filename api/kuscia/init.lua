@@ -36,26 +36,34 @@ M.schema = {
     description = "accept a verified TLS client certificate instead of a token" },
 }
 
+local function sorted(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  return keys
+end
+
 --- check(options, cfg) -> problems: what the schema cannot say: domain
 -- ids of at most 63 characters, app images of sandbox.images, argv
--- placeholders the surface fills in.
+-- placeholders the surface fills in, environment variable names.
 function M.check(options, cfg)
   local problems = {}
   for i, d in ipairs(options.domains or {}) do
     if #d > 63 then problems[#problems + 1] = { path = { "domains", i }, message = "longer than 63 characters" } end
   end
   local images = cfg.sandbox and cfg.sandbox.images or {}
-  local names = {}
-  for name in pairs(options.app_images or {}) do names[#names + 1] = name end
-  table.sort(names)
-  for _, name in ipairs(names) do
+  for _, name in ipairs(sorted(options.app_images or {})) do
     local app = options.app_images[name]
     if not images[app.image] then
-      local known = {}
-      for k in pairs(images) do known[#known + 1] = k end
-      table.sort(known)
+      local known = sorted(images)
       problems[#problems + 1] = { path = { "app_images", name, "image" }, message = string.format(
         '"%s" is not an image of sandbox.images (%s)', app.image, table.concat(known, ", ")) }
+    end
+    for _, k in ipairs(sorted(app.env or {})) do
+      if not k:find("^[%a_][%w_]*$") then
+        problems[#problems + 1] = { path = { "app_images", name, "env", k },
+          message = "not a variable name (letters, digits and '_', not starting with a digit)" }
+      end
     end
     local bad = require("api.kuscia.job").unknown_placeholders(app.command)
     if bad then

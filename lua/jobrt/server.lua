@@ -352,9 +352,12 @@ function Writer:alive()
 end
 
 -- res:stream(status, headers) -> writer with write(chunk) and close().
+-- A stream lives as long as its client listens: from here on the Lua
+-- deadline bounds each wake of the handler, not the sum of them.
 function Response:stream(status, headers)
   if self.sent then error("response already sent", 2) end
   durable()
+  runtime.per_wake(coroutine.running())
   self.sent = true
   self.code = status or self.code or 200
   for k, v in pairs(headers or {}) do self.headers[k] = v end
