@@ -28,7 +28,19 @@ Feed.__index = Feed
 --- watch.feed(get, surface) -> feed. get(id) -> the core job or nil
 -- (jobrt.core's get); surface: the name whose jobs are Kuscia's.
 function M.feed(get, surface)
-  return setmetatable({ get = get, surface = surface, frames = {}, low = nil, last = {}, rendered = 0 }, Feed)
+  return setmetatable({ get = get, surface = surface, frames = {}, low = nil, last = {}, kept = {},
+                        rendered = 0 }, Feed)
+end
+
+-- Jobs that no longer change until a transition (which moves updated_at).
+local SETTLED = { succeeded = true, failed = true, canceled = true, rejected = true }
+local LIVE_TASK = { running = true, ready = true }
+
+-- The ADDED frame of a settled job is kept, keyed by its state and
+-- updated_at: watchers that start later send it without rendering it.
+local function settled_key(job)
+  if not SETTLED[job.state] then return nil end
+  return job.state .. " " .. tostring(job.updated_at)
 end
 
 -- A frame is {text, job = id, object = the JobStatus's own text}: a
@@ -50,10 +62,26 @@ function Feed:object(job)
   return obj
 end
 
+--- feed:added_row(row) -> the kept ADDED frame of a job as core.list
+-- gives it (no tasks), or nil when it must be rendered (feed:added).
+function Feed:added_row(row)
+  local kept = self.kept[row.id]
+  local key = settled_key(row)
+  if kept and key and kept.key == key then return kept.frame end
+  return nil
+end
+
 --- feed:added(job) -> the ADDED frame of a job that exists when a watch
--- starts (rendered for each watcher: it is the job as it is now).
+-- starts: the job as it is now.
 function Feed:added(job)
-  return frame(M.ADDED, self:object(job))
+  local f = frame(M.ADDED, self:object(job))
+  local key = settled_key(job)
+  for _, t in ipairs(key and job.tasks or {}) do
+    -- A task still stopping changes the job without moving updated_at.
+    if LIVE_TASK[t.state] then key = nil break end
+  end
+  self.kept[job.id] = key and { key = key, frame = f } or nil
+  return f
 end
 
 --- feed:deleting(job): the job is about to go; its DELETED event shows it as it is now.
@@ -64,7 +92,7 @@ end
 function Feed:render(ev)
   if ev.type == "deleted" then
     local obj = self.last[ev.job]
-    self.last[ev.job] = nil
+    self.last[ev.job], self.kept[ev.job] = nil, nil
     return obj and frame(M.DELETED, obj) or false
   end
   if not CHANGES[ev.type] or not ev.job then return false end
@@ -108,9 +136,12 @@ function M.serve(s, res, timeout)
   for _ = 1, LIST_PAGES do
     local page = core.list(filter)
     if not page then break end
-    for _, j in ipairs(page.jobs) do
-      local job = core.get(j.id)
-      local f = job and s.feed:added(job)
+    for _, row in ipairs(page.jobs) do
+      local f = s.feed:added_row(row)
+      if not f then
+        local job = core.get(row.id)
+        f = job and s.feed:added(job)
+      end
       if f then
         if not send(f.text) then break end
         sent[f.job] = f.object

@@ -178,10 +178,22 @@ return {
     t.match(del.text, '^{"type":2,"object":{"job_id":"job%-1","status":{"state":"Running"')
     t.eq(del.object, nil)
     t.eq(feed:frame({ seq = 15, job = "gone", type = "deleted" }), false)
+    -- ADDED frames of settled jobs are kept for the watchers that start later.
+    local done = job("succeeded", { ct("psi.alice", "succeeded") }, { id = "job-2", updated_at = "u1" })
+    local f1 = feed:added(done)
+    t.ok(feed:added_row({ id = "job-2", state = "succeeded", updated_at = "u1" }) == f1)
+    t.eq(feed:added_row({ id = "job-2", state = "succeeded", updated_at = "u2" }), nil, "changed since")
+    t.eq(feed:added_row({ id = "job-2", state = "running", updated_at = "u1" }), nil)
+    feed:added(job("running", {}, { id = "job-3", updated_at = "u1" }))
+    t.eq(feed:added_row({ id = "job-3", state = "running", updated_at = "u1" }), nil, "a live job is rendered")
+    feed:added(job("failed", { ct("psi.alice", "running") }, { id = "job-4", updated_at = "u1" }))
+    t.eq(feed:added_row({ id = "job-4", state = "failed", updated_at = "u1" }), nil, "its tasks still stopping")
+    feed:frame({ seq = 16, job = "job-2", type = "deleted" })
+    t.eq(feed:added_row({ id = "job-2", state = "succeeded", updated_at = "u1" }), nil, "forgotten when deleted")
     -- Only the last SPAN frames are kept; an older event is rendered again.
-    for seq = 16, 16 + watch.SPAN do feed:frame({ seq = seq, job = "other", type = "task" }) end
+    for seq = 17, 17 + watch.SPAN do feed:frame({ seq = seq, job = "other", type = "task" }) end
     t.eq(feed.frames[10], nil)
-    t.ok(feed.frames[16 + watch.SPAN] == false)
+    t.ok(feed.frames[17 + watch.SPAN] == false)
     local n = 0
     for _ in pairs(feed.frames) do n = n + 1 end
     t.eq(n, watch.SPAN)
