@@ -41,7 +41,7 @@ local function setup(t, extra)
 end
 
 -- One request through app:handle; -> {code, headers, body}.
-local function call(t, app, path, body, headers, method)
+local function call(t, app, path, body, headers, method, tls)
   local out, finished = { body = "" }, false
   local exchange = {
     respond = function(_, code, hdrs, b)
@@ -59,7 +59,7 @@ local function call(t, app, path, body, headers, method)
   local hs = {}
   for k, v in pairs(headers or { Token = "tok-1" }) do hs[k:lower()] = v end
   app:handle({ method = method or "POST", path = "/api/v1/job" .. path, target = "/api/v1/job" .. path,
-               query_string = "", headers = hs, body = body or "" }, exchange)
+               query_string = "", headers = hs, body = body or "", tls = tls }, exchange)
   for _ = 1, 1500 do
     if finished then break end
     t.sleep(10)
@@ -115,6 +115,21 @@ return {
     t.eq(api(t, app, "/query", { job_id = "x" }, { Token = admin }).status.code, 11202)
     t.eq(call(t, app, "/query", '{"job_id":"x"}', { Token = user }).code, 401)
     t.eq(call(t, app, "/query", '{"job_id":"x"}', { Authorization = "Bearer " .. admin }).code, 401)
+  end },
+
+  { "client_cert: a verified client certificate instead of a token, where the deployment says so", function(t)
+    local verified = { subject = "CN=alice-client,O=alice", verified = true }
+    local unverified = { subject = "CN=mallory", verified = false }
+    local app = setup(t, "    client_cert: true")
+    local r = call(t, app, "/query", '{"job_id":"x"}', {}, nil, verified)
+    t.eq(r.code, 200)
+    t.eq(json.decode(r.body).status.code, 11202)
+    t.eq(call(t, app, "/query", '{"job_id":"x"}', {}, nil, unverified).code, 401)
+    t.eq(call(t, app, "/query", '{"job_id":"x"}', {}).code, 401)
+    t.cleanup()
+    t.cleanup = nil
+    app = setup(t)
+    t.eq(call(t, app, "/query", '{"job_id":"x"}', {}, nil, verified).code, 401, "not without client_cert")
   end },
 
   { "HTTP 200 and status.code for handled requests; gin's 404 for the rest", function(t)
