@@ -165,23 +165,12 @@ function M.routes(r, s)
     done(res, job.id)
   end)
 
-  -- Cancel: final. A failed job stays failed in the core, marked cancelled.
+  -- Cancel: final (a failed job too; restart then refuses it).
   route("cancel", "cancel", function(req, res)
     local q = request("JobControlRequest", req)
     local job = kuscia_job(q.job_id, C.CANCEL)
     local state = view.job_state(job)
-    if state == "Failed" then
-      local doc = job.doc
-      doc.cancelled = true
-      -- The core takes no change while the tasks of a stopped job end.
-      local ok, f
-      for _ = 1, STOPPING_TRIES do
-        ok, f = ctx.pipeline:update(job.id, { doc = doc })
-        if ok or f.core_code ~= "LOCKED" then break end
-        async.sleep(STOPPING_WAIT)
-      end
-      if not ok then fail(C.CANCEL, "%s", tostring(f.message)) end
-    elseif state ~= "Succeeded" and state ~= "Cancelled" and state ~= "ApprovalReject" then
+    if state ~= "Succeeded" and state ~= "Cancelled" and state ~= "ApprovalReject" then
       local ok, err = core.cancel(job.id, q.reason ~= "" and q.reason or nil)
       if not ok then fail(C.CANCEL, "%s", tostring(err)) end
     end

@@ -32,15 +32,8 @@ local function list(v)
   return v
 end
 
---- view.cancelled(job) -> whether a cancel made this failed job final
--- (the core keeps it failed; Kuscia shows it Cancelled).
-function M.cancelled(job)
-  return type(job.doc) == "table" and job.doc.cancelled == true
-end
-
 --- view.job_state(job) -> Kuscia's name of the job's state.
 function M.job_state(job)
-  if job.state == "failed" and M.cancelled(job) then return "Cancelled" end
   return M.JOB_STATES[job.state] or "Unknown"
 end
 
@@ -164,10 +157,10 @@ end
 local function task_config(dt)
   local parties = json.array({})
   for j, p in ipairs(list(dt.parties)) do
-    local r = type(p.resources) == "table" and p.resources or nil
+    -- Kuscia's query echoes a party's domain, role and bandwidth limits,
+    -- never its resources (those are the pods' business).
     parties[j] = {
       domain_id = str(p.domain_id), role = str(p.role), bandwidth_limits = list(p.bandwidth_limits),
-      resources = r and { cpu = str(r.cpu), memory = str(r.memory), bandwidth = str(r.bandwidth) } or nil,
     }
   end
   local sc = type(dt.schedule_config) == "table" and dt.schedule_config or nil

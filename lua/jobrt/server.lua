@@ -389,6 +389,9 @@ function Response:websocket(opts)
     end
     M.fail(status, status == 400 and "BadRequest" or "Unavailable", reason)
   end
+  -- Like a stream, a WebSocket lives as long as its peer: the deadline
+  -- bounds each wake of the handler (Bacalhau's logs follow a whole job).
+  runtime.per_wake(coroutine.running())
   self.sent = true
   self.code = 101
   self.upgraded = ws

@@ -183,14 +183,14 @@ return {
     t.eq(code_of(t, app, "/restart", { job_id = "c-1" }), 11211)
     t.eq(code_of(t, app, "/stop", { job_id = "c-1" }), 11205)
     t.eq(code_of(t, app, "/approve", { job_id = "c-1", result = "APPROVE_RESULT_ACCEPT" }), 11206)
-    -- A failed job cancelled stays failed in the core, but is final here.
+    -- A failed (stopped) job cancelled is final: canceled in the core too.
     t.eq(code_of(t, app, "/create", job("c-2")), 0)
     wait_state(t, app, "c-2", "Running")
     t.eq(code_of(t, app, "/stop", { job_id = "c-2" }), 0)
     wait_state(t, app, "c-2", "Failed")
     t.eq(code_of(t, app, "/cancel", { job_id = "c-2" }), 0)
     t.eq(state_of(t, app, "c-2"), "Cancelled")
-    t.eq(core.get("c-2").state, "failed")
+    t.eq(core.get("c-2").state, "canceled")
     t.eq(code_of(t, app, "/restart", { job_id = "c-2" }), 11211)
   end },
 
