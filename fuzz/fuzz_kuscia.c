@@ -115,18 +115,6 @@ static const char CHECK[] =
     "  return n\n"
     "end\n";
 
-static void line_hook(lua_State *l, lua_Debug *ar)
-{
-    const char *file;
-    unsigned h = 0;
-
-    if (!lua_getinfo(l, "S", ar) || !(file = strstr(ar->source, "kuscia/")))
-        return;
-    for (; *file; file++)
-        h = h * 31 + (unsigned char)*file;
-    counters[(h + (unsigned)ar->currentline) % (NCOUNTERS - 64)]++;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -137,19 +125,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         {NULL, NULL},
     };
     L = fuzz_lua_open("fuzz_kuscia", modules, CHECK, &check_ref);
-    lua_sethook(L, line_hook, LUA_MASKLINE, 0);
+    fuzz_lua_cover(L, counters, NCOUNTERS - 64, "kuscia/");
     return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, check_ref);
-    lua_pushlstring(L, (const char *)data, size);
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-        fprintf(stderr, "fuzz_kuscia: oracle failed: %s\n", lua_tostring(L, -1));
-        abort();
-    }
-    counters[NCOUNTERS - 64 + (lua_tointeger(L, -1) & 63)]++;
-    lua_pop(L, 1);
+    counters[NCOUNTERS - 64 + (fuzz_lua_check(L, check_ref, "fuzz_kuscia", data, size) & 63)]++;
     return 0;
 }
