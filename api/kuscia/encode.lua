@@ -26,12 +26,7 @@ local function number(n)
   return string.format("%.9g", n)
 end
 
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys)
-  return keys
-end
+local sorted_keys = require("jobrt.tables").sorted_keys
 
 local function is_zero(field, v)
   if v == nil or v == NULL then return true end

@@ -36,12 +36,7 @@ M.schema = {
     description = "accept a verified TLS client certificate instead of a token" },
 }
 
-local function sorted(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys)
-  return keys
-end
+local sorted = require("jobrt.tables").sorted_keys
 
 --- check(options, cfg) -> problems: what the schema cannot say: domain
 -- ids of at most 63 characters, app images of sandbox.images, argv

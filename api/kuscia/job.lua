@@ -58,12 +58,7 @@ local function safe(s, max)
   return s:sub(1, max)
 end
 
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys)
-  return keys
-end
+local sorted_keys = require("jobrt.tables").sorted_keys
 
 local function check_request(q)
   if q.job_id == "" then refuse(INVALID, "job id can not be empty") end
