@@ -27,6 +27,8 @@ SANDBOX_LIBS := -Wl,-Bstatic -lseccomp -Wl,-Bdynamic
 # binary, the C unit tests and the fuzz target link.
 CORE_SRC := $(filter-out runtime/main.c $(SANDBOX_MAIN),$(shell find runtime -name '*.c' | sort))
 LUA_SRC  := $(shell find lua api policies -name '*.lua' | sort)
+# Files the binary serves as they are: the dashboard and the API document.
+ASSET_SRC := $(sort $(wildcard ui/*.html ui/*.css ui/*.js ui/*.svg)) api/native/openapi.json
 BUILD    ?= build
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/embedded.o
 UNIT_SRC := $(sort $(wildcard tests/c/test_*.c))
@@ -50,10 +52,10 @@ $(BUILD)/%.o: %.c $(wildcard runtime/*.h runtime/*/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-# The Lua library, the surfaces and the policies are compiled into the binary
-# as source text under their repository paths.
-$(BUILD)/embedded.c: $(BUILD)/embed $(LUA_SRC)
-	$(BUILD)/embed $(LUA_SRC) > $@.tmp && mv $@.tmp $@
+# The Lua library, the surfaces, the policies and the served assets are
+# compiled into the binary as text under their repository paths.
+$(BUILD)/embedded.c: $(BUILD)/embed $(LUA_SRC) $(ASSET_SRC)
+	$(BUILD)/embed $(LUA_SRC) $(ASSET_SRC) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/embedded.o: $(BUILD)/embedded.c
 	$(CC) $(CFLAGS) -c -o $@ $<
