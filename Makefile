@@ -35,7 +35,7 @@ CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/embedded.o
 UNIT_SRC := $(sort $(wildcard tests/c/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/c/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test asan bench fuzz clean node-deps bench-deps fuzz-deps units rock
+.PHONY: all deps run test asan bench fuzz clean node-deps bench-deps fuzz-deps units rock man install
 
 all: jobrt
 
@@ -64,6 +64,29 @@ $(BUILD)/embedded.o: $(BUILD)/embedded.c
 $(BUILD)/embed: tools/embed.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -Wall -Wextra -Werror -O1 -o $@ $<
+
+# jobrt(1), from the help text the binary prints.
+man: $(BUILD)/jobrt.1
+$(BUILD)/jobrt.1: jobrt
+	./jobrt help --man > $@.tmp && mv $@.tmp $@
+
+# The binary, the sandbox helper beside it (the daemon looks for it there),
+# the manual page, the systemd unit and its user, and a deployment file
+# unless one is there. DESTDIR stages the tree for a package.
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= /etc
+install: jobrt $(BUILD)/jobrt-sandbox $(BUILD)/jobrt.1
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(SYSCONFDIR)/jobrt
+	install -m 0755 jobrt $(DESTDIR)$(PREFIX)/bin/jobrt
+	install -m 0755 $(BUILD)/jobrt-sandbox $(DESTDIR)$(PREFIX)/bin/jobrt-sandbox
+	install -m 0644 $(BUILD)/jobrt.1 $(DESTDIR)$(PREFIX)/share/man/man1/jobrt.1
+	sed -e 's|/usr/local|$(PREFIX)|g' -e 's|/etc/jobrt|$(SYSCONFDIR)/jobrt|g' deploy/jobrt.service \
+	  > $(DESTDIR)$(PREFIX)/lib/systemd/system/jobrt.service
+	chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/jobrt.service
+	install -m 0644 deploy/jobrt.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/jobrt.conf
+	[ -e $(DESTDIR)$(SYSCONFDIR)/jobrt/jobrt.yaml ] || \
+	  install -m 0644 deploy/default.yaml $(DESTDIR)$(SYSCONFDIR)/jobrt/jobrt.yaml
 
 $(BUILD)/tests/%: tests/c/%.c tests/c/unit.h $(BUILD)/libjobrt_core.a
 	@mkdir -p $(@D)

@@ -553,6 +553,7 @@ as two lines from standard input), or checks the --token given, and writes
 and the token, readable by you only (mode 0600). --ttl sets how long the
 token lasts (e.g. 30d; the daemon's default is 24h). An https URL is
 verified against the system's CA store, or the PEM file JOBRT_CA_FILE.
+
 ]] .. M.EXIT_CODES },
   jobs = {
     usage = "jobs SUBCOMMAND [--url URL] [--json] ...",

@@ -396,7 +396,8 @@ deployment's users.NAME.password_hash.]] },
     summary = "list the commands, or explain one",
     help = [[
 Without COMMAND lists every command, those the mounted surfaces offer
-included; `jobrt help COMMAND` or `jobrt COMMAND --help` explains one.]] },
+included; `jobrt help COMMAND` or `jobrt COMMAND --help` explains one.
+`jobrt help --man` prints all of it as the jobrt(1) manual page (roff).]] },
 }
 
 local BY_NAME = {}
@@ -446,8 +447,30 @@ local function listing(cfg)
   return table.concat(out, "\n") .. "\n"
 end
 
+-- jobrt(1): every command's help, the surfaces' included, as roff.
+local function man_page()
+  local commands = {}
+  for _, c in ipairs(COMMANDS) do
+    commands[#commands + 1] = { usage = c.usage, summary = c.summary, help = c.help }
+  end
+  local extra = {}
+  for name, found in pairs(surface_commands(require("jobrt.config").default())) do
+    if not BY_NAME[name] then
+      extra[#extra + 1] = { usage = found.spec.usage or name, summary = found.spec.summary,
+        help = found.spec.help, surface = found.surface }
+    end
+  end
+  table.sort(extra, function(a, b) return a.usage < b.usage end)
+  for _, c in ipairs(extra) do commands[#commands + 1] = c end
+  return require("jobrt.manpage").render({ version = runtime.version, commands = commands })
+end
+
 cmd_help = function(args)
   local name = args[2]
+  if name == "--man" and #args == 2 then
+    io.stdout:write(man_page())
+    return 0
+  end
   if name == nil then
     io.stdout:write(listing(require("jobrt.config").default()))
     return 0
