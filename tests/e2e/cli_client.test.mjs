@@ -229,6 +229,35 @@ const tests = [
     assert(down.stderr.includes('cannot reach'), down.stderr);
   }],
 
+  ['https: verified against JOBRT_CA_FILE, refused without it', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'jobrt-cli-tls-'));
+    assertEq(spawnSync(JOBRT, ['certs', path.join(dir, 'certs')]).status, 0);
+    const port = await freePort();
+    const tls = await startServer({
+      config: `${TEST_USERS}
+listen:
+  - address: 127.0.0.1:${port}
+    tls: {cert: ${dir}/certs/server.crt, key: ${dir}/certs/server.key}
+`,
+    });
+    try {
+      const url = `https://localhost:${port}`;
+      const ca = { JOBRT_CA_FILE: path.join(dir, 'certs', 'ca.crt') };
+      const token = JSON.parse(cli(['jobs', 'list', '--json', '--url', tls.url], { env: {} }).stdout || 'null');
+      assertEq(token, null); // the plain listener is --listen's; the file's token is not for it
+      const login = cli(['login', '--url', url, '--user', 'tester'], { env: ca, input: 'tester-password\n' });
+      assertEq(login.status, 0, login.stderr);
+      const list = cli(['jobs', 'list', '--json'], { env: ca });
+      assertEq([list.status, list.stdout.trim()], [0, '[]']);
+      const refused = cli(['jobs', 'list']);
+      assertEq(refused.status, 4);
+      assert(refused.stderr.includes('certificate verify failed'), refused.stderr);
+    } finally {
+      await tls.finish('the TLS daemon exits 0 on SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }],
+
   ['usage errors exit 2', async () => {
     for (const args of [['jobs'], ['jobs', 'frob'], ['jobs', 'list', '--bogus'], ['jobs', 'show'], ['jobs', 'list', '--limit', '0'], ['login', '--token', 'a', '--user', 'b']]) {
       const r = cli(args);
