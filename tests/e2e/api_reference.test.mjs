@@ -156,6 +156,8 @@ const tests = [
     assertEq((await call(srv, 'POST', '/jobs/{job_id}/start', { ...job, body: { reason: 'x' } })).status, 400);
     assertEq((await call(srv, 'POST', '/jobs/{job_id}/restart', job)).status, 409);
     assertEq((await call(srv, 'POST', '/jobs/{job_id}/suspend', { ...job, body: { reason: 'pause' } })).status, 200);
+    // Its tasks are stopped first; then it is suspended, and may be restarted.
+    await until(srv, id, (j) => j.state === 'suspended');
     assertEq((await call(srv, 'POST', '/jobs/{job_id}/restart', job)).status, 200);
     await until(srv, id, running);
     assertEq((await call(srv, 'POST', '/jobs/{job_id}/stop', { ...job, body: { reason: 'enough' } })).status, 200);
