@@ -173,6 +173,11 @@ local function query(params)
   return #parts > 0 and ("?" .. table.concat(parts, "&")) or ""
 end
 
+-- A job id as one path segment.
+local function seg(id)
+  return (tostring(id):gsub("[^%w%-_.~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
 local function refused(s, status, body)
   local b = json.decode(body or "")
   local msg = type(b) == "table" and b.message or ((body or ""):sub(1, 200))
@@ -269,7 +274,7 @@ local function wait_job(s, id)
   local p = progress(s)
   local pause = 0.2
   while true do
-    local job = call(s, "GET", "/jobs/" .. id)
+    local job = call(s, "GET", "/jobs/" .. seg(id))
     if view.FINAL[job.state] then
       p:done(job)
       return job
@@ -369,7 +374,7 @@ function SUB.list(s, opts, rest)
 end
 
 function SUB.show(s, _, rest)
-  local job = call(s, "GET", "/jobs/" .. one_id(rest, "show"))
+  local job = call(s, "GET", "/jobs/" .. seg(one_id(rest, "show")))
   if s.json then print_json(job) else out(view.job(job, s.tty, now())) end
   return 0
 end
@@ -377,7 +382,7 @@ end
 -- The log entries after `after`, printed; returns the new cursor.
 local function print_logs(s, id, after, task, p)
   while true do
-    local page = call(s, "GET", "/jobs/" .. id .. "/logs" .. query({ { "after", after }, { "limit", 1000 } }))
+    local page = call(s, "GET", "/jobs/" .. seg(id) .. "/logs" .. query({ { "after", after }, { "limit", 1000 } }))
     local logs = page.logs or {}
     if #logs > 0 and p then p:clear() end
     for _, e in ipairs(logs) do
@@ -394,7 +399,7 @@ end
 function SUB.logs(s, opts, rest)
   local id = one_id(rest, "logs")
   if not opts.follow then
-    call(s, "GET", "/jobs/" .. id) -- a missing job says so, not "no logs"
+    call(s, "GET", "/jobs/" .. seg(id)) -- a missing job says so, not "no logs"
     print_logs(s, id, nil, opts.task)
     return 0
   end
@@ -403,7 +408,7 @@ function SUB.logs(s, opts, rest)
   local after
   local pause = 0.2
   while true do
-    local job = call(s, "GET", "/jobs/" .. id)
+    local job = call(s, "GET", "/jobs/" .. seg(id))
     after = print_logs(s, id, after, opts.task, p)
     if view.FINAL[job.state] then
       -- Lines written before the end are stored with it: one more read has them all.
@@ -427,10 +432,10 @@ local function transition(op, body_of)
   end
 end
 
-SUB.cancel = transition("cancel", function(id, o) return "/jobs/" .. id .. "/cancel", o.reason and { reason = o.reason } or nil end)
-SUB.restart = transition("restart", function(id) return "/jobs/" .. id .. "/restart" end)
-SUB.approve = transition("approve", function(id, o) return "/jobs/" .. id .. "/approve", { accept = true, reason = o.reason } end)
-SUB.reject = transition("reject", function(id, o) return "/jobs/" .. id .. "/approve", { accept = false, reason = o.reason } end)
+SUB.cancel = transition("cancel", function(id, o) return "/jobs/" .. seg(id) .. "/cancel", o.reason and { reason = o.reason } or nil end)
+SUB.restart = transition("restart", function(id) return "/jobs/" .. seg(id) .. "/restart" end)
+SUB.approve = transition("approve", function(id, o) return "/jobs/" .. seg(id) .. "/approve", { accept = true, reason = o.reason } end)
+SUB.reject = transition("reject", function(id, o) return "/jobs/" .. seg(id) .. "/approve", { accept = false, reason = o.reason } end)
 
 function SUB.watch(s, opts, rest)
   if #rest > 0 then usage("watch takes no arguments") end

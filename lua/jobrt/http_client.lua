@@ -144,10 +144,18 @@ local function resolve(host, port)
   end)
 end
 
+-- luv's errors are names ("ECONNREFUSED") or "NAME: text"; people read words.
+local WORDS = {
+  ECONNREFUSED = "connection refused (is the daemon running?)", ECONNRESET = "connection reset",
+  ETIMEDOUT = "timed out", EHOSTUNREACH = "host unreachable", ENETUNREACH = "network unreachable",
+  EAI_NONAME = "unknown host", EPIPE = "connection closed",
+}
+
 local function plain_error(err)
-  -- luv says "ECONNREFUSED: connection refused"; the second half reads better.
-  local msg = tostring(err):match("^E%u+: (.*)$")
-  return msg or tostring(err)
+  err = tostring(err)
+  local name, text = err:match("^(E[%u_]+):?%s*(.*)$")
+  if name and WORDS[name] then return WORDS[name] end
+  return text ~= nil and text ~= "" and text or err
 end
 
 -- connect(u, ms) -> conn | nil, err
