@@ -121,6 +121,33 @@ const tests = [
     await shot(page, '5-canceled');
   }],
 
+  ['a user signed in with a token sees only their jobs, kept fresh without the stream', async ({ browser, srv, watch }) => {
+    const ctx = await browser.createBrowserContext();
+    try {
+      const page = await ctx.newPage();
+      watch(page);
+      await page.setViewport({ width: 1280, height: 800 });
+      const token = (await nativeCall(srv, 'POST', '/tokens', { ttl: '10m' }, ALICE)).body.token;
+      await page.goto(`${srv.url}/jobrt/ui/`, { waitUntil: 'networkidle0', timeout: T });
+      await page.type('#token', token);
+      await page.click('#signin-form button[type=submit]');
+      await page.waitForSelector('#list:not([hidden])', { timeout: T });
+      assertEq(await page.evaluate(() => sessionStorage.getItem('jobrt.auth').startsWith('Bearer ')), true);
+      await page.waitForFunction(() => document.querySelectorAll('#jobs tbody tr').length === 1, { timeout: T });
+      assert(await page.$eval('#live', (e) => e.hidden), 'no live stream for a user');
+      const r = await nativeCall(srv, 'POST', '/jobs', { title: 'alice again', start: true, tasks: [{ alias: 'a', command: ['true'] }] }, ALICE);
+      await page.waitForSelector(`#jobs tr[data-id="${r.body.id}"][data-state="succeeded"]`, { timeout: T });
+      await page.click(`#jobs tr[data-id="${r.body.id}"] a`);
+      await page.waitForSelector('#dag svg g.node[data-task="a"]', { timeout: T });
+      assert(await page.$eval('#approve', (b) => b.hidden), 'no approve button for a user');
+      await page.click('#signout');
+      await page.waitForSelector('#signin:not([hidden])', { timeout: T });
+      assertEq(await page.evaluate(() => sessionStorage.getItem('jobrt.auth')), null);
+    } finally {
+      await ctx.close();
+    }
+  }],
+
   ['no script error and no CSP violation happened', async ({ problems }) => {
     assertEq(problems, []);
   }],
@@ -138,12 +165,16 @@ run(tests, {
     await page.setViewport({ width: 1280, height: 800 });
     page.setDefaultTimeout(T);
     const problems = [];
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/status of 40[13]/.test(m.text())) problems.push(`console: ${m.text()}`);
-    });
-    page.on('dialog', (d) => d.accept());
-    return { srv, browser, page, problems, ids: {} };
+    // 401 and 403 are expected: a wrong password, a user's event stream.
+    const watch = (p) => {
+      p.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+      p.on('console', (m) => {
+        if (m.type() === 'error' && !/status of 40[13]/.test(m.text())) problems.push(`console: ${m.text()}`);
+      });
+      p.on('dialog', (d) => d.accept());
+    };
+    watch(page);
+    return { srv, browser, page, problems, watch, ids: {} };
   },
   after: async ({ srv, browser }) => {
     await browser.close();
