@@ -16,7 +16,7 @@
     admin: false,
     filter: '',
     jobs: new Map(),   // id -> summary, for the list
-    next: null,
+    showAll: false,
     stream: null,      // AbortController of the event stream
     poll: null,        // timer when there is no stream (not an admin)
     job: null,         // the job shown on its page
@@ -215,13 +215,24 @@
 
   // ---- the job list -----------------------------------------------------
 
+  // The API pages oldest first: every page is read (up to MAX_JOBS) so the
+  // list can show the newest.
+  const MAX_JOBS = 20000;
+  const SHOWN = 300;
+
   async function loadJobs(quiet) {
     try {
-      const q = new URLSearchParams({ limit: '200' });
-      if (state.filter) q.set('state', state.filter);
-      const page = await api('GET', `/jobs?${q}`);
-      state.jobs = new Map(page.jobs.map((j) => [j.id, j]));
-      state.next = page.next || null;
+      const jobs = new Map();
+      let after = null;
+      do {
+        const q = new URLSearchParams({ limit: '1000' });
+        if (state.filter) q.set('state', state.filter);
+        if (after) q.set('after', after);
+        const page = await api('GET', `/jobs?${q}`);
+        for (const j of page.jobs) jobs.set(j.id, j);
+        after = page.next || null;
+      } while (after && jobs.size < MAX_JOBS);
+      state.jobs = jobs;
       renderList();
       if (!quiet) flash('');
     } catch (e) {
@@ -229,20 +240,12 @@
     }
   }
 
-  async function loadMore() {
-    if (!state.next) return;
-    const q = new URLSearchParams({ limit: '200', after: state.next });
-    if (state.filter) q.set('state', state.filter);
-    const page = await api('GET', `/jobs?${q}`);
-    for (const j of page.jobs) state.jobs.set(j.id, j);
-    state.next = page.next || null;
-    renderList();
-  }
-
   function renderList() {
     const body = $('#jobs tbody');
-    // Newest first: ids are time-ordered (UUID v7).
-    const jobs = [...state.jobs.values()].sort((a, b) => (a.id < b.id ? 1 : -1));
+    // Newest first (a caller may choose ids, so by creation time).
+    const all = [...state.jobs.values()].sort((a, b) => (a.created_at === b.created_at
+      ? (a.id < b.id ? 1 : -1) : (a.created_at < b.created_at ? 1 : -1)));
+    const jobs = state.showAll ? all : all.slice(0, SHOWN);
     body.replaceChildren(...jobs.map((j) => {
       const tr = document.createElement('tr');
       tr.dataset.id = j.id;
@@ -260,7 +263,8 @@
       return tr;
     }));
     $('#jobs-empty').hidden = jobs.length > 0;
-    $('#more').hidden = !state.next;
+    $('#more').hidden = jobs.length === all.length;
+    $('#more').textContent = `Show all ${all.length}`;
   }
 
   function setFilter(s) {
@@ -432,7 +436,7 @@
   document.addEventListener('DOMContentLoaded', () => {
     $('#signin-form').addEventListener('submit', signIn);
     $('#signout').addEventListener('click', () => signOut(''));
-    $('#more').addEventListener('click', loadMore);
+    $('#more').addEventListener('click', () => { state.showAll = true; renderList(); });
     for (const b of document.querySelectorAll('#filters button')) b.addEventListener('click', () => setFilter(b.dataset.state));
     for (const what of ['cancel', 'restart', 'approve', 'reject']) $(`#${what}`).addEventListener('click', () => act(what));
     window.addEventListener('hashchange', route);
