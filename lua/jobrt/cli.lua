@@ -112,7 +112,7 @@ local function write_credentials(c)
   local ok, err = mkdir_p(path:match("^(.*)/[^/]+$"))
   if not ok then return nil, err end
   local lines = { "# written by jobrt login; keep it private (mode 0600)" }
-  for _, k in ipairs({ "url", "user", "token", "expires_at" }) do
+  for _, k in ipairs({ "url", "user", "token", "expires_at", "cert", "key" }) do
     if c[k] then lines[#lines + 1] = k .. ": " .. c[k] end
   end
   local tmp = path .. ".tmp"
@@ -147,12 +147,20 @@ local function session(opts)
   local ok, err = http.parse_url(url)
   if not ok then usage("--url: %s", err) end
   local token = os.getenv("JOBRT_TOKEN")
-  if (token == nil or token == "") and file.token and trim_url(file.url or "") == url then
+  local same = trim_url(file.url or "") == url
+  if (token == nil or token == "") and file.token and same then
     token = file.token
   end
+  -- A client certificate for mutual TLS: JOBRT_CERT and JOBRT_KEY, else
+  -- what login kept for this URL.
+  local cert, key = os.getenv("JOBRT_CERT"), os.getenv("JOBRT_KEY")
+  if (cert == nil or cert == "") and same then cert, key = file.cert, file.key end
+  if cert == "" then cert = nil end
   return {
     url = url,
     token = token ~= "" and token or nil,
+    cert = cert,
+    key = (key ~= nil and key ~= "") and key or cert,
     json = opts.json,
     tty = uv.guess_handle(1) == "tty",
     err_tty = uv.guess_handle(2) == "tty",
@@ -202,7 +210,7 @@ local function call(s, method, path, body, opts)
   end
   local res, err = http.request({
     method = method, url = s.url .. API .. path, headers = headers, body = text,
-    timeout = opts.timeout, on_data = opts.on_data,
+    timeout = opts.timeout, on_data = opts.on_data, cert = s.cert, key = s.key,
   })
   if not res then exit_with(4, "cannot reach %s: %s", s.url, err) end
   if res.status < 200 or res.status >= 300 then refused(s, res.status, res.body) end
@@ -507,12 +515,17 @@ end
 local function login(args)
   local opts, rest = parse(args, 2, {
     ["--url"] = { "url" }, ["--user"] = { "user" }, ["--token"] = { "token" }, ["--ttl"] = { "ttl" },
+    ["--cert"] = { "cert" }, ["--key"] = { "key" },
   })
   if #rest > 0 then usage("unexpected argument %s", rest[1]) end
   if opts.token and opts.user then usage("give --token or --user, not both") end
+  if opts.key and not opts.cert then usage("--key goes with --cert") end
   local s = session(opts)
   s.token = nil
-  local c = { url = s.url }
+  -- Kept as absolute paths: the next command may run elsewhere.
+  local function absolute(p) return p and (p:sub(1, 1) == "/" and p or (uv.cwd() .. "/" .. p)) or nil end
+  if opts.cert then s.cert, s.key = absolute(opts.cert), absolute(opts.key or opts.cert) end
+  local c = { url = s.url, cert = s.cert, key = s.cert and s.key or nil }
   if opts.token then
     s.token = opts.token
     call(s, "GET", "/jobs?limit=1") -- refused (exit 4) when the token is not valid
@@ -548,7 +561,7 @@ end
 
 M.help = {
   login = {
-    usage = "login [--url URL] [--user NAME | --token TOKEN] [--ttl DURATION]",
+    usage = "login [--url URL] [--user NAME | --token TOKEN] [--ttl DURATION] [--cert FILE --key FILE]",
     summary = "sign in to a daemon; keeps a token for the jobs commands",
     help = [[
 Asks the daemon at URL (default http://127.0.0.1:8080, or JOBRT_URL) for a
@@ -557,16 +570,19 @@ as two lines from standard input), or checks the --token given, and writes
 ~/.config/jobrt/credentials ($XDG_CONFIG_HOME/jobrt when set) with the URL
 and the token, readable by you only (mode 0600). --ttl sets how long the
 token lasts (e.g. 30d; the daemon's default is 24h). An https URL is
-verified against the system's CA store, or the PEM file JOBRT_CA_FILE.
+verified against the system's CA store, or the PEM file JOBRT_CA_FILE;
+--cert and --key (PEM files, kept in the credentials file) are the client
+certificate a mutual-TLS listener asks for (JOBRT_CERT and JOBRT_KEY
+override them).
 
 ]] .. M.EXIT_CODES },
   jobs = {
     usage = "jobs SUBCOMMAND [--url URL] [--json] ...",
     summary = "submit, list, follow and control jobs on a daemon",
     help = [[
-Talks to the daemon's native API. The URL and token are those jobrt login
-kept; --url (or JOBRT_URL) and JOBRT_TOKEN override them (the kept token is
-sent only to the kept URL).
+Talks to the daemon's native API. The URL, token and client certificate
+are those jobrt login kept; --url (or JOBRT_URL), JOBRT_TOKEN, JOBRT_CERT
+and JOBRT_KEY override them (what was kept is sent only to the kept URL).
 
   jobs submit FILE [--wait] [--hold]  submit a job (.json, .yaml, or - for
                                       standard input; started unless --hold

@@ -158,8 +158,8 @@ local function plain_error(err)
   return text ~= nil and text ~= "" and text or err
 end
 
--- connect(u, ms) -> conn | nil, err
-local function connect(u, ms)
+-- connect(u, ms, opts) -> conn | nil, err
+local function connect(u, ms, opts)
   local addrs, rerr = resolve(u.host, u.port)
   if not addrs or #addrs == 0 then
     return nil, string.format("cannot resolve %s: %s", u.host, plain_error(rerr or "no address"))
@@ -179,7 +179,7 @@ local function connect(u, ms)
       local conn = setmetatable({ tcp = tcp, inbuf = "", eof = false }, Conn)
       if u.scheme == "https" then
         local tls = require("jobrt.tls")
-        local session, first = tls.client(u.host, os.getenv("JOBRT_CA_FILE"))
+        local session, first = tls.client(u.host, opts.ca_file or os.getenv("JOBRT_CA_FILE"), opts.cert, opts.key)
         if not session then
           tcp:close()
           return nil, first
@@ -293,7 +293,9 @@ end
 
 -- request{method =, url =, headers =, body =, timeout = seconds (default 30;
 -- for a stream, the longest silence), on_data = function(chunk) -> false
--- to stop} -> {status =, headers =, body =} | nil, err. With on_data the
+-- to stop, ca_file =, cert =, key = (https: the CA bundle, default
+-- JOBRT_CA_FILE or the system store; a client certificate and key)} ->
+-- {status =, headers =, body =} | nil, err. With on_data the
 -- body goes to it as it arrives (for 2xx answers; others are collected)
 -- and the result has no body. Call it from a coroutine.
 function M.request(opts)
@@ -301,7 +303,7 @@ function M.request(opts)
   if not u then return nil, err end
   local ms = math.floor((opts.timeout or 30) * 1000)
   local conn
-  conn, err = connect(u, ms)
+  conn, err = connect(u, ms, opts)
   if not conn then return nil, err end
   local method = opts.method or "GET"
   conn:send(request_head(u, method, opts.headers, opts.body) .. (opts.body or ""))

@@ -72,6 +72,7 @@ function M.render(opts)
     ".TP", ".B JOBRT_URL", esc("the daemon the client commands talk to (instead of the one jobrt login kept)"),
     ".TP", ".B JOBRT_TOKEN", esc("the bearer token the client commands send"),
     ".TP", ".B JOBRT_CA_FILE", esc("a PEM bundle to verify https peers against (downloads, the client)"),
+    ".TP", ".B JOBRT_CERT, JOBRT_KEY", esc("the client certificate and key (PEM) the client presents to a mutual-TLS listener"),
     ".SH FILES",
     ".TP", ".I ~/.config/jobrt/credentials", esc("the URL and token jobrt login keeps (mode 0600)"),
     ".TP", ".I DATA_DIR/auth/admin.txt", esc("the admin credential generated on the first start"),

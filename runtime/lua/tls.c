@@ -2,7 +2,8 @@
  * lua/jobrt/http_client.lua). The same OpenSSL code as the daemon's
  * (http/tls.c) over memory: ciphertext in and out as strings, the socket is
  * the caller's. Peers are verified against the system CA store or a PEM
- * bundle, and against the host name asked for. */
+ * bundle, and against the host name asked for; a client certificate is
+ * presented when given (mutual TLS). */
 #include <lauxlib.h>
 #include <string.h>
 
@@ -38,17 +39,22 @@ static void push_buf(lua_State *L, const struct jr_buf *b)
     lua_pushlstring(L, b->data ? b->data : "", b->len);
 }
 
-/* client(host[, ca_file]) -> session, first handshake bytes | nil, err */
+/* client(host[, ca_file[, cert, key]]) -> session, first handshake bytes |
+ * nil, err. cert and key (PEM files) are presented when the server asks. */
 static int l_client(lua_State *L)
 {
     const char *host = luaL_checkstring(L, 1);
     const char *ca = luaL_optstring(L, 2, NULL);
+    const char *cert = luaL_optstring(L, 3, NULL);
+    const char *key = luaL_optstring(L, 4, cert);
     char err[300];
     struct lua_tls *t = lua_newuserdatauv(L, sizeof(*t), 0);
 
     memset(t, 0, sizeof(*t));
     luaL_setmetatable(L, "jobrt.tls");
     if (jr_tls_client_ctx_new(ca, &t->ctx, err, sizeof(err)))
+        goto fail;
+    if (cert && jr_tls_ctx_use_cert(t->ctx, cert, key, err, sizeof(err)))
         goto fail;
     if (!(t->conn = jr_tls_client_new(t->ctx, host, err, sizeof(err))))
         goto fail;

@@ -229,29 +229,41 @@ const tests = [
     assert(down.stderr.includes('cannot reach'), down.stderr);
   }],
 
-  ['https: verified against JOBRT_CA_FILE, refused without it', async () => {
+  ['https: verified against JOBRT_CA_FILE; mutual TLS with a client certificate', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'jobrt-cli-tls-'));
-    assertEq(spawnSync(JOBRT, ['certs', path.join(dir, 'certs')]).status, 0);
-    const port = await freePort();
+    const c = path.join(dir, 'certs');
+    assertEq(spawnSync(JOBRT, ['certs', c]).status, 0);
+    const [port, mport] = [await freePort(), await freePort()];
     const tls = await startServer({
       config: `${TEST_USERS}
 listen:
   - address: 127.0.0.1:${port}
-    tls: {cert: ${dir}/certs/server.crt, key: ${dir}/certs/server.key}
+    tls: {cert: ${c}/server.crt, key: ${c}/server.key}
+  - address: 127.0.0.1:${mport}
+    tls: {cert: ${c}/server.crt, key: ${c}/server.key, client_ca: ${c}/ca.crt, require_client_cert: true}
 `,
     });
     try {
-      const url = `https://localhost:${port}`;
-      const ca = { JOBRT_CA_FILE: path.join(dir, 'certs', 'ca.crt') };
-      const token = JSON.parse(cli(['jobs', 'list', '--json', '--url', tls.url], { env: {} }).stdout || 'null');
-      assertEq(token, null); // the plain listener is --listen's; the file's token is not for it
-      const login = cli(['login', '--url', url, '--user', 'tester'], { env: ca, input: 'tester-password\n' });
+      const ca = { JOBRT_CA_FILE: path.join(c, 'ca.crt') };
+      const login = cli(['login', '--url', `https://localhost:${port}`, '--user', 'tester'], { env: ca, input: 'tester-password\n' });
       assertEq(login.status, 0, login.stderr);
       const list = cli(['jobs', 'list', '--json'], { env: ca });
       assertEq([list.status, list.stdout.trim()], [0, '[]']);
       const refused = cli(['jobs', 'list']);
       assertEq(refused.status, 4);
       assert(refused.stderr.includes('certificate verify failed'), refused.stderr);
+      // The listener that wants a client certificate.
+      const murl = `https://127.0.0.1:${mport}`;
+      const anon = cli(['login', '--url', murl, '--user', 'tester'], { env: ca, input: 'tester-password\n' });
+      assertEq(anon.status, 4, anon.stderr);
+      const mlogin = cli(['login', '--url', murl, '--user', 'tester', '--cert', path.join(c, 'client.crt'), '--key', path.join(c, 'client.key')],
+        { env: ca, input: 'tester-password\n' });
+      assertEq(mlogin.status, 0, mlogin.stderr);
+      assert(readFileSync(CREDS, 'utf8').includes(`cert: ${path.join(c, 'client.crt')}`), 'the certificate is kept');
+      assertEq(cli(['jobs', 'list', '--json'], { env: ca }).stdout.trim(), '[]');
+      const wrong = cli(['jobs', 'list'], { env: { ...ca, JOBRT_CERT: path.join(c, 'ca.crt'), JOBRT_KEY: path.join(c, 'client.key') } });
+      assertEq(wrong.status, 4);
+      assert(/mismatch|does not match/.test(wrong.stderr), wrong.stderr);
     } finally {
       await tls.finish('the TLS daemon exits 0 on SIGTERM');
       rmSync(dir, { recursive: true, force: true });
