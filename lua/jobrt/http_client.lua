@@ -256,7 +256,8 @@ local function read_body(conn, method, status, headers, ms, emit)
     while true do
       local l, err = conn:line(ms)
       if not l then return nil, err end
-      local n = tonumber(l:match("^(%x+)"), 16)
+      local hex = l:match("^(%x+)")
+      local n = hex and #hex <= 12 and tonumber(hex, 16)
       if not n then return nil, "bad chunk size in the answer" end
       if n == 0 then
         repeat
@@ -283,9 +284,9 @@ local function read_body(conn, method, status, headers, ms, emit)
       local ok, err = conn:more(ms)
       if not ok then return nil, err end
     end
-    local piece = conn.inbuf:sub(1, left)
+    local piece = len and conn.inbuf:sub(1, left) or conn.inbuf
     conn.inbuf = conn.inbuf:sub(#piece + 1)
-    left = left - #piece
+    if len then left = left - #piece end
     if piece ~= "" and emit(piece) == false then return true end
   end
   return true
