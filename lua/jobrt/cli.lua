@@ -2,6 +2,7 @@
 -- daemon's native API over HTTP (jobrt.http_client). The URL and token come
 -- from --url and JOBRT_TOKEN, else from the credentials file `jobrt login`
 -- writes (mode 0600). Exit codes follow the job (see EXIT_CODES below).
+local credentials = require("jobrt.credentials")
 local http = require("jobrt.http_client")
 local json = require("jobrt.json")
 local uv = require("luv")
@@ -67,72 +68,6 @@ end
 ---------------------------------------------------------------------------
 -- Credentials
 
-local function config_dir()
-  local xdg = os.getenv("XDG_CONFIG_HOME")
-  if xdg and xdg:sub(1, 1) == "/" then return xdg .. "/jobrt" end
-  local home = os.getenv("HOME")
-  if not home or home == "" then return nil end
-  return home .. "/.config/jobrt"
-end
-
-function M.credentials_path()
-  local dir = config_dir()
-  return dir and (dir .. "/credentials") or nil
-end
-
--- The credentials file: "key: value" lines (url, token, user, expires_at).
-local function read_credentials()
-  local path = M.credentials_path()
-  local f = path and io.open(path, "r")
-  if not f then return {} end
-  local c = {}
-  for line in f:lines() do
-    local k, v = line:match("^%s*([%w_]+):%s*(.-)%s*$")
-    if k then c[k] = v end
-  end
-  f:close()
-  return c
-end
-
-local function mkdir_p(path)
-  local sofar = ""
-  for part in path:gmatch("[^/]+") do
-    sofar = sofar .. "/" .. part
-    local ok, err, code = uv.fs_mkdir(sofar, 448) -- 0700
-    if not ok and code ~= "EEXIST" then return nil, err end
-  end
-  return true
-end
-
--- Written to a temporary file created 0600 and renamed over the old one,
--- so the token is never readable by others, not even for a moment.
-local function write_credentials(c)
-  local path = M.credentials_path()
-  if not path then return nil, "HOME is not set: nowhere to keep the credentials" end
-  local ok, err = mkdir_p(path:match("^(.*)/[^/]+$"))
-  if not ok then return nil, err end
-  local lines = { "# written by jobrt login; keep it private (mode 0600)" }
-  for _, k in ipairs({ "url", "user", "token", "expires_at", "cert", "key" }) do
-    if c[k] then lines[#lines + 1] = k .. ": " .. c[k] end
-  end
-  local tmp = path .. ".tmp"
-  uv.fs_unlink(tmp)
-  local fd
-  fd, err = uv.fs_open(tmp, "wx", 384) -- O_EXCL, 0600
-  if not fd then return nil, err end
-  uv.fs_fchmod(fd, 384)
-  local text = table.concat(lines, "\n") .. "\n"
-  local n, werr = uv.fs_write(fd, text, 0)
-  uv.fs_close(fd)
-  if n ~= #text then
-    uv.fs_unlink(tmp)
-    return nil, werr or "short write"
-  end
-  ok, err = uv.fs_rename(tmp, path)
-  if not ok then return nil, err end
-  return path
-end
-
 local function trim_url(url)
   url = url:gsub("/+$", "")
   return (url:gsub(API .. "$", ""))
@@ -141,7 +76,7 @@ end
 -- The daemon to talk to and the token to send. The file's token goes only
 -- to the file's URL.
 local function session(opts)
-  local file = read_credentials()
+  local file = credentials.read()
   local url = opts.url or os.getenv("JOBRT_URL")
   url = trim_url(url or file.url or DEFAULT_URL)
   local ok, err = http.parse_url(url)
@@ -539,7 +474,7 @@ local function login(args)
     local t = call(s, "POST", "/tokens", opts.ttl and { ttl = opts.ttl } or nil, { authorization = basic })
     c.user, c.token, c.expires_at = user, t.token, t.expires_at
   end
-  local path, err = write_credentials(c)
+  local path, err = credentials.write(c)
   if not path then exit_with(1, "cannot write the credentials: %s", err) end
   io.stderr:write("logged in to ", s.url, c.expires_at and (" until " .. c.expires_at) or "",
     "; credentials in ", path, "\n")
