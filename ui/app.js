@@ -104,13 +104,23 @@
       $('#signin-error').textContent = 'Give a user and password, or a token.';
       return;
     }
-    const auth = token ? `Bearer ${token}` : `Basic ${btoa(unescape(encodeURIComponent(`${user}:${password}`)))}`;
-    const res = await fetch(`${API}/jobs?limit=1`, { headers: { Authorization: auth } });
+    // A password is traded for a session token at once, so the password is
+    // neither kept in the tab nor checked again on every request.
+    let auth = token ? `Bearer ${token}` : `Basic ${btoa(unescape(encodeURIComponent(`${user}:${password}`)))}`;
+    const res = token
+      ? await fetch(`${API}/jobs?limit=1`, { headers: { Authorization: auth } })
+      : await fetch(`${API}/tokens`, { method: 'POST', headers: { Authorization: auth, 'Content-Type': 'application/json' }, body: '{"ttl": "12h"}' });
     if (!res.ok) {
       let msg = `HTTP ${res.status}`;
       try { msg = (await res.json()).message || msg; } catch { /* keep the status */ }
       $('#signin-error').textContent = `Not signed in: ${msg}`;
       return;
+    }
+    if (!token) {
+      auth = `Bearer ${(await res.json()).token}`;
+      sessionStorage.setItem(`${KEY}.issued`, '1');
+    } else {
+      sessionStorage.removeItem(`${KEY}.issued`);
     }
     state.auth = auth;
     state.who = token ? 'token' : user;
@@ -121,10 +131,14 @@
     start();
   }
 
+  // Signing out revokes the session token sign-in made (not one the user
+  // brought: it may serve elsewhere).
   function signOut(msg) {
     stopLive();
-    sessionStorage.removeItem(KEY);
-    sessionStorage.removeItem(`${KEY}.who`);
+    if (state.auth && sessionStorage.getItem(`${KEY}.issued`)) {
+      fetch(`${API}/tokens/current`, { method: 'DELETE', headers: { Authorization: state.auth } }).catch(() => {});
+    }
+    for (const k of [KEY, `${KEY}.who`, `${KEY}.issued`]) sessionStorage.removeItem(k);
     state.auth = null;
     state.admin = false;
     show('signin');

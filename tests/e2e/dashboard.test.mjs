@@ -46,7 +46,9 @@ const tests = [
     await page.waitForSelector('#list:not([hidden])', { timeout: T });
     await page.waitForSelector('#live:not([hidden])', { timeout: T });
     assertEq(await text(page, '#who'), 'tester (admin)');
-    assertEq(await page.evaluate(() => sessionStorage.getItem('jobrt.auth').startsWith('Basic ')), true);
+    // The password was traded for a token: only the token is kept.
+    const kept = await page.evaluate(() => JSON.stringify(sessionStorage));
+    assert(kept.includes('Bearer ') && !kept.includes('tester-password') && !kept.includes('Basic '), kept);
   }],
 
   ['a job submitted through the API appears and finishes in the list', async ({ page, srv, ids }) => {
@@ -143,8 +145,22 @@ const tests = [
       await page.click('#signout');
       await page.waitForSelector('#signin:not([hidden])', { timeout: T });
       assertEq(await page.evaluate(() => sessionStorage.getItem('jobrt.auth')), null);
+      // A token the user brought is not revoked by signing out.
+      assertEq((await nativeCall(srv, 'GET', '/jobs', undefined, { Authorization: `Bearer ${token}` })).status, 200);
     } finally {
       await ctx.close();
+    }
+  }],
+
+  ['signing out revokes the token signing in was given', async ({ page, srv }) => {
+    const auth = await page.evaluate(() => sessionStorage.getItem('jobrt.auth'));
+    assertEq((await nativeCall(srv, 'GET', '/jobs', undefined, { Authorization: auth })).status, 200);
+    await page.click('#signout');
+    await page.waitForSelector('#signin:not([hidden])', { timeout: T });
+    const deadline = Date.now() + T;
+    while ((await nativeCall(srv, 'GET', '/jobs', undefined, { Authorization: auth })).status !== 403) {
+      assert(Date.now() < deadline, 'the token still works after signing out');
+      await new Promise((r) => setTimeout(r, 50));
     }
   }],
 
