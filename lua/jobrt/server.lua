@@ -220,6 +220,13 @@ function App:mount(name, mod, spec)
     -- surfaces that check a client's image or path at submit.
     sandbox = sandbox_view(self.cfg.sandbox),
     host = host_view(self.cfg.data_dir),
+    -- asset(path) -> the bytes of a file the binary ships to be served as
+    -- it is (the dashboard's ui/*, api/native/openapi.json), or nil; Lua
+    -- sources are not assets.
+    asset = function(path)
+      if type(path) ~= "string" or path:match("%.lua$") then return nil end
+      return runtime.embedded(path)
+    end,
   }
   -- The one way down to the core (jobrt.submit), with this surface's
   -- approval policies and estimator, loaded now so a broken one stops

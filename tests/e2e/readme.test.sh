@@ -119,6 +119,16 @@ kill "$kpid"; wait "$kpid"; krc=$?; kpid=
 [ "$krc" = 0 ]
 result $? "the Kuscia deployment stops on SIGTERM with exit code 0 (got $krc)"
 
+# The client section's block, as written but for the port and the binary's path.
+block=$(awk '/^## The client/ {b = 1} b && /^```sh$/ {on = 1; next} on && /^```$/ {exit} on' README.md |
+        sed -e "s/127\.0\.0\.1:8080/127.0.0.1:$port/g" -e "s|\./jobrt |\"$bin\" |g")
+(cd "$tmp" && HOME="$tmp/home" eval "$block") >"$tmp/client.out" 2>&1
+rc=$?
+[ "$rc" = 0 ] && grep -q 'succeeded' "$tmp/client.out" &&
+  [ "$(stat -c %a "$tmp/home/.config/jobrt/credentials" 2>/dev/null)" = 600 ]
+result $? "the client section's login, submit --wait and list run as written (exit $rc)"
+[ "$rc" = 0 ] || sed 's/^/    /' "$tmp/client.out" | tail -20 >&2
+
 kill "$pid"; wait "$pid"; rc=$?; pid=
 [ "$rc" = 0 ]
 result $? "SIGTERM stops it with exit code 0 (got $rc)"
