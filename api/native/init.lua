@@ -187,8 +187,11 @@ function M.routes(r, ctx)
   end
 
   r:post("/jobs/{job_id}/approve", function(req, res)
-    if not is_admin(ctx, req) then
-      ctx.fail(403, "Forbidden", "approving jobs needs the admin role")
+    -- Admins decide on every held job; a role the holding policy names
+    -- (approve.manual's roles) on the jobs that policy holds.
+    local held = core.get(req.params.job_id)
+    if not (held and ctx.may_approve(req, held)) and not is_admin(ctx, req) then
+      ctx.fail(403, "Forbidden", "approving this job needs the admin role or one its approval policy names")
     end
     local shape = '{"accept": true|false, "reason": "..."}'
     local b = small_body(ctx, req, { accept = "boolean", reason = "string" }, shape)

@@ -51,6 +51,10 @@ function M.start(cfg, loader, set_exit, reload)
     if core then core.close() end
     return nil, terr
   end
+  -- Held jobs are asked again when what they wait for changes.
+  local holds = core and require("jobrt.holds").new({ core = core, deadline = cfg.lua.deadline,
+                                                      memory = cfg.lua.memory })
+  trusted.holds = holds
   local app, err = server.new(cfg, loader, trusted)
   if not app then
     if core then core.close() end
@@ -80,6 +84,7 @@ function M.start(cfg, loader, set_exit, reload)
     runtime.log("info", string.format("listening on %s://%s:%d", l.tls and "https" or "http", host, s:port()))
   end
   runtime.log("info", string.format("jobrt %s serving (pid %d, data %s)", runtime.version, runtime.pid(), cfg.data_dir))
+  if holds then holds:start(function(surface) return app:pipeline(surface) end) end
 
   local signals, stopping = {}, false
   local grace
@@ -106,6 +111,7 @@ function M.start(cfg, loader, set_exit, reload)
       return
     end
     stopping = true
+    if holds then holds:stop() end
     runtime.log("info", string.format("%s: stopping (%d requests in flight)", signame, app.in_flight))
     -- Event streams never finish by themselves: they end now.
     if core then core.stop_watchers() end
@@ -142,12 +148,14 @@ function M.start(cfg, loader, set_exit, reload)
       runtime.log("error", "SIGHUP: reload refused, keeping the running configuration: " .. tostring(terr))
       return
     end
+    new_trust.holds = holds
     local new_app, aerr = server.new(new_cfg, new_loader, new_trust)
     if not new_app then
       runtime.log("error", "SIGHUP: reload refused, keeping the running code: " .. tostring(aerr))
       return
     end
     app = new_app
+    if holds then holds:use(function(surface) return app:pipeline(surface) end) end
     runtime.log("info", "SIGHUP: surfaces and plugins reloaded")
   end
   local hup = uv.new_signal()
