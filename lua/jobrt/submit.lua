@@ -347,7 +347,7 @@ end
 -- goes into the estimator's ctx (what the surface knows of the work).
 function Pipeline:estimate(job, extra)
   if not self.estimator then return nil, { code = "EstimateUnavailable", message = "no estimator configured" } end
-  local ctx = { options = self.estimator_options }
+  local ctx = { options = self.estimator_options, surface = self.surface, core = self.view }
   for k, v in pairs(extra or {}) do ctx[k] = v end
   local ok, est, err = pcall(self.estimator, job, ctx)
   if not ok then
