@@ -8,6 +8,47 @@ local uv = require("luv")
 
 local M = {}
 
+local PID_FILE = "daemon.pid"
+
+-- The daemon's pid, kept in the data directory for `jobrt reload`.
+local function write_pid(dir)
+  local path = dir .. "/" .. PID_FILE
+  local f = io.open(path .. ".tmp", "w")
+  if not f then return nil end
+  f:write(tostring(runtime.pid()), "\n")
+  f:close()
+  os.rename(path .. ".tmp", path)
+  return path
+end
+
+--- daemon.signal(data_dir, signame, out, err) -> exit status: sends the
+-- signal to the jobrt daemon whose pid DATA/daemon.pid holds, after
+-- checking that this process is a jobrt serving.
+function M.signal(dir, signame, out, err)
+  local path = dir .. "/" .. PID_FILE
+  local f = io.open(path, "r")
+  if not f then
+    err(string.format("jobrt: no daemon serves %s (%s is missing)\n", dir, path))
+    return 1
+  end
+  local pid = math.tointeger(tonumber((f:read("l") or ""):match("^%s*(%d+)")))
+  f:close()
+  local cmd = pid and io.open("/proc/" .. pid .. "/cmdline", "rb")
+  local argv = cmd and cmd:read("a") or ""
+  if cmd then cmd:close() end
+  if not pid or not argv:find("jobrt", 1, true) or not argv:find("serve", 1, true) then
+    err(string.format("jobrt: the daemon of %s is not running (%s names pid %s)\n", dir, path, tostring(pid)))
+    return 1
+  end
+  local ok, kerr = uv.kill(pid, signame)
+  if not ok then
+    err(string.format("jobrt: cannot signal pid %d: %s\n", pid, tostring(kerr)))
+    return 1
+  end
+  out(string.format("sent %s to jobrt (pid %d, data %s)\n", signame:upper(), pid, dir))
+  return 0
+end
+
 -- The authenticator and the URL signer for cfg; on the embedded default's
 -- first start, the admin credential is generated and printed once.
 local function trust(cfg)
@@ -85,12 +126,14 @@ function M.start(cfg, loader, set_exit, reload)
   end
   runtime.log("info", string.format("jobrt %s serving (pid %d, data %s)", runtime.version, runtime.pid(), cfg.data_dir))
   if holds then holds:start(function(surface) return app:pipeline(surface) end) end
+  local pid_file = write_pid(cfg.data_dir)
 
   local signals, stopping = {}, false
   local grace
 
   local function finish()
     if grace then grace:close() end
+    if pid_file then os.remove(pid_file) end
     for _, sig in ipairs(signals) do if not sig:is_closing() then sig:close() end end
     if core then
       local ok, cerr = core.close()
