@@ -177,7 +177,7 @@ build-fuzz/fuzz_bacalhau: fuzz/fuzz_bacalhau.c fuzz/fuzz_lua.h $(BUILD)/libjobrt
 build-fuzz/fuzz_kuscia: fuzz/fuzz_kuscia.c fuzz/fuzz_lua.h $(BUILD)/libjobrt_core.a
 	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $(filter-out %.h,$^) $(LDLIBS)
 
-bench: deps bench-deps
+bench: deps bench-deps node-deps
 	$(MAKE) jobrt $(BUILD)/bench/sbs_latency
 	bench/run
 

@@ -62,7 +62,7 @@ function Holds:recheck(ids)
     local pipeline = surface and self.pipeline_of(surface)
     self.jobs[id] = nil
     if pipeline then
-      local when
+      local when, failed
       async.wait(function(wake)
         local t = uv.new_timer()
         t:start(0, 0, function()
@@ -73,11 +73,14 @@ function Holds:recheck(ids)
             on_error = function(err, kind)
               self.log("error", string.format("re-evaluating held job %s failed (%s): %s", id, tostring(kind),
                 tostring(err)))
+              failed = true
               wake()
             end,
           })
         end)
       end)
+      -- A policy that failed keeps the job waiting for what it waited for.
+      if failed and entry then self.jobs[id] = entry end
       if when then
         local job = self.core.get(id)
         if job then self:note(job, when) end
