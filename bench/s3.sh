@@ -3,7 +3,7 @@
 # publisher's own upload, through jobrt.publication) against `curl
 # --aws-sigv4` uploading the same file to the same store in the same run.
 # publish.s3 runs twice: with its default settings (multipart: parts of 16
-# MiB over 64 MiB, one after the other) and as one PUT (threshold above the
+# MiB over 64 MiB, four at a time) and as one PUT (threshold above the
 # size), as curl sends it. The store is s3rver behind the verifying front
 # of the tests (tests/e2e/s3_lib.mjs), on loopback; s3rver joins the parts
 # of a multipart upload by copying them, which the multipart figure pays.

@@ -11,11 +11,13 @@
 -- What a publisher gets besides its options (ctx), narrowly:
 --   open(name) -> a handle {name, size} of one of the files given, for
 --     http.request's body_file ({file = handle, offset, length})
---   http.request(opts) -> jobrt.http_client's request
+--   http.request(opts) -> jobrt.http_client's request; http.request_all
+--     ({opts, ...}) -> {{res} | {nil, err}, ...}: up to 16 at once
 --   sigv4: jobrt.sigv4 (read-only)
 --   getenv(name) -> the daemon's environment variable, only for names its
 --     options give in keys ending in _env (e.g. secret_key_env)
 --   log(level, message), now (epoch seconds), null
+local async = require("jobrt.async")
 local http_client = require("jobrt.http_client")
 local runtime = require("jobrt.runtime")
 local sigv4 = require("jobrt.sigv4")
@@ -31,6 +33,7 @@ local function readonly(t, name)
 end
 
 local SIGV4 = readonly(sigv4, "jobrt.sigv4")
+local MAX_ALL = 16 -- requests http.request_all makes at once
 
 local Publication = {}
 Publication.__index = Publication
@@ -45,6 +48,7 @@ function M.new(opts)
   return setmetatable({
     name = opts.name, mod = opts.mod, options = opts.options or {},
     core = opts.core, log = opts.log or function(level, msg) runtime.log(level, msg) end,
+    memory = opts.memory or 64 * 1024 * 1024,
     env_names = allowed, flying = {},
   }, Publication)
 end
@@ -69,18 +73,45 @@ function Publication:grants(files)
     if not self.env_names[name] then error("getenv: " .. tostring(name) .. " is not named by an _env option", 2) end
     return os.getenv(name)
   end
+  local function translate(o, what)
+    if type(o) ~= "table" then error(what .. ": a table of options expected", 3) end
+    local copy = {}
+    for k, v in pairs(o) do copy[k] = v end
+    if o.body_file ~= nil then
+      local b = o.body_file
+      local path = type(b) == "table" and handles[b.file]
+      if not path then error(what .. ": body_file.file must be a handle from ctx.open", 3) end
+      copy.body_file = { path = path, offset = b.offset or 0, length = b.length or b.file.size }
+    end
+    return copy
+  end
   g.http = {
-    request = function(o)
-      if type(o) ~= "table" then error("http.request: a table of options expected", 2) end
-      local copy = {}
-      for k, v in pairs(o) do copy[k] = v end
-      if o.body_file ~= nil then
-        local b = o.body_file
-        local path = type(b) == "table" and handles[b.file]
-        if not path then error("http.request: body_file.file must be a handle from ctx.open", 2) end
-        copy.body_file = { path = path, offset = b.offset or 0, length = b.length or b.file.size }
+    request = function(o) return http_client.request(translate(o, "http.request")) end,
+    -- request_all({opts, ...}) -> {{res} | {nil, err}, ...}: the requests
+    -- at once (at most MAX_ALL), each on its own connection, in order.
+    request_all = function(list)
+      if type(list) ~= "table" or #list > MAX_ALL then
+        error("http.request_all: a list of at most " .. MAX_ALL .. " requests expected", 2)
       end
-      return http_client.request(copy)
+      local copies = {}
+      for i, o in ipairs(list) do copies[i] = translate(o, "http.request_all") end
+      local results, left = {}, #copies
+      if left == 0 then return results end
+      async.wait(function(wake)
+        for i, o in ipairs(copies) do
+          -- The runtime's own client code, not the plugin's: bounded by memory.
+          async.spawn(function() results[i] = table.pack(http_client.request(o)) end, {
+            memory = self.memory,
+            on_done = function() left = left - 1 if left == 0 then wake() end end,
+            on_error = function(err)
+              results[i] = { nil, tostring(err) }
+              left = left - 1
+              if left == 0 then wake() end
+            end,
+          })
+        end
+      end)
+      return results
     end,
   }
   return g

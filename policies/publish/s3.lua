@@ -1,7 +1,8 @@
 -- The S3 publisher: a finished task's output files uploaded to an
 -- S3-compatible store (AWS Signature Version 4, path-style or
 -- virtual-hosted addressing), each under `prefix` .. its name; files over
--- `multipart_threshold` in parts of `part_size`, streamed from disk. The
+-- `multipart_threshold` in parts of `part_size`, `parallel` at a time,
+-- streamed from disk. The
 -- results then point at presigned GET URLs valid for `url_ttl` (the same
 -- STAC item as publish.local otherwise). Keys are fixed by the job and
 -- task, so an upload tried again replaces the same objects; a multipart
@@ -42,6 +43,7 @@ M.schema = {
   multipart_threshold = { type = "bytes", default = 64 * MiB, min = 5 * MiB,
     description = "files larger than this go up in parts" },
   part_size = { type = "bytes", default = 16 * MiB, min = 5 * MiB, max = 5 * 1024 * MiB },
+  parallel = { type = "integer", default = 4, min = 1, max = 16, description = "parts sent at once" },
   timeout = { type = "duration", default = 60, min = 1, description = "the longest silence of one request" },
   license = { type = "string", default = "proprietary" },
 }
@@ -95,8 +97,9 @@ local TYPES = {
   nc = "application/x-netcdf", csv = "text/csv", txt = "text/plain", png = "image/png", tar = "application/x-tar",
 }
 
--- One signed request: r = {method, key, query, headers, body, file, offset, length}.
-local function call(ctx, creds, r)
+-- The client's options of one signed request: r = {method, key, query,
+-- headers, body, file, offset, length}.
+local function signed(ctx, creds, r)
   local o = ctx.options
   local base, path, host = locate(ctx, r.key)
   local query = r.query or {}
@@ -106,12 +109,20 @@ local function call(ctx, creds, r)
     payload = r.file and ctx.sigv4.UNSIGNED or ctx.sigv4.sha256_hex(r.body or ""),
     access_key = creds.access_key, secret_key = creds.secret_key, region = o.region, now = os.time(),
   })
-  local res, err = ctx.http.request({
+  return {
     method = r.method, url = base .. path .. (qs ~= "" and ("?" .. qs) or ""), headers = headers,
     body = r.body, body_file = r.file and { file = r.file, offset = r.offset or 0, length = r.length } or nil,
     timeout = o.timeout, ca_file = o.ca_file,
-  })
-  if not res then return fail("Unreachable", string.format("S3 endpoint %s: %s", o.endpoint, tostring(err))) end
+  }
+end
+
+local function unreachable(ctx, err)
+  return fail("Unreachable", string.format("S3 endpoint %s: %s", ctx.options.endpoint, tostring(err)))
+end
+
+local function call(ctx, creds, r)
+  local res, err = ctx.http.request(signed(ctx, creds, r))
+  if not res then return unreachable(ctx, err) end
   return res
 end
 
@@ -135,20 +146,28 @@ local function put_multipart(ctx, creds, key, h, ctype)
   if res.status ~= 200 then return s3_error("CreateMultipartUpload " .. key, res) end
   local upload_id = (res.body or ""):match("<UploadId>(.-)</UploadId>")
   if not upload_id then return fail("BadAnswer", "CreateMultipartUpload " .. key .. ": no UploadId in the answer") end
+  -- The parts, `parallel` at a time, each read from disk as it is sent.
   local parts = {}
-  local n = 0
-  for offset = 0, h.size - 1, o.part_size do
-    n = n + 1
-    local length = math.min(o.part_size, h.size - offset)
-    local pr, pf = call(ctx, creds, { method = "PUT", key = key, file = h, offset = offset, length = length,
-      query = { partNumber = tostring(n), uploadId = upload_id } })
-    if not pr or pr.status ~= 200 then
-      if pr then pr, pf = s3_error(string.format("UploadPart %d of %s", n, key), pr) end
-      abort(ctx, creds, key, upload_id)
-      return nil, pf
+  local count = (h.size + o.part_size - 1) // o.part_size
+  for first = 1, count, o.parallel do
+    local batch = {}
+    for n = first, math.min(count, first + o.parallel - 1) do
+      local offset = (n - 1) * o.part_size
+      batch[#batch + 1] = signed(ctx, creds, { method = "PUT", key = key, file = h, offset = offset,
+        length = math.min(o.part_size, h.size - offset), query = { partNumber = tostring(n), uploadId = upload_id } })
     end
-    parts[n] = string.format("<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>", n, pr.headers.etag or "")
+    for i, r in ipairs(ctx.http.request_all(batch)) do
+      local n, pr, pf = first + i - 1, r[1], nil
+      if not pr then pr, pf = unreachable(ctx, r[2]) end
+      if pr and pr.status ~= 200 then pr, pf = s3_error(string.format("UploadPart %d of %s", n, key), pr) end
+      if not pr then
+        abort(ctx, creds, key, upload_id)
+        return nil, pf
+      end
+      parts[n] = string.format("<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>", n, pr.headers.etag or "")
+    end
   end
+  local n = count
   local body = "<CompleteMultipartUpload>" .. table.concat(parts) .. "</CompleteMultipartUpload>"
   local cr, cf = call(ctx, creds, { method = "POST", key = key, body = body, query = { uploadId = upload_id },
     headers = { ["content-type"] = "application/xml" } })
