@@ -14,6 +14,9 @@ local M = {}
 local BUNDLE = "results.tar"
 local FILE_MAX = 256 * 1024 * 1024 -- bytes of one output file a bundle takes
 local FALLBACK = { ipfs = "local", estuary = "local", filecoin = "local" }
+-- Every view of a finished job publishes its results: a failed upload is
+-- tried again at most this often (seconds), not at every poll.
+local RETRY_AFTER = 30
 
 local function publisher_of(s, name)
   local p = s.publishers[name]
@@ -102,7 +105,7 @@ function M.published(s, req, job, task)
     url = function() return base_url(req) .. path .. "?" .. s.ctx.signer:sign("GET", path, ttl) end,
     expires = os.date("!%Y-%m-%dT%H:%M:%SZ", now + ttl), now = os.date("!%Y-%m-%dT%H:%M:%SZ", now),
     status = view.job_state(job),
-  })
+  }, { retry_after = RETRY_AFTER })
   local asset = item and type(item.assets) == "table" and item.assets[BUNDLE]
   if type(asset) ~= "table" or type(asset.href) ~= "string" then
     s.ctx.log("error", string.format("publisher %s gave no asset for %s of job %s: %s", p.plugin, task.alias,

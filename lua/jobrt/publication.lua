@@ -49,7 +49,7 @@ function M.new(opts)
     name = opts.name, mod = opts.mod, options = opts.options or {},
     core = opts.core, log = opts.log or function(level, msg) runtime.log(level, msg) end,
     memory = opts.memory or 64 * 1024 * 1024,
-    env_names = allowed, flying = {},
+    env_names = allowed, flying = {}, failures = {},
   }, Publication)
 end
 
@@ -133,11 +133,14 @@ local function kept(core, job, task, files)
   return nil
 end
 
--- Run the upload once for (job, task); concurrent callers wait for it.
-function Publication:upload(job, task, files)
+-- Run the upload once for (job, task); concurrent callers wait for it. A
+-- failure less than retry_after seconds old is answered again as it was.
+function Publication:upload(job, task, files, retry_after)
   local record = kept(self.core, job, task, files)
   if record then return record end
   local key = job.id .. "/" .. task
+  local last = self.failures[key]
+  if last and retry_after and os.time() - last.at < retry_after then return nil, last.failure end
   local flying = self.flying[key]
   if flying then
     local r, f = require("jobrt.async").wait(function(wake) flying[#flying + 1] = wake end)
@@ -151,12 +154,14 @@ function Publication:upload(job, task, files)
   if not ok then r, f = nil, { code = "PublisherFailed", message = tostring(r) } end
   if r == nil and type(f) ~= "table" then f = { code = "PublisherFailed", message = tostring(f or "no record") } end
   if r ~= nil then
+    self.failures[key] = nil
     local list = {}
     for i, x in ipairs(files) do list[i] = { name = x.name, size = x.size } end
     local saved, err = self.core.add_result(job.id, "publication:" .. task,
       { publisher = self.name, files = list, record = r, at = os.date("!%Y-%m-%dT%H:%M:%SZ") })
     if not saved then self.log("error", "keeping the upload of " .. key .. " failed: " .. tostring(err)) end
   else
+    self.failures[key] = { at = os.time(), failure = f }
     self.core.log(job.id, { level = "error", task = task, message = string.format(
       "publishing the results with %s failed: %s: %s", tostring(self.name), tostring(f.code), tostring(f.message)) })
   end
@@ -169,12 +174,13 @@ end
 -- message}. files: {{name, size, path}} (path: where the bytes are, for
 -- uploads); extra: what the surface adds to the publisher's ctx (url,
 -- expires, status, ...); opts.upload = false describes without uploading
--- (results not final yet).
+-- (results not final yet); opts.retry_after (seconds): a failed upload is
+-- not tried again sooner (for surfaces that publish while showing a job).
 function Publication:publish(job, task, files, extra, opts)
   local uploaded
   if type(self.mod.upload) == "function" and not (opts and opts.upload == false) then
     local f
-    uploaded, f = self:upload(job, task, files)
+    uploaded, f = self:upload(job, task, files, opts and opts.retry_after)
     if not uploaded then return nil, f end
   end
   local ctx = self:grants(files)

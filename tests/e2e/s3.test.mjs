@@ -158,6 +158,12 @@ const tests = [
       assert(line && line.message.includes('SignatureDoesNotMatch: PutObject jobs/') &&
         line.message.includes('403 SignatureDoesNotMatch: The request signature we calculated does not match'),
       JSON.stringify(logs));
+      // Polling the job's views does not try again at every poll.
+      const refusedNow = s3.stats.refused;
+      for (let i = 0; i < 3; i++) await post(srv, '/requester/states', { client_id: alice.id, job_id: id });
+      assertEq(s3.stats.refused, refusedNow, 'no new attempt within the retry delay');
+      const again = (await call(srv, 'GET', `/jobrt/v1/jobs/${id}/logs`, ADMIN)).body.logs;
+      assertEq(again.filter((l) => l.message.includes('publishing the results with wrong failed')).length, 1);
       assert(!JSON.stringify(logs).includes('not-the-secret'), 'the secret is not logged');
       assert(!srv.logs().includes('not-the-secret') && !srv.logs().includes(SECRET_KEY), 'nor in the daemon log');
       // openEO says the same in its answer.
