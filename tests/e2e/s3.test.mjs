@@ -8,9 +8,12 @@
 // leaves one object per output.
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
 import path from 'node:path';
-import { ADMIN, ALICE, TEST_USERS, assert, assertEq, freePort, run, sleep, startServer } from './lib.mjs';
+import { ADMIN, ALICE, BIN, TEST_USERS, assert, assertEq, freePort, run, sleep, startServer } from './lib.mjs';
 import { makeClient, post, shSpec, submitOk, untar, waitState } from './bacalhau_lib.mjs';
 import { ACCESS_KEY, REGION, SECRET_KEY, startS3 } from './s3_lib.mjs';
 
@@ -216,6 +219,59 @@ ${TEST_USERS}` });
     }
   }],
 ];
+
+tests.push(['an https endpoint verified against ca_file, streamed through TLS in parts', async () => {
+  const certs = mkdtempSync(path.join(os.tmpdir(), 'jobrt-s3-certs-'));
+  const made = spawnSync(BIN, ['certs', certs], { encoding: 'utf8', timeout: 30000 });
+  assertEq(made.status, 0, made.stderr);
+  const tls = { cert: readFileSync(path.join(certs, 'server.crt')), key: readFileSync(path.join(certs, 'server.key')) };
+  const s3 = await startS3({ tls });
+  try {
+    const srv = await startServer({
+      env: { JOBRT_TEST_S3_SECRET: SECRET_KEY },
+      config: `
+log: {level: warn}
+sandbox:
+  images: {host: /, ubuntu: /}
+plugins:
+${plugin('tls', s3.url, { ca_file: `"${path.join(certs, 'ca.crt')}"` })}
+${plugin('untrusted', s3.url)}
+surfaces:
+  bacalhau: {publishers: {s3: tls, ipfs: untrusted}}
+${TEST_USERS}` });
+    try {
+      const alice = makeClient();
+      const id = await submitOk(srv, alice, shSpec(
+        'head -c 6000000 /dev/urandom > /outputs/r.bin && sha256sum /outputs/r.bin | cut -d" " -f1',
+        { PublisherSpec: { Type: 's3' } }));
+      await waitState(srv, alice, id, ['Completed']);
+      const r = await post(srv, '/requester/results', { client_id: alice.id, job_id: id });
+      assertEq(r.body.results.length, 1, r.text);
+      const url = r.body.results[0].Data.URL;
+      assert(url.startsWith(`${s3.url}/results/`), url);
+      const buf = await new Promise((resolve, reject) => {
+        https.get(url, { ca: readFileSync(path.join(certs, 'ca.crt')) }, (res) => {
+          const chunks = [];
+          res.on('data', (d) => chunks.push(d));
+          res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks)) : reject(new Error(`GET ${res.statusCode}`))));
+        }).on('error', reject);
+      });
+      const files = untar(buf);
+      assertEq(sha256(files['outputs/r.bin']), files.stdout.toString().trim());
+      // Without the CA, the store's certificate is not trusted.
+      const other = await submitOk(srv, alice, shSpec('echo x > /outputs/x', { PublisherSpec: { Type: 'ipfs' } }));
+      await waitState(srv, alice, other, ['Completed']);
+      assertEq((await post(srv, '/requester/results', { client_id: alice.id, job_id: other })).body.results.length, 0);
+      const logs = (await call(srv, 'GET', `/jobrt/v1/jobs/${other}/logs`, ADMIN)).body.logs;
+      assert(logs.some((l) => /Unreachable: S3 endpoint https:.*TLS/i.test(l.message)), JSON.stringify(logs));
+    } finally {
+      await srv.finish('daemon with an https store exits 0');
+    }
+  } finally {
+    await s3.close();
+    rmSync(certs, { recursive: true, force: true });
+  }
+}]);
 
 run(tests, {
   async before() { return { s3: await startS3() }; },

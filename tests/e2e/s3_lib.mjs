@@ -10,6 +10,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { createHash, createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -100,15 +101,16 @@ async function verify(req, url, body, secret) {
   return [403, 'AccessDenied', 'Anonymous access is not allowed.'];
 }
 
-// startS3({buckets, secret}) -> {url, port, stats, close()}: stats counts
-// requests by kind (put, part, create, complete, abort, get, refused).
-export async function startS3({ buckets = ['results'], secret = SECRET_KEY } = {}) {
+// startS3({buckets, secret, tls}) -> {url, port, stats, close()}: stats
+// counts requests by kind (put, part, create, complete, abort, get,
+// refused). tls = {cert, key} (PEM) makes the front speak https.
+export async function startS3({ buckets = ['results'], secret = SECRET_KEY, tls } = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'jobrt-s3-'));
   const store = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: dir,
     configureBuckets: buckets.map((name) => ({ name })) });
   const { port: storePort } = await store.run();
   const stats = { put: 0, part: 0, create: 0, complete: 0, abort: 0, get: 0, refused: 0, other: 0, bytes: 0 };
-  const front = http.createServer((req, res) => {
+  const handler = (req, res) => {
     const url = new URL(req.url, `http://${req.headers.host}`);
     const sha = req.headers['x-amz-content-sha256'];
     const buffer = req.headers.authorization && sha && sha !== UNSIGNED;
@@ -156,11 +158,12 @@ export async function startS3({ buckets = ['results'], secret = SECRET_KEY } = {
       req.pause();
       check(null).then(() => req.resume());
     }
-  });
+  };
+  const front = tls ? https.createServer({ cert: tls.cert, key: tls.key }, handler) : http.createServer(handler);
   await new Promise((r) => front.listen(0, '127.0.0.1', r));
   const port = front.address().port;
   return {
-    url: `http://127.0.0.1:${port}`, port, stats, dir,
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`, port, stats, dir,
     async close() {
       await new Promise((r) => front.close(r));
       front.closeAllConnections?.();
