@@ -67,7 +67,11 @@ function Holds:recheck(ids)
         local t = uv.new_timer()
         t:start(0, 0, function()
           t:close()
-          async.spawn(function() when = pipeline:recheck(id) end, {
+          async.spawn(function()
+            local err
+            when, err = pipeline:recheck(id)
+            if err then failed = true end
+          end, {
             deadline = self.deadline, memory = self.memory,
             on_done = function() wake() end,
             on_error = function(err, kind)

@@ -312,20 +312,20 @@ function Pipeline:may_approve(principal, job)
   return false
 end
 
---- p:recheck(id) -> when | nil: asks the policies again about a held job
--- (what it waited for changed). Accepted, it is released (approved "by
--- the approval policies"); rejected, it is rejected with the reason;
--- still waiting, its reason is brought up to date and what it now waits
--- for is returned. A job no longer held, or a failing policy (logged),
--- gives nil.
+--- p:recheck(id) -> when | nil[, err]: asks the policies again about a
+-- held job (what it waited for changed). Accepted, it is released
+-- (approved "by the approval policies"); rejected, it is rejected with the
+-- reason; still waiting, its reason is brought up to date and what it now
+-- waits for is returned. A job no longer held gives nil; a failing policy
+-- (written to the job's log) nil and the failure.
 function Pipeline:recheck(id)
   local job = self.core.get(id)
   if not job or job.state ~= "awaiting_approval" then return nil end
   local decision, why = self:decide(job, { recheck = true })
   if not decision then
-    self.core.log(id, { level = "error", message = "asking the approval policies again failed: "
-      .. tostring(why and why.message) })
-    return nil
+    local msg = tostring(why and why.message)
+    self.core.log(id, { level = "error", message = "asking the approval policies again failed: " .. msg })
+    return nil, msg
   end
   if decision.reject then
     self:approve(id, { accept = false, by = "policy " .. decision.by, reason = decision.reject })
