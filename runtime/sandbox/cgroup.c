@@ -1,7 +1,8 @@
 /* One task's cgroups: leaves under <hierarchy>/<parent>/<name> for memory,
  * pids, cpu and cpu accounting (cgroup v2 where it has the controller, v1
  * otherwise) plus a cgroup2 leaf for cgroup.kill; limits, stats, kill,
- * removal, and the start-up sweep of leaves a crashed daemon left behind. */
+ * removal, the start-up sweep of leaves a crashed daemon left behind, and
+ * the sandbox server's own cgroup2 leaf. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -401,11 +402,13 @@ int jr_sandbox_cleanup_stale(const char *parent)
             if (de->d_type != DT_DIR || !jr_sandbox_cg_valid_name(de->d_name))
                 continue;
             snprintf(leaf, sizeof(leaf), "%s/%s", dir, de->d_name);
-            if (remove_dir(leaf, r == JR_CG_V2) == 0) {
+            /* A leaf with processes belongs to a helper that is still
+             * running (its pid 1 dies with it): the task outlived a daemon
+             * and will be reattached, and its helper removes the leaf. */
+            if (rmdir(leaf) == 0)
                 removed++;
-            } else if (!failed++) {
+            else if (errno != EBUSY && errno != ENOENT && errno != ENOTEMPTY && !failed++)
                 saved = errno;
-            }
         }
         closedir(d);
     }
@@ -414,4 +417,24 @@ int jr_sandbox_cleanup_stale(const char *parent)
         return -1;
     }
     return removed;
+}
+
+int jr_sb_cg_place_self(const char *parent, const char *name)
+{
+    struct jr_sandbox_cgmounts m;
+    char dir[320], pid[24];
+
+    if (jr_sb_cg_load_mounts(&m))
+        return -1;
+    if (!m.path[JR_CG_V2][0]) {
+        errno = ENOENT;
+        return -1;
+    }
+    if (make_parent(m.path[JR_CG_V2], parent, NULL) ||
+        jr_sandbox_cg_path(dir, sizeof(dir), m.path[JR_CG_V2], parent, name))
+        return -1;
+    if (mkdir(dir, 0755) && errno != EEXIST)
+        return -1;
+    snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    return write_in(dir, "cgroup.procs", pid);
 }

@@ -50,6 +50,14 @@ const char jr_sandbox_usage[] =
 "  --status-fd N         where the outcome line goes (default 3)\n"
 "  --gate-fd N           prepare everything, then wait until \"go\" can be read\n"
 "                        from fd N before starting the task; EOF = canceled\n"
+"  --run-dir DIR         the task outlives whoever started it: its output goes\n"
+"                        to DIR/output (lines, bounded by --log-cap), its\n"
+"                        outcome to DIR/outcome, the status fd is a socket\n"
+"                        (woken with 'o' per append) and DIR/ctl takes new\n"
+"                        ones; see runtime/exec/record.h\n"
+"  --log-cap BYTES       with --run-dir: output kept (default 1MiB)\n"
+"  --orphan-timeout SECONDS  with --run-dir: stop the task after this long\n"
+"                        with no status connection (default 10m, 0 = never)\n"
 "  --cgroup-name NAME    unique leaf name, e.g. job-task-attempt\n"
 "  --cgroup-parent PATH  parent under each hierarchy root (default jobrt)\n"
 "  --hostname NAME       host name inside (default jobrt)\n"
@@ -59,8 +67,9 @@ const char jr_sandbox_usage[] =
 "stdin is /dev/null; stdout/stderr are the helper's. SIGTERM (or SIGINT)\n"
 "cancels: the tree gets SIGTERM, then SIGKILL after the grace period.\n"
 "Outcome: {\"outcome\":\"exited|signaled|oom|timeout|pids_limit|seccomp|\n"
-"setup_error|canceled\",\"exit_code\":N,\"signal\":N,\"stage\":S,\"errno\":N,\n"
-"\"message\":S,\"cpu_ms\":N,\"max_rss_bytes\":N,\"wall_ms\":N,\"layers\":[...]}\n"
+"setup_error|canceled|orphaned\",\"exit_code\":N,\"signal\":N,\"stage\":S,\"errno\":N,\n"
+"\"message\":S,\"cpu_ms\":N,\"max_rss_bytes\":N,\"wall_ms\":N,\"ended_ms\":N,\n"
+"\"layers\":[...]}\n"
 "Exit status: 0 when an outcome was reported, 1 when not.\n";
 
 int64_t jr_sandbox_parse_bytes(const char *s)
@@ -247,6 +256,8 @@ static void set_defaults(struct jr_sandbox_opts *o)
     o->cgroup_parent = "jobrt";
     o->hostname = "jobrt";
     o->uid = 1000;
+    o->log_cap = 1024 * 1024;
+    o->orphan_timeout_ms = 10 * 60 * 1000;
 }
 
 int jr_sandbox_parse(int n, char **args, struct jr_sandbox_opts *o,
@@ -340,12 +351,26 @@ int jr_sandbox_parse(int n, char **args, struct jr_sandbox_opts *o,
                 snprintf(err, errlen, "--cpu: bad millicores \"%s\"", v);
                 return -1;
             }
-        } else if (strcmp(name, "--timeout") == 0 || strcmp(name, "--grace") == 0) {
+        } else if (strcmp(name, "--timeout") == 0 || strcmp(name, "--grace") == 0 ||
+                   strcmp(name, "--orphan-timeout") == 0) {
             if ((num = jr_sandbox_parse_seconds(v)) < 0) {
                 snprintf(err, errlen, "%s: bad duration \"%s\"", name, v);
                 return -1;
             }
-            *(name[2] == 't' ? &o->timeout_ms : &o->grace_ms) = num;
+            *(name[2] == 't' ? &o->timeout_ms : name[2] == 'g' ? &o->grace_ms
+                             : &o->orphan_timeout_ms) = num;
+        } else if (strcmp(name, "--run-dir") == 0) {
+            if (v[0] != '/') {
+                snprintf(err, errlen, "--run-dir: an absolute folder");
+                return -1;
+            }
+            o->run_dir = v;
+        } else if (strcmp(name, "--log-cap") == 0) {
+            if ((num = jr_sandbox_parse_bytes(v)) <= 0) {
+                snprintf(err, errlen, "--log-cap: bad size \"%s\"", v);
+                return -1;
+            }
+            o->log_cap = num;
         } else if (strcmp(name, "--network") == 0) {
             if (strcmp(v, "none") == 0)
                 o->network = JR_SB_NET_NONE;

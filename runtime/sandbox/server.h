@@ -12,6 +12,10 @@
 #define JR_SBS_CTL_FD 3
 #define JR_SBS_EVENTS_FD 4
 #define JR_SBS_MAX_ARGS (4u << 20)   /* bytes of one start request's words */
+/* The cgroup2 leaf under the cgroup parent where the server and its
+ * helpers live (not a task's: the stale-cgroup sweep leaves it alone while
+ * it is in use, as it does every leaf with processes). */
+#define JR_SBS_SHIM_CGROUP "shims"
 
 enum {
     /* Fork a helper. len bytes follow: the words after "sandbox", each
@@ -43,9 +47,9 @@ struct jr_sbs_exit {
     int32_t status;             /* as from waitpid */
 };
 
-/* `jobrt sandbox-server`: serves until the control socket closes, then
- * kills what its helpers still run and exits. argv[0] is reused for the
- * helpers' process titles. */
+/* `jobrt sandbox-server [--cgroup-parent P]`: serves until the control
+ * socket closes, then exits (its helpers run on). argv[0] is reused for
+ * the helpers' process titles. */
 int jr_sandbox_server_main(int argc, char **argv);
 
 #endif

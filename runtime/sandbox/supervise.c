@@ -1,7 +1,9 @@
 /* The sandbox helper's supervising parent, once the task runs: one poll
  * loop over pid 1's pidfd, the cancel signal, pid 1's setup-error and report
- * pipes and the allow-list proxy, enforcing the timeout (SIGTERM, SIGKILL
- * after the grace) and the memory and pids limits; then the outcome. */
+ * pipes, the allow-list proxy and (with --run-dir) the task's output pipes
+ * and the control socket, enforcing the timeout (SIGTERM, SIGKILL after the
+ * grace), the memory and pids limits and the orphan timeout; then the
+ * outcome. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -91,14 +93,23 @@ int jr_sb_supervise(struct jr_sb_sup *s, siginfo_t *si)
     for (;;) {
         int64_t now = jr_sb_now_ms(), wait = -1;
         int np = 0;
-        struct pollfd p[4 + JR_SB_PROXY_MAX_FDS] = {
+        /* 4, 5: the task's stdout and stderr; 6, 7: the control socket. */
+        struct pollfd p[8 + JR_SB_PROXY_MAX_FDS] = {
             {s->pidfd, POLLIN, 0}, {s->sigfd, POLLIN, 0}, {s->err_r, POLLIN, 0},
-            {s->status_r, POLLIN, 0},
+            {s->status_r, POLLIN, 0}, {-1, 0, 0}, {-1, 0, 0}, {-1, 0, 0}, {-1, 0, 0},
         };
         if (s->err_r < 0)
             p[2].fd = -1;
+        for (int k = 0; s->spool && k < 2; k++) {
+            p[4 + k].fd = s->spool->in[k];
+            p[4 + k].events = POLLIN;
+        }
+        if (s->shim)
+            jr_sb_shim_fds(s->shim, p + 6);
         if (deadline >= 0 && now >= deadline)
             stop(s, R_TIMEOUT, 1);
+        if (s->shim && jr_sb_shim_check(s->shim, now, &wait))
+            stop(s, R_ORPHAN, 1);
         if (s->kill_at >= 0 && now >= s->kill_at)
             jr_sb_hard_kill(s);
         if (check && s->reason == R_NONE) {
@@ -109,21 +120,29 @@ int jr_sb_supervise(struct jr_sb_sup *s, siginfo_t *si)
             else if (st.pids_max > 0)
                 stop(s, R_PIDS, 0);
         }
-        if (deadline >= 0 && s->reason == R_NONE)
+        if (s->reason != R_NONE)
+            wait = -1; /* the orphan clock no longer counts */
+        if (deadline >= 0 && s->reason == R_NONE && (wait < 0 || deadline - now < wait))
             wait = deadline - now;
         if (s->kill_at >= 0 && (wait < 0 || s->kill_at - now < wait))
             wait = s->kill_at - now;
         if (check && s->reason == R_NONE && (wait < 0 || wait > LIMIT_CHECK_MS))
             wait = LIMIT_CHECK_MS;
         if (s->proxy)
-            np = jr_sb_proxy_fds(s->proxy, p + 4, JR_SB_PROXY_MAX_FDS, now, &wait);
-        if (poll(p, (nfds_t)(4 + np), (int)(wait < 0 ? -1 : wait + 1)) < 0 &&
+            np = jr_sb_proxy_fds(s->proxy, p + 8, JR_SB_PROXY_MAX_FDS, now, &wait);
+        if (poll(p, (nfds_t)(8 + np), (int)(wait < 0 ? -1 : wait + 1)) < 0 &&
             errno != EINTR) {
-            for (int k = 0; k < 4 + np; k++)
+            for (int k = 0; k < 8 + np; k++)
                 p[k].revents = 0; /* should not happen */
         }
         if (s->proxy)
-            jr_sb_proxy_run(s->proxy, p + 4, np, jr_sb_now_ms());
+            jr_sb_proxy_run(s->proxy, p + 8, np, jr_sb_now_ms());
+        if (s->shim)
+            jr_sb_shim_handle(s->shim, p + 6, jr_sb_now_ms());
+        for (int k = 0; s->spool && k < 2; k++)
+            if (p[4 + k].fd >= 0 && (p[4 + k].revents & (POLLIN | POLLHUP | POLLERR)) &&
+                jr_sb_spool_read(s->spool, k) && s->shim)
+                jr_sb_shim_wake(s->shim);
         if (p[1].revents & POLLIN) {
             struct signalfd_siginfo ssi;
             if (read(s->sigfd, &ssi, sizeof(ssi)) > 0)
@@ -168,6 +187,11 @@ void jr_sb_classify(struct jr_sb_sup *s, const siginfo_t *si, struct jr_sandbox_
                  strerror(s->child_err.err));
     } else if (s->reason == R_CANCEL) {
         oc->kind = JR_SB_CANCELED;
+    } else if (s->reason == R_ORPHAN) {
+        oc->kind = JR_SB_ORPHANED;
+        snprintf(oc->message, sizeof(oc->message), "stopped by its helper after %lld s with"
+                 " no daemon attached (sandbox.orphan_timeout)",
+                 (long long)(s->o->orphan_timeout_ms / 1000));
     } else if (s->reason == R_TIMEOUT) {
         oc->kind = JR_SB_TIMEOUT;
         snprintf(oc->message, sizeof(oc->message), "timed out after %lld ms",
