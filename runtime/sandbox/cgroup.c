@@ -374,6 +374,24 @@ void jr_sb_cg_destroy(struct jr_sb_cg *cg)
         cg->dir[r][0] = '\0';
 }
 
+/* Does a sandbox's pid 1 (comm "jobrt-init", child.c) live in leaf? */
+static int holds_init(const char *leaf)
+{
+    char path[700], procs[8192], comm[32];
+
+    snprintf(path, sizeof(path), "%s/cgroup.procs", leaf);
+    if (jr_sb_read_file(path, procs, sizeof(procs)) < 0)
+        return 0;
+    for (char *p = procs; *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : p + strlen(p)) {
+        long pid = strtol(p, NULL, 10);
+        snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+        if (pid > 0 && jr_sb_read_file(path, comm, sizeof(comm)) > 0 &&
+            strcmp(comm, "jobrt-init\n") == 0)
+            return 1;
+    }
+    return 0;
+}
+
 int jr_sandbox_cleanup_stale(const char *parent)
 {
     struct jr_sandbox_cgmounts m;
@@ -402,13 +420,19 @@ int jr_sandbox_cleanup_stale(const char *parent)
             if (de->d_type != DT_DIR || !jr_sandbox_cg_valid_name(de->d_name))
                 continue;
             snprintf(leaf, sizeof(leaf), "%s/%s", dir, de->d_name);
-            /* A leaf with processes belongs to a helper that is still
-             * running (its pid 1 dies with it): the task outlived a daemon
-             * and will be reattached, and its helper removes the leaf. */
-            if (rmdir(leaf) == 0)
+            /* A leaf whose sandbox's pid 1 lives belongs to a helper that
+             * is still running (pid 1 dies with it): the task outlived a
+             * daemon and will be reattached, and its helper removes the
+             * leaf. Anything else left in a leaf is stale. */
+            if (rmdir(leaf) == 0) {
                 removed++;
-            else if (errno != EBUSY && errno != ENOENT && errno != ENOTEMPTY && !failed++)
+            } else if (errno == ENOENT || holds_init(leaf)) {
+                continue;
+            } else if (remove_dir(leaf, r == JR_CG_V2) == 0) {
+                removed++;
+            } else if (!failed++) {
                 saved = errno;
+            }
         }
         closedir(d);
     }

@@ -148,12 +148,14 @@ void jr_sb_proxy_close(struct jr_sb_proxy *px);
 
 /* ---- a task that outlives its daemon (--run-dir) ---- */
 /* spool.c: the task's output into DIR/output as line records. */
+#define JR_SB_SPOOL_IN 3         /* the task's stdout, stderr; our messages */
 struct jr_sb_spool {
     int fd;                      /* the spool (O_APPEND), -1 = none */
-    int in[2];                   /* read ends of the task's stdout and stderr,
-                                  * -1 once at their end */
-    char *line[2];               /* a partial line per stream */
-    size_t len[2];
+    int in[JR_SB_SPOOL_IN];      /* read ends of the task's stdout and stderr
+                                  * and of our messages (as stderr), -1 once
+                                  * at their end */
+    char *line[JR_SB_SPOOL_IN];  /* a partial line per input */
+    size_t len[JR_SB_SPOOL_IN];
     char *out;                   /* the records of one read */
     size_t outlen;
     int64_t logged, cap;         /* cap 0: no cap */
@@ -163,12 +165,13 @@ struct jr_sb_spool {
 
 /* Creates (empties) DIR/output in dirfd. 0 or -1 with e. */
 int jr_sb_spool_open(struct jr_sb_spool *sp, int dirfd, int64_t cap, struct jr_sb_err *e);
-/* The task's stdout/stderr pipes: wr gets the write ends (for the child). */
-int jr_sb_spool_pipes(struct jr_sb_spool *sp, int wr[2], struct jr_sb_err *e);
-/* One non-blocking read of stream k (0 stdout, 1 stderr): 1 when records
- * were appended. At its end the pipe is closed (in[k] = -1). */
+/* The pipes: wr gets the write ends, the task's stdout and stderr (for the
+ * child) and ours (non-blocking, for our stderr). */
+int jr_sb_spool_pipes(struct jr_sb_spool *sp, int wr[JR_SB_SPOOL_IN], struct jr_sb_err *e);
+/* One non-blocking read of input k (0 stdout, 1 stderr, 2 ours): 1 when
+ * records were appended. At its end the pipe is closed (in[k] = -1). */
 int jr_sb_spool_read(struct jr_sb_spool *sp, int k);
-/* Reads both pipes to their end (every writer is gone), at most ms. */
+/* Reads the pipes to their end (every writer is gone), at most ms. */
 void jr_sb_spool_drain(struct jr_sb_spool *sp, int64_t ms);
 void jr_sb_spool_close(struct jr_sb_spool *sp);
 
@@ -209,7 +212,7 @@ struct jr_sb_child {
     char *const *envp;
     const char *path;            /* the sandbox's PATH, for the exec search */
     int sync_fd, err_fd, status_fd;
-    int close_fds[12];           /* the parent's ends and fds: closed first */
+    int close_fds[14];           /* the parent's ends and fds: closed first */
     int nclose;
     int netns;
     int proxy_fd;                /* allow: where the listener goes, else -1 */

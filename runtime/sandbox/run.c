@@ -183,6 +183,12 @@ static int deliver(struct jr_sb_sup *s, struct jr_sandbox_outcome *oc)
         return rc == 0 ? 1 : -1;
     }
     if (s->spool) {
+        /* Our messages' pipe ends here (our stderr is its write end). */
+        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (null < 0 || dup2(null, 2) < 0)
+            close(2);
+        if (null >= 0)
+            close(null);
         jr_sb_spool_drain(s->spool, 2000);
         jr_sb_spool_close(s->spool);
         s->spool = NULL;
@@ -231,7 +237,7 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
     struct jr_sb_proxy proxy;
     struct jr_sb_shim shim;
     struct jr_sb_spool spool;
-    int out_w[2] = {-1, -1}, null = -1;
+    int out_w[JR_SB_SPOOL_IN] = {-1, -1, -1}, null = -1;
     int cgfd = -1, into_cgroup = 0, rootless = geteuid() != 0;
     int netns = o->network != JR_SB_NET_FULL; /* allow fails closed to none */
     sigset_t sigs;
@@ -246,7 +252,7 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
     s.pidfd = s.sigfd = s.err_r = s.status_r = -1;
     s.kill_at = -1;
     s.t0 = jr_sb_now_ms();
-    spool.fd = spool.in[0] = spool.in[1] = -1;
+    spool.fd = spool.in[0] = spool.in[1] = spool.in[2] = -1;
     /* First of all: with a run folder the outcome goes there. */
     if (o->run_dir) {
         if (jr_sb_shim_open(&shim, o, &e)) {
@@ -342,8 +348,9 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
         .proxy_fd = proxy_p[1], .cap_last = host->cap_last,
         .close_fds = {sync_p[1], err_p[0], status_p[0], s.sigfd, proxy_p[0], cgfd,
                       s.shim ? shim.conn : o->status_fd, s.shim ? shim.lfd : -1,
-                      s.shim ? shim.dirfd : -1, spool.fd, spool.in[0], spool.in[1]},
-        .nclose = 12,
+                      s.shim ? shim.dirfd : -1, spool.fd, spool.in[0], spool.in[1],
+                      spool.in[2], out_w[2]},
+        .nclose = 14,
     };
     c.title = title;
     c.title_len = title_len;
@@ -362,12 +369,15 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
         jr_sb_fail(&e, "clone", errno, "clone3");
         goto fail;
     }
-    if (s.spool) { /* the end of the output is the end of the task's copies */
+    if (s.spool) {
+        /* The end of the task's output is the end of its copies; our own
+         * messages (the proxy's) still reach the spool, as stderr. */
         dup2(null, 1);
-        dup2(null, 2);
-        close(out_w[0]);
-        close(out_w[1]);
-        out_w[0] = out_w[1] = -1;
+        dup2(out_w[2], 2);
+        for (int k = 0; k < JR_SB_SPOOL_IN; k++) {
+            close(out_w[k]);
+            out_w[k] = -1;
+        }
     }
     close(sync_p[0]);
     close(err_p[1]);
@@ -410,9 +420,10 @@ done:
         for (int fd = 1; fd <= 2; fd++)
             if (null < 0 || dup2(null, fd) < 0)
                 close(fd);
-        close(out_w[0]);
-        close(out_w[1]);
-        out_w[0] = out_w[1] = -1;
+        for (int k = 0; k < JR_SB_SPOOL_IN; k++) {
+            close(out_w[k]);
+            out_w[k] = -1;
+        }
     }
     if (s.have_cg) {
         jr_sb_cg_kill(&s.cg);
@@ -426,7 +437,7 @@ done:
         jr_sb_proxy_close(s.proxy);
     int fds[] = {sync_p[0], sync_p[1], err_p[0], err_p[1], status_p[0], status_p[1],
                  proxy_p[0], proxy_p[1], s.err_r, s.status_r, s.pidfd, s.sigfd, cgfd,
-                 out_w[0], out_w[1], null};
+                 out_w[0], out_w[1], out_w[2], null};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
         if (fds[i] >= 0)
             close(fds[i]);

@@ -178,9 +178,10 @@ int jr_sandbox_probe(const char *cgroup_parent, struct jr_sandbox_probe *out);
 int jr_sandbox_probe_require(const struct jr_sandbox_probe *p,
                              const char *const *names, const char **missing);
 
-/* Removes every empty cgroup left under cgroup_parent (NULL = "jobrt") by a
- * previous run, in every hierarchy; one with processes belongs to a helper
- * still running (a task that outlived its daemon) and is left to it. Call
+/* Removes every cgroup left under cgroup_parent (NULL = "jobrt") by a
+ * previous run, in every hierarchy, killing what runs in it; but one with a
+ * live sandbox pid 1 belongs to a helper still running (a task that
+ * outlived its daemon) and is left to it. Call
  * at daemon start-up. Sandbox mounts live only in the tasks' private mount
  * namespaces, so there are no host mounts to clean. Returns how many
  * cgroups were removed, or -1 with errno on the first failure (the rest

@@ -1,9 +1,11 @@
 /* The task's stdout and stderr into the attempt's output spool (a helper
- * with --run-dir): the helper reads both pipes, cuts them into lines and
- * appends each as one record "1<line>\n" or "2<line>\n" while the log cap
- * allows, then one stderr note that the rest was dropped; it keeps reading
- * (and dropping), so the task never blocks on a full pipe. The format and
- * what the daemon does with it: runtime/exec/record.h. */
+ * with --run-dir): the helper reads both pipes, and a third one carrying
+ * its own messages (the allow-list proxy's refusals) as stderr, cuts them
+ * into lines and appends each as one record "1<line>\n" or "2<line>\n"
+ * while the log cap allows, then one stderr note that the rest was
+ * dropped; it keeps reading (and dropping), so the task never blocks on a
+ * full pipe. The format and what the daemon does with it:
+ * runtime/exec/record.h. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -36,13 +38,14 @@ static int write_all(int fd, const char *p, size_t len)
 int jr_sb_spool_open(struct jr_sb_spool *sp, int dirfd, int64_t cap, struct jr_sb_err *e)
 {
     memset(sp, 0, sizeof(*sp));
-    sp->in[0] = sp->in[1] = -1;
+    for (int k = 0; k < JR_SB_SPOOL_IN; k++)
+        sp->in[k] = -1;
     sp->cap = cap;
     sp->fd = openat(dirfd, JR_SB_RUN_OUTPUT, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND |
                     O_CLOEXEC | O_NOFOLLOW, 0600);
     if (sp->fd < 0)
         return jr_sb_fail(e, "spool", errno, "creating the output spool");
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < JR_SB_SPOOL_IN; k++)
         if (!(sp->line[k] = malloc(JR_SB_LINE_MAX))) {
             jr_sb_spool_close(sp);
             return jr_sb_fail(e, "spool", ENOMEM, "line buffers");
@@ -54,13 +57,17 @@ int jr_sb_spool_open(struct jr_sb_spool *sp, int dirfd, int64_t cap, struct jr_s
     return 0;
 }
 
-int jr_sb_spool_pipes(struct jr_sb_spool *sp, int wr[2], struct jr_sb_err *e)
+int jr_sb_spool_pipes(struct jr_sb_spool *sp, int wr[JR_SB_SPOOL_IN], struct jr_sb_err *e)
 {
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < JR_SB_SPOOL_IN; k++) {
         int p[2];
         if (pipe2(p, O_CLOEXEC))
             return jr_sb_fail(e, "spool", errno, "the task's output pipes");
         fcntl(p[0], F_SETFL, O_NONBLOCK);
+        /* Only we write our messages: a full pipe drops one rather than
+         * block the loop that empties it. */
+        if (k == 2)
+            fcntl(p[1], F_SETFL, O_NONBLOCK);
         sp->in[k] = p[0];
         wr[k] = p[1];
     }
@@ -81,7 +88,7 @@ static void add_line(struct jr_sb_spool *sp, int k, const char *text, size_t len
         return;
     }
     sp->logged += (int64_t)len + 1;
-    sp->out[sp->outlen++] = k ? '2' : '1';
+    sp->out[sp->outlen++] = k == 0 ? '1' : '2';
     memcpy(sp->out + sp->outlen, text, len);
     sp->outlen += len;
     sp->out[sp->outlen++] = '\n';
@@ -152,18 +159,24 @@ void jr_sb_spool_drain(struct jr_sb_spool *sp, int64_t ms)
 {
     int64_t end = jr_sb_now_ms() + ms;
 
-    while (sp->in[0] >= 0 || sp->in[1] >= 0) {
-        struct pollfd p[2] = {{sp->in[0], POLLIN, 0}, {sp->in[1], POLLIN, 0}};
+    for (;;) {
+        struct pollfd p[JR_SB_SPOOL_IN];
+        int open = 0;
         int64_t left = end - jr_sb_now_ms();
-        if (left <= 0)
+        for (int k = 0; k < JR_SB_SPOOL_IN; k++) {
+            p[k].fd = sp->in[k];
+            p[k].events = POLLIN;
+            open += sp->in[k] >= 0;
+        }
+        if (!open || left <= 0)
             break;
-        if (poll(p, 2, (int)left) < 0 && errno != EINTR)
+        if (poll(p, JR_SB_SPOOL_IN, (int)left) < 0 && errno != EINTR)
             break;
-        for (int k = 0; k < 2; k++)
+        for (int k = 0; k < JR_SB_SPOOL_IN; k++)
             if (p[k].revents & (POLLIN | POLLHUP | POLLERR))
                 jr_sb_spool_read(sp, k);
     }
-    for (int k = 0; k < 2; k++) /* a writer that outlived the task: cut off */
+    for (int k = 0; k < JR_SB_SPOOL_IN; k++) /* a writer that outlived the task: cut off */
         if (sp->in[k] >= 0) {
             sp->outlen = 0;
             cut(sp, k, NULL, 0, 1);
@@ -175,7 +188,7 @@ void jr_sb_spool_drain(struct jr_sb_spool *sp, int64_t ms)
 
 void jr_sb_spool_close(struct jr_sb_spool *sp)
 {
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < JR_SB_SPOOL_IN; k++) {
         if (sp->in[k] >= 0)
             close(sp->in[k]);
         sp->in[k] = -1;

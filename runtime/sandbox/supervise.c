@@ -19,6 +19,11 @@
 #include "sandbox/internal.h"
 
 #define LIMIT_CHECK_MS 100   /* how often oom and pids events are looked at */
+/* The poll set: pidfd, signals, setup error, report; the spool's inputs;
+ * the control socket (listener, connection); then the proxy's. */
+#define SPOOL 4
+#define SHIM (SPOOL + JR_SB_SPOOL_IN)
+#define FIXED (SHIM + 2)
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -93,19 +98,20 @@ int jr_sb_supervise(struct jr_sb_sup *s, siginfo_t *si)
     for (;;) {
         int64_t now = jr_sb_now_ms(), wait = -1;
         int np = 0;
-        /* 4, 5: the task's stdout and stderr; 6, 7: the control socket. */
-        struct pollfd p[8 + JR_SB_PROXY_MAX_FDS] = {
+        /* 4-6: the spool's inputs; 7, 8: the control socket. */
+        struct pollfd p[FIXED + JR_SB_PROXY_MAX_FDS] = {
             {s->pidfd, POLLIN, 0}, {s->sigfd, POLLIN, 0}, {s->err_r, POLLIN, 0},
             {s->status_r, POLLIN, 0}, {-1, 0, 0}, {-1, 0, 0}, {-1, 0, 0}, {-1, 0, 0},
+            {-1, 0, 0},
         };
         if (s->err_r < 0)
             p[2].fd = -1;
-        for (int k = 0; s->spool && k < 2; k++) {
-            p[4 + k].fd = s->spool->in[k];
-            p[4 + k].events = POLLIN;
+        for (int k = 0; s->spool && k < JR_SB_SPOOL_IN; k++) {
+            p[SPOOL + k].fd = s->spool->in[k];
+            p[SPOOL + k].events = POLLIN;
         }
         if (s->shim)
-            jr_sb_shim_fds(s->shim, p + 6);
+            jr_sb_shim_fds(s->shim, p + SHIM);
         if (deadline >= 0 && now >= deadline)
             stop(s, R_TIMEOUT, 1);
         if (s->shim && jr_sb_shim_check(s->shim, now, &wait))
@@ -129,18 +135,19 @@ int jr_sb_supervise(struct jr_sb_sup *s, siginfo_t *si)
         if (check && s->reason == R_NONE && (wait < 0 || wait > LIMIT_CHECK_MS))
             wait = LIMIT_CHECK_MS;
         if (s->proxy)
-            np = jr_sb_proxy_fds(s->proxy, p + 8, JR_SB_PROXY_MAX_FDS, now, &wait);
-        if (poll(p, (nfds_t)(8 + np), (int)(wait < 0 ? -1 : wait + 1)) < 0 &&
+            np = jr_sb_proxy_fds(s->proxy, p + FIXED, JR_SB_PROXY_MAX_FDS, now, &wait);
+        if (poll(p, (nfds_t)(FIXED + np), (int)(wait < 0 ? -1 : wait + 1)) < 0 &&
             errno != EINTR) {
-            for (int k = 0; k < 8 + np; k++)
+            for (int k = 0; k < FIXED + np; k++)
                 p[k].revents = 0; /* should not happen */
         }
         if (s->proxy)
-            jr_sb_proxy_run(s->proxy, p + 8, np, jr_sb_now_ms());
+            jr_sb_proxy_run(s->proxy, p + FIXED, np, jr_sb_now_ms());
         if (s->shim)
-            jr_sb_shim_handle(s->shim, p + 6, jr_sb_now_ms());
-        for (int k = 0; s->spool && k < 2; k++)
-            if (p[4 + k].fd >= 0 && (p[4 + k].revents & (POLLIN | POLLHUP | POLLERR)) &&
+            jr_sb_shim_handle(s->shim, p + SHIM, jr_sb_now_ms());
+        for (int k = 0; s->spool && k < JR_SB_SPOOL_IN; k++)
+            if (p[SPOOL + k].fd >= 0 &&
+                (p[SPOOL + k].revents & (POLLIN | POLLHUP | POLLERR)) &&
                 jr_sb_spool_read(s->spool, k) && s->shim)
                 jr_sb_shim_wake(s->shim);
         if (p[1].revents & POLLIN) {
