@@ -423,11 +423,12 @@ int jr_sandbox_cleanup_stale(const char *parent)
             /* A leaf whose sandbox's pid 1 lives belongs to a helper that
              * is still running (pid 1 dies with it): the task outlived a
              * daemon and will be reattached, and its helper removes the
-             * leaf. Anything else left in a leaf is stale. */
+             * leaf. Anything else left in a task's leaf is stale. */
             if (rmdir(leaf) == 0) {
                 removed++;
-            } else if (errno == ENOENT || holds_init(leaf)) {
-                continue;
+            } else if (errno == ENOENT || strcmp(de->d_name, JR_SB_SHIM_CGROUP) == 0 ||
+                       holds_init(leaf)) {
+                continue; /* live helpers (and the server) are in shims */
             } else if (remove_dir(leaf, r == JR_CG_V2) == 0) {
                 removed++;
             } else if (!failed++) {

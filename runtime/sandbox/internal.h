@@ -77,6 +77,10 @@ void jr_sb_cg_stats(const struct jr_sb_cg *cg, struct jr_sb_cg_stats *s);
 void jr_sb_cg_kill(const struct jr_sb_cg *cg);
 /* Waits (bounded) until the leaves are empty, then removes them. */
 void jr_sb_cg_destroy(struct jr_sb_cg *cg);
+/* The cgroup2 leaf under the cgroup parent where the sandbox server and
+ * its helpers live, out of the daemon's cgroup (not a task's: the
+ * stale-cgroup sweep only removes it when it is empty). */
+#define JR_SB_SHIM_CGROUP "shims"
 /* Moves the calling process into the cgroup2 leaf parent/name (made if
  * missing); v1 hierarchies stay as they are. 0 or -1 with errno (no
  * cgroup2, or not allowed). */

@@ -261,9 +261,9 @@ int jr_sandbox_server_main(int argc, char **argv)
         free(sv);
         return 2;
     }
-    if (argc == 4 && jr_sb_cg_place_self(argv[3], JR_SBS_SHIM_CGROUP))
+    if (argc == 4 && jr_sb_cg_place_self(argv[3], JR_SB_SHIM_CGROUP))
         fprintf(stderr, "jobrt sandbox-server: staying in the daemon's cgroup (moving to "
-                        "%s/%s: %s)\n", argv[3], JR_SBS_SHIM_CGROUP, strerror(errno));
+                        "%s/%s: %s)\n", argv[3], JR_SB_SHIM_CGROUP, strerror(errno));
     sv->ctl = JR_SBS_CTL_FD;
     sv->events = JR_SBS_EVENTS_FD;
     sv->argv0 = argv[0];

@@ -12,10 +12,6 @@
 #define JR_SBS_CTL_FD 3
 #define JR_SBS_EVENTS_FD 4
 #define JR_SBS_MAX_ARGS (4u << 20)   /* bytes of one start request's words */
-/* The cgroup2 leaf under the cgroup parent where the server and its
- * helpers live (not a task's: the stale-cgroup sweep leaves it alone while
- * it is in use, as it does every leaf with processes). */
-#define JR_SBS_SHIM_CGROUP "shims"
 
 enum {
     /* Fork a helper. len bytes follow: the words after "sandbox", each
