@@ -87,10 +87,10 @@ export function stopHelpers(data) {
   return helpers.length;
 }
 
-// Start `jobrt serve` with an optional deployment text; resolves once
-// /jobrt/healthz answers. The returned server has url, port, proc, logs(),
-// stop() and kill().
-export async function startServer({ config, args = [], env = {}, dataDir } = {}) {
+// Start `jobrt serve` (bin: another jobrt binary) with an optional
+// deployment text; resolves once /jobrt/healthz answers. The returned
+// server has url, port, proc, logs(), stop() and kill().
+export async function startServer({ config, args = [], env = {}, dataDir, bin = BIN } = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'jobrt-e2e-'));
   const data = dataDir || path.join(dir, 'data');
   const port = await freePort();
@@ -101,7 +101,7 @@ export async function startServer({ config, args = [], env = {}, dataDir } = {})
     argv.push('-c', file);
   }
   argv.push(...args);
-  const proc = spawn(BIN, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(bin, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   proc.stdout.on('data', (d) => { log += d; });
   proc.stderr.on('data', (d) => { log += d; });
