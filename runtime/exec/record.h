@@ -45,7 +45,9 @@
  * with SIGTERM to the helper (through the server, or through a pidfd it
  * opened after checking the helper's start time). EOF on the connection
  * means the helper is done with the run folder: the outcome is in the
- * file, or the helper died without one.
+ * file, or the helper died without one. A helper leaves its outcome and
+ * removes ctl only while the record names its pid (one whose gate closed
+ * with its daemon may end after a later attempt took the folder).
  *
  * The record is text: a first line "jobrt-attempt <format>", then
  * "<key> <value>" lines: job, task, attempt, helper_pid, helper_start
@@ -74,7 +76,7 @@
 /* The run folder's entries, under the task's folder (the helper's own are
  * named in sandbox/sandbox.h). */
 #define JR_EXEC_RUN_DIR "run"
-#define JR_EXEC_RUN_RECORD "record"
+#define JR_EXEC_RUN_RECORD JR_SB_RUN_RECORD
 #define JR_EXEC_RUN_OUTPUT JR_SB_RUN_OUTPUT
 #define JR_EXEC_RUN_OUTCOME JR_SB_RUN_OUTCOME
 #define JR_EXEC_RUN_CONTROL JR_SB_RUN_CONTROL

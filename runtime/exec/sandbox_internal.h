@@ -78,7 +78,8 @@ struct jr_exec_proc {
     int attached;
     int woken;                   /* the helper spooled something ('o') */
     int ctl_eof;                 /* the helper let go of the run folder */
-    int exited, exit_signal;     /* the server's notice (started here) */
+    int exited, exit_signal;     /* the server's notice (started here), or
+                                  * its pidfd (attached) */
     int64_t exit_status;
     int lost;                    /* its server went: no exit notice */
     int gone;                    /* attached to a helper already gone */

@@ -5,6 +5,7 @@
  * exec/record.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -231,6 +232,20 @@ static void maybe_done(struct jr_exec_proc *p)
         read_outcome_file(p);
     if (!have_outcome(p) && !p->attached && p->server && !p->exited)
         return; /* the server's notice says how it ended */
+    if (!have_outcome(p) && p->attached && p->pidfd >= 0 && !p->exited) {
+        /* The connection ended but the helper may not have (another
+         * connection took its place): its exit is the end. */
+        struct pollfd pf = { p->pidfd, POLLIN, 0 };
+        if (poll(&pf, 1, 0) == 1) {
+            p->exited = 1;
+        } else {
+            if (!p->poll_open && jr_sbexec_watch_exit(p, p->pidfd, NULL) == JR_OK)
+                return;
+            if (p->poll_open)
+                return;
+        }
+        read_outcome_file(p);
+    }
     read_spool(p, 1);
     read_outcome(p);
     if (p->fetch_err[0]) { /* the helper only saw its gate close */
@@ -324,7 +339,7 @@ static void on_exit_poll(uv_poll_t *h, int status, int events)
 
     (void)status;
     (void)events;
-    p->ctl_eof = 1;
+    p->ctl_eof = p->exited = 1;
     p->poll_open = 0;
     close_handle((uv_handle_t *)&p->exit_poll);
     maybe_done(p);

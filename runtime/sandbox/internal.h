@@ -203,8 +203,8 @@ int jr_sb_shim_check(struct jr_sb_shim *sh, int64_t now, int64_t *wait);
 /* Output was spooled: tells the attached daemon. */
 void jr_sb_shim_wake(struct jr_sb_shim *sh);
 /* The end: stops listening, writes the outcome line to DIR/outcome, sends
- * it to the attached daemon and lets it go. 0, or -1 if the file could not
- * be written. */
+ * it to the attached daemon and lets it go. 0 when it went to either, else
+ * -1. */
 int jr_sb_shim_finish(struct jr_sb_shim *sh, const char *line, size_t len);
 void jr_sb_shim_close(struct jr_sb_shim *sh);
 

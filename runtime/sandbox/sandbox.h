@@ -33,6 +33,7 @@ int jr_sandbox_layer_find(const char *name);
 #define JR_SB_RUN_OUTPUT "output"     /* the spool of the task's output lines */
 #define JR_SB_RUN_OUTCOME "outcome"   /* the outcome line, once there is one */
 #define JR_SB_RUN_CONTROL "ctl"       /* where a daemon (re)attaches */
+#define JR_SB_RUN_RECORD "record"     /* the daemon's: names the helper's pid */
 /* A line longer than this is spooled in pieces of this size. */
 #define JR_SB_LINE_MAX 65536
 

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -132,6 +133,28 @@ void jr_sb_shim_wake(struct jr_sb_shim *sh)
         drop_conn(sh, jr_sb_now_ms());
 }
 
+/* Is the run folder still ours? A daemon writes the attempt's record (with
+ * its helper's pid) before the task can start; one that names another pid
+ * means a later attempt has the folder (we never ran: our gate closed with
+ * a daemon that went), and what we would leave there is not wanted. No
+ * record (a `jobrt sandbox --run-dir` by hand) is ours. */
+static int owned(const struct jr_sb_shim *sh)
+{
+    char text[2048], *p;
+    ssize_t n;
+    int fd = openat(sh->dirfd, JR_SB_RUN_RECORD, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+    if (fd < 0)
+        return errno == ENOENT;
+    do
+        n = read(fd, text, sizeof(text) - 1);
+    while (n < 0 && errno == EINTR);
+    close(fd);
+    text[n > 0 ? n : 0] = 0;
+    p = strstr(text, "\nhelper_pid ");
+    return p && strtol(p + 12, NULL, 10) == (long)getpid();
+}
+
 static int write_all(int fd, const char *p, size_t len)
 {
     while (len > 0) {
@@ -148,16 +171,18 @@ static int write_all(int fd, const char *p, size_t len)
 
 int jr_sb_shim_finish(struct jr_sb_shim *sh, const char *line, size_t len)
 {
-    int fd, rc = -1;
+    int fd = -1, rc = -1, ours = owned(sh);
 
     /* No daemon can attach any more: what it needs is in the files. */
     if (sh->lfd >= 0) {
-        unlinkat(sh->dirfd, JR_SB_RUN_CONTROL, 0);
+        if (ours)
+            unlinkat(sh->dirfd, JR_SB_RUN_CONTROL, 0);
         close(sh->lfd);
         sh->lfd = -1;
     }
-    fd = openat(sh->dirfd, "." JR_SB_RUN_OUTCOME ".tmp",
-                O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (ours)
+        fd = openat(sh->dirfd, "." JR_SB_RUN_OUTCOME ".tmp",
+                    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd >= 0) {
         rc = write_all(fd, line, len);
         close(fd);
@@ -168,10 +193,11 @@ int jr_sb_shim_finish(struct jr_sb_shim *sh, const char *line, size_t len)
     if (sh->conn >= 0) {
         /* The attached daemon reads it here without opening the file; it
          * blocks at most until the daemon reads or goes. */
+        size_t off = 0;
         fcntl(sh->conn, F_SETFL, fcntl(sh->conn, F_GETFL) & ~O_NONBLOCK);
         struct timeval tv = {2, 0};
         setsockopt(sh->conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-        for (size_t off = 0; off < len;) {
+        while (off < len) {
             ssize_t n = send(sh->conn, line + off, len - off, MSG_NOSIGNAL);
             if (n < 0 && errno == EINTR)
                 continue;
@@ -181,6 +207,8 @@ int jr_sb_shim_finish(struct jr_sb_shim *sh, const char *line, size_t len)
         }
         close(sh->conn);
         sh->conn = -1;
+        if (off == len)
+            rc = 0;
     }
     return rc == 0 ? 0 : -1;
 }
@@ -188,7 +216,8 @@ int jr_sb_shim_finish(struct jr_sb_shim *sh, const char *line, size_t len)
 void jr_sb_shim_close(struct jr_sb_shim *sh)
 {
     if (sh->lfd >= 0) {
-        unlinkat(sh->dirfd, JR_SB_RUN_CONTROL, 0);
+        if (owned(sh))
+            unlinkat(sh->dirfd, JR_SB_RUN_CONTROL, 0);
         close(sh->lfd);
     }
     if (sh->conn >= 0)

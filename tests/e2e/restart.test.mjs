@@ -9,7 +9,7 @@
 // data directory is refused; shutdown.tasks: stop stops tasks first, and
 // they run again at the next start.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import {
   ADMIN, BIN, TEST_USERS, assert, assertEq, freePort, liveHelpers, nativeCall, pidStart, run, sleep,
@@ -199,6 +199,28 @@ const tests = [
       assert(/attempt 1 failed \(its sandbox helper \(pid \d+\) (was gone|ended) without an outcome/.test(text),
         `the retry says why: ${text}`);
     });
+  }],
+
+  ['output beyond the attempt\'s log cap is dropped with a note; the spool stays bounded', async () => {
+    const srv = await startServer({ config: CONFIG });
+    try {
+      // 100 lines of 30000 bytes: 3 MB against the 1 MiB cap.
+      const id = await submit(srv, [{ alias: 't', command: ['sh', '-c',
+        'head -c 30000 /dev/zero | tr "\\0" x > /tmp/l; i=0; '
+        + 'while [ $i -lt 100 ]; do cat /tmp/l; echo; i=$((i + 1)); done'] }]);
+      const j = await until(srv, id, ended, 'the end');
+      assertEq(j.state, 'succeeded');
+      const got = await messages(srv, id);
+      const full = got.filter((m) => m.length === 30000).length;
+      assertEq(full, Math.floor((1 << 20) / 30001), 'lines up to the cap');
+      assertEq(got[full], '[jobrt] output truncated: more than 1048576 bytes');
+      assertEq(got.length, full + 1, 'nothing after the note');
+      const size = statSync(runFile(srv, id, 'output')).size;
+      assert(size <= (1 << 20) + 2 * full + 64, `the spool holds ${size} bytes`);
+    } finally {
+      await srv.stop();
+      srv.cleanup();
+    }
   }],
 
   ['a second daemon on the same data directory is refused, naming the holder', async () => {

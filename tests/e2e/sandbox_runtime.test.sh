@@ -61,6 +61,25 @@ check "a root filesystem folder is the image" eval '[ "$(outcome)" = exited ] &&
   grep -q "\"exit_code\":0" "$W/status" && grep -q "^image-marker$" "$W/out" &&
   grep -q "^isolated$" "$W/out" && [ -f "$W/outdir/f" ]'
 
+# -- a run folder: the output spooled as line records, the outcome left there
+RUN="$W/run"
+mkdir -p "$RUN"
+timeout -k 5 60 "$BIN" sandbox --cgroup-parent "$PARENT" --run-dir "$RUN" --status-fd 4 \
+  --orphan-timeout 0 -- /bin/sh -c 'echo out; echo err >&2; printf last' 4>"$W/status" \
+  >"$W/out" 2>&1
+check "--run-dir spools the output and leaves the outcome there" eval '
+  [ "$(cat "$RUN/output")" = "$(printf "1out\n2err\n1last")" ] &&
+  grep -q "^{\"outcome\":\"exited\",\"exit_code\":0," "$RUN/outcome" &&
+  [ ! -e "$RUN/ctl" ] && [ ! -s "$W/out" ]'
+# A record naming another helper: a later attempt has the folder, and a
+# helper whose gate closed with its daemon leaves it alone when it ends.
+rm -f "$RUN/outcome"
+printf 'jobrt-attempt 1\nattempt 1\nhelper_pid 1\nhelper_start 1\n' >"$RUN/record"
+timeout -k 5 60 "$BIN" sandbox --cgroup-parent "$PARENT" --run-dir "$RUN" --status-fd 4 \
+  --gate-fd 5 -- /bin/true 4>"$W/status" 5</dev/null >"$W/out" 2>&1
+check "a helper leaves a folder whose record names another helper alone" eval '
+  [ ! -e "$RUN/outcome" ] && [ -S "$RUN/ctl" ] && [ "$(cat "$RUN/output")" = "" ]'
+
 # -- the helper killed outright: the task must not survive it --------------
 MARK=$((50000 + $$ % 10000))
 "$BIN" sandbox --cgroup-parent "$PARENT" --cgroup-name crashed -- /bin/sleep "$MARK" \
