@@ -5,7 +5,8 @@ CC      ?= cc
 PKGS    := lua5.4 libuv yaml-0.1 sqlite3 libssl libcrypto libseccomp lua5.4-luv
 DEBS    := liblua5.4-dev lua-luv-dev lua-lpeg lua-cjson libyaml-dev libssl-dev \
            libsqlite3-dev libuv1-dev libhttp-parser-dev libseccomp-dev libwslay-dev \
-           pkg-config curl openssl xxd python3 lua5.4
+           pkg-config curl openssl xxd python3 lua5.4 \
+           chromium man-db
 BENCH_DEBS := wrk nginx-light
 FUZZ_DEBS  := clang libclang-rt-14-dev
 
@@ -32,12 +33,14 @@ SANDBOX_LIBS := -Wl,-Bstatic -lseccomp -Wl,-Bdynamic
 # binary, the C unit tests and the fuzz target link.
 CORE_SRC := $(filter-out runtime/main.c $(SANDBOX_MAIN),$(shell find runtime -name '*.c' | sort))
 LUA_SRC  := $(shell find lua api policies -name '*.lua' | sort)
+# Files the binary serves as they are: the dashboard and the API document.
+ASSET_SRC := $(sort $(wildcard ui/*.html ui/*.css ui/*.js ui/*.svg)) api/native/openapi.json
 BUILD    ?= build
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/embedded.o
 UNIT_SRC := $(sort $(wildcard tests/c/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/c/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test asan bench fuzz clean node-deps bench-deps fuzz-deps units rock
+.PHONY: all deps run test asan bench fuzz clean node-deps bench-deps fuzz-deps units rock man install
 
 all: jobrt
 
@@ -60,10 +63,10 @@ $(BUILD)/%.o: %.c $(wildcard runtime/*.h runtime/*/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-# The Lua library, the surfaces and the policies are compiled into the binary
-# as source text under their repository paths.
-$(BUILD)/embedded.c: $(BUILD)/embed $(LUA_SRC)
-	$(BUILD)/embed $(LUA_SRC) > $@.tmp && mv $@.tmp $@
+# The Lua library, the surfaces, the policies and the served assets are
+# compiled into the binary as text under their repository paths.
+$(BUILD)/embedded.c: $(BUILD)/embed $(LUA_SRC) $(ASSET_SRC)
+	$(BUILD)/embed $(LUA_SRC) $(ASSET_SRC) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/embedded.o: $(BUILD)/embedded.c
 	$(CC) $(CFLAGS) -c -o $@ $<
@@ -71,6 +74,29 @@ $(BUILD)/embedded.o: $(BUILD)/embedded.c
 $(BUILD)/embed: tools/embed.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -Wall -Wextra -Werror -O1 -o $@ $<
+
+# jobrt(1), from the help text the binary prints.
+man: $(BUILD)/jobrt.1
+$(BUILD)/jobrt.1: jobrt
+	./jobrt help --man > $@.tmp && mv $@.tmp $@
+
+# The binary, the sandbox helper beside it (the daemon looks for it there),
+# the manual page, the systemd unit and its user, and a deployment file
+# unless one is there. DESTDIR stages the tree for a package.
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= /etc
+install: jobrt $(BUILD)/jobrt-sandbox $(BUILD)/jobrt.1
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(SYSCONFDIR)/jobrt
+	install -m 0755 jobrt $(DESTDIR)$(PREFIX)/bin/jobrt
+	install -m 0755 $(BUILD)/jobrt-sandbox $(DESTDIR)$(PREFIX)/bin/jobrt-sandbox
+	install -m 0644 $(BUILD)/jobrt.1 $(DESTDIR)$(PREFIX)/share/man/man1/jobrt.1
+	sed -e 's|/usr/local|$(PREFIX)|g' -e 's|/etc/jobrt|$(SYSCONFDIR)/jobrt|g' deploy/jobrt.service \
+	  > $(DESTDIR)$(PREFIX)/lib/systemd/system/jobrt.service
+	chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/jobrt.service
+	install -m 0644 deploy/jobrt.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/jobrt.conf
+	[ -e $(DESTDIR)$(SYSCONFDIR)/jobrt/jobrt.yaml ] || \
+	  install -m 0644 deploy/default.yaml $(DESTDIR)$(SYSCONFDIR)/jobrt/jobrt.yaml
 
 $(BUILD)/tests/%: tests/c/%.c $(wildcard tests/c/*.h) $(BUILD)/libjobrt_core.a
 	@mkdir -p $(@D)
@@ -120,7 +146,7 @@ build-asan/jobrt-asan: $(BUILD)/runtime/main.o $(BUILD)/libjobrt_core.a
 
 # Each target runs FUZZ_SECONDS (default 60); new inputs and crashes go
 # under build-fuzz/, the committed seed corpora stay as they are.
-FUZZ_TARGETS := fuzz_http fuzz_base64 fuzz_span fuzz_client fuzz_spec fuzz_model fuzz_ws fuzz_bacalhau
+FUZZ_TARGETS := fuzz_http fuzz_base64 fuzz_span fuzz_client fuzz_spec fuzz_model fuzz_ws fuzz_bacalhau fuzz_kuscia
 fuzz: deps fuzz-deps
 	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -fsanitize=fuzzer-no-link,address,undefined" \
 	  $(FUZZ_TARGETS:%=build-fuzz/%)
@@ -156,6 +182,9 @@ build-fuzz/fuzz_model: fuzz/fuzz_model.c runtime/lua/model_check.c runtime/lua/j
 	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
 
 build-fuzz/fuzz_bacalhau: fuzz/fuzz_bacalhau.c fuzz/fuzz_lua.h $(BUILD)/libjobrt_core.a
+	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $(filter-out %.h,$^) $(LDLIBS)
+
+build-fuzz/fuzz_kuscia: fuzz/fuzz_kuscia.c fuzz/fuzz_lua.h $(BUILD)/libjobrt_core.a
 	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $(filter-out %.h,$^) $(LDLIBS)
 
 bench: deps bench-deps

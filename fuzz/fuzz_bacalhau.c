@@ -106,18 +106,6 @@ static const char CHECK[] =
     "  return n\n"
     "end\n";
 
-static void line_hook(lua_State *l, lua_Debug *ar)
-{
-    const char *file;
-    unsigned h = 0;
-
-    if (!lua_getinfo(l, "S", ar) || !(file = strstr(ar->source, "bacalhau/")))
-        return;
-    for (; *file; file++)
-        h = h * 31 + (unsigned char)*file;
-    counters[(h + (unsigned)ar->currentline) % (NCOUNTERS - 64)]++;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -128,7 +116,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         {NULL, NULL},
     };
     L = fuzz_lua_open("fuzz_bacalhau", modules, CHECK, &check_ref);
-    lua_sethook(L, line_hook, LUA_MASKLINE, 0);
+    fuzz_lua_cover(L, counters, NCOUNTERS - 64, "bacalhau/");
     return 0;
 }
 

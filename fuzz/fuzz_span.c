@@ -58,18 +58,12 @@ static const char CHECK[] =
     "  return OUTCOME[code]\n"
     "end\n";
 
-static void line_hook(lua_State *l, lua_Debug *ar)
-{
-    if (lua_getinfo(l, "S", ar) && strstr(ar->source, "json_span"))
-        counters[(unsigned)ar->currentline % (NCOUNTERS - 8)]++;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
     L = fuzz_lua_open("fuzz_span", NULL, CHECK, &check_ref);
-    lua_sethook(L, line_hook, LUA_MASKLINE, 0);
+    fuzz_lua_cover(L, counters, NCOUNTERS - 8, "json_span");
     return 0;
 }
 

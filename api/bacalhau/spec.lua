@@ -20,12 +20,7 @@ local function at(prefix, t, k)
   return prefix .. "." .. payload.spelt(t, k)
 end
 
-local function sorted_keys(t)
-  local out = {}
-  for k in pairs(t or {}) do out[#out + 1] = k end
-  table.sort(out)
-  return out
-end
+local sorted_keys = require("jobrt.tables").sorted_keys
 
 ---------------------------------------------------------------------------
 -- NodeSelectors: Kubernetes label-selector operators, evaluated against

@@ -269,6 +269,9 @@ function M.routes(r, ctx)
     end
     out:close()
   end)
+
+  -- The API document and the dashboard, served from the binary.
+  require("api.native.assets").routes(r, ctx)
 end
 
 return M

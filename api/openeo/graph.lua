@@ -55,12 +55,7 @@ local function ref_kind(v)
   return nil
 end
 
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-  return keys
-end
+local sorted_keys = require("jobrt.tables").sorted_keys
 
 local function lookup(registry, id)
   local def = registry[id]

@@ -39,6 +39,11 @@ function M.call(fn, opts, ...)
   return false, r[4], r[5], r[6]
 end
 
+-- now() -> seconds on a monotonic clock (a float), for measuring waits.
+function M.now()
+  return runtime.hrtime() / 1e9
+end
+
 -- sleep(seconds) from inside a coroutine.
 function M.sleep(seconds)
   local uv = require("luv")

@@ -593,6 +593,10 @@ local function read_password(prompt, tty)
   return line
 end
 
+-- read_password(prompt, tty) -> the line typed (without echo on a
+-- terminal) | nil at the end of input; jobrt login asks with it too.
+M.read_password = read_password
+
 --- auth.hash_password_command(args) -> exit status
 -- Reads one password line from standard input (prompting twice, without
 -- echo, on a terminal) and prints "scrypt$..." for users.NAME.password_hash.

@@ -20,6 +20,7 @@ local BUILTIN_SURFACES = {
   native = { mount = "/jobrt/v1", module = "api.native" },
   openeo = { mount = "/openeo/1.2", module = "api.openeo" },
   bacalhau = { mount = "/requester", module = "api.bacalhau" },
+  kuscia = { mount = "/api/v1/job", module = "api.kuscia" },
 }
 M.BUILTIN_SURFACES = BUILTIN_SURFACES
 

@@ -65,6 +65,28 @@ local function check_plugin_modules(c, cfg, doc, loader)
   end
 end
 
+-- A surface's own check of its options against the rest of the deployment
+-- (mod.check(options, cfg) -> {{path = {key, ...}, message}, ...}), for
+-- what a schema cannot say (e.g. that a name is one of sandbox.images);
+-- each problem at the line of the key its path names.
+local function check_options(c, mod, options, cfg, x, p, l)
+  if type(mod.check) ~= "function" then return end
+  local ok, problems = pcall(mod.check, options, cfg)
+  if not ok then
+    c:add(p, l, "the surface's check of its options failed: %s", tostring(problems))
+    return
+  end
+  for _, problem in ipairs(type(problems) == "table" and problems or {}) do
+    local path, line, node = p, l, x
+    for _, k in ipairs(problem.path or {}) do
+      line = c:line(node, k, line)
+      path = join(path, k)
+      node = type(node) == "table" and node[k] or nil
+    end
+    c:add(path, line, "%s", tostring(problem.message))
+  end
+end
+
 local function check_surface_modules(c, cfg, doc, loader)
   local sdoc = is_map(doc.surfaces) and doc.surfaces or {}
   local sline = c:line(doc, "surfaces", 1)
@@ -84,8 +106,10 @@ local function check_surface_modules(c, cfg, doc, loader)
         local fields = {}
         for k, f in pairs(schema) do fields[k] = f end
         for k, f in pairs(SURFACE_FIELDS) do fields[k] = fields[k] or f end
+        local before = #c.errors
         local out = S.record(c, fields, x, p, l, { module = true, mount = true })
         out.module, out.mount = spec.module, spec.mount
+        if #c.errors == before then check_options(c, mod, out, cfg, x, p, l) end
         cfg.surfaces[name] = out
         loader:keep_surface(name, spec.module, mod)
       end

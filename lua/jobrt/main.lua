@@ -312,6 +312,20 @@ end
 
 local cmd_help
 
+-- The client commands (jobrt.cli) talk HTTP, which waits on the loop: they
+-- run as a coroutine, and their exit code is set when they end.
+local function client_command(name)
+  return function(args)
+    require("jobrt.async").spawn(function()
+      exit_status = require("jobrt.cli").run(name, args)
+    end, { on_error = function(err, _, trace)
+      io.stderr:write("jobrt ", name, ": ", tostring(trace or err), "\n")
+      exit_status = 1
+    end })
+    return nil
+  end
+end
+
 -- Every built-in command with its help; sandbox-check and certs run in C
 -- (runtime/main.c) before Lua starts, and are here for help only.
 local COMMANDS = {
@@ -365,6 +379,8 @@ Writes into DIR a throwaway CA (ca.crt), a server certificate and key
 (server.crt, server.key for localhost, 127.0.0.1 and ::1) and a client
 certificate and key (client.crt, client.key, CN=client), for trying TLS and
 mutual TLS locally (see deploy/mtls.yaml). Not for production.]] },
+  { name = "login", run = client_command("login"), client = "login" },
+  { name = "jobs", run = client_command("jobs"), client = "jobs" },
   { name = "hash-password", run = cmd_hash_password,
     usage = "hash-password < FILE",
     summary = "hash a password for users.NAME.password_hash",
@@ -380,11 +396,18 @@ deployment's users.NAME.password_hash.]] },
     summary = "list the commands, or explain one",
     help = [[
 Without COMMAND lists every command, those the mounted surfaces offer
-included; `jobrt help COMMAND` or `jobrt COMMAND --help` explains one.]] },
+included; `jobrt help COMMAND` or `jobrt COMMAND --help` explains one.
+`jobrt help --man` prints all of it as the jobrt(1) manual page (roff).]] },
 }
 
 local BY_NAME = {}
-for _, c in ipairs(COMMANDS) do BY_NAME[c.name] = c end
+for _, c in ipairs(COMMANDS) do
+  if c.client then
+    local h = require("jobrt.cli").help[c.client]
+    c.usage, c.summary, c.help = h.usage, h.summary, h.help
+  end
+  BY_NAME[c.name] = c
+end
 
 local function command_help(c)
   return "usage: jobrt " .. c.usage .. "\n\n" .. (c.help or c.summary or "") .. "\n"
@@ -424,8 +447,30 @@ local function listing(cfg)
   return table.concat(out, "\n") .. "\n"
 end
 
+-- jobrt(1): every command's help, the surfaces' included, as roff.
+local function man_page()
+  local commands = {}
+  for _, c in ipairs(COMMANDS) do
+    commands[#commands + 1] = { usage = c.usage, summary = c.summary, help = c.help }
+  end
+  local extra = {}
+  for name, found in pairs(surface_commands(require("jobrt.config").default())) do
+    if not BY_NAME[name] then
+      extra[#extra + 1] = { usage = found.spec.usage or name, summary = found.spec.summary,
+        help = found.spec.help, surface = found.surface }
+    end
+  end
+  table.sort(extra, function(a, b) return a.usage < b.usage end)
+  for _, c in ipairs(extra) do commands[#commands + 1] = c end
+  return require("jobrt.manpage").render({ version = runtime.version, commands = commands })
+end
+
 cmd_help = function(args)
   local name = args[2]
+  if name == "--man" and #args == 2 then
+    io.stdout:write(man_page())
+    return 0
+  end
   if name == nil then
     io.stdout:write(listing(require("jobrt.config").default()))
     return 0

@@ -121,13 +121,8 @@ local JOB = {
 
 M.MODEL = { job = JOB, task = TASK, input = INPUT, output = OUTPUT }
 
--- Keys of a string-keyed table, sorted (so problems come in a stable order).
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys)
-  return keys
-end
+-- Keys sorted, so problems come in a stable order.
+local sorted_keys = require("jobrt.tables").sorted_keys
 
 -- Per field table, worked out once: the names a caller may give, sorted,
 -- and the required ones.

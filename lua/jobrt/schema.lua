@@ -74,12 +74,7 @@ local join = M.join
 M.suggest = require("jobrt.suggest").closest
 local suggest = M.suggest
 
-function M.sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-  return keys
-end
+M.sorted_keys = require("jobrt.tables").sorted_keys
 local sorted_keys = M.sorted_keys
 
 ---------------------------------------------------------------------------

@@ -165,7 +165,10 @@ local function host_view(data_dir)
 end
 
 -- mod: the surface module. Besides routes it may give auth (the
--- credentials it takes), headers, error_body, accepts = "json" (bodies of
+-- credentials it takes), headers, error_body(status, code, message, req)
+-- -> body[, http_status[, content_type]] (a table is sent as JSON, a string
+-- as it is; http_status replaces the failure's status, e.g. an API that
+-- answers its errors with 200), accepts = "json" (bodies of
 -- another media type are refused with 415) and estimator (the plugin
 -- priced by default when the deployment names none).
 function App:mount(name, mod, spec)
@@ -217,6 +220,13 @@ function App:mount(name, mod, spec)
     -- surfaces that check a client's image or path at submit.
     sandbox = sandbox_view(self.cfg.sandbox),
     host = host_view(self.cfg.data_dir),
+    -- asset(path) -> the bytes of a file the binary ships to be served as
+    -- it is (the dashboard's ui/*, api/native/openapi.json), or nil; Lua
+    -- sources are not assets.
+    asset = function(path)
+      if type(path) ~= "string" or path:match("%.lua$") then return nil end
+      return runtime.embedded(path)
+    end,
   }
   -- The one way down to the core (jobrt.submit), with this surface's
   -- approval policies and estimator, loaded now so a broken one stops
@@ -349,9 +359,12 @@ function Writer:alive()
 end
 
 -- res:stream(status, headers) -> writer with write(chunk) and close().
+-- A stream lives as long as its client listens: from here on the Lua
+-- deadline bounds each wake of the handler, not the sum of them.
 function Response:stream(status, headers)
   if self.sent then error("response already sent", 2) end
   durable()
+  runtime.per_wake(coroutine.running())
   self.sent = true
   self.code = status or self.code or 200
   for k, v in pairs(headers or {}) do self.headers[k] = v end
@@ -383,6 +396,9 @@ function Response:websocket(opts)
     end
     M.fail(status, status == 400 and "BadRequest" or "Unavailable", reason)
   end
+  -- Like a stream, a WebSocket lives as long as its peer: the deadline
+  -- bounds each wake of the handler (Bacalhau's logs follow a whole job).
+  runtime.per_wake(coroutine.running())
   self.sent = true
   self.code = 101
   self.upgraded = ws
@@ -459,13 +475,18 @@ local function answer_error(mounted, req, res, status, code, message, headers)
     res.exchange:finish()
     return
   end
-  local body = (mounted and mounted.error_body or default_error_body)(status, code, message, req)
+  local body, as, media = (mounted and mounted.error_body or default_error_body)(status, code, message, req)
   for k, v in pairs(headers or {}) do res.headers[k] = v end
   res.sent = true
-  res.code = status
-  res.headers["Content-Type"] = "application/json"
+  res.code = math.tointeger(as) or status
   res.headers["X-Request-Id"] = req.id
-  res.exchange:respond(status, res.headers, json.encode(body))
+  if type(body) == "string" then
+    if body ~= "" or media then res.headers["Content-Type"] = media or "text/plain; charset=utf-8" end
+  else
+    res.headers["Content-Type"] = media or "application/json"
+    body = json.encode(body)
+  end
+  res.exchange:respond(res.code, res.headers, body)
 end
 
 -- The principal of a request, or nil, status, code, message, headers when

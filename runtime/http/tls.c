@@ -124,6 +124,25 @@ int jr_tls_client_ctx_new(const char *ca_file, struct jr_tls_ctx **out, char *er
     return 0;
 }
 
+int jr_tls_ctx_use_cert(struct jr_tls_ctx *ctx, const char *cert, const char *key, char *err,
+                        size_t errlen)
+{
+    ERR_clear_error();
+    if (SSL_CTX_use_certificate_chain_file(ctx->ssl_ctx, cert) != 1) {
+        openssl_error(err, errlen, "cannot load certificate", cert);
+        return -1;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx->ssl_ctx, key, SSL_FILETYPE_PEM) != 1) {
+        openssl_error(err, errlen, "cannot load private key", key);
+        return -1;
+    }
+    if (SSL_CTX_check_private_key(ctx->ssl_ctx) != 1) {
+        openssl_error(err, errlen, "private key does not match certificate", key);
+        return -1;
+    }
+    return 0;
+}
+
 void jr_tls_ctx_free(struct jr_tls_ctx *ctx)
 {
     if (!ctx)

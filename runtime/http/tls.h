@@ -31,6 +31,12 @@ void jr_tls_ctx_free(struct jr_tls_ctx *ctx);
 int jr_tls_client_ctx_new(const char *ca_file, struct jr_tls_ctx **out, char *err,
                           size_t errlen);
 
+/* A client context presents this certificate chain and key (PEM files)
+ * when the server asks for one (mutual TLS). Returns 0, or -1 with the
+ * reason (file, OpenSSL message) in err. */
+int jr_tls_ctx_use_cert(struct jr_tls_ctx *ctx, const char *cert, const char *key, char *err,
+                        size_t errlen);
+
 /* A server-side session of a server context. NULL when out of memory. */
 struct jr_tls_conn *jr_tls_conn_new(struct jr_tls_ctx *ctx);
 /* A client-side session of a client context for host (a name, sent as SNI

@@ -7,6 +7,7 @@ int luaopen_jobrt_http(lua_State *L);
 int luaopen_jobrt_yaml(lua_State *L);
 int luaopen_jobrt_jsonc(lua_State *L);
 int luaopen_jobrt_crypto(lua_State *L);
+int luaopen_jobrt_tls(lua_State *L);
 int luaopen_jobrt_core(lua_State *L);
 int luaopen_jobrt_modelc(lua_State *L);
 int luaopen_lpeg(lua_State *L);
@@ -18,6 +19,7 @@ const struct jr_lua_module jr_lua_modules[] = {
     {"jobrt.yaml", luaopen_jobrt_yaml},
     {"jobrt.jsonc", luaopen_jobrt_jsonc},
     {"jobrt.crypto", luaopen_jobrt_crypto},
+    {"jobrt.tls", luaopen_jobrt_tls},
     {"jobrt.core", luaopen_jobrt_core},
     {"jobrt.modelc", luaopen_jobrt_modelc},
     {"lpeg", luaopen_lpeg},

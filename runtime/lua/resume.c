@@ -123,6 +123,7 @@ static int l_resume(lua_State *L)
 struct bounds {
     double deadline, cpu;      /* seconds of running time: allowed, used */
     lua_Integer memory, grown; /* bytes of heap growth: allowed, used */
+    int per_wake;              /* the deadline holds for each resumption */
 };
 
 static void push_tasks(lua_State *L)
@@ -176,6 +177,8 @@ static void task_resume(lua_State *L, lua_State *co, int nargs)
         return;
     }
     lua_insert(L, base + 1); /* the bounds below the arguments */
+    if (b->per_wake)
+        b->cpu = 0;
     double seconds = b->deadline > 0 ? b->deadline - b->cpu : 0;
     lua_Integer bytes = b->memory > 0 ? b->memory - b->grown : 0;
     if (b->deadline > 0 && seconds < 1e-6)
@@ -238,6 +241,24 @@ static int l_bound(lua_State *L)
     lua_setiuservalue(L, -2, 2);
     lua_rawset(L, -3);
     return 0;
+}
+
+/* per_wake(co): from now on co's deadline bounds each of its resumptions
+ * rather than their sum; for a handler that streams for as long as its
+ * client listens, each wake doing a little (the memory cap still holds
+ * over its whole life). False when co is not a bounded task. */
+static int l_per_wake(lua_State *L)
+{
+    lua_State *co = lua_tothread(L, 1);
+    luaL_argcheck(L, co, 1, "coroutine expected");
+    push_tasks(L);
+    lua_pushvalue(L, 1);
+    lua_rawget(L, -2);
+    struct bounds *b = lua_touserdata(L, -1);
+    if (b)
+        b->per_wake = 1;
+    lua_pushboolean(L, b != NULL);
+    return 1;
 }
 
 /* unhooked(fn, ...) -> fn's results: fn runs without the deadline hook of
@@ -337,6 +358,7 @@ int jr_lua_wait(lua_State *L)
 const luaL_Reg jr_lua_resume_funcs[] = {
     {"resume", l_resume},
     {"bound", l_bound},
+    {"per_wake", l_per_wake},
     {"resume_task", l_resume_task},
     {"unhooked", l_unhooked},
     {"wait", jr_lua_wait},

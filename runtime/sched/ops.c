@@ -179,7 +179,7 @@ int jr_sched_cancel(struct jr_sched *s, const char *id, const char *reason,
                     struct jr_err *e)
 {
     return halt(s, id, "cancel", BIT(J_CREATED) | BIT(J_AWAITING) | BIT(J_QUEUED) |
-                BIT(J_RUNNING) | BIT(J_SUSPENDED), J_CANCELED,
+                BIT(J_RUNNING) | BIT(J_SUSPENDED) | BIT(J_FAILED), J_CANCELED,
                 reason ? reason : "canceled", NULL, e);
 }
 

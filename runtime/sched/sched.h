@@ -110,7 +110,7 @@ int jr_sched_start(struct jr_sched *s, const char *id, const char *hold, const c
 /* restart: failed|canceled|suspended -> queued, keeping succeeded tasks. */
 int jr_sched_restart(struct jr_sched *s, const char *id, struct jr_err *e);
 /* stop: awaiting_approval|queued|running -> canceled.
- * cancel: also from created and suspended.
+ * cancel: also from created, suspended and failed (a failed job made final).
  * suspend: queued|running -> suspended.
  * Running tasks get SIGTERM, then SIGKILL after the grace period. */
 int jr_sched_stop(struct jr_sched *s, const char *id, const char *reason,

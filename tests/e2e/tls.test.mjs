@@ -1,7 +1,8 @@
 // TLS and mutual TLS on a real jobrt, checked with curl: the server's
 // certificate verifies, a client without a certificate or with one from
 // another CA is refused, the right one is accepted and its subject reaches
-// the handler.
+// the handler; Kuscia takes a verified client certificate for its Token
+// where the deployment says so.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -31,6 +32,7 @@ lua_path: [${SITE}]
 surfaces:
   native: false
   probe: {module: e2e.probe, mount: /probe}
+  kuscia: {client_cert: true, domains: [alice]}
 log: {level: warn}
 `;
   writeFileSync(path.join(dir, 'tls.yaml'), config);
@@ -45,7 +47,7 @@ log: {level: warn}
     if (Date.now() > deadline) throw new Error(`jobrt did not start: ${log}`);
     await sleep(25);
   }
-  return { proc, exited, mtls, tls, c, log: () => log };
+  return { proc, exited, plain, mtls, tls, c, log: () => log };
 }
 
 const tests = [
@@ -92,6 +94,21 @@ const tests = [
     assertEq(tls.subject, 'CN=client,O=jobrt');
     assertEq(tls.issuer, 'CN=jobrt throwaway CA,O=jobrt');
     assertEq(tls.verified, true);
+  }],
+
+  ['Kuscia with client_cert: a verified client certificate stands for the Token, nothing else does', async ({ srv }) => {
+    const query = (url, ...args) => curl([...args, '-w', '\n%{http_code}', '-H', 'Content-Type: application/json',
+      '-d', '{"job_id":"no-such-job"}', `${url}/api/v1/job/query`]);
+    const ca = ['--cacert', srv.c('ca.crt')];
+    let r = query(`https://localhost:${srv.mtls}`, ...ca, '--cert', srv.c('client.crt'), '--key', srv.c('client.key'));
+    assertEq(r.status, 0, r.stderr);
+    const [body, code] = r.stdout.split('\n');
+    assertEq(code, '200', r.stdout);
+    assertEq(JSON.parse(body).status.code, 11202, `past the Token check, the job is unknown: ${body}`);
+    r = query(`https://localhost:${srv.tls}`, ...ca);
+    assertEq(r.stdout, '\n401', 'TLS without a client certificate: 401, empty body');
+    r = query(`http://127.0.0.1:${srv.plain}`);
+    assertEq(r.stdout, '\n401', 'plain HTTP without a Token: 401, empty body');
   }],
 
   ['keep-alive works over TLS', async ({ srv }) => {

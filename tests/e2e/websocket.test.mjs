@@ -20,6 +20,7 @@ surfaces:
 limits:
   read_timeout: 1s
   idle_timeout: 1s
+lua: {deadline: 1s}
 log: {level: info}
 `;
 
@@ -109,6 +110,17 @@ const tests = [
     ws.close(4000, 'bye');
     assertEq(await within(closed, 5000, 'close'), { code: 4000, reason: 'bye' });
     await until(() => /echo ended: closed 4000/.test(srv.logs()), 5000, 'the handler saw the close code');
+  }],
+
+  ['the Lua deadline bounds each wake of a WebSocket handler, not its whole session', async ({ srv }) => {
+    const c = await open(`ws://127.0.0.1:${srv.port}/ws/busy`);
+    // One at a time, so that each message is a wake of its own.
+    for (let i = 0; i < 40; i++) {
+      c.ws.send(`m${i}`);
+      await until(() => c.messages.length === i + 1, 5000, `the echo of m${i}`);
+    }
+    assertEq(c.messages.map(String), Array.from({ length: 40 }, (_, i) => `m${i}`));
+    c.ws.close();
   }],
 
   ['the access log says 101 for an upgraded request', async ({ srv }) => {

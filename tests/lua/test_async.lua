@@ -82,6 +82,28 @@ return {
     t.ok(second_ran and second_ran < 0.95, "second part ran " .. tostring(second_ran) .. " s")
   end },
 
+  { "per_wake: a streaming task's deadline holds for each wake, not their sum", function(t)
+    local uv = require("luv")
+    local runtime = require("jobrt.runtime")
+    local wakes, failed, wake = 0, nil, nil
+    local co = async.spawn(function()
+      t.ok(runtime.per_wake(coroutine.running()), "a bounded task")
+      for _ = 1, 5 do
+        local start = uv.hrtime()
+        while uv.hrtime() - start < 0.03e9 do end -- most of the budget, each time
+        wakes = wakes + 1
+        async.wait(function(w) wake = w end)
+      end
+      while true do end
+    end, { deadline = 0.05, on_error = function(_, k) failed = k end })
+    t.ok(co)
+    for _ = 1, 4 do wake() end
+    t.eq({ wakes, failed }, { 5, nil }, "five wakes of 30 ms under a 50 ms deadline")
+    wake()
+    t.eq(failed, "deadline", "a wake that runs away is still stopped")
+    t.eq(runtime.per_wake(coroutine.create(function() end)), false)
+  end },
+
   { "sleep waits on the loop", function(t)
     local uv = require("luv")
     local before = uv.now()

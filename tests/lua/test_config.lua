@@ -89,6 +89,8 @@ return {
         bacalhau = { mount = "/requester", module = "api.bacalhau", approval = {}, approvers = {},
           publishers = { ["local"] = "publish.local" }, task_cpu = 500, task_memory = 1 << 30,
           task_timeout = 1800, node_id = "jobrt", node_labels = {} },
+        kuscia = { mount = "/api/v1/job", module = "api.kuscia", approval = {}, tokens = {}, domains = {},
+          app_images = {}, client_cert = false },
       },
       plugins = {},
       limits = { max_body = 16 << 20, max_header = 16 << 10, max_connections = 1024,
@@ -131,6 +133,7 @@ return {
       native = { mount = "/jobrt/v1", module = "api.native" },
       openeo = { mount = "/openeo/1.2", module = "api.openeo" },
       bacalhau = { mount = "/requester", module = "api.bacalhau" },
+      kuscia = { mount = "/api/v1/job", module = "api.kuscia" },
       custom = { module = "site.reports", mount = "/reports", title = "Reports" },
     })
     t.eq(cfg.plugins, {
@@ -170,7 +173,7 @@ return {
       F .. '21: sandbox.images.alpine: must be an absolute path, got "srv/alpine"',
       F .. '23: users.alice: give "password_hash" or "password", not both',
       F .. '24: users.bob: missing "password_hash" (or "password")',
-      F .. '26: surfaces.nativ: unknown surface (did you mean "native"?): a surface of your own needs "module" (built in: bacalhau, native, openeo)',
+      F .. '26: surfaces.nativ: unknown surface (did you mean "native"?): a surface of your own needs "module" (built in: bacalhau, kuscia, native, openeo)',
       F .. '27: surfaces.custom.mount: must not end with "/", got "/reports/"',
       F .. '28: surfaces.two.mount: "/jobrt/v1" is already the mount of surfaces.native',
       F .. '30: plugins.images: missing "use" (the plugin module, e.g. "approve.image_allowlist")',
@@ -279,18 +282,19 @@ return {
     local native = { mount = "/jobrt/v1", module = "api.native" }
     local openeo = { mount = "/openeo/1.2", module = "api.openeo" }
     local bacalhau = { mount = "/requester", module = "api.bacalhau" }
-    local all = { native = native, openeo = openeo, bacalhau = bacalhau }
+    local kuscia = { mount = "/api/v1/job", module = "api.kuscia" }
+    local all = { native = native, openeo = openeo, bacalhau = bacalhau, kuscia = kuscia }
     t.eq(valid(t, "surfaces: {native: ~}\n").surfaces, all)
     t.eq(valid(t, "surfaces: {native: {}}\n").surfaces, all)
     t.eq(valid(t, "surfaces: {native: true}\n").surfaces, all)
-    t.eq(valid(t, "surfaces: {native: false, openeo: false, bacalhau: false}\n").surfaces, {})
-    t.eq(valid(t, "surfaces:\n  native: {mount: /, extra: [1]}\n  openeo: false\n  bacalhau: false\n  site: {module: site.api, mount: /}\n").surfaces, {
+    t.eq(valid(t, "surfaces: {native: false, openeo: false, bacalhau: false, kuscia: false}\n").surfaces, {})
+    t.eq(valid(t, "surfaces:\n  native: {mount: /, extra: [1]}\n  openeo: false\n  bacalhau: false\n  kuscia: false\n  site: {module: site.api, mount: /}\n").surfaces, {
       native = { mount = "/", module = "api.native", extra = { 1 } },
       site = { module = "site.api", mount = "/" },
     })
     t.eq(errors_of("surfaces:\n  a: {module: x.a}\n  b: {mount: /b}\n  c: {module: 'x..c', mount: b}\n  d: {module: 5, mount: '/d?x'}\n  e: 3\n  f: {module: f, mount: /f//g}\n"), {
       't.yaml:2: surfaces.a: missing "mount" (e.g. "/a")',
-      't.yaml:3: surfaces.b: unknown surface: a surface of your own needs "module" (built in: bacalhau, native, openeo)',
+      't.yaml:3: surfaces.b: unknown surface: a surface of your own needs "module" (built in: bacalhau, kuscia, native, openeo)',
       't.yaml:4: surfaces.c.module: not a Lua module name: "x..c" (expected e.g. "site.reports")',
       't.yaml:4: surfaces.c.mount: must start with "/", got "b"',
       "t.yaml:5: surfaces.d.module: expected a string, got a number (5)",
@@ -478,6 +482,71 @@ return {
     t.eq({ b.approvers, b.approval, b.publishers, b.wasm, b.task_cpu, b.task_timeout },
       { { cid:upper() }, { "opts" }, { ["local"] = "local" }, { image = "host", command = { "wasmtime", "run" } },
         500, 1800 })
+  end },
+
+  { "the Kuscia surface's options: every problem by line, and the issue's example", function(t)
+    t.eq(errors_of(table.concat({
+      "sandbox: {images: {host: /, alpine: /srv/alpine}}",
+      "surfaces:",
+      "  kuscia:",
+      "    tokens: [abc, 5]",
+      "    domains: [alice, Bob, b-, " .. string.rep("d", 64) .. "]",
+      "    approval: [nosuch]",
+      "    app_images:",
+      "      nocmd: {image: host}",
+      "      badres: {command: [x], resources: {cpu: lots, gpu: 1}}",
+      "    client_cert: maybe",
+      "    tokes: []",
+    }, "\n") .. "\n", {}), {
+      "t.yaml:4: surfaces.kuscia.tokens[2]: expected a string, got 5",
+      "t.yaml:5: surfaces.kuscia.domains[2]: must be a domain id: lower-case letters, digits and '-', starting and"
+        .. ' ending with a letter or digit, got "Bob"',
+      "t.yaml:5: surfaces.kuscia.domains[3]: must be a domain id: lower-case letters, digits and '-', starting and"
+        .. ' ending with a letter or digit, got "b-"',
+      't.yaml:6: surfaces.kuscia.approval[1]: unknown plugin "nosuch" (not in plugins, nor a plugin module)',
+      't.yaml:8: surfaces.kuscia.app_images.nocmd: missing "command" (the argv of each party\'s process;'
+        .. " {{.TASK_ID}} and the like are filled in)",
+      't.yaml:9: surfaces.kuscia.app_images.badres.resources.cpu: invalid cpu "lots": expected cores ("2", "0.5")'
+        .. ' or millicores ("500m")',
+      't.yaml:9: surfaces.kuscia.app_images.badres.resources.gpu: unknown key (did you mean "cpu"?)',
+      't.yaml:10: surfaces.kuscia.client_cert: expected true or false, got "maybe"',
+      't.yaml:11: surfaces.kuscia.tokes: unknown key (did you mean "tokens"?)',
+    })
+    -- What the schema cannot say, checked against the rest of the file.
+    t.eq(errors_of(table.concat({
+      "sandbox: {images: {host: /, alpine: /srv/alpine}}",
+      "surfaces:",
+      "  kuscia:",
+      "    domains: [alice, " .. string.rep("d", 64) .. "]",
+      "    app_images:",
+      "      a: {image: ubuntu, command: [x]}",
+      "      b:",
+      "        command: [run, '{{.TASK_ID}}', '{{ .NOPE }}']",
+    }, "\n") .. "\n", {}), {
+      "t.yaml:4: surfaces.kuscia.domains[2]: longer than 63 characters",
+      't.yaml:6: surfaces.kuscia.app_images.a.image: "ubuntu" is not an image of sandbox.images (alpine, host)',
+      "t.yaml:8: surfaces.kuscia.app_images.b.command: unknown placeholder {{.NOPE}} (known: TASK_ID, TASK_ALIAS,"
+        .. " TASK_INPUT_CONFIG, KUSCIA_JOB_ID, KUSCIA_TASK_ID, KUSCIA_DOMAIN_ID, KUSCIA_ROLE)",
+    })
+    local cfg = valid(t, table.concat({
+      "surfaces:",
+      "  kuscia:",
+      '    tokens: ["<token>"]',
+      "    domains: [alice, bob]",
+      "    approval: []",
+      "    app_images:",
+      "      secretflow-image:",
+      "        image: host",
+      [[        command: [sh, -c, 'echo "$KUSCIA_DOMAIN_ID: $TASK_INPUT_CONFIG"'] ]],
+      "        resources: {cpu: 100m, memory: 256MiB}    # optional",
+    }, "\n") .. "\n", {})
+    t.eq(cfg.surfaces.kuscia, {
+      mount = "/api/v1/job", module = "api.kuscia", tokens = { "<token>" }, domains = { "alice", "bob" },
+      approval = {}, client_cert = false,
+      app_images = { ["secretflow-image"] = { image = "host", env = {},
+        command = { "sh", "-c", 'echo "$KUSCIA_DOMAIN_ID: $TASK_INPUT_CONFIG"' },
+        resources = { cpu = 100, memory = 256 << 20 } } },
+    })
   end },
 
   { "a start loads and checks each module once: the config pass hands them to the mount", function(t)

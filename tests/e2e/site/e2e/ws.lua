@@ -67,6 +67,19 @@ return {
       end
     end)
 
+    -- Echoes after 50 ms of CPU per message: a session outlives the Lua
+    -- deadline (1 s in the test's deployment) summed over its wakes.
+    r:get("/busy", function(_, res)
+      local ws = res:websocket()
+      for _ = 1, 1000 do
+        local msg = ws:receive()
+        if not msg then return end
+        local until_t = os.clock() + 0.05
+        while os.clock() < until_t do end
+        assert(ws:send(msg))
+      end
+    end)
+
     r:get("/boom", function(_, res)
       res:websocket()
       error("handler broke")
