@@ -83,7 +83,7 @@ int jr_sbexec_attach(void *self, const struct jr_exec_attach *a,
         /* A record this daemon cannot read (a newer format): it does not
          * guess how to speak to that helper, it stops it. */
         jr_exec_kill_stale(a->pid, a->pid_start);
-        snprintf(p->gone_why, sizeof p->gone_why, "its helper could not be reattached: %s;"
+        snprintf(p->gone_why, sizeof p->gone_why, "its helper could not be reattached: %.200s;"
                  " it was stopped", re.msg);
         p->gone = p->ctl_eof = 1;
     } else if ((p->pidfd = open_helper(rec.helper_pid, rec.helper_start)) < 0) {
