@@ -1,10 +1,10 @@
 /* Start-to-exit latency of /bin/true through the sandbox server, the way
- * the daemon runs every task: a run folder (exec/record.h), a start request
- * (the server forks a helper that prepares the sandbox), the attempt's
- * record, "go" on the gate, then until the helper lets go of its control
- * connection (its outcome is then in the run folder). Usage: sbs_latency
- * HELPER RUNS; prints one time in ms per line (after 20 unprinted warm-up
- * runs). bench/sandbox.sh reads it. */
+ * the daemon runs every task: a start request (the server forks a helper
+ * that prepares the sandbox, its output spool and control socket), the
+ * attempt's record (exec/record.h), "go" on the gate, then until the
+ * helper lets go of its control connection (its outcome is then in the
+ * record). Usage: sbs_latency HELPER RUNS; prints one time in ms per line
+ * (after 20 unprinted warm-up runs). bench/sandbox.sh reads it. */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -40,7 +40,7 @@ static double now_ms(void)
 static double one(struct jr_sbs *s, const char *base, int devnull, int i)
 {
     int gate[2], ctl[2];
-    char name[64], dir[256], run_dir[300], buf[4096];
+    char name[64], dir[256], run_dir[300], control[64], buf[4096];
     struct jr_err e = {0, ""};
     struct jr_exec_record rec;
     int32_t pid;
@@ -52,7 +52,8 @@ static double one(struct jr_sbs *s, const char *base, int devnull, int i)
         socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl))
         return -1;
     snprintf(name, sizeof(name), "--cgroup-name=bench-sbs-%d-%d", (int)getpid(), i);
-    char *words[] = {"--gate-fd=3", "--status-fd=4", dir, "--log-cap=1048576",
+    snprintf(control, sizeof(control), "--control=jobrt-bench-%d-%d", (int)getpid(), i);
+    char *words[] = {"--gate-fd=3", "--status-fd=4", dir, control, "--log-cap=1048576",
                      "--orphan-timeout=600000ms", name, "--lazy-cgroups=yes",
                      "--nproc=1024", "--", "/bin/true", NULL};
     int fds[4] = {gate[0], devnull, devnull, ctl[1]};
@@ -69,6 +70,7 @@ static double one(struct jr_sbs *s, const char *base, int devnull, int i)
     rec.attempt = 1;
     rec.helper_pid = pid;
     rec.helper_start = jr_exec_pid_start(pid);
+    snprintf(rec.control, sizeof(rec.control), "%s", control + 10);
     if (jr_exec_record_write(run_dir, &rec, &e) || write(gate[1], "go\n", 3) != 3) {
         fprintf(stderr, "sbs_latency: %s\n", e.msg);
         return -1;

@@ -10,7 +10,7 @@
 
 #include "exec/record.h"
 
-#define RECORD_MAX 2048
+#define RECORD_MAX 4096 /* the keys, and the helper's result */
 
 int jr_exec_record_format(const struct jr_exec_record *r, char *buf, size_t len)
 {
@@ -23,15 +23,13 @@ int jr_exec_record_format(const struct jr_exec_record *r, char *buf, size_t len)
                      "helper_start %lld\n"
                      "started_ms %lld\n"
                      "log_cap %lld\n"
-                     "control %s\n"
-                     "output %s\n"
-                     "outcome %s\n",
+                     "%s%s%s"
+                     "output %s\n",
                      JR_EXEC_RECORD_FORMAT, r->job, r->task, (long long)r->attempt,
                      (long long)r->helper_pid, (long long)r->helper_start,
                      (long long)r->started_ms, (long long)r->log_cap,
-                     r->control[0] ? r->control : JR_EXEC_RUN_CONTROL,
-                     r->output[0] ? r->output : JR_EXEC_RUN_OUTPUT,
-                     r->outcome[0] ? r->outcome : JR_EXEC_RUN_OUTCOME);
+                     r->control[0] ? "control " : "", r->control, r->control[0] ? "\n" : "",
+                     r->output[0] ? r->output : JR_EXEC_RUN_OUTPUT);
     return n < 0 || (size_t)n >= len ? -1 : n;
 }
 
@@ -49,33 +47,26 @@ static int write_all(int fd, const char *p, size_t len)
     return 0;
 }
 
-int jr_exec_record_write(const char *run_dir, const struct jr_exec_record *r,
-                         struct jr_err *e)
+int jr_exec_record_write(const char *dir, const struct jr_exec_record *r, struct jr_err *e)
 {
-    char text[RECORD_MAX], path[PATH_MAX], tmp[PATH_MAX];
+    char text[RECORD_MAX], path[PATH_MAX];
     int n = jr_exec_record_format(r, text, sizeof text), fd, err;
 
     if (n < 0)
         return jr_err_set(e, JR_E_INVALID, "the attempt record of task '%s' is too long",
                           r->task);
-    if (snprintf(path, sizeof path, "%s/" JR_EXEC_RUN_RECORD, run_dir) >= (int)sizeof path ||
-        snprintf(tmp, sizeof tmp, "%s/." JR_EXEC_RUN_RECORD ".tmp", run_dir) >= (int)sizeof tmp)
-        return jr_err_set(e, JR_E_SYSTEM, "the run folder's path is too long");
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (snprintf(path, sizeof path, "%s/" JR_EXEC_RUN_RECORD, dir) >= (int)sizeof path)
+        return jr_err_set(e, JR_E_SYSTEM, "the task folder's path is too long");
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
-        return jr_err_set(e, JR_E_SYSTEM, "writing %s: %s", tmp, strerror(errno));
+        return jr_err_set(e, JR_E_SYSTEM, "writing %s: %s", path, strerror(errno));
     if (write_all(fd, text, (size_t)n)) {
         err = errno;
         close(fd);
-        unlink(tmp);
-        return jr_err_set(e, JR_E_SYSTEM, "writing %s: %s", tmp, strerror(err));
-    }
-    close(fd);
-    if (rename(tmp, path)) {
-        err = errno;
-        unlink(tmp);
+        unlink(path);
         return jr_err_set(e, JR_E_SYSTEM, "writing %s: %s", path, strerror(err));
     }
+    close(fd);
     return JR_OK;
 }
 
@@ -92,11 +83,12 @@ static int parse_int(const char *s, int64_t *out)
     return 0;
 }
 
-/* A file name in the run folder: no '/', not "." or "..". */
+/* A name in the task's folder (no '/', not "." or "..") or of a control
+ * socket (the same, and no spaces). */
 static int set_name(char *dst, size_t size, const char *v)
 {
-    if (!*v || strchr(v, '/') || strcmp(v, ".") == 0 || strcmp(v, "..") == 0 ||
-        strlen(v) >= size)
+    if (!*v || strchr(v, '/') || strchr(v, ' ') || strcmp(v, ".") == 0 ||
+        strcmp(v, "..") == 0 || strlen(v) >= size)
         return -1;
     memcpy(dst, v, strlen(v) + 1);
     return 0;
@@ -104,15 +96,13 @@ static int set_name(char *dst, size_t size, const char *v)
 
 int jr_exec_record_parse(const char *text, struct jr_exec_record *r, struct jr_err *e)
 {
-    char line[512];
+    char line[2560];
     const char *p = text;
     int have = 0, first = 1;
     int64_t v;
 
     memset(r, 0, sizeof *r);
-    snprintf(r->control, sizeof r->control, JR_EXEC_RUN_CONTROL);
     snprintf(r->output, sizeof r->output, JR_EXEC_RUN_OUTPUT);
-    snprintf(r->outcome, sizeof r->outcome, JR_EXEC_RUN_OUTCOME);
     while (*p) {
         size_t n = strcspn(p, "\n");
         char *key = line, *val;
@@ -145,12 +135,17 @@ int jr_exec_record_parse(const char *text, struct jr_exec_record *r, struct jr_e
             if (strlen(val) >= sizeof r->job)
                 return jr_err_set(e, JR_E_INVALID, "attempt record: %s too long", key);
             memcpy(dst, val, strlen(val) + 1);
-        } else if (strcmp(key, "control") == 0 || strcmp(key, "output") == 0 ||
-                   strcmp(key, "outcome") == 0) {
-            char *dst = strcmp(key, "control") == 0 ? r->control
-                      : strcmp(key, "output") == 0 ? r->output : r->outcome;
-            if (set_name(dst, sizeof r->control, val))
-                return jr_err_set(e, JR_E_INVALID, "attempt record: bad %s \"%s\"", key, val);
+        } else if (strcmp(key, "control") == 0 || strcmp(key, "output") == 0) {
+            int ctl = strcmp(key, "control") == 0;
+            if (set_name(ctl ? r->control : r->output,
+                         ctl ? sizeof r->control : sizeof r->output, val))
+                return jr_err_set(e, JR_E_INVALID, "attempt record: bad %s \"%.60s\"", key,
+                                  val);
+        } else if (strcmp(key, "result") == 0) {
+            /* the helper's, appended last: the whole line */
+            if (strlen(val) + 2 > sizeof r->result)
+                return jr_err_set(e, JR_E_INVALID, "attempt record: result too long");
+            snprintf(r->result, sizeof r->result, "%s\n", val);
         } else {
             int64_t *dst = strcmp(key, "attempt") == 0 ? &r->attempt
                          : strcmp(key, "helper_pid") == 0 ? &r->helper_pid
@@ -174,7 +169,7 @@ int jr_exec_record_parse(const char *text, struct jr_exec_record *r, struct jr_e
     return JR_OK;
 }
 
-int jr_exec_record_read(const char *run_dir, struct jr_exec_record *r, struct jr_err *e)
+int jr_exec_record_read(const char *dir, struct jr_exec_record *r, struct jr_err *e)
 {
     char path[PATH_MAX], text[RECORD_MAX];
     size_t got = 0;
@@ -182,8 +177,8 @@ int jr_exec_record_read(const char *run_dir, struct jr_exec_record *r, struct jr
     int fd;
 
     memset(r, 0, sizeof *r);
-    if (snprintf(path, sizeof path, "%s/" JR_EXEC_RUN_RECORD, run_dir) >= (int)sizeof path)
-        return jr_err_set(e, JR_E_SYSTEM, "the run folder's path is too long");
+    if (snprintf(path, sizeof path, "%s/" JR_EXEC_RUN_RECORD, dir) >= (int)sizeof path)
+        return jr_err_set(e, JR_E_SYSTEM, "the task folder's path is too long");
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return jr_err_set(e, errno == ENOENT ? JR_E_NOT_FOUND : JR_E_SYSTEM,

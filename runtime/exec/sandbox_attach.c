@@ -1,11 +1,12 @@
 /* The sandbox executor taking over an attempt a previous daemon started
  * (exec/record.h): its record read, its helper recognised by pid and start
  * time and held by a pidfd (never a recycled pid), then connected to
- * through its run folder's control socket. What it spooled meanwhile is
+ * through its control socket. What it spooled meanwhile is
  * replayed from the offset the store kept, and the outcome reported is its
  * real one; a helper that is gone without one is reported lost. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -15,24 +16,30 @@
 
 #include "exec/sandbox_internal.h"
 
-/* A connection to the helper's control socket, or -1. */
-static int connect_ctl(const char *run_dir)
+/* A connection to the helper's control socket (abstract name), or -1. The
+ * name is no secret kept by a file's permissions: the peer must be the
+ * helper itself. */
+static int connect_ctl(const char *name, int64_t pid)
 {
     struct sockaddr_un a;
-    int dirfd = open(run_dir, O_PATH | O_DIRECTORY | O_CLOEXEC), fd = -1;
+    struct ucred cr;
+    socklen_t len = sizeof cr;
+    int fd;
 
-    if (dirfd < 0)
+    if (!name[0])
         return -1;
     memset(&a, 0, sizeof a);
     a.sun_family = AF_UNIX;
-    /* Through /proc/self/fd: a deep data folder would not fit sun_path. */
-    snprintf(a.sun_path, sizeof a.sun_path, "/proc/self/fd/%d/" JR_EXEC_RUN_CONTROL, dirfd);
+    memcpy(a.sun_path + 1, name, strlen(name));
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+    if (fd >= 0 && (connect(fd, (struct sockaddr *)&a,
+                            (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+                                        strlen(name))) != 0 ||
+                    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0 ||
+                    cr.pid != (pid_t)pid)) {
         close(fd);
         fd = -1;
     }
-    close(dirfd);
     return fd;
 }
 
@@ -63,19 +70,15 @@ int jr_sbexec_attach(void *self, const struct jr_exec_attach *a,
     struct jr_exec_record rec;
     struct jr_exec_proc *p;
     struct jr_err re = { 0, "" };
-    char run_dir[PATH_MAX];
     int rc, fd;
 
     *out = NULL;
-    if (snprintf(run_dir, sizeof run_dir, "%s/" JR_EXEC_RUN_DIR, a->task_dir) >=
-        (int)sizeof run_dir)
-        return jr_err_set(e, JR_E_SYSTEM, "task directory path too long");
-    rc = jr_exec_record_read(run_dir, &rec, &re);
+    rc = jr_exec_record_read(a->task_dir, &rec, &re);
     if (rc == JR_E_NOT_FOUND || (rc == JR_OK && (rec.attempt != a->attempt ||
                                                  rec.helper_pid != a->pid)))
         return jr_err_set(e, JR_E_NOT_FOUND, "no record of attempt %lld of task '%s'",
                           (long long)a->attempt, a->task);
-    if (!(p = jr_sbexec_proc_new(ex, run_dir, cbs, arg, a->log_offset)))
+    if (!(p = jr_sbexec_proc_new(ex, a->task_dir, cbs, arg, a->log_offset)))
         return jr_err_set(e, JR_E_SYSTEM, "out of memory");
     p->attached = 1;
     p->pid = a->pid;
@@ -87,8 +90,8 @@ int jr_sbexec_attach(void *self, const struct jr_exec_attach *a,
                  " it was stopped", re.msg);
         p->gone = p->ctl_eof = 1;
     } else if ((p->pidfd = open_helper(rec.helper_pid, rec.helper_start)) < 0) {
-        p->gone = p->ctl_eof = 1; /* its outcome, if any, is in the file */
-    } else if ((fd = connect_ctl(run_dir)) >= 0) {
+        p->gone = p->ctl_eof = 1; /* its outcome, if any, is in the record */
+    } else if ((fd = connect_ctl(rec.control, rec.helper_pid)) >= 0) {
         rc = jr_sbexec_watch(p, fd, e);
     } else {
         /* Alive but not listening: before its gate (it is about to cancel,

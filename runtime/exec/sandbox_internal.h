@@ -55,13 +55,13 @@ struct sb_exec {
  * a previous daemon started that this one attached to. Either way it ends
  * when the helper closes its control connection (or, attached but not
  * connected, when its pidfd says it exited): then its outcome is in the
- * line it sent or in the outcome file, its output in the spool. */
+ * line it sent or in its record, its output in the spool. */
 struct jr_exec_proc {
     struct sb_exec *ex;
     struct jr_exec_proc *next, **prevp; /* in ex->procs while linked */
     struct jr_exec_cbs cbs;      /* the scheduler's log, progress, done */
     void *arg;
-    char *run_dir;               /* DATA/jobs/<job>/<task>/run */
+    char *dir;                   /* the task's folder: the attempt's files */
     char *spool_path;
     struct jr_exec_spool spool;
     int gate_fd;                 /* write end of the gate, -1 once used */
@@ -77,7 +77,7 @@ struct jr_exec_proc {
     int64_t pid;
     int attached;
     int woken;                   /* the helper spooled something ('o') */
-    int ctl_eof;                 /* the helper let go of the run folder */
+    int ctl_eof;                 /* the helper let go of the attempt's files */
     int exited, exit_signal;     /* the server's notice (started here), or
                                   * its pidfd (attached) */
     int64_t exit_status;
@@ -138,10 +138,10 @@ int jr_sbexec_read_task(const struct sb_exec *ex, const struct jr_exec_spec *spe
 void jr_sbexec_task_free(struct sb_task *t);
 
 /* sandbox_args.c: staging the inputs and the helper's argv (url_fd[i]
- * gets the fd of url input i's empty file; run_dir is the attempt's run
- * folder). */
+ * gets the fd of url input i's empty file; control is the name of the
+ * helper's control socket). */
 int jr_sbexec_build_args(struct sb_exec *ex, const struct jr_exec_spec *s,
-                         const struct sb_task *t, const char *run_dir, int *url_fd,
+                         const struct sb_task *t, const char *control, int *url_fd,
                          struct argv_b *a, struct jr_err *e);
 
 /* sandbox_proc.c: starting an attempt, its gate, kill and detach. */
@@ -160,7 +160,7 @@ void jr_sbexec_detach(struct jr_exec_proc *p);
  * attached: the control connection, the spool, the outcome, the end. */
 /* A new attempt for the executor's list, with its handles initialised
  * (kick); NULL when out of memory. */
-struct jr_exec_proc *jr_sbexec_proc_new(struct sb_exec *ex, const char *run_dir,
+struct jr_exec_proc *jr_sbexec_proc_new(struct sb_exec *ex, const char *dir,
                                         const struct jr_exec_cbs *cbs, void *arg,
                                         int64_t log_offset);
 /* Watches the control connection on fd (taken). JR_OK or an error (fd

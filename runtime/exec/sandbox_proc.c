@@ -1,6 +1,6 @@
 /* The sandbox executor starting an attempt: one `jobrt sandbox` helper,
  * forked by the sandbox server, held at its gate until the scheduler's go,
- * with a run folder (record, output spool, outcome, control socket; see
+ * with its record written (and its output spool, its control socket: see
  * exec/record.h) so that it outlives this daemon; then its kill and, when
  * the daemon goes and leaves it running, its detach. What follows the
  * start is sandbox_watch.c's. */
@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -63,22 +63,27 @@ static void on_server_exit(void *owner, struct jr_sbs *s, int32_t pid, int statu
     jr_sbexec_maybe_free(ex);
 }
 
-/* The run folder, emptied of a previous attempt's files (that attempt has
+/* The task's folder, rid of a previous attempt's files (that attempt has
  * ended: its helper let go of them). */
-static int prepare_run_dir(const char *dir, struct jr_err *e)
+static void clear_attempt(const char *dir)
 {
-    static const char *const names[] = { JR_EXEC_RUN_RECORD, JR_EXEC_RUN_OUTPUT,
-                                         JR_EXEC_RUN_OUTCOME, JR_EXEC_RUN_CONTROL };
+    static const char *const names[] = { JR_EXEC_RUN_RECORD, JR_EXEC_RUN_OUTPUT };
     char path[PATH_MAX];
 
-    if (mkdir(dir, 0700) == 0)
-        return JR_OK;
-    if (errno != EEXIST)
-        return jr_err_set(e, JR_E_SYSTEM, "cannot create %s: %s", dir, strerror(errno));
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (snprintf(path, sizeof path, "%s/%s", dir, names[i]) < (int)sizeof path)
             unlink(path);
-    return JR_OK;
+}
+
+/* A name no one can guess for the helper's control socket (an abstract
+ * one: no file; whoever took it first would only refuse the start). */
+static void control_name(struct sb_exec *ex, char *out, size_t size)
+{
+    uint64_t r;
+
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r)
+        r = uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ ++ex->counter;
+    snprintf(out, size, "jobrt-%016llx", (unsigned long long)r);
 }
 
 int jr_sbexec_start(void *self, const struct jr_exec_spec *spec,
@@ -91,7 +96,7 @@ int jr_sbexec_start(void *self, const struct jr_exec_spec *spec,
     struct jr_exec_record rec;
     struct sb_task t = { 0 };
     struct argv_b a = { NULL, 0, 0, 0 };
-    char run_dir[PATH_MAX];
+    char control[JR_SB_CONTROL_MAX + 1];
     int gate[2] = { -1, -1 }, ctl[2] = { -1, -1 };
     int rc, url_fd[MAX_INPUTS];
     int32_t hpid;
@@ -101,14 +106,13 @@ int jr_sbexec_start(void *self, const struct jr_exec_spec *spec,
         url_fd[i] = -1;
     if (!spec->argv[0])
         return jr_err_set(e, JR_E_INVALID, "empty command");
-    if (snprintf(run_dir, sizeof run_dir, "%s/" JR_EXEC_RUN_DIR, spec->task_dir) >=
-        (int)sizeof run_dir)
-        return jr_err_set(e, JR_E_SYSTEM, "task directory path too long");
+    control_name(ex, control, sizeof control);
     if ((rc = jr_sbexec_read_task(ex, spec, &t, e)) ||
-        (rc = jr_sbexec_build_args(ex, spec, &t, run_dir, url_fd, &a, e)) ||
-        (rc = prepare_run_dir(run_dir, e)) || (rc = ensure_server(ex, e)))
+        (rc = jr_sbexec_build_args(ex, spec, &t, control, url_fd, &a, e)) ||
+        (rc = ensure_server(ex, e)))
         goto done;
-    if (!(p = jr_sbexec_proc_new(ex, run_dir, cbs, arg, 0))) {
+    clear_attempt(spec->task_dir);
+    if (!(p = jr_sbexec_proc_new(ex, spec->task_dir, cbs, arg, 0))) {
         rc = jr_err_set(e, JR_E_SYSTEM, "out of memory");
         goto done;
     }
@@ -140,7 +144,8 @@ int jr_sbexec_start(void *self, const struct jr_exec_spec *spec,
         rec.started_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     }
     rec.log_cap = ex->log_cap;
-    if ((rc = jr_exec_record_write(run_dir, &rec, e)) ||
+    snprintf(rec.control, sizeof rec.control, "%s", control);
+    if ((rc = jr_exec_record_write(spec->task_dir, &rec, e)) ||
         (rc = jr_sbexec_watch(p, ctl[0], e))) {
         ctl[0] = -1; /* taken by watch, even when it failed */
         goto done;   /* the gate closes: the helper cancels and goes */

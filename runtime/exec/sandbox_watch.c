@@ -1,7 +1,7 @@
 /* The sandbox executor's attempts once their helper runs, whether this
  * daemon started it (sandbox_proc.c) or attached to it (sandbox_attach.c):
  * the control connection's wakes and outcome line, the spool read into log
- * lines, the outcome file, the end, and freeing (contract:
+ * lines, the outcome in the record, the end, and freeing (contract:
  * exec/record.h). */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,7 +36,7 @@ static void on_closed(uv_handle_t *h)
         close(p->gate_fd);
     if (p->pidfd >= 0)
         close(p->pidfd);
-    free(p->run_dir);
+    free(p->dir);
     free(p->spool_path);
     free(p);
     ex->nprocs--;
@@ -64,7 +64,7 @@ void jr_sbexec_release(struct jr_exec_proc *p)
     close_handle((uv_handle_t *)&p->kick);
 }
 
-struct jr_exec_proc *jr_sbexec_proc_new(struct sb_exec *ex, const char *run_dir,
+struct jr_exec_proc *jr_sbexec_proc_new(struct sb_exec *ex, const char *dir,
                                         const struct jr_exec_cbs *cbs, void *arg,
                                         int64_t log_offset)
 {
@@ -72,9 +72,9 @@ struct jr_exec_proc *jr_sbexec_proc_new(struct sb_exec *ex, const char *run_dir,
 
     if (!p)
         return NULL;
-    p->run_dir = strdup(run_dir);
-    if (!p->run_dir || asprintf(&p->spool_path, "%s/" JR_EXEC_RUN_OUTPUT, run_dir) < 0) {
-        free(p->run_dir);
+    p->dir = strdup(dir);
+    if (!p->dir || asprintf(&p->spool_path, "%s/" JR_EXEC_RUN_OUTPUT, dir) < 0) {
+        free(p->dir);
         free(p);
         return NULL;
     }
@@ -127,24 +127,16 @@ static int have_outcome(const struct jr_exec_proc *p)
     return ok;
 }
 
-/* The outcome file, when the line did not come on the connection. */
+/* The outcome the helper appended to the record, when the line did not
+ * come on the connection. */
 static void read_outcome_file(struct jr_exec_proc *p)
 {
-    char path[PATH_MAX];
-    ssize_t n;
-    int fd;
+    struct jr_exec_record rec;
 
-    if (snprintf(path, sizeof path, "%s/" JR_EXEC_RUN_OUTCOME, p->run_dir) >= (int)sizeof path)
+    if (jr_exec_record_read(p->dir, &rec, NULL) != JR_OK || !rec.result[0])
         return;
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return;
-    do
-        n = read(fd, p->status_line, sizeof p->status_line - 1);
-    while (n < 0 && errno == EINTR);
-    close(fd);
-    p->status_len = n > 0 ? (size_t)n : 0;
-    p->status_line[p->status_len] = 0;
+    p->status_len = strlen(rec.result);
+    memcpy(p->status_line, rec.result, p->status_len + 1);
 }
 
 /* No outcome line: what is known of the helper's end. */
@@ -221,7 +213,7 @@ static void read_spool(struct jr_exec_proc *p, int final)
     }
 }
 
-/* The attempt ends once the helper let go of the run folder (EOF on its
+/* The attempt ends once the helper let go of the attempt's files (EOF on its
  * connection, or its exit) and either its outcome is known or no exit
  * notice can tell more. */
 static void maybe_done(struct jr_exec_proc *p)
@@ -322,11 +314,13 @@ int jr_sbexec_watch(struct jr_exec_proc *p, int fd, struct jr_err *e)
     p->ctl.data = p;
     p->open_handles++;
     p->ctl_open = 1;
-    if ((r = uv_pipe_open(&p->ctl, fd)) != 0 ||
-        (r = uv_read_start((uv_stream_t *)&p->ctl, on_ctl_alloc, on_ctl_read)) != 0) {
+    if ((r = uv_pipe_open(&p->ctl, fd)) != 0)
+        close(fd); /* not the handle's */
+    else
+        r = uv_read_start((uv_stream_t *)&p->ctl, on_ctl_alloc, on_ctl_read);
+    if (r != 0) {
         p->ctl_open = 0;
         close_handle((uv_handle_t *)&p->ctl);
-        close(fd);
         return jr_err_set(e, JR_E_SYSTEM, "the helper's control connection: %s",
                           uv_strerror(r));
     }

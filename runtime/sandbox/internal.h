@@ -154,7 +154,9 @@ void jr_sb_proxy_close(struct jr_sb_proxy *px);
 /* spool.c: the task's output into DIR/output as line records. */
 #define JR_SB_SPOOL_IN 3         /* the task's stdout, stderr; our messages */
 struct jr_sb_spool {
-    int fd;                      /* the spool (O_APPEND), -1 = none */
+    int fd;                      /* the spool (O_APPEND), -1 = none yet */
+    int dirfd;                   /* where it is made, at the first line */
+    int failed;                  /* it could not be made: output is dropped */
     int in[JR_SB_SPOOL_IN];      /* read ends of the task's stdout and stderr
                                   * and of our messages (as stderr), -1 once
                                   * at their end */
@@ -167,7 +169,8 @@ struct jr_sb_spool {
     int appended;                /* writes to the spool so far */
 };
 
-/* Creates (empties) DIR/output in dirfd. 0 or -1 with e. */
+/* Prepares the spool DIR/attempt.log in dirfd (made, emptied, at the first
+ * line). 0 or -1 with e. */
 int jr_sb_spool_open(struct jr_sb_spool *sp, int dirfd, int64_t cap, struct jr_sb_err *e);
 /* The pipes: wr gets the write ends, the task's stdout and stderr (for the
  * child) and ours (non-blocking, for our stderr). */
@@ -181,16 +184,19 @@ void jr_sb_spool_close(struct jr_sb_spool *sp);
 
 /* shim.c: the control socket, the attached daemon and the orphan clock. */
 struct jr_sb_shim {
-    int dirfd;                   /* the run folder (O_PATH) */
-    int lfd;                     /* listening on DIR/ctl, -1 at the end */
+    int dirfd;                   /* the run folder, --run-dir (O_PATH) */
+    int lfd;                     /* listening on the control socket, -1 =
+                                  * none or at the end */
     int conn;                    /* the attached daemon, -1 = none */
+    int conn_watched;            /* conn is a socket whose end we watch */
     int64_t alone_since;         /* ms since when no daemon is attached */
     int64_t orphan_ms;           /* 0 = never stop for that */
     uid_t uid;                   /* who may attach */
 };
 
-/* Opens the run folder and listens on its ctl; takes o->status_fd as the
- * first connection on success. 0 or -1 with e (status_fd then untouched). */
+/* Opens the run folder and listens on the control socket (o->control);
+ * takes o->status_fd as the first connection on success. 0 or -1 with e
+ * (status_fd then untouched). */
 int jr_sb_shim_open(struct jr_sb_shim *sh, const struct jr_sandbox_opts *o,
                     struct jr_sb_err *e);
 /* The listener's and the connection's pollfds. */
@@ -202,9 +208,9 @@ void jr_sb_shim_handle(struct jr_sb_shim *sh, const struct pollfd *p, int64_t no
 int jr_sb_shim_check(struct jr_sb_shim *sh, int64_t now, int64_t *wait);
 /* Output was spooled: tells the attached daemon. */
 void jr_sb_shim_wake(struct jr_sb_shim *sh);
-/* The end: stops listening, writes the outcome line to DIR/outcome, sends
- * it to the attached daemon and lets it go. 0 when it went to either, else
- * -1. */
+/* The end: stops listening, appends the outcome line to the attempt's
+ * record (when it names us), sends it to the attached daemon and lets it
+ * go. 0 when it went to either, else -1. */
 int jr_sb_shim_finish(struct jr_sb_shim *sh, const char *line, size_t len);
 void jr_sb_shim_close(struct jr_sb_shim *sh);
 

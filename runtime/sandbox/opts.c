@@ -51,10 +51,12 @@ const char jr_sandbox_usage[] =
 "  --gate-fd N           prepare everything, then wait until \"go\" can be read\n"
 "                        from fd N before starting the task; EOF = canceled\n"
 "  --run-dir DIR         the task outlives whoever started it: its output goes\n"
-"                        to DIR/output (lines, bounded by --log-cap), its\n"
-"                        outcome to DIR/outcome, the status fd is a socket\n"
-"                        (woken with 'o' per append) and DIR/ctl takes new\n"
-"                        ones; see runtime/exec/record.h\n"
+"                        to DIR/attempt.log (lines, bounded by --log-cap), its\n"
+"                        outcome is appended to DIR/attempt.record when that\n"
+"                        names this helper, the status fd gets 'o' per append\n"
+"                        and then the outcome; see runtime/exec/record.h\n"
+"  --control NAME        with --run-dir: listen on the abstract unix socket\n"
+"                        NAME for a new status connection (its own uid only)\n"
 "  --log-cap BYTES       with --run-dir: output kept (default 1MiB)\n"
 "  --orphan-timeout SECONDS  with --run-dir: stop the task after this long\n"
 "                        with no status connection (default 10m, 0 = never)\n"
@@ -359,6 +361,12 @@ int jr_sandbox_parse(int n, char **args, struct jr_sandbox_opts *o,
             }
             *(name[2] == 't' ? &o->timeout_ms : name[2] == 'g' ? &o->grace_ms
                              : &o->orphan_timeout_ms) = num;
+        } else if (strcmp(name, "--control") == 0) {
+            if (!jr_sandbox_cg_valid_name(v) || strlen(v) > JR_SB_CONTROL_MAX) {
+                snprintf(err, errlen, "--control: 1-%d of [A-Za-z0-9._-]", JR_SB_CONTROL_MAX);
+                return -1;
+            }
+            o->control = v;
         } else if (strcmp(name, "--run-dir") == 0) {
             if (v[0] != '/') {
                 snprintf(err, errlen, "--run-dir: an absolute folder");

@@ -2,7 +2,7 @@
  * clone (seccomp BPF, mount plan, cgroups), clones the namespaced child,
  * maps its ids, has supervise.c watch it, and reports the outcome as one
  * JSON line on the status fd, or with --run-dir through the shim (the
- * outcome file, then the attached daemon; shim.c). */
+ * attempt's record, then the attached daemon; shim.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
@@ -253,7 +253,7 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
     s.kill_at = -1;
     s.t0 = jr_sb_now_ms();
     spool.fd = spool.in[0] = spool.in[1] = spool.in[2] = -1;
-    /* First of all: with a run folder the outcome goes there. */
+    /* First of all: with a run folder the outcome goes through the shim. */
     if (o->run_dir) {
         if (jr_sb_shim_open(&shim, o, &e)) {
             jr_sb_shim_close(&shim);

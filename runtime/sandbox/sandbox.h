@@ -30,10 +30,10 @@ const char *jr_sandbox_layer_name(int layer);
 int jr_sandbox_layer_find(const char *name);
 
 /* ---- a task that outlives its daemon (--run-dir; runtime/exec/record.h) ---- */
-#define JR_SB_RUN_OUTPUT "output"     /* the spool of the task's output lines */
-#define JR_SB_RUN_OUTCOME "outcome"   /* the outcome line, once there is one */
-#define JR_SB_RUN_CONTROL "ctl"       /* where a daemon (re)attaches */
-#define JR_SB_RUN_RECORD "record"     /* the daemon's: names the helper's pid */
+#define JR_SB_RUN_RECORD "attempt.record" /* the daemon's, naming the helper's
+                                           * pid; the helper appends its result */
+#define JR_SB_RUN_OUTPUT "attempt.log"    /* the spool of the task's output lines */
+#define JR_SB_CONTROL_MAX 64          /* bytes of a control socket's name */
 /* A line longer than this is spooled in pieces of this size. */
 #define JR_SB_LINE_MAX 65536
 
@@ -74,8 +74,11 @@ struct jr_sandbox_opts {
     int gate_fd;               /* -1: none; else wait for "go" before the clone */
     const char *run_dir;       /* NULL: output on stdout/stderr, outcome on
                                 * status_fd; else the task outlives its
-                                * daemon (exec/record.h: spool, outcome
-                                * file, control socket) */
+                                * daemon (exec/record.h): its output
+                                * spooled there, its result appended to
+                                * the record there */
+    const char *control;       /* run_dir: the abstract socket a later
+                                * daemon attaches on (NULL = none) */
     int64_t log_cap;           /* run_dir: bytes of output spooled (default 1 MiB) */
     int64_t orphan_timeout_ms; /* run_dir: stop after this long without a
                                 * daemon, 0 = never (default 10 min) */

@@ -1,12 +1,14 @@
 /* The helper as a shim that outlives its daemon (--run-dir): it listens on
- * the run folder's control socket so that a later daemon can attach, keeps
- * the newest connection (its own uid only), wakes it when output was
- * spooled, counts the time with no daemon attached (the orphan timeout),
- * and at the end leaves its outcome in the run folder before it lets the
- * daemon go. The contract: runtime/exec/record.h. */
+ * its control socket (--control, an abstract name: no file to make or
+ * remove) so that a later daemon can attach, keeps the newest connection
+ * (its own uid only), wakes it when output was spooled, counts the time
+ * with no daemon attached (the orphan timeout), and at the end appends its
+ * outcome to the attempt's record before it lets the daemon go. The
+ * contract: runtime/exec/record.h. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,19 +19,11 @@
 
 #include "sandbox/internal.h"
 
-/* Binds or connects through /proc/self/fd, so a deep data folder does not
- * run into sun_path's 108 bytes. */
-static void ctl_addr(int dirfd, struct sockaddr_un *a)
-{
-    memset(a, 0, sizeof(*a));
-    a->sun_family = AF_UNIX;
-    snprintf(a->sun_path, sizeof(a->sun_path), "/proc/self/fd/%d/" JR_SB_RUN_CONTROL, dirfd);
-}
-
 int jr_sb_shim_open(struct jr_sb_shim *sh, const struct jr_sandbox_opts *o,
                     struct jr_sb_err *e)
 {
     struct sockaddr_un a;
+    socklen_t len;
 
     memset(sh, 0, sizeof(*sh));
     sh->lfd = sh->conn = -1;
@@ -39,17 +33,26 @@ int jr_sb_shim_open(struct jr_sb_shim *sh, const struct jr_sandbox_opts *o,
     sh->dirfd = open(o->run_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (sh->dirfd < 0)
         return jr_sb_fail(e, "run_dir", errno, "%s", o->run_dir);
-    sh->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (sh->lfd < 0)
-        return jr_sb_fail(e, "control", errno, "socket");
-    unlinkat(sh->dirfd, JR_SB_RUN_CONTROL, 0);
-    ctl_addr(sh->dirfd, &a);
-    if (bind(sh->lfd, (struct sockaddr *)&a, sizeof(a)) || listen(sh->lfd, 4))
-        return jr_sb_fail(e, "control", errno, "%s/" JR_SB_RUN_CONTROL, o->run_dir);
+    if (o->control) {
+        sh->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (sh->lfd < 0)
+            return jr_sb_fail(e, "control", errno, "socket");
+        memset(&a, 0, sizeof(a));
+        a.sun_family = AF_UNIX;
+        memcpy(a.sun_path + 1, o->control, strlen(o->control)); /* abstract */
+        len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(o->control));
+        if (bind(sh->lfd, (struct sockaddr *)&a, len) || listen(sh->lfd, 4))
+            return jr_sb_fail(e, "control", errno, "@%s", o->control);
+    }
     /* The first daemon's end, ours from now on. Our wakes must never block
-     * the task's output, and a gone daemon is an error, not a SIGPIPE. */
+     * the task's output, and a gone daemon is an error, not a SIGPIPE
+     * (ignored: run.c). */
     sh->conn = o->status_fd;
     fcntl(sh->conn, F_SETFL, fcntl(sh->conn, F_GETFL) | O_NONBLOCK);
+    /* Only a socket tells that its daemon went (a file or pipe by hand is
+     * only written to). */
+    sh->conn_watched = getsockopt(sh->conn, SOL_SOCKET, SO_TYPE, &(int){0},
+                                  &(socklen_t){sizeof(int)}) == 0;
     return 0;
 }
 
@@ -66,7 +69,7 @@ void jr_sb_shim_fds(const struct jr_sb_shim *sh, struct pollfd *p)
 {
     p[0].fd = sh->lfd;
     p[0].events = POLLIN;
-    p[1].fd = sh->conn;
+    p[1].fd = sh->conn_watched ? sh->conn : -1;
     p[1].events = POLLIN;
 }
 
@@ -86,6 +89,7 @@ static void accept_one(struct jr_sb_shim *sh)
     if (sh->conn >= 0)
         close(sh->conn);
     sh->conn = fd;
+    sh->conn_watched = 1;
     sh->alone_since = -1;
     jr_sb_shim_wake(sh); /* whatever is spooled: read it from your offset */
 }
@@ -98,7 +102,7 @@ void jr_sb_shim_handle(struct jr_sb_shim *sh, const struct pollfd *p, int64_t no
         char buf[64];
         ssize_t n;
         do
-            n = recv(sh->conn, buf, sizeof(buf), MSG_DONTWAIT);
+            n = read(sh->conn, buf, sizeof(buf));
         while (n < 0 && errno == EINTR);
         /* The daemon sends nothing: data is ignored, the end is its end. */
         if (n == 0 || (n < 0 && errno != EAGAIN))
@@ -126,33 +130,11 @@ void jr_sb_shim_wake(struct jr_sb_shim *sh)
     if (sh->conn < 0)
         return;
     do
-        n = send(sh->conn, "o", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        n = write(sh->conn, "o", 1);
     while (n < 0 && errno == EINTR);
     /* A full socket already holds a wake the daemon has not read. */
     if (n < 0 && errno != EAGAIN)
         drop_conn(sh, jr_sb_now_ms());
-}
-
-/* Is the run folder still ours? A daemon writes the attempt's record (with
- * its helper's pid) before the task can start; one that names another pid
- * means a later attempt has the folder (we never ran: our gate closed with
- * a daemon that went), and what we would leave there is not wanted. No
- * record (a `jobrt sandbox --run-dir` by hand) is ours. */
-static int owned(const struct jr_sb_shim *sh)
-{
-    char text[2048], *p;
-    ssize_t n;
-    int fd = openat(sh->dirfd, JR_SB_RUN_RECORD, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-
-    if (fd < 0)
-        return errno == ENOENT;
-    do
-        n = read(fd, text, sizeof(text) - 1);
-    while (n < 0 && errno == EINTR);
-    close(fd);
-    text[n > 0 ? n : 0] = 0;
-    p = strstr(text, "\nhelper_pid ");
-    return p && strtol(p + 12, NULL, 10) == (long)getpid();
 }
 
 static int write_all(int fd, const char *p, size_t len)
@@ -169,60 +151,63 @@ static int write_all(int fd, const char *p, size_t len)
     return 0;
 }
 
+/* Appends "result LINE" to the attempt's record if it names us: a daemon
+ * writes it (with its helper's pid) before the task can start, so one
+ * that names another pid means a later attempt has the folder (we never
+ * ran: our gate closed with a daemon that went). Read and appended through
+ * one fd, so a record replaced meanwhile is never written to. No record (a
+ * `jobrt sandbox --run-dir` by hand): nothing is kept. */
+static int append_result(const struct jr_sb_shim *sh, const char *line, size_t len)
+{
+    char text[2048], *p;
+    ssize_t n;
+    int fd = openat(sh->dirfd, JR_SB_RUN_RECORD, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+    int rc = -1;
+
+    if (fd < 0)
+        return -1;
+    do
+        n = pread(fd, text, sizeof(text) - 1, 0);
+    while (n < 0 && errno == EINTR);
+    text[n > 0 ? n : 0] = 0;
+    p = strstr(text, "\nhelper_pid ");
+    if (p && strtol(p + 12, NULL, 10) == (long)getpid() &&
+        write_all(fd, "result ", 7) == 0 && write_all(fd, line, len) == 0)
+        rc = 0;
+    close(fd);
+    return rc;
+}
+
 int jr_sb_shim_finish(struct jr_sb_shim *sh, const char *line, size_t len)
 {
-    int fd = -1, rc = -1, ours = owned(sh);
+    int rc;
 
-    /* No daemon can attach any more: what it needs is in the files. */
+    /* No daemon can attach any more: what it needs is in the record. */
     if (sh->lfd >= 0) {
-        if (ours)
-            unlinkat(sh->dirfd, JR_SB_RUN_CONTROL, 0);
         close(sh->lfd);
         sh->lfd = -1;
     }
-    if (ours)
-        fd = openat(sh->dirfd, "." JR_SB_RUN_OUTCOME ".tmp",
-                    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd >= 0) {
-        rc = write_all(fd, line, len);
-        close(fd);
-        if (rc == 0)
-            rc = renameat(sh->dirfd, "." JR_SB_RUN_OUTCOME ".tmp", sh->dirfd,
-                          JR_SB_RUN_OUTCOME);
-    }
+    rc = append_result(sh, line, len);
     if (sh->conn >= 0) {
-        /* The attached daemon reads it here without opening the file; it
-         * blocks at most until the daemon reads or goes. */
-        size_t off = 0;
-        fcntl(sh->conn, F_SETFL, fcntl(sh->conn, F_GETFL) & ~O_NONBLOCK);
+        /* The attached daemon reads it here without opening the record;
+         * this blocks at most until the daemon reads or goes. */
         struct timeval tv = {2, 0};
+        fcntl(sh->conn, F_SETFL, fcntl(sh->conn, F_GETFL) & ~O_NONBLOCK);
         setsockopt(sh->conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-        while (off < len) {
-            ssize_t n = send(sh->conn, line + off, len - off, MSG_NOSIGNAL);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0)
-                break;
-            off += (size_t)n;
-        }
+        if (write_all(sh->conn, line, len) == 0)
+            rc = 0;
         close(sh->conn);
         sh->conn = -1;
-        if (off == len)
-            rc = 0;
     }
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 void jr_sb_shim_close(struct jr_sb_shim *sh)
 {
-    if (sh->lfd >= 0) {
-        if (owned(sh))
-            unlinkat(sh->dirfd, JR_SB_RUN_CONTROL, 0);
-        close(sh->lfd);
-    }
-    if (sh->conn >= 0)
-        close(sh->conn);
-    if (sh->dirfd >= 0)
-        close(sh->dirfd);
+    int fds[3] = { sh->lfd, sh->conn, sh->dirfd };
+
+    for (int i = 0; i < 3; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
     sh->lfd = sh->conn = sh->dirfd = -1;
 }

@@ -41,10 +41,8 @@ int jr_sb_spool_open(struct jr_sb_spool *sp, int dirfd, int64_t cap, struct jr_s
     for (int k = 0; k < JR_SB_SPOOL_IN; k++)
         sp->in[k] = -1;
     sp->cap = cap;
-    sp->fd = openat(dirfd, JR_SB_RUN_OUTPUT, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND |
-                    O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (sp->fd < 0)
-        return jr_sb_fail(e, "spool", errno, "creating the output spool");
+    sp->fd = -1; /* made at the first line: a task that prints nothing costs no file */
+    sp->dirfd = dirfd;
     for (int k = 0; k < JR_SB_SPOOL_IN; k++)
         if (!(sp->line[k] = malloc(JR_SB_LINE_MAX))) {
             jr_sb_spool_close(sp);
@@ -123,6 +121,11 @@ static int flush_out(struct jr_sb_spool *sp)
 {
     if (sp->outlen == 0)
         return 0;
+    if (sp->fd < 0 && !sp->failed) {
+        sp->fd = openat(sp->dirfd, JR_SB_RUN_OUTPUT, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND |
+                        O_CLOEXEC | O_NOFOLLOW, 0600);
+        sp->failed = sp->fd < 0;
+    }
     /* A full disk drops the output, not the task. */
     if (sp->fd >= 0 && write_all(sp->fd, sp->out, sp->outlen) == 0)
         sp->appended++;

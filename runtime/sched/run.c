@@ -480,16 +480,20 @@ static void on_task_done(void *arg, const struct jr_exec_result *r)
                 !(r->outcome == JR_OUT_EXITED && r->exit_code == 0)) ||
                (!kill_reason && r->outcome == JR_OUT_CANCELED)) {
         /* Stopped by the daemon's shutdown, or canceled without anyone
-         * asking: its helper found its gate closed by a daemon that went.
+         * asking (its helper found its gate closed by a daemon that went,
+         * or was stopped by a daemon's shutdown that did not wait for it).
          * Either way no one wanted it to end: it runs again, the attempt
          * not counted. */
         t->state = T_READY;
         again = 1;
         outcome = jr_exec_outcome_name(JR_OUT_CANCELED);
-        snprintf(err, sizeof err, "attempt %lld %s; it runs again", (long long)t->attempt,
-                 kill_reason == KILL_SHUTDOWN
-                 ? "was stopped by the daemon's shutdown (shutdown.tasks: stop)"
-                 : "never started: the daemon that started it went before it ran");
+        if (kill_reason == KILL_SHUTDOWN)
+            snprintf(err, sizeof err, "attempt %lld was stopped by the daemon's shutdown"
+                     " (shutdown.tasks: stop); it runs again", (long long)t->attempt);
+        else
+            snprintf(err, sizeof err, "attempt %lld was interrupted, not canceled (%.200s);"
+                     " it runs again", (long long)t->attempt,
+                     r->message[0] ? r->message : "its helper was stopped");
         t->attempt--;
     } else if (kill_reason == JR_OUT_TIMEOUT || r->outcome == JR_OUT_TIMEOUT) {
         t->state = T_FAILED;

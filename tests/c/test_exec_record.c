@@ -31,6 +31,7 @@ TEST(record_roundtrip)
     r.helper_start = 987654;
     r.started_ms = 1700000000123;
     r.log_cap = 1 << 20;
+    snprintf(r.control, sizeof r.control, "jobrt-00ff00ff00ff00ff");
     CHECK_INT(jr_exec_record_write(dir, &r, &e), 0);
     CHECK_INT(jr_exec_record_read(dir, &back, &e), 0);
     CHECK_INT(back.format, JR_EXEC_RECORD_FORMAT);
@@ -41,9 +42,22 @@ TEST(record_roundtrip)
     CHECK_INT(back.helper_start, 987654);
     CHECK_INT(back.started_ms, 1700000000123);
     CHECK_INT(back.log_cap, 1 << 20);
-    CHECK_STR(back.control, "ctl");
-    CHECK_STR(back.output, "output");
-    CHECK_STR(back.outcome, "outcome");
+    CHECK_STR(back.control, "jobrt-00ff00ff00ff00ff");
+    CHECK_STR(back.output, "attempt.log");
+    CHECK_STR(back.result, "");
+    /* the helper appends its outcome at the end */
+    {
+        char path[300];
+        FILE *f;
+        snprintf(path, sizeof path, "%s/attempt.record", dir);
+        f = fopen(path, "a");
+        if (f) {
+            fputs("result {\"outcome\":\"exited\",\"exit_code\":0,\"message\":\"a b\"}\n", f);
+            fclose(f);
+        }
+    }
+    CHECK_INT(jr_exec_record_read(dir, &back, &e), 0);
+    CHECK_STR(back.result, "{\"outcome\":\"exited\",\"exit_code\":0,\"message\":\"a b\"}\n");
 }
 
 TEST(record_reader_rules)
@@ -71,9 +85,11 @@ TEST(record_reader_rules)
     CHECK(strstr(e.msg, "helper_start") != NULL);
     CHECK_INT(jr_exec_record_parse("something else\n", &r, &e), JR_E_INVALID);
     CHECK_INT(jr_exec_record_parse("", &r, &e), JR_E_INVALID);
-    /* file names stay inside the run folder */
+    /* file names stay inside the task's folder; socket names have no spaces */
     CHECK_INT(jr_exec_record_parse("jobrt-attempt 1\nattempt 1\nhelper_pid 9\n"
-                                   "helper_start 5\noutcome ../x\n", &r, &e), JR_E_INVALID);
+                                   "helper_start 5\noutput ../x\n", &r, &e), JR_E_INVALID);
+    CHECK_INT(jr_exec_record_parse("jobrt-attempt 1\nattempt 1\nhelper_pid 9\n"
+                                   "helper_start 5\ncontrol a b\n", &r, &e), JR_E_INVALID);
     CHECK_INT(jr_exec_record_parse("jobrt-attempt 1\nattempt x\nhelper_pid 9\n"
                                    "helper_start 5\n", &r, &e), JR_E_INVALID);
     snprintf(empty, sizeof empty, "%s/none", dir);
@@ -128,7 +144,7 @@ TEST(spool_lines_and_offsets)
     char path[300];
 
     memset(&s, 0, sizeof s);
-    snprintf(path, sizeof path, "%s/output", dir);
+    snprintf(path, sizeof path, "%s/attempt.log", dir);
     jr_exec_spool_init(&sp, 0);
     /* not there yet: nothing, and no error */
     CHECK_INT(jr_exec_spool_read(&sp, path, 0, &cbs, &s), 0);

@@ -48,8 +48,8 @@ export function pidStart(pid) {
 }
 
 // The sandbox helpers that still run tasks of a data directory (a task
-// outlives its daemon): [{pid, start, job, task}] from each run/record
-// whose helper is still the process that started then.
+// outlives its daemon): [{pid, start, job, task}] from each task's
+// attempt.record whose helper is still the process that started then.
 export function liveHelpers(data) {
   const found = [];
   const jobs = path.join(data, 'jobs');
@@ -59,7 +59,7 @@ export function liveHelpers(data) {
     try { tasks = readdirSync(path.join(jobs, job)); } catch { continue; }
     for (const task of tasks) {
       let rec;
-      try { rec = readFileSync(path.join(jobs, job, task, 'run', 'record'), 'utf8'); } catch { continue; }
+      try { rec = readFileSync(path.join(jobs, job, task, 'attempt.record'), 'utf8'); } catch { continue; }
       const pid = Number((/^helper_pid (\d+)$/m.exec(rec) || [])[1]);
       const start = (/^helper_start (\d+)$/m.exec(rec) || [])[1];
       if (pid > 1 && start && pidStart(pid) === start) found.push({ pid, start, job, task });

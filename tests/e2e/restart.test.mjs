@@ -58,7 +58,15 @@ async function waitGone(data, ms) {
   return liveHelpers(data).length === 0;
 }
 
-const runFile = (srv, id, name) => path.join(srv.data, 'jobs', id, 't', 'run', name);
+const taskFile = (srv, id, name) => path.join(srv.data, 'jobs', id, 't', name);
+
+// The outcome its helper appended to the attempt's record.
+function result(srv, id) {
+  const rec = readFileSync(taskFile(srv, id, 'attempt.record'), 'utf8');
+  const line = /^result (.*)$/m.exec(rec);
+  assert(line, `no result in the record:\n${rec}`);
+  return JSON.parse(line[1]);
+}
 
 // One daemon, then another on its data directory; both are stopped at the
 // end, and what either left running is stopped by pid (cleanup).
@@ -98,7 +106,6 @@ const tests = [
       assertEq(await messages(second, id),
         ['line 1', 'line 2', 'line 3', 'line 4', 'line 5', 'line 6', 'line 7', 'line 8', 'fin'],
         'every line once, in order');
-      assertEq(existsSync(runFile(second, id, 'ctl')), false, 'its control socket went with it');
     });
   }],
 
@@ -111,7 +118,7 @@ const tests = [
       first.proc.kill('SIGKILL');
       await first.exited;
       assert(await waitGone(first.data, 5000), 'the task ends by itself');
-      const outcome = JSON.parse(readFileSync(runFile(first, id, 'outcome'), 'utf8'));
+      const outcome = result(first, id);
       assertEq([outcome.outcome, outcome.exit_code], ['exited', 7], 'the helper recorded it');
       const before = Date.now();
       const second = await restart();
@@ -169,8 +176,7 @@ const tests = [
       assert(await waitGone(first.data, 10000), 'the helper stopped by itself');
       const took = Date.now() - t0;
       assert(took >= 900 && took < 10000, `it waited for the orphan timeout (${took} ms)`);
-      const outcome = JSON.parse(readFileSync(runFile(first, id, 'outcome'), 'utf8'));
-      assertEq(outcome.outcome, 'orphaned', 'and recorded that');
+      assertEq(result(first, id).outcome, 'orphaned', 'and recorded that');
       const second = await restart();
       const j = await until(second, id, ended, 'the end');
       const t = j.tasks[0];
@@ -215,7 +221,7 @@ const tests = [
       assertEq(full, Math.floor((1 << 20) / 30001), 'lines up to the cap');
       assertEq(got[full], '[jobrt] output truncated: more than 1048576 bytes');
       assertEq(got.length, full + 1, 'nothing after the note');
-      const size = statSync(runFile(srv, id, 'output')).size;
+      const size = statSync(taskFile(srv, id, 'attempt.log')).size;
       assert(size <= (1 << 20) + 2 * full + 64, `the spool holds ${size} bytes`);
     } finally {
       await srv.stop();
