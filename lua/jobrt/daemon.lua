@@ -9,24 +9,15 @@ local uv = require("luv")
 
 local M = {}
 
-local PID_FILE = "daemon.pid"
-
--- The daemon's pid, kept in the data directory for `jobrt reload`.
-local function write_pid(dir)
-  local path = dir .. "/" .. PID_FILE
-  local f = io.open(path .. ".tmp", "w")
-  if not f then return nil end
-  f:write(tostring(runtime.pid()), "\n")
-  f:close()
-  os.rename(path .. ".tmp", path)
-  return path
-end
+-- The core holds DATA/daemon.lock (flock) while it is open, with the
+-- daemon's pid in it: `jobrt reload` finds the daemon there.
+local LOCK_FILE = "daemon.lock"
 
 --- daemon.signal(data_dir, signame, out, err) -> exit status: sends the
--- signal to the jobrt daemon whose pid DATA/daemon.pid holds, after
+-- signal to the jobrt daemon whose pid DATA/daemon.lock holds, after
 -- checking that this process is a jobrt serving.
 function M.signal(dir, signame, out, err)
-  local path = dir .. "/" .. PID_FILE
+  local path = dir .. "/" .. LOCK_FILE
   local f = io.open(path, "r")
   if not f then
     err(string.format("jobrt: no daemon serves %s (%s is missing)\n", dir, path))
@@ -127,14 +118,12 @@ function M.start(cfg, loader, set_exit, reload)
   end
   runtime.log("info", string.format("jobrt %s serving (pid %d, data %s)", runtime.version, runtime.pid(), cfg.data_dir))
   if holds then holds:start(function(surface) return app:pipeline(surface) end) end
-  local pid_file = write_pid(cfg.data_dir)
 
   local signals, stopping = {}, false
   local grace
 
   local function finish()
     if grace then grace:close() end
-    if pid_file then os.remove(pid_file) end
     for _, sig in ipairs(signals) do if not sig:is_closing() then sig:close() end end
     if core then
       local ok, cerr = core.close()

@@ -325,7 +325,7 @@ local function cmd_policy(args)
 end
 
 -- jobrt reload [-c FILE] [--data-dir DIR]: SIGHUP to the daemon serving
--- that data directory (its pid in DATA/daemon.pid).
+-- that data directory (its pid in DATA/daemon.lock).
 local function cmd_reload(args)
   local opts, rest = parse_flags(args, 2, { ["-c"] = "config", ["--config"] = "config", ["--data-dir"] = "data_dir" })
   if not opts then return usage_error(rest) end
@@ -416,7 +416,7 @@ mutual TLS locally (see deploy/mtls.yaml). Not for production.]] },
     help = [[
 Sends SIGHUP to the daemon serving a data directory (--data-dir, or the
 data_dir of -c FILE, or the default ./jobrt-data), found by the pid it
-keeps in DATA/daemon.pid. The daemon reads its file again and reloads
+keeps in DATA/daemon.lock. The daemon reads its file again and reloads
 surfaces and plugins; requests in flight finish on the code they started
 with, and a file or plugin that no longer loads keeps the running version
 (the daemon logs FILE:LINE: message).]] },
