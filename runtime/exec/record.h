@@ -44,14 +44,16 @@
  * socket; the helper accepts only its own uid and keeps the newest
  * connection, and the daemon checks that the peer is the helper's pid):
  * the helper sends one byte 'o' after it appended to the spool, then, at
- * the end, the outcome line (also appended to the record), and closes. The
- * daemon sends nothing: it starts the task through the gate pipe (fd 3)
- * and cancels it with SIGTERM to the helper (through the server, or
- * through a pidfd it opened after checking the helper's start time). EOF
- * on the connection means the helper is done with the files: the outcome
- * is in the record, or the helper died without one. A helper appends its
- * outcome only to a record that names its pid (one whose gate closed with
- * its daemon may end after a later attempt took the folder).
+ * the end, the outcome line, and closes; then it appends the line to the
+ * record (after the connection: a file system write may wait for its
+ * journal). The daemon sends nothing: it starts the task through the gate
+ * pipe (fd 3) and cancels it with SIGTERM to the helper (through the
+ * server, or through a pidfd it opened after checking the helper's start
+ * time). EOF on the connection without the outcome line: the daemon waits
+ * for the helper's exit (the server's notice, or its pidfd), then reads
+ * the outcome from the record, or the helper died without one. A helper
+ * appends its outcome only to a record that names its pid (one whose gate
+ * closed with its daemon may end after a later attempt took the folder).
  *
  * The record is text: a first line "jobrt-attempt <format>", then
  * "<key> <value>" lines: job, task, attempt, helper_pid, helper_start

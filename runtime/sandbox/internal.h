@@ -208,9 +208,9 @@ void jr_sb_shim_handle(struct jr_sb_shim *sh, const struct pollfd *p, int64_t no
 int jr_sb_shim_check(struct jr_sb_shim *sh, int64_t now, int64_t *wait);
 /* Output was spooled: tells the attached daemon. */
 void jr_sb_shim_wake(struct jr_sb_shim *sh);
-/* The end: stops listening, appends the outcome line to the attempt's
- * record (when it names us), sends it to the attached daemon and lets it
- * go. 0 when it went to either, else -1. */
+/* The end: stops listening, sends the outcome line to the attached daemon
+ * and lets it go, then appends it to the attempt's record (when that
+ * names us). 0 when it went to either, else -1. */
 int jr_sb_shim_finish(struct jr_sb_shim *sh, const char *line, size_t len);
 void jr_sb_shim_close(struct jr_sb_shim *sh);
 

@@ -180,26 +180,29 @@ static int append_result(const struct jr_sb_shim *sh, const char *line, size_t l
 
 int jr_sb_shim_finish(struct jr_sb_shim *sh, const char *line, size_t len)
 {
-    int rc;
+    int sent = 0, kept;
 
-    /* No daemon can attach any more: what it needs is in the record. */
+    /* No daemon can attach any more. */
     if (sh->lfd >= 0) {
         close(sh->lfd);
         sh->lfd = -1;
     }
-    rc = append_result(sh, line, len);
     if (sh->conn >= 0) {
-        /* The attached daemon reads it here without opening the record;
-         * this blocks at most until the daemon reads or goes. */
+        /* The attached daemon has it first; this blocks at most until the
+         * daemon reads or goes. */
         struct timeval tv = {2, 0};
         fcntl(sh->conn, F_SETFL, fcntl(sh->conn, F_GETFL) & ~O_NONBLOCK);
         setsockopt(sh->conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-        if (write_all(sh->conn, line, len) == 0)
-            rc = 0;
+        sent = write_all(sh->conn, line, len) == 0;
         close(sh->conn);
         sh->conn = -1;
     }
-    return rc;
+    /* Then, for a daemon that comes later, in the record: a file system
+     * write can wait on its journal, which the attached daemon need not.
+     * One that lost the line with its connection finds it here once we
+     * have exited (a daemon attached to us waits for our exit). */
+    kept = append_result(sh, line, len) == 0;
+    return sent || kept ? 0 : -1;
 }
 
 void jr_sb_shim_close(struct jr_sb_shim *sh)
