@@ -96,6 +96,7 @@ int jr_sbexec_attach(void *self, const struct jr_exec_attach *a,
         snprintf(p->gone_why, sizeof p->gone_why, "its helper could not be reattached: %.200s;"
                  " it was stopped", re.msg);
         p->gone = p->ctl_eof = 1;
+        rc = JR_OK;
     } else if ((p->pidfd = open_helper(rec.helper_pid, rec.helper_start)) < 0) {
         p->gone = p->ctl_eof = 1; /* its outcome, if any, ends its spool */
     } else if ((fd = connect_ctl(rec.control, rec.helper_pid)) >= 0) {
