@@ -3,6 +3,7 @@
 -- raises into the surface's own error shape. Answers wait for the store's
 -- group commit, so a 2xx means the change is on disk.
 local async = require("jobrt.async")
+local http = require("jobrt.http")
 local json = require("jobrt.json")
 local router_mod = require("jobrt.router")
 local runtime = require("jobrt.runtime")
@@ -64,6 +65,7 @@ function Registrar:add(method, template, handler, opts)
   local path = router_mod.join(self.mount, template)
   self.app.router:add(method, path, handler, {
     surface = self.mounted, public = (opts and opts.public) or self.mounted.auth == false,
+    metric = http.metric_route(self.mounted.name, method, path),
   })
 end
 
@@ -72,6 +74,7 @@ end
 function Registrar:root(method, template, handler, opts)
   self.app.router:add(method, template, handler, {
     surface = self.mounted, public = (opts and opts.public) or self.mounted.auth == false,
+    metric = http.metric_route(self.mounted.name, method, template),
   })
 end
 
@@ -94,6 +97,9 @@ function M.new(cfg, loader, opts)
     prefix = string.format("%x", runtime.pid()),
     in_flight = 0,
     limits = { deadline = cfg.lua.deadline, memory = cfg.lua.memory },
+    json_log = cfg.log ~= nil and cfg.log.format == "json",
+    -- Label sets of answers no route took, by surface and method.
+    unrouted = {},
   }, App)
   local ok, err = app:mount("jobrt", runtime_surface, { mount = "/jobrt" })
   if not ok then return nil, err end
@@ -164,6 +170,19 @@ local function host_view(data_dir)
   }
 end
 
+local function metrics_view(m)
+  m = m or {}
+  local token = m.token
+  return {
+    enabled = m.enabled ~= false,
+    scraper = function(req)
+      local given = type(req.headers) == "table" and tostring(req.headers.authorization or "")
+        :match("^[Bb]earer%s+(%S+)%s*$")
+      return token ~= nil and given ~= nil and require("jobrt.crypto").equal(given, token)
+    end,
+  }
+end
+
 -- mod: the surface module. Besides routes it may give auth (the
 -- credentials it takes), headers, error_body(status, code, message, req)
 -- -> body[, http_status[, content_type]] (a table is sent as JSON, a string
@@ -220,6 +239,10 @@ function App:mount(name, mod, spec)
     -- surfaces that check a client's image or path at submit.
     sandbox = sandbox_view(self.cfg.sandbox),
     host = host_view(self.cfg.data_dir),
+    -- metrics: whether they are counted (metrics.enabled) and
+    -- scraper(req) -> true when req carries the deployment's scrape token
+    -- (metrics.token) as its bearer token.
+    metrics = metrics_view(self.cfg.metrics),
     -- asset(path) -> the bytes of a file the binary ships to be served as
     -- it is (the dashboard's ui/*, api/native/openapi.json), or nil; Lua
     -- sources are not assets.
@@ -239,9 +262,21 @@ function App:mount(name, mod, spec)
   })
   if not pipeline then return nil, string.format("surface %s: %s", name, tostring(perr)) end
   ctx.pipeline = pipeline
-  local submit_job, start_job = raising(pipeline, "submit"), raising(pipeline, "start")
+  local start_job = raising(pipeline, "start")
   -- submit(job, {req =, owner =, start =, estimate =}) -> the stored job.
-  ctx.submit = function(job, opts) return submit_job(job, for_request(opts)) end
+  -- A job the pipeline finds invalid is counted (metrics) as rejected.
+  ctx.submit = function(job, opts)
+    opts = for_request(opts)
+    local stored, f = pipeline:submit(job, opts)
+    if stored == nil then
+      local core = package.loaded["jobrt.core"]
+      if f.status == 400 and type(core) == "table" and core.rejected then core.rejected(name, "invalid") end
+      raise(f)
+    end
+    -- The request's later log lines are about this job.
+    if opts.req and opts.req.log then opts.req.log:set("job", stored.id) end
+    return stored
+  end
   -- start(id, {req =}) -> the job, after the approval policies decided.
   ctx.start = function(id, opts) return start_job(id, for_request(opts)) end
   -- update(id, changes) -> the job; approve(id, {accept, reason, by}) -> the job.
@@ -432,11 +467,22 @@ function M.redact(target)
 end
 
 -- One line per request; headers (Authorization among them) never appear.
-local function log_access(req, res, started)
+-- As JSON, the request's fields and the answer's figures are members.
+local function log_access(app, req, res, started)
   if not runtime.logs("info") then return end
   local ms = (runtime.hrtime() - started) / 1e6
-  runtime.log("info", string.format("%s %s %s -> %s (%.1f ms)", req.id, req.method, M.redact(req.target),
-    tostring(res.code), ms))
+  local target = M.redact(req.target)
+  if not app.json_log then
+    runtime.log("info", string.format("%s %s %s -> %s (%.1f ms)", req.id, req.method, target,
+      tostring(res.code), ms))
+    return
+  end
+  local log = req.log
+  runtime.log("info", string.format("%s %s -> %s (%.1f ms)", req.method, target, tostring(res.code), ms), {
+    request_id = req.id, surface = log:get("surface"), principal = log:get("principal"),
+    job = log:get("job"), method = req.method, path = target, status = res.code,
+    duration_ms = math.floor(ms * 1000 + 0.5) / 1000, peer = req.peer,
+  })
 end
 
 -- A body in a media type other than JSON, for a surface that takes only
@@ -508,18 +554,40 @@ function App:authenticate(req, meta, mounted)
 end
 
 -- handle(raw, exchange): called by jobrt.http for every request.
+-- Count the answer under the metrics' label set m (exchanges made by
+-- tests may not count).
+local function label(exchange, m)
+  local f = exchange.label
+  if f then f(exchange, m) end
+end
+
+-- The label set of an answer no route took (metrics).
+function App:unrouted_metric(mounted, method)
+  local key = (mounted and mounted.name or "") .. " " .. method
+  local m = self.unrouted[key]
+  if m == nil then
+    m = http.metric_route(mounted and mounted.name or "", method, "") or false
+    self.unrouted[key] = m
+  end
+  return m or nil
+end
+
 function App:handle(raw, exchange)
   local started = runtime.hrtime()
   local req = setmetatable(raw, Request)
   req.id = self:request_id(raw.headers)
+  -- What the lines logged for this request say besides their message.
+  req.log = runtime.log_context({ request_id = req.id })
   local res = setmetatable({ exchange = exchange, headers = {}, req = req }, Response)
   local mounted = self:surface_for(req.path)
+  if mounted then req.log:set("surface", mounted.name) end
+  label(exchange, self:unrouted_metric(mounted, req.method))
   surface_headers(mounted, req, res)
 
   local query, qerr = router_mod.parse_query(req.query_string)
   if not query then
     answer_error(mounted, req, res, 400, "BadRequest", "malformed query string: " .. tostring(qerr))
-    return log_access(req, res, started)
+    return log_access(self, req, res, started)
   end
   req.query = query
 
@@ -552,7 +620,7 @@ function App:handle(raw, exchange)
     else
       answer_error(mounted, req, res, 404, "NotFound", "no such endpoint: " .. req.path)
     end
-    return log_access(req, res, started)
+    return log_access(self, req, res, started)
   end
   req.params = params
   if route.meta.surface ~= mounted then
@@ -561,6 +629,9 @@ function App:handle(raw, exchange)
   end
   mounted = route.meta.surface
   req.surface = mounted.name
+  req.log:set("surface", mounted.name)
+  if type(params.job_id) == "string" then req.log:set("job", params.job_id) end
+  label(exchange, route.meta.metric)
 
   self.in_flight = self.in_flight + 1
   local handler, meta = route.handler, route.meta
@@ -569,6 +640,9 @@ function App:handle(raw, exchange)
     local principal, status, code, message, headers = self:authenticate(req, meta, mounted)
     if not principal and status then M.fail(status, code, message, headers) end
     req.principal = principal or nil
+    if type(principal) == "table" and type(principal.name) == "string" then
+      req.log:set("principal", principal.name)
+    end
     local media = mounted.json_only and not_json(req)
     if media then
       M.fail(415, "UnsupportedMediaType", string.format(
@@ -581,9 +655,10 @@ function App:handle(raw, exchange)
   end, {
     deadline = self.limits.deadline,
     memory = self.limits.memory,
+    log = req.log,
     on_done = function()
       self.in_flight = self.in_flight - 1
-      log_access(req, res, started)
+      log_access(self, req, res, started)
     end,
     on_error = function(err, kind, trace)
       self.in_flight = self.in_flight - 1
@@ -601,7 +676,7 @@ function App:handle(raw, exchange)
         answer_error(mounted, req, res, 500, "InternalError",
           "internal error (request " .. req.id .. ")")
       end
-      log_access(req, res, started)
+      log_access(self, req, res, started)
     end,
   })
 end

@@ -103,6 +103,7 @@ static void error_answer(struct jr_http_conn *c, int status, const char *reason)
     }
     ex->refs = 1;
     ex->req = NULL;
+    ex->arrived_ns = uv_hrtime();
     queue_exchange(c, ex);
     c->no_more_requests = 1;
     struct jr_buf body = {0};
@@ -265,6 +266,7 @@ static void on_request(void *ud, struct jr_http_request *req)
     }
     ex->refs = 1; /* the connection's reference */
     ex->req = req;
+    ex->arrived_ns = uv_hrtime();
     ex->head_only = strcmp(req->method, "HEAD") == 0;
     queue_exchange(c, ex);
     if (!req->keep_alive || c->server->draining)
@@ -454,6 +456,8 @@ void jr_http_conn_accept(struct jr_http_server *s)
         s->conns->prev = c;
     s->conns = c;
     s->nconns++;
+    if (s->loop->metrics)
+        s->loop->metrics->http_connections++;
     jr_http_parse_init(&c->parse, &s->limits, on_request, on_continue, c);
     if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&c->tcp) != 0) {
         jr_http_conn_close(c);

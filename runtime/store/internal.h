@@ -45,6 +45,8 @@ struct jr_store {
     int open_handles;            /* handles not yet closed */
     int64_t event_last;          /* the newest event this connection sees */
     struct jr_event_ring ring;
+    struct jr_metrics *metrics;  /* commits counted here (may be NULL) */
+    uint64_t batch_writes;       /* writes in the open transaction */
 };
 
 /* The cached statement id, reset and with its bindings cleared, ready to
