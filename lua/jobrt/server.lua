@@ -503,7 +503,7 @@ local function surface_headers(mounted, req, res, allow)
   local h = mounted and mounted.headers
   if type(h) == "function" then
     local ok, v = pcall(h, req, allow)
-    if not ok then runtime.log("error", req.id .. " surface headers failed: " .. tostring(v)) end
+    if not ok then runtime.log("error", req.id .. " surface headers failed: " .. tostring(v), req.log) end
     h = ok and v or nil
   end
   for k, v in pairs(type(h) == "table" and h or {}) do res.headers[k] = v end
@@ -665,14 +665,14 @@ function App:handle(raw, exchange)
       if M.is_failure(err) then
         answer_error(mounted, req, res, err.status, err.code, err.message, err.headers)
       elseif kind == "deadline" then
-        runtime.log("error", req.id .. " handler exceeded its time limit: " .. tostring(trace))
+        runtime.log("error", req.id .. " handler exceeded its time limit: " .. tostring(trace), req.log)
         answer_error(mounted, req, res, 500, "Timeout",
           "the request handler exceeded its time limit of " .. self.limits.deadline .. " s")
       elseif kind == "memory" then
-        runtime.log("error", req.id .. " handler exceeded its memory limit")
+        runtime.log("error", req.id .. " handler exceeded its memory limit", req.log)
         answer_error(mounted, req, res, 500, "OutOfMemory", "the request handler exceeded its memory limit")
       else
-        runtime.log("error", req.id .. " handler failed: " .. tostring(trace or err))
+        runtime.log("error", req.id .. " handler failed: " .. tostring(trace or err), req.log)
         answer_error(mounted, req, res, 500, "InternalError",
           "internal error (request " .. req.id .. ")")
       end
