@@ -76,8 +76,9 @@ static void push_wait(lua_State *L, const struct jr_wait *w, int64_t max_par)
             lua_pushstring(L, w->behind);
             lua_setfield(L, -2, "behind");
         }
-        snprintf(msg, sizeof msg, "behind job %s of higher priority, which waits for the"
-                 " node's %s first", w->behind ? w->behind : "(gone)", list);
+        snprintf(msg, sizeof msg, "behind job %s, ahead in the queue (by priority, then"
+                 " age), which waits for the node's %s first", w->behind ? w->behind : "(gone)",
+                 list);
         break;
     default:
         msg[0] = 0;
@@ -149,9 +150,9 @@ static void by_state(lua_State *L, struct core *c, int job, int tasks, const cha
         lua_pushliteral(L, "Held");
         lua_setfield(L, -2, "reason");
         if (state[0] == 'c')
-            lua_pushliteral(L, "not started: it waits until someone starts it");
+            lua_pushliteral(L, "not started yet; it waits until someone starts it");
         else
-            lua_pushliteral(L, "suspended: it waits until someone resumes it (start or restart)");
+            lua_pushliteral(L, "suspended; it waits until someone resumes it (start or restart)");
         lua_setfield(L, -2, "message");
     } else {
         return;
