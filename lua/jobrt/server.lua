@@ -2,8 +2,8 @@
 -- req and res, run the handler as a bounded coroutine, and turn whatever it
 -- raises into the surface's own error shape. Answers wait for the store's
 -- group commit, so a 2xx means the change is on disk.
+local access = require("jobrt.access")
 local async = require("jobrt.async")
-local http = require("jobrt.http")
 local json = require("jobrt.json")
 local router_mod = require("jobrt.router")
 local runtime = require("jobrt.runtime")
@@ -65,7 +65,7 @@ function Registrar:add(method, template, handler, opts)
   local path = router_mod.join(self.mount, template)
   self.app.router:add(method, path, handler, {
     surface = self.mounted, public = (opts and opts.public) or self.mounted.auth == false,
-    metric = http.metric_route(self.mounted.name, method, path),
+    metric = access.route(self.mounted.name, method, path),
   })
 end
 
@@ -74,7 +74,7 @@ end
 function Registrar:root(method, template, handler, opts)
   self.app.router:add(method, template, handler, {
     surface = self.mounted, public = (opts and opts.public) or self.mounted.auth == false,
-    metric = http.metric_route(self.mounted.name, method, template),
+    metric = access.route(self.mounted.name, method, template),
   })
 end
 
@@ -98,8 +98,8 @@ function M.new(cfg, loader, opts)
     in_flight = 0,
     limits = { deadline = cfg.lua.deadline, memory = cfg.lua.memory },
     json_log = cfg.log ~= nil and cfg.log.format == "json",
-    -- Label sets of answers no route took, by surface and method.
-    unrouted = {},
+    -- Counts (metrics) an answer no route took.
+    label_unrouted = access.unrouted(),
   }, App)
   local ok, err = app:mount("jobrt", runtime_surface, { mount = "/jobrt" })
   if not ok then return nil, err end
@@ -170,19 +170,6 @@ local function host_view(data_dir)
   }
 end
 
-local function metrics_view(m)
-  m = m or {}
-  local token = m.token
-  return {
-    enabled = m.enabled ~= false,
-    scraper = function(req)
-      local given = type(req.headers) == "table" and tostring(req.headers.authorization or "")
-        :match("^[Bb]earer%s+(%S+)%s*$")
-      return token ~= nil and given ~= nil and require("jobrt.crypto").equal(given, token)
-    end,
-  }
-end
-
 -- mod: the surface module. Besides routes it may give auth (the
 -- credentials it takes), headers, error_body(status, code, message, req)
 -- -> body[, http_status[, content_type]] (a table is sent as JSON, a string
@@ -242,7 +229,7 @@ function App:mount(name, mod, spec)
     -- metrics: whether they are counted (metrics.enabled) and
     -- scraper(req) -> true when req carries the deployment's scrape token
     -- (metrics.token) as its bearer token.
-    metrics = metrics_view(self.cfg.metrics),
+    metrics = access.metrics(self.cfg.metrics),
     -- asset(path) -> the bytes of a file the binary ships to be served as
     -- it is (the dashboard's ui/*, api/native/openapi.json), or nil; Lua
     -- sources are not assets.
@@ -447,43 +434,9 @@ function App:request_id(headers)
   return string.format("%s-%x", self.prefix, self.counter)
 end
 
--- Query parameters whose values are secrets: a signed URL's signature
--- (jobrt.signed_url) and tokens some clients put in the query.
-local SECRET_PARAMS = { signature = true, token = true, access_token = true, api_key = true }
-
 --- server.redact(target) -> target with the values of secret query
--- parameters replaced by "REDACTED", for logs.
-function M.redact(target)
-  local path, qs = tostring(target):match("^([^?]*)%?(.*)$")
-  if not path then return tostring(target) end
-  local parts = {}
-  for pair in (qs .. "&"):gmatch("([^&]*)&") do
-    local k = pair:match("^([^=]*)")
-    local name = router_mod.unescape(k:gsub("%+", " ")) or k
-    if SECRET_PARAMS[name:lower()] then pair = k .. "=REDACTED" end
-    parts[#parts + 1] = pair
-  end
-  return path .. "?" .. table.concat(parts, "&")
-end
-
--- One line per request; headers (Authorization among them) never appear.
--- As JSON, the request's fields and the answer's figures are members.
-local function log_access(app, req, res, started)
-  if not runtime.logs("info") then return end
-  local ms = (runtime.hrtime() - started) / 1e6
-  local target = M.redact(req.target)
-  if not app.json_log then
-    runtime.log("info", string.format("%s %s %s -> %s (%.1f ms)", req.id, req.method, target,
-      tostring(res.code), ms))
-    return
-  end
-  local log = req.log
-  runtime.log("info", string.format("%s %s -> %s (%.1f ms)", req.method, target, tostring(res.code), ms), {
-    request_id = req.id, surface = log:get("surface"), principal = log:get("principal"),
-    job = log:get("job"), method = req.method, path = target, status = res.code,
-    duration_ms = math.floor(ms * 1000 + 0.5) / 1000, peer = req.peer,
-  })
-end
+-- parameters replaced by "REDACTED", for logs (jobrt.access).
+M.redact = access.redact
 
 -- A body in a media type other than JSON, for a surface that takes only
 -- JSON: the content type named, or nil when the body is fine.
@@ -554,40 +507,21 @@ function App:authenticate(req, meta, mounted)
 end
 
 -- handle(raw, exchange): called by jobrt.http for every request.
--- Count the answer under the metrics' label set m (exchanges made by
--- tests may not count).
-local function label(exchange, m)
-  local f = exchange.label
-  if f then f(exchange, m) end
-end
-
--- The label set of an answer no route took (metrics).
-function App:unrouted_metric(mounted, method)
-  local key = (mounted and mounted.name or "") .. " " .. method
-  local m = self.unrouted[key]
-  if m == nil then
-    m = http.metric_route(mounted and mounted.name or "", method, "") or false
-    self.unrouted[key] = m
-  end
-  return m or nil
-end
-
 function App:handle(raw, exchange)
   local started = runtime.hrtime()
   local req = setmetatable(raw, Request)
   req.id = self:request_id(raw.headers)
-  -- What the lines logged for this request say besides their message.
-  req.log = runtime.log_context({ request_id = req.id })
   local res = setmetatable({ exchange = exchange, headers = {}, req = req }, Response)
   local mounted = self:surface_for(req.path)
-  if mounted then req.log:set("surface", mounted.name) end
-  label(exchange, self:unrouted_metric(mounted, req.method))
+  -- What the lines logged for this request say besides their message.
+  req.log = runtime.log_context(req.id, mounted and mounted.name)
   surface_headers(mounted, req, res)
 
   local query, qerr = router_mod.parse_query(req.query_string)
   if not query then
+    self.label_unrouted(exchange, mounted and mounted.name or "", req.method)
     answer_error(mounted, req, res, 400, "BadRequest", "malformed query string: " .. tostring(qerr))
-    return log_access(self, req, res, started)
+    return access.log(self.json_log, req, res, started)
   end
   req.query = query
 
@@ -598,6 +532,7 @@ function App:handle(raw, exchange)
     route, params, allow = self.router:match(method, req.path:sub(1, -2))
   end
   if not route then
+    self.label_unrouted(exchange, mounted and mounted.name or "", req.method)
     if params == "method_not_allowed" and req.method == "OPTIONS" then
       -- The surface of the path's routes answers (a root route's included).
       local other = self.router:match(allow[1] == "HEAD" and "GET" or allow[1], req.path)
@@ -620,18 +555,18 @@ function App:handle(raw, exchange)
     else
       answer_error(mounted, req, res, 404, "NotFound", "no such endpoint: " .. req.path)
     end
-    return log_access(self, req, res, started)
+    return access.log(self.json_log, req, res, started)
   end
   req.params = params
   if route.meta.surface ~= mounted then
     res.headers = {}
     surface_headers(route.meta.surface, req, res)
   end
+  if route.meta.surface ~= mounted then req.log:set("surface", route.meta.surface.name) end
   mounted = route.meta.surface
   req.surface = mounted.name
-  req.log:set("surface", mounted.name)
   if type(params.job_id) == "string" then req.log:set("job", params.job_id) end
-  label(exchange, route.meta.metric)
+  access.label(exchange, route.meta.metric)
 
   self.in_flight = self.in_flight + 1
   local handler, meta = route.handler, route.meta
@@ -658,7 +593,7 @@ function App:handle(raw, exchange)
     log = req.log,
     on_done = function()
       self.in_flight = self.in_flight - 1
-      log_access(self, req, res, started)
+      access.log(self.json_log, req, res, started)
     end,
     on_error = function(err, kind, trace)
       self.in_flight = self.in_flight - 1
@@ -676,7 +611,7 @@ function App:handle(raw, exchange)
         answer_error(mounted, req, res, 500, "InternalError",
           "internal error (request " .. req.id .. ")")
       end
-      log_access(self, req, res, started)
+      access.log(self.json_log, req, res, started)
     end,
   })
 end

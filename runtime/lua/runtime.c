@@ -42,15 +42,18 @@ static void set_field(struct jr_log_fields *f, int i, const char *v)
     snprintf(dst, log_fields[i].size, "%s", v ? v : "");
 }
 
-/* log_context([fields]) -> a context whose fields (request_id, surface,
- * principal, job, task) the lines logged by the task it is bound to carry
- * (async.spawn's opts.log). */
+/* log_context([fields]) or log_context(request_id[, surface]) -> a
+ * context whose fields (request_id, surface, principal, job, task) the
+ * lines logged by the task it is bound to carry (async.spawn's opts.log). */
 static int l_log_context(lua_State *L)
 {
     struct jr_log_fields *f = lua_newuserdatauv(L, sizeof *f, 0);
     memset(f, 0, sizeof *f);
     luaL_setmetatable(L, JR_LOG_CONTEXT_MT);
-    if (lua_istable(L, 1)) {
+    if (lua_type(L, 1) == LUA_TSTRING) {
+        set_field(f, field_index("request_id"), lua_tostring(L, 1));
+        set_field(f, field_index("surface"), luaL_optstring(L, 2, NULL));
+    } else if (lua_istable(L, 1)) {
         for (size_t i = 0; i < NFIELDS; i++) {
             if (lua_getfield(L, 1, log_fields[i].name) == LUA_TSTRING)
                 set_field(f, (int)i, lua_tostring(L, -1));
@@ -140,10 +143,10 @@ static void extra_members(lua_State *L, int idx, char *out, size_t size)
     }
 }
 
-/* log(level, message[, fields]): fields a log context, or a table of
+/* log(level, message[, fields[, extra]]): fields a log context (then
+ * extra, a table, gives the JSON line's extra members), or a table of
  * fields (request_id, surface, principal, job, task) and of extra members
- * for a JSON line (status = 200, ...); they win over the context of the
- * running request. */
+ * (status = 200, ...); they win over the context of the running request. */
 static int l_log(lua_State *L)
 {
     static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
@@ -155,7 +158,13 @@ static int l_log(lua_State *L)
         return 0;
     }
     if (lua_isuserdata(L, 3)) {
-        jr_log_with(loop, level, luaL_checkudata(L, 3, JR_LOG_CONTEXT_MT), NULL, "%s", msg);
+        struct jr_log_fields *ctx = luaL_checkudata(L, 3, JR_LOG_CONTEXT_MT);
+        char extra[4096] = "";
+        if (level < loop->log_level)
+            return 0;
+        if (loop->log_json && lua_istable(L, 4))
+            extra_members(L, 4, extra, sizeof extra);
+        jr_log_with(loop, level, ctx, extra, "%s", msg);
         return 0;
     }
     luaL_checktype(L, 3, LUA_TTABLE);
