@@ -187,7 +187,8 @@ int jr_store_jobs_count_where(struct jr_store *st, const struct jr_job_count *f,
 
 /* Call cb(arg, surface, state, n) for each surface and state that has jobs
  * (jobs being deleted aside), in that order; cb returns non-zero to stop.
- * A full scan: for the metrics exposition, not the request path. */
+ * Reads counts kept as jobs are written: its cost is the number of
+ * surfaces and states, not of jobs. */
 typedef int (*jr_store_state_count_cb)(void *arg, const char *surface, const char *state,
                                        int64_t n);
 int jr_store_jobs_by_state(struct jr_store *st, jr_store_state_count_cb cb, void *arg,

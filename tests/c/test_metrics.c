@@ -2,14 +2,22 @@
  * the JSON log line's escaping (runtime/loop.c): counting under label sets
  * and their bound, route label sets, a switched-off struct, the exposition's
  * histograms (cumulative buckets, +Inf equal to the count) and label
- * escaping, and strings made valid JSON whatever bytes they hold. */
+ * escaping, strings made valid JSON whatever bytes they hold, and the
+ * store's jobs counted by surface and state as they are written (also
+ * after an undone operation, and when migration 5 fills them in). */
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "loop.h"
 #include "metrics.h"
+#include "store/store.h"
 #include "unit.h"
+
+static char dir[256];
 
 static char *render(struct jr_metrics *m)
 {
@@ -182,12 +190,130 @@ TEST(json_strings_are_always_valid)
     CHECK_STR(escaped("ab\xc3\xa9", 4), "ab");
 }
 
+struct counts {
+    char text[512];
+};
+
+static int add_count(void *arg, const char *surface, const char *state, int64_t n)
+{
+    struct counts *c = arg;
+    size_t off = strlen(c->text);
+
+    snprintf(c->text + off, sizeof c->text - off, "%s%s/%s=%lld", off ? " " : "", surface, state,
+             (long long)n);
+    return 0;
+}
+
+static const char *counts_of(struct jr_store *st)
+{
+    static struct counts c;
+    struct jr_err e = { 0, "" };
+
+    c.text[0] = 0;
+    if (jr_store_jobs_by_state(st, add_count, &c, &e))
+        snprintf(c.text, sizeof c.text, "error: %s", e.msg);
+    return c.text;
+}
+
+static int64_t add_job(struct jr_store *st, const char *id, const char *surface, const char *state)
+{
+    struct jr_job_rec r;
+    struct jr_err e = { 0, "" };
+
+    memset(&r, 0, sizeof r);
+    r.id = id;
+    r.owner = "o";
+    r.surface = surface;
+    r.state = state;
+    r.created_at = r.updated_at = jr_store_now_ms();
+    r.attrs = "{}";
+    return jr_store_job_insert(st, &r, &e) ? -1 : r.seq;
+}
+
+static int set_state(struct jr_store *st, int64_t seq, const char *state)
+{
+    struct jr_job_rec r;
+    struct jr_err e = { 0, "" };
+
+    memset(&r, 0, sizeof r);
+    r.seq = seq;
+    r.state = state;
+    r.updated_at = jr_store_now_ms();
+    return jr_store_job_set_state(st, &r, &e);
+}
+
+TEST(store_counts_jobs_as_they_are_written)
+{
+    char path[512];
+    struct jr_store *st = NULL;
+    struct jr_err e = { 0, "" };
+    int64_t a, b, c, d;
+    sqlite3 *db = NULL;
+
+    snprintf(path, sizeof path, "%s/counts.db", dir);
+    if (jr_store_open(path, &st, &e)) {
+        UNIT_FAIL("open: %s", e.msg);
+        return;
+    }
+    CHECK_STR(counts_of(st), "");
+    a = add_job(st, "a", "native", "created");
+    b = add_job(st, "b", "native", "created");
+    c = add_job(st, "c", "openeo", "created");
+    d = add_job(st, "d", "openeo", "created");
+    CHECK(a > 0 && b > 0 && c > 0 && d > 0);
+    CHECK_STR(counts_of(st), "native/created=2 openeo/created=2");
+    CHECK_INT(set_state(st, a, "queued"), 0);
+    CHECK_INT(set_state(st, a, "running"), 0);
+    CHECK_INT(set_state(st, b, "created"), 0);   /* no change */
+    CHECK_INT(jr_store_commit(st), 0);
+    CHECK_STR(counts_of(st), "native/created=1 native/running=1 openeo/created=2");
+    /* an operation undone leaves the counts as they were */
+    CHECK_INT(jr_store_op_begin(st, &e), 0);
+    CHECK_INT(set_state(st, c, "queued"), 0);
+    CHECK(add_job(st, "e", "kuscia", "created") > 0);
+    CHECK_INT(jr_store_op_end(st, 0, &e), 0);
+    CHECK_STR(counts_of(st), "native/created=1 native/running=1 openeo/created=2");
+    /* deleted, and being deleted (not counted) */
+    CHECK_INT(jr_store_job_delete(st, d, &e), 0);
+    CHECK_INT(jr_store_job_mark_deleting(st, c, &e), 0);
+    CHECK_INT(jr_store_commit(st), 0);
+    CHECK_STR(counts_of(st), "native/created=1 native/running=1");
+    jr_store_close(st);
+
+    /* A database from before migration 5 gets its counts filled in. */
+    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(db, "DROP TRIGGER job_counts_insert; DROP TRIGGER job_counts_update;"
+                           "DROP TRIGGER job_counts_delete; DROP TABLE job_counts;"
+                           "INSERT INTO jobs(id, surface, owner, state, created_at, updated_at)"
+                           " VALUES('old', 'bacalhau', 'o', 'succeeded', 1, 1);"
+                           "UPDATE meta SET value = '4' WHERE key = 'schema_version';",
+                           NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    st = NULL;
+    if (jr_store_open(path, &st, &e)) {
+        UNIT_FAIL("reopen: %s", e.msg);
+        return;
+    }
+    CHECK_STR(counts_of(st), "bacalhau/succeeded=1 native/created=1 native/running=1");
+    jr_store_close(st);
+}
+
 int main(void)
 {
+    char cmd[300];
+    int failed;
+
+    snprintf(dir, sizeof dir, "/tmp/jobrt-test-metrics-%d", (int)getpid());
+    mkdir(dir, 0700);
     RUN(counters_by_label_set);
     RUN(histograms_are_cumulative);
     RUN(http_routes_and_escaping);
     RUN(switched_off_and_null);
     RUN(json_strings_are_always_valid);
-    return UNIT_DONE();
+    RUN(store_counts_jobs_as_they_are_written);
+    failed = UNIT_DONE();
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    return failed;
 }
