@@ -70,6 +70,7 @@ struct jr_http_server {
     void *closed_ud;
     time_t date_time;
     char date[40];
+    unsigned long long refused;     /* answers of its own: their request ids */
 };
 
 void jr_http_conn_accept(struct jr_http_server *s);

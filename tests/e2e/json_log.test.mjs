@@ -3,9 +3,10 @@
 // (the client's X-Request-Id when it is a sane one, else one of the
 // daemon's) comes back on every answer and is on each line written while
 // that request was handled: the access line with its surface, principal,
-// job, status and path, a policy's line, a failing handler's line.
+// job, status and path, a policy's line, a failing handler's line; a
+// request the server itself refuses (malformed) gets an id of the server's.
 import path from 'node:path';
-import { ADMIN, TEST_USERS, assert, assertEq, run, sleep, startServer } from './lib.mjs';
+import { ADMIN, RawClient, TEST_USERS, assert, assertEq, run, sleep, startServer } from './lib.mjs';
 
 const SITE = path.resolve('tests/e2e/site');
 const CONFIG = `${TEST_USERS}
@@ -110,6 +111,23 @@ const tests = [
         assertEq(failed.surface, 'probe');
       }
     }
+  }],
+
+  ['a request the server refuses before routing gets an id of its own, on its line too', async ({ srv }) => {
+    const c = new RawClient(srv.port);
+    await c.connect();
+    c.send('GET /jobrt/healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n');
+    const r = await c.response();
+    c.close();
+    assertEq(r.status, 400);
+    const id = r.headers['x-request-id'];
+    assert(/^[0-9a-f]+-c[0-9a-f]+$/.test(id || ''), `an id: ${id}`);
+    let line;
+    for (let i = 0; i < 100 && !line; i++) {
+      line = lines(srv).find((l) => l.request_id === id);
+      if (!line) await sleep(20);
+    }
+    assert(line && line.message.includes(' 400 '), JSON.stringify(line));
   }],
 ];
 
