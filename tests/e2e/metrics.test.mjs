@@ -15,7 +15,7 @@ const TOKEN = 'scrape-0123456789abcdef';
 const SITE = path.resolve('tests/e2e/site');
 const CONFIG = `${TEST_USERS}
 lua_path: [${SITE}]
-lua: {deadline: 1s, memory: 16MiB}
+lua: {deadline: 2s, memory: 4MiB}   # the memory cap is reached long before the deadline
 node: {cpu: 2, memory: 1GiB, max_tasks: 4}
 metrics: {token: ${TOKEN}}
 surfaces:
