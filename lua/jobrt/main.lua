@@ -342,7 +342,10 @@ Runs the daemon: opens the job store in the data directory, mounts the
 surfaces and listens until SIGTERM or SIGINT (SIGHUP reloads the file's
 surfaces and plugins). Without -c it runs the embedded default
 (deploy/default.yaml). Every problem of the file is reported as
-FILE:LINE: key: message before anything starts.
+FILE:LINE: key: message before anything starts. The log goes to standard
+error, as text or (log: {format: json}) one JSON object per line carrying
+each request's X-Request-Id; Prometheus metrics are served at
+/jobrt/metrics to admins and to the scraper holding metrics.token.
 
   -c, --config FILE   the deployment file
   --listen ADDR:PORT  replaces the file's plain (non-TLS) listeners; TLS
