@@ -11,7 +11,9 @@
 # elsewhere on the machine moves far less than the rates themselves; and
 # the daemons' CPU time per submit (from /proc; the daemon is one thread,
 # so its rate is about the inverse of that time while the clients keep it
-# busy). Each run lasts BENCH_METRICS_DURATION (default 5s).
+# busy). Each run lasts BENCH_METRICS_DURATION (default 5s). Last, one
+# access line's CPU time as text and as JSON, measured in-process
+# (bench/metrics_log.lua), against the CPU time of one submit.
 # BENCH_BASELINE_BIN=PATH adds a third daemon to the turns, e.g. a build
 # from before metrics (text log, no metrics key), for what the always-on
 # part costs.
@@ -106,6 +108,11 @@ printf 'metrics: daemon CPU per submit, on vs off: median %s us vs %s us, median
     "$(col 2 "$tmp/on.runs" | median)" "$(col 2 "$tmp/off.runs" | median)" "$cpu_on_off" "$(pct "$cpu_on_off" 1)"
 printf 'metrics: runs (submits/s CPU-us) on: %s; off: %s; JSON lines written: %s\n' \
     "$(paste -sd, "$tmp/on.runs")" "$(paste -sd, "$tmp/off.runs")" "$(grep -c '"request_id"' "$tmp/on.log")"
+read -r _ text_us json_us <<<"$("$BIN" lua bench/metrics_log.lua 2>/dev/null | grep '^LOGLINE')"
+printf 'metrics: one access line: %s us as text, %s us as JSON: +%s us, %s%% of the CPU of a submit (%s us)\n' \
+    "$text_us" "$json_us" "$(awk -v a="$json_us" -v b="$text_us" 'BEGIN { printf "%.2f", a - b }')" \
+    "$(awk -v a="$json_us" -v b="$text_us" -v c="$(col 2 "$tmp/off.runs" | median)" 'BEGIN { printf "%.1f", (a - b) / c * 100 }')" \
+    "$(col 2 "$tmp/off.runs" | median)"
 if [ -n "$BASE" ]; then
     r=$(paired off base 1)
     c=$(paired off base 2)
