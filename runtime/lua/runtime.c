@@ -1,6 +1,7 @@
 /* jobrt.runtime: what Lua needs from the daemon itself: bounded resumption
- * of coroutines and the wait primitive (resume.c), logging, the clock, the
- * memory figures and the embedded sources. */
+ * of coroutines and the wait primitive (resume.c), logging (text or JSON,
+ * with log contexts holding a request's fields), the metrics switch, the
+ * clock, the memory figures and the embedded sources. */
 #include <lauxlib.h>
 #include <stddef.h>
 #include <stdio.h>
