@@ -27,22 +27,14 @@ function M.redact(target)
   return path .. "?" .. table.concat(parts, "&")
 end
 
---- access.log(json, req, res, started): one line per request; headers
--- (Authorization among them) never appear. As JSON (json true) the
+--- access.log(req, res, started): one line per request; headers
+-- (Authorization among them) never appear. As JSON (log.format) the
 -- request's fields (req.log, its runtime.log_context) and the answer's
 -- figures are members; as text the request's id leads the line.
-function M.log(json, req, res, started)
+function M.log(req, res, started)
   if not runtime.logs("info") then return end
-  local ms = (runtime.hrtime() - started) / 1e6
-  local target = M.redact(req.target)
-  if not json then
-    runtime.log("info", string.format("%s %s %s -> %s (%.1f ms)", req.id, req.method, target,
-      tostring(res.code), ms))
-    return
-  end
-  runtime.log("info", string.format("%s %s -> %s (%.1f ms)", req.method, target, tostring(res.code), ms),
-    req.log, { method = req.method, path = target, status = res.code,
-      duration_ms = math.floor(ms * 1000 + 0.5) / 1000, peer = req.peer })
+  runtime.log_access(req.log, req.method, M.redact(req.target), math.tointeger(res.code),
+    (runtime.hrtime() - started) / 1e6, req.peer)
 end
 
 --- access.label(exchange, m): count the exchange's answer under the label

@@ -97,7 +97,6 @@ function M.new(cfg, loader, opts)
     prefix = string.format("%x", runtime.pid()),
     in_flight = 0,
     limits = { deadline = cfg.lua.deadline, memory = cfg.lua.memory },
-    json_log = cfg.log ~= nil and cfg.log.format == "json",
     -- Counts (metrics) an answer no route took.
     label_unrouted = access.unrouted(),
   }, App)
@@ -521,7 +520,7 @@ function App:handle(raw, exchange)
   if not query then
     self.label_unrouted(exchange, mounted and mounted.name or "", req.method)
     answer_error(mounted, req, res, 400, "BadRequest", "malformed query string: " .. tostring(qerr))
-    return access.log(self.json_log, req, res, started)
+    return access.log(req, res, started)
   end
   req.query = query
 
@@ -555,7 +554,7 @@ function App:handle(raw, exchange)
     else
       answer_error(mounted, req, res, 404, "NotFound", "no such endpoint: " .. req.path)
     end
-    return access.log(self.json_log, req, res, started)
+    return access.log(req, res, started)
   end
   req.params = params
   if route.meta.surface ~= mounted then
@@ -593,7 +592,7 @@ function App:handle(raw, exchange)
     log = req.log,
     on_done = function()
       self.in_flight = self.in_flight - 1
-      access.log(self.json_log, req, res, started)
+      access.log(req, res, started)
     end,
     on_error = function(err, kind, trace)
       self.in_flight = self.in_flight - 1
@@ -611,7 +610,7 @@ function App:handle(raw, exchange)
         answer_error(mounted, req, res, 500, "InternalError",
           "internal error (request " .. req.id .. ")")
       end
-      access.log(self.json_log, req, res, started)
+      access.log(req, res, started)
     end,
   })
 end

@@ -160,7 +160,8 @@ static int l_log(lua_State *L)
     }
     if (lua_isuserdata(L, 3)) {
         struct jr_log_fields *ctx = luaL_checkudata(L, 3, JR_LOG_CONTEXT_MT);
-        char extra[4096] = "";
+        char extra[4096];
+        extra[0] = 0;
         if (level < loop->log_level)
             return 0;
         if (loop->log_json && lua_istable(L, 4))
@@ -178,10 +179,65 @@ static int l_log(lua_State *L)
             set_field(f, (int)i, lua_tostring(L, -1));
         lua_pop(L, 1);
     }
-    char extra[4096] = "";
+    char extra[4096];
+    extra[0] = 0;
     if (loop->log_json)
         extra_members(L, 3, extra, sizeof extra);
     jr_log_with(loop, level, f, extra, "%s", msg);
+    return 0;
+}
+
+/* Append ,"name":"value" (value escaped) to out; -1 when it does not fit. */
+static int add_member(char *out, size_t size, size_t *len, const char *name, const char *value)
+{
+    int n = snprintf(out + *len, size - *len, ",\"%s\":\"", name);
+
+    if (n < 0 || *len + (size_t)n + 2 >= size)
+        return -1;
+    *len += (size_t)n;
+    if (jr_log_json_escape(out, size - 1, len, value) != 0)
+        return -1;
+    out[(*len)++] = '"';
+    out[*len] = 0;
+    return 0;
+}
+
+/* log_access(ctx, method, target, status, ms[, peer]): a request's line
+ * at level info: "ID METHOD TARGET -> STATUS (MS ms)" as text; as JSON the
+ * message without the id, ctx's fields, and method, path, status,
+ * duration_ms and peer as members. Made here in one go, without tables:
+ * it is written for every request. status may be nil (no answer). */
+static int l_log_access(lua_State *L)
+{
+    struct jr_log_fields *ctx = luaL_checkudata(L, 1, JR_LOG_CONTEXT_MT);
+    const char *method = luaL_checkstring(L, 2);
+    const char *target = luaL_checkstring(L, 3);
+    int has_status = lua_isinteger(L, 4);
+    long long status = has_status ? (long long)lua_tointeger(L, 4) : 0;
+    double ms = luaL_checknumber(L, 5);
+    const char *peer = luaL_optstring(L, 6, "");
+    struct jr_loop *loop = jr_loop_of(L);
+    char code[24], extra[2048];
+    size_t len = 0;
+
+    if (JR_LOG_INFO < loop->log_level)
+        return 0;
+    snprintf(code, sizeof code, has_status ? "%lld" : "nil", status);
+    if (!loop->log_json) {
+        jr_log(loop, JR_LOG_INFO, "%s %s %s -> %s (%.1f ms)", ctx->request_id, method, target,
+               code, ms);
+        return 0;
+    }
+    extra[0] = 0;
+    add_member(extra, sizeof extra, &len, "method", method);
+    add_member(extra, sizeof extra, &len, "path", target);
+    len += (size_t)snprintf(extra + len, sizeof extra - len, ",\"status\":%s,\"duration_ms\":%.3f",
+                            has_status ? code : "null", ms);
+    if (len < sizeof extra && peer[0])
+        add_member(extra, sizeof extra, &len, "peer", peer);
+    /* without the leading comma: jr_log_with adds one */
+    jr_log_with(loop, JR_LOG_INFO, ctx, extra[0] ? extra + 1 : extra, "%s %s -> %s (%.1f ms)",
+                method, target, code, ms);
     return 0;
 }
 
@@ -272,6 +328,7 @@ static int l_pid(lua_State *L)
 static const luaL_Reg funcs[] = {
     {"log", l_log},
     {"log_context", l_log_context},
+    {"log_access", l_log_access},
     {"set_log_level", l_log_level},
     {"set_log_format", l_log_format},
     {"set_metrics", l_set_metrics},
