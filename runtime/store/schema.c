@@ -54,24 +54,6 @@ static const char *const migrations[] = {
     /* 4: task groups (tasks that count as one under max_parallelism, the
      * parties of one Kuscia task); NULL = a group of its own */
     "ALTER TABLE tasks ADD COLUMN task_group TEXT;",
-    /* 5: jobs counted by surface and state, kept by triggers in the same
-     * transactions as the jobs' rows, so the metrics read a few rows
-     * instead of scanning every job (written so it may run again) */
-    "CREATE TABLE IF NOT EXISTS job_counts(surface TEXT NOT NULL, state TEXT NOT NULL,"
-    " n INTEGER NOT NULL, PRIMARY KEY(surface, state)) WITHOUT ROWID;"
-    "DELETE FROM job_counts;"
-    "INSERT INTO job_counts(surface, state, n)"
-    " SELECT surface, state, count(*) FROM jobs GROUP BY surface, state;"
-    "CREATE TRIGGER IF NOT EXISTS job_counts_insert AFTER INSERT ON jobs BEGIN"
-    " INSERT INTO job_counts(surface, state, n) VALUES(NEW.surface, NEW.state, 1)"
-    "  ON CONFLICT(surface, state) DO UPDATE SET n = n + 1; END;"
-    "CREATE TRIGGER IF NOT EXISTS job_counts_update AFTER UPDATE OF surface, state ON jobs"
-    " WHEN OLD.surface IS NOT NEW.surface OR OLD.state IS NOT NEW.state BEGIN"
-    " UPDATE job_counts SET n = n - 1 WHERE surface = OLD.surface AND state = OLD.state;"
-    " INSERT INTO job_counts(surface, state, n) VALUES(NEW.surface, NEW.state, 1)"
-    "  ON CONFLICT(surface, state) DO UPDATE SET n = n + 1; END;"
-    "CREATE TRIGGER IF NOT EXISTS job_counts_delete AFTER DELETE ON jobs BEGIN"
-    " UPDATE job_counts SET n = n - 1 WHERE surface = OLD.surface AND state = OLD.state; END;",
 };
 
 #define JOB_COLS "seq, id, surface, owner, state, priority, max_parallelism," \

@@ -159,6 +159,7 @@ int jr_store_op_end(struct jr_store *st, int ok, struct jr_err *e)
     if (!ok) {
         rc = run_stmt(st, S_ROLLBACK_TO, e);
         jr_store_ring_rollback(st);
+        jr_store_counts_forget(st);
     }
     if (run_stmt(st, S_RELEASE, rc ? NULL : e) && !rc)
         rc = JR_E_STORE;
@@ -227,6 +228,7 @@ int jr_store_commit(struct jr_store *st)
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         st->in_txn = 0;
         jr_store_ring_rollback(st);
+        jr_store_counts_forget(st);
         jr_metrics_count(st->metrics, JR_M_COMMIT_FAILURES, NULL, NULL, 1);
     } else {
         jr_metrics_observe(st->metrics, JR_H_COMMIT_TIME, (double)(uv_hrtime() - started) / 1e9);
@@ -331,6 +333,7 @@ void jr_store_close(struct jr_store *st)
     jr_store_commit(st);
     run_waiters(st, JR_E_STORE);
     jr_store_ring_free(st);
+    jr_store_counts_forget(st);
     for (i = 0; i < S_COUNT; i++)
         sqlite3_finalize(st->stmts[i]);
     sqlite3_close(st->db);

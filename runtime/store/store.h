@@ -187,8 +187,10 @@ int jr_store_jobs_count_where(struct jr_store *st, const struct jr_job_count *f,
 
 /* Call cb(arg, surface, state, n) for each surface and state that has jobs
  * (jobs being deleted aside), in that order; cb returns non-zero to stop.
- * Reads counts kept as jobs are written: its cost is the number of
- * surfaces and states, not of jobs. */
+ * The first call counts every job; from then on the store keeps the counts
+ * as it writes jobs (one read of the job's row before it changes state),
+ * so a call costs the number of surfaces and states. For one process's
+ * store: writes by another process to the same file are not seen. */
 typedef int (*jr_store_state_count_cb)(void *arg, const char *surface, const char *state,
                                        int64_t n);
 int jr_store_jobs_by_state(struct jr_store *st, jr_store_state_count_cb cb, void *arg,
