@@ -11,9 +11,12 @@
 # elsewhere on the machine moves far less than the rates themselves; and
 # the daemons' CPU time per submit (from /proc; the daemon is one thread,
 # so its rate is about the inverse of that time while the clients keep it
-# busy). Each run lasts BENCH_METRICS_DURATION (default 5s). Last, one
+# busy). Each run lasts BENCH_METRICS_DURATION (default 5s). Then one
 # access line's CPU time as text and as JSON, measured in-process
-# (bench/metrics_log.lua), against the CPU time of one submit.
+# (bench/metrics_log.lua), against the CPU time of one submit. Last, when
+# valgrind is there, the instructions one submit costs each daemon under
+# callgrind (bench/metrics_client.py: 100 and 400 submits one at a time,
+# the difference over 300): a count other load does not move.
 # BENCH_BASELINE_BIN=PATH adds a third daemon to the turns, e.g. a build
 # from before metrics (text log, no metrics key), for what the always-on
 # part costs.
@@ -121,4 +124,38 @@ if [ -n "$BASE" ]; then
         "$(paste -sd, "$tmp/base.runs")" "$r" "$(pct "$r" -1)" "$c"
     r=$(paired on base 1)
     printf 'metrics: on vs baseline: rate ratio %.3f (cost %s%%), CPU ratio %.3f\n' "$r" "$(pct "$r" -1)" "$(paired on base 2)"
+fi
+
+# Instructions per submit under callgrind (deterministic): each mode twice.
+cg_instr() { # MODE N -> the daemon's instruction count
+    local mode=$1 n=$2 bin=$BIN d p vp tok=
+    [ "$mode" = base ] && bin=$BASE
+    [ "$mode" = on ] && tok=$TOKEN
+    d=$(mktemp -d "$tmp/cg.XXXXXX")
+    p=$(free_port)
+    valgrind --tool=callgrind --callgrind-out-file="$d/out.%p" "$bin" serve -c "$tmp/$mode.yaml" \
+        --listen "127.0.0.1:$p" --data-dir "$d/data" >/dev/null 2>"$d/err" &
+    vp=$!
+    python3 bench/metrics_client.py "$p" "$n" $tok || { kill "$vp"; wait "$vp"; return 1; }
+    kill "$vp"
+    wait "$vp"
+    # the daemon's own process (the sandbox server it starts is another)
+    grep -o 'Collected : [0-9]*' "$d/err" | awk '{ print $3 }' | sort -n | tail -1
+    rm -rf "$d"
+}
+if command -v valgrind >/dev/null 2>&1; then
+    declare -A PER
+    for mode in $MODES; do
+        a=$(cg_instr "$mode" 100) && b=$(cg_instr "$mode" 400) || { echo "metrics: callgrind run failed" >&2; exit 1; }
+        PER[$mode]=$(( (b - a) / 300 ))
+    done
+    printf 'metrics: instructions per submit (callgrind): on %s, off %s: cost %s%%\n' "${PER[on]}" "${PER[off]}" \
+        "$(awk -v a="${PER[on]}" -v b="${PER[off]}" 'BEGIN { printf "%.1f", (a / b - 1) * 100 }')"
+    if [ -n "$BASE" ]; then
+        printf 'metrics: instructions per submit (callgrind): baseline %s: off vs baseline %s%%, on vs baseline %s%%\n' \
+            "${PER[base]}" "$(awk -v a="${PER[off]}" -v b="${PER[base]}" 'BEGIN { printf "%+.1f", (a / b - 1) * 100 }')" \
+            "$(awk -v a="${PER[on]}" -v b="${PER[base]}" 'BEGIN { printf "%+.1f", (a / b - 1) * 100 }')"
+    fi
+else
+    echo "metrics: valgrind not found: no instruction counts"
 fi

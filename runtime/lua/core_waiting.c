@@ -149,10 +149,12 @@ static void by_state(lua_State *L, struct core *c, int job, int tasks, const cha
         lua_createtable(L, 0, 2);
         lua_pushliteral(L, "Held");
         lua_setfield(L, -2, "reason");
+        /* short: every plain submit's answer carries it, for the job and
+         * each task */
         if (state[0] == 'c')
-            lua_pushliteral(L, "not started yet; it waits until someone starts it");
+            lua_pushliteral(L, "not started yet");
         else
-            lua_pushliteral(L, "suspended; it waits until someone resumes it (start or restart)");
+            lua_pushliteral(L, "suspended");
         lua_setfield(L, -2, "message");
     } else {
         return;

@@ -40,7 +40,10 @@ static int field_index(const char *name)
 static void set_field(struct jr_log_fields *f, int i, const char *v)
 {
     char *dst = (char *)f + log_fields[i].off;
-    snprintf(dst, log_fields[i].size, "%s", v ? v : "");
+    size_t n = v ? strnlen(v, log_fields[i].size - 1) : 0;
+
+    memcpy(dst, v ? v : "", n);
+    dst[n] = 0;
 }
 
 /* log_context([fields]) or log_context(request_id[, surface]) -> a
