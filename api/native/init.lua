@@ -286,6 +286,8 @@ function M.routes(r, ctx)
 
   -- The API document and the dashboard, served from the binary.
   require("api.native.assets").routes(r, ctx)
+  -- Prometheus metrics at /jobrt/metrics.
+  require("api.native.metrics").routes(r, ctx)
 end
 
 return M

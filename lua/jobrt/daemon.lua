@@ -47,7 +47,11 @@ local function trust(cfg)
   local auth = require("jobrt.auth")
   local boot, berr = auth.bootstrap(cfg)
   if berr then return nil, berr end
-  if boot and boot.new then
+  if boot and boot.new and cfg.log and cfg.log.format == "json" then
+    -- Still shown once, as one object like every other line.
+    runtime.log("warn", "generated the admin credential (shown once; kept in " .. boot.file .. ")",
+      { user = boot.user, password = boot.password, token = boot.token })
+  elseif boot and boot.new then
     io.stderr:write(string.format(
       "\njobrt: generated the admin credential (shown once; kept in %s):\n"
         .. "  user:     %s\n  password: %s\n  token:    %s\n"

@@ -213,7 +213,9 @@ local function cmd_serve(args)
   if not opts then return usage_error(rest) end
   if #rest > 0 then return usage_error("unexpected argument " .. rest[1]) end
   local function warn(line) runtime.log("warn", line) end
-  local cfg = load_config(opts.config, warn)
+  -- The file's warnings are logged once its log settings apply.
+  local warnings = {}
+  local cfg = load_config(opts.config, function(line) warnings[#warnings + 1] = line end)
   if not cfg then return 1 end
   local config = require("jobrt.config")
   local err
@@ -223,6 +225,9 @@ local function cmd_serve(args)
     return 2
   end
   runtime.set_log_level(cfg.log.level)
+  runtime.set_log_format(cfg.log.format)
+  runtime.set_metrics(cfg.metrics.enabled)
+  for _, line in ipairs(warnings) do warn(line) end
   runtime.set_memory_limit(cfg.lua.state_memory)
   -- Tasks see the data directory through bind mounts, which need absolute
   -- paths; a relative one is taken from where jobrt was started.
@@ -365,7 +370,10 @@ Runs the daemon: opens the job store in the data directory, mounts the
 surfaces and listens until SIGTERM or SIGINT (SIGHUP reloads the file's
 surfaces and plugins). Without -c it runs the embedded default
 (deploy/default.yaml). Every problem of the file is reported as
-FILE:LINE: key: message before anything starts.
+FILE:LINE: key: message before anything starts. The log goes to standard
+error, as text or (log: {format: json}) one JSON object per line carrying
+each request's X-Request-Id; Prometheus metrics are served at
+/jobrt/metrics to admins and to the scraper holding metrics.token.
 
   -c, --config FILE   the deployment file
   --listen ADDR:PORT  replaces the file's plain (non-TLS) listeners; TLS

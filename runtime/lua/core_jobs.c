@@ -50,6 +50,7 @@ static int l_submit(lua_State *L)
         return jr_lcore_fail_err(L, &e);
     if (!start && !hold && !reject) {
         jr_lcore_push_submitted_job(L, &spec, id, cv.kept);
+        jr_lcore_set_waiting(L, c, -1);
         return 1;
     }
     if (jr_sched_start(c->core->sched, id, hold, reject, &e)) {
@@ -111,6 +112,11 @@ static int l_list(lua_State *L)
         /* the extra row only says that a next page exists */
         lua_pushnil(L);
         lua_rawseti(L, -2, p.n);
+    }
+    for (int i = 1; i <= p.n && i <= limit; i++) {
+        lua_rawgeti(L, -1, i);
+        jr_lcore_set_waiting(L, c, -1);
+        lua_pop(L, 1);
     }
     jr_json_array(L, -1);
     lua_setfield(L, -2, "jobs");
