@@ -6,7 +6,7 @@ PKGS    := lua5.4 libuv yaml-0.1 sqlite3 libssl libcrypto libseccomp lua5.4-luv
 DEBS    := liblua5.4-dev lua-luv-dev lua-lpeg lua-cjson libyaml-dev libssl-dev \
            libsqlite3-dev libuv1-dev libhttp-parser-dev libseccomp-dev libwslay-dev \
            pkg-config curl openssl xxd python3 lua5.4 \
-           chromium man-db prometheus
+           chromium man-db prometheus luarocks lua-busted
 BENCH_DEBS := wrk nginx-light
 FUZZ_DEBS  := clang libclang-rt-14-dev
 
@@ -187,7 +187,7 @@ build-fuzz/fuzz_bacalhau: fuzz/fuzz_bacalhau.c fuzz/fuzz_lua.h $(BUILD)/libjobrt
 build-fuzz/fuzz_kuscia: fuzz/fuzz_kuscia.c fuzz/fuzz_lua.h $(BUILD)/libjobrt_core.a
 	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $(filter-out %.h,$^) $(LDLIBS)
 
-bench: deps bench-deps
+bench: deps bench-deps node-deps
 	$(MAKE) jobrt $(BUILD)/bench/sbs_latency
 	bench/run
 

@@ -48,8 +48,9 @@ local parse_address = listen.parse_address
 
 -- The roles jobrt.auth and the surfaces act on: admin sees and changes
 -- every job and approves held ones; user (what tokens and mTLS clients get)
--- sees its own.
-local ROLES = { "admin", "user" }
+-- sees its own; approver, like user, and decides on the held jobs of
+-- policies that name it (approve.manual's roles).
+local ROLES = { "admin", "approver", "user" }
 
 local each_role = known("role", ROLES)
 

@@ -83,13 +83,15 @@ local DEFAULT_AUTH = { "basic", "bearer" }
 -- new(cfg, loader[, opts]) -> app | nil, err. Loads and mounts every
 -- surface of cfg.surfaces, plus the runtime's own endpoints. opts.auth is
 -- the authenticator (jobrt.auth), opts.signer the URL signer; without an
--- authenticator every route is refused except public ones.
+-- authenticator every route is refused except public ones. opts.holds
+-- (jobrt.holds) learns of the jobs the policies hold.
 function M.new(cfg, loader, opts)
   opts = opts or {}
   local app = setmetatable({
     cfg = cfg,
     auth = opts.auth,
     signer = opts.signer,
+    holds = opts.holds,
     loader = loader,
     router = router_mod.new(),
     mounts = {},
@@ -242,9 +244,10 @@ function App:mount(name, mod, spec)
   -- start-up.
   local estimator = spec.estimator
   if estimator == nil then estimator = mod.estimator end
+  local holds = self.holds
   local pipeline, perr = submit.new({
     surface = name, config = spec, limits = self.cfg.limits, plugin = ctx.plugin, log = ctx.log,
-    estimator = estimator,
+    estimator = estimator, on_hold = holds and function(job, when) holds:note(job, when) end,
   })
   if not pipeline then return nil, string.format("surface %s: %s", name, tostring(perr)) end
   ctx.pipeline = pipeline
@@ -268,6 +271,12 @@ function App:mount(name, mod, spec)
   -- update(id, changes) -> the job; approve(id, {accept, reason, by}) -> the job.
   ctx.update = raising(pipeline, "update")
   ctx.approve = raising(pipeline, "approve")
+  -- may_approve(req, job): the caller may decide on the held job (admins,
+  -- or a role the policy holding it names, in the job's surface).
+  ctx.may_approve = function(req, job)
+    local p = type(job) == "table" and self:pipeline(job.surface) or pipeline
+    return (p or pipeline):may_approve(req.principal, job)
+  end
   -- estimate(job[, extra]) -> estimate | nil, {code, message}
   ctx.estimate = function(job, extra) return pipeline:estimate(job, extra) end
   -- check(v, msg, code): v, or the core's failure (nil, msg, CODE) raised.
@@ -283,6 +292,14 @@ function App:mount(name, mod, spec)
   end
   self.mounts[#self.mounts + 1] = mounted
   return true
+end
+
+-- pipeline(surface) -> the submission pipeline of a mounted surface | nil
+function App:pipeline(surface)
+  for _, m in ipairs(self.mounts) do
+    if m.name == surface then return m.ctx.pipeline end
+  end
+  return nil
 end
 
 function App:surface_for(path)

@@ -247,6 +247,25 @@ static int l_approve(lua_State *L)
     return jr_lcore_push_full_job(L, c, id);
 }
 
+/* hold(id, {by, reason}) -> job: why a job awaiting approval waits, and
+ * which policy holds it (job.approval {decision = "wait", by, reason}). */
+static int l_hold(lua_State *L)
+{
+    struct core *c = jr_lcore_open(L);
+    const char *id = luaL_checkstring(L, 1);
+    struct jr_err e = { 0, "" };
+    const char *by, *reason;
+
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, "by");
+    by = lua_tostring(L, -1);
+    lua_getfield(L, 2, "reason");
+    reason = lua_tostring(L, -1);
+    if (jr_sched_hold(c->core->sched, id, by, reason, &e))
+        return jr_lcore_fail_err(L, &e);
+    return jr_lcore_push_full_job(L, c, id);
+}
+
 /* update(id, changes): changes hold attributes to merge (title, labels, doc,
  * ...), priority, max_parallelism, and tasks (replacing all tasks). */
 static int l_update(lua_State *L)
@@ -470,6 +489,7 @@ const luaL_Reg jr_lcore_job_funcs[] = {
     { "restart", l_restart },
     { "delete", l_delete },
     { "approve", l_approve },
+    { "hold", l_hold },
     { "set_state", l_set_state },
     { "logs", l_logs },
     { "log", l_log },

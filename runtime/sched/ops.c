@@ -236,6 +236,25 @@ int jr_sched_approve(struct jr_sched *s, const char *id, int accept, const char 
     return activate(s, &i, e);
 }
 
+int jr_sched_hold(struct jr_sched *s, const char *id, const char *by, const char *reason,
+                  struct jr_err *e)
+{
+    struct jr_sched_jobrow i;
+    char at[40];
+    int rc = get_info(s, id, &i, e);
+
+    if (rc)
+        return rc;
+    if (i.state != J_AWAITING)
+        return refuse(e, "hold", &i, BIT(J_AWAITING));
+    jr_store_format_time(jr_store_now_ms(), at);
+    rc = jr_store_op_begin(s->st, e);
+    if (rc)
+        return rc;
+    rc = jr_store_job_set_approval(s->st, i.seq, "wait", by, reason, at, e);
+    return end_op(s, rc, e);
+}
+
 int jr_sched_update(struct jr_sched *s, const char *id, const struct jr_job_spec *spec,
                     int what, struct jr_err *e)
 {

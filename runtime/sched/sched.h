@@ -131,6 +131,10 @@ int jr_sched_fail(struct jr_sched *s, const char *id, const char *reason,
 /* approve: awaiting_approval -> queued (accept) or rejected. */
 int jr_sched_approve(struct jr_sched *s, const char *id, int accept, const char *by,
                      const char *reason, struct jr_err *e);
+/* hold: a job awaiting approval records who holds it (the policy) and why,
+ * as approval {decision "wait", by, reason, at}; refused in other states. */
+int jr_sched_hold(struct jr_sched *s, const char *id, const char *by, const char *reason,
+                  struct jr_err *e);
 /* update: refused with JR_E_LOCKED while queued or running. what is a mask of
  * JR_UPD_*; the fields come from spec (tasks replace all tasks). */
 int jr_sched_update(struct jr_sched *s, const char *id, const struct jr_job_spec *spec,

@@ -415,7 +415,7 @@ return {
       't.yaml:12: plugins.opts.every: invalid duration "soon": expected seconds or parts such as "30s", "5m", "1h30m", "250ms"',
       "t.yaml:13: warning: plugins.spare: no surface names this plugin (it is never loaded)",
       core_error,
-      't.yaml:16: users.bob.roles[2]: unknown role "god" (known: admin, user)',
+      't.yaml:16: users.bob.roles[2]: unknown role "god" (known: admin, approver, user)',
       't.yaml:16: users.bob.roles[3]: unknown role "admn" (did you mean "admin"?)',
       't.yaml:18: surfaces.native.approval[4]: unknown plugin "nope" (not in plugins, nor a plugin module)',
       't.yaml:18: surfaces.native.auht: unknown key (did you mean "auth"?)',
