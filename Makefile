@@ -119,8 +119,10 @@ fuzz-deps:
 	@missing=""; for p in $(FUZZ_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 
+# Installs again when the lock is newer than what npm ci last installed.
 node-deps: deps
-	@if [ -f tests/e2e/package-lock.json ] && [ ! -d tests/e2e/node_modules ]; then \
+	@if [ -f tests/e2e/package-lock.json ] && \
+	  [ tests/e2e/package-lock.json -nt tests/e2e/node_modules/.package-lock.json ]; then \
 	  cd tests/e2e && npm ci --no-audit --no-fund --silent; fi
 
 run: deps
