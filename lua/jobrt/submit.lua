@@ -360,7 +360,8 @@ end
 
 --- p:submit(job, opts) -> job | nil, failure. opts: owner, start (run the
 -- policies and start the job), principal and request_id (for policies),
--- estimate (extra estimator context).
+-- estimate (extra estimator context), answer ("json": a job only created
+-- comes back as {id, surface, owner, state, json}, see core.submit).
 function Pipeline:submit(job, opts)
   opts = opts or {}
   local ok, f = self:validate(job)
@@ -375,7 +376,9 @@ function Pipeline:submit(job, opts)
     local est = self:estimate(job, opts.estimate)
     if est then job.estimate = est end
   end
-  local stored, err, code = self.core.submit(job, decision or {})
+  local how = decision or {}
+  how.answer = opts.answer
+  local stored, err, code = self.core.submit(job, how)
   if not stored then return nil, M.core_failure(err, code) end
   if decision then
     self:note(stored, decision, why)
