@@ -83,10 +83,60 @@ static const char **string_list(lua_State *L, int idx, const char *key, int map)
     return v;
 }
 
+static const char *opt_string(lua_State *L, int idx, const char *k)
+{
+    const char *v = NULL;
+
+    /* The string stays referenced by the table at idx. */
+    if (lua_getfield(L, idx, k) == LUA_TSTRING)
+        v = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+static int64_t opt_ms(lua_State *L, int idx, const char *k)
+{
+    int64_t v = 0;
+
+    if (lua_getfield(L, idx, k) == LUA_TNUMBER)
+        v = (int64_t)(lua_tonumber(L, -1) * 1000);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* cfg.executor with backend "slurm" into o->slurm (strings and lists stay
+ * referenced by cfg; the list's array is a userdata left on the stack). */
+static void slurm_opts(lua_State *L, int idx, struct jr_core_slurm_opts *o)
+{
+    const char *backend = opt_string(L, idx, "backend");
+
+    if (!backend || strcmp(backend, "slurm") != 0)
+        return;
+    o->enabled = 1;
+    o->partition = opt_string(L, idx, "partition");
+    o->account = opt_string(L, idx, "account");
+    o->bin = opt_string(L, idx, "bin");
+    o->conf = opt_string(L, idx, "conf");
+    o->poll_ms = opt_ms(L, idx, "poll");
+    o->max_tasks = opt_field(L, idx, "max_tasks");
+    if (lua_getfield(L, idx, "batch") == LUA_TTABLE) {
+        o->batch_max = (int)opt_field(L, -1, "max_tasks");
+        o->batch_width = (int)opt_field(L, -1, "width");
+        o->batch_window_ms = opt_ms(L, -1, "window");
+        o->batch_max_cpu = opt_field(L, -1, "max_cpu");
+        o->batch_max_memory = opt_field(L, -1, "max_memory");
+    }
+    lua_pop(L, 1);
+    o->sbatch_args = string_list(L, idx, "sbatch_args", 0);
+}
+
 /* open(cfg): cfg.data_dir, cfg.node {cpu, memory, gpu, max_tasks},
  * cfg.kill_grace (seconds), cfg.sandbox {network, require, images,
  * allow_host_paths} (the daemon's normalised config always has one;
- * without it, embedders and tests, tasks run with plain spawn). The strings
+ * without it, embedders and tests, tasks run with plain spawn),
+ * cfg.executor {backend = "slurm", partition, account, bin, conf,
+ * sbatch_args, poll (seconds), max_tasks, batch {max_tasks, width, window
+ * (seconds), max_cpu, max_memory}} (tasks run as Slurm jobs). The strings
  * stay on the stack while jr_core_open copies what it keeps. */
 static int l_open(lua_State *L)
 {
@@ -120,6 +170,8 @@ static int l_open(lua_State *L)
         o.sandbox.images = string_list(L, sb, "images", 1);
         o.sandbox.allow_host_paths = string_list(L, sb, "allow_host_paths", 0);
     }
+    if (lua_getfield(L, 1, "executor") == LUA_TTABLE)
+        slurm_opts(L, lua_gettop(L), &o.slurm);
     if (jr_core_open(&o, &c->core, &e))
         return jr_lcore_fail_err(L, &e);
     lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);

@@ -124,8 +124,10 @@ void jr_sched_gate_commit(struct jr_store_waiter *w, int status)
             }
             s->ex.ops->go(t->proc);
             /* A sandboxed task's helper enforces the timeout itself (and
-             * reports it); this timer is then only the backstop. */
-            if (t->timeout_ms > 0 && ensure_timer(s, t) == 0)
+             * reports it); this timer is then only the backstop. A
+             * backend that times out itself (Slurm: from the start on a
+             * node, not from the submit) needs none. */
+            if (t->timeout_ms > 0 && !s->ex.ops->times_out && ensure_timer(s, t) == 0)
                 uv_timer_start(&t->timer->h, on_timeout, (uint64_t)t->timeout_ms +
                                (s->ex.ops->sandboxed ? TIMEOUT_BACKSTOP_MS : 0), 0);
         }
