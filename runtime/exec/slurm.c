@@ -402,13 +402,38 @@ static void slurm_close(void *self)
     sl_kick(ex);
 }
 
+/* Without the sandbox a task runs as a plain process on its node: refuse
+ * at submit what only the sandbox gives (an image, inputs, a network
+ * other than the node's own), rather than run it without. */
+static int slurm_check(void *self, const char *alias, const struct jr_task_setup *setup,
+                       const char *const *deps, size_t ndeps, struct jr_err *e)
+{
+    (void)self;
+    (void)deps;
+    (void)ndeps;
+    if (!setup)
+        return JR_OK;
+    if (setup->image_kind != JR_SPEC_ABSENT &&
+        !(setup->image_kind == JR_SPEC_OK && strcmp(setup->image, "host") == 0))
+        return jr_err_set(e, JR_E_INVALID, "task '%s': image: the slurm executor runs tasks"
+                          " on the node itself (only \"host\")", alias);
+    if (setup->inputs_kind != JR_SPEC_ABSENT && setup->ninputs > 0)
+        return jr_err_set(e, JR_E_INVALID, "task '%s': inputs: the slurm executor does not"
+                          " stage inputs; read the deps' outputs from ../<task>/outputs", alias);
+    if (setup->network_kind != JR_SPEC_ABSENT &&
+        !(setup->network_mode && strcmp(setup->network_mode, "full") == 0))
+        return jr_err_set(e, JR_E_INVALID, "task '%s': network: the slurm executor runs tasks"
+                          " with the node's network (only \"full\")", alias);
+    return JR_OK;
+}
+
 static const struct jr_exec_ops slurm_ops = {
     .name = "slurm",
     .start = slurm_start,
     .go = slurm_go,
     .kill = slurm_kill,
     .close = slurm_close,
-    .check = NULL,
+    .check = slurm_check,
     .sandboxed = 0,
     .times_out = 1,
 };

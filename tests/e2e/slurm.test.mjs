@@ -97,6 +97,19 @@ async function settled(srv, id, ms = 30000) {
 }
 
 const tests = [
+  ['what only the sandbox gives is refused at submit, naming the field', async ({ srv }) => {
+    let r = await call(srv, 'POST', '/jobs', { tasks: [{ alias: 'a', command: ['true'], image: 'alpine' }] });
+    assertEq(r.status, 400, JSON.stringify(r.body));
+    assert(/task 'a': image: the slurm executor/.test(JSON.stringify(r.body)), JSON.stringify(r.body));
+    r = await call(srv, 'POST', '/jobs', { tasks: [{ alias: 'b', command: ['true'],
+      inputs: [{ source: 'inline', data: 'x', target: '/inputs/x' }] }] });
+    assertEq(r.status, 400);
+    assert(/task 'b': inputs:/.test(JSON.stringify(r.body)), JSON.stringify(r.body));
+    r = await call(srv, 'POST', '/jobs', { tasks: [{ alias: 'c', command: ['true'], network: 'none' }] });
+    assertEq(r.status, 400);
+    assert(/task 'c': network:/.test(JSON.stringify(r.body)), JSON.stringify(r.body));
+  }],
+
   ['a two-task DAG runs as two Slurm jobs, the second after the first', async (ctx) => {
     const { srv } = ctx;
     const j = await runJob(srv, { id: 'dag', tasks: [
