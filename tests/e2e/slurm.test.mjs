@@ -105,7 +105,7 @@ const tests = [
       inputs: [{ source: 'inline', data: 'x', target: '/inputs/x' }] }] });
     assertEq(r.status, 400);
     assert(/task 'b': inputs:/.test(JSON.stringify(r.body)), JSON.stringify(r.body));
-    r = await call(srv, 'POST', '/jobs', { tasks: [{ alias: 'c', command: ['true'], network: 'none' }] });
+    r = await call(srv, 'POST', '/jobs', { tasks: [{ alias: 'c', command: ['true'], network: { mode: 'none' } }] });
     assertEq(r.status, 400);
     assert(/task 'c': network:/.test(JSON.stringify(r.body)), JSON.stringify(r.body));
   }],

@@ -667,6 +667,21 @@ return {
     t.eq(problems_of("node: {max_tasks: 4}\n"), {})
   end },
 
+  { "deploy/slurm.yaml and the README's Slurm example are valid", function(t)
+    local cfg, warnings = config.load("deploy/slurm.yaml", SHALLOW)
+    t.ok(cfg, "deploy/slurm.yaml")
+    t.eq(warnings, {})
+    t.eq(cfg.executor.backend, "slurm")
+    local f = assert(io.open("README.md"))
+    local readme = f:read("a")
+    f:close()
+    local block = readme:match("### Tasks as Slurm jobs\n.-```yaml\n(.-)```")
+    t.ok(block, "the README has the block")
+    cfg = valid(t, block or "")
+    t.eq(cfg.executor.batch.width, 4)
+    t.eq(cfg.executor.partition, "batch")
+  end },
+
   { "deploy/default.yaml writes out the embedded default", function(t)
     local cfg, warnings = config.load("deploy/default.yaml")
     t.eq(warnings, {})
