@@ -107,8 +107,24 @@ static int open_slurm(const struct jr_core_opts *o, const char *data, struct jr_
 {
     const struct jr_core_slurm_opts *s = &o->slurm;
     struct jr_exec_slurm_opts xo;
+    struct jr_exec_sandbox_opts sb;
+    char exe[4096];
+    size_t exelen = sizeof exe;
 
     memset(&xo, 0, sizeof xo);
+    if (s->sandbox) {
+        /* The helper beside this binary, at the same path on the nodes. */
+        if (uv_exepath(exe, &exelen) != 0)
+            return jr_err_set(e, JR_E_SYSTEM, "sandbox: cannot find the jobrt binary's path");
+        memset(&sb, 0, sizeof sb);
+        sb.exe = exe;
+        sb.cgroup_parent = "jobrt-slurm";
+        sb.network = o->sandbox.network;
+        sb.images = o->sandbox.images;
+        sb.host_paths = o->sandbox.allow_host_paths;
+        sb.grace_ms = (o->kill_grace_ms > 0 ? o->kill_grace_ms : 10000) * 3 / 4;
+        xo.sandbox = &sb;
+    }
     xo.log = o->loop;
     xo.data_dir = data;
     xo.partition = s->partition;
@@ -128,8 +144,9 @@ static int open_slurm(const struct jr_core_opts *o, const char *data, struct jr_
     so->node.gpu = 1000 * 1000;
     so->node.max_tasks = s->max_tasks > 0 ? s->max_tasks : 1000;
     jr_log(o->loop, JR_LOG_INFO, "executor: slurm (partition %s, up to %lld tasks in Slurm,"
-           " batches of up to %d)", s->partition ? s->partition : "default",
-           (long long)so->node.max_tasks, s->batch_max > 1 ? s->batch_max : 1);
+           " batches of up to %d, %s)", s->partition ? s->partition : "default",
+           (long long)so->node.max_tasks, s->batch_max > 1 ? s->batch_max : 1,
+           s->sandbox ? "sandboxed on the nodes" : "plain processes on the nodes");
     return jr_exec_slurm_open(o->loop->uv, &xo, ex, e);
 }
 

@@ -29,6 +29,8 @@ struct jr_core_slurm_opts {
     int64_t poll_ms;               /* one squeue for all jobs this often */
     int64_t max_tasks;             /* tasks held in Slurm at once (the node's
                                     * limits do not apply: Slurm allocates) */
+    int sandbox;                   /* 1: tasks run under the sandbox helper on
+                                    * their node, with the sandbox options */
     int batch_max, batch_width;    /* see struct jr_exec_slurm_opts */
     int64_t batch_window_ms, batch_max_cpu, batch_max_memory;
 };

@@ -242,6 +242,9 @@ local SCHEMA = {
     sbatch_args = { type = "strings", default = {} },
     poll = { type = "duration", default = 1, positive = true },
     max_tasks = { type = "count", default = 1000, min = 1 },
+    -- Run each task under jobrt-sandbox on its node (beside this binary, at
+    -- the same path there), with the sandbox section's images and network.
+    sandbox = { type = "boolean", default = false },
     batch = { type = "record", fields = {
       max_tasks = { type = "count", default = 50, min = 1 },
       width = { type = "count", default = 2, min = 1 },
@@ -342,9 +345,9 @@ local function normalise(doc, lines, file, opts)
         .. " allocates each task; executor.max_tasks bounds how many jobrt keeps in Slurm")
     end
     if #cfg.sandbox.require > 0 then
-      c:add("sandbox.require", c:line(doc, "sandbox", 1), "the slurm executor runs tasks"
-        .. " on the cluster's nodes without jobrt's sandbox; remove sandbox.require or use"
-        .. " executor.backend local")
+      c:add("sandbox.require", c:line(doc, "sandbox", 1), "the slurm executor cannot check"
+        .. " the layers of the cluster's nodes from here; remove sandbox.require (with"
+        .. " executor.sandbox each node's helper builds what the node allows)")
     end
   end
   -- Even a file with mistakes has its modules checked, so one run lists

@@ -128,6 +128,10 @@ struct jr_exec_slurm_opts {
     int batch_width;             /* attempts of a batch running at once */
     int64_t batch_window_ms;     /* how long a batch waits for more */
     int64_t batch_max_cpu, batch_max_memory; /* what a small task may ask */
+    /* NULL: tasks run as plain processes on their node; else under the
+     * sandbox helper there, with these options (exe: the daemon's binary,
+     * beside which jobrt-sandbox sits at the same path on the nodes). */
+    const struct jr_exec_sandbox_opts *sandbox;
 };
 
 /* Copies what o points to. No Slurm command runs before the first task. */

@@ -80,7 +80,14 @@ int sl_record_write(const struct jr_exec_proc *p, const struct sl_batch *b)
 
 /* ---- attempts ---- */
 
-static void proc_free(struct jr_exec_proc *p)
+static char *join(const char *a, const char *b)
+{
+    char *s;
+
+    return asprintf(&s, "%s/%s", a, b) < 0 ? NULL : s;
+}
+
+void sl_proc_free(struct jr_exec_proc *p)
 {
     jr_exec_lines_free(&p->lines[0]);
     jr_exec_lines_free(&p->lines[1]);
@@ -139,8 +146,7 @@ void sl_end(struct jr_exec_proc *p)
     sl_kick(ex);
 }
 
-/* Ends p now (from the kick) with outcome and message. */
-static void end_with(struct jr_exec_proc *p, int outcome, const char *msg)
+void sl_end_with(struct jr_exec_proc *p, int outcome, const char *msg)
 {
     memset(&p->result, 0, sizeof p->result);
     p->result.outcome = outcome;
@@ -148,6 +154,55 @@ static void end_with(struct jr_exec_proc *p, int outcome, const char *msg)
     p->result.cpu_ms = p->result.max_rss_bytes = p->result.wall_ms = -1;
     snprintf(p->result.message, sizeof p->result.message, "%s", msg);
     sl_end(p);
+}
+
+struct jr_exec_proc *sl_proc_new(struct sl_exec *ex, const char *task_dir, const char *job_id,
+                                 const char *task, const struct jr_exec_cbs *cbs, void *arg)
+{
+    struct jr_exec_proc *p = calloc(1, sizeof *p);
+
+    if (!p)
+        return NULL;
+    p->ex = ex;
+    p->run_dir = join(task_dir, SL_RUN_DIR);
+    p->job_id = strdup(job_id);
+    p->task = strdup(task);
+    p->log_cap = ex->log_cap;
+    p->cbs = *cbs;
+    p->arg = arg;
+    if (!p->run_dir || !p->job_id || !p->task) {
+        sl_proc_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void sl_proc_link(struct jr_exec_proc *p)
+{
+    struct sl_exec *ex = p->ex;
+
+    p->next = ex->procs;
+    if (ex->procs)
+        ex->procs->prevp = &p->next;
+    p->prevp = &ex->procs;
+    ex->procs = p;
+}
+
+void sl_proc_drop(struct jr_exec_proc *p)
+{
+    struct sl_exec *ex = p->ex;
+    struct jr_exec_proc **pp;
+
+    if (p->state == P_ENDED) {
+        for (pp = &ex->ended; *pp && *pp != p; pp = &(*pp)->done_next)
+            ;
+        if (*pp)
+            *pp = p->done_next;
+    }
+    proc_leave_batch(p);
+    proc_unlink(p);
+    sl_proc_free(p);
+    sl_kick(ex);
 }
 
 /* ---- batches ---- */
@@ -250,7 +305,7 @@ static void on_kick(uv_timer_t *t)
         ex->ended = p->done_next;
         proc_unlink(p);
         p->cbs.done(p->arg, &p->result);
-        proc_free(p);
+        sl_proc_free(p);
     }
     sweep_batches(ex);
     maybe_free(ex);
@@ -263,13 +318,6 @@ void sl_kick(struct sl_exec *ex)
 }
 
 /* ---- the ops ---- */
-
-static char *join(const char *a, const char *b)
-{
-    char *s;
-
-    return asprintf(&s, "%s/%s", a, b) < 0 ? NULL : s;
-}
 
 static int prepare_run_dir(const char *run_dir, struct jr_err *e)
 {
@@ -285,6 +333,13 @@ static int prepare_run_dir(const char *run_dir, struct jr_err *e)
     return JR_OK;
 }
 
+static void free_list(char **v)
+{
+    for (char **p = v; p && *p; p++)
+        free(*p);
+    free(v);
+}
+
 static int slurm_start(void *self, const struct jr_exec_spec *spec,
                        const struct jr_exec_cbs *cbs, void *arg,
                        struct jr_exec_proc **out, int64_t *pid, int64_t *pid_start,
@@ -294,22 +349,15 @@ static int slurm_start(void *self, const struct jr_exec_spec *spec,
     struct jr_exec_proc *p;
     struct sl_task_script ts;
     struct jr_buf script = { 0 };
+    char **helper = NULL;
     int rc;
 
     *out = NULL;
     *pid = *pid_start = 0; /* no local process: nothing for kill_stale */
     if (!spec->argv[0])
         return jr_err_set(e, JR_E_INVALID, "empty command");
-    if (!(p = calloc(1, sizeof *p)))
+    if (!(p = sl_proc_new(ex, spec->task_dir, spec->job_id, spec->task, cbs, arg)))
         return jr_err_set(e, JR_E_SYSTEM, "out of memory");
-    p->ex = ex;
-    p->run_dir = join(spec->task_dir, SL_RUN_DIR);
-    p->job_id = strdup(spec->job_id);
-    p->task = strdup(spec->task);
-    if (!p->run_dir || !p->job_id || !p->task) {
-        rc = jr_err_set(e, JR_E_SYSTEM, "out of memory");
-        goto fail;
-    }
     p->attempt = spec->attempt;
     p->cpus = sl_cpus(spec->cpu);
     p->mem_mb = sl_mem_mb(spec->memory);
@@ -318,9 +366,6 @@ static int slurm_start(void *self, const struct jr_exec_spec *spec,
     p->small = ex->batch_max > 1 && spec->gpu <= 0 &&
                (spec->cpu <= 0 ? 1000 : spec->cpu) <= ex->batch_max_cpu &&
                spec->memory <= ex->batch_max_memory;
-    p->log_cap = ex->log_cap;
-    p->cbs = *cbs;
-    p->arg = arg;
     if ((rc = prepare_run_dir(p->run_dir, e)))
         goto fail;
     memset(&ts, 0, sizeof ts);
@@ -331,6 +376,14 @@ static int slurm_start(void *self, const struct jr_exec_spec *spec,
     ts.env = spec->env;
     ts.timeout_ms = spec->timeout_ms;
     ts.grace_ms = ex->grace_ms;
+    /* In the sandbox the helper keeps the env, folder and timeout. */
+    if (ex->sb.ops && (rc = sl_sandbox_argv(&ex->sb, spec, &helper, e)))
+        goto fail;
+    if (helper) {
+        ts.argv = helper;
+        ts.env = NULL;
+        ts.sandboxed = 1;
+    }
     if (sl_task_script(&script, &ts)) {
         rc = jr_err_set(e, JR_E_SYSTEM, "out of memory");
         goto fail;
@@ -344,17 +397,15 @@ static int slurm_start(void *self, const struct jr_exec_spec *spec,
         goto fail;
     }
     jr_buf_free(&script);
+    free_list(helper);
     p->state = P_GATED;
-    p->next = ex->procs;
-    if (ex->procs)
-        ex->procs->prevp = &p->next;
-    p->prevp = &ex->procs;
-    ex->procs = p;
+    sl_proc_link(p);
     *out = p;
     return JR_OK;
 fail:
     jr_buf_free(&script);
-    proc_free(p);
+    free_list(helper);
+    sl_proc_free(p);
     return rc;
 }
 
@@ -369,7 +420,7 @@ static void slurm_kill(struct jr_exec_proc *p, int signum)
     switch (p->state) {
     case P_GATED:
     case P_WAITING:
-        end_with(p, JR_OUT_CANCELED, "canceled before it was submitted to Slurm");
+        sl_end_with(p, JR_OUT_CANCELED, "canceled before it was submitted to Slurm");
         break;
     case P_SUBMITTING:
         /* Applied once sbatch said which job it is. */
@@ -393,11 +444,12 @@ static void slurm_close(void *self)
     struct sl_exec *ex = self;
 
     ex->closing = 1;
+    sl_sandbox_close(&ex->sb);
     uv_timer_stop(&ex->window);
     uv_timer_stop(&ex->poll);
     for (struct jr_exec_proc *p = ex->procs; p; p = p->next)
         if (p->state != P_ENDED)
-            end_with(p, JR_OUT_CANCELED, "the daemon stopped; its Slurm job was canceled");
+            sl_end_with(p, JR_OUT_CANCELED, "the daemon stopped; its Slurm job was canceled");
     sl_cancel_flush(ex);
     sl_kick(ex);
 }
@@ -408,9 +460,10 @@ static void slurm_close(void *self)
 static int slurm_check(void *self, const char *alias, const struct jr_task_setup *setup,
                        const char *const *deps, size_t ndeps, struct jr_err *e)
 {
-    (void)self;
-    (void)deps;
-    (void)ndeps;
+    struct sl_exec *ex = self;
+
+    if (ex->sb.ops)
+        return sl_sandbox_check(&ex->sb, alias, setup, deps, ndeps, e);
     if (!setup)
         return JR_OK;
     if (setup->image_kind != JR_SPEC_ABSENT &&
@@ -438,6 +491,19 @@ static const struct jr_exec_ops slurm_ops = {
     .times_out = 1,
 };
 
+/* The same with the sandbox on the nodes: the scheduler hands over the
+ * task's spec and makes only its folders. */
+static const struct jr_exec_ops slurm_sandbox_ops = {
+    .name = "slurm",
+    .start = slurm_start,
+    .go = slurm_go,
+    .kill = slurm_kill,
+    .close = slurm_close,
+    .check = slurm_check,
+    .sandboxed = 1,
+    .times_out = 1,
+};
+
 static char *dup_or_null(const char *s)
 {
     return s && *s ? strdup(s) : NULL;
@@ -462,7 +528,10 @@ int jr_exec_slurm_open(uv_loop_t *loop, const struct jr_exec_slurm_opts *o,
     ex->batch_window_ms = o->batch_window_ms;
     ex->batch_max_cpu = o->batch_max_cpu > 0 ? o->batch_max_cpu : 1000;
     ex->batch_max_memory = o->batch_max_memory > 0 ? o->batch_max_memory : 1LL << 30;
-    ex->boot_ms = (int64_t)uv_now(loop);
+    {
+        uv_timeval64_t tv;
+        ex->boot_ms = uv_gettimeofday(&tv) == 0 ? tv.tv_sec * 1000 + tv.tv_usec / 1000 : 0;
+    }
     ex->data_dir = strdup(o->data_dir ? o->data_dir : ".");
     ex->partition = dup_or_null(o->partition);
     ex->account = dup_or_null(o->account);
@@ -492,7 +561,12 @@ int jr_exec_slurm_open(uv_loop_t *loop, const struct jr_exec_slurm_opts *o,
     uv_timer_init(loop, &ex->kick);
     ex->window.data = ex->poll.data = ex->kick.data = ex;
     ex->handles = 3;
-    out->ops = &slurm_ops;
+    if (o->sandbox && sl_sandbox_open(loop, o->sandbox, &ex->sb, e)) {
+        ex->closing = 1;
+        maybe_free(ex);
+        return e ? e->code : JR_E_SYSTEM;
+    }
+    out->ops = o->sandbox ? &slurm_sandbox_ops : &slurm_ops;
     out->self = ex;
     return JR_OK;
 }

@@ -29,6 +29,7 @@
 #include "buf.h"
 #include "exec/exec.h"
 #include "exec/lines.h"
+#include "exec/slurm_sandbox.h"
 #include "loop.h"
 
 #define SL_RUN_DIR "run"
@@ -206,6 +207,8 @@ struct sl_exec {
     uint64_t counter;
     int64_t boot_ms;
     int closing, cmds_closed;
+    struct jr_executor sb;       /* executor.sandbox: the sandbox executor
+                                  * whose spec reader and argv are used */
     /* scancel targets collected until the kick, one call per kind:
      * SL_CANCEL (plain scancel), SL_KILL_JOB, SL_KILL_STEP */
     struct jr_buf cancels[3];
@@ -214,7 +217,15 @@ struct sl_exec {
 enum { SL_CANCEL, SL_KILL_JOB, SL_KILL_STEP };
 
 /* slurm.c */
+/* A new attempt of ex (not linked), its run folder task_dir/run. */
+struct jr_exec_proc *sl_proc_new(struct sl_exec *ex, const char *task_dir, const char *job_id,
+                                 const char *task, const struct jr_exec_cbs *cbs, void *arg);
+void sl_proc_link(struct jr_exec_proc *p);     /* into ex->procs */
+void sl_proc_free(struct jr_exec_proc *p);
+/* Out of every list and freed, without a word to the scheduler. */
+void sl_proc_drop(struct jr_exec_proc *p);
 void sl_end(struct jr_exec_proc *p);           /* result set: report it */
+void sl_end_with(struct jr_exec_proc *p, int outcome, const char *msg);
 /* From the loop: cancels go out, ended attempts are reported, batches
  * left without attempts are freed. */
 void sl_kick(struct sl_exec *ex);
@@ -222,10 +233,22 @@ int sl_write_file(const char *dir, const char *name, const char *data, size_t le
 int sl_record_write(const struct jr_exec_proc *p, const struct sl_batch *b);
 
 /* slurm_submit.c: the batching window and sbatch */
+struct sl_batch *sl_batch_new(struct sl_exec *ex, const char *name); /* linked, empty */
+void sl_batch_add(struct sl_batch *b, struct jr_exec_proc *p);
 void sl_submit_ready(struct jr_exec_proc *p);  /* after go */
 void sl_submit_window(uv_timer_t *t);
 void sl_cancel(struct jr_exec_proc *p, int signum);
 void sl_cancel_flush(struct sl_exec *ex);
+
+/* slurm_attach.c: across restarts */
+int sl_attach(struct sl_exec *ex, const char *task_dir, const char *job_id, const char *task,
+              int64_t attempt, int64_t log_offset, const struct jr_exec_cbs *cbs, void *arg,
+              struct jr_exec_proc **out, struct jr_err *e);
+void sl_detach(struct jr_exec_proc *p);
+/* The offsets of p's output logged so far, as the store keeps them. */
+int64_t sl_log_offset(const struct jr_exec_proc *p);
+/* Starts the lookup of jobs known by name only; 1 when it runs. */
+int sl_lookup_names(struct sl_exec *ex);
 
 /* slurm_poll.c: states, output, outcomes */
 void sl_poll_start(struct sl_exec *ex);

@@ -262,7 +262,7 @@ void sl_poll_tick(uv_timer_t *t)
     char *v[10];
     int n = 0, waiting = 0;
 
-    if (ex->polling || ex->closing)
+    if (ex->polling || ex->closing || sl_lookup_names(ex))
         return;
     for (struct sl_batch *b = ex->batches; b; b = b->next) {
         waiting |= b->submitting;

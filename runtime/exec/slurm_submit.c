@@ -152,31 +152,50 @@ static void submit(struct sl_batch *b, const char *script, const char *chdir_to,
     }
 }
 
-static struct sl_batch *new_batch(struct sl_exec *ex, struct jr_exec_proc *procs, int n)
+struct sl_batch *sl_batch_new(struct sl_exec *ex, const char *name)
 {
     struct sl_batch *b = calloc(1, sizeof *b);
-    char job[40], task[40];
 
     if (!b)
         return NULL;
     b->ex = ex;
-    b->single = n == 1;
-    if (b->single) {
-        name_part(job, sizeof job, procs->job_id);
-        name_part(task, sizeof task, procs->task);
-        snprintf(b->name, sizeof b->name, "jobrt-%s-%s-%lld", task, job,
-                 (long long)procs->attempt);
-    } else {
-        snprintf(b->name, sizeof b->name, "jobrt-batch-%lld-%d-%llu", (long long)ex->boot_ms,
-                 (int)getpid(), (unsigned long long)++ex->counter);
-    }
-    b->procs = procs;
-    b->nprocs = n;
+    snprintf(b->name, sizeof b->name, "%s", name);
     b->next = ex->batches;
     if (ex->batches)
         ex->batches->prevp = &b->next;
     b->prevp = &ex->batches;
     ex->batches = b;
+    return b;
+}
+
+void sl_batch_add(struct sl_batch *b, struct jr_exec_proc *p)
+{
+    p->bnext = b->procs;
+    b->procs = p;
+    b->nprocs++;
+    p->batch = b;
+}
+
+/* A batch for procs (n of them, linked by bnext), named uniquely: a
+ * restart that lost the job id finds the job by its name. */
+static struct sl_batch *new_batch(struct sl_exec *ex, struct jr_exec_proc *procs, int n)
+{
+    struct sl_batch *b;
+    char job[40], task[40], name[128];
+
+    if (n == 1) {
+        name_part(job, sizeof job, procs->job_id);
+        name_part(task, sizeof task, procs->task);
+        snprintf(name, sizeof name, "jobrt-%s-%s-%lld", task, job, (long long)procs->attempt);
+    } else {
+        snprintf(name, sizeof name, "jobrt-batch-%lld-%d-%llu", (long long)ex->boot_ms,
+                 (int)getpid(), (unsigned long long)++ex->counter);
+    }
+    if (!(b = sl_batch_new(ex, name)))
+        return NULL;
+    b->single = n == 1;
+    b->procs = procs;
+    b->nprocs = n;
     return b;
 }
 

@@ -119,6 +119,9 @@ static void slurm_opts(lua_State *L, int idx, struct jr_core_slurm_opts *o)
     o->conf = opt_string(L, idx, "conf");
     o->poll_ms = opt_ms(L, idx, "poll");
     o->max_tasks = opt_field(L, idx, "max_tasks");
+    lua_getfield(L, idx, "sandbox");
+    o->sandbox = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     if (lua_getfield(L, idx, "batch") == LUA_TTABLE) {
         o->batch_max = (int)opt_field(L, -1, "max_tasks");
         o->batch_width = (int)opt_field(L, -1, "width");
@@ -135,7 +138,8 @@ static void slurm_opts(lua_State *L, int idx, struct jr_core_slurm_opts *o)
  * allow_host_paths} (the daemon's normalised config always has one;
  * without it, embedders and tests, tasks run with plain spawn),
  * cfg.executor {backend = "slurm", partition, account, bin, conf,
- * sbatch_args, poll (seconds), max_tasks, batch {max_tasks, width, window
+ * sbatch_args, poll (seconds), max_tasks, sandbox (with cfg.sandbox's
+ * options then), batch {max_tasks, width, window
  * (seconds), max_cpu, max_memory}} (tasks run as Slurm jobs). The strings
  * stay on the stack while jr_core_open copies what it keeps. */
 static int l_open(lua_State *L)

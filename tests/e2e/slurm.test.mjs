@@ -196,6 +196,38 @@ const tests = [
     assert(third, 'one step never started');
   }],
 
+  ['with executor.sandbox each task runs under the sandbox helper on its node', async (ctx) => {
+    const srv = await startServer({ config: `${TEST_USERS}
+executor:
+  backend: slurm
+  conf: ${ctx.conf}
+  poll: 200ms
+  sandbox: true
+` });
+    try {
+      const j = await runJob(srv, { id: 'sbx', tasks: [
+        { alias: 'make', command: ['sh', '-c', 'echo 42 > /outputs/n; id -u'] },
+        { alias: 'use', deps: ['make'], command: ['sh', '-c', 'cat /inputs/n; touch /inputs/n 2>/dev/null || echo read-only'],
+          inputs: [{ source: 'task-output', task: 'make', file: 'n', target: '/inputs/n' }] },
+      ] }, 40000);
+      assertEq(j.state, 'succeeded', JSON.stringify(j.tasks));
+      // The task's uid inside is the sandbox's, not root as slurmd runs it.
+      assertEq(await logsOf(srv, 'sbx'), ['make: 1000', 'use: 42', 'use: read-only']);
+      const jobs = slurmJobs(ctx, 'after the sandboxed DAG');
+      assertEq([jobs['jobrt-make-sbx-1'].state, jobs['jobrt-use-sbx-1'].state], ['COMPLETED', 'COMPLETED']);
+      let r = await call(srv, 'POST', '/jobs', { tasks: [{ alias: 'u', command: ['true'],
+        inputs: [{ source: 'url', url: 'http://127.0.0.1:1/x', target: '/inputs/x' }] }] });
+      assertEq(r.status, 400);
+      assert(/task 'u': inputs\[0\] \(url\)/.test(JSON.stringify(r.body)), JSON.stringify(r.body));
+      r = await call(srv, 'POST', '/jobs', { tasks: [{ alias: 'w', command: ['true'],
+        network: { mode: 'allow', domains: ['example.org'] } }] });
+      assertEq(r.status, 400);
+      assert(/task 'w': network: \\"allow\\"/.test(JSON.stringify(r.body)), JSON.stringify(r.body));
+    } finally {
+      await srv.finish('the sandboxed daemon exits 0 on SIGTERM');
+    }
+  }],
+
   ['a burst of 200 tiny tasks runs through a few batched allocations', async (ctx) => {
     const { srv } = ctx;
     const before = Object.keys(slurmJobs(ctx, 'before the burst')).length;

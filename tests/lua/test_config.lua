@@ -75,7 +75,7 @@ return {
       lua_path = {},
       node = { gpu = 0, max_tasks = 16 },
       sandbox = { network = "none", require = {}, images = { host = "/" }, allow_host_paths = {} },
-      executor = { backend = "local", sbatch_args = {}, poll = 1, max_tasks = 1000,
+      executor = { backend = "local", sbatch_args = {}, poll = 1, max_tasks = 1000, sandbox = false,
         batch = { max_tasks = 50, width = 2, window = 0.2, max_cpu = 1000, max_memory = 1 << 30 } },
       users = {},
       -- Surface options as their modules' schemas fill them in.
@@ -647,6 +647,7 @@ return {
       .. "  batch: {max_tasks: 20, window: 1s, max_cpu: 2, max_memory: 2GiB}\n")
     t.eq(cfg.executor, { backend = "slurm", partition = "debug", account = "lab",
       conf = "/etc/slurm/slurm.conf", poll = 0.5, sbatch_args = { "--qos=short" }, max_tasks = 1000,
+      sandbox = false,
       batch = { max_tasks = 20, width = 2, window = 1, max_cpu = 2000, max_memory = 2 << 30 } })
     t.eq(errors_of("executor:\n  backend: slrum\n  bin: usr/bin\n  poll: 0\n"
       .. "  batch: {widht: 2, max_tasks: 0}\n  partiton: x\n"), {
@@ -659,8 +660,9 @@ return {
     })
     -- The sandbox's layers cannot be required of tasks it does not run.
     t.eq(errors_of("sandbox: {require: [userns]}\nexecutor: {backend: slurm}\n"), {
-      "t.yaml:1: sandbox.require: the slurm executor runs tasks on the cluster's nodes without"
-        .. " jobrt's sandbox; remove sandbox.require or use executor.backend local" })
+      "t.yaml:1: sandbox.require: the slurm executor cannot check the layers of the cluster's"
+        .. " nodes from here; remove sandbox.require (with executor.sandbox each node's helper"
+        .. " builds what the node allows)" })
     t.eq(problems_of("node: {max_tasks: 4}\nexecutor: {backend: slurm}\n"), {
       "t.yaml:1: warning: node: not used with executor.backend slurm: Slurm allocates each task;"
         .. " executor.max_tasks bounds how many jobrt keeps in Slurm" })
