@@ -25,6 +25,7 @@ struct sl_cmd {
     int handles;                 /* not yet closed */
     int pipes_open, exited, status, timed_out, reported;
     char why[160];               /* could not run: the reason */
+    char drop[4096];             /* reads past the cap land here */
     sl_cmd_cb cb;
     void *arg;
 };
@@ -117,19 +118,24 @@ static void finish(struct sl_cmd *cmd)
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
-    static char scratch[65536];
     struct sl_cmd *cmd = h->data;
     int k = (uv_pipe_t *)h == &cmd->pipes[1];
     struct jr_buf *b = &cmd->buf[k];
+    size_t cap = (size_t)(k ? ERR_CAP : OUT_CAP);
 
     (void)hint;
-    if (b->cap - b->len < 4096 && b->len < (size_t)(k ? ERR_CAP : OUT_CAP) &&
-        jr_buf_add(b, scratch, 16384) == 0)
-        b->len -= 16384;
+    if (b->cap - b->len < 4096 && b->len < cap) {
+        size_t want = b->cap ? b->cap * 2 : 16384;
+        char *d = realloc(b->data, want);
+        if (d) {
+            b->data = d;
+            b->cap = want;
+        }
+    }
     /* Past the cap (or out of memory) what comes is read and dropped. */
-    if (b->cap - b->len < 1024 || b->len >= (size_t)(k ? ERR_CAP : OUT_CAP)) {
-        buf->base = scratch;
-        buf->len = sizeof scratch;
+    if (b->cap - b->len < 1024 || b->len >= cap) {
+        buf->base = cmd->drop;
+        buf->len = sizeof cmd->drop;
         return;
     }
     buf->base = b->data + b->len;

@@ -239,7 +239,12 @@ executor:
     const logs = await logsOf(srv, 'burst');
     assertEq(logs.length, 200);
     assert(logs.includes('t199: 199'), 'each task logged its line');
-    const jobs = slurmJobs(ctx, 'after the burst');
+    // A batched task ends with its step; its allocation ends a moment later.
+    const jobs = await waitFor('the batches to end', () => {
+      const all = slurmJobs(ctx, 'after the burst');
+      return Object.entries(all).every(([n, b]) => !n.startsWith('jobrt-batch-') ||
+        !['RUNNING', 'COMPLETING'].includes(b.state)) ? all : null;
+    });
     const batches = Object.entries(jobs).filter(([n]) => n.startsWith('jobrt-batch-'));
     const added = Object.keys(jobs).length - before;
     console.log(`# 200 tasks in ${took} ms through ${added} Slurm jobs`);
