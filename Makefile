@@ -17,6 +17,11 @@ OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iruntime \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# `make JOBRT_VERSION=x.y.z` stamps the version `jobrt version` and
+# /jobrt/version report (runtime/lua/runtime.c; the upgrade test builds one).
+ifdef JOBRT_VERSION
+CFLAGS  += -DJOBRT_VERSION='"$(JOBRT_VERSION)"'
+endif
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lwslay \
            -l:liblua5.4-lpeg.so.2 -l:liblua5.4-cjson.so.0 -lm
 
@@ -44,6 +49,11 @@ UNIT_BIN := $(UNIT_SRC:tests/c/%.c=$(BUILD)/tests/%)
 all: jobrt
 
 jobrt: $(BUILD)/runtime/main.o $(BUILD)/libjobrt_core.a | $(BUILD)/jobrt-sandbox
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The daemon inside BUILD, beside its slim helper (a second build, e.g. the
+# upgrade test's, without touching ./jobrt).
+$(BUILD)/jobrt: $(BUILD)/runtime/main.o $(BUILD)/libjobrt_core.a | $(BUILD)/jobrt-sandbox
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/jobrt-sandbox: $(BUILD)/$(SANDBOX_MAIN:.c=.o) $(SANDBOX_SRC:%.c=$(BUILD)/%.o)

@@ -1,16 +1,23 @@
 /* Start-to-exit latency of /bin/true through the sandbox server, the way
  * the daemon runs every task: a start request (the server forks a helper
- * that prepares the sandbox), "go" on the gate, then until the status pipe
- * closes. Usage: sbs_latency HELPER RUNS; prints one time in ms per line
+ * that prepares the sandbox, its output spool and control socket), the
+ * attempt's record (exec/record.h), "go" on the gate, then until the
+ * helper lets go of its control connection (its outcome is then in the
+ * record). Usage: sbs_latency HELPER RUNS; prints one time in ms per line
  * (after 20 unprinted warm-up runs). bench/sandbox.sh reads it. */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
+#include "exec/exec.h"
+#include "exec/record.h"
 #include "exec/sbserver.h"
 
 static void on_notice(void *owner, struct jr_sbs *s, int32_t pid, int status)
@@ -28,37 +35,51 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* One task; the time from the request to the status pipe's EOF, or -1. */
-static double one(struct jr_sbs *s, int i)
+/* One task; the time from the request to the control connection's EOF,
+ * or -1. */
+static double one(struct jr_sbs *s, const char *base, int devnull, int i)
 {
-    int gate[2], out[2], status[2];
-    char name[64], buf[4096];
+    int gate[2], ctl[2];
+    char name[64], dir[256], run_dir[300], control[64], buf[4096];
     struct jr_err e = {0, ""};
+    struct jr_exec_record rec;
     int32_t pid;
     double t0 = now_ms();
 
-    if (pipe2(gate, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(status, O_CLOEXEC))
+    snprintf(dir, sizeof(dir), "--run-dir=%s/%d", base, i);
+    snprintf(run_dir, sizeof(run_dir), "%s/%d", base, i);
+    if (mkdir(run_dir, 0700) || pipe2(gate, O_CLOEXEC) ||
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl))
         return -1;
     snprintf(name, sizeof(name), "--cgroup-name=bench-sbs-%d-%d", (int)getpid(), i);
-    char *words[] = {"--gate-fd=3", "--status-fd=4", name, "--lazy-cgroups=yes",
+    snprintf(control, sizeof(control), "--control=jobrt-bench-%d-%d", (int)getpid(), i);
+    char *words[] = {"--gate-fd=3", "--status-fd=4", dir, control, "--log-cap=1048576",
+                     "--orphan-timeout=600000ms", name, "--lazy-cgroups=yes",
                      "--nproc=1024", "--", "/bin/true", NULL};
-    int fds[4] = {gate[0], out[1], out[1], status[1]};
+    int fds[4] = {gate[0], devnull, devnull, ctl[1]};
     int rc = jr_sbs_start(s, words, fds, &pid, &e);
     close(gate[0]);
-    close(out[1]);
-    close(status[1]);
+    close(ctl[1]);
     if (rc) {
         fprintf(stderr, "sbs_latency: %s\n", e.msg);
         return -1;
     }
-    if (write(gate[1], "go\n", 3) != 3)
+    memset(&rec, 0, sizeof(rec));
+    snprintf(rec.job, sizeof(rec.job), "bench");
+    snprintf(rec.task, sizeof(rec.task), "t%d", i);
+    rec.attempt = 1;
+    rec.helper_pid = pid;
+    rec.helper_start = jr_exec_pid_start(pid);
+    snprintf(rec.control, sizeof(rec.control), "%s", control + 10);
+    if (jr_exec_record_write(run_dir, &rec, &e) || write(gate[1], "go\n", 3) != 3) {
+        fprintf(stderr, "sbs_latency: %s\n", e.msg);
         return -1;
+    }
     close(gate[1]);
-    while (read(status[0], buf, sizeof(buf)) > 0)
+    while (read(ctl[0], buf, sizeof(buf)) > 0)
         ;
     double t = now_ms() - t0;
-    close(status[0]);
-    close(out[0]);
+    close(ctl[0]);
     return t;
 }
 
@@ -67,22 +88,28 @@ int main(int argc, char **argv)
     uv_loop_t loop;
     struct jr_sbs *s;
     struct jr_err e = {0, ""};
-    int notices = 0, runs = argc == 3 ? atoi(argv[2]) : 0;
+    char base[] = "/tmp/jobrt-sbs-latency-XXXXXX", cmd[64];
+    int notices = 0, runs = argc == 3 ? atoi(argv[2]) : 0, rc = 0;
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 
     if (runs <= 0) {
         fprintf(stderr, "usage: sbs_latency HELPER RUNS\n");
         return 2;
     }
+    if (devnull < 0 || !mkdtemp(base))
+        return 1;
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&loop);
-    if (jr_sbs_spawn(&loop, argv[1], on_notice, &notices, &s, &e)) {
+    if (jr_sbs_spawn(&loop, argv[1], NULL, on_notice, &notices, &s, &e)) {
         fprintf(stderr, "sbs_latency: %s\n", e.msg);
         return 1;
     }
     for (int i = 0; i < 20 + runs; i++) {
-        double t = one(s, i);
-        if (t < 0)
-            return 1;
+        double t = one(s, base, devnull, i);
+        if (t < 0) {
+            rc = 1;
+            break;
+        }
         if (i >= 20)
             printf("%.3f\n", t);
         uv_run(&loop, UV_RUN_NOWAIT); /* the exit notices */
@@ -90,5 +117,9 @@ int main(int argc, char **argv)
     jr_sbs_close(s);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
-    return 0;
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", base);
+    if (system(cmd) != 0)
+        rc = 1;
+    close(devnull);
+    return rc;
 }

@@ -1,12 +1,15 @@
-/* The core assembled: store, executor, sandbox layer and scheduler opened
- * in order for one data directory, and closed in reverse. */
+/* The core assembled: the data directory's lock, store, executor, sandbox
+ * layer and scheduler opened in order for one data directory, and closed
+ * in reverse. */
 #include "core.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -60,6 +63,40 @@ static int check_required(const char *const *req, uint32_t layers, struct jr_err
                       n > 1 ? "layers" : "a layer", missing);
 }
 
+/* DATA/daemon.lock, held (flock) for as long as the core is open, with the
+ * holder's pid in it: a second daemon on the same store is refused, saying
+ * which process has it. The fd is close-on-exec, so no child keeps it. */
+static int lock_data_dir(const char *data, int *out, struct jr_err *e)
+{
+    char path[4096], pid[32] = "";
+    int fd, n;
+
+    *out = -1;
+    if (snprintf(path, sizeof path, "%s/daemon.lock", data) >= (int)sizeof path)
+        return jr_err_set(e, JR_E_INVALID, "data_dir is too long");
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return jr_err_set(e, JR_E_SYSTEM, "cannot open %s: %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int err = errno;
+        n = (int)pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = 0;
+        pid[strcspn(pid, "\n")] = 0;
+        close(fd);
+        if (err == EWOULDBLOCK)
+            return jr_err_set(e, JR_E_CONFLICT, "the data directory %s is in use by another"
+                              " jobrt (pid %s, holding %s): one store, one daemon", data,
+                              pid[0] ? pid : "unknown", path);
+        return jr_err_set(e, JR_E_SYSTEM, "cannot lock %s: %s", path, strerror(err));
+    }
+    n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+        /* The lock holds without it; only the message would lack the pid. */
+    }
+    *out = fd;
+    return JR_OK;
+}
+
 /* The sandbox executor: probe, require, sweep, then open. */
 static int open_sandbox(const struct jr_core_opts *o, const char *data, int64_t grace_ms,
                         struct jr_executor *ex, struct jr_err *e)
@@ -97,6 +134,7 @@ static int open_sandbox(const struct jr_core_opts *o, const char *data, int64_t 
     so.images = o->sandbox.images;
     so.host_paths = o->sandbox.allow_host_paths;
     so.grace_ms = grace_ms * 3 / 4;
+    so.orphan_timeout_ms = o->sandbox.orphan_timeout_ms;
     return jr_exec_sandbox_open(o->loop->uv, &so, ex, e);
 }
 
@@ -166,13 +204,16 @@ int jr_core_open(const struct jr_core_opts *o, struct jr_core **out, struct jr_e
         return jr_err_set(e, JR_E_SYSTEM, "cannot create the data directory");
     if (!(c = calloc(1, sizeof *c)))
         return jr_err_set(e, JR_E_SYSTEM, "out of memory");
-    if ((rc = jr_store_open(path, &c->store, e)))
+    c->lock_fd = -1;
+    if ((rc = lock_data_dir(data, &c->lock_fd, e)) ||
+        (rc = jr_store_open(path, &c->store, e)))
         goto done;
     jr_store_attach(c->store, o->loop->uv);
     memset(&so, 0, sizeof so);
     so.data_dir = data;
     so.node = o->node;
     so.kill_grace_ms = o->kill_grace_ms;
+    so.keep_tasks = o->keep_tasks;
     if (o->slurm.enabled)
         rc = open_slurm(o, data, &ex, &so, e);
     else if (o->sandbox.enabled)
@@ -198,5 +239,7 @@ void jr_core_close(struct jr_core *c)
         jr_sched_close(c->sched);
     if (c->store)
         jr_store_close(c->store);
+    if (c->lock_fd >= 0)
+        close(c->lock_fd);
     free(c);
 }

@@ -17,6 +17,8 @@ struct jr_core_sandbox_opts {
     const char *const *require;    /* NULL-terminated layer names that must be active */
     const char *const *images;     /* NULL-terminated name, root, name, root... */
     const char *const *allow_host_paths; /* NULL-terminated absolute prefixes */
+    int64_t orphan_timeout_ms;     /* a helper with no daemon stops its task after
+                                    * this; 0 = 10 min, < 0 = never */
 };
 
 /* executor: {backend: slurm, ...}: tasks run as Slurm jobs. */
@@ -40,6 +42,8 @@ struct jr_core_opts {
     const char *data_dir;          /* NULL = "./jobrt-data"; made if missing */
     struct jr_node node;           /* 0 (or < 0 for gpu) = detect */
     int64_t kill_grace_ms;         /* SIGTERM -> SIGKILL; 0 = 10 s */
+    int keep_tasks;                /* close leaves sandboxed tasks running
+                                    * (shutdown.tasks: keep) */
     struct jr_core_sandbox_opts sandbox;
     struct jr_core_slurm_opts slurm;
 };
@@ -49,9 +53,11 @@ struct jr_core_opts {
 struct jr_core {
     struct jr_store *store;
     struct jr_sched *sched;
+    int lock_fd;                   /* DATA/daemon.lock, held while open */
 };
 
-/* Open DATA/jobrt.db (creating DATA), the executor (with sandbox.enabled:
+/* Lock DATA for this process (JR_E_CONFLICT naming the pid that holds it:
+ * one store, one daemon), open DATA/jobrt.db (creating DATA), the executor (with sandbox.enabled:
  * probe the layers and log them, refuse when sandbox.require names one that
  * is missing, remove cgroups a crashed daemon left under this data dir's
  * parent; test hook JOBRT_SANDBOX_PROBE_HIDE=layer,... reports layers as
@@ -60,8 +66,9 @@ struct jr_core {
  * On failure *out is NULL and e says why (JR_E_INVALID for bad options). */
 int jr_core_open(const struct jr_core_opts *o, struct jr_core **out, struct jr_err *e);
 
-/* Kill running tasks (their rows stay "running" for the next start), close
- * the scheduler and the store, free c. Safe with NULL. */
+/* Kill running tasks, or with keep_tasks leave the sandboxed ones running
+ * (their rows stay "running" for the next start), close the scheduler and
+ * the store, unlock DATA, free c. Safe with NULL. */
 void jr_core_close(struct jr_core *c);
 
 #endif

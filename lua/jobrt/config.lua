@@ -229,6 +229,14 @@ local SCHEMA = {
     require = { type = "strings", default = {}, each = each_layer },
     images = { type = "images", default = { host = "/" } },
     allow_host_paths = { type = "strings", default = {}, each = each_absolute },
+    -- A task outlives the daemon; its helper stops it after this long with
+    -- no daemon attached (0 = never).
+    orphan_timeout = { type = "duration", default = 600 },
+  } },
+  -- SIGTERM leaves running tasks running for the next daemon to reattach
+  -- (keep), or stops them first (stop; they run again at the next start).
+  shutdown = { type = "record", fields = {
+    tasks = { type = "enum", values = { "keep", "stop" }, default = "keep" },
   } },
   -- Where tasks run: this machine (local: the sandbox above), or a Slurm
   -- cluster whose nodes share data_dir (slurm: each task a Slurm job; small

@@ -1,6 +1,7 @@
 -- The serving daemon: opens the job store, mounts the surfaces, listens,
 -- and shuts down gracefully on SIGTERM/SIGINT (stop accepting, finish the
--- requests in flight, flush the store, exit 0).
+-- requests in flight, leave running tasks running for the next daemon or,
+-- with shutdown.tasks = stop, stop them first, flush the store, exit 0).
 local http = require("jobrt.http")
 local runtime = require("jobrt.runtime")
 local server = require("jobrt.server")
@@ -99,6 +100,29 @@ function M.start(cfg, loader, set_exit, reload)
     set_exit(0)
   end
 
+  -- shutdown.tasks = stop: every running task is stopped (its grace
+  -- applies) and goes back to ready for the next start, before the store
+  -- closes. With keep (the default) they run on and the next daemon
+  -- reattaches to them.
+  local function stop_tasks_then(done)
+    if not core or cfg.shutdown.tasks ~= "stop" or core.node().running == 0 then
+      return done()
+    end
+    runtime.log("info", string.format("shutdown.tasks = stop: stopping %d running tasks",
+      core.stop_tasks()))
+    -- Bounded by the stops' own grace (kill_grace, 10 s by default).
+    local deadline = uv.now() + math.floor((cfg.kill_grace or 10) * 1000) + 5000
+    local poll = uv.new_timer()
+    poll:start(50, 50, function()
+      if core.node().running > 0 and uv.now() < deadline then return end
+      poll:close()
+      if core.node().running > 0 then
+        runtime.log("warn", "shutdown: tasks still stopping; the next start recovers them")
+      end
+      done()
+    end)
+  end
+
   local function stop(signame)
     if stopping then
       runtime.log("warn", signame .. " again: closing every connection now")
@@ -113,7 +137,7 @@ function M.start(cfg, loader, set_exit, reload)
     for _, s in ipairs(listeners) do
       s:shutdown(function()
         open = open - 1
-        if open == 0 then finish() end
+        if open == 0 then stop_tasks_then(finish) end
       end)
     end
     grace = uv.new_timer()

@@ -1,5 +1,5 @@
-/* A task process's gate, output pipes and handle bookkeeping, shared by
- * both executors (see child.h). */
+/* A task process's gate, output pipes and handle bookkeeping for the plain
+ * executor (see child.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

@@ -1,7 +1,9 @@
-/* One task process as both executors see it (exec/spawn.c and the sandbox
- * executor): the gate it waits on, its stdout/stderr pipes read into log
- * lines (capped), and the count of pipes and handles still open that tells
- * its owner when the attempt may be reported and when it may be freed. */
+/* One task process as the plain executor sees it (exec/spawn.c): the gate
+ * it waits on, its stdout/stderr pipes read into log lines (capped), and
+ * the count of pipes and handles still open that tells its owner when the
+ * attempt may be reported and when it may be freed. (The sandbox
+ * executor's tasks outlive the daemon: their output goes through a spool,
+ * exec/spool.h.) */
 #ifndef JR_EXEC_CHILD_H
 #define JR_EXEC_CHILD_H
 

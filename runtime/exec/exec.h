@@ -2,7 +2,8 @@
  * held at a gate and runs its command only after go(), which the scheduler
  * calls once the task's "running" row is on disk (so a crash can never leave
  * an unrecorded task running). Backends: plain uv_spawn (exec/spawn.c); the
- * sandbox helper replaces it behind the same table. */
+ * sandbox helper replaces it behind the same table, and its tasks outlive
+ * the daemon: a later daemon reattaches to them (attach, exec/record.h). */
 #ifndef JR_EXEC_H
 #define JR_EXEC_H
 
@@ -15,7 +16,10 @@
 
 enum jr_outcome {
     JR_OUT_NONE, JR_OUT_EXITED, JR_OUT_SIGNALED, JR_OUT_OOM, JR_OUT_TIMEOUT,
-    JR_OUT_PIDS_LIMIT, JR_OUT_SECCOMP, JR_OUT_SETUP_ERROR, JR_OUT_CANCELED
+    JR_OUT_PIDS_LIMIT, JR_OUT_SECCOMP, JR_OUT_SETUP_ERROR, JR_OUT_CANCELED,
+    JR_OUT_ORPHANED,           /* its helper stopped it: no daemon for too long */
+    JR_OUT_LOST,               /* its helper is gone without an outcome */
+    JR_OUT_LAST = JR_OUT_LOST
 };
 
 /* "exited", "signaled", ...; NULL for JR_OUT_NONE. */
@@ -44,18 +48,35 @@ struct jr_exec_result {
     int signal;
     int64_t duration_ms;
     int64_t cpu_ms, max_rss_bytes, wall_ms; /* -1 = unknown */
+    int64_t ended_ms;          /* when it ended (ms since the epoch), 0 = now:
+                                * earlier for one that ended while no
+                                * daemon was attached */
     char message[320];         /* why it failed ("" = nothing to add) */
 };
 
 struct jr_exec_cbs {
     /* One line of output (without the newline); stream 1 = stdout, 2 = stderr. */
     void (*log)(void *arg, int stream, const char *line, size_t len);
+    /* Optional (NULL = not kept): the lines so far are the attempt's output
+     * spool up to byte offset. Called in the same loop callback as their log
+     * calls, so the store writes both in one transaction; a reattach then
+     * replays from the offset it kept (jr_exec_attach.log_offset). */
+    void (*progress)(void *arg, int64_t offset);
     /* Exactly once, after the process exited and its output was drained.
      * The proc is gone when this returns. */
     void (*done)(void *arg, const struct jr_exec_result *r);
 };
 
 struct jr_exec_proc;
+
+/* What the scheduler kept of an attempt a previous daemon started. */
+struct jr_exec_attach {
+    const char *job_id, *task;
+    const char *task_dir;      /* DATA/jobs/<job>/<task> */
+    int64_t attempt;
+    int64_t pid, pid_start;    /* as start returned them */
+    int64_t log_offset;        /* spool bytes already logged */
+};
 
 struct jr_exec_ops {
     const char *name;
@@ -77,6 +98,19 @@ struct jr_exec_ops {
      * bad inputs), with JR_E_INVALID and a message naming the task. */
     int (*check)(void *self, const char *alias, const struct jr_task_setup *setup,
                  const char *const *deps, size_t ndeps, struct jr_err *e);
+    /* Optional (NULL: tasks do not outlive the daemon): take over attempt a
+     * of a previous daemon. On JR_OK *out behaves as a started attempt that
+     * got its go: log, progress and done follow from the loop (never inside
+     * attach): its output from a->log_offset on, and its real outcome, or
+     * JR_OUT_LOST when its helper is gone without one (JR_OUT_CANCELED with
+     * a message when it never passed its gate). JR_E_NOT_FOUND: no record
+     * of the attempt (the caller stops what is left and fails it). */
+    int (*attach)(void *self, const struct jr_exec_attach *a,
+                  const struct jr_exec_cbs *cbs, void *arg, struct jr_exec_proc **out,
+                  struct jr_err *e);
+    /* Optional (NULL: close kills instead): let p go without stopping it;
+     * no callback follows, p is freed. A later daemon reattaches. */
+    void (*detach)(struct jr_exec_proc *p);
     /* 1: the backend builds the task's own root, env and workdir (the
      * scheduler then makes only the task directories). */
     int sandboxed;
@@ -103,6 +137,8 @@ struct jr_exec_sandbox_opts {
     const char *const *host_paths; /* NULL-terminated allow-list (absolute) */
     int64_t grace_ms;            /* SIGTERM -> SIGKILL inside the helper */
     int64_t log_cap;             /* bytes of output logged per attempt (0 = 1 MiB) */
+    int64_t orphan_timeout_ms;   /* a helper with no daemon stops its task
+                                  * after this (0 = 10 min, < 0 = never) */
 };
 
 /* Copies what o points to. */

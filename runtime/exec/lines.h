@@ -1,5 +1,6 @@
-/* A task's stdout or stderr cut into log lines as bytes arrive: both
- * executors read their pipes into one of these. */
+/* A task's stdout or stderr cut into log lines as bytes arrive: the plain
+ * executor reads its pipes into one of these (the sandbox helper cuts
+ * lines of the same length into its spool). */
 #ifndef JR_EXEC_LINES_H
 #define JR_EXEC_LINES_H
 

@@ -1,16 +1,20 @@
 /* The sandbox executor: each attempt is a `jobrt sandbox` helper forked by
  * the sandbox server (exec/sbserver.c), which is the slim
  * build/jobrt-sandbox when it sits next to the daemon's binary, else the
- * daemon's own binary. The helper prepares the sandbox, then
- * waits on its gate (fd 3) for "go", runs the task and writes one JSON
- * outcome line on fd 4; stdout/stderr come back as log lines (capped).
- * Inputs are staged here before the spawn: inline data into the task's
- * inputs dir, allow-listed host paths, the deps' outputs and the daemon's
- * own binary (source "jobrt", for tasks that run `jobrt eval`) as
- * read-only binds. This file opens and closes the executor; the task spec
- * is read in sandbox_spec.c, inputs staged and argv built in
- * sandbox_args.c, attempts run in sandbox_proc.c, url inputs downloaded in
+ * daemon's own binary. The helper prepares the sandbox, then waits on its
+ * gate (fd 3) for "go", runs the task, spools its output into the task's
+ * folder (capped) and reports its outcome in the attempt's record and on
+ * its control connection (fd 4); the task outlives the daemon, and a later
+ * daemon reattaches to it (exec/record.h). Inputs are staged here before
+ * the spawn: inline data into the task's inputs dir, allow-listed host
+ * paths, the deps' outputs and the daemon's own binary (source "jobrt",
+ * for tasks that run `jobrt eval`) as read-only binds. This file opens and
+ * closes the executor; the task spec is read in sandbox_spec.c, inputs
+ * staged and argv built in sandbox_args.c, attempts started in
+ * sandbox_proc.c and watched in sandbox_watch.c, a previous daemon's
+ * attempts attached in sandbox_attach.c, url inputs downloaded in
  * sandbox_fetch.c. */
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,8 +55,10 @@ static char **copy_list(const char *const *v)
         }
     return out;
 }
-/* The executor goes once its server is lost: until then exit notices may
- * still end attempts (the scheduler kills them all before closing us). */
+/* The executor goes once its servers are lost and its attempts freed:
+ * until then exit notices may still end attempts (the scheduler has
+ * stopped or detached them all before closing us). The server exits when
+ * its control socket closes; helpers still running run on. */
 static void sb_close(void *self)
 {
     struct sb_exec *ex = self;
@@ -61,12 +67,19 @@ static void sb_close(void *self)
     if (ex->server)
         jr_sbs_close(ex->server);
     ex->server = NULL;
-    if (ex->nservers == 0)
+    jr_sbexec_maybe_free(ex);
+}
+
+void jr_sbexec_maybe_free(struct sb_exec *ex)
+{
+    if (ex->closing && ex->nservers == 0 && ex->nprocs == 0)
         jr_sbexec_free(ex);
 }
 
 void jr_sbexec_free(struct sb_exec *ex)
 {
+    if (ex->devnull >= 0)
+        close(ex->devnull);
     if (ex->helper != ex->exe)
         free(ex->helper);
     free(ex->exe);
@@ -85,6 +98,8 @@ static const struct jr_exec_ops sandbox_ops = {
     .kill = jr_sbexec_kill,
     .close = sb_close,
     .check = jr_sbexec_check,
+    .attach = jr_sbexec_attach,
+    .detach = jr_sbexec_detach,
     .sandboxed = 1,
 };
 
@@ -119,6 +134,8 @@ int jr_exec_sandbox_open(uv_loop_t *loop, const struct jr_exec_sandbox_opts *o,
     if (!ex)
         return jr_err_set(e, JR_E_SYSTEM, "out of memory");
     ex->loop = loop;
+    ex->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    ex->counter = uv_hrtime() / 1000;
     ex->exe = xstrdup(o->exe);
     ex->helper = ex->exe && !getenv("JOBRT_SANDBOX_NO_HELPER") ? find_helper(ex->exe) : NULL;
     if (!ex->helper)
@@ -129,10 +146,14 @@ int jr_exec_sandbox_open(uv_loop_t *loop, const struct jr_exec_sandbox_opts *o,
     ex->host_paths = copy_list(o->host_paths);
     ex->grace_ms = o->grace_ms > 0 ? o->grace_ms : 5000;
     ex->log_cap = o->log_cap > 0 ? o->log_cap : DEFAULT_LOG_CAP;
-    if (!ex->exe || !ex->cgroup_parent || !ex->network || !ex->images || !ex->host_paths) {
+    ex->orphan_ms = o->orphan_timeout_ms > 0 ? o->orphan_timeout_ms
+                  : o->orphan_timeout_ms < 0 ? 0 : DEFAULT_ORPHAN_MS;
+    if (!ex->exe || !ex->cgroup_parent || !ex->network || !ex->images || !ex->host_paths ||
+        ex->devnull < 0) {
         sb_close(ex);
-        return jr_err_set(e, JR_E_SYSTEM, o->exe ? "out of memory"
-                          : "the sandbox executor needs the jobrt binary's path");
+        return jr_err_set(e, JR_E_SYSTEM, !o->exe
+                          ? "the sandbox executor needs the jobrt binary's path"
+                          : ex->devnull < 0 ? "cannot open /dev/null" : "out of memory");
     }
     out->ops = &sandbox_ops;
     out->self = ex;

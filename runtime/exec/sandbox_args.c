@@ -177,8 +177,8 @@ static uint32_t fnv(const char *a, const char *b)
 }
 
 int jr_sbexec_build_args(struct sb_exec *ex, const struct jr_exec_spec *s,
-                         const struct sb_task *t, int *url_fd, struct argv_b *a,
-                         struct jr_err *e)
+                         const struct sb_task *t, const char *control, int *url_fd,
+                         struct argv_b *a, struct jr_err *e)
 {
     const char *root = t->root, *net = t->net;
     const struct input *inputs = t->inputs;
@@ -192,6 +192,10 @@ int jr_sbexec_build_args(struct sb_exec *ex, const struct jr_exec_spec *s,
     add(a, "sandbox");
     add(a, "--gate-fd=3");
     add(a, "--status-fd=4");
+    add(a, "--run-dir=%s", s->task_dir);
+    add(a, "--control=%s", control);
+    add(a, "--log-cap=%lld", (long long)ex->log_cap);
+    add(a, "--orphan-timeout=%lldms", (long long)ex->orphan_ms);
     add(a, "--image=%s", strcmp(root, "/") == 0 ? "host" : root);
     add(a, "--bind-rw=%s/outputs:/outputs", s->task_dir);
     add(a, "--bind-rw=%s/work:/work", s->task_dir);
@@ -234,8 +238,11 @@ int jr_sbexec_build_args(struct sb_exec *ex, const struct jr_exec_spec *s,
     for (size_t d = 0; d < t->ndomains; d++)
         add(a, "--allow-domain=%s", t->domains[d]);
     add(a, "--cgroup-parent=%s", ex->cgroup_parent);
-    add(a, "--cgroup-name=t%08x-%.40s-%.24s-%lld-%llu", fnv(s->job_id, s->task), s->job_id,
-        s->task, (long long)s->attempt, (unsigned long long)++ex->counter);
+    /* The counter starts from the clock: a helper of a previous daemon may
+     * still hold a leaf of the same job, task and attempt (one that never
+     * passed its gate and runs again). */
+    add(a, "--cgroup-name=t%08x-%.40s-%.24s-%lld-%llx", fnv(s->job_id, s->task), s->job_id,
+        s->task, (long long)s->attempt, (unsigned long long)(++ex->counter & 0xffffffffffffULL));
     add(a, "--");
     for (char *const *v = s->argv; *v; v++)
         add(a, "%s", *v);

@@ -30,7 +30,7 @@ static void fetch_failed(struct jr_exec_proc *p, struct url_fetch *fs, const cha
                  " (url %.200s): %s", fs->input, fs->url, reason);
     jr_sbexec_abort_fetches(p);
     p->go_wanted = 0;
-    jr_exec_child_shut(&p->c);
+    jr_sbexec_gate(p, 1);
 }
 
 static void on_fetched(void *arg, int ok, const char *reason)
@@ -44,7 +44,7 @@ static void on_fetched(void *arg, int ok, const char *reason)
         fetch_failed(p, fs, reason);
     else if (p->fetching == 0 && p->go_wanted) {
         p->go_wanted = 0;
-        jr_exec_child_go(&p->c);
+        jr_sbexec_gate(p, 0);
     }
 }
 
@@ -86,5 +86,5 @@ void jr_sbexec_start_fetches(struct sb_exec *ex, struct jr_exec_proc *p,
         url_fd[i] = -1;
     }
     if (p->fetch_err[0])
-        jr_exec_child_shut(&p->c);
+        jr_sbexec_gate(p, 1);
 }

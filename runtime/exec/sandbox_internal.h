@@ -9,13 +9,15 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "exec/child.h"
 #include "exec/exec.h"
-#include "http/client.h"
 #include "exec/jv.h"
+#include "exec/record.h"
 #include "exec/sbserver.h"
+#include "exec/spool.h"
+#include "http/client.h"
 
 #define DEFAULT_LOG_CAP (1024 * 1024)
+#define DEFAULT_ORPHAN_MS (10 * 60 * 1000)
 #define DEFAULT_PIDS 1024
 #define MAX_INPUTS 48
 #define STATUS_MAX 4096
@@ -37,29 +39,57 @@ struct sb_exec {
     struct jr_sbs *server;       /* takes the starts; NULL until the first */
     int nservers;                /* servers not yet told lost (a replaced one
                                   * may still have attempts to end) */
-    struct jr_exec_proc *procs;  /* attempts whose helper may not have exited */
-    int closing;                 /* closed by the scheduler: goes with the server */
+    struct jr_exec_proc *procs;  /* attempts being watched */
+    int nprocs;                  /* attempts not yet freed */
+    int closing;                 /* closed by the scheduler: goes with the
+                                  * server and the last attempt */
+    int devnull;                 /* the helpers' stdout and stderr */
     char **images;               /* name, root, name, root, ..., NULL */
     char **host_paths;
-    int64_t grace_ms, log_cap;
-    uint64_t counter;
+    int64_t grace_ms, log_cap, orphan_ms;
+    uint64_t counter;            /* makes cgroup names unique */
     struct jr_tls_ctx *tls;      /* https downloads' client context, lazily */
 };
 
+/* An attempt: a helper this daemon started (through the server), or one
+ * a previous daemon started that this one attached to. Either way it ends
+ * when the helper closes its control connection (or, attached but not
+ * connected, when its pidfd says it exited): then its outcome is in the
+ * line it sent or in its record, its output in the spool. */
 struct jr_exec_proc {
-    struct jr_exec_child c;      /* gate, stdout/stderr, callbacks */
+    struct sb_exec *ex;
     struct jr_exec_proc *next, **prevp; /* in ex->procs while linked */
-    struct jr_sbs *server;       /* the helper's parent; NULL once lost */
-    uv_pipe_t status;            /* the helper's outcome line (fd 4) */
-    char status_line[STATUS_MAX];
-    size_t status_len;
+    struct jr_exec_cbs cbs;      /* the scheduler's log, progress, done */
+    void *arg;
+    char *dir;                   /* the task's folder: the attempt's files */
+    char *spool_path;
+    struct jr_exec_spool spool;
+    int gate_fd;                 /* write end of the gate, -1 once used */
+    uv_pipe_t ctl;               /* the control connection */
+    uv_poll_t exit_poll;         /* attached, not connected: its pidfd */
+    uv_timer_t kick;             /* attached: its first read, from the loop */
+    int ctl_open, poll_open;     /* whether those handles were opened */
+    int open_handles;            /* handles not yet closed */
+    int pidfd;                   /* attached: the helper (its start time
+                                  * checked), -1 otherwise */
+    struct jr_sbs *server;       /* started here: the helper's parent; NULL
+                                  * once lost, or attached */
     int64_t pid;
-    int exited, exit_signal;
-    int lost;                    /* its server went: no exit status */
-    int status_eof;              /* the helper's status pipe has closed */
-    int reported;                /* done was called: only the reap is left */
+    int attached;
+    int woken;                   /* the helper spooled something ('o') */
+    int ctl_eof;                 /* the helper let go of the attempt's files */
+    int exited, exit_signal;     /* the server's notice (started here), or
+                                  * its pidfd (attached) */
     int64_t exit_status;
+    int lost;                    /* its server went: no exit notice */
+    int gone;                    /* attached to a helper already gone */
+    char gone_why[256];          /* why, when it was not simply gone */
+    int reported;                /* done was called (or detached) */
+    char status_line[STATUS_MAX]; /* the outcome line sent on ctl */
+    size_t status_len;
+    char rbuf[256];              /* what one read of ctl brings */
     struct jr_exec_result result;
+    uint64_t started;            /* uv_now at the start or the attach */
     struct url_fetch *fetches;   /* url inputs: go waits until all are in */
     int nfetches, fetching, go_wanted;
     char fetch_err[320];         /* a failed download: the attempt's error */
@@ -94,8 +124,10 @@ struct argv_b {
     int failed;
 };
 
-/* sandbox.c: the executor. */
+/* sandbox.c: the executor; it goes once closed, its servers told lost and
+ * its attempts freed. */
 void jr_sbexec_free(struct sb_exec *ex);
+void jr_sbexec_maybe_free(struct sb_exec *ex);
 void jr_sbexec_free_list(char **v);
 
 /* sandbox_spec.c: reading the task spec (at submit and at start). */
@@ -106,18 +138,50 @@ int jr_sbexec_read_task(const struct sb_exec *ex, const struct jr_exec_spec *spe
 void jr_sbexec_task_free(struct sb_task *t);
 
 /* sandbox_args.c: staging the inputs and the helper's argv (url_fd[i]
- * gets the fd of url input i's empty file). */
+ * gets the fd of url input i's empty file; control is the name of the
+ * helper's control socket). */
 int jr_sbexec_build_args(struct sb_exec *ex, const struct jr_exec_spec *s,
-                         const struct sb_task *t, int *url_fd, struct argv_b *a,
-                         struct jr_err *e);
+                         const struct sb_task *t, const char *control, int *url_fd,
+                         struct argv_b *a, struct jr_err *e);
 
-/* sandbox_proc.c: an attempt's life. */
+/* sandbox_proc.c: starting an attempt, its gate, kill and detach. */
 int jr_sbexec_start(void *self, const struct jr_exec_spec *spec,
                     const struct jr_exec_cbs *cbs, void *arg,
                     struct jr_exec_proc **out_proc, int64_t *pid, int64_t *pid_start,
                     struct jr_err *e);
 void jr_sbexec_go(struct jr_exec_proc *p);
+/* Writes "go" through the gate, or (shut) closes it unopened: the helper
+ * then cancels. 1 if the gate was still shut. */
+int jr_sbexec_gate(struct jr_exec_proc *p, int shut);
 void jr_sbexec_kill(struct jr_exec_proc *p, int signum);
+void jr_sbexec_detach(struct jr_exec_proc *p);
+
+/* sandbox_watch.c: an attempt once its helper runs, started here or
+ * attached: the control connection, the spool, the outcome, the end. */
+/* A new attempt for the executor's list, with its handles initialised
+ * (kick); NULL when out of memory. */
+struct jr_exec_proc *jr_sbexec_proc_new(struct sb_exec *ex, const char *dir,
+                                        const struct jr_exec_cbs *cbs, void *arg,
+                                        int64_t log_offset);
+/* Watches the control connection on fd (taken). JR_OK or an error (fd
+ * closed). */
+int jr_sbexec_watch(struct jr_exec_proc *p, int fd, struct jr_err *e);
+/* Attached to a helper that cannot be connected to: its end is its pidfd
+ * (taken). */
+int jr_sbexec_watch_exit(struct jr_exec_proc *p, int pidfd, struct jr_err *e);
+/* Calls maybe_done from the loop soon (a read of what is spooled, and the
+ * end of an attempt whose helper is already gone). */
+void jr_sbexec_kick(struct jr_exec_proc *p);
+/* The server reaped p's helper (status as from waitpid), or (-1) is lost. */
+void jr_sbexec_helper_exited(struct jr_exec_proc *p, int status);
+/* Stops watching and frees p once its handles have closed; no callback
+ * follows. */
+void jr_sbexec_release(struct jr_exec_proc *p);
+
+/* sandbox_attach.c: a previous daemon's attempt. */
+int jr_sbexec_attach(void *self, const struct jr_exec_attach *a,
+                     const struct jr_exec_cbs *cbs, void *arg, struct jr_exec_proc **out,
+                     struct jr_err *e);
 
 /* sandbox_fetch.c: url inputs downloaded while the helper waits at its
  * gate (fds in url_fd are taken, -1 after). */

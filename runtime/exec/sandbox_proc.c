@@ -1,13 +1,19 @@
-/* The sandbox executor's attempts: one `jobrt sandbox` helper each, forked
- * by the sandbox server with its gate, output and status pipes; its output
- * becomes log lines, its outcome line (or exit status) the result. */
+/* The sandbox executor starting an attempt: one `jobrt sandbox` helper,
+ * forked by the sandbox server, held at its gate until the scheduler's go,
+ * with its record written (and its output spool, its control socket: see
+ * exec/record.h) so that it outlives this daemon; then its kill and, when
+ * the daemon goes and leaves it running, its detach. What follows the
+ * start is sandbox_watch.c's. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "exec/sandbox_internal.h"
@@ -23,197 +29,11 @@ static int ensure_server(struct sb_exec *ex, struct jr_err *e)
     if (ex->server && jr_sbs_alive(ex->server))
         return JR_OK;
     ex->server = NULL;
-    if ((rc = jr_sbs_spawn(ex->loop, ex->helper, on_server_exit, ex, &ex->server, e)))
+    if ((rc = jr_sbs_spawn(ex->loop, ex->helper, ex->cgroup_parent, on_server_exit, ex,
+                           &ex->server, e)))
         return rc;
     ex->nservers++;
     return JR_OK;
-}
-
-static void proc_free(struct jr_exec_proc *p)
-{
-    jr_sbexec_abort_fetches(p);
-    for (int i = 0; i < p->nfetches; i++)
-        free(p->fetches[i].url);
-    free(p->fetches);
-    jr_exec_child_free(&p->c);
-    free(p);
-}
-
-static void unlink_proc(struct jr_exec_proc *p)
-{
-    if (!p->prevp)
-        return;
-    *p->prevp = p->next;
-    if (p->next)
-        p->next->prevp = p->prevp;
-    p->next = NULL;
-    p->prevp = NULL;
-}
-
-/* Freed once reported, its helper gone and its pipes closed. */
-static void maybe_free(void *owner)
-{
-    struct jr_exec_proc *p = owner;
-
-    if (p->reported && p->exited && p->c.open_handles == 0) {
-        unlink_proc(p);
-        proc_free(p);
-    }
-}
-
-static int outcome_of(const char *name)
-{
-    for (int k = JR_OUT_EXITED; k <= JR_OUT_CANCELED; k++)
-        if (strcmp(jr_exec_outcome_name(k), name) == 0)
-            return k;
-    return JR_OUT_NONE;
-}
-
-static int64_t num_of(const struct jr_jv *o, const char *key, int64_t def)
-{
-    const struct jr_jv *v = jr_jv_get(o, key);
-
-    return v && v->type == JR_JV_NUM ? (int64_t)v->num : def;
-}
-
-/* The helper's outcome line into p->result; without one, what its exit
- * status says. */
-static void read_outcome(struct jr_exec_proc *p)
-{
-    struct jr_exec_result *r = &p->result;
-    struct jr_jv *o = NULL;
-    const char *name, *msg, *stage;
-
-    r->exit_code = -1;
-    r->cpu_ms = r->max_rss_bytes = r->wall_ms = -1;
-    if (p->status_len > 0)
-        o = jr_jv_parse(p->status_line, p->status_len);
-    name = o ? jr_jv_str(o, "outcome") : NULL;
-    if (!name || outcome_of(name) == JR_OUT_NONE) {
-        r->outcome = p->exit_signal ? JR_OUT_SIGNALED : JR_OUT_SETUP_ERROR;
-        r->signal = p->exit_signal;
-        if (p->lost)
-            snprintf(r->message, sizeof r->message, "the sandbox helper ended without "
-                     "reporting (its sandbox server was lost)");
-        else
-            snprintf(r->message, sizeof r->message, p->exit_signal
-                     ? "the sandbox helper was killed by signal %d before reporting"
-                     : "the sandbox helper exited with status %d without reporting",
-                     p->exit_signal ? p->exit_signal : (int)p->exit_status);
-        jr_jv_free(o);
-        return;
-    }
-    r->outcome = outcome_of(name);
-    r->exit_code = (int)num_of(o, "exit_code", -1);
-    r->signal = (int)num_of(o, "signal", 0);
-    r->cpu_ms = num_of(o, "cpu_ms", -1);
-    r->max_rss_bytes = num_of(o, "max_rss_bytes", -1);
-    r->wall_ms = num_of(o, "wall_ms", -1);
-    msg = jr_jv_str(o, "message");
-    stage = jr_jv_str(o, "stage");
-    if (r->outcome == JR_OUT_SETUP_ERROR)
-        snprintf(r->message, sizeof r->message, "setup_error at stage %s (errno %d): %s",
-                 stage ? stage : "?", (int)num_of(o, "errno", 0), msg ? msg : "");
-    else if (r->outcome == JR_OUT_EXITED && r->exit_code != 0)
-        snprintf(r->message, sizeof r->message, "exit code %d", r->exit_code);
-    else if (r->outcome == JR_OUT_SIGNALED)
-        snprintf(r->message, sizeof r->message, "killed by signal %d", r->signal);
-    else if (msg)
-        snprintf(r->message, sizeof r->message, "%s", msg);
-    jr_jv_free(o);
-}
-
-/* Has the helper sent a complete outcome line? It sends it once the task's
- * processes are all dead and reaped (before its namespaces are torn down
- * and its cgroups removed), then closes the status pipe. */
-static int have_outcome(const struct jr_exec_proc *p)
-{
-    struct jr_jv *o;
-    const char *name;
-    int ok;
-
-    if (!p->status_eof || p->status_len == 0 || p->status_line[p->status_len - 1] != '\n')
-        return 0;
-    o = jr_jv_parse(p->status_line, p->status_len);
-    name = o ? jr_jv_str(o, "outcome") : NULL;
-    ok = name && outcome_of(name) != JR_OUT_NONE;
-    jr_jv_free(o);
-    return ok;
-}
-
-/* The attempt ends when every pipe has closed and either the outcome line
- * is in or the helper has exited (without a line: its exit status says
- * what happened). A helper still tearing down is reaped later by the
- * server, whose notice lets the proc go (helper_exited). */
-static void maybe_done(void *owner)
-{
-    struct jr_exec_proc *p = owner;
-
-    if (p->reported || p->c.open_pipes > 0 || (!p->exited && !have_outcome(p)))
-        return;
-    p->reported = 1;
-    jr_sbexec_abort_fetches(p);
-    read_outcome(p);
-    if (p->fetch_err[0]) { /* the helper only saw its gate close */
-        p->result.outcome = JR_OUT_SETUP_ERROR;
-        p->result.exit_code = -1;
-        p->result.signal = 0;
-        snprintf(p->result.message, sizeof p->result.message, "%s", p->fetch_err);
-    }
-    jr_exec_child_done(&p->c, &p->result);
-    /* p stays: freed by the caller or by the last handle's close. */
-}
-
-static const struct jr_exec_child_hooks hooks = { maybe_done, maybe_free };
-
-/* The status pipe: one outcome line, kept whole (an oversized one is
- * dropped). */
-static void on_status_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-    struct jr_exec_proc *p = ((struct jr_exec_child *)h->data)->owner;
-
-    (void)hint;
-    buf->base = p->status_line + p->status_len;
-    buf->len = sizeof p->status_line - 1 - p->status_len;
-    if (buf->len == 0) { /* an oversized line: keep reading, drop it */
-        p->status_len = 0;
-        buf->base = p->status_line;
-        buf->len = sizeof p->status_line - 1;
-    }
-}
-
-static void on_status_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
-{
-    struct jr_exec_proc *p = ((struct jr_exec_child *)s->data)->owner;
-
-    (void)buf;
-    if (n > 0) {
-        p->status_len += (size_t)n;
-        p->status_line[p->status_len] = 0;
-        return;
-    }
-    if (n == 0)
-        return;
-    p->status_eof = 1;
-    jr_exec_child_pipe_ended(&p->c, s);
-}
-
-/* The server reaped p's helper (and killed what was left of its process
- * group), or, with status -1, the server is lost: the helper runs on and
- * its pipes still tell the end. */
-static void helper_exited(struct jr_exec_proc *p, int status)
-{
-    p->exited = 1;
-    p->server = NULL;
-    if (status < 0)
-        p->lost = 1;
-    else if (WIFSIGNALED(status))
-        p->exit_signal = WTERMSIG(status);
-    else
-        p->exit_status = WEXITSTATUS(status);
-    unlink_proc(p);
-    maybe_done(p);
-    maybe_free(p);
 }
 
 static void on_server_exit(void *owner, struct jr_sbs *s, int32_t pid, int status)
@@ -224,7 +44,7 @@ static void on_server_exit(void *owner, struct jr_sbs *s, int32_t pid, int statu
     if (pid > 0) {
         for (p = ex->procs; p; p = p->next)
             if (p->pid == pid && p->server == s) {
-                helper_exited(p, status);
+                jr_sbexec_helper_exited(p, status);
                 return;
             }
         return;
@@ -236,11 +56,34 @@ static void on_server_exit(void *owner, struct jr_sbs *s, int32_t pid, int statu
     for (p = ex->procs; p; p = next) {
         next = p->next;
         if (p->server == s)
-            helper_exited(p, -1);
+            jr_sbexec_helper_exited(p, -1);
     }
     jr_sbs_close(s);
-    if (--ex->nservers == 0 && ex->closing)
-        jr_sbexec_free(ex);
+    ex->nservers--;
+    jr_sbexec_maybe_free(ex);
+}
+
+/* The task's folder, rid of a previous attempt's files (that attempt has
+ * ended: its helper let go of them). */
+static void clear_attempt(const char *dir)
+{
+    static const char *const names[] = { JR_EXEC_RUN_RECORD, JR_EXEC_RUN_OUTPUT };
+    char path[PATH_MAX];
+
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (snprintf(path, sizeof path, "%s/%s", dir, names[i]) < (int)sizeof path)
+            unlink(path);
+}
+
+/* A name no one can guess for the helper's control socket (an abstract
+ * one: no file; whoever took it first would only refuse the start). */
+static void control_name(struct sb_exec *ex, char *out, size_t size)
+{
+    uint64_t r;
+
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r)
+        r = uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ ++ex->counter;
+    snprintf(out, size, "jobrt-%016llx", (unsigned long long)r);
 }
 
 int jr_sbexec_start(void *self, const struct jr_exec_spec *spec,
@@ -250,80 +93,99 @@ int jr_sbexec_start(void *self, const struct jr_exec_spec *spec,
 {
     struct sb_exec *ex = self;
     struct jr_exec_proc *p = NULL;
+    struct jr_exec_record rec;
     struct sb_task t = { 0 };
     struct argv_b a = { NULL, 0, 0, 0 };
-    int status[2] = { -1, -1 }, status_open = 0;
+    char control[JR_SB_CONTROL_MAX + 1];
+    int gate[2] = { -1, -1 }, ctl[2] = { -1, -1 };
     int rc, url_fd[MAX_INPUTS];
+    int32_t hpid;
 
     *out_proc = NULL;
     for (int i = 0; i < MAX_INPUTS; i++)
         url_fd[i] = -1;
     if (!spec->argv[0])
         return jr_err_set(e, JR_E_INVALID, "empty command");
-    if ((rc = jr_sbexec_read_task(ex, spec, &t, e)))
+    control_name(ex, control, sizeof control);
+    if ((rc = jr_sbexec_read_task(ex, spec, &t, e)) ||
+        (rc = jr_sbexec_build_args(ex, spec, &t, control, url_fd, &a, e)) ||
+        (rc = ensure_server(ex, e)))
         goto done;
-    if ((rc = jr_sbexec_build_args(ex, spec, &t, url_fd, &a, e)))
-        goto done;
-    if ((rc = ensure_server(ex, e)))
-        goto done;
-    p = calloc(1, sizeof *p);
-    if (!p) {
+    clear_attempt(spec->task_dir);
+    if (!(p = jr_sbexec_proc_new(ex, spec->task_dir, cbs, arg, 0))) {
         rc = jr_err_set(e, JR_E_SYSTEM, "out of memory");
         goto done;
     }
-    /* The helper's ends (gate, stdout, stderr, status) go to the server;
-     * the gate's write end and the pipes' read ends stay here. */
-    if ((rc = jr_exec_child_open(&p->c, ex->loop, p, &hooks, cbs, arg, ex->log_cap, e))) {
-        p->reported = p->exited = 1;
-        if (p->c.open_handles > 0)
-            p = NULL; /* freed once its handles have closed */
-        goto done;
-    }
-    if (pipe2(status, O_CLOEXEC))
+    /* The helper's gate (3), stdout and stderr (1, 2: /dev/null, its task's
+     * output goes to the spool) and control connection (4). */
+    if (pipe2(gate, O_CLOEXEC) || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl)) {
         rc = jr_err_set(e, JR_E_SYSTEM, "pipes: %s", strerror(errno));
-    else if ((rc = jr_exec_child_open_pipe(&p->c, &p->status, status[0], e)) == 0)
-        status[0] = -1, status_open = 1; /* the handle's now */
-    if (rc == 0) {
-        int fds[4] = { p->c.fds[0], p->c.fds[1], p->c.fds[2], status[1] };
-        int32_t hpid;
-        if ((rc = jr_sbs_start(ex->server, a.v + 2, fds, &hpid, e)) == 0)
-            p->pid = hpid;
-    }
-    if (rc) {
-        /* The pipes' handles close; the executor's server, if lost, is
-         * replaced at the next start. */
-        p->reported = p->exited = 1;
-        if (status_open)
-            jr_exec_child_close(&p->c, (uv_handle_t *)&p->status);
-        jr_exec_child_abandon(&p->c);
-        p = NULL;
         goto done;
     }
+    {
+        int fds[4] = { gate[0], ex->devnull, ex->devnull, ctl[1] };
+        if ((rc = jr_sbs_start(ex->server, a.v + 2, fds, &hpid, e)))
+            goto done;
+    }
+    p->pid = hpid;
     p->server = ex->server;
-    p->next = ex->procs;
-    p->prevp = &ex->procs;
-    if (ex->procs)
-        ex->procs->prevp = &p->next;
-    ex->procs = p;
+    p->gate_fd = gate[1];
+    gate[1] = -1;
+    /* Before the "running" row: whoever finds that row finds the record. */
+    memset(&rec, 0, sizeof rec);
+    snprintf(rec.job, sizeof rec.job, "%s", spec->job_id);
+    snprintf(rec.task, sizeof rec.task, "%s", spec->task);
+    rec.attempt = spec->attempt;
+    rec.helper_pid = hpid;
+    rec.helper_start = jr_exec_pid_start(hpid);
+    {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        rec.started_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    }
+    rec.log_cap = ex->log_cap;
+    snprintf(rec.control, sizeof rec.control, "%s", control);
+    if ((rc = jr_exec_record_write(spec->task_dir, &rec, e)) ||
+        (rc = jr_sbexec_watch(p, ctl[0], e))) {
+        ctl[0] = -1; /* taken by watch, even when it failed */
+        goto done;   /* the gate closes: the helper cancels and goes */
+    }
+    ctl[0] = -1;
     jr_sbexec_start_fetches(ex, p, t.inputs, t.ninputs, url_fd);
-    jr_exec_child_started(&p->c);
-    uv_read_start((uv_stream_t *)&p->status, on_status_alloc, on_status_read);
-    *pid = p->pid;
-    *pid_start = jr_exec_pid_start(p->pid);
+    *pid = hpid;
+    *pid_start = rec.helper_start;
     *out_proc = p;
     p = NULL;
 done:
+    if (p)
+        jr_sbexec_release(p); /* its gate closes with it */
     for (int i = 0; i < MAX_INPUTS; i++)
         if (url_fd[i] >= 0)
             close(url_fd[i]);
-    for (int i = 0; i < 2; i++)
-        if (status[i] >= 0)
-            close(status[i]);
-    if (p)
-        proc_free(p);
+    for (int i = 0; i < 2; i++) {
+        if (gate[i] >= 0)
+            close(gate[i]);
+        if (ctl[i] >= 0)
+            close(ctl[i]);
+    }
     jr_sbexec_free_list(a.v);
     jr_sbexec_task_free(&t);
     return rc;
+}
+
+int jr_sbexec_gate(struct jr_exec_proc *p, int shut)
+{
+    ssize_t w;
+
+    if (p->gate_fd < 0)
+        return 0;
+    if (!shut)
+        do
+            w = write(p->gate_fd, "go\n", 3);
+        while (w < 0 && errno == EINTR);
+    close(p->gate_fd);
+    p->gate_fd = -1;
+    return 1;
 }
 
 /* The scheduler's go: at once, or when the last url input is in. */
@@ -333,7 +195,7 @@ void jr_sbexec_go(struct jr_exec_proc *p)
         p->go_wanted = 1;
         return;
     }
-    jr_exec_child_go(&p->c);
+    jr_sbexec_gate(p, 0);
 }
 
 void jr_sbexec_kill(struct jr_exec_proc *p, int signum)
@@ -342,14 +204,18 @@ void jr_sbexec_kill(struct jr_exec_proc *p, int signum)
     p->go_wanted = 0;
     /* Still at its gate: closing it is the cancel, and the helper removes
      * what it prepared. */
-    if (jr_exec_child_shut(&p->c))
-        return;
-    if (p->exited || p->reported)
+    if (jr_sbexec_gate(p, 1) || p->reported || p->ctl_eof)
         return;
     /* SIGTERM: the helper passes it on and SIGKILLs the tree after its
-     * grace. SIGKILL: the helper and its init (one process group) die, and
-     * with the init the whole pid namespace. Through the server, which
-     * knows the pid is still its child; without it (lost), directly. */
+     * grace. SIGKILL: the helper and its pid 1 (one process group) die, and
+     * with pid 1 the whole pid namespace. Attached: through the pidfd whose
+     * process was checked to be the helper. Started here: through the
+     * server, which knows the pid is still its child; without it (lost),
+     * directly. */
+    if (p->pidfd >= 0) {
+        syscall(SYS_pidfd_send_signal, p->pidfd, signum, NULL, 0);
+        return;
+    }
     if (p->server && jr_sbs_kill(p->server, (int32_t)p->pid, signum, signum == SIGKILL) == 0)
         return;
     if (signum == SIGKILL)
@@ -358,3 +224,10 @@ void jr_sbexec_kill(struct jr_exec_proc *p, int signum)
         kill((pid_t)p->pid, signum);
 }
 
+void jr_sbexec_detach(struct jr_exec_proc *p)
+{
+    /* One still at its gate never runs: its helper cancels when the gate
+     * closes, and the next daemon finds it never started. */
+    jr_sbexec_gate(p, 1);
+    jr_sbexec_release(p);
+}

@@ -143,13 +143,14 @@ static void on_events(uv_poll_t *h, int status, int events)
         drain(s);
 }
 
-int jr_sbs_spawn(uv_loop_t *loop, const char *helper, jr_sbs_exit_cb cb, void *owner,
-                 struct jr_sbs **out, struct jr_err *e)
+int jr_sbs_spawn(uv_loop_t *loop, const char *helper, const char *cgroup_parent,
+                 jr_sbs_exit_cb cb, void *owner, struct jr_sbs **out, struct jr_err *e)
 {
     struct jr_sbs *s = calloc(1, sizeof(*s));
     int ctl[2] = {-1, -1}, ev[2] = {-1, -1}, r;
     struct timeval tv = {IO_TIMEOUT_S, 0};
-    char *args[] = {(char *)helper, "sandbox-server", NULL};
+    char *args[] = {(char *)helper, "sandbox-server", cgroup_parent ? "--cgroup-parent" : NULL,
+                    (char *)cgroup_parent, NULL};
     char *env[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
     uv_process_options_t opt;
     uv_stdio_container_t stdio[5];

@@ -17,9 +17,11 @@ struct jr_sbs;
  * from the loop, never inside jr_sbs_start or jr_sbs_kill. */
 typedef void (*jr_sbs_exit_cb)(void *owner, struct jr_sbs *s, int32_t pid, int status);
 
-/* Spawns `helper sandbox-server`. */
-int jr_sbs_spawn(uv_loop_t *loop, const char *helper, jr_sbs_exit_cb cb, void *owner,
-                 struct jr_sbs **out, struct jr_err *e);
+/* Spawns `helper sandbox-server`, in its own session; with cgroup_parent
+ * (may be NULL) it moves into that parent's shims cgroup (cgroup2), out of
+ * the daemon's, so that it and its helpers outlive the daemon. */
+int jr_sbs_spawn(uv_loop_t *loop, const char *helper, const char *cgroup_parent,
+                 jr_sbs_exit_cb cb, void *owner, struct jr_sbs **out, struct jr_err *e);
 /* Forks a helper running `jobrt sandbox words...` with fds (gate, stdout,
  * stderr, status) as its 3, 1, 2 and 4. The fds stay the caller's. Blocks
  * for the server's answer (a fork: well under a millisecond; bounded). */
@@ -31,10 +33,10 @@ int jr_sbs_kill(struct jr_sbs *s, int32_t pid, int signum, int group);
 /* 0 once the server is lost (its lost callback may still be due) or
  * closing. */
 int jr_sbs_alive(const struct jr_sbs *s);
-/* No more requests: the server sees its control socket close, sends its
- * helpers SIGTERM (their cancel) and exits (or is killed after 5 s).
- * Notices still come until the lost callback (pid 0), after which s frees
- * itself; every server gets that callback once. Safe inside callbacks. */
+/* No more requests: the server sees its control socket close and exits
+ * (or is killed after 5 s); its helpers run on. Notices still come until
+ * the lost callback (pid 0), after which s frees itself; every server gets
+ * that callback once. Safe inside callbacks. */
 void jr_sbs_close(struct jr_sbs *s);
 
 #endif

@@ -480,6 +480,14 @@ static int slurm_check(void *self, const char *alias, const struct jr_task_setup
     return JR_OK;
 }
 
+static int slurm_attach(void *self, const struct jr_exec_attach *a,
+                        const struct jr_exec_cbs *cbs, void *arg, struct jr_exec_proc **out,
+                        struct jr_err *e)
+{
+    return sl_attach(self, a->task_dir, a->job_id, a->task, a->attempt, a->log_offset, cbs,
+                     arg, out, e);
+}
+
 static const struct jr_exec_ops slurm_ops = {
     .name = "slurm",
     .start = slurm_start,
@@ -487,6 +495,8 @@ static const struct jr_exec_ops slurm_ops = {
     .kill = slurm_kill,
     .close = slurm_close,
     .check = slurm_check,
+    .attach = slurm_attach,
+    .detach = sl_detach,
     .sandboxed = 0,
     .times_out = 1,
 };
@@ -500,6 +510,8 @@ static const struct jr_exec_ops slurm_sandbox_ops = {
     .kill = slurm_kill,
     .close = slurm_close,
     .check = slurm_check,
+    .attach = slurm_attach,
+    .detach = sl_detach,
     .sandboxed = 1,
     .times_out = 1,
 };

@@ -159,6 +159,7 @@ struct jr_exec_proc {
     struct jr_exec_lines lines[2];
     int64_t read[2];             /* bytes read of each file */
     int64_t logged, log_cap;
+    int64_t progress;            /* the log offset last reported */
     int truncated;
     struct jr_exec_cbs cbs;
     void *arg;

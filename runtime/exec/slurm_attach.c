@@ -70,6 +70,7 @@ int sl_attach(struct sl_exec *ex, const char *task_dir, const char *job_id, cons
     p->read[1] = log_offset >> 32;
     /* What was logged counts against the cap as before. */
     p->logged = p->read[0] + p->read[1];
+    p->progress = log_offset;
     sl_proc_link(p);
     *out = p;
     if (strcmp(r.name, "-") == 0) {

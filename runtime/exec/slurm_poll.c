@@ -64,6 +64,11 @@ void sl_read_output(struct jr_exec_proc *p, int final)
         if (final)
             jr_exec_lines_add(&p->lines[k], 0, 1, on_line, p, k + 1);
     }
+    /* The store keeps how far the log rows reach, with them. */
+    if (p->cbs.progress && sl_log_offset(p) != p->progress) {
+        p->progress = sl_log_offset(p);
+        p->cbs.progress(p->arg, p->progress);
+    }
 }
 
 /* ---- ending attempts ---- */

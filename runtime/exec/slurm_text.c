@@ -296,7 +296,7 @@ int sl_state_started(const char *state)
 
 static int outcome_of(const char *name)
 {
-    for (int k = JR_OUT_EXITED; k <= JR_OUT_CANCELED; k++)
+    for (int k = JR_OUT_EXITED; k <= JR_OUT_LAST; k++)
         if (strcmp(jr_exec_outcome_name(k), name) == 0)
             return k;
     return JR_OUT_NONE;
@@ -328,6 +328,7 @@ static int from_line(const char *line, size_t len, struct jr_exec_result *r, int
     r->cpu_ms = num_of(o, "cpu_ms", -1);
     r->max_rss_bytes = num_of(o, "max_rss_bytes", -1);
     r->wall_ms = num_of(o, "wall_ms", -1);
+    r->ended_ms = num_of(o, "ended_ms", 0);
     msg = jr_jv_str(o, "message");
     stage = jr_jv_str(o, "stage");
     if (r->outcome == JR_OUT_SETUP_ERROR)
@@ -368,7 +369,7 @@ void sl_outcome(const char *line, size_t len, const struct sl_state *job, int ca
         return;
     }
     if (!job) {
-        r->outcome = JR_OUT_SIGNALED;
+        r->outcome = JR_OUT_LOST;
         snprintf(r->message, sizeof r->message, "its Slurm job is no longer known to Slurm"
                  " and the task left no outcome");
         return;
@@ -382,8 +383,7 @@ void sl_outcome(const char *line, size_t len, const struct sl_state *job, int ca
         snprintf(r->message, sizeof r->message, "out of memory (Slurm job %lld ended"
                  " OUT_OF_MEMORY)", (long long)job->id);
     } else if (strcmp(st, "NODE_FAIL") == 0) {
-        r->outcome = JR_OUT_SIGNALED;
-        r->signal = 9;
+        r->outcome = JR_OUT_LOST;
         snprintf(r->message, sizeof r->message, "Slurm node failure: job %lld ended"
                  " NODE_FAIL on %s", (long long)job->id, job->nodes[0] ? job->nodes : "its node");
     } else if (strcmp(st, "CANCELLED") == 0) {
@@ -397,7 +397,7 @@ void sl_outcome(const char *line, size_t len, const struct sl_state *job, int ca
                  " %lld (JobLaunchFailure) on %s", (long long)job->id,
                  job->nodes[0] ? job->nodes : "its node");
     } else {
-        r->outcome = JR_OUT_SIGNALED;
+        r->outcome = JR_OUT_LOST;
         r->signal = job->signal;
         if (step_exit >= 0)
             snprintf(r->message, sizeof r->message, "its srun step in Slurm job %lld ended"

@@ -31,10 +31,10 @@ const char *jr_exec_outcome_name(int outcome)
 {
     static const char *const names[] = {
         NULL, "exited", "signaled", "oom", "timeout", "pids_limit", "seccomp",
-        "setup_error", "canceled"
+        "setup_error", "canceled", "orphaned", "lost"
     };
 
-    if (outcome <= 0 || outcome > JR_OUT_CANCELED)
+    if (outcome <= 0 || outcome > JR_OUT_LAST)
         return NULL;
     return names[outcome];
 }

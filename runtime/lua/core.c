@@ -135,13 +135,15 @@ static void slurm_opts(lua_State *L, int idx, struct jr_core_slurm_opts *o)
 
 /* open(cfg): cfg.data_dir, cfg.node {cpu, memory, gpu, max_tasks},
  * cfg.kill_grace (seconds), cfg.sandbox {network, require, images,
- * allow_host_paths} (the daemon's normalised config always has one;
- * without it, embedders and tests, tasks run with plain spawn),
+ * allow_host_paths, orphan_timeout (seconds)} (the daemon's normalised
+ * config always has one; without it, embedders and tests, tasks run with
+ * plain spawn), cfg.shutdown.tasks ("keep": close leaves sandboxed tasks
+ * running for the next daemon; else, and without it, close kills them),
  * cfg.executor {backend = "slurm", partition, account, bin, conf,
  * sbatch_args, poll (seconds), max_tasks, sandbox (with cfg.sandbox's
- * options then), batch {max_tasks, width, window
- * (seconds), max_cpu, max_memory}} (tasks run as Slurm jobs). The strings
- * stay on the stack while jr_core_open copies what it keeps. */
+ * options then), batch {max_tasks, width, window (seconds), max_cpu,
+ * max_memory}} (tasks run as Slurm jobs). The strings stay on the stack
+ * while jr_core_open copies what it keeps. */
 static int l_open(lua_State *L)
 {
     struct core *c = jr_lcore_check(L);
@@ -173,9 +175,20 @@ static int l_open(lua_State *L)
         o.sandbox.require = string_list(L, sb, "require", 0);
         o.sandbox.images = string_list(L, sb, "images", 1);
         o.sandbox.allow_host_paths = string_list(L, sb, "allow_host_paths", 0);
+        if (lua_getfield(L, sb, "orphan_timeout") == LUA_TNUMBER)
+            o.sandbox.orphan_timeout_ms = lua_tonumber(L, -1) > 0
+                ? (int64_t)(lua_tonumber(L, -1) * 1000) : -1;
+        lua_pop(L, 1);
     }
     if (lua_getfield(L, 1, "executor") == LUA_TTABLE)
         slurm_opts(L, lua_gettop(L), &o.slurm);
+    if (lua_getfield(L, 1, "shutdown") == LUA_TTABLE) {
+        lua_getfield(L, -1, "tasks");
+        o.keep_tasks = lua_type(L, -1) == LUA_TSTRING &&
+                       strcmp(lua_tostring(L, -1), "keep") == 0;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
     if (jr_core_open(&o, &c->core, &e))
         return jr_lcore_fail_err(L, &e);
     lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
@@ -231,6 +244,18 @@ static int l_node(lua_State *L)
     return 1;
 }
 
+/* stop_tasks(): shutdown.tasks = stop. Nothing starts any more; running
+ * tasks are stopped (their grace applies) and go back to ready for the
+ * next start. Returns how many still run; node().running says when none
+ * is left. */
+static int l_stop_tasks(lua_State *L)
+{
+    struct core *c = jr_lcore_open(L);
+
+    lua_pushinteger(L, (lua_Integer)jr_sched_stop_all(c->core->sched));
+    return 1;
+}
+
 static int l_is_open(lua_State *L)
 {
     lua_pushboolean(L, jr_lcore_check(L)->core != NULL);
@@ -242,6 +267,7 @@ static const luaL_Reg core_funcs[] = {
     { "close", l_close },
     { "is_open", l_is_open },
     { "node", l_node },
+    { "stop_tasks", l_stop_tasks },
     { NULL, NULL },
 };
 

@@ -1,7 +1,8 @@
 /* One task's cgroups: leaves under <hierarchy>/<parent>/<name> for memory,
  * pids, cpu and cpu accounting (cgroup v2 where it has the controller, v1
  * otherwise) plus a cgroup2 leaf for cgroup.kill; limits, stats, kill,
- * removal, and the start-up sweep of leaves a crashed daemon left behind. */
+ * removal, the start-up sweep of leaves a crashed daemon left behind, and
+ * the sandbox server's own cgroup2 leaf. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -373,6 +374,24 @@ void jr_sb_cg_destroy(struct jr_sb_cg *cg)
         cg->dir[r][0] = '\0';
 }
 
+/* Does a sandbox's pid 1 (comm "jobrt-init", child.c) live in leaf? */
+static int holds_init(const char *leaf)
+{
+    char path[700], procs[8192], comm[32];
+
+    snprintf(path, sizeof(path), "%s/cgroup.procs", leaf);
+    if (jr_sb_read_file(path, procs, sizeof(procs)) < 0)
+        return 0;
+    for (char *p = procs; *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : p + strlen(p)) {
+        long pid = strtol(p, NULL, 10);
+        snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+        if (pid > 0 && jr_sb_read_file(path, comm, sizeof(comm)) > 0 &&
+            strcmp(comm, "jobrt-init\n") == 0)
+            return 1;
+    }
+    return 0;
+}
+
 int jr_sandbox_cleanup_stale(const char *parent)
 {
     struct jr_sandbox_cgmounts m;
@@ -401,7 +420,16 @@ int jr_sandbox_cleanup_stale(const char *parent)
             if (de->d_type != DT_DIR || !jr_sandbox_cg_valid_name(de->d_name))
                 continue;
             snprintf(leaf, sizeof(leaf), "%s/%s", dir, de->d_name);
-            if (remove_dir(leaf, r == JR_CG_V2) == 0) {
+            /* A leaf whose sandbox's pid 1 lives belongs to a helper that
+             * is still running (pid 1 dies with it): the task outlived a
+             * daemon and will be reattached, and its helper removes the
+             * leaf. Anything else left in a task's leaf is stale. */
+            if (rmdir(leaf) == 0) {
+                removed++;
+            } else if (errno == ENOENT || strcmp(de->d_name, JR_SB_SHIM_CGROUP) == 0 ||
+                       holds_init(leaf)) {
+                continue; /* live helpers (and the server) are in shims */
+            } else if (remove_dir(leaf, r == JR_CG_V2) == 0) {
                 removed++;
             } else if (!failed++) {
                 saved = errno;
@@ -414,4 +442,24 @@ int jr_sandbox_cleanup_stale(const char *parent)
         return -1;
     }
     return removed;
+}
+
+int jr_sb_cg_place_self(const char *parent, const char *name)
+{
+    struct jr_sandbox_cgmounts m;
+    char dir[320], pid[24];
+
+    if (jr_sb_cg_load_mounts(&m))
+        return -1;
+    if (!m.path[JR_CG_V2][0]) {
+        errno = ENOENT;
+        return -1;
+    }
+    if (make_parent(m.path[JR_CG_V2], parent, NULL) ||
+        jr_sandbox_cg_path(dir, sizeof(dir), m.path[JR_CG_V2], parent, name))
+        return -1;
+    if (mkdir(dir, 0755) && errno != EEXIST)
+        return -1;
+    snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    return write_in(dir, "cgroup.procs", pid);
 }

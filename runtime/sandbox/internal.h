@@ -77,6 +77,14 @@ void jr_sb_cg_stats(const struct jr_sb_cg *cg, struct jr_sb_cg_stats *s);
 void jr_sb_cg_kill(const struct jr_sb_cg *cg);
 /* Waits (bounded) until the leaves are empty, then removes them. */
 void jr_sb_cg_destroy(struct jr_sb_cg *cg);
+/* The cgroup2 leaf under the cgroup parent where the sandbox server and
+ * its helpers live, out of the daemon's cgroup (not a task's: the
+ * stale-cgroup sweep only removes it when it is empty). */
+#define JR_SB_SHIM_CGROUP "shims"
+/* Moves the calling process into the cgroup2 leaf parent/name (made if
+ * missing); v1 hierarchies stay as they are. 0 or -1 with errno (no
+ * cgroup2, or not allowed). */
+int jr_sb_cg_place_self(const char *parent, const char *name);
 /* Reads the whole (small) file into buf; returns its length or -1. */
 ssize_t jr_sb_read_file(const char *path, char *buf, size_t len);
 /* Writes s to an existing file; 0 or -1 with errno. */
@@ -142,6 +150,70 @@ int jr_sb_proxy_fds(struct jr_sb_proxy *px, struct pollfd *p, int max, int64_t n
 void jr_sb_proxy_run(struct jr_sb_proxy *px, const struct pollfd *p, int n, int64_t now);
 void jr_sb_proxy_close(struct jr_sb_proxy *px);
 
+/* ---- a task that outlives its daemon (--run-dir) ---- */
+/* spool.c: the task's output into DIR/output as line records. */
+#define JR_SB_SPOOL_IN 3         /* the task's stdout, stderr; our messages */
+struct jr_sb_spool {
+    int fd;                      /* the spool (O_APPEND), -1 = none yet */
+    int dirfd;                   /* where it is made, at the first line */
+    int failed;                  /* it could not be made: output is dropped */
+    int in[JR_SB_SPOOL_IN];      /* read ends of the task's stdout and stderr
+                                  * and of our messages (as stderr), -1 once
+                                  * at their end */
+    char *line[JR_SB_SPOOL_IN];  /* a partial line per input */
+    size_t len[JR_SB_SPOOL_IN];
+    char *out;                   /* the records of one read */
+    size_t outlen;
+    int64_t logged, cap;         /* cap 0: no cap */
+    int truncated;
+    int appended;                /* writes to the spool so far */
+};
+
+/* Prepares the spool DIR/attempt.log in dirfd (made, emptied, at the first
+ * line). 0 or -1 with e. */
+int jr_sb_spool_open(struct jr_sb_spool *sp, int dirfd, int64_t cap, struct jr_sb_err *e);
+/* The pipes: wr gets the write ends, the task's stdout and stderr (for the
+ * child) and ours (non-blocking, for our stderr). */
+int jr_sb_spool_pipes(struct jr_sb_spool *sp, int wr[JR_SB_SPOOL_IN], struct jr_sb_err *e);
+/* One non-blocking read of input k (0 stdout, 1 stderr, 2 ours): 1 when
+ * records were appended. At its end the pipe is closed (in[k] = -1). */
+int jr_sb_spool_read(struct jr_sb_spool *sp, int k);
+/* Reads the pipes to their end (every writer is gone), at most ms. */
+void jr_sb_spool_drain(struct jr_sb_spool *sp, int64_t ms);
+void jr_sb_spool_close(struct jr_sb_spool *sp);
+
+/* shim.c: the control socket, the attached daemon and the orphan clock. */
+struct jr_sb_shim {
+    int dirfd;                   /* the run folder, --run-dir (O_PATH) */
+    int lfd;                     /* listening on the control socket, -1 =
+                                  * none or at the end */
+    int conn;                    /* the attached daemon, -1 = none */
+    int conn_watched;            /* conn is a socket whose end we watch */
+    int64_t alone_since;         /* ms since when no daemon is attached */
+    int64_t orphan_ms;           /* 0 = never stop for that */
+    uid_t uid;                   /* who may attach */
+};
+
+/* Opens the run folder and listens on the control socket (o->control);
+ * takes o->status_fd as the first connection on success. 0 or -1 with e
+ * (status_fd then untouched). */
+int jr_sb_shim_open(struct jr_sb_shim *sh, const struct jr_sandbox_opts *o,
+                    struct jr_sb_err *e);
+/* The listener's and the connection's pollfds. */
+void jr_sb_shim_fds(const struct jr_sb_shim *sh, struct pollfd *p);
+/* Handles their revents: a new daemon, a gone one. */
+void jr_sb_shim_handle(struct jr_sb_shim *sh, const struct pollfd *p, int64_t now);
+/* 1 once the orphan timeout has passed; else lowers *wait (ms, -1 =
+ * none) to its deadline when no daemon is attached. */
+int jr_sb_shim_check(struct jr_sb_shim *sh, int64_t now, int64_t *wait);
+/* Output was spooled: tells the attached daemon. */
+void jr_sb_shim_wake(struct jr_sb_shim *sh);
+/* The end: stops listening, appends the outcome line to the attempt's
+ * record (when it names us), sends it to the attached daemon and lets it
+ * go. 0 when it went to either, else -1. */
+int jr_sb_shim_finish(struct jr_sb_shim *sh, const char *line, size_t len);
+void jr_sb_shim_close(struct jr_sb_shim *sh);
+
 /* ---- the child (child.c) ---- */
 struct jr_sb_child {
     const struct jr_sandbox_opts *o;
@@ -150,7 +222,7 @@ struct jr_sb_child {
     char *const *envp;
     const char *path;            /* the sandbox's PATH, for the exec search */
     int sync_fd, err_fd, status_fd;
-    int close_fds[8];            /* the parent's ends and fds: closed first */
+    int close_fds[14];           /* the parent's ends and fds: closed first */
     int nclose;
     int netns;
     int proxy_fd;                /* allow: where the listener goes, else -1 */
@@ -179,7 +251,7 @@ _Noreturn void jr_sb_child_main(const struct jr_sb_child *c);
 
 /* ---- the supervising parent's watch over one task (supervise.c) ---- */
 /* Why the supervisor stopped the task (the first reason is reported). */
-enum { R_NONE, R_TIMEOUT, R_CANCEL, R_OOM, R_PIDS };
+enum { R_NONE, R_TIMEOUT, R_CANCEL, R_OOM, R_PIDS, R_ORPHAN };
 
 /* The supervisor's view of the running task (run.c fills it). */
 struct jr_sb_sup {
@@ -195,6 +267,8 @@ struct jr_sb_sup {
     struct jr_sb_report rep;     /* pid 1's report, when have_rep */
     int have_rep;
     struct jr_sb_proxy *proxy;   /* network allow, else NULL */
+    struct jr_sb_shim *shim;     /* --run-dir, else NULL */
+    struct jr_sb_spool *spool;   /* --run-dir: the task's output, else NULL */
 };
 
 int64_t jr_sb_now_ms(void);
@@ -202,7 +276,8 @@ int64_t jr_sb_now_ms(void);
 void jr_sb_hard_kill(struct jr_sb_sup *s);
 /* Waits until pid 1 reports the main task's end (1: pid 1 may still be
  * exiting) or ends without a report (0, its siginfo in si), enforcing the
- * timeout, cancel (SIGTERM on sigfd) and the memory and pids limits. */
+ * timeout, cancel (SIGTERM on sigfd), the memory and pids limits and the
+ * orphan timeout, and spooling the task's output. */
 int jr_sb_supervise(struct jr_sb_sup *s, siginfo_t *si);
 /* The outcome from what the supervisor saw, the report and the cgroups. */
 void jr_sb_classify(struct jr_sb_sup *s, const siginfo_t *si, struct jr_sandbox_outcome *oc);

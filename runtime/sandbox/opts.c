@@ -50,6 +50,16 @@ const char jr_sandbox_usage[] =
 "  --status-fd N         where the outcome line goes (default 3)\n"
 "  --gate-fd N           prepare everything, then wait until \"go\" can be read\n"
 "                        from fd N before starting the task; EOF = canceled\n"
+"  --run-dir DIR         the task outlives whoever started it: its output goes\n"
+"                        to DIR/attempt.log (lines, bounded by --log-cap), its\n"
+"                        outcome is appended to DIR/attempt.record when that\n"
+"                        names this helper, the status fd gets 'o' per append\n"
+"                        and then the outcome; see runtime/exec/record.h\n"
+"  --control NAME        with --run-dir: listen on the abstract unix socket\n"
+"                        NAME for a new status connection (its own uid only)\n"
+"  --log-cap BYTES       with --run-dir: output kept (default 1MiB)\n"
+"  --orphan-timeout SECONDS  with --run-dir: stop the task after this long\n"
+"                        with no status connection (default 10m, 0 = never)\n"
 "  --cgroup-name NAME    unique leaf name, e.g. job-task-attempt\n"
 "  --cgroup-parent PATH  parent under each hierarchy root (default jobrt)\n"
 "  --hostname NAME       host name inside (default jobrt)\n"
@@ -59,8 +69,9 @@ const char jr_sandbox_usage[] =
 "stdin is /dev/null; stdout/stderr are the helper's. SIGTERM (or SIGINT)\n"
 "cancels: the tree gets SIGTERM, then SIGKILL after the grace period.\n"
 "Outcome: {\"outcome\":\"exited|signaled|oom|timeout|pids_limit|seccomp|\n"
-"setup_error|canceled\",\"exit_code\":N,\"signal\":N,\"stage\":S,\"errno\":N,\n"
-"\"message\":S,\"cpu_ms\":N,\"max_rss_bytes\":N,\"wall_ms\":N,\"layers\":[...]}\n"
+"setup_error|canceled|orphaned\",\"exit_code\":N,\"signal\":N,\"stage\":S,\"errno\":N,\n"
+"\"message\":S,\"cpu_ms\":N,\"max_rss_bytes\":N,\"wall_ms\":N,\"ended_ms\":N,\n"
+"\"layers\":[...]}\n"
 "Exit status: 0 when an outcome was reported, 1 when not.\n";
 
 int64_t jr_sandbox_parse_bytes(const char *s)
@@ -247,6 +258,8 @@ static void set_defaults(struct jr_sandbox_opts *o)
     o->cgroup_parent = "jobrt";
     o->hostname = "jobrt";
     o->uid = 1000;
+    o->log_cap = 1024 * 1024;
+    o->orphan_timeout_ms = 10 * 60 * 1000;
 }
 
 int jr_sandbox_parse(int n, char **args, struct jr_sandbox_opts *o,
@@ -340,12 +353,32 @@ int jr_sandbox_parse(int n, char **args, struct jr_sandbox_opts *o,
                 snprintf(err, errlen, "--cpu: bad millicores \"%s\"", v);
                 return -1;
             }
-        } else if (strcmp(name, "--timeout") == 0 || strcmp(name, "--grace") == 0) {
+        } else if (strcmp(name, "--timeout") == 0 || strcmp(name, "--grace") == 0 ||
+                   strcmp(name, "--orphan-timeout") == 0) {
             if ((num = jr_sandbox_parse_seconds(v)) < 0) {
                 snprintf(err, errlen, "%s: bad duration \"%s\"", name, v);
                 return -1;
             }
-            *(name[2] == 't' ? &o->timeout_ms : &o->grace_ms) = num;
+            *(name[2] == 't' ? &o->timeout_ms : name[2] == 'g' ? &o->grace_ms
+                             : &o->orphan_timeout_ms) = num;
+        } else if (strcmp(name, "--control") == 0) {
+            if (!jr_sandbox_cg_valid_name(v) || strlen(v) > JR_SB_CONTROL_MAX) {
+                snprintf(err, errlen, "--control: 1-%d of [A-Za-z0-9._-]", JR_SB_CONTROL_MAX);
+                return -1;
+            }
+            o->control = v;
+        } else if (strcmp(name, "--run-dir") == 0) {
+            if (v[0] != '/') {
+                snprintf(err, errlen, "--run-dir: an absolute folder");
+                return -1;
+            }
+            o->run_dir = v;
+        } else if (strcmp(name, "--log-cap") == 0) {
+            if ((num = jr_sandbox_parse_bytes(v)) <= 0) {
+                snprintf(err, errlen, "--log-cap: bad size \"%s\"", v);
+                return -1;
+            }
+            o->log_cap = num;
         } else if (strcmp(name, "--network") == 0) {
             if (strcmp(v, "none") == 0)
                 o->network = JR_SB_NET_NONE;

@@ -15,7 +15,7 @@ static const char *const layer_names[JR_SB_NLAYERS] = {
 
 static const char *const outcome_names[] = {
     "exited", "signaled", "oom", "timeout", "pids_limit", "seccomp",
-    "setup_error", "canceled",
+    "setup_error", "canceled", "orphaned",
 };
 
 const char *jr_sandbox_layer_name(int layer)
@@ -101,6 +101,8 @@ int jr_sandbox_outcome_json(const struct jr_sandbox_outcome *oc, char *buf,
         put(&o, ",\"max_rss_bytes\":%lld", (long long)oc->max_rss_bytes);
     if (oc->wall_ms >= 0)
         put(&o, ",\"wall_ms\":%lld", (long long)oc->wall_ms);
+    if (oc->ended_ms > 0)
+        put(&o, ",\"ended_ms\":%lld", (long long)oc->ended_ms);
     put(&o, ",\"layers\":[");
     for (int i = 0, first = 1; i < JR_SB_NLAYERS; i++) {
         if (oc->layers & (1u << i)) {

@@ -1,7 +1,8 @@
 /* `jobrt sandbox`: the supervising parent. It prepares everything before the
  * clone (seccomp BPF, mount plan, cgroups), clones the namespaced child,
  * maps its ids, has supervise.c watch it, and reports the outcome as one
- * JSON line on the status fd. */
+ * JSON line on the status fd, or with --run-dir through the shim (the
+ * attempt's record, then the attached daemon; shim.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
@@ -160,6 +161,45 @@ size_t jr_sb_title_area(int argc, char **argv, char **start)
 
 static int emit(int fd, const struct jr_sandbox_outcome *oc);
 
+static int64_t wall_clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The outcome to whoever waits for it: 1 when it went out, -1 when not.
+ * With a shim, the task's last output is spooled first (every writer is
+ * gone by now), so the outcome follows all of it. */
+static int deliver(struct jr_sb_sup *s, struct jr_sandbox_outcome *oc)
+{
+    char buf[2048];
+    int n, rc;
+
+    oc->ended_ms = wall_clock_ms();
+    if (!s->shim) {
+        rc = emit(s->o->status_fd, oc);
+        close(s->o->status_fd);
+        return rc == 0 ? 1 : -1;
+    }
+    if (s->spool) {
+        /* Our messages' pipe ends here (our stderr is its write end). */
+        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (null < 0 || dup2(null, 2) < 0)
+            close(2);
+        if (null >= 0)
+            close(null);
+        jr_sb_spool_drain(s->spool, 2000);
+        jr_sb_spool_close(s->spool);
+        s->spool = NULL;
+    }
+    n = jr_sandbox_outcome_json(oc, buf, sizeof(buf));
+    rc = n > 0 ? jr_sb_shim_finish(s->shim, buf, (size_t)n) : -1;
+    jr_sb_shim_close(s->shim);
+    s->shim = NULL;
+    return rc == 0 ? 1 : -1;
+}
+
 /* The outcome is final once pid 1 has reported (the task's processes are
  * all dead and reaped): send it now, then let the namespaces' teardown and
  * the cgroups' removal happen while the daemon goes on. The status fd and
@@ -170,8 +210,7 @@ static void report_early(struct jr_sb_sup *s, struct jr_sandbox_outcome *oc, int
     if (s->have_cg)
         jr_sb_cg_kill(&s->cg); /* belt and braces: a pid namespace escapee */
     oc->wall_ms = jr_sb_now_ms() - s->t0;
-    *emitted = emit(s->o->status_fd, oc) == 0 ? 1 : -1;
-    close(s->o->status_fd);
+    *emitted = deliver(s, oc);
     if (s->proxy) {
         jr_sb_proxy_close(s->proxy);
         s->proxy = NULL;
@@ -183,8 +222,7 @@ static void report_early(struct jr_sb_sup *s, struct jr_sandbox_outcome *oc, int
     }
 }
 
-/* *emitted: 0 when the outcome is still to be written on the status fd,
- * 1 (or -1 on a write error) when run already sent it. */
+/* Sets *emitted to 1 when the outcome went out, -1 when it could not. */
 static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
                 char *title, size_t title_len, const struct jr_sb_host *host,
                 int *emitted)
@@ -197,6 +235,9 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
     int sync_p[2] = {-1, -1}, err_p[2] = {-1, -1}, status_p[2] = {-1, -1};
     int proxy_p[2] = {-1, -1};
     struct jr_sb_proxy proxy;
+    struct jr_sb_shim shim;
+    struct jr_sb_spool spool;
+    int out_w[JR_SB_SPOOL_IN] = {-1, -1, -1}, null = -1;
     int cgfd = -1, into_cgroup = 0, rootless = geteuid() != 0;
     int netns = o->network != JR_SB_NET_FULL; /* allow fails closed to none */
     sigset_t sigs;
@@ -204,15 +245,31 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
 
     memset(&s, 0, sizeof(s));
     memset(&e, 0, sizeof(e));
+    /* A gone reader (a daemon that died) is an error to handle, never our
+     * end: the task gets every signal back at its exec. */
+    signal(SIGPIPE, SIG_IGN);
     s.o = o;
     s.pidfd = s.sigfd = s.err_r = s.status_r = -1;
     s.kill_at = -1;
     s.t0 = jr_sb_now_ms();
+    spool.fd = spool.in[0] = spool.in[1] = spool.in[2] = -1;
+    /* First of all: with a run folder the outcome goes through the shim. */
+    if (o->run_dir) {
+        if (jr_sb_shim_open(&shim, o, &e)) {
+            jr_sb_shim_close(&shim);
+            setup_error(oc, &e);
+            *emitted = emit(o->status_fd, oc) == 0 ? 1 : -1;
+            free(plan);
+            return;
+        }
+        s.shim = &shim;
+        if (jr_sb_spool_open(&spool, shim.dirfd, o->log_cap, &e))
+            goto fail;
+        s.spool = &spool;
+    }
     if (!plan) {
         jr_sb_fail(&e, "memory", ENOMEM, "mount plan");
-        plan = NULL;
-        setup_error(oc, &e);
-        return;
+        goto fail;
     }
     for (int i = 0; i < JR_SB_NDEV; i++)
         plan->dev_fd[i] = -1;
@@ -273,14 +330,27 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
         s.t0 = jr_sb_now_ms(); /* the timeout and wall time count from here */
     }
 
+    /* The task writes its output to us, and we to the spool: stdout and
+     * stderr are the pipes' write ends until the clone has its copies. */
+    if (s.spool) {
+        if ((null = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0 ||
+            jr_sb_spool_pipes(&spool, out_w, &e) || dup2(out_w[0], 1) < 0 ||
+            dup2(out_w[1], 2) < 0) {
+            if (!e.stage[0])
+                jr_sb_fail(&e, "spool", errno, "the task's output");
+            goto fail;
+        }
+    }
     struct jr_sb_child c = {
         .o = o, .plan = plan, .filter = &host->filter, .envp = (char *const *)envp,
         .path = path, .sync_fd = sync_p[0], .err_fd = err_p[1],
         .status_fd = status_p[1], .netns = netns, .rootless = rootless,
         .proxy_fd = proxy_p[1], .cap_last = host->cap_last,
-        .close_fds = {sync_p[1], err_p[0], status_p[0], s.sigfd, o->status_fd, proxy_p[0],
-                      cgfd},
-        .nclose = cgfd >= 0 ? 7 : 6,
+        .close_fds = {sync_p[1], err_p[0], status_p[0], s.sigfd, proxy_p[0], cgfd,
+                      s.shim ? shim.conn : o->status_fd, s.shim ? shim.lfd : -1,
+                      s.shim ? shim.dirfd : -1, spool.fd, spool.in[0], spool.in[1],
+                      spool.in[2], out_w[2]},
+        .nclose = 14,
     };
     c.title = title;
     c.title_len = title_len;
@@ -298,6 +368,16 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
     if (s.pid < 0) {
         jr_sb_fail(&e, "clone", errno, "clone3");
         goto fail;
+    }
+    if (s.spool) {
+        /* The end of the task's output is the end of its copies; our own
+         * messages (the proxy's) still reach the spool, as stderr. */
+        dup2(null, 1);
+        dup2(out_w[2], 2);
+        for (int k = 0; k < JR_SB_SPOOL_IN; k++) {
+            close(out_w[k]);
+            out_w[k] = -1;
+        }
     }
     close(sync_p[0]);
     close(err_p[1]);
@@ -336,20 +416,33 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
 fail:
     setup_error(oc, &e);
 done:
+    if (out_w[0] >= 0) { /* no task: our own copies would keep its output open */
+        for (int fd = 1; fd <= 2; fd++)
+            if (null < 0 || dup2(null, fd) < 0)
+                close(fd);
+        for (int k = 0; k < JR_SB_SPOOL_IN; k++) {
+            close(out_w[k]);
+            out_w[k] = -1;
+        }
+    }
     if (s.have_cg) {
         jr_sb_cg_kill(&s.cg);
         jr_sb_cg_destroy(&s.cg);
     }
-    if (!*emitted)
+    if (!*emitted) {
         oc->wall_ms = jr_sb_now_ms() - s.t0;
+        *emitted = deliver(&s, oc);
+    }
     if (s.proxy)
         jr_sb_proxy_close(s.proxy);
     int fds[] = {sync_p[0], sync_p[1], err_p[0], err_p[1], status_p[0], status_p[1],
-                 proxy_p[0], proxy_p[1], s.err_r, s.status_r, s.pidfd, s.sigfd, cgfd};
+                 proxy_p[0], proxy_p[1], s.err_r, s.status_r, s.pidfd, s.sigfd, cgfd,
+                 out_w[0], out_w[1], out_w[2], null};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
         if (fds[i] >= 0)
             close(fds[i]);
-    jr_sb_plan_close(plan);
+    if (plan)
+        jr_sb_plan_close(plan);
     free(plan);
 }
 
@@ -427,7 +520,5 @@ int jr_sandbox_run(int argc, char **argv, char *title, size_t title_len,
     run(&o, &oc, title, title_len, host, &emitted);
     if (host == &own)
         jr_sb_host_free(&own);
-    if (emitted)
-        return emitted > 0 ? 0 : 1;
-    return emit(o.status_fd, &oc) == 0 ? 0 : 1;
+    return emitted > 0 ? 0 : 1;
 }

@@ -29,6 +29,14 @@ const char *jr_sandbox_layer_name(int layer);
 /* The layer's index, or -1 for an unknown name. */
 int jr_sandbox_layer_find(const char *name);
 
+/* ---- a task that outlives its daemon (--run-dir; runtime/exec/record.h) ---- */
+#define JR_SB_RUN_RECORD "attempt.record" /* the daemon's, naming the helper's
+                                           * pid; the helper appends its result */
+#define JR_SB_RUN_OUTPUT "attempt.log"    /* the spool of the task's output lines */
+#define JR_SB_CONTROL_MAX 64          /* bytes of a control socket's name */
+/* A line longer than this is spooled in pieces of this size. */
+#define JR_SB_LINE_MAX 65536
+
 /* ---- options ---- */
 #define JR_SB_MAX_BINDS 64
 #define JR_SB_MAX_ENV 256
@@ -62,8 +70,18 @@ struct jr_sandbox_opts {
     const char *domains[JR_SB_MAX_DOMAINS]; /* allow: "name", "*.suffix", IP */
     int ndomains;
     int proxy_port;            /* allow: the proxy's port on the task's lo */
-    int status_fd;
+    int status_fd;             /* with run_dir: the first control connection */
     int gate_fd;               /* -1: none; else wait for "go" before the clone */
+    const char *run_dir;       /* NULL: output on stdout/stderr, outcome on
+                                * status_fd; else the task outlives its
+                                * daemon (exec/record.h): its output
+                                * spooled there, its result appended to
+                                * the record there */
+    const char *control;       /* run_dir: the abstract socket a later
+                                * daemon attaches on (NULL = none) */
+    int64_t log_cap;           /* run_dir: bytes of output spooled (default 1 MiB) */
+    int64_t orphan_timeout_ms; /* run_dir: stop after this long without a
+                                * daemon, 0 = never (default 10 min) */
     const char *cgroup_name;   /* NULL: "sandbox-<pid>" */
     const char *cgroup_parent; /* under each hierarchy's root; default jobrt */
     const char *hostname;
@@ -103,7 +121,7 @@ extern const char jr_sandbox_usage[];
 /* ---- outcome ---- */
 enum {
     JR_SB_EXITED, JR_SB_SIGNALED, JR_SB_OOM, JR_SB_TIMEOUT, JR_SB_PIDS,
-    JR_SB_SECCOMP_KILL, JR_SB_SETUP_ERROR, JR_SB_CANCELED
+    JR_SB_SECCOMP_KILL, JR_SB_SETUP_ERROR, JR_SB_CANCELED, JR_SB_ORPHANED
 };
 
 struct jr_sandbox_outcome {
@@ -114,6 +132,7 @@ struct jr_sandbox_outcome {
     int err;                   /* setup_error errno */
     char message[256];
     int64_t cpu_ms, max_rss_bytes, wall_ms; /* -1 = unknown, omitted */
+    int64_t ended_ms;          /* wall clock (ms since the epoch), 0 = omitted */
     uint32_t layers;           /* bit per JR_SB_* layer */
 };
 
@@ -163,12 +182,14 @@ int jr_sandbox_probe(const char *cgroup_parent, struct jr_sandbox_probe *out);
 int jr_sandbox_probe_require(const struct jr_sandbox_probe *p,
                              const char *const *names, const char **missing);
 
-/* Kills and removes every cgroup left under cgroup_parent (NULL = "jobrt")
- * by a previous run, in every hierarchy. Call at daemon start-up only: live
- * helpers of this daemon would be killed too. Sandbox mounts live only in
- * the tasks' private mount namespaces, so there are no host mounts to clean.
- * Returns how many cgroups were removed, or -1 with errno on the first
- * failure (the rest are still tried). */
+/* Removes every cgroup left under cgroup_parent (NULL = "jobrt") by a
+ * previous run, in every hierarchy, killing what runs in it; but one with a
+ * live sandbox pid 1 belongs to a helper still running (a task that
+ * outlived its daemon) and is left to it. Call
+ * at daemon start-up. Sandbox mounts live only in the tasks' private mount
+ * namespaces, so there are no host mounts to clean. Returns how many
+ * cgroups were removed, or -1 with errno on the first failure (the rest
+ * are still tried). */
 int jr_sandbox_cleanup_stale(const char *cgroup_parent);
 
 #endif

@@ -6,9 +6,13 @@
  * runs jr_sandbox_run exactly as an exec'd `jobrt sandbox` would. The
  * server reaps its helpers, kills what is left of a helper's process group
  * with it, and sends each exit status on the events socket. When the
- * control socket closes (the daemon is gone) it sends SIGTERM to every
- * helper, which cancels its task as a cancel from the daemon would, and
- * exits. The wire is described in server.h. */
+ * control socket closes (the daemon is gone, or closed it) it exits and
+ * leaves its helpers running: their tasks outlive the daemon, which
+ * reattaches to them or stops them itself (runtime/exec/record.h). Given
+ * --cgroup-parent, it first moves itself (and so every helper it forks)
+ * out of the daemon's cgroup2 into PARENT/shims, so that stopping the
+ * daemon's cgroup (a service manager's stop) leaves them alone. The wire
+ * is described in server.h. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -248,13 +252,18 @@ int jr_sandbox_server_main(int argc, char **argv)
 
     if (!sv)
         return 1;
-    if (argc != 2 || fcntl(JR_SBS_CTL_FD, F_GETFD) < 0 ||
-        fcntl(JR_SBS_EVENTS_FD, F_GETFD) < 0) {
-        fprintf(stderr, "usage: jobrt sandbox-server (started by the daemon, with its "
-                        "control socket on fd 3 and events socket on fd 4)\n");
+    if (!(argc == 2 || (argc == 4 && strcmp(argv[2], "--cgroup-parent") == 0 &&
+                        jr_sandbox_cg_valid_parent(argv[3]))) ||
+        fcntl(JR_SBS_CTL_FD, F_GETFD) < 0 || fcntl(JR_SBS_EVENTS_FD, F_GETFD) < 0) {
+        fprintf(stderr, "usage: jobrt sandbox-server [--cgroup-parent PARENT] (started by "
+                        "the daemon, with its control socket on fd 3 and events socket on "
+                        "fd 4)\n");
         free(sv);
         return 2;
     }
+    if (argc == 4 && jr_sb_cg_place_self(argv[3], JR_SB_SHIM_CGROUP))
+        fprintf(stderr, "jobrt sandbox-server: staying in the daemon's cgroup (moving to "
+                        "%s/%s: %s)\n", argv[3], JR_SB_SHIM_CGROUP, strerror(errno));
     sv->ctl = JR_SBS_CTL_FD;
     sv->events = JR_SBS_EVENTS_FD;
     sv->argv0 = argv[0];
@@ -298,8 +307,6 @@ int jr_sandbox_server_main(int argc, char **argv)
         if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) && serve_one(sv))
             break;
     }
-    for (int i = 0; i < sv->n; i++)
-        kill(sv->helpers[i], SIGTERM);
     close(sv->sigfd);
     jr_sb_host_free(&host);
     free(sv);

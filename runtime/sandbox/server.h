@@ -43,9 +43,9 @@ struct jr_sbs_exit {
     int32_t status;             /* as from waitpid */
 };
 
-/* `jobrt sandbox-server`: serves until the control socket closes, then
- * kills what its helpers still run and exits. argv[0] is reused for the
- * helpers' process titles. */
+/* `jobrt sandbox-server [--cgroup-parent P]`: serves until the control
+ * socket closes, then exits (its helpers run on). argv[0] is reused for
+ * the helpers' process titles. */
 int jr_sandbox_server_main(int argc, char **argv);
 
 #endif

@@ -1,7 +1,9 @@
 /* The sandbox helper's supervising parent, once the task runs: one poll
  * loop over pid 1's pidfd, the cancel signal, pid 1's setup-error and report
- * pipes and the allow-list proxy, enforcing the timeout (SIGTERM, SIGKILL
- * after the grace) and the memory and pids limits; then the outcome. */
+ * pipes, the allow-list proxy and (with --run-dir) the task's output pipes
+ * and the control socket, enforcing the timeout (SIGTERM, SIGKILL after the
+ * grace), the memory and pids limits and the orphan timeout; then the
+ * outcome. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -17,6 +19,11 @@
 #include "sandbox/internal.h"
 
 #define LIMIT_CHECK_MS 100   /* how often oom and pids events are looked at */
+/* The poll set: pidfd, signals, setup error, report; the spool's inputs;
+ * the control socket (listener, connection); then the proxy's. */
+#define SPOOL 4
+#define SHIM (SPOOL + JR_SB_SPOOL_IN)
+#define FIXED (SHIM + 2)
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -91,14 +98,24 @@ int jr_sb_supervise(struct jr_sb_sup *s, siginfo_t *si)
     for (;;) {
         int64_t now = jr_sb_now_ms(), wait = -1;
         int np = 0;
-        struct pollfd p[4 + JR_SB_PROXY_MAX_FDS] = {
+        /* 4-6: the spool's inputs; 7, 8: the control socket. */
+        struct pollfd p[FIXED + JR_SB_PROXY_MAX_FDS] = {
             {s->pidfd, POLLIN, 0}, {s->sigfd, POLLIN, 0}, {s->err_r, POLLIN, 0},
-            {s->status_r, POLLIN, 0},
+            {s->status_r, POLLIN, 0}, {-1, 0, 0}, {-1, 0, 0}, {-1, 0, 0}, {-1, 0, 0},
+            {-1, 0, 0},
         };
         if (s->err_r < 0)
             p[2].fd = -1;
+        for (int k = 0; s->spool && k < JR_SB_SPOOL_IN; k++) {
+            p[SPOOL + k].fd = s->spool->in[k];
+            p[SPOOL + k].events = POLLIN;
+        }
+        if (s->shim)
+            jr_sb_shim_fds(s->shim, p + SHIM);
         if (deadline >= 0 && now >= deadline)
             stop(s, R_TIMEOUT, 1);
+        if (s->shim && jr_sb_shim_check(s->shim, now, &wait))
+            stop(s, R_ORPHAN, 1);
         if (s->kill_at >= 0 && now >= s->kill_at)
             jr_sb_hard_kill(s);
         if (check && s->reason == R_NONE) {
@@ -109,21 +126,30 @@ int jr_sb_supervise(struct jr_sb_sup *s, siginfo_t *si)
             else if (st.pids_max > 0)
                 stop(s, R_PIDS, 0);
         }
-        if (deadline >= 0 && s->reason == R_NONE)
+        if (s->reason != R_NONE)
+            wait = -1; /* the orphan clock no longer counts */
+        if (deadline >= 0 && s->reason == R_NONE && (wait < 0 || deadline - now < wait))
             wait = deadline - now;
         if (s->kill_at >= 0 && (wait < 0 || s->kill_at - now < wait))
             wait = s->kill_at - now;
         if (check && s->reason == R_NONE && (wait < 0 || wait > LIMIT_CHECK_MS))
             wait = LIMIT_CHECK_MS;
         if (s->proxy)
-            np = jr_sb_proxy_fds(s->proxy, p + 4, JR_SB_PROXY_MAX_FDS, now, &wait);
-        if (poll(p, (nfds_t)(4 + np), (int)(wait < 0 ? -1 : wait + 1)) < 0 &&
+            np = jr_sb_proxy_fds(s->proxy, p + FIXED, JR_SB_PROXY_MAX_FDS, now, &wait);
+        if (poll(p, (nfds_t)(FIXED + np), (int)(wait < 0 ? -1 : wait + 1)) < 0 &&
             errno != EINTR) {
-            for (int k = 0; k < 4 + np; k++)
+            for (int k = 0; k < FIXED + np; k++)
                 p[k].revents = 0; /* should not happen */
         }
         if (s->proxy)
-            jr_sb_proxy_run(s->proxy, p + 4, np, jr_sb_now_ms());
+            jr_sb_proxy_run(s->proxy, p + FIXED, np, jr_sb_now_ms());
+        if (s->shim)
+            jr_sb_shim_handle(s->shim, p + SHIM, jr_sb_now_ms());
+        for (int k = 0; s->spool && k < JR_SB_SPOOL_IN; k++)
+            if (p[SPOOL + k].fd >= 0 &&
+                (p[SPOOL + k].revents & (POLLIN | POLLHUP | POLLERR)) &&
+                jr_sb_spool_read(s->spool, k) && s->shim)
+                jr_sb_shim_wake(s->shim);
         if (p[1].revents & POLLIN) {
             struct signalfd_siginfo ssi;
             if (read(s->sigfd, &ssi, sizeof(ssi)) > 0)
@@ -168,6 +194,11 @@ void jr_sb_classify(struct jr_sb_sup *s, const siginfo_t *si, struct jr_sandbox_
                  strerror(s->child_err.err));
     } else if (s->reason == R_CANCEL) {
         oc->kind = JR_SB_CANCELED;
+    } else if (s->reason == R_ORPHAN) {
+        oc->kind = JR_SB_ORPHANED;
+        snprintf(oc->message, sizeof(oc->message), "stopped by its helper after %lld s with"
+                 " no daemon attached (sandbox.orphan_timeout)",
+                 (long long)(s->o->orphan_timeout_ms / 1000));
     } else if (s->reason == R_TIMEOUT) {
         oc->kind = JR_SB_TIMEOUT;
         snprintf(oc->message, sizeof(oc->message), "timed out after %lld ms",

@@ -6,6 +6,9 @@
 
 #include "sched/sched.h"
 
+/* A task stopped by jr_sched_stop_all: it runs again at the next start. */
+#define KILL_SHUTDOWN (JR_OUT_LAST + 1)
+
 enum jstate { J_CREATED, J_AWAITING, J_REJECTED, J_QUEUED, J_RUNNING, J_SUCCEEDED,
               J_FAILED, J_CANCELED, J_SUSPENDED, J_NSTATES };
 enum tstate { T_PENDING, T_READY, T_RUNNING, T_SUCCEEDED, T_FAILED, T_CANCELED,
@@ -41,10 +44,12 @@ struct stask {
     char *workdir;
     char *spec;                  /* the task as submitted (JSON) */
     int64_t started_at;
+    int64_t log_offset;          /* bytes of the attempt's spool logged */
     /* while a process exists */
     struct jr_exec_proc *proc;
     int64_t pid, pid_start;
-    int kill_reason;             /* JR_OUT_TIMEOUT / JR_OUT_CANCELED / 0 */
+    int kill_reason;             /* JR_OUT_TIMEOUT / JR_OUT_CANCELED /
+                                  * KILL_SHUTDOWN / 0 */
     int gated;                   /* spawned, waiting for the commit */
     int in_ready;
     struct stimer *timer;
@@ -88,6 +93,7 @@ struct jr_sched {
     int dispatching, dispatch_again;
     struct jr_store_waiter gate_waiter;
     int closing;
+    int draining;                /* jr_sched_stop_all: nothing starts */
 };
 
 /* What the scheduler reads of a job's row before acting on it. */
@@ -128,6 +134,10 @@ void jr_sched_drop_timer(struct stask *t);
 /* Kill the job's running tasks (SIGTERM then SIGKILL) and cancel its
  * pending/ready ones; the job keeps its place until the last one exits. */
 int jr_sched_stop_tasks(struct jr_sched *s, struct sjob *j, struct jr_err *e);
+/* Recovery: take over t's attempt (state running) through the executor;
+ * it then counts as running, and its timeout runs from its start.
+ * JR_E_NOT_FOUND (e says why) when the executor cannot. */
+int jr_sched_reattach(struct jr_sched *s, struct stask *t, struct jr_err *e);
 
 /* model.c: rows and events */
 /* Write a task's row from the in-memory task plus the given outcome fields. */

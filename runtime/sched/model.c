@@ -229,6 +229,7 @@ static int load_task(void *arg, const struct jr_task_rec *r)
     t->started_at = r->started_at;
     t->pid = r->pid;
     t->pid_start = r->pid_start;
+    t->log_offset = r->log_offset;
     t->alias = strdup(r->alias);
     t->argv = jr_sched_dup_mem(r->argv, r->argv_len);
     t->argv_len = r->argv_len;

@@ -1,7 +1,7 @@
 /* Running tasks: timers, timeouts and kills with a grace period; starting a
  * task through the executor (released at its gate once "running" is
- * committed) as resources fit, in priority order; and its completion,
- * retries and stops. */
+ * committed) as resources fit, in priority order, or taking over one a
+ * previous daemon started; and its completion, retries and stops. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,12 +79,26 @@ static void on_timeout(uv_timer_t *h)
         kill_task(sched_of(tm->task), tm->task, JR_OUT_TIMEOUT);
 }
 
+/* The timeout of a running task, left_ms from now. A sandboxed task's
+ * helper enforces it itself (and reports it); this timer is then only the
+ * backstop. */
+static void start_timeout(struct jr_sched *s, struct stask *t, int64_t left_ms)
+{
+    /* A backend that times out itself (Slurm: from the start on a node,
+     * not from the submit) needs no timer. */
+    if (t->timeout_ms > 0 && !s->ex.ops->times_out && ensure_timer(s, t) == 0)
+        uv_timer_start(&t->timer->h, on_timeout, (uint64_t)left_ms +
+                       (s->ex.ops->sandboxed ? TIMEOUT_BACKSTOP_MS : 0), 0);
+}
+
 static struct jr_sched *sched_of(struct stask *t)
 {
     return t->job->sched;
 }
 
 /* ---- starting tasks ---- */
+
+static void account(struct jr_sched *s, struct stask *t, int sign);
 
 static void on_task_log(void *arg, int stream, const char *line, size_t len)
 {
@@ -101,9 +115,23 @@ static void on_task_log(void *arg, int stream, const char *line, size_t len)
     free(msg);
 }
 
+/* The log rows so far reach offset of the attempt's spool: kept in the
+ * same batch as them. */
+static void on_task_progress(void *arg, int64_t offset)
+{
+    struct stask *t = arg;
+    struct jr_sched *s = sched_of(t);
+
+    t->log_offset = offset;
+    if (!s->closing && !t->job->deleting)
+        jr_store_task_set_log_offset(s->st, t->job->seq, t->idx, offset, NULL);
+}
+
 static void on_task_done(void *arg, const struct jr_exec_result *r);
 
-static const struct jr_exec_cbs task_cbs = { on_task_log, on_task_done };
+static const struct jr_exec_cbs task_cbs = {
+    .log = on_task_log, .progress = on_task_progress, .done = on_task_done,
+};
 
 void jr_sched_gate_commit(struct jr_store_waiter *w, int status)
 {
@@ -123,15 +151,43 @@ void jr_sched_gate_commit(struct jr_store_waiter *w, int status)
                 continue;
             }
             s->ex.ops->go(t->proc);
-            /* A sandboxed task's helper enforces the timeout itself (and
-             * reports it); this timer is then only the backstop. A
-             * backend that times out itself (Slurm: from the start on a
-             * node, not from the submit) needs none. */
-            if (t->timeout_ms > 0 && !s->ex.ops->times_out && ensure_timer(s, t) == 0)
-                uv_timer_start(&t->timer->h, on_timeout, (uint64_t)t->timeout_ms +
-                               (s->ex.ops->sandboxed ? TIMEOUT_BACKSTOP_MS : 0), 0);
+            start_timeout(s, t, t->timeout_ms);
         }
     }
+}
+
+int jr_sched_reattach(struct jr_sched *s, struct stask *t, struct jr_err *e)
+{
+    struct jr_exec_attach a;
+    char dir[4096];
+    int64_t left;
+    int rc;
+
+    if (!s->ex.ops->attach)
+        return jr_err_set(e, JR_E_NOT_FOUND, "the %s executor does not keep tasks across"
+                          " restarts", s->ex.ops->name);
+    if (jr_sched_task_dir(s, t->job->id, t->alias, NULL, dir, sizeof dir))
+        return jr_err_set(e, JR_E_NOT_FOUND, "task directory path too long");
+    memset(&a, 0, sizeof a);
+    a.job_id = t->job->id;
+    a.task = t->alias;
+    a.task_dir = dir;
+    a.attempt = t->attempt;
+    a.pid = t->pid;
+    a.pid_start = t->pid_start;
+    a.log_offset = t->log_offset;
+    t->kill_reason = 0;
+    rc = s->ex.ops->attach(s->ex.self, &a, &task_cbs, t, &t->proc, e);
+    if (rc) {
+        t->proc = NULL;
+        return rc;
+    }
+    t->gated = 0;
+    account(s, t, +1);
+    /* From its start: one that expired while no daemon was here fires now. */
+    left = t->started_at + t->timeout_ms - jr_store_now_ms();
+    start_timeout(s, t, left > 0 ? left : 0);
+    return JR_OK;
 }
 
 /* argv/env blobs to NULL-terminated arrays pointing into the blob. */
@@ -363,7 +419,7 @@ void jr_sched_dispatch(struct jr_sched *s)
 {
     size_t i, k;
 
-    if (s->closing)
+    if (s->closing || s->draining)
         return;
     if (s->dispatching) {
         s->dispatch_again = 1;
@@ -402,8 +458,9 @@ static void on_task_done(void *arg, const struct jr_exec_result *r)
     struct jr_sched *s = sched_of(t);
     char err[330] = "";
     const char *outcome = jr_exec_outcome_name(r->outcome);
-    int64_t now = jr_store_now_ms();
-    int kill_reason = t->kill_reason;
+    /* One that ended while no daemon was attached ended then. */
+    int64_t now = r->ended_ms > 0 ? r->ended_ms : jr_store_now_ms();
+    int kill_reason = t->kill_reason, again = 0;
 
     t->proc = NULL;
     t->gated = 0;
@@ -421,6 +478,25 @@ static void on_task_done(void *arg, const struct jr_exec_result *r)
         t->state = T_CANCELED;
         outcome = jr_exec_outcome_name(JR_OUT_CANCELED);
         snprintf(err, sizeof err, "canceled");
+    } else if ((kill_reason == KILL_SHUTDOWN &&
+                !(r->outcome == JR_OUT_EXITED && r->exit_code == 0)) ||
+               (!kill_reason && r->outcome == JR_OUT_CANCELED)) {
+        /* Stopped by the daemon's shutdown, or canceled without anyone
+         * asking (its helper found its gate closed by a daemon that went,
+         * or was stopped by a daemon's shutdown that did not wait for it).
+         * Either way no one wanted it to end: it runs again, the attempt
+         * not counted. */
+        t->state = T_READY;
+        again = 1;
+        outcome = jr_exec_outcome_name(JR_OUT_CANCELED);
+        if (kill_reason == KILL_SHUTDOWN)
+            snprintf(err, sizeof err, "attempt %lld was stopped by the daemon's shutdown"
+                     " (shutdown.tasks: stop); it runs again", (long long)t->attempt);
+        else
+            snprintf(err, sizeof err, "attempt %lld was interrupted, not canceled (%.200s);"
+                     " it runs again", (long long)t->attempt,
+                     r->message[0] ? r->message : "its helper was stopped");
+        t->attempt--;
     } else if (kill_reason == JR_OUT_TIMEOUT || r->outcome == JR_OUT_TIMEOUT) {
         t->state = T_FAILED;
         outcome = jr_exec_outcome_name(JR_OUT_TIMEOUT);
@@ -447,7 +523,10 @@ static void on_task_done(void *arg, const struct jr_exec_result *r)
         free(t->error);
         t->error = strdup(err);
     }
-    if (t->state == T_FAILED && t->attempt <= t->retries) {
+    if (again) {
+        jr_sched_write_task(s, t, -1, 0, outcome, err, now, NULL);
+        jr_sched_ready_add(s, t);
+    } else if (t->state == T_FAILED && t->attempt <= t->retries) {
         char msg[420];
         snprintf(msg, sizeof msg, "attempt %lld failed (%s); retrying",
                  (long long)t->attempt, err);
@@ -460,6 +539,19 @@ static void on_task_done(void *arg, const struct jr_exec_result *r)
     }
     jr_sched_settle(s, j, NULL);
     jr_sched_dispatch(s);
+}
+
+int64_t jr_sched_stop_all(struct jr_sched *s)
+{
+    struct sjob *j;
+    int i;
+
+    s->draining = 1;
+    for (j = s->jobs.next; j != &s->jobs; j = j->next)
+        for (i = 0; i < j->ntasks; i++)
+            if (j->tasks[i].proc)
+                kill_task(s, &j->tasks[i], KILL_SHUTDOWN);
+    return s->used.max_tasks;
 }
 
 int jr_sched_stop_tasks(struct jr_sched *s, struct sjob *j, struct jr_err *e)

@@ -36,11 +36,29 @@ static int collect_active(void *arg, const struct jr_job_rec *r)
     return 0;
 }
 
+/* A task left running that cannot be reattached: what is left of it is
+ * stopped, and it fails (retried per its retries) saying why. */
+static int recover_lost(struct jr_sched *s, struct stask *t, int live, const char *why,
+                        struct jr_err *e)
+{
+    char msg[300];
+
+    jr_exec_kill_stale(t->pid, t->pid_start);
+    snprintf(msg, sizeof msg, "runtime restarted: %s", why);
+    free(t->error);
+    t->error = strdup(msg);
+    if (live && t->attempt <= t->retries)
+        t->state = T_READY;
+    else
+        t->state = live ? T_FAILED : T_CANCELED;
+    return jr_sched_write_task(s, t, -1, 0, NULL, msg,
+                               t->state == T_READY ? 0 : jr_store_now_ms(), e);
+}
+
 static int recover_job(struct jr_sched *s, struct jr_sched_jobrow *a, struct jr_err *e)
 {
     struct sjob *j;
-    int i, rc = 0, live = a->state == J_QUEUED || a->state == J_RUNNING;
-    int64_t now = jr_store_now_ms();
+    int i, rc = 0, attached = 0, live = a->state == J_QUEUED || a->state == J_RUNNING;
 
     j = jr_sched_load(s, a->seq, a->id, a->state, a->priority, a->max_par,
                       a->created_at, a->started_at, e);
@@ -49,25 +67,28 @@ static int recover_job(struct jr_sched *s, struct jr_sched_jobrow *a, struct jr_
     for (i = 0; i < j->ntasks && !rc; i++) {
         struct stask *t = &j->tasks[i];
         if (t->state == T_RUNNING) {
-            jr_exec_kill_stale(t->pid, t->pid_start);
-            free(t->error);
-            t->error = strdup("runtime restarted");
-            if (live && t->attempt <= t->retries)
-                t->state = T_READY;
+            struct jr_err ae = { 0, "" };
+            int ar = jr_sched_reattach(s, t, &ae);
+            if (ar == JR_OK)
+                attached++;
             else
-                t->state = live ? T_FAILED : T_CANCELED;
-            rc = jr_sched_write_task(s, t, -1, 0, NULL, "runtime restarted",
-                                     t->state == T_READY ? 0 : now, e);
+                rc = recover_lost(s, t, live, ar == JR_E_NOT_FOUND ? ae.msg
+                                  : "its helper could not be reattached", e);
         }
         if (!rc && live && t->state == T_READY && jr_sched_ready_add(s, t))
             rc = jr_err_set(e, JR_E_SYSTEM, "out of memory");
     }
-    if (rc || !live) {
+    /* A job stopped (canceled, suspended, failed) before the restart: the
+     * stop of its tasks that was acknowledged is carried out now. */
+    if (!rc && !live && attached)
+        rc = jr_sched_stop_tasks(s, j, e);
+    if (!attached && (rc || !live)) {
         jr_sched_free_job(s, j);
         return rc;
     }
-    jr_sched_settle(s, j, e);
-    return JR_OK;
+    if (!rc)
+        jr_sched_settle(s, j, e);
+    return rc; /* on an error its attached tasks are let go with it */
 }
 
 static int kill_left(void *arg, const struct jr_task_rec *t)
@@ -131,8 +152,13 @@ int jr_sched_open(uv_loop_t *loop, struct jr_store *st, struct jr_executor ex,
     free(l.v);
     if (rc) {
         s->closing = 1;
-        while (s->jobs.next != &s->jobs)
-            jr_sched_free_job(s, s->jobs.next);
+        while (s->jobs.next != &s->jobs) {
+            struct sjob *j = s->jobs.next;
+            for (i = 0; i < (size_t)j->ntasks; i++)
+                if (j->tasks[i].proc && s->ex.ops->detach)
+                    s->ex.ops->detach(j->tasks[i].proc);
+            jr_sched_free_job(s, j);
+        }
         free(s->ready);
         free(s->data_dir);
         ex.ops->close(ex.self);
@@ -156,8 +182,17 @@ void jr_sched_close(struct jr_sched *s)
     for (j = s->jobs.next; j != &s->jobs; j = next) {
         next = j->next;
         for (i = 0; i < j->ntasks; i++) {
-            if (j->tasks[i].proc) {
-                s->ex.ops->kill(j->tasks[i].proc, SIGKILL);
+            struct stask *t = &j->tasks[i];
+            if (!t->proc)
+                continue;
+            if (s->opts.keep_tasks && s->ex.ops->detach) {
+                /* It runs on, and its row stays "running": the next
+                 * daemon reattaches to it. */
+                s->ex.ops->detach(t->proc);
+                t->proc = NULL;
+                j->running--;
+            } else {
+                s->ex.ops->kill(t->proc, SIGKILL);
                 alive = 1;
             }
         }

@@ -24,6 +24,10 @@ struct jr_sched_opts {
     const char *data_dir;        /* task dirs under DATA/jobs/<job>/<task> */
     struct jr_node node;         /* 0 (or < 0 for gpu) = detect */
     int64_t kill_grace_ms;       /* SIGTERM -> SIGKILL, default 10 s */
+    /* 1: close leaves running tasks running (shutdown.tasks: keep) when the
+     * executor can detach them; 0: close kills them. Either way their rows
+     * stay "running" and the next open reattaches or recovers them. */
+    int keep_tasks;
     /* Called after every event the scheduler writes (may be NULL). */
     void (*on_event)(void *arg, int64_t seq);
     void *event_arg;
@@ -67,14 +71,23 @@ void jr_node_detect(struct jr_node *n);
 
 /* Create the scheduler on loop over st, running tasks through ex (which it
  * then owns), and recover what a previous daemon left: tasks left running
- * are killed if still alive, failed with "runtime restarted" and retried per
- * their retries. */
+ * are reattached when the executor can (their output and outcome follow,
+ * their resources count, their timeout runs from their start, a cancel of
+ * their job is carried out; one that never passed its gate runs again);
+ * otherwise they are killed if still alive, failed with "runtime
+ * restarted" and the reason, and retried per their retries. */
 int jr_sched_open(uv_loop_t *loop, struct jr_store *st, struct jr_executor ex,
                   const struct jr_sched_opts *o, struct jr_sched **out,
                   struct jr_err *e);
-/* Kill running tasks (their rows stay "running"; the next start recovers
- * them) and free the scheduler once its handles are closed. */
+/* Kill running tasks, or with keep_tasks leave them running (their rows
+ * stay "running"; the next start recovers them), and free the scheduler
+ * once its handles are closed. */
 void jr_sched_close(struct jr_sched *s);
+/* shutdown.tasks: stop. Starts no more tasks and stops the running ones
+ * (SIGTERM, then SIGKILL after the grace); each goes back to ready, its
+ * attempt not counted, to run at the next start. Returns how many still
+ * run (jr_sched_stats tells when none is left). */
+int64_t jr_sched_stop_all(struct jr_sched *s);
 
 const struct jr_node *jr_sched_node(const struct jr_sched *s);
 /* Tasks running now and in the in-memory ready queue. */

@@ -356,6 +356,20 @@ int jr_store_task_set_usage(struct jr_store *st, int64_t job_seq, int64_t idx,
     return step_done(st, s, e, "update task usage");
 }
 
+int jr_store_task_set_log_offset(struct jr_store *st, int64_t job_seq, int64_t idx,
+                                 int64_t offset, struct jr_err *e)
+{
+    int rc;
+    sqlite3_stmt *s = jr_store_write_stmt(st, S_TASK_SET_LOG_OFFSET, &rc, e);
+
+    if (!s)
+        return rc;
+    sqlite3_bind_int64(s, 1, job_seq);
+    sqlite3_bind_int64(s, 2, idx);
+    sqlite3_bind_int64(s, 3, offset);
+    return step_done(st, s, e, "update task log offset");
+}
+
 int jr_store_tasks_each(struct jr_store *st, int64_t job_seq, jr_store_task_cb cb,
                         void *arg, struct jr_err *e)
 {
@@ -402,6 +416,7 @@ int jr_store_tasks_each(struct jr_store *st, int64_t job_seq, jr_store_task_cb c
         t.max_rss_bytes = sqlite3_column_int64(s, 27);
         t.wall_ms = sqlite3_column_int64(s, 28);
         t.group = jr_store_col_text(s, 29);
+        t.log_offset = sqlite3_column_int64(s, 30);
         if (cb(arg, &t))
             break;
     }

@@ -54,6 +54,9 @@ static const char *const migrations[] = {
     /* 4: task groups (tasks that count as one under max_parallelism, the
      * parties of one Kuscia task); NULL = a group of its own */
     "ALTER TABLE tasks ADD COLUMN task_group TEXT;",
+    /* 5: how many bytes of a running attempt's output spool are log rows
+     * (a daemon that reattaches replays the rest; runtime/exec/record.h) */
+    "ALTER TABLE tasks ADD COLUMN log_offset INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define JOB_COLS "seq, id, surface, owner, state, priority, max_parallelism," \
@@ -61,7 +64,7 @@ static const char *const migrations[] = {
 #define TASK_COLS "job_seq, idx, alias, deps, state, priority, tolerable, retries," \
     " attempt, cpu, memory, gpu, disk, timeout_ms, argv, env, workdir," \
     " exit_code, signal, outcome, error, started_at, ended_at, pid, pid_start, spec"
-#define TASK_READ_COLS TASK_COLS ", cpu_ms, max_rss_bytes, wall_ms, task_group"
+#define TASK_READ_COLS TASK_COLS ", cpu_ms, max_rss_bytes, wall_ms, task_group, log_offset"
 /* Up to JR_STORE_COUNT_STATES states in ?3..; unused ones stay NULL. */
 #define COUNT_STATES " state IN (?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
 #define LIST_TAIL " AND (?2 IS NULL OR owner = ?2) AND (?3 IS NULL OR surface = ?3)" \
@@ -127,9 +130,14 @@ const char *const jr_store_sql[S_COUNT] = {
     [S_TASK_INSERT] = "INSERT INTO tasks(" TASK_COLS ", task_group) VALUES(?1, ?2, ?3,"
         " ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,"
         " ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
+    /* A row set running is a new attempt: its output starts at offset 0. */
     [S_TASK_SET_STATE] = "UPDATE tasks SET state = ?3, attempt = ?4, exit_code = ?5,"
         " signal = ?6, outcome = ?7, error = ?8, started_at = ?9, ended_at = ?10,"
-        " pid = ?11, pid_start = ?12 WHERE job_seq = ?1 AND idx = ?2",
+        " pid = ?11, pid_start = ?12,"
+        " log_offset = CASE WHEN ?3 = 'running' THEN 0 ELSE log_offset END"
+        " WHERE job_seq = ?1 AND idx = ?2",
+    [S_TASK_SET_LOG_OFFSET] = "UPDATE tasks SET log_offset = ?3"
+        " WHERE job_seq = ?1 AND idx = ?2",
     [S_TASK_SET_USAGE] = "UPDATE tasks SET cpu_ms = ?3, max_rss_bytes = ?4, wall_ms = ?5"
         " WHERE job_seq = ?1 AND idx = ?2",
     [S_TASKS_EACH] = "SELECT " TASK_READ_COLS " FROM tasks WHERE job_seq = ?1 ORDER BY idx",

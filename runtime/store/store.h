@@ -54,6 +54,9 @@ struct jr_task_rec {
      * usage; has_usage = 0 when none was recorded. */
     int has_usage;
     int64_t cpu_ms, max_rss_bytes, wall_ms;
+    /* Read only (jr_store_task_set_log_offset writes it; a row set running
+     * starts at 0): bytes of the attempt's output spool already logged. */
+    int64_t log_offset;
 };
 
 struct jr_event_rec {
@@ -192,6 +195,11 @@ int jr_store_task_set_state(struct jr_store *st, const struct jr_task_rec *t,
 int jr_store_task_set_usage(struct jr_store *st, int64_t job_seq, int64_t idx,
                             int64_t cpu_ms, int64_t max_rss_bytes, int64_t wall_ms,
                             struct jr_err *e);
+/* Record that the log rows of (job_seq, idx)'s running attempt cover its
+ * output spool up to offset; write it in the same batch as those rows
+ * (runtime/exec/record.h). */
+int jr_store_task_set_log_offset(struct jr_store *st, int64_t job_seq, int64_t idx,
+                                 int64_t offset, struct jr_err *e);
 /* Reset the job's tasks to pending (attempt 0, results cleared); with
  * keep_succeeded, succeeded tasks keep their state. */
 int jr_store_tasks_reset(struct jr_store *st, int64_t job_seq, int keep_succeeded,

@@ -34,7 +34,7 @@ static void on_done(void *arg, const struct jr_exec_result *r)
     s->r = *r;
 }
 
-static const struct jr_exec_cbs cbs = { on_log, on_done };
+static const struct jr_exec_cbs cbs = { .log = on_log, .done = on_done };
 
 static void on_ended(void *owner)
 {

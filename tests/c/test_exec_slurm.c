@@ -135,6 +135,10 @@ TEST(outcomes_from_the_wrapper)
     CHECK_INT(r.outcome, JR_OUT_EXITED);
     CHECK_INT(r.exit_code, 0);
     CHECK_INT(r.wall_ms, 12);
+    CHECK_INT(r.ended_ms, 0);
+    sl_outcome(LINE("{\"outcome\":\"exited\",\"exit_code\":0,\"ended_ms\":1796380000123}"),
+               &done, 0, &r);
+    CHECK_INT(r.ended_ms, 1796380000123LL);
     CHECK_STR(r.message, "");
     sl_outcome(LINE("{\"outcome\":\"exited\",\"exit_code\":3}"), &done, 0, &r);
     CHECK_STR(r.message, "exit code 3");
@@ -166,7 +170,7 @@ TEST(outcomes_from_slurm)
     sl_outcome(NULL, 0, &oom, 0, &r);
     CHECK_INT(r.outcome, JR_OUT_OOM);
     sl_outcome(NULL, 0, &nf, 0, &r);
-    CHECK_INT(r.outcome, JR_OUT_SIGNALED);
+    CHECK_INT(r.outcome, JR_OUT_LOST);
     CHECK_STR(r.message, "Slurm node failure: job 42 ended NODE_FAIL on n7");
     sl_outcome(NULL, 0, &cx, 1, &r);
     CHECK_INT(r.outcome, JR_OUT_CANCELED);
@@ -177,11 +181,13 @@ TEST(outcomes_from_slurm)
     CHECK_INT(r.outcome, JR_OUT_SETUP_ERROR);
     CHECK(strstr(r.message, "JobLaunchFailure") != NULL);
     sl_outcome(NULL, 0, &pre, 0, &r);
+    CHECK_INT(r.outcome, JR_OUT_LOST);
     CHECK_STR(r.message, "Slurm job 42 ended PREEMPTED without the task's outcome");
     sl_outcome(LINE("{\"step_exit\":1}"), &fail, 0, &r);
     CHECK_STR(r.message, "its srun step in Slurm job 42 ended (srun exit 1) without the"
               " task's outcome");
     sl_outcome(NULL, 0, NULL, 0, &r);
+    CHECK_INT(r.outcome, JR_OUT_LOST);
     CHECK(strstr(r.message, "no longer known") != NULL);
     /* An asked-for cancel wins over a step that left nothing. */
     sl_outcome(LINE("{\"step_exit\":137}"), &fail, 1, &r);

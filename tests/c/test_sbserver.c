@@ -80,7 +80,7 @@ TEST(a_helper_runs_behind_its_gate_and_its_exit_is_noticed)
     int32_t pid = 0;
 
     uv_loop_init(&loop);
-    CHECK_INT(jr_sbs_spawn(&loop, bin(), on_exit_notice, &seen, &s, &e), 0);
+    CHECK_INT(jr_sbs_spawn(&loop, bin(), NULL, on_exit_notice, &seen, &s, &e), 0);
     CHECK(pipe2(gate, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0 &&
           pipe2(err, O_CLOEXEC) == 0 && pipe2(status, O_CLOEXEC) == 0);
     snprintf(name, sizeof(name), "--cgroup-name=unit-sbs-%d", (int)getpid());
@@ -126,7 +126,7 @@ TEST(a_kill_for_a_pid_that_is_not_its_child_is_ignored)
         _exit(0);
     }
     uv_loop_init(&loop);
-    CHECK_INT(jr_sbs_spawn(&loop, bin(), on_exit_notice, &seen, &s, &e), 0);
+    CHECK_INT(jr_sbs_spawn(&loop, bin(), NULL, on_exit_notice, &seen, &s, &e), 0);
     CHECK_INT(jr_sbs_kill(s, other, SIGKILL, 0), 0);
     CHECK_INT(jr_sbs_kill(s, other, SIGKILL, 1), 0);
     /* The server handles requests in order: after this start's answer the
@@ -161,7 +161,7 @@ TEST(a_killed_server_is_reported_lost_and_refuses_starts)
     char cmd[128];
 
     uv_loop_init(&loop);
-    CHECK_INT(jr_sbs_spawn(&loop, bin(), on_exit_notice, &seen, &s, &e), 0);
+    CHECK_INT(jr_sbs_spawn(&loop, bin(), NULL, on_exit_notice, &seen, &s, &e), 0);
     /* The server is our only child named jobrt-sbserver (once it has named
      * itself: a sanitizer build starts slowly). */
     snprintf(cmd, sizeof(cmd), "pkill -KILL -P %d -x jobrt-sbserver", (int)getpid());

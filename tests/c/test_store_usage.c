@@ -1,6 +1,8 @@
-/* Unit tests of the task usage columns (migration 2): usage written with an
- * attempt's outcome is read back with the task, cleared by a reset, and a
- * version-1 database gains the columns when opened. */
+/* Unit tests of the task usage columns (migration 2) and the log offset
+ * (migration 5): usage written with an attempt's outcome is read back with
+ * the task, cleared by a reset; the offset is kept until a new attempt
+ * sets the row running; a version-1 database gains the columns when
+ * opened. */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,7 +56,7 @@ static int64_t add_job_with_task(struct jr_store *st, const char *id)
 
 struct usage {
     int n, has, grouped;
-    int64_t cpu, rss, wall;
+    int64_t cpu, rss, wall, offset;
 };
 
 static int see_task(void *arg, const struct jr_task_rec *t)
@@ -67,6 +69,7 @@ static int see_task(void *arg, const struct jr_task_rec *t)
     u->cpu = t->cpu_ms;
     u->rss = t->max_rss_bytes;
     u->wall = t->wall_ms;
+    u->offset = t->log_offset;
     return 0;
 }
 
@@ -74,7 +77,7 @@ TEST(usage_roundtrip_and_reset)
 {
     struct jr_store *st = open_store("u.db");
     struct jr_err e = { 0, "" };
-    struct usage u = { 0, 0, 0, 0, 0, 0 };
+    struct usage u = { 0, 0, 0, 0, 0, 0, 0 };
     int64_t seq;
 
     CHECK(st != NULL);
@@ -111,7 +114,7 @@ TEST(version_1_database_is_migrated)
     sqlite3 *db = NULL;
     struct jr_store *st = open_store("old.db");
     struct jr_err e = { 0, "" };
-    struct usage u = { 0, 0, 0, 0, 0, 0 };
+    struct usage u = { 0, 0, 0, 0, 0, 0, 0 };
     int64_t seq;
 
     if (!st)
@@ -126,6 +129,7 @@ TEST(version_1_database_is_migrated)
                            "ALTER TABLE tasks DROP COLUMN max_rss_bytes;"
                            "ALTER TABLE tasks DROP COLUMN wall_ms;"
                            "ALTER TABLE tasks DROP COLUMN task_group;"
+                           "ALTER TABLE tasks DROP COLUMN log_offset;"
                            "DROP INDEX events_by_job;"
                            "UPDATE meta SET value = '1' WHERE key = 'schema_version';",
                            NULL, NULL, NULL), SQLITE_OK);
@@ -138,8 +142,46 @@ TEST(version_1_database_is_migrated)
     CHECK_INT(u.n, 1);
     CHECK_INT(u.has, 0);
     CHECK_INT(u.grouped, 0);     /* migration 4: old rows have no group */
+    CHECK_INT(u.offset, 0);      /* migration 5: nothing logged from a spool */
     CHECK_INT(jr_store_task_set_usage(st, seq, 0, 1, 2, 3, &e), 0);
     CHECK_INT(jr_store_commit(st), 0);
+    jr_store_close(st);
+}
+
+TEST(log_offset_kept_until_a_new_attempt)
+{
+    struct jr_store *st = open_store("o.db");
+    struct jr_err e = { 0, "" };
+    struct usage u = { 0, 0, 0, 0, 0, 0, 0 };
+    struct jr_task_rec r;
+    int64_t seq;
+
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    seq = add_job_with_task(st, "j1");
+    CHECK_INT(jr_store_task_set_log_offset(st, seq, 0, 4242, &e), 0);
+    CHECK_INT(jr_store_commit(st), 0);
+    CHECK_INT(jr_store_tasks_each(st, seq, see_task, &u, &e), 0);
+    CHECK_INT(u.offset, 4242);
+    /* an attempt's end keeps it (the rows and the offset stay together) */
+    memset(&r, 0, sizeof r);
+    r.job_seq = seq;
+    r.state = "failed";
+    r.attempt = 1;
+    r.exit_code = 1;
+    CHECK_INT(jr_store_task_set_state(st, &r, &e), 0);
+    memset(&u, 0, sizeof u);
+    CHECK_INT(jr_store_tasks_each(st, seq, see_task, &u, &e), 0);
+    CHECK_INT(u.offset, 4242);
+    /* the next attempt's spool starts empty */
+    r.state = "running";
+    r.attempt = 2;
+    r.exit_code = -1;
+    CHECK_INT(jr_store_task_set_state(st, &r, &e), 0);
+    memset(&u, 0, sizeof u);
+    CHECK_INT(jr_store_tasks_each(st, seq, see_task, &u, &e), 0);
+    CHECK_INT(u.offset, 0);
     jr_store_close(st);
 }
 
@@ -153,6 +195,7 @@ int main(void)
         return 1;
     RUN(usage_roundtrip_and_reset);
     RUN(version_1_database_is_migrated);
+    RUN(log_offset_kept_until_a_new_attempt);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
         return 1;

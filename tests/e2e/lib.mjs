@@ -1,7 +1,7 @@
 // Shared helpers for the end-to-end tests: start a real jobrt on a random
 // loopback port, talk raw HTTP over sockets, and report "ok - " lines.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,10 +35,62 @@ export function freePort() {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// Start `jobrt serve` with an optional deployment text; resolves once
-// /jobrt/healthz answers. The returned server has url, port, proc, logs(),
-// stop() and kill().
-export async function startServer({ config, args = [], env = {}, dataDir } = {}) {
+// /proc/PID/stat's start time (field 22) while PID is a live process (not
+// a zombie), else null.
+export function pidStart(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return f[0] === 'Z' || f[0] === 'X' ? null : f[19];
+  } catch {
+    return null;
+  }
+}
+
+// The sandbox helpers that still run tasks of a data directory (a task
+// outlives its daemon): [{pid, start, job, task}] from each task's
+// attempt.record whose helper is still the process that started then.
+export function liveHelpers(data) {
+  const found = [];
+  const jobs = path.join(data, 'jobs');
+  if (!existsSync(jobs)) return found;
+  for (const job of readdirSync(jobs)) {
+    let tasks = [];
+    try { tasks = readdirSync(path.join(jobs, job)); } catch { continue; }
+    for (const task of tasks) {
+      let rec;
+      try { rec = readFileSync(path.join(jobs, job, task, 'attempt.record'), 'utf8'); } catch { continue; }
+      const pid = Number((/^helper_pid (\d+)$/m.exec(rec) || [])[1]);
+      const start = (/^helper_start (\d+)$/m.exec(rec) || [])[1];
+      if (pid > 1 && start && pidStart(pid) === start) found.push({ pid, start, job, task });
+    }
+  }
+  return found;
+}
+
+// Stops, by pid, every helper still running a task of data: SIGTERM (it
+// stops its task and removes its cgroups), then after 3 s SIGKILL to its
+// process group (the helper and its sandbox's pid 1); waits until they are
+// gone (bounded). Returns how many there were.
+export function stopHelpers(data) {
+  const helpers = liveHelpers(data);
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  const alive = () => helpers.filter((h) => pidStart(h.pid) === h.start);
+  for (const h of helpers) {
+    try { process.kill(h.pid, 'SIGTERM'); } catch { /* already gone */ }
+  }
+  for (let i = 0; i < 1500 && alive().length; i++) Atomics.wait(nap, 0, 0, 2);
+  for (const h of alive()) {
+    try { process.kill(-h.pid, 'SIGKILL'); } catch { /* already gone */ }
+  }
+  for (let i = 0; i < 1000 && alive().length; i++) Atomics.wait(nap, 0, 0, 2);
+  return helpers.length;
+}
+
+// Start `jobrt serve` (bin: another jobrt binary) with an optional
+// deployment text; resolves once /jobrt/healthz answers. The returned
+// server has url, port, proc, logs(), stop() and kill().
+export async function startServer({ config, args = [], env = {}, dataDir, bin = BIN } = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'jobrt-e2e-'));
   const data = dataDir || path.join(dir, 'data');
   const port = await freePort();
@@ -49,7 +101,7 @@ export async function startServer({ config, args = [], env = {}, dataDir } = {})
     argv.push('-c', file);
   }
   argv.push(...args);
-  const proc = spawn(BIN, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(bin, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   proc.stdout.on('data', (d) => { log += d; });
   proc.stderr.on('data', (d) => { log += d; });
@@ -65,7 +117,9 @@ export async function startServer({ config, args = [], env = {}, dataDir } = {})
       clearTimeout(timer);
       return r;
     },
-    cleanup() { rmSync(dir, { recursive: true, force: true }); },
+    // Tasks outlive the daemon (shutdown.tasks: keep): what still runs
+    // here is stopped first.
+    cleanup() { stopHelpers(data); rmSync(dir, { recursive: true, force: true }); },
     // Stop with SIGTERM and report a non-zero exit (a sanitizer report, a
     // crash at shutdown) as a failed test of its own.
     async finish(name = 'daemon exits 0 on SIGTERM') {

@@ -61,6 +61,26 @@ check "a root filesystem folder is the image" eval '[ "$(outcome)" = exited ] &&
   grep -q "\"exit_code\":0" "$W/status" && grep -q "^image-marker$" "$W/out" &&
   grep -q "^isolated$" "$W/out" && [ -f "$W/outdir/f" ]'
 
+# -- a run folder: the output spooled as line records; the outcome on the
+# status fd after the wakes, and appended to the attempt's record when
+# that names this helper; a record naming another helper (a later attempt
+# took the folder: this one's gate closed with its daemon) is left alone
+RUN="$W/run"
+mkdir -p "$RUN"
+printf 'jobrt-attempt 1\nattempt 1\nhelper_pid 1\nhelper_start 1\n' >"$RUN/attempt.record"
+timeout -k 5 60 "$BIN" sandbox --cgroup-parent "$PARENT" --run-dir "$RUN" --status-fd 4 \
+  --orphan-timeout 0 -- /bin/sh -c 'echo out; echo err >&2; printf last' 4>"$W/status" \
+  >"$W/out" 2>&1
+check "--run-dir spools the output; the outcome follows the wakes on the status fd" eval '
+  [ "$(cat "$RUN/attempt.log")" = "$(printf "1out\n2err\n1last")" ] &&
+  grep -q "^o*{\"outcome\":\"exited\",\"exit_code\":0," "$W/status" && [ ! -s "$W/out" ] &&
+  ! grep -q "^result" "$RUN/attempt.record"'
+rm -f "$RUN/attempt.log"
+timeout -k 5 60 "$BIN" sandbox --cgroup-parent "$PARENT" --run-dir "$RUN" --status-fd 4 \
+  --gate-fd 5 -- /bin/true 4>"$W/status" 5</dev/null >"$W/out" 2>&1
+check "a helper that never started leaves no output file" eval '
+  [ ! -e "$RUN/attempt.log" ] && grep -q "\"outcome\":\"canceled\"" "$W/status"'
+
 # -- the helper killed outright: the task must not survive it --------------
 MARK=$((50000 + $$ % 10000))
 "$BIN" sandbox --cgroup-parent "$PARENT" --cgroup-name crashed -- /bin/sleep "$MARK" \

@@ -74,7 +74,9 @@ return {
       data_dir = "./jobrt-data",
       lua_path = {},
       node = { gpu = 0, max_tasks = 16 },
-      sandbox = { network = "none", require = {}, images = { host = "/" }, allow_host_paths = {} },
+      sandbox = { network = "none", require = {}, images = { host = "/" }, allow_host_paths = {},
+                  orphan_timeout = 600 },
+      shutdown = { tasks = "keep" },
       executor = { backend = "local", sbatch_args = {}, poll = 1, max_tasks = 1000, sandbox = false,
         batch = { max_tasks = 50, width = 2, window = 0.2, max_cpu = 1000, max_memory = 1 << 30 } },
       users = {},
@@ -123,7 +125,8 @@ return {
     t.eq(cfg.lua_path, { "./site-lua" })
     t.eq(cfg.node, { cpu = 2000, memory = 4 << 30, gpu = 0, max_tasks = 16 })
     t.eq(cfg.sandbox, { network = "none", require = { "userns", "seccomp" },
-      images = { host = "/", alpine = "/srv/images/alpine" }, allow_host_paths = {} })
+      images = { host = "/", alpine = "/srv/images/alpine" }, allow_host_paths = {},
+      orphan_timeout = 600 })
     t.eq(cfg.users, {
       alice = { password_hash = "scrypt$...", roles = { "user" } },
       ops = { password = "dev-only", roles = { "admin" } },
@@ -207,7 +210,7 @@ return {
     t.eq(errors_of("- a\n- b\n"), { "t.yaml:1: expected a mapping of settings, got a list" })
     t.eq(errors_of("just text\n"), { 't.yaml:1: expected a mapping of settings, got a string ("just text")' })
     t.eq(errors_of("zzz: 1\n"), {
-      "t.yaml:1: zzz: unknown key (expected one of: data_dir, executor, limits, listen, log, lua, lua_path, node, plugins, sandbox, surfaces, users)" })
+      "t.yaml:1: zzz: unknown key (expected one of: data_dir, executor, limits, listen, log, lua, lua_path, node, plugins, sandbox, shutdown, surfaces, users)" })
     t.eq(errors_of("Node: {}\nlsiten: x\n"), {
       't.yaml:1: Node: unknown key (did you mean "node"?)',
       't.yaml:2: lsiten: unknown key (did you mean "listen"?)' })
@@ -230,6 +233,17 @@ return {
       't.yaml:1: sandbox.network: expected one of "none", "full", "allow", got a number (3)',
       't.yaml:1: sandbox.require[1]: unknown sandbox layer "cgroups" (did you mean "cgroup"?)',
       't.yaml:1: sandbox.require[2]: unknown sandbox layer "bogus" (known: userns, mountns, pidns, ipcns, utsns, cgroupns, netns, pivot_root, no_new_privs, caps, seccomp, rlimits, cgroup, memory_limit, pids_limit, cpu_limit, cgroup_kill)' })
+    -- what a restart does with running tasks, and how long a task may go
+    -- without a daemon
+    t.eq(errors_of("shutdown: {tasks: kill}\nsandbox: {orphan_timeout: soon}\n"), {
+      't.yaml:1: shutdown.tasks: expected one of "keep", "stop", got a string ("kill")',
+      't.yaml:2: sandbox.orphan_timeout: invalid duration "soon": expected seconds or parts such as "30s", "5m", "1h30m", "250ms"' })
+    t.eq(errors_of("shutdown: {task: stop}\n"), {
+      't.yaml:1: shutdown.task: unknown key (did you mean "tasks"?)' })
+    local cfg = valid(t, "shutdown: {tasks: stop}\nsandbox: {orphan_timeout: 0}\n")
+    t.eq(cfg.shutdown.tasks, "stop")
+    t.eq(cfg.sandbox.orphan_timeout, 0)
+    t.eq(valid(t, "sandbox: {orphan_timeout: 1h}\n").sandbox.orphan_timeout, 3600)
     t.eq(errors_of("users:\n  bob:\n    password: x\n    role: [admin]\n  eve:\n"), {
       't.yaml:4: users.bob.role: unknown key (did you mean "roles"?)',
       "t.yaml:5: users.eve: expected a mapping with password_hash or password, and roles, got null" })
