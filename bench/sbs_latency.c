@@ -1,23 +1,20 @@
 /* Start-to-exit latency of /bin/true through the sandbox server, the way
  * the daemon runs every task: a start request (the server forks a helper
- * that prepares the sandbox, its output spool and control socket), the
- * attempt's record (exec/record.h), "go" on the gate, then until the
- * helper lets go of its control connection (its outcome is then in the
- * record). Usage: sbs_latency HELPER RUNS; prints one time in ms per line
- * (after 20 unprinted warm-up runs). bench/sandbox.sh reads it. */
+ * that prepares the sandbox, its spool and control socket; see
+ * exec/record.h), "go" on the gate, then until the helper has sent its
+ * outcome and ended its side of the control connection. Usage:
+ * sbs_latency HELPER RUNS; prints one time in ms per line (after 20
+ * unprinted warm-up runs). bench/sandbox.sh reads it. */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
-#include "exec/exec.h"
-#include "exec/record.h"
 #include "exec/sbserver.h"
 
 static void on_notice(void *owner, struct jr_sbs *s, int32_t pid, int status)
@@ -35,25 +32,23 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* One task; the time from the request to the control connection's EOF,
- * or -1. */
+/* One task; the time from the request to the control connection's EOF
+ * (after the outcome line), or -1. Then, as the daemon does once the
+ * outcome is committed, 'k': the helper need not keep it. */
 static double one(struct jr_sbs *s, const char *base, int devnull, int i)
 {
     int gate[2], ctl[2];
-    char name[64], dir[256], run_dir[300], control[64], buf[4096];
+    char name[64], spool[300], control[64], buf[4096];
     struct jr_err e = {0, ""};
-    struct jr_exec_record rec;
     int32_t pid;
-    double t0 = now_ms();
+    double t0 = now_ms(), t;
 
-    snprintf(dir, sizeof(dir), "--run-dir=%s/%d", base, i);
-    snprintf(run_dir, sizeof(run_dir), "%s/%d", base, i);
-    if (mkdir(run_dir, 0700) || pipe2(gate, O_CLOEXEC) ||
-        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl))
+    if (pipe2(gate, O_CLOEXEC) || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl))
         return -1;
     snprintf(name, sizeof(name), "--cgroup-name=bench-sbs-%d-%d", (int)getpid(), i);
     snprintf(control, sizeof(control), "--control=jobrt-bench-%d-%d", (int)getpid(), i);
-    char *words[] = {"--gate-fd=3", "--status-fd=4", dir, control, "--log-cap=1048576",
+    snprintf(spool, sizeof(spool), "--spool=%s/jobrt-bench-%d.log", base, i);
+    char *words[] = {"--gate-fd=3", "--status-fd=4", spool, control, "--log-cap=1048576",
                      "--orphan-timeout=600000ms", name, "--lazy-cgroups=yes",
                      "--nproc=1024", "--", "/bin/true", NULL};
     int fds[4] = {gate[0], devnull, devnull, ctl[1]};
@@ -64,21 +59,14 @@ static double one(struct jr_sbs *s, const char *base, int devnull, int i)
         fprintf(stderr, "sbs_latency: %s\n", e.msg);
         return -1;
     }
-    memset(&rec, 0, sizeof(rec));
-    snprintf(rec.job, sizeof(rec.job), "bench");
-    snprintf(rec.task, sizeof(rec.task), "t%d", i);
-    rec.attempt = 1;
-    rec.helper_pid = pid;
-    rec.helper_start = jr_exec_pid_start(pid);
-    snprintf(rec.control, sizeof(rec.control), "%s", control + 10);
-    if (jr_exec_record_write(run_dir, &rec, &e) || write(gate[1], "go\n", 3) != 3) {
-        fprintf(stderr, "sbs_latency: %s\n", e.msg);
+    if (write(gate[1], "go\n", 3) != 3)
         return -1;
-    }
     close(gate[1]);
     while (read(ctl[0], buf, sizeof(buf)) > 0)
         ;
-    double t = now_ms() - t0;
+    t = now_ms() - t0;
+    if (write(ctl[0], "k", 1) != 1)
+        t = -1;
     close(ctl[0]);
     return t;
 }

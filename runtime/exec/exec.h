@@ -75,18 +75,24 @@ struct jr_exec_attach {
     const char *task_dir;      /* DATA/jobs/<job>/<task> */
     int64_t attempt;
     int64_t pid, pid_start;    /* as start returned them */
+    const char *record;        /* as start returned it; NULL = none */
     int64_t log_offset;        /* spool bytes already logged */
 };
+
+/* Bytes of the record start returns (a backend's text, versioned). */
+#define JR_EXEC_RECORD_SIZE 1024
 
 struct jr_exec_ops {
     const char *name;
     /* Start the task held at its gate. On success fills *out, *pid (its
-     * process group) and *pid_start (/proc start time, to recognise it after
-     * a restart); the callbacks run only after start returned 0. */
+     * process group), *pid_start (/proc start time, to recognise it after
+     * a restart) and record (JR_EXEC_RECORD_SIZE bytes: what attach will
+     * need, "" = nothing; the store keeps it with the running row); the
+     * callbacks run only after start returned 0. */
     int (*start)(void *self, const struct jr_exec_spec *spec,
                  const struct jr_exec_cbs *cbs, void *arg,
                  struct jr_exec_proc **out, int64_t *pid, int64_t *pid_start,
-                 struct jr_err *e);
+                 char *record, struct jr_err *e);
     /* Release the gate: the command runs. */
     void (*go)(struct jr_exec_proc *p);
     /* Send signum to the task's whole process tree. */
@@ -104,7 +110,8 @@ struct jr_exec_ops {
      * attach): its output from a->log_offset on, and its real outcome, or
      * JR_OUT_LOST when its helper is gone without one (JR_OUT_CANCELED with
      * a message when it never passed its gate). JR_E_NOT_FOUND: no record
-     * of the attempt (the caller stops what is left and fails it). */
+     * of the attempt (a->record NULL or not this backend's; the caller
+     * stops what is left and fails it). */
     int (*attach)(void *self, const struct jr_exec_attach *a,
                   const struct jr_exec_cbs *cbs, void *arg, struct jr_exec_proc **out,
                   struct jr_err *e);

@@ -1,16 +1,12 @@
-/* The attempt record (see record.h): written by the daemon that starts an
- * attempt, read by the daemon that reattaches to it. */
+/* The attempt record's text (see record.h): formatted by the daemon that
+ * starts an attempt (the store keeps it with the running row), parsed by
+ * the daemon that reattaches to it. Pure. */
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "exec/record.h"
-
-#define RECORD_MAX 4096 /* the keys, and the helper's result */
 
 int jr_exec_record_format(const struct jr_exec_record *r, char *buf, size_t len)
 {
@@ -24,50 +20,13 @@ int jr_exec_record_format(const struct jr_exec_record *r, char *buf, size_t len)
                      "started_ms %lld\n"
                      "log_cap %lld\n"
                      "%s%s%s"
-                     "output %s\n",
+                     "spool %s\n",
                      JR_EXEC_RECORD_FORMAT, r->job, r->task, (long long)r->attempt,
                      (long long)r->helper_pid, (long long)r->helper_start,
                      (long long)r->started_ms, (long long)r->log_cap,
                      r->control[0] ? "control " : "", r->control, r->control[0] ? "\n" : "",
-                     r->output[0] ? r->output : JR_EXEC_RUN_OUTPUT);
+                     r->spool);
     return n < 0 || (size_t)n >= len ? -1 : n;
-}
-
-static int write_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-int jr_exec_record_write(const char *dir, const struct jr_exec_record *r, struct jr_err *e)
-{
-    char text[RECORD_MAX], path[PATH_MAX];
-    int n = jr_exec_record_format(r, text, sizeof text), fd, err;
-
-    if (n < 0)
-        return jr_err_set(e, JR_E_INVALID, "the attempt record of task '%s' is too long",
-                          r->task);
-    if (snprintf(path, sizeof path, "%s/" JR_EXEC_RUN_RECORD, dir) >= (int)sizeof path)
-        return jr_err_set(e, JR_E_SYSTEM, "the task folder's path is too long");
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return jr_err_set(e, JR_E_SYSTEM, "writing %s: %s", path, strerror(errno));
-    if (write_all(fd, text, (size_t)n)) {
-        err = errno;
-        close(fd);
-        unlink(path);
-        return jr_err_set(e, JR_E_SYSTEM, "writing %s: %s", path, strerror(err));
-    }
-    close(fd);
-    return JR_OK;
 }
 
 static int parse_int(const char *s, int64_t *out)
@@ -83,8 +42,8 @@ static int parse_int(const char *s, int64_t *out)
     return 0;
 }
 
-/* A name in the task's folder (no '/', not "." or "..") or of a control
- * socket (the same, and no spaces). */
+/* A name in the task's folder or of a control socket: no '/', no spaces,
+ * not "." or "..". */
 static int set_name(char *dst, size_t size, const char *v)
 {
     if (!*v || strchr(v, '/') || strchr(v, ' ') || strcmp(v, ".") == 0 ||
@@ -96,13 +55,12 @@ static int set_name(char *dst, size_t size, const char *v)
 
 int jr_exec_record_parse(const char *text, struct jr_exec_record *r, struct jr_err *e)
 {
-    char line[2560];
+    char line[512];
     const char *p = text;
     int have = 0, first = 1;
     int64_t v;
 
     memset(r, 0, sizeof *r);
-    snprintf(r->output, sizeof r->output, JR_EXEC_RUN_OUTPUT);
     while (*p) {
         size_t n = strcspn(p, "\n");
         char *key = line, *val;
@@ -135,17 +93,12 @@ int jr_exec_record_parse(const char *text, struct jr_exec_record *r, struct jr_e
             if (strlen(val) >= sizeof r->job)
                 return jr_err_set(e, JR_E_INVALID, "attempt record: %s too long", key);
             memcpy(dst, val, strlen(val) + 1);
-        } else if (strcmp(key, "control") == 0 || strcmp(key, "output") == 0) {
+        } else if (strcmp(key, "control") == 0 || strcmp(key, "spool") == 0) {
             int ctl = strcmp(key, "control") == 0;
-            if (set_name(ctl ? r->control : r->output,
-                         ctl ? sizeof r->control : sizeof r->output, val))
+            if (set_name(ctl ? r->control : r->spool,
+                         ctl ? sizeof r->control : sizeof r->spool, val))
                 return jr_err_set(e, JR_E_INVALID, "attempt record: bad %s \"%.60s\"", key,
                                   val);
-        } else if (strcmp(key, "result") == 0) {
-            /* the helper's, appended last: the whole line */
-            if (strlen(val) + 2 > sizeof r->result)
-                return jr_err_set(e, JR_E_INVALID, "attempt record: result too long");
-            snprintf(r->result, sizeof r->result, "%s\n", val);
         } else {
             int64_t *dst = strcmp(key, "attempt") == 0 ? &r->attempt
                          : strcmp(key, "helper_pid") == 0 ? &r->helper_pid
@@ -155,7 +108,8 @@ int jr_exec_record_parse(const char *text, struct jr_exec_record *r, struct jr_e
             if (!dst)
                 continue; /* a key of a later jobrt: ignored */
             if (parse_int(val, dst))
-                return jr_err_set(e, JR_E_INVALID, "attempt record: bad %s \"%s\"", key, val);
+                return jr_err_set(e, JR_E_INVALID, "attempt record: bad %s \"%.60s\"", key,
+                                  val);
             have |= dst == &r->attempt ? 1 : dst == &r->helper_pid ? 2
                   : dst == &r->helper_start ? 4 : 0;
         }
@@ -167,33 +121,4 @@ int jr_exec_record_parse(const char *text, struct jr_exec_record *r, struct jr_e
                           !(have & 1) ? "attempt" : !(have & 2) || r->helper_pid <= 1
                           ? "helper_pid" : "helper_start");
     return JR_OK;
-}
-
-int jr_exec_record_read(const char *dir, struct jr_exec_record *r, struct jr_err *e)
-{
-    char path[PATH_MAX], text[RECORD_MAX];
-    size_t got = 0;
-    ssize_t n;
-    int fd;
-
-    memset(r, 0, sizeof *r);
-    if (snprintf(path, sizeof path, "%s/" JR_EXEC_RUN_RECORD, dir) >= (int)sizeof path)
-        return jr_err_set(e, JR_E_SYSTEM, "the task folder's path is too long");
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return jr_err_set(e, errno == ENOENT ? JR_E_NOT_FOUND : JR_E_SYSTEM,
-                          "reading %s: %s", path, strerror(errno));
-    while (got < sizeof text - 1 && (n = read(fd, text + got, sizeof text - 1 - got)) != 0) {
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int err = errno;
-            close(fd);
-            return jr_err_set(e, JR_E_SYSTEM, "reading %s: %s", path, strerror(err));
-        }
-        got += (size_t)n;
-    }
-    close(fd);
-    text[got] = 0;
-    return jr_exec_record_parse(text, r, e);
 }

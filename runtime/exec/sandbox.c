@@ -2,9 +2,9 @@
  * the sandbox server (exec/sbserver.c), which is the slim
  * build/jobrt-sandbox when it sits next to the daemon's binary, else the
  * daemon's own binary. The helper prepares the sandbox, then waits on its
- * gate (fd 3) for "go", runs the task, spools its output into the task's
- * folder (capped) and reports its outcome in the attempt's record and on
- * its control connection (fd 4); the task outlives the daemon, and a later
+ * gate (fd 3) for "go", runs the task, spools its output into a file in
+ * the task's folder (capped) and reports its outcome on its control
+ * connection (fd 4); the task outlives the daemon, and a later
  * daemon reattaches to it (exec/record.h). Inputs are staged here before
  * the spawn: inline data into the task's inputs dir, allow-listed host
  * paths, the deps' outputs and the daemon's own binary (source "jobrt",

@@ -177,8 +177,8 @@ static uint32_t fnv(const char *a, const char *b)
 }
 
 int jr_sbexec_build_args(struct sb_exec *ex, const struct jr_exec_spec *s,
-                         const struct sb_task *t, const char *control, int *url_fd,
-                         struct argv_b *a, struct jr_err *e)
+                         const struct sb_task *t, const char *spool, const char *control,
+                         int *url_fd, struct argv_b *a, struct jr_err *e)
 {
     const char *root = t->root, *net = t->net;
     const struct input *inputs = t->inputs;
@@ -192,7 +192,7 @@ int jr_sbexec_build_args(struct sb_exec *ex, const struct jr_exec_spec *s,
     add(a, "sandbox");
     add(a, "--gate-fd=3");
     add(a, "--status-fd=4");
-    add(a, "--run-dir=%s", s->task_dir);
+    add(a, "--spool=%s", spool);
     add(a, "--control=%s", control);
     add(a, "--log-cap=%lld", (long long)ex->log_cap);
     add(a, "--orphan-timeout=%lldms", (long long)ex->orphan_ms);

@@ -70,27 +70,35 @@ int jr_sbexec_attach(void *self, const struct jr_exec_attach *a,
     struct jr_exec_record rec;
     struct jr_exec_proc *p;
     struct jr_err re = { 0, "" };
+    char spool[PATH_MAX];
     int rc, fd;
 
     *out = NULL;
-    rc = jr_exec_record_read(a->task_dir, &rec, &re);
+    rc = a->record && a->record[0] ? jr_exec_record_parse(a->record, &rec, &re)
+                                   : JR_E_NOT_FOUND;
     if (rc == JR_E_NOT_FOUND || (rc == JR_OK && (rec.attempt != a->attempt ||
-                                                 rec.helper_pid != a->pid)))
-        return jr_err_set(e, JR_E_NOT_FOUND, "no record of attempt %lld of task '%s'",
-                          (long long)a->attempt, a->task);
-    if (!(p = jr_sbexec_proc_new(ex, a->task_dir, cbs, arg, a->log_offset)))
+                                                 rec.helper_pid != a->pid)) ||
+        (rc != JR_OK && rec.format <= JR_EXEC_RECORD_FORMAT))
+        return jr_err_set(e, JR_E_NOT_FOUND, "no record of attempt %lld of task '%s'%s%s",
+                          (long long)a->attempt, a->task, rc == JR_E_NOT_FOUND ? "" : ": ",
+                          rc == JR_E_NOT_FOUND ? "" : re.msg);
+    if (snprintf(spool, sizeof spool, "%s/%s", a->task_dir,
+                 rec.spool[0] ? rec.spool : "-") >= (int)sizeof spool)
+        return jr_err_set(e, JR_E_SYSTEM, "task directory path too long");
+    if (!(p = jr_sbexec_proc_new(ex, spool, cbs, arg, a->log_offset)))
         return jr_err_set(e, JR_E_SYSTEM, "out of memory");
     p->attached = 1;
     p->pid = a->pid;
     if (rc) {
-        /* A record this daemon cannot read (a newer format): it does not
-         * guess how to speak to that helper, it stops it. */
+        /* A record of a newer format: this daemon does not guess how to
+         * speak to that helper, it stops it. */
         jr_exec_kill_stale(a->pid, a->pid_start);
         snprintf(p->gone_why, sizeof p->gone_why, "its helper could not be reattached: %.200s;"
                  " it was stopped", re.msg);
         p->gone = p->ctl_eof = 1;
+        rc = JR_OK;
     } else if ((p->pidfd = open_helper(rec.helper_pid, rec.helper_start)) < 0) {
-        p->gone = p->ctl_eof = 1; /* its outcome, if any, is in the record */
+        p->gone = p->ctl_eof = 1; /* its outcome, if any, ends its spool */
     } else if ((fd = connect_ctl(rec.control, rec.helper_pid)) >= 0) {
         rc = jr_sbexec_watch(p, fd, e);
     } else {

@@ -53,16 +53,16 @@ struct sb_exec {
 
 /* An attempt: a helper this daemon started (through the server), or one
  * a previous daemon started that this one attached to. Either way it ends
- * when the helper closes its control connection (or, attached but not
- * connected, when its pidfd says it exited): then its outcome is in the
- * line it sent or in its record, its output in the spool. */
+ * when the helper has sent its outcome line and ended its side of the
+ * control connection, or, without the line, when it has exited (its
+ * outcome is then the spool's last record, if anywhere); its output is in
+ * the spool. */
 struct jr_exec_proc {
     struct sb_exec *ex;
     struct jr_exec_proc *next, **prevp; /* in ex->procs while linked */
     struct jr_exec_cbs cbs;      /* the scheduler's log, progress, done */
     void *arg;
-    char *dir;                   /* the task's folder: the attempt's files */
-    char *spool_path;
+    char *spool_path;            /* the attempt's spool, in the task's folder */
     struct jr_exec_spool spool;
     int gate_fd;                 /* write end of the gate, -1 once used */
     uv_pipe_t ctl;               /* the control connection */
@@ -77,6 +77,7 @@ struct jr_exec_proc {
     int64_t pid;
     int attached;
     int woken;                   /* the helper spooled something ('o') */
+    int line_on_ctl;             /* its outcome came on the connection: 'k' */
     int ctl_eof;                 /* the helper let go of the attempt's files */
     int exited, exit_signal;     /* the server's notice (started here), or
                                   * its pidfd (attached) */
@@ -138,17 +139,17 @@ int jr_sbexec_read_task(const struct sb_exec *ex, const struct jr_exec_spec *spe
 void jr_sbexec_task_free(struct sb_task *t);
 
 /* sandbox_args.c: staging the inputs and the helper's argv (url_fd[i]
- * gets the fd of url input i's empty file; control is the name of the
- * helper's control socket). */
+ * gets the fd of url input i's empty file; spool and control are the
+ * attempt's spool file and control socket name). */
 int jr_sbexec_build_args(struct sb_exec *ex, const struct jr_exec_spec *s,
-                         const struct sb_task *t, const char *control, int *url_fd,
-                         struct argv_b *a, struct jr_err *e);
+                         const struct sb_task *t, const char *spool, const char *control,
+                         int *url_fd, struct argv_b *a, struct jr_err *e);
 
 /* sandbox_proc.c: starting an attempt, its gate, kill and detach. */
 int jr_sbexec_start(void *self, const struct jr_exec_spec *spec,
                     const struct jr_exec_cbs *cbs, void *arg,
                     struct jr_exec_proc **out_proc, int64_t *pid, int64_t *pid_start,
-                    struct jr_err *e);
+                    char *record, struct jr_err *e);
 void jr_sbexec_go(struct jr_exec_proc *p);
 /* Writes "go" through the gate, or (shut) closes it unopened: the helper
  * then cancels. 1 if the gate was still shut. */
@@ -159,8 +160,9 @@ void jr_sbexec_detach(struct jr_exec_proc *p);
 /* sandbox_watch.c: an attempt once its helper runs, started here or
  * attached: the control connection, the spool, the outcome, the end. */
 /* A new attempt for the executor's list, with its handles initialised
- * (kick); NULL when out of memory. */
-struct jr_exec_proc *jr_sbexec_proc_new(struct sb_exec *ex, const char *dir,
+ * (kick), reading the spool at spool_path from log_offset; NULL when out
+ * of memory. */
+struct jr_exec_proc *jr_sbexec_proc_new(struct sb_exec *ex, const char *spool_path,
                                         const struct jr_exec_cbs *cbs, void *arg,
                                         int64_t log_offset);
 /* Watches the control connection on fd (taken). JR_OK or an error (fd

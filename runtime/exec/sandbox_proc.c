@@ -1,6 +1,6 @@
 /* The sandbox executor starting an attempt: one `jobrt sandbox` helper,
  * forked by the sandbox server, held at its gate until the scheduler's go,
- * with its record written (and its output spool, its control socket: see
+ * with a record for the store, its own spool and control socket (see
  * exec/record.h) so that it outlives this daemon; then its kill and, when
  * the daemon goes and leaves it running, its detach. What follows the
  * start is sandbox_watch.c's. */
@@ -63,21 +63,10 @@ static void on_server_exit(void *owner, struct jr_sbs *s, int32_t pid, int statu
     jr_sbexec_maybe_free(ex);
 }
 
-/* The task's folder, rid of a previous attempt's files (that attempt has
- * ended: its helper let go of them). */
-static void clear_attempt(const char *dir)
-{
-    static const char *const names[] = { JR_EXEC_RUN_RECORD, JR_EXEC_RUN_OUTPUT };
-    char path[PATH_MAX];
-
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (snprintf(path, sizeof path, "%s/%s", dir, names[i]) < (int)sizeof path)
-            unlink(path);
-}
-
-/* A name no one can guess for the helper's control socket (an abstract
- * one: no file; whoever took it first would only refuse the start). */
-static void control_name(struct sb_exec *ex, char *out, size_t size)
+/* A name no one can guess for the attempt (its control socket, an
+ * abstract one: whoever took it first would only refuse the start; and its
+ * spool, a file of its own that no other attempt's helper writes to). */
+static void attempt_name(struct sb_exec *ex, char *out, size_t size)
 {
     uint64_t r;
 
@@ -89,30 +78,32 @@ static void control_name(struct sb_exec *ex, char *out, size_t size)
 int jr_sbexec_start(void *self, const struct jr_exec_spec *spec,
                     const struct jr_exec_cbs *cbs, void *arg,
                     struct jr_exec_proc **out_proc, int64_t *pid, int64_t *pid_start,
-                    struct jr_err *e)
+                    char *record, struct jr_err *e)
 {
     struct sb_exec *ex = self;
     struct jr_exec_proc *p = NULL;
     struct jr_exec_record rec;
     struct sb_task t = { 0 };
     struct argv_b a = { NULL, 0, 0, 0 };
-    char control[JR_SB_CONTROL_MAX + 1];
+    char name[JR_SB_CONTROL_MAX + 1], spool[PATH_MAX];
     int gate[2] = { -1, -1 }, ctl[2] = { -1, -1 };
     int rc, url_fd[MAX_INPUTS];
     int32_t hpid;
 
     *out_proc = NULL;
+    record[0] = 0;
     for (int i = 0; i < MAX_INPUTS; i++)
         url_fd[i] = -1;
     if (!spec->argv[0])
         return jr_err_set(e, JR_E_INVALID, "empty command");
-    control_name(ex, control, sizeof control);
+    attempt_name(ex, name, sizeof name);
+    if (snprintf(spool, sizeof spool, "%s/%s.log", spec->task_dir, name) >= (int)sizeof spool)
+        return jr_err_set(e, JR_E_SYSTEM, "task directory path too long");
     if ((rc = jr_sbexec_read_task(ex, spec, &t, e)) ||
-        (rc = jr_sbexec_build_args(ex, spec, &t, control, url_fd, &a, e)) ||
+        (rc = jr_sbexec_build_args(ex, spec, &t, spool, name, url_fd, &a, e)) ||
         (rc = ensure_server(ex, e)))
         goto done;
-    clear_attempt(spec->task_dir);
-    if (!(p = jr_sbexec_proc_new(ex, spec->task_dir, cbs, arg, 0))) {
+    if (!(p = jr_sbexec_proc_new(ex, spool, cbs, arg, 0))) {
         rc = jr_err_set(e, JR_E_SYSTEM, "out of memory");
         goto done;
     }
@@ -131,7 +122,8 @@ int jr_sbexec_start(void *self, const struct jr_exec_spec *spec,
     p->server = ex->server;
     p->gate_fd = gate[1];
     gate[1] = -1;
-    /* Before the "running" row: whoever finds that row finds the record. */
+    /* The store keeps it with the running row: whoever finds that row
+     * finds the helper. */
     memset(&rec, 0, sizeof rec);
     snprintf(rec.job, sizeof rec.job, "%s", spec->job_id);
     snprintf(rec.task, sizeof rec.task, "%s", spec->task);
@@ -144,13 +136,19 @@ int jr_sbexec_start(void *self, const struct jr_exec_spec *spec,
         rec.started_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     }
     rec.log_cap = ex->log_cap;
-    snprintf(rec.control, sizeof rec.control, "%s", control);
-    if ((rc = jr_exec_record_write(spec->task_dir, &rec, e)) ||
-        (rc = jr_sbexec_watch(p, ctl[0], e))) {
-        ctl[0] = -1; /* taken by watch, even when it failed */
-        goto done;   /* the gate closes: the helper cancels and goes */
+    snprintf(rec.control, sizeof rec.control, "%s", name);
+    snprintf(rec.spool, sizeof rec.spool, "%s.log", name);
+    if (jr_exec_record_format(&rec, record, JR_EXEC_RECORD_SIZE) < 0) {
+        rc = jr_err_set(e, JR_E_INVALID, "the attempt record of task '%s' is too long",
+                        spec->task);
+        goto done; /* the gate closes: the helper cancels and goes */
     }
-    ctl[0] = -1;
+    rc = jr_sbexec_watch(p, ctl[0], e);
+    ctl[0] = -1; /* taken by watch, even when it failed */
+    if (rc) {
+        record[0] = 0;
+        goto done;
+    }
     jr_sbexec_start_fetches(ex, p, t.inputs, t.ninputs, url_fd);
     *pid = hpid;
     *pid_start = rec.helper_start;

@@ -1,8 +1,8 @@
 /* The sandbox executor's attempts once their helper runs, whether this
  * daemon started it (sandbox_proc.c) or attached to it (sandbox_attach.c):
  * the control connection's wakes and outcome line, the spool read into log
- * lines, the outcome in the record, the end, and freeing (contract:
- * exec/record.h). */
+ * lines (its last record the outcome when no daemon took it), the end, its
+ * acknowledgement once committed, and freeing (contract: exec/record.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -36,7 +36,6 @@ static void on_closed(uv_handle_t *h)
         close(p->gate_fd);
     if (p->pidfd >= 0)
         close(p->pidfd);
-    free(p->dir);
     free(p->spool_path);
     free(p);
     ex->nprocs--;
@@ -64,17 +63,13 @@ void jr_sbexec_release(struct jr_exec_proc *p)
     close_handle((uv_handle_t *)&p->kick);
 }
 
-struct jr_exec_proc *jr_sbexec_proc_new(struct sb_exec *ex, const char *dir,
+struct jr_exec_proc *jr_sbexec_proc_new(struct sb_exec *ex, const char *spool_path,
                                         const struct jr_exec_cbs *cbs, void *arg,
                                         int64_t log_offset)
 {
     struct jr_exec_proc *p = calloc(1, sizeof *p);
 
-    if (!p)
-        return NULL;
-    p->dir = strdup(dir);
-    if (!p->dir || asprintf(&p->spool_path, "%s/" JR_EXEC_RUN_OUTPUT, dir) < 0) {
-        free(p->dir);
+    if (!p || !(p->spool_path = strdup(spool_path))) {
         free(p);
         return NULL;
     }
@@ -125,18 +120,6 @@ static int have_outcome(const struct jr_exec_proc *p)
     ok = name && outcome_of(name) != JR_OUT_NONE;
     jr_jv_free(o);
     return ok;
-}
-
-/* The outcome the helper appended to the record, when the line did not
- * come on the connection. */
-static void read_outcome_file(struct jr_exec_proc *p)
-{
-    struct jr_exec_record rec;
-
-    if (jr_exec_record_read(p->dir, &rec, NULL) != JR_OK || !rec.result[0])
-        return;
-    p->status_len = strlen(rec.result);
-    memcpy(p->status_line, rec.result, p->status_len + 1);
 }
 
 /* No outcome line: what is known of the helper's end. */
@@ -204,8 +187,6 @@ static void read_outcome(struct jr_exec_proc *p)
 /* Reads what was spooled since (final: the helper is done with it). */
 static void read_spool(struct jr_exec_proc *p, int final)
 {
-    if (!p->woken && !p->attached)
-        return; /* nothing was spooled */
     if (jr_exec_spool_read(&p->spool, p->spool_path, final, &p->cbs, p->arg) && final) {
         char note[200];
         snprintf(note, sizeof note, "[jobrt] reading the output spool: %s", strerror(errno));
@@ -213,32 +194,66 @@ static void read_spool(struct jr_exec_proc *p, int final)
     }
 }
 
-/* The attempt ends once the helper let go of the attempt's files (EOF on its
- * connection, or its exit) and either its outcome is known or no exit
- * notice can tell more. */
+/* The attempt's end is committed (this runs from the loop after the
+ * iteration that reported it, whose store batch is then on disk): the
+ * helper that sent its outcome hears so ('k': it need not keep it), and
+ * the spool goes. */
+static void on_finish(uv_timer_t *t)
+{
+    struct jr_exec_proc *p = t->data;
+
+    if (p->ctl_open && p->line_on_ctl) {
+        uv_buf_t k = uv_buf_init("k", 1);
+        uv_try_write((uv_stream_t *)&p->ctl, &k, 1);
+    }
+    unlink(p->spool_path);
+    jr_sbexec_release(p);
+}
+
+/* Has the helper let go of the run (exited, or no notice can tell)? */
+static int helper_done(struct jr_exec_proc *p)
+{
+    struct pollfd pf;
+
+    if (p->attached ? p->pidfd < 0 || p->exited : !p->server || p->exited)
+        return 1;
+    if (!p->attached)
+        return 0; /* the server's notice comes */
+    pf.fd = p->pidfd;
+    pf.events = POLLIN;
+    pf.revents = 0;
+    if (poll(&pf, 1, 0) == 1) {
+        p->exited = 1;
+        return 1;
+    }
+    if (!p->poll_open && jr_sbexec_watch_exit(p, p->pidfd, NULL) != JR_OK)
+        return 1; /* cannot wait: go on without it */
+    return 0;
+}
+
+/* The attempt ends once the helper has sent its outcome line and ended
+ * its side of the connection, or, without the line, once it has exited
+ * (its outcome, if any, is then the last record of its spool). */
 static void maybe_done(struct jr_exec_proc *p)
 {
     if (p->reported || !p->ctl_eof)
         return;
-    if (!have_outcome(p))
-        read_outcome_file(p);
-    if (!have_outcome(p) && !p->attached && p->server && !p->exited)
-        return; /* the server's notice says how it ended */
-    if (!have_outcome(p) && p->attached && p->pidfd >= 0 && !p->exited) {
-        /* The connection ended but the helper may not have (another
-         * connection took its place): its exit is the end. */
-        struct pollfd pf = { p->pidfd, POLLIN, 0 };
-        if (poll(&pf, 1, 0) == 1) {
-            p->exited = 1;
-        } else {
-            if (!p->poll_open && jr_sbexec_watch_exit(p, p->pidfd, NULL) == JR_OK)
-                return;
-            if (p->poll_open)
-                return;
+    if (have_outcome(p)) {
+        p->line_on_ctl = 1;
+        if (p->woken || p->attached)
+            read_spool(p, 1);
+    } else {
+        if (!helper_done(p))
+            return;
+        read_spool(p, 1);
+        if (p->spool.result) {
+            p->status_len = strlen(p->spool.result);
+            if (p->status_len >= sizeof p->status_line)
+                p->status_len = 0;
+            memcpy(p->status_line, p->spool.result, p->status_len);
+            p->status_line[p->status_len] = 0;
         }
-        read_outcome_file(p);
     }
-    read_spool(p, 1);
     read_outcome(p);
     if (p->fetch_err[0]) { /* the helper only saw its gate close */
         p->result.outcome = JR_OUT_SETUP_ERROR;
@@ -247,9 +262,15 @@ static void maybe_done(struct jr_exec_proc *p)
         snprintf(p->result.message, sizeof p->result.message, "%s", p->fetch_err);
     }
     p->result.duration_ms = (int64_t)(uv_now(p->ex->loop) - p->started);
-    jr_sbexec_release(p);
+    p->reported = 1;
+    jr_sbexec_abort_fetches(p);
+    if (p->poll_open) {
+        p->poll_open = 0;
+        uv_close((uv_handle_t *)&p->exit_poll, on_closed);
+    }
+    uv_timer_start(&p->kick, on_finish, 0, 0);
     p->cbs.done(p->arg, &p->result);
-    /* p goes once its handles have closed. */
+    /* p goes once on_finish has run and its handles have closed. */
 }
 
 static void on_kick(uv_timer_t *t)
@@ -300,9 +321,14 @@ static void on_ctl_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
     if (n == 0)
         return;
+    /* The helper ended its side: after its outcome line it waits for our
+     * 'k' on the same connection (on_finish), so it stays open. */
     p->ctl_eof = 1;
-    p->ctl_open = 0;
-    close_handle((uv_handle_t *)&p->ctl);
+    uv_read_stop(s);
+    if (n != UV_EOF) {
+        p->ctl_open = 0;
+        close_handle((uv_handle_t *)&p->ctl);
+    }
     maybe_done(p);
 }
 

@@ -89,7 +89,7 @@ static void on_proc_exit(uv_process_t *h, int64_t status, int signum)
 static int spawn_start(void *self, const struct jr_exec_spec *spec,
                        const struct jr_exec_cbs *cbs, void *arg,
                        struct jr_exec_proc **out, int64_t *pid, int64_t *pid_start,
-                       struct jr_err *e)
+                       char *record, struct jr_err *e)
 {
     struct spawn_exec *ex = self;
     struct jr_exec_proc *p = NULL;
@@ -100,6 +100,7 @@ static int spawn_start(void *self, const struct jr_exec_spec *spec,
     int rc = JR_OK, r;
 
     *out = NULL;
+    record[0] = 0; /* its tasks do not outlive the daemon */
     while (spec->argv[n])
         n++;
     if (n == 0)

@@ -22,19 +22,28 @@ void jr_exec_spool_init(struct jr_exec_spool *sp, int64_t offset)
     sp->offset = offset;
 }
 
-/* Passes on the whole records in buf; keeps the rest. */
+/* Passes on the whole records in buf; keeps the rest. After an outcome
+ * record nothing follows: what was read stays unconsumed. */
 static void pass_records(struct jr_exec_spool *sp, int final, const struct jr_exec_cbs *cbs,
                          void *arg)
 {
     size_t start = 0;
 
-    while (start < sp->len) {
+    while (start < sp->len && !sp->result) {
         char *nl = memchr(sp->buf + start, '\n', sp->len - start);
         size_t end = nl ? (size_t)(nl - sp->buf) : sp->len;
         /* No newline in a full buffer is not a record the helper writes:
          * pass it on as it is rather than stall. */
         if (!nl && !final && !(start == 0 && sp->len == BUF_SIZE))
             break;
+        if (sp->buf[start] == 'R') {
+            sp->result = malloc(end - start + 1);
+            if (sp->result) {
+                memcpy(sp->result, sp->buf + start + 1, end - start - 1);
+                memcpy(sp->result + (end - start - 1), "\n", 2);
+            }
+            break; /* the offset stays before it */
+        }
         cbs->log(arg, sp->buf[start] == '1' ? 1 : 2, sp->buf + start + 1,
                  end > start ? end - start - 1 : 0);
         end += nl != NULL;
@@ -58,7 +67,7 @@ int jr_exec_spool_read(struct jr_exec_spool *sp, const char *path, int final,
     }
     if (!sp->buf && !(sp->buf = malloc(BUF_SIZE)))
         return -1;
-    for (;;) {
+    while (!sp->result) {
         n = pread(sp->fd, sp->buf + sp->len, BUF_SIZE - sp->len,
                   (off_t)(sp->offset + (int64_t)sp->len));
         if (n < 0 && errno == EINTR)
@@ -83,4 +92,6 @@ void jr_exec_spool_close(struct jr_exec_spool *sp)
     free(sp->buf);
     sp->buf = NULL;
     sp->len = 0;
+    free(sp->result);
+    sp->result = NULL;
 }

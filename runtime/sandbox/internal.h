@@ -150,12 +150,12 @@ int jr_sb_proxy_fds(struct jr_sb_proxy *px, struct pollfd *p, int max, int64_t n
 void jr_sb_proxy_run(struct jr_sb_proxy *px, const struct pollfd *p, int n, int64_t now);
 void jr_sb_proxy_close(struct jr_sb_proxy *px);
 
-/* ---- a task that outlives its daemon (--run-dir) ---- */
-/* spool.c: the task's output into DIR/output as line records. */
+/* ---- a task that outlives its daemon (--spool) ---- */
+/* spool.c: the task's output into the spool file as line records. */
 #define JR_SB_SPOOL_IN 3         /* the task's stdout, stderr; our messages */
 struct jr_sb_spool {
+    const char *path;            /* made at the first line */
     int fd;                      /* the spool (O_APPEND), -1 = none yet */
-    int dirfd;                   /* where it is made, at the first line */
     int failed;                  /* it could not be made: output is dropped */
     int in[JR_SB_SPOOL_IN];      /* read ends of the task's stdout and stderr
                                   * and of our messages (as stderr), -1 once
@@ -169,9 +169,10 @@ struct jr_sb_spool {
     int appended;                /* writes to the spool so far */
 };
 
-/* Prepares the spool DIR/attempt.log in dirfd (made, emptied, at the first
- * line). 0 or -1 with e. */
-int jr_sb_spool_open(struct jr_sb_spool *sp, int dirfd, int64_t cap, struct jr_sb_err *e);
+/* Prepares the spool at path (made, emptied, at the first line). 0 or -1
+ * with e. */
+int jr_sb_spool_open(struct jr_sb_spool *sp, const char *path, int64_t cap,
+                     struct jr_sb_err *e);
 /* The pipes: wr gets the write ends, the task's stdout and stderr (for the
  * child) and ours (non-blocking, for our stderr). */
 int jr_sb_spool_pipes(struct jr_sb_spool *sp, int wr[JR_SB_SPOOL_IN], struct jr_sb_err *e);
@@ -180,11 +181,13 @@ int jr_sb_spool_pipes(struct jr_sb_spool *sp, int wr[JR_SB_SPOOL_IN], struct jr_
 int jr_sb_spool_read(struct jr_sb_spool *sp, int k);
 /* Reads the pipes to their end (every writer is gone), at most ms. */
 void jr_sb_spool_drain(struct jr_sb_spool *sp, int64_t ms);
+/* Appends the outcome line as the last record ("R<line>"), making the
+ * spool if the task printed nothing. 0 or -1. */
+int jr_sb_spool_result(struct jr_sb_spool *sp, const char *line, size_t len);
 void jr_sb_spool_close(struct jr_sb_spool *sp);
 
 /* shim.c: the control socket, the attached daemon and the orphan clock. */
 struct jr_sb_shim {
-    int dirfd;                   /* the run folder, --run-dir (O_PATH) */
     int lfd;                     /* listening on the control socket, -1 =
                                   * none or at the end */
     int conn;                    /* the attached daemon, -1 = none */
@@ -194,9 +197,9 @@ struct jr_sb_shim {
     uid_t uid;                   /* who may attach */
 };
 
-/* Opens the run folder and listens on the control socket (o->control);
- * takes o->status_fd as the first connection on success. 0 or -1 with e
- * (status_fd then untouched). */
+/* Listens on the control socket (o->control, if any); takes o->status_fd
+ * as the first connection on success. 0 or -1 with e (status_fd then
+ * untouched). */
 int jr_sb_shim_open(struct jr_sb_shim *sh, const struct jr_sandbox_opts *o,
                     struct jr_sb_err *e);
 /* The listener's and the connection's pollfds. */
@@ -208,10 +211,13 @@ void jr_sb_shim_handle(struct jr_sb_shim *sh, const struct pollfd *p, int64_t no
 int jr_sb_shim_check(struct jr_sb_shim *sh, int64_t now, int64_t *wait);
 /* Output was spooled: tells the attached daemon. */
 void jr_sb_shim_wake(struct jr_sb_shim *sh);
-/* The end: stops listening, appends the outcome line to the attempt's
- * record (when it names us), sends it to the attached daemon and lets it
- * go. 0 when it went to either, else -1. */
-int jr_sb_shim_finish(struct jr_sb_shim *sh, const char *line, size_t len);
+/* The end: stops listening and sends the outcome line to the attached
+ * daemon, ending our side. 0 when it went out, else -1. */
+int jr_sb_shim_send(struct jr_sb_shim *sh, const char *line, size_t len);
+/* Waits (at most ms) for the daemon's 'k': it has the outcome on disk.
+ * 1 if it came, else 0 (then the outcome must be kept in the spool). The
+ * connection is closed either way. */
+int jr_sb_shim_acked(struct jr_sb_shim *sh, int64_t ms);
 void jr_sb_shim_close(struct jr_sb_shim *sh);
 
 /* ---- the child (child.c) ---- */
@@ -222,7 +228,7 @@ struct jr_sb_child {
     char *const *envp;
     const char *path;            /* the sandbox's PATH, for the exec search */
     int sync_fd, err_fd, status_fd;
-    int close_fds[14];           /* the parent's ends and fds: closed first */
+    int close_fds[12];           /* the parent's ends and fds: closed first */
     int nclose;
     int netns;
     int proxy_fd;                /* allow: where the listener goes, else -1 */
@@ -267,8 +273,10 @@ struct jr_sb_sup {
     struct jr_sb_report rep;     /* pid 1's report, when have_rep */
     int have_rep;
     struct jr_sb_proxy *proxy;   /* network allow, else NULL */
-    struct jr_sb_shim *shim;     /* --run-dir, else NULL */
-    struct jr_sb_spool *spool;   /* --run-dir: the task's output, else NULL */
+    struct jr_sb_shim *shim;     /* --spool, else NULL */
+    struct jr_sb_spool *spool;   /* --spool: the task's output, else NULL */
+    char outcome[2048];          /* --spool: the outcome line, once sent */
+    size_t outcome_len;
 };
 
 int64_t jr_sb_now_ms(void);

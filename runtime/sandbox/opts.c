@@ -50,15 +50,15 @@ const char jr_sandbox_usage[] =
 "  --status-fd N         where the outcome line goes (default 3)\n"
 "  --gate-fd N           prepare everything, then wait until \"go\" can be read\n"
 "                        from fd N before starting the task; EOF = canceled\n"
-"  --run-dir DIR         the task outlives whoever started it: its output goes\n"
-"                        to DIR/attempt.log (lines, bounded by --log-cap), its\n"
-"                        outcome is appended to DIR/attempt.record when that\n"
-"                        names this helper, the status fd gets 'o' per append\n"
-"                        and then the outcome; see runtime/exec/record.h\n"
-"  --control NAME        with --run-dir: listen on the abstract unix socket\n"
+"  --spool FILE          the task outlives whoever started it: its output goes\n"
+"                        to FILE (line records, bounded by --log-cap, made at\n"
+"                        the first line), the status fd gets 'o' per append,\n"
+"                        then the outcome; unless 'k' comes back, the outcome\n"
+"                        is appended to FILE too (runtime/exec/record.h)\n"
+"  --control NAME        with --spool: listen on the abstract unix socket\n"
 "                        NAME for a new status connection (its own uid only)\n"
-"  --log-cap BYTES       with --run-dir: output kept (default 1MiB)\n"
-"  --orphan-timeout SECONDS  with --run-dir: stop the task after this long\n"
+"  --log-cap BYTES       with --spool: output kept (default 1MiB)\n"
+"  --orphan-timeout SECONDS  with --spool: stop the task after this long\n"
 "                        with no status connection (default 10m, 0 = never)\n"
 "  --cgroup-name NAME    unique leaf name, e.g. job-task-attempt\n"
 "  --cgroup-parent PATH  parent under each hierarchy root (default jobrt)\n"
@@ -367,12 +367,12 @@ int jr_sandbox_parse(int n, char **args, struct jr_sandbox_opts *o,
                 return -1;
             }
             o->control = v;
-        } else if (strcmp(name, "--run-dir") == 0) {
+        } else if (strcmp(name, "--spool") == 0) {
             if (v[0] != '/') {
-                snprintf(err, errlen, "--run-dir: an absolute folder");
+                snprintf(err, errlen, "--spool: an absolute file name");
                 return -1;
             }
-            o->run_dir = v;
+            o->spool = v;
         } else if (strcmp(name, "--log-cap") == 0) {
             if ((num = jr_sandbox_parse_bytes(v)) <= 0) {
                 snprintf(err, errlen, "--log-cap: bad size \"%s\"", v);

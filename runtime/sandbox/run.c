@@ -1,8 +1,8 @@
 /* `jobrt sandbox`: the supervising parent. It prepares everything before the
  * clone (seccomp BPF, mount plan, cgroups), clones the namespaced child,
  * maps its ids, has supervise.c watch it, and reports the outcome as one
- * JSON line on the status fd, or with --run-dir through the shim (the
- * attempt's record, then the attached daemon; shim.c). */
+ * JSON line on the status fd, or with --spool through the shim (to the
+ * attached daemon, or kept in the spool; shim.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
@@ -23,6 +23,8 @@
 #include "sandbox/internal.h"
 
 #define HOST_ID_BASE 100000  /* ns id 0 = host 100000 when we are root */
+#define ACK_WAIT_MS 10000    /* a daemon's 'k' for the outcome: then it is
+                              * its to keep (its commit comes first) */
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 #ifndef P_PIDFD
@@ -170,10 +172,10 @@ static int64_t wall_clock_ms(void)
 
 /* The outcome to whoever waits for it: 1 when it went out, -1 when not.
  * With a shim, the task's last output is spooled first (every writer is
- * gone by now), so the outcome follows all of it. */
+ * gone by now), so the outcome follows all of it; settle() then waits for
+ * the daemon's word that it has it. */
 static int deliver(struct jr_sb_sup *s, struct jr_sandbox_outcome *oc)
 {
-    char buf[2048];
     int n, rc;
 
     oc->ended_ms = wall_clock_ms();
@@ -190,14 +192,30 @@ static int deliver(struct jr_sb_sup *s, struct jr_sandbox_outcome *oc)
         if (null >= 0)
             close(null);
         jr_sb_spool_drain(s->spool, 2000);
-        jr_sb_spool_close(s->spool);
-        s->spool = NULL;
     }
-    n = jr_sandbox_outcome_json(oc, buf, sizeof(buf));
-    rc = n > 0 ? jr_sb_shim_finish(s->shim, buf, (size_t)n) : -1;
+    n = jr_sandbox_outcome_json(oc, s->outcome, sizeof(s->outcome));
+    s->outcome_len = n > 0 ? (size_t)n : 0;
+    if (n <= 0)
+        return -1;
+    /* Even unsent it is not lost: settle() keeps it in the spool. */
+    jr_sb_shim_send(s->shim, s->outcome, s->outcome_len);
+    return 1;
+}
+
+/* The helper's last word with a shim, once its sandbox is torn down: a
+ * daemon that acknowledged the outcome has it on disk; else it goes into
+ * the spool for whichever daemon comes next. */
+static void settle(struct jr_sb_sup *s)
+{
+    if (!s->shim)
+        return;
+    if (!jr_sb_shim_acked(s->shim, ACK_WAIT_MS) && s->spool && s->outcome_len)
+        jr_sb_spool_result(s->spool, s->outcome, s->outcome_len);
     jr_sb_shim_close(s->shim);
     s->shim = NULL;
-    return rc == 0 ? 1 : -1;
+    if (s->spool)
+        jr_sb_spool_close(s->spool);
+    s->spool = NULL;
 }
 
 /* The outcome is final once pid 1 has reported (the task's processes are
@@ -253,8 +271,8 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
     s.kill_at = -1;
     s.t0 = jr_sb_now_ms();
     spool.fd = spool.in[0] = spool.in[1] = spool.in[2] = -1;
-    /* First of all: with a run folder the outcome goes through the shim. */
-    if (o->run_dir) {
+    /* First of all: with a spool the outcome goes through the shim. */
+    if (o->spool) {
         if (jr_sb_shim_open(&shim, o, &e)) {
             jr_sb_shim_close(&shim);
             setup_error(oc, &e);
@@ -263,7 +281,7 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
             return;
         }
         s.shim = &shim;
-        if (jr_sb_spool_open(&spool, shim.dirfd, o->log_cap, &e))
+        if (jr_sb_spool_open(&spool, o->spool, o->log_cap, &e))
             goto fail;
         s.spool = &spool;
     }
@@ -348,9 +366,8 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
         .proxy_fd = proxy_p[1], .cap_last = host->cap_last,
         .close_fds = {sync_p[1], err_p[0], status_p[0], s.sigfd, proxy_p[0], cgfd,
                       s.shim ? shim.conn : o->status_fd, s.shim ? shim.lfd : -1,
-                      s.shim ? shim.dirfd : -1, spool.fd, spool.in[0], spool.in[1],
-                      spool.in[2], out_w[2]},
-        .nclose = 14,
+                      spool.in[0], spool.in[1], spool.in[2], out_w[2]},
+        .nclose = 12,
     };
     c.title = title;
     c.title_len = title_len;
@@ -433,6 +450,7 @@ done:
         oc->wall_ms = jr_sb_now_ms() - s.t0;
         *emitted = deliver(&s, oc);
     }
+    settle(&s);
     if (s.proxy)
         jr_sb_proxy_close(s.proxy);
     int fds[] = {sync_p[0], sync_p[1], err_p[0], err_p[1], status_p[0], status_p[1],

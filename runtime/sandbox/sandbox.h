@@ -29,10 +29,7 @@ const char *jr_sandbox_layer_name(int layer);
 /* The layer's index, or -1 for an unknown name. */
 int jr_sandbox_layer_find(const char *name);
 
-/* ---- a task that outlives its daemon (--run-dir; runtime/exec/record.h) ---- */
-#define JR_SB_RUN_RECORD "attempt.record" /* the daemon's, naming the helper's
-                                           * pid; the helper appends its result */
-#define JR_SB_RUN_OUTPUT "attempt.log"    /* the spool of the task's output lines */
+/* ---- a task that outlives its daemon (--spool; runtime/exec/record.h) ---- */
 #define JR_SB_CONTROL_MAX 64          /* bytes of a control socket's name */
 /* A line longer than this is spooled in pieces of this size. */
 #define JR_SB_LINE_MAX 65536
@@ -70,17 +67,16 @@ struct jr_sandbox_opts {
     const char *domains[JR_SB_MAX_DOMAINS]; /* allow: "name", "*.suffix", IP */
     int ndomains;
     int proxy_port;            /* allow: the proxy's port on the task's lo */
-    int status_fd;             /* with run_dir: the first control connection */
+    int status_fd;             /* with spool: the first control connection */
     int gate_fd;               /* -1: none; else wait for "go" before the clone */
-    const char *run_dir;       /* NULL: output on stdout/stderr, outcome on
+    const char *spool;         /* NULL: output on stdout/stderr, outcome on
                                 * status_fd; else the task outlives its
-                                * daemon (exec/record.h): its output
-                                * spooled there, its result appended to
-                                * the record there */
-    const char *control;       /* run_dir: the abstract socket a later
+                                * daemon (exec/record.h): its output goes
+                                * to this file (made at the first line) */
+    const char *control;       /* spool: the abstract socket a later
                                 * daemon attaches on (NULL = none) */
-    int64_t log_cap;           /* run_dir: bytes of output spooled (default 1 MiB) */
-    int64_t orphan_timeout_ms; /* run_dir: stop after this long without a
+    int64_t log_cap;           /* spool: bytes of output spooled (default 1 MiB) */
+    int64_t orphan_timeout_ms; /* spool: stop after this long without a
                                 * daemon, 0 = never (default 10 min) */
     const char *cgroup_name;   /* NULL: "sandbox-<pid>" */
     const char *cgroup_parent; /* under each hierarchy's root; default jobrt */

@@ -1,19 +1,16 @@
-/* The helper as a shim that outlives its daemon (--run-dir): it listens on
- * its control socket (--control, an abstract name: no file to make or
- * remove) so that a later daemon can attach, keeps the newest connection
- * (its own uid only), wakes it when output was spooled, counts the time
- * with no daemon attached (the orphan timeout), and at the end appends its
- * outcome to the attempt's record before it lets the daemon go. The
- * contract: runtime/exec/record.h. */
+/* The helper as a shim that outlives its daemon (--spool): it listens on
+ * its control socket (--control, an abstract name: no file) so that a
+ * later daemon can attach, keeps the newest connection (its own uid only),
+ * wakes it when output was spooled, counts the time with no daemon
+ * attached (the orphan timeout), sends it the outcome at the end and waits
+ * for its acknowledgement. The contract: runtime/exec/record.h. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -30,9 +27,6 @@ int jr_sb_shim_open(struct jr_sb_shim *sh, const struct jr_sandbox_opts *o,
     sh->alone_since = -1;
     sh->orphan_ms = o->orphan_timeout_ms;
     sh->uid = geteuid();
-    sh->dirfd = open(o->run_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (sh->dirfd < 0)
-        return jr_sb_fail(e, "run_dir", errno, "%s", o->run_dir);
     if (o->control) {
         sh->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (sh->lfd < 0)
@@ -46,11 +40,10 @@ int jr_sb_shim_open(struct jr_sb_shim *sh, const struct jr_sandbox_opts *o,
     }
     /* The first daemon's end, ours from now on. Our wakes must never block
      * the task's output, and a gone daemon is an error, not a SIGPIPE
-     * (ignored: run.c). */
+     * (ignored: run.c). Only a socket tells that its daemon went; a file
+     * or pipe given by hand is only written to. */
     sh->conn = o->status_fd;
     fcntl(sh->conn, F_SETFL, fcntl(sh->conn, F_GETFL) | O_NONBLOCK);
-    /* Only a socket tells that its daemon went (a file or pipe by hand is
-     * only written to). */
     sh->conn_watched = getsockopt(sh->conn, SOL_SOCKET, SO_TYPE, &(int){0},
                                   &(socklen_t){sizeof(int)}) == 0;
     return 0;
@@ -104,7 +97,7 @@ void jr_sb_shim_handle(struct jr_sb_shim *sh, const struct pollfd *p, int64_t no
         do
             n = read(sh->conn, buf, sizeof(buf));
         while (n < 0 && errno == EINTR);
-        /* The daemon sends nothing: data is ignored, the end is its end. */
+        /* The daemon sends nothing while the task runs: the end is its end. */
         if (n == 0 || (n < 0 && errno != EAGAIN))
             drop_conn(sh, now);
     }
@@ -123,6 +116,25 @@ int jr_sb_shim_check(struct jr_sb_shim *sh, int64_t now, int64_t *wait)
     return 0;
 }
 
+static int write_all(int fd, const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN) {
+            struct pollfd w = {fd, POLLOUT, 0};
+            if (poll(&w, 1, 2000) == 1)
+                continue;
+        }
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
 void jr_sb_shim_wake(struct jr_sb_shim *sh)
 {
     ssize_t n;
@@ -137,77 +149,54 @@ void jr_sb_shim_wake(struct jr_sb_shim *sh)
         drop_conn(sh, jr_sb_now_ms());
 }
 
-static int write_all(int fd, const char *p, size_t len)
+int jr_sb_shim_send(struct jr_sb_shim *sh, const char *line, size_t len)
 {
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
+    int sent;
 
-/* Appends "result LINE" to the attempt's record if it names us: a daemon
- * writes it (with its helper's pid) before the task can start, so one
- * that names another pid means a later attempt has the folder (we never
- * ran: our gate closed with a daemon that went). Read and appended through
- * one fd, so a record replaced meanwhile is never written to. No record (a
- * `jobrt sandbox --run-dir` by hand): nothing is kept. */
-static int append_result(const struct jr_sb_shim *sh, const char *line, size_t len)
-{
-    char text[2048], *p;
-    ssize_t n;
-    int fd = openat(sh->dirfd, JR_SB_RUN_RECORD, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-    int rc = -1;
-
-    if (fd < 0)
-        return -1;
-    do
-        n = pread(fd, text, sizeof(text) - 1, 0);
-    while (n < 0 && errno == EINTR);
-    text[n > 0 ? n : 0] = 0;
-    p = strstr(text, "\nhelper_pid ");
-    if (p && strtol(p + 12, NULL, 10) == (long)getpid() &&
-        write_all(fd, "result ", 7) == 0 && write_all(fd, line, len) == 0)
-        rc = 0;
-    close(fd);
-    return rc;
-}
-
-int jr_sb_shim_finish(struct jr_sb_shim *sh, const char *line, size_t len)
-{
-    int rc;
-
-    /* No daemon can attach any more: what it needs is in the record. */
+    /* No daemon can attach any more. */
     if (sh->lfd >= 0) {
         close(sh->lfd);
         sh->lfd = -1;
     }
-    rc = append_result(sh, line, len);
-    if (sh->conn >= 0) {
-        /* The attached daemon reads it here without opening the record;
-         * this blocks at most until the daemon reads or goes. */
-        struct timeval tv = {2, 0};
-        fcntl(sh->conn, F_SETFL, fcntl(sh->conn, F_GETFL) & ~O_NONBLOCK);
-        setsockopt(sh->conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-        if (write_all(sh->conn, line, len) == 0)
-            rc = 0;
-        close(sh->conn);
-        sh->conn = -1;
+    if (sh->conn < 0)
+        return -1;
+    sent = write_all(sh->conn, line, len) == 0;
+    if (sent && sh->conn_watched)
+        shutdown(sh->conn, SHUT_WR); /* the daemon reads to EOF, then answers */
+    else
+        drop_conn(sh, jr_sb_now_ms());
+    return sent ? 0 : -1;
+}
+
+int jr_sb_shim_acked(struct jr_sb_shim *sh, int64_t ms)
+{
+    int64_t end = jr_sb_now_ms() + ms;
+    int acked = 0;
+
+    while (sh->conn >= 0 && !acked) {
+        struct pollfd p = {sh->conn, POLLIN, 0};
+        char c;
+        ssize_t n;
+        int64_t left = end - jr_sb_now_ms();
+        if (left <= 0 || (poll(&p, 1, (int)left) < 0 && errno != EINTR))
+            break;
+        do
+            n = read(sh->conn, &c, 1);
+        while (n < 0 && errno == EINTR);
+        if (n == 1)
+            acked = c == 'k';
+        else if (n == 0 || errno != EAGAIN)
+            break;
     }
-    return rc;
+    drop_conn(sh, jr_sb_now_ms());
+    return acked;
 }
 
 void jr_sb_shim_close(struct jr_sb_shim *sh)
 {
-    int fds[3] = { sh->lfd, sh->conn, sh->dirfd };
-
-    for (int i = 0; i < 3; i++)
-        if (fds[i] >= 0)
-            close(fds[i]);
-    sh->lfd = sh->conn = sh->dirfd = -1;
+    if (sh->lfd >= 0)
+        close(sh->lfd);
+    if (sh->conn >= 0)
+        close(sh->conn);
+    sh->lfd = sh->conn = -1;
 }

@@ -1,10 +1,11 @@
 /* The task's stdout and stderr into the attempt's output spool (a helper
- * with --run-dir): the helper reads both pipes, and a third one carrying
- * its own messages (the allow-list proxy's refusals) as stderr, cuts them
- * into lines and appends each as one record "1<line>\n" or "2<line>\n"
- * while the log cap allows, then one stderr note that the rest was
- * dropped; it keeps reading (and dropping), so the task never blocks on a
- * full pipe. The format and what the daemon does with it:
+ * with --spool): the helper reads both pipes, and a third one carrying its
+ * own messages (the allow-list proxy's refusals) as stderr, cuts them into
+ * lines and appends each as one record "1<line>\n" or "2<line>\n" while
+ * the log cap allows, then one stderr note that the rest was dropped; it
+ * keeps reading (and dropping), so the task never blocks on a full pipe.
+ * The file is made at the first line; the outcome may follow as the last
+ * record. The format and what the daemon does with it:
  * runtime/exec/record.h. */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,14 +36,15 @@ static int write_all(int fd, const char *p, size_t len)
     return 0;
 }
 
-int jr_sb_spool_open(struct jr_sb_spool *sp, int dirfd, int64_t cap, struct jr_sb_err *e)
+int jr_sb_spool_open(struct jr_sb_spool *sp, const char *path, int64_t cap,
+                     struct jr_sb_err *e)
 {
     memset(sp, 0, sizeof(*sp));
     for (int k = 0; k < JR_SB_SPOOL_IN; k++)
         sp->in[k] = -1;
     sp->cap = cap;
     sp->fd = -1; /* made at the first line: a task that prints nothing costs no file */
-    sp->dirfd = dirfd;
+    sp->path = path;
     for (int k = 0; k < JR_SB_SPOOL_IN; k++)
         if (!(sp->line[k] = malloc(JR_SB_LINE_MAX))) {
             jr_sb_spool_close(sp);
@@ -122,8 +124,8 @@ static int flush_out(struct jr_sb_spool *sp)
     if (sp->outlen == 0)
         return 0;
     if (sp->fd < 0 && !sp->failed) {
-        sp->fd = openat(sp->dirfd, JR_SB_RUN_OUTPUT, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND |
-                        O_CLOEXEC | O_NOFOLLOW, 0600);
+        sp->fd = open(sp->path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC |
+                      O_NOFOLLOW, 0600);
         sp->failed = sp->fd < 0;
     }
     /* A full disk drops the output, not the task. */
@@ -187,6 +189,15 @@ void jr_sb_spool_drain(struct jr_sb_spool *sp, int64_t ms)
             close(sp->in[k]);
             sp->in[k] = -1;
         }
+}
+
+int jr_sb_spool_result(struct jr_sb_spool *sp, const char *line, size_t len)
+{
+    if (sp->fd < 0)
+        sp->fd = open(sp->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (sp->fd < 0)
+        return -1;
+    return write_all(sp->fd, "R", 1) == 0 && write_all(sp->fd, line, len) == 0 ? 0 : -1;
 }
 
 void jr_sb_spool_close(struct jr_sb_spool *sp)

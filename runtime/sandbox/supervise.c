@@ -1,6 +1,6 @@
 /* The sandbox helper's supervising parent, once the task runs: one poll
  * loop over pid 1's pidfd, the cancel signal, pid 1's setup-error and report
- * pipes, the allow-list proxy and (with --run-dir) the task's output pipes
+ * pipes, the allow-list proxy and (with --spool) the task's output pipes
  * and the control socket, enforcing the timeout (SIGTERM, SIGKILL after the
  * grace), the memory and pids limits and the orphan timeout; then the
  * outcome. */

@@ -48,6 +48,7 @@ struct stask {
     /* while a process exists */
     struct jr_exec_proc *proc;
     int64_t pid, pid_start;
+    char *run_record;            /* the executor's record of it (NULL = none) */
     int kill_reason;             /* JR_OUT_TIMEOUT / JR_OUT_CANCELED /
                                   * KILL_SHUTDOWN / 0 */
     int gated;                   /* spawned, waiting for the commit */

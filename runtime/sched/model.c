@@ -45,6 +45,7 @@ int jr_sched_write_task(struct jr_sched *s, struct stask *t, int64_t exit_code,
     r.ended_at = ended_at;
     r.pid = t->proc ? t->pid : 0;
     r.pid_start = t->proc ? t->pid_start : 0;
+    r.run_record = t->proc ? t->run_record : NULL;
     rc = jr_store_task_set_state(s->st, &r, e);
     if (!rc)
         rc = jr_sched_event(s, t->job->id, t->alias, "task", r.state, error, e);
@@ -146,6 +147,7 @@ void jr_sched_free_job(struct jr_sched *s, struct sjob *j)
         free(t->workdir);
         free(t->spec);
         free(t->error);
+        free(t->run_record);
     }
     if (j->next) {
         j->prev->next = j->next;
@@ -230,6 +232,7 @@ static int load_task(void *arg, const struct jr_task_rec *r)
     t->pid = r->pid;
     t->pid_start = r->pid_start;
     t->log_offset = r->log_offset;
+    t->run_record = r->run_record ? strdup(r->run_record) : NULL;
     t->alias = strdup(r->alias);
     t->argv = jr_sched_dup_mem(r->argv, r->argv_len);
     t->argv_len = r->argv_len;
@@ -240,6 +243,7 @@ static int load_task(void *arg, const struct jr_task_rec *r)
     t->error = r->error ? strdup(r->error) : NULL;
     t->group = r->group ? strdup(r->group) : NULL;
     if (!t->alias || !t->argv || !t->env || !t->spec || (r->group && !t->group) ||
+        (r->run_record && !t->run_record) ||
         parse_deps(t, r->deps))
         c->failed = 1;
     return c->failed;

@@ -175,6 +175,7 @@ int jr_sched_reattach(struct jr_sched *s, struct stask *t, struct jr_err *e)
     a.attempt = t->attempt;
     a.pid = t->pid;
     a.pid_start = t->pid_start;
+    a.record = t->run_record;
     a.log_offset = t->log_offset;
     t->kill_reason = 0;
     rc = s->ex.ops->attach(s->ex.self, &a, &task_cbs, t, &t->proc, e);
@@ -229,6 +230,7 @@ static int start_task(struct jr_sched *s, struct stask *t, struct jr_err *e)
 {
     struct sjob *j = t->job;
     char outdir[4096], workdir[4096], cwd[4096], taskdir[4096], jobdir[4096];
+    char record[JR_EXEC_RECORD_SIZE] = "";
     char *base[NBASE_ENV] = { 0 };
     char **argv = NULL, **env = NULL, **task_env = NULL;
     struct jr_exec_spec spec;
@@ -300,7 +302,10 @@ static int start_task(struct jr_sched *s, struct stask *t, struct jr_err *e)
     spec.timeout_ms = t->timeout_ms;
     t->kill_reason = 0;
     rc = s->ex.ops->start(s->ex.self, &spec, &task_cbs, t, &t->proc, &t->pid,
-                          &t->pid_start, e);
+                          &t->pid_start, record, e);
+    /* Kept with the running row: a later daemon finds the task through it. */
+    free(t->run_record);
+    t->run_record = rc == 0 && record[0] ? strdup(record) : NULL;
 done:
     jr_spec_free(&setup);
     for (i = 0; i < NBASE_ENV; i++)

@@ -336,6 +336,7 @@ int jr_store_task_set_state(struct jr_store *st, const struct jr_task_rec *t,
     bind_time(s, 10, t->ended_at);
     bind_time(s, 11, t->pid);
     bind_time(s, 12, t->pid_start);
+    jr_store_bind_text(s, 13, t->run_record && *t->run_record ? t->run_record : NULL);
     return step_done(st, s, e, "update task");
 }
 
@@ -417,6 +418,7 @@ int jr_store_tasks_each(struct jr_store *st, int64_t job_seq, jr_store_task_cb c
         t.wall_ms = sqlite3_column_int64(s, 28);
         t.group = jr_store_col_text(s, 29);
         t.log_offset = sqlite3_column_int64(s, 30);
+        t.run_record = jr_store_col_text(s, 31);
         if (cb(arg, &t))
             break;
     }

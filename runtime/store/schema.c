@@ -57,6 +57,9 @@ static const char *const migrations[] = {
     /* 5: how many bytes of a running attempt's output spool are log rows
      * (a daemon that reattaches replays the rest; runtime/exec/record.h) */
     "ALTER TABLE tasks ADD COLUMN log_offset INTEGER NOT NULL DEFAULT 0;",
+    /* 6: a running attempt's record, what a daemon needs to reattach to it
+     * (runtime/exec/record.h), written with its running row */
+    "ALTER TABLE tasks ADD COLUMN run_record TEXT;",
 };
 
 #define JOB_COLS "seq, id, surface, owner, state, priority, max_parallelism," \
@@ -64,7 +67,8 @@ static const char *const migrations[] = {
 #define TASK_COLS "job_seq, idx, alias, deps, state, priority, tolerable, retries," \
     " attempt, cpu, memory, gpu, disk, timeout_ms, argv, env, workdir," \
     " exit_code, signal, outcome, error, started_at, ended_at, pid, pid_start, spec"
-#define TASK_READ_COLS TASK_COLS ", cpu_ms, max_rss_bytes, wall_ms, task_group, log_offset"
+#define TASK_READ_COLS TASK_COLS ", cpu_ms, max_rss_bytes, wall_ms, task_group, log_offset," \
+    " run_record"
 /* Up to JR_STORE_COUNT_STATES states in ?3..; unused ones stay NULL. */
 #define COUNT_STATES " state IN (?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
 #define LIST_TAIL " AND (?2 IS NULL OR owner = ?2) AND (?3 IS NULL OR surface = ?3)" \
@@ -133,7 +137,7 @@ const char *const jr_store_sql[S_COUNT] = {
     /* A row set running is a new attempt: its output starts at offset 0. */
     [S_TASK_SET_STATE] = "UPDATE tasks SET state = ?3, attempt = ?4, exit_code = ?5,"
         " signal = ?6, outcome = ?7, error = ?8, started_at = ?9, ended_at = ?10,"
-        " pid = ?11, pid_start = ?12,"
+        " pid = ?11, pid_start = ?12, run_record = ?13,"
         " log_offset = CASE WHEN ?3 = 'running' THEN 0 ELSE log_offset END"
         " WHERE job_seq = ?1 AND idx = ?2",
     [S_TASK_SET_LOG_OFFSET] = "UPDATE tasks SET log_offset = ?3"

@@ -48,6 +48,8 @@ struct jr_task_rec {
     const char *error;
     int64_t started_at, ended_at;
     int64_t pid, pid_start;   /* process group leader and its start time */
+    const char *run_record;   /* the running attempt's record (the executor's
+                               * text, exec/record.h); NULL = none */
     const char *spec;         /* JSON object as submitted */
     const char *group;        /* NULL = a group of its own (see jr_task_spec) */
     /* Read only (jr_store_task_set_usage writes them): the last attempt's
@@ -187,7 +189,7 @@ int jr_store_jobs_count_where(struct jr_store *st, const struct jr_job_count *f,
 int jr_store_task_insert(struct jr_store *st, const struct jr_task_rec *t,
                          struct jr_err *e);
 /* Write the run fields (state, attempt, exit, signal, outcome, error, times,
- * pid) of (t->job_seq, t->idx). */
+ * pid, run_record) of (t->job_seq, t->idx). */
 int jr_store_task_set_state(struct jr_store *st, const struct jr_task_rec *t,
                             struct jr_err *e);
 /* Record the usage of (job_seq, idx)'s last attempt (values as measured;

@@ -177,8 +177,10 @@ static void spawn_run(int go, struct seen *s, const char *marker)
     spec.task = "t";
     uv_loop_init(&loop);
     CHECK_INT(jr_exec_spawn_open(&loop, &ex, &e), JR_OK);
-    CHECK_INT(ex.ops->start(ex.self, &spec, &cbs, s, &p, &pid, &start, &e), JR_OK);
+    char record[JR_EXEC_RECORD_SIZE];
+    CHECK_INT(ex.ops->start(ex.self, &spec, &cbs, s, &p, &pid, &start, record, &e), JR_OK);
     CHECK(pid > 0);
+    CHECK_STR(record, ""); /* the plain executor's tasks do not outlive the daemon */
     if (go)
         ex.ops->go(p);
     else

@@ -1,9 +1,10 @@
 /* Unit tests of what a task that outlives its daemon leaves behind
- * (runtime/exec/record.h): the attempt record written and read back, an
- * older reader's rules (unknown keys ignored, a newer format refused, the
- * required keys), and the daemon's spool reader: whole records become
- * lines with the offset they reach, a partial one waits for the rest, and
- * a replay from a kept offset passes on only what came after it. */
+ * (runtime/exec/record.h): the attempt record formatted and parsed back,
+ * an older reader's rules (unknown keys ignored, a newer format refused,
+ * the required keys), and the daemon's spool reader: whole records become
+ * lines with the offset they reach, a partial one waits for the rest, a
+ * replay from a kept offset passes on only what came after it, and an
+ * outcome record is kept, the offset staying before it. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@ TEST(record_roundtrip)
 {
     struct jr_exec_record r, back;
     struct jr_err e = { 0, "" };
+    char text[JR_EXEC_RECORD_MAX];
 
     memset(&r, 0, sizeof r);
     snprintf(r.job, sizeof r.job, "01a2-job");
@@ -32,8 +34,10 @@ TEST(record_roundtrip)
     r.started_ms = 1700000000123;
     r.log_cap = 1 << 20;
     snprintf(r.control, sizeof r.control, "jobrt-00ff00ff00ff00ff");
-    CHECK_INT(jr_exec_record_write(dir, &r, &e), 0);
-    CHECK_INT(jr_exec_record_read(dir, &back, &e), 0);
+    snprintf(r.spool, sizeof r.spool, "jobrt-00ff00ff00ff00ff.log");
+    CHECK(jr_exec_record_format(&r, text, sizeof text) > 0);
+    CHECK(strncmp(text, "jobrt-attempt 1\n", 16) == 0);
+    CHECK_INT(jr_exec_record_parse(text, &back, &e), 0);
     CHECK_INT(back.format, JR_EXEC_RECORD_FORMAT);
     CHECK_STR(back.job, "01a2-job");
     CHECK_STR(back.task, "train");
@@ -43,34 +47,21 @@ TEST(record_roundtrip)
     CHECK_INT(back.started_ms, 1700000000123);
     CHECK_INT(back.log_cap, 1 << 20);
     CHECK_STR(back.control, "jobrt-00ff00ff00ff00ff");
-    CHECK_STR(back.output, "attempt.log");
-    CHECK_STR(back.result, "");
-    /* the helper appends its outcome at the end */
-    {
-        char path[300];
-        FILE *f;
-        snprintf(path, sizeof path, "%s/attempt.record", dir);
-        f = fopen(path, "a");
-        if (f) {
-            fputs("result {\"outcome\":\"exited\",\"exit_code\":0,\"message\":\"a b\"}\n", f);
-            fclose(f);
-        }
-    }
-    CHECK_INT(jr_exec_record_read(dir, &back, &e), 0);
-    CHECK_STR(back.result, "{\"outcome\":\"exited\",\"exit_code\":0,\"message\":\"a b\"}\n");
+    CHECK_STR(back.spool, "jobrt-00ff00ff00ff00ff.log");
+    CHECK_INT(jr_exec_record_format(&r, text, 40), -1); /* too small */
 }
 
 TEST(record_reader_rules)
 {
     struct jr_exec_record r;
     struct jr_err e = { 0, "" };
-    char empty[300];
 
     /* a key a later jobrt added (same format) is ignored */
     CHECK_INT(jr_exec_record_parse("jobrt-attempt 1\nattempt 2\nhelper_pid 77\n"
-                                   "helper_start 5\ncgroup t-x\noutput out2\n", &r, &e), 0);
+                                   "helper_start 5\ncgroup t-x\nspool s.log\n", &r, &e), 0);
     CHECK_INT(r.attempt, 2);
-    CHECK_STR(r.output, "out2");
+    CHECK_STR(r.spool, "s.log");
+    CHECK_STR(r.control, "");
     /* a newer format is not guessed at */
     CHECK_INT(jr_exec_record_parse("jobrt-attempt 9\nattempt 1\nhelper_pid 77\n"
                                    "helper_start 5\n", &r, &e), JR_E_INVALID);
@@ -85,16 +76,13 @@ TEST(record_reader_rules)
     CHECK(strstr(e.msg, "helper_start") != NULL);
     CHECK_INT(jr_exec_record_parse("something else\n", &r, &e), JR_E_INVALID);
     CHECK_INT(jr_exec_record_parse("", &r, &e), JR_E_INVALID);
-    /* file names stay inside the task's folder; socket names have no spaces */
+    /* the spool stays inside the task's folder; socket names have no spaces */
     CHECK_INT(jr_exec_record_parse("jobrt-attempt 1\nattempt 1\nhelper_pid 9\n"
-                                   "helper_start 5\noutput ../x\n", &r, &e), JR_E_INVALID);
+                                   "helper_start 5\nspool ../x\n", &r, &e), JR_E_INVALID);
     CHECK_INT(jr_exec_record_parse("jobrt-attempt 1\nattempt 1\nhelper_pid 9\n"
                                    "helper_start 5\ncontrol a b\n", &r, &e), JR_E_INVALID);
     CHECK_INT(jr_exec_record_parse("jobrt-attempt 1\nattempt x\nhelper_pid 9\n"
                                    "helper_start 5\n", &r, &e), JR_E_INVALID);
-    snprintf(empty, sizeof empty, "%s/none", dir);
-    mkdir(empty, 0700);
-    CHECK_INT(jr_exec_record_read(empty, &r, &e), JR_E_NOT_FOUND);
 }
 
 struct seen {
@@ -144,7 +132,7 @@ TEST(spool_lines_and_offsets)
     char path[300];
 
     memset(&s, 0, sizeof s);
-    snprintf(path, sizeof path, "%s/attempt.log", dir);
+    snprintf(path, sizeof path, "%s/spool.log", dir);
     jr_exec_spool_init(&sp, 0);
     /* not there yet: nothing, and no error */
     CHECK_INT(jr_exec_spool_read(&sp, path, 0, &cbs, &s), 0);
@@ -168,6 +156,7 @@ TEST(spool_lines_and_offsets)
     CHECK_INT(jr_exec_spool_read(&sp, path, 1, &cbs, &s), 0);
     CHECK_STR(s.text, "1:hello|2:oops|1:partial|1:|2:cut|");
     CHECK_INT(s.offset, 28);
+    CHECK(sp.result == NULL);
     jr_exec_spool_close(&sp);
     /* a daemon that kept offset 13 replays the rest only */
     memset(&s, 0, sizeof s);
@@ -175,6 +164,30 @@ TEST(spool_lines_and_offsets)
     CHECK_INT(jr_exec_spool_read(&sp, path, 1, &cbs, &s), 0);
     CHECK_STR(s.text, "1:partial|1:|2:cut|");
     CHECK_INT(s.offset, 28);
+    jr_exec_spool_close(&sp);
+}
+
+TEST(spool_outcome_record)
+{
+    struct jr_exec_spool sp;
+    struct seen s;
+    char path[300];
+
+    memset(&s, 0, sizeof s);
+    snprintf(path, sizeof path, "%s/with-result.log", dir);
+    append(path, "1a\nR{\"outcome\":\"exited\",\"exit_code\":0}\n");
+    jr_exec_spool_init(&sp, 0);
+    CHECK_INT(jr_exec_spool_read(&sp, path, 0, &cbs, &s), 0);
+    CHECK_STR(s.text, "1:a|");
+    CHECK_STR(sp.result, "{\"outcome\":\"exited\",\"exit_code\":0}\n");
+    CHECK_INT(s.offset, 3); /* it stays before the outcome: a replay finds it */
+    jr_exec_spool_close(&sp);
+    memset(&s, 0, sizeof s);
+    jr_exec_spool_init(&sp, 3);
+    CHECK_INT(jr_exec_spool_read(&sp, path, 1, &cbs, &s), 0);
+    CHECK_STR(s.text, "");
+    CHECK(sp.result && strstr(sp.result, "exited") != NULL);
+    CHECK_INT(s.progress, 0);
     jr_exec_spool_close(&sp);
 }
 
@@ -215,6 +228,7 @@ int main(void)
     RUN(record_reader_rules);
     RUN(spool_lines_and_offsets);
     RUN(spool_long_lines);
+    RUN(spool_outcome_record);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);

@@ -38,6 +38,7 @@ struct fake {
     int nsigs;
     int64_t attach_offset, attach_attempt, attach_pid;
     int attach_rc;               /* what attach answers (0 = attach) */
+    char attach_record[128];     /* the record attach was given */
 };
 
 static struct jr_exec_proc *add(struct fake *f, const char *alias, const struct jr_exec_cbs *cbs,
@@ -57,12 +58,14 @@ static struct jr_exec_proc *add(struct fake *f, const char *alias, const struct 
 
 static int f_start(void *self, const struct jr_exec_spec *spec, const struct jr_exec_cbs *cbs,
                    void *arg, struct jr_exec_proc **out, int64_t *pid, int64_t *pid_start,
-                   struct jr_err *e)
+                   char *record, struct jr_err *e)
 {
     struct fake *f = self;
 
     (void)e;
     f->starts++;
+    snprintf(record, JR_EXEC_RECORD_SIZE, "fake record of %s, attempt %lld", spec->task,
+             (long long)spec->attempt);
     *out = add(f, spec->task, cbs, arg);
     *pid = 1000 + f->starts;
     *pid_start = 77;
@@ -78,6 +81,7 @@ static int f_attach(void *self, const struct jr_exec_attach *a, const struct jr_
     f->attach_offset = a->log_offset;
     f->attach_attempt = a->attempt;
     f->attach_pid = a->pid;
+    snprintf(f->attach_record, sizeof f->attach_record, "%s", a->record ? a->record : "(none)");
     if (f->attach_rc)
         return jr_err_set(e, f->attach_rc, "no record of attempt %lld of task '%s'",
                           (long long)a->attempt, a->task);
@@ -246,6 +250,7 @@ TEST(reattached_tasks_count_and_end_with_their_outcome)
     CHECK_INT(f.attach_offset, 7);
     CHECK_INT(f.attach_attempt, 1);
     CHECK_INT(f.attach_pid, 1001);
+    CHECK_STR(f.attach_record, "fake record of a, attempt 1"); /* kept by the store */
     CHECK_INT(f.starts, 0); /* a's cpu is still counted */
     CHECK_STR(job_state(&v, "j"), "running");
     finish(&f, "a", JR_OUT_EXITED, 0, ended);

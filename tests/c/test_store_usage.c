@@ -1,8 +1,9 @@
-/* Unit tests of the task usage columns (migration 2) and the log offset
- * (migration 5): usage written with an attempt's outcome is read back with
- * the task, cleared by a reset; the offset is kept until a new attempt
- * sets the row running; a version-1 database gains the columns when
- * opened. */
+/* Unit tests of the task usage columns (migration 2) and the run record
+ * and log offset (migration 5): usage written with an attempt's outcome is
+ * read back with the task, cleared by a reset; the offset is kept until a
+ * new attempt sets the row running, the record is written with the
+ * running row and cleared with its end; a version-1 database gains the
+ * columns when opened. */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,7 @@ static int64_t add_job_with_task(struct jr_store *st, const char *id)
 struct usage {
     int n, has, grouped;
     int64_t cpu, rss, wall, offset;
+    char record[64];
 };
 
 static int see_task(void *arg, const struct jr_task_rec *t)
@@ -70,6 +72,7 @@ static int see_task(void *arg, const struct jr_task_rec *t)
     u->rss = t->max_rss_bytes;
     u->wall = t->wall_ms;
     u->offset = t->log_offset;
+    snprintf(u->record, sizeof u->record, "%s", t->run_record ? t->run_record : "(none)");
     return 0;
 }
 
@@ -77,7 +80,7 @@ TEST(usage_roundtrip_and_reset)
 {
     struct jr_store *st = open_store("u.db");
     struct jr_err e = { 0, "" };
-    struct usage u = { 0, 0, 0, 0, 0, 0, 0 };
+    struct usage u = { 0, 0, 0, 0, 0, 0, 0, "" };
     int64_t seq;
 
     CHECK(st != NULL);
@@ -114,7 +117,7 @@ TEST(version_1_database_is_migrated)
     sqlite3 *db = NULL;
     struct jr_store *st = open_store("old.db");
     struct jr_err e = { 0, "" };
-    struct usage u = { 0, 0, 0, 0, 0, 0, 0 };
+    struct usage u = { 0, 0, 0, 0, 0, 0, 0, "" };
     int64_t seq;
 
     if (!st)
@@ -130,6 +133,7 @@ TEST(version_1_database_is_migrated)
                            "ALTER TABLE tasks DROP COLUMN wall_ms;"
                            "ALTER TABLE tasks DROP COLUMN task_group;"
                            "ALTER TABLE tasks DROP COLUMN log_offset;"
+                           "ALTER TABLE tasks DROP COLUMN run_record;"
                            "DROP INDEX events_by_job;"
                            "UPDATE meta SET value = '1' WHERE key = 'schema_version';",
                            NULL, NULL, NULL), SQLITE_OK);
@@ -152,7 +156,7 @@ TEST(log_offset_kept_until_a_new_attempt)
 {
     struct jr_store *st = open_store("o.db");
     struct jr_err e = { 0, "" };
-    struct usage u = { 0, 0, 0, 0, 0, 0, 0 };
+    struct usage u = { 0, 0, 0, 0, 0, 0, 0, "" };
     struct jr_task_rec r;
     int64_t seq;
 
@@ -174,14 +178,23 @@ TEST(log_offset_kept_until_a_new_attempt)
     memset(&u, 0, sizeof u);
     CHECK_INT(jr_store_tasks_each(st, seq, see_task, &u, &e), 0);
     CHECK_INT(u.offset, 4242);
-    /* the next attempt's spool starts empty */
+    CHECK_STR(u.record, "(none)");
+    /* the next attempt's spool starts empty; its record is kept with it */
     r.state = "running";
     r.attempt = 2;
     r.exit_code = -1;
+    r.run_record = "jobrt-attempt 1\nattempt 2\n";
     CHECK_INT(jr_store_task_set_state(st, &r, &e), 0);
     memset(&u, 0, sizeof u);
     CHECK_INT(jr_store_tasks_each(st, seq, see_task, &u, &e), 0);
     CHECK_INT(u.offset, 0);
+    CHECK_STR(u.record, "jobrt-attempt 1\nattempt 2\n");
+    r.state = "succeeded";
+    r.run_record = NULL;
+    CHECK_INT(jr_store_task_set_state(st, &r, &e), 0);
+    memset(&u, 0, sizeof u);
+    CHECK_INT(jr_store_tasks_each(st, seq, see_task, &u, &e), 0);
+    CHECK_STR(u.record, "(none)"); /* the attempt is over */
     jr_store_close(st);
 }
 

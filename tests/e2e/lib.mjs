@@ -1,7 +1,7 @@
 // Shared helpers for the end-to-end tests: start a real jobrt on a random
 // loopback port, talk raw HTTP over sockets, and report "ok - " lines.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -47,33 +47,43 @@ export function pidStart(pid) {
   }
 }
 
-// The sandbox helpers that still run tasks of a data directory (a task
-// outlives its daemon): [{pid, start, job, task}] from each task's
-// attempt.record whose helper is still the process that started then.
-export function liveHelpers(data) {
+// The sandbox server's cgroup parent for a data directory (runtime/core.c:
+// "jobrt/d-" and the FNV-1a hash of its real path).
+function cgroupParent(data) {
+  let real;
+  try { real = realpathSync(data); } catch { real = data; }
+  let h = 2166136261;
+  for (const b of Buffer.from(real)) h = Math.imul(h ^ b, 16777619) >>> 0;
+  return `jobrt/d-${h.toString(16).padStart(8, '0')}`;
+}
+
+// The sandbox helpers (and servers) that still run for a data directory (a
+// task outlives its daemon): [{pid, start, comm}], found by the cgroup
+// parent on their command line (a helper is a fork of its server).
+export function liveHelpers(data, { servers = false } = {}) {
+  const mark = `sandbox-server\0--cgroup-parent\0${cgroupParent(data)}\0`;
   const found = [];
-  const jobs = path.join(data, 'jobs');
-  if (!existsSync(jobs)) return found;
-  for (const job of readdirSync(jobs)) {
-    let tasks = [];
-    try { tasks = readdirSync(path.join(jobs, job)); } catch { continue; }
-    for (const task of tasks) {
-      let rec;
-      try { rec = readFileSync(path.join(jobs, job, task, 'attempt.record'), 'utf8'); } catch { continue; }
-      const pid = Number((/^helper_pid (\d+)$/m.exec(rec) || [])[1]);
-      const start = (/^helper_start (\d+)$/m.exec(rec) || [])[1];
-      if (pid > 1 && start && pidStart(pid) === start) found.push({ pid, start, job, task });
-    }
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    let cmd, comm;
+    try {
+      cmd = readFileSync(`/proc/${d}/cmdline`, 'latin1');
+      comm = readFileSync(`/proc/${d}/comm`, 'utf8').trim();
+    } catch { continue; }
+    if (!cmd.includes(mark) || (!servers && comm !== 'jobrt-sandbox')) continue;
+    const start = pidStart(Number(d));
+    if (start) found.push({ pid: Number(d), start, comm });
   }
   return found;
 }
 
-// Stops, by pid, every helper still running a task of data: SIGTERM (it
-// stops its task and removes its cgroups), then after 3 s SIGKILL to its
-// process group (the helper and its sandbox's pid 1); waits until they are
-// gone (bounded). Returns how many there were.
+// Stops, by pid, every helper still running a task of data, and a sandbox
+// server still there: SIGTERM (a helper stops its task and removes its
+// cgroups), then after 3 s SIGKILL to its process group (the helper and its
+// sandbox's pid 1); waits until they are gone (bounded). Returns how many
+// there were.
 export function stopHelpers(data) {
-  const helpers = liveHelpers(data);
+  const helpers = liveHelpers(data, { servers: true });
   const nap = new Int32Array(new SharedArrayBuffer(4));
   const alive = () => helpers.filter((h) => pidStart(h.pid) === h.start);
   for (const h of helpers) {

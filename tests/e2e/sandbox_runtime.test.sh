@@ -61,25 +61,31 @@ check "a root filesystem folder is the image" eval '[ "$(outcome)" = exited ] &&
   grep -q "\"exit_code\":0" "$W/status" && grep -q "^image-marker$" "$W/out" &&
   grep -q "^isolated$" "$W/out" && [ -f "$W/outdir/f" ]'
 
-# -- a run folder: the output spooled as line records; the outcome on the
-# status fd after the wakes, and appended to the attempt's record when
-# that names this helper; a record naming another helper (a later attempt
-# took the folder: this one's gate closed with its daemon) is left alone
-RUN="$W/run"
-mkdir -p "$RUN"
-printf 'jobrt-attempt 1\nattempt 1\nhelper_pid 1\nhelper_start 1\n' >"$RUN/attempt.record"
-timeout -k 5 60 "$BIN" sandbox --cgroup-parent "$PARENT" --run-dir "$RUN" --status-fd 4 \
+# -- a spool: the output as line records; the outcome on the status fd
+# after the wakes and, with no daemon to acknowledge it ('k'), appended to
+# the spool as its last record; bounded by --log-cap
+SPOOL="$W/task.log"
+timeout -k 5 60 "$BIN" sandbox --cgroup-parent "$PARENT" --spool "$SPOOL" --status-fd 4 \
   --orphan-timeout 0 -- /bin/sh -c 'echo out; echo err >&2; printf last' 4>"$W/status" \
   >"$W/out" 2>&1
-check "--run-dir spools the output; the outcome follows the wakes on the status fd" eval '
-  [ "$(cat "$RUN/attempt.log")" = "$(printf "1out\n2err\n1last")" ] &&
-  grep -q "^o*{\"outcome\":\"exited\",\"exit_code\":0," "$W/status" && [ ! -s "$W/out" ] &&
-  ! grep -q "^result" "$RUN/attempt.record"'
-rm -f "$RUN/attempt.log"
-timeout -k 5 60 "$BIN" sandbox --cgroup-parent "$PARENT" --run-dir "$RUN" --status-fd 4 \
+check "--spool keeps the output as line records, the outcome last" eval '
+  [ "$(head -n 3 "$SPOOL")" = "$(printf "1out\n2err\n1last")" ] &&
+  sed -n 4p "$SPOOL" | grep -q "^R{\"outcome\":\"exited\",\"exit_code\":0," &&
+  [ "$(wc -l < "$SPOOL")" = 4 ] && grep -q "^o*{\"outcome\":\"exited\"" "$W/status" &&
+  [ ! -s "$W/out" ]'
+rm -f "$SPOOL"
+timeout -k 5 60 "$BIN" sandbox --cgroup-parent "$PARENT" --spool "$SPOOL" --status-fd 4 \
   --gate-fd 5 -- /bin/true 4>"$W/status" 5</dev/null >"$W/out" 2>&1
-check "a helper that never started leaves no output file" eval '
-  [ ! -e "$RUN/attempt.log" ] && grep -q "\"outcome\":\"canceled\"" "$W/status"'
+check "a helper that never started keeps only its outcome" eval '
+  [ "$(wc -l < "$SPOOL")" = 1 ] && grep -q "^R{\"outcome\":\"canceled\"" "$SPOOL"'
+rm -f "$SPOOL"
+timeout -k 5 60 "$BIN" sandbox --cgroup-parent "$PARENT" --spool "$SPOOL" --status-fd 4 \
+  --log-cap 100 -- /bin/sh -c 'i=0; while [ $i -lt 1000 ]; do echo "line $i"; i=$((i+1)); done' \
+  4>"$W/status" >"$W/out" 2>&1
+check "--log-cap bounds the spool: lines within it, then one note" eval '
+  [ "$(grep -c "^1line " "$SPOOL")" = 13 ] &&
+  grep -q "^2\[jobrt\] output truncated: more than 100 bytes$" "$SPOOL" &&
+  [ "$(stat -c %s "$SPOOL")" -lt 500 ]'
 
 # -- the helper killed outright: the task must not survive it --------------
 MARK=$((50000 + $$ % 10000))
