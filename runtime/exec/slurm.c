@@ -1,11 +1,13 @@
 /* The Slurm executor: each task attempt runs as a Slurm job (or as an srun
  * step of a batch shared with other small attempts, exec/slurm_submit.c),
  * its state polled with one squeue call for all (exec/slurm_poll.c). This
- * file is the ops table: start writes the attempt's run folder (wrapper
- * and record) and holds it at the gate; go hands it to the batcher, which
- * submits only then, so nothing runs in Slurm before the task's "running"
- * row is committed; kill cancels; attempts end through one queue reported
- * from the loop. */
+ * file is the ops table: start builds the attempt's wrapper in memory,
+ * chooses the names its Slurm job may have (a small attempt joins the
+ * batch being formed) and returns them as the record, touching no file;
+ * go hands it to the batcher, which writes the run folder and submits only
+ * then, so nothing runs in Slurm before the task's "running" row (and its
+ * record) is committed; kill cancels; attempts end through one queue
+ * reported from the loop. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -20,12 +22,6 @@
 #define DEFAULT_POLL_MS 1000
 #define DEFAULT_GRACE_MS 10000
 #define DEFAULT_LOG_CAP (1024 * 1024)
-
-/* The run folder's files an earlier attempt may have left. */
-static const char *const run_files[] = {
-    "slurm", "slurm.tmp", "task.sh", "task.sh.tmp", "stdout", "stderr", "outcome",
-    "outcome.tmp", "step", "step.tmp", "cancel", "slurm.out", NULL
-};
 
 /* ---- files ---- */
 
@@ -61,36 +57,13 @@ int sl_write_file(const char *dir, const char *name, const char *data, size_t le
     return 0;
 }
 
-int sl_record_write(const struct jr_exec_proc *p, const struct sl_batch *b)
-{
-    struct sl_record r;
-    char text[1024];
-    int n;
-
-    memset(&r, 0, sizeof r);
-    snprintf(r.job, sizeof r.job, "%s", p->job_id);
-    snprintf(r.task, sizeof r.task, "%s", p->task);
-    r.attempt = p->attempt;
-    snprintf(r.name, sizeof r.name, "%s", b ? b->name : "-");
-    r.slurm_job = b ? b->id : 0;
-    r.batched = b && !b->single;
-    n = sl_record_format(&r, text, sizeof text);
-    return n < 0 ? (errno = ENAMETOOLONG, -1) : sl_write_file(p->run_dir, "slurm", text, (size_t)n);
-}
-
 /* ---- attempts ---- */
-
-static char *join(const char *a, const char *b)
-{
-    char *s;
-
-    return asprintf(&s, "%s/%s", a, b) < 0 ? NULL : s;
-}
 
 void sl_proc_free(struct jr_exec_proc *p)
 {
     jr_exec_lines_free(&p->lines[0]);
     jr_exec_lines_free(&p->lines[1]);
+    jr_buf_free(&p->script);
     free(p->run_dir);
     free(p->job_id);
     free(p->task);
@@ -107,20 +80,12 @@ static void proc_unlink(struct jr_exec_proc *p)
     p->prevp = NULL;
 }
 
-/* Out of its batch's list (or the open one). */
+/* Out of its batch's list. */
 static void proc_leave_batch(struct jr_exec_proc *p)
 {
-    struct sl_exec *ex = p->ex;
     struct jr_exec_proc **pp;
 
-    if (p->state == P_WAITING) {
-        for (pp = &ex->open; *pp && *pp != p; pp = &(*pp)->bnext)
-            ;
-        if (*pp) {
-            *pp = p->bnext;
-            ex->nopen--;
-        }
-    } else if (p->batch) {
+    if (p->batch) {
         for (pp = &p->batch->procs; *pp && *pp != p; pp = &(*pp)->bnext)
             ;
         if (*pp) {
@@ -156,7 +121,7 @@ void sl_end_with(struct jr_exec_proc *p, int outcome, const char *msg)
     sl_end(p);
 }
 
-struct jr_exec_proc *sl_proc_new(struct sl_exec *ex, const char *task_dir, const char *job_id,
+struct jr_exec_proc *sl_proc_new(struct sl_exec *ex, const char *run_dir, const char *job_id,
                                  const char *task, const struct jr_exec_cbs *cbs, void *arg)
 {
     struct jr_exec_proc *p = calloc(1, sizeof *p);
@@ -164,7 +129,7 @@ struct jr_exec_proc *sl_proc_new(struct sl_exec *ex, const char *task_dir, const
     if (!p)
         return NULL;
     p->ex = ex;
-    p->run_dir = join(task_dir, SL_RUN_DIR);
+    p->run_dir = strdup(run_dir);
     p->job_id = strdup(job_id);
     p->task = strdup(task);
     p->log_cap = ex->log_cap;
@@ -223,7 +188,12 @@ static void batch_free(struct sl_batch *b)
     *b->prevp = b->next;
     if (b->next)
         b->next->prevp = b->prevp;
-    if (b->dir)
+    if (b->ex->forming == b) {
+        b->ex->forming = NULL;
+        uv_timer_stop(&b->ex->window);
+    }
+    /* A job a stopping daemon let go still writes there. */
+    if (b->dir && !b->kept)
         rm_batch_dir(b->dir);
     free(b->dir);
     free(b);
@@ -319,20 +289,6 @@ void sl_kick(struct sl_exec *ex)
 
 /* ---- the ops ---- */
 
-static int prepare_run_dir(const char *run_dir, struct jr_err *e)
-{
-    char path[4200];
-
-    if (mkdir(run_dir, 0755) != 0 && errno != EEXIST)
-        return jr_err_set(e, JR_E_SYSTEM, "cannot create %s: %s", run_dir, strerror(errno));
-    for (int i = 0; run_files[i]; i++) {
-        snprintf(path, sizeof path, "%s/%s", run_dir, run_files[i]);
-        if (unlink(path) != 0 && errno != ENOENT)
-            return jr_err_set(e, JR_E_SYSTEM, "cannot clear %s: %s", path, strerror(errno));
-    }
-    return JR_OK;
-}
-
 static void free_list(char **v)
 {
     for (char **p = v; p && *p; p++)
@@ -340,23 +296,40 @@ static void free_list(char **v)
     free(v);
 }
 
+/* A name must only differ from every other: the clock and a counter do
+ * when the system has no random bytes to give. */
+void sl_name_bytes(struct sl_exec *ex, unsigned char *rnd, size_t n)
+{
+    if (uv_random(NULL, NULL, rnd, n, 0, NULL) != 0) {
+        uint64_t v = uv_hrtime() ^ ((uint64_t)getpid() << 40) ^ ++ex->names;
+        for (size_t i = 0; i < n; i++, v = v * 6364136223846793005ULL + 1442695040888963407ULL)
+            rnd[i] = (unsigned char)(v >> 56);
+    }
+}
+
 static int slurm_start(void *self, const struct jr_exec_spec *spec,
                        const struct jr_exec_cbs *cbs, void *arg,
                        struct jr_exec_proc **out, int64_t *pid, int64_t *pid_start,
-                       struct jr_err *e)
+                       char *record, struct jr_err *e)
 {
     struct sl_exec *ex = self;
     struct jr_exec_proc *p;
     struct sl_task_script ts;
-    struct jr_buf script = { 0 };
-    char **helper = NULL;
+    struct sl_record rec;
+    unsigned char rnd[8];
+    char **helper = NULL, run_dir[JR_EXEC_RECORD_SIZE];
     int rc;
 
     *out = NULL;
     *pid = *pid_start = 0; /* no local process: nothing for kill_stale */
+    record[0] = 0;
     if (!spec->argv[0])
         return jr_err_set(e, JR_E_INVALID, "empty command");
-    if (!(p = sl_proc_new(ex, spec->task_dir, spec->job_id, spec->task, cbs, arg)))
+    if ((size_t)snprintf(run_dir, sizeof run_dir, "%s/%s", spec->task_dir, SL_RUN_DIR) >=
+        sizeof run_dir - 200)
+        return jr_err_set(e, JR_E_INVALID, "task folder path too long for the slurm executor"
+                          " (%zu bytes)", strlen(spec->task_dir));
+    if (!(p = sl_proc_new(ex, run_dir, spec->job_id, spec->task, cbs, arg)))
         return jr_err_set(e, JR_E_SYSTEM, "out of memory");
     p->attempt = spec->attempt;
     p->cpus = sl_cpus(spec->cpu);
@@ -366,8 +339,6 @@ static int slurm_start(void *self, const struct jr_exec_spec *spec,
     p->small = ex->batch_max > 1 && spec->gpu <= 0 &&
                (spec->cpu <= 0 ? 1000 : spec->cpu) <= ex->batch_max_cpu &&
                spec->memory <= ex->batch_max_memory;
-    if ((rc = prepare_run_dir(p->run_dir, e)))
-        goto fail;
     memset(&ts, 0, sizeof ts);
     ts.run_dir = p->run_dir;
     ts.path = ex->path;
@@ -384,28 +355,38 @@ static int slurm_start(void *self, const struct jr_exec_spec *spec,
         ts.env = NULL;
         ts.sandboxed = 1;
     }
-    if (sl_task_script(&script, &ts)) {
+    /* Written with the run folder once the attempt is submitted. */
+    if (sl_task_script(&p->script, &ts)) {
         rc = jr_err_set(e, JR_E_SYSTEM, "out of memory");
         goto fail;
     }
-    /* The record names no Slurm job yet: a restart before the submission
-     * finds the attempt never ran. */
-    if (sl_write_file(p->run_dir, "task.sh", script.data, script.len) ||
-        sl_record_write(p, NULL)) {
-        rc = jr_err_set(e, JR_E_SYSTEM, "cannot write the run folder %s: %s", p->run_dir,
-                        strerror(errno));
+    sl_name_bytes(ex, rnd, sizeof rnd);
+    sl_job_name(p->name, sizeof p->name, spec->task, spec->job_id, spec->attempt, rnd);
+    if (p->small && sl_batch_join(p)) {
+        rc = jr_err_set(e, JR_E_SYSTEM, "out of memory");
         goto fail;
     }
-    jr_buf_free(&script);
+    memset(&rec, 0, sizeof rec);
+    snprintf(rec.job, sizeof rec.job, "%s", spec->job_id);
+    snprintf(rec.task, sizeof rec.task, "%s", spec->task);
+    rec.attempt = spec->attempt;
+    snprintf(rec.name, sizeof rec.name, "%s", p->name);
+    snprintf(rec.batch, sizeof rec.batch, "%s", p->bname);
+    snprintf(rec.dir, sizeof rec.dir, "%s", p->run_dir);
+    if (sl_record_format(&rec, record, JR_EXEC_RECORD_SIZE) < 0) {
+        record[0] = 0;
+        rc = jr_err_set(e, JR_E_INVALID, "the slurm executor's record of task '%s' does not"
+                        " fit in %d bytes", spec->task, JR_EXEC_RECORD_SIZE);
+        goto fail;
+    }
     free_list(helper);
     p->state = P_GATED;
     sl_proc_link(p);
     *out = p;
     return JR_OK;
 fail:
-    jr_buf_free(&script);
     free_list(helper);
-    sl_proc_free(p);
+    sl_proc_drop(p);
     return rc;
 }
 
@@ -417,11 +398,17 @@ static void slurm_go(struct jr_exec_proc *p)
 
 static void slurm_kill(struct jr_exec_proc *p, int signum)
 {
+    struct sl_batch *b = p->batch;
+
     switch (p->state) {
     case P_GATED:
     case P_WAITING:
         sl_end_with(p, JR_OUT_CANCELED, "canceled before it was submitted to Slurm");
+        /* Its batch may have waited for it alone. */
+        if (b)
+            sl_submit_due(b);
         break;
+    case P_LOOKUP:
     case P_SUBMITTING:
         /* Applied once sbatch said which job it is. */
         if (!p->cancel_sig || signum == SIGKILL)
@@ -480,14 +467,6 @@ static int slurm_check(void *self, const char *alias, const struct jr_task_setup
     return JR_OK;
 }
 
-static int slurm_attach(void *self, const struct jr_exec_attach *a,
-                        const struct jr_exec_cbs *cbs, void *arg, struct jr_exec_proc **out,
-                        struct jr_err *e)
-{
-    return sl_attach(self, a->task_dir, a->job_id, a->task, a->attempt, a->log_offset, cbs,
-                     arg, out, e);
-}
-
 static const struct jr_exec_ops slurm_ops = {
     .name = "slurm",
     .start = slurm_start,
@@ -495,7 +474,7 @@ static const struct jr_exec_ops slurm_ops = {
     .kill = slurm_kill,
     .close = slurm_close,
     .check = slurm_check,
-    .attach = slurm_attach,
+    .attach = sl_attach_op,
     .detach = sl_detach,
     .sandboxed = 0,
     .times_out = 1,
@@ -510,7 +489,7 @@ static const struct jr_exec_ops slurm_sandbox_ops = {
     .kill = slurm_kill,
     .close = slurm_close,
     .check = slurm_check,
-    .attach = slurm_attach,
+    .attach = sl_attach_op,
     .detach = sl_detach,
     .sandboxed = 1,
     .times_out = 1,
@@ -540,10 +519,6 @@ int jr_exec_slurm_open(uv_loop_t *loop, const struct jr_exec_slurm_opts *o,
     ex->batch_window_ms = o->batch_window_ms;
     ex->batch_max_cpu = o->batch_max_cpu > 0 ? o->batch_max_cpu : 1000;
     ex->batch_max_memory = o->batch_max_memory > 0 ? o->batch_max_memory : 1LL << 30;
-    {
-        uv_timeval64_t tv;
-        ex->boot_ms = uv_gettimeofday(&tv) == 0 ? tv.tv_sec * 1000 + tv.tv_usec / 1000 : 0;
-    }
     ex->data_dir = strdup(o->data_dir ? o->data_dir : ".");
     ex->partition = dup_or_null(o->partition);
     ex->account = dup_or_null(o->account);

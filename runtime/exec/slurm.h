@@ -3,11 +3,14 @@
  * command runner, and the pure text functions (scripts, arguments,
  * parsing, outcome mapping). Not for use outside runtime/exec/.
  *
+ * The attempt's record (struct sl_record) is what start returns and the
+ * store keeps with the running row: the Slurm job names chosen before
+ * anything is submitted and the attempt's run folder. Start touches no
+ * file; the run folder is written when the attempt is submitted, after
+ * its running row is committed.
+ *
  * An attempt's run folder, DATA/jobs/<job>/<task>/run/ (on the filesystem
  * the cluster's nodes share with the daemon):
- *   slurm     the record: which Slurm job runs the attempt (see record
- *             below), written before the job is submitted and again with
- *             the Slurm job id once sbatch answered;
  *   task.sh   the wrapper the node runs: the task's env, folder, timeout
  *             and command (or the sandbox helper around it);
  *   stdout, stderr  the task's output, read back as log lines;
@@ -18,7 +21,10 @@
  *   step      "JOBID" or "JOBID.STEPID" the wrapper runs in (a batched
  *             attempt is canceled by its step);
  *   cancel    made by the daemon to cancel an attempt whose step has not
- *             started: the batch script and the wrapper skip it. */
+ *             started: the batch script and the wrapper skip it;
+ *   slurm.out Slurm's own output of a job of one attempt.
+ * A batch of several has DATA/slurm/<batch name>/ for its script and
+ * Slurm's output of it. */
 #ifndef JR_EXEC_SLURM_H
 #define JR_EXEC_SLURM_H
 
@@ -34,6 +40,7 @@
 
 #define SL_RUN_DIR "run"
 #define SL_RECORD_FORMAT 1
+#define SL_NAME_MAX 128          /* bytes of a Slurm job name we choose */
 
 /* ---- commands (slurm_cmd.c): sbatch, squeue, sacct, scancel ---- */
 
@@ -123,38 +130,58 @@ int sl_state_started(const char *state);
 void sl_outcome(const char *line, size_t len, const struct sl_state *job, int canceled,
                 struct jr_exec_result *r);
 
-/* The record (run/slurm): "jobrt-slurm <format>", then "<key> <value>"
- * lines: job, task, attempt, name (the Slurm job's name, unique, chosen
- * before submission), slurm_job (its id once known), batched (0/1). */
+/* The attempt's record, the text start returns (JR_EXEC_RECORD_SIZE at
+ * most): "jobrt-slurm <format>", then "<key> <value>" lines: job, task,
+ * attempt; name, the Slurm job's name when the attempt runs alone; batch,
+ * when it may share a batch, the batch job's name ("-": none); dir, its
+ * run folder. Both names are chosen at start, unique (a random part), and
+ * exactly one of them reaches Slurm: a later daemon finds the job by
+ * looking both up (squeue, then sacct), which also says whether the
+ * attempt is a step of a batch; neither known means it was never
+ * submitted. The job id is not kept: it is learned after the row is
+ * committed, and one lookup per restart finds it by name. A reader takes
+ * formats up to its own and ignores keys it does not know. */
 struct sl_record {
     int format;
     char job[80], task[80];
     int64_t attempt;
-    char name[128];
-    int64_t slurm_job;
-    int batched;
+    char name[SL_NAME_MAX], batch[SL_NAME_MAX]; /* batch "" = none */
+    char dir[JR_EXEC_RECORD_SIZE];
 };
+/* Its text; -1 when it does not fit in len. */
 int sl_record_format(const struct sl_record *r, char *buf, size_t len);
-/* 0; -1 when it is not a record (or a newer format). */
+/* 0; -1 when it is not a record or lacks attempt, name or dir, and also
+ * (r->format set to it) when its format is newer than this daemon's. */
 int sl_record_parse(const char *text, struct sl_record *r);
+/* "jobrt-<task>-<job>-<attempt>-<8 hex>" or, with task NULL,
+ * "jobrt-batch-<16 hex>", from the random bytes rnd (8 of them); only
+ * letters, digits, '-', '_' and '.'. */
+void sl_job_name(char *dst, size_t size, const char *task, const char *job, int64_t attempt,
+                 const unsigned char *rnd);
 
 /* ---- the executor (slurm.c) ---- */
 
-enum { P_GATED, P_WAITING, P_SUBMITTING, P_SUBMITTED, P_ENDED };
+/* P_GATED: started, before go; P_WAITING: go came, its batch is not
+ * submitted yet; P_LOOKUP: attached, its job looked up by name. */
+enum { P_GATED, P_WAITING, P_SUBMITTING, P_SUBMITTED, P_LOOKUP, P_ENDED };
 
 struct sl_batch;
 
 struct jr_exec_proc {
     struct sl_exec *ex;
     struct jr_exec_proc *next, **prevp;  /* in ex->procs while alive */
-    struct jr_exec_proc *bnext;          /* in its batch (or the open one) */
-    struct sl_batch *batch;
+    struct jr_exec_proc *bnext;          /* in its batch */
+    struct sl_batch *batch;      /* the one it shares or runs in, or NULL */
     int state;                   /* P_* */
     char *run_dir, *job_id, *task;
+    char name[SL_NAME_MAX];      /* its job's name when alone (record) */
+    char bname[SL_NAME_MAX];     /* its batch's name, "" = none (record) */
+    struct jr_buf script;        /* task.sh, until it is written */
     int64_t attempt, cpus, mem_mb, gpu, timeout_ms;
     int small;                   /* may share a batch */
     int cancel_sig;              /* what the scheduler asked (0 = nothing) */
     int cancel_done;             /* the scancel for it went out */
+    int asked;                   /* P_LOOKUP: in the lookup under way */
     /* output read back from run/stdout and run/stderr */
     struct jr_exec_lines lines[2];
     int64_t read[2];             /* bytes read of each file */
@@ -170,17 +197,20 @@ struct jr_exec_proc {
 struct sl_batch {
     struct sl_exec *ex;
     struct sl_batch *next, **prevp;      /* in ex->batches */
-    char name[128];
+    char name[SL_NAME_MAX];      /* the Slurm job's (a lone attempt's own) */
     char *dir;                   /* DATA/slurm/<name> (batches of several) */
     int64_t id;                  /* the Slurm job id, 0 until known */
     struct jr_exec_proc *procs;  /* its attempts (bnext) */
     int nprocs;
     int single;                  /* one attempt, its wrapper is the script */
+    int pending;                 /* not submitted: members join at start */
+    int due;                     /* pending, closed: goes once all had go */
+    int kept;                    /* an attempt was detached: the job runs
+                                  * on, its folder stays for the next daemon */
     int submitting;              /* sbatch in flight */
     int seen;                    /* squeue or sacct knew it */
     int unseen;                  /* polls in a row that did not list it */
     int final;                   /* state is final, or Slurm forgot it */
-    int lookup;                  /* known by name only (after a restart) */
     int listed;                  /* in the last squeue answer */
     int asking;                  /* sacct is asked about it */
     struct sl_state st;
@@ -196,17 +226,15 @@ struct sl_exec {
     int batch_max, batch_width;
     int64_t batch_window_ms, batch_max_cpu, batch_max_memory;
     struct jr_exec_proc *procs;  /* every attempt not yet reported */
-    struct sl_batch *batches;    /* submitted or being submitted */
-    struct jr_exec_proc *open;   /* waiting for the window (bnext) */
-    int nopen;
+    struct sl_batch *batches;    /* pending, submitting or submitted */
+    struct sl_batch *forming;    /* the pending batch small attempts join */
     struct jr_exec_proc *ended;  /* to report from the kick */
     uv_timer_t window, poll, kick;
     int handles;                 /* timers not yet closed */
     int polling;                 /* squeue/sacct in flight */
     int sacct_flag;              /* 0: try sacct, then sacct -c; 1: -c only */
     int poll_failures;
-    uint64_t counter;
-    int64_t boot_ms;
+    uint64_t names;              /* names made without the system's random */
     int closing, cmds_closed;
     struct jr_executor sb;       /* executor.sandbox: the sandbox executor
                                   * whose spec reader and argv are used */
@@ -218,37 +246,44 @@ struct sl_exec {
 enum { SL_CANCEL, SL_KILL_JOB, SL_KILL_STEP };
 
 /* slurm.c */
-/* A new attempt of ex (not linked), its run folder task_dir/run. */
-struct jr_exec_proc *sl_proc_new(struct sl_exec *ex, const char *task_dir, const char *job_id,
+/* A new attempt of ex (not linked), its run folder run_dir. */
+struct jr_exec_proc *sl_proc_new(struct sl_exec *ex, const char *run_dir, const char *job_id,
                                  const char *task, const struct jr_exec_cbs *cbs, void *arg);
 void sl_proc_link(struct jr_exec_proc *p);     /* into ex->procs */
 void sl_proc_free(struct jr_exec_proc *p);
 /* Out of every list and freed, without a word to the scheduler. */
 void sl_proc_drop(struct jr_exec_proc *p);
 void sl_end(struct jr_exec_proc *p);           /* result set: report it */
+/* n random bytes for a name (the clock's when the system has none). */
+void sl_name_bytes(struct sl_exec *ex, unsigned char *rnd, size_t n);
 void sl_end_with(struct jr_exec_proc *p, int outcome, const char *msg);
 /* From the loop: cancels go out, ended attempts are reported, batches
  * left without attempts are freed. */
 void sl_kick(struct sl_exec *ex);
 int sl_write_file(const char *dir, const char *name, const char *data, size_t len);
-int sl_record_write(const struct jr_exec_proc *p, const struct sl_batch *b);
 
 /* slurm_submit.c: the batching window and sbatch */
 struct sl_batch *sl_batch_new(struct sl_exec *ex, const char *name); /* linked, empty */
-void sl_batch_add(struct sl_batch *b, struct jr_exec_proc *p);
+void sl_batch_add(struct sl_batch *b, struct jr_exec_proc *p);       /* at its end */
+/* At start: a small p joins the forming batch (made, and its window
+ * started, when there is none); p->bname is that batch's name. -1 when
+ * out of memory. */
+int sl_batch_join(struct jr_exec_proc *p);
 void sl_submit_ready(struct jr_exec_proc *p);  /* after go */
-void sl_submit_window(uv_timer_t *t);
+/* b is submitted if it is pending, due and all its attempts had go. */
+void sl_submit_due(struct sl_batch *b);
 void sl_cancel(struct jr_exec_proc *p, int signum);
 void sl_cancel_flush(struct sl_exec *ex);
 
 /* slurm_attach.c: across restarts */
-int sl_attach(struct sl_exec *ex, const char *task_dir, const char *job_id, const char *task,
-              int64_t attempt, int64_t log_offset, const struct jr_exec_cbs *cbs, void *arg,
-              struct jr_exec_proc **out, struct jr_err *e);
+/* The ops' attach (self: the struct sl_exec). */
+int sl_attach_op(void *self, const struct jr_exec_attach *a, const struct jr_exec_cbs *cbs,
+                 void *arg, struct jr_exec_proc **out, struct jr_err *e);
 void sl_detach(struct jr_exec_proc *p);
 /* The offsets of p's output logged so far, as the store keeps them. */
 int64_t sl_log_offset(const struct jr_exec_proc *p);
-/* Starts the lookup of jobs known by name only; 1 when it runs. */
+/* Starts the lookup of the attached attempts' jobs by name; 1 when it
+ * runs. */
 int sl_lookup_names(struct sl_exec *ex);
 
 /* slurm_poll.c: states, output, outcomes */

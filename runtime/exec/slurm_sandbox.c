@@ -65,7 +65,7 @@ int sl_sandbox_argv(struct jr_executor *x, const struct jr_exec_spec *spec, char
         url_fd[i] = -1;
     if ((rc = jr_sbexec_read_task(sb, spec, &t, e)))
         return rc;
-    rc = jr_sbexec_build_args(sb, spec, &t, "", url_fd, &a, e);
+    rc = jr_sbexec_build_args(sb, spec, &t, "", "", url_fd, &a, e);
     jr_sbexec_task_free(&t);
     for (int i = 0; i < MAX_INPUTS; i++)
         if (url_fd[i] >= 0)
@@ -75,11 +75,12 @@ int sl_sandbox_argv(struct jr_executor *x, const struct jr_exec_spec *spec, char
         return rc;
     }
     /* The flags of a helper this daemon spawns and watches go (its gate,
-     * run folder, control socket): on the node the wrapper is its daemon,
-     * and the outcome line is the wrapper's fd 3. */
+     * spool, control socket): on the node the wrapper is its daemon, its
+     * output goes to the run folder, and the outcome line is the wrapper's
+     * fd 3. */
     for (size_t i = 0, opts = 1; i < a.n; i++) {
         static const char *const drop[] = {
-            "--gate-fd=", "--run-dir=", "--control=", "--log-cap=", "--orphan-timeout=", NULL
+            "--gate-fd=", "--spool=", "--control=", "--log-cap=", "--orphan-timeout=", NULL
         };
         int gone = 0;
         /* Only the helper's options: the task's argv follows "--". */

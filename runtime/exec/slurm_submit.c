@@ -1,10 +1,15 @@
 /* The Slurm executor's submissions and cancels. The batching rule: an
  * attempt asking for at most batch.max_cpu, batch.max_memory and no GPU is
- * small; small attempts released within batch.window of the first share
+ * small; small attempts started within batch.window of the first share
  * one sbatch (up to batch.max_tasks), whose script runs them as srun steps,
  * batch.width at once. Any other attempt, or a small one alone in its
  * window, is a Slurm job of its own running its wrapper as the batch
- * script. Cancels are collected and go out as one scancel per kind. */
+ * script. A small attempt joins its batch at start, because its record
+ * names the batch; the batch is submitted once its window closed and all
+ * its attempts had their go (their rows are committed), so a batch holds
+ * exactly the attempts whose records name it. The run folders are written
+ * here, just before sbatch. Cancels are collected and go out as one
+ * scancel per kind. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -18,18 +23,11 @@
 
 #define MAX_ARGS 48
 
-/* Slurm job and step names: letters, digits and -_. only. */
-static void name_part(char *dst, size_t size, const char *s)
-{
-    size_t i = 0;
-
-    for (; *s && i + 1 < size; s++, i++) {
-        char c = *s;
-        dst[i] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '-' || c == '_' || c == '.' ? c : '_';
-    }
-    dst[i] = 0;
-}
+/* An attempt's earlier files, cleared before its run folder is used. */
+static const char *const run_files[] = {
+    "task.sh", "task.sh.tmp", "stdout", "stderr", "outcome", "outcome.tmp", "step",
+    "step.tmp", "cancel", "slurm.out", NULL
+};
 
 static void fail_all(struct sl_batch *b, const char *fmt, const char *detail)
 {
@@ -76,12 +74,10 @@ static void on_submitted(void *arg, int status, const char *out, size_t outlen,
     b->id = id;
     for (struct jr_exec_proc *p = b->procs; p; p = p->bnext) {
         p->state = P_SUBMITTED;
-        /* Best effort: a restart without the id finds the job by name. */
-        sl_record_write(p, b);
         if (p->cancel_sig)
             sl_cancel(p, p->cancel_sig);
     }
-    if (!b->procs) {
+    if (!b->procs && !b->kept) {
         /* All were canceled while sbatch ran. */
         jr_buf_addf(&ex->cancels[SL_CANCEL], " %lld", (long long)id);
         sl_kick(ex);
@@ -170,71 +166,68 @@ struct sl_batch *sl_batch_new(struct sl_exec *ex, const char *name)
 
 void sl_batch_add(struct sl_batch *b, struct jr_exec_proc *p)
 {
-    p->bnext = b->procs;
-    b->procs = p;
+    struct jr_exec_proc **pp = &b->procs;
+
+    while (*pp)
+        pp = &(*pp)->bnext;
+    p->bnext = NULL;
+    *pp = p;
     b->nprocs++;
     p->batch = b;
 }
 
-/* A batch for procs (n of them, linked by bnext), named uniquely: a
- * restart that lost the job id finds the job by its name. */
-static struct sl_batch *new_batch(struct sl_exec *ex, struct jr_exec_proc *procs, int n)
+/* p's run folder, cleared of an earlier attempt's files, with its wrapper. */
+static int write_run_dir(struct jr_exec_proc *p, char *why, size_t size)
 {
-    struct sl_batch *b;
-    char job[40], task[40], name[128];
+    char path[4200];
 
-    if (n == 1) {
-        name_part(job, sizeof job, procs->job_id);
-        name_part(task, sizeof task, procs->task);
-        snprintf(name, sizeof name, "jobrt-%s-%s-%lld", task, job, (long long)procs->attempt);
-    } else {
-        snprintf(name, sizeof name, "jobrt-batch-%lld-%d-%llu", (long long)ex->boot_ms,
-                 (int)getpid(), (unsigned long long)++ex->counter);
+    if (mkdir(p->run_dir, 0755) != 0 && errno != EEXIST) {
+        snprintf(why, size, "cannot create %.3000s: %s", p->run_dir, strerror(errno));
+        return -1;
     }
-    if (!(b = sl_batch_new(ex, name)))
-        return NULL;
-    b->single = n == 1;
-    b->procs = procs;
-    b->nprocs = n;
-    return b;
+    for (int i = 0; run_files[i]; i++) {
+        snprintf(path, sizeof path, "%s/%s", p->run_dir, run_files[i]);
+        if (unlink(path) != 0 && errno != ENOENT) {
+            snprintf(why, size, "cannot clear %.3000s: %s", path, strerror(errno));
+            return -1;
+        }
+    }
+    if (sl_write_file(p->run_dir, "task.sh", p->script.data, p->script.len)) {
+        snprintf(why, size, "cannot write %.3000s/task.sh: %s", p->run_dir, strerror(errno));
+        return -1;
+    }
+    jr_buf_free(&p->script);
+    return 0;
 }
 
-/* Hands procs (n, linked by bnext) to Slurm as one job. */
-static void submit_procs(struct sl_exec *ex, struct jr_exec_proc *procs, int n)
+/* Hands b (pending, all its attempts past their go) to Slurm as one job:
+ * alone under the attempt's own name, else as a batch under its own. */
+static void submit_batch(struct sl_batch *b)
 {
-    struct sl_batch *b = new_batch(ex, procs, n);
+    struct sl_exec *ex = b->ex;
     struct jr_exec_proc *p;
     struct jr_buf text = { 0 };
     struct sl_batch_item *items = NULL;
     int64_t cpus = 1, mem = 0, total_ms = 0, longest = 0, width;
-    int timed = 1, i = 0;
+    int timed = 1, i = 0, n = b->nprocs;
+    char why[3300];
 
-    if (!b) {
-        while (procs) {
-            p = procs;
-            procs = p->bnext;
-            p->bnext = NULL;
-            p->state = P_SUBMITTING; /* not in a list any more */
-            memset(&p->result, 0, sizeof p->result);
-            p->result.outcome = JR_OUT_SETUP_ERROR;
-            snprintf(p->result.message, sizeof p->result.message, "out of memory");
-            sl_end(p);
-        }
-        return;
+    b->pending = b->due = 0;
+    if (ex->forming == b) {
+        ex->forming = NULL;
+        uv_timer_stop(&ex->window);
     }
-    for (p = procs; p; p = p->bnext) {
-        p->batch = b;
+    for (p = b->procs; p; p = p->bnext)
         p->state = P_SUBMITTING;
-    }
-    for (p = procs; p; p = p->bnext) {
-        if (sl_record_write(p, b)) {
-            fail_all(b, "setup_error: cannot write the run folder's record: %s",
-                     strerror(errno));
+    for (p = b->procs; p; p = p->bnext)
+        if (write_run_dir(p, why, sizeof why)) {
+            fail_all(b, "setup_error: %s", why);
             return;
         }
-    }
-    if (b->single) {
-        p = procs;
+    if (n == 1) {
+        p = b->procs;
+        b->single = 1;
+        snprintf(b->name, sizeof b->name, "%s", p->name);
         submit(b, "task.sh", p->run_dir, 1, p->cpus, p->mem_mb, p->gpu,
                p->timeout_ms > 0 ? sl_minutes(p->timeout_ms + ex->grace_ms + 60000) : 0);
         return;
@@ -247,7 +240,7 @@ static void submit_procs(struct sl_exec *ex, struct jr_exec_proc *procs, int n)
         fail_all(b, "setup_error: %s", "out of memory");
         goto done;
     }
-    for (p = procs; p; p = p->bnext, i++) {
+    for (p = b->procs; p; p = p->bnext, i++) {
         items[i].run_dir = p->run_dir;
         items[i].name = p->task;
         items[i].cpus = p->cpus;
@@ -281,48 +274,69 @@ done:
     free(items);
 }
 
-static void flush_open(struct sl_exec *ex)
+void sl_submit_due(struct sl_batch *b)
 {
-    struct jr_exec_proc *list = NULL, **tail = &list, *p;
-    int n = ex->nopen;
-
-    uv_timer_stop(&ex->window);
-    /* ex->open is newest first: submit in release order. */
-    while (ex->open) {
-        struct jr_exec_proc **pp = &ex->open;
-        while ((*pp)->bnext)
-            pp = &(*pp)->bnext;
-        p = *pp;
-        *pp = NULL;
-        *tail = p;
-        tail = &p->bnext;
-    }
-    ex->nopen = 0;
-    if (list)
-        submit_procs(ex, list, n);
+    if (!b->pending || !b->due || b->ex->closing || b->nprocs == 0)
+        return;
+    for (struct jr_exec_proc *p = b->procs; p; p = p->bnext)
+        if (p->state != P_WAITING)
+            return;
+    submit_batch(b);
 }
 
-void sl_submit_window(uv_timer_t *t)
+static void on_window(uv_timer_t *t)
 {
-    flush_open(t->data);
+    struct sl_exec *ex = t->data;
+    struct sl_batch *b = ex->forming;
+
+    ex->forming = NULL;
+    if (b) {
+        b->due = 1;
+        sl_submit_due(b);
+    }
+}
+
+int sl_batch_join(struct jr_exec_proc *p)
+{
+    struct sl_exec *ex = p->ex;
+    struct sl_batch *b = ex->forming;
+    unsigned char rnd[8];
+    char name[SL_NAME_MAX];
+
+    if (!b) {
+        sl_name_bytes(ex, rnd, sizeof rnd);
+        sl_job_name(name, sizeof name, NULL, NULL, 0, rnd);
+        if (!(b = sl_batch_new(ex, name)))
+            return -1;
+        b->pending = 1;
+        ex->forming = b;
+        uv_timer_start(&ex->window, on_window, (uint64_t)ex->batch_window_ms, 0);
+    }
+    snprintf(p->bname, sizeof p->bname, "%s", b->name);
+    sl_batch_add(b, p);
+    if (b->nprocs >= ex->batch_max) {
+        b->due = 1;
+        ex->forming = NULL;
+        uv_timer_stop(&ex->window);
+    }
+    return 0;
 }
 
 void sl_submit_ready(struct jr_exec_proc *p)
 {
-    struct sl_exec *ex = p->ex;
+    struct sl_batch *b = p->batch;
 
-    if (!p->small) {
-        p->bnext = NULL;
-        submit_procs(ex, p, 1);
-        return;
-    }
     p->state = P_WAITING;
-    p->bnext = ex->open;
-    ex->open = p;
-    if (++ex->nopen >= ex->batch_max)
-        flush_open(ex);
-    else if (ex->nopen == 1)
-        uv_timer_start(&ex->window, sl_submit_window, (uint64_t)ex->batch_window_ms, 0);
+    if (!b) {
+        /* Not small: a job of its own, at once. */
+        if (!(b = sl_batch_new(p->ex, p->name))) {
+            sl_end_with(p, JR_OUT_SETUP_ERROR, "setup_error: out of memory");
+            return;
+        }
+        sl_batch_add(b, p);
+        b->pending = b->due = 1;
+    }
+    sl_submit_due(b);
 }
 
 /* ---- cancels ---- */

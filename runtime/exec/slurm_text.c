@@ -1,6 +1,7 @@
 /* The Slurm executor's text, kept pure for the unit tests: sizes as sbatch
  * takes them, the wrapper and batch scripts, what sbatch, squeue and sacct
- * print, the run folder's record, and how a job's end becomes a result. */
+ * print, the attempt's record and its job names, and how a job's end
+ * becomes a result. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -414,41 +415,84 @@ void sl_outcome(const char *line, size_t len, const struct sl_state *job, int ca
 
 /* ---- the record ---- */
 
+/* Slurm job names: letters, digits and -_. only. */
+static size_t name_part(char *dst, size_t size, const char *s)
+{
+    size_t i = 0;
+
+    for (; *s && i + 1 < size; s++, i++) {
+        char c = *s;
+        dst[i] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '-' || c == '_' || c == '.' ? c : '_';
+    }
+    dst[i] = 0;
+    return i;
+}
+
+void sl_job_name(char *dst, size_t size, const char *task, const char *job, int64_t attempt,
+                 const unsigned char *rnd)
+{
+    char t[41], j[41];
+
+    if (!task) {
+        snprintf(dst, size, "jobrt-batch-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
+                 rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+        return;
+    }
+    name_part(t, sizeof t, task);
+    name_part(j, sizeof j, job);
+    snprintf(dst, size, "jobrt-%s-%s-%lld-%02x%02x%02x%02x", t, j, (long long)attempt, rnd[0],
+             rnd[1], rnd[2], rnd[3]);
+}
+
 int sl_record_format(const struct sl_record *r, char *buf, size_t len)
 {
     int n = snprintf(buf, len, "jobrt-slurm %d\njob %s\ntask %s\nattempt %lld\nname %s\n"
-                     "slurm_job %lld\nbatched %d\n", SL_RECORD_FORMAT, r->job, r->task,
-                     (long long)r->attempt, r->name, (long long)r->slurm_job, r->batched);
+                     "batch %s\ndir %s\n", SL_RECORD_FORMAT, r->job, r->task,
+                     (long long)r->attempt, r->name, r->batch[0] ? r->batch : "-", r->dir);
 
     return n < 0 || (size_t)n >= len ? -1 : n;
 }
 
 int sl_record_parse(const char *text, struct sl_record *r)
 {
-    const char *p = text;
+    const char *p = text, *nl;
     int have = 0;
 
     memset(r, 0, sizeof *r);
-    if (sscanf(p, "jobrt-slurm %d", &r->format) != 1 || r->format < 1 ||
-        r->format > SL_RECORD_FORMAT)
+    if (sscanf(p, "jobrt-slurm %d", &r->format) != 1 || r->format < 1)
         return -1;
-    while ((p = strchr(p, '\n')) && *++p) {
-        char key[32], val[160];
+    if (r->format > SL_RECORD_FORMAT)
+        return -1;
+    for (; (nl = strchr(p, '\n')) && nl[1]; p = nl + 1) {
+        const char *key = nl + 1, *val = strchr(key, ' '), *end = strchr(key, '\n');
+        size_t klen, vlen;
         long long v;
-        if (sscanf(p, "%31s %159[^\n]", key, val) != 2)
+        char num[32];
+        if (!end)
+            end = key + strlen(key);
+        if (!val || val > end)
             continue;
-        if (strcmp(key, "job") == 0)
-            snprintf(r->job, sizeof r->job, "%.79s", val);
-        else if (strcmp(key, "task") == 0)
-            snprintf(r->task, sizeof r->task, "%.79s", val);
-        else if (strcmp(key, "name") == 0)
-            have |= 1, snprintf(r->name, sizeof r->name, "%.127s", val);
-        else if (strcmp(key, "attempt") == 0 && sscanf(val, "%lld", &v) == 1)
-            have |= 2, r->attempt = v;
-        else if (strcmp(key, "slurm_job") == 0 && sscanf(val, "%lld", &v) == 1)
-            r->slurm_job = v;
-        else if (strcmp(key, "batched") == 0 && sscanf(val, "%lld", &v) == 1)
-            r->batched = v != 0;
+        klen = (size_t)(val - key);
+        vlen = (size_t)(end - ++val);
+#define KEY(k) (klen == sizeof k - 1 && memcmp(key, k, klen) == 0)
+        if (KEY("job"))
+            snprintf(r->job, sizeof r->job, "%.*s", (int)vlen, val);
+        else if (KEY("task"))
+            snprintf(r->task, sizeof r->task, "%.*s", (int)vlen, val);
+        else if (KEY("name") && vlen && vlen < sizeof r->name)
+            have |= 1, snprintf(r->name, sizeof r->name, "%.*s", (int)vlen, val);
+        else if (KEY("batch") && vlen < sizeof r->batch)
+            snprintf(r->batch, sizeof r->batch, "%.*s",
+                     vlen == 1 && val[0] == '-' ? 0 : (int)vlen, val);
+        else if (KEY("dir") && vlen && vlen < sizeof r->dir)
+            have |= 2, snprintf(r->dir, sizeof r->dir, "%.*s", (int)vlen, val);
+        else if (KEY("attempt") && vlen < sizeof num) {
+            snprintf(num, sizeof num, "%.*s", (int)vlen, val);
+            if (sscanf(num, "%lld", &v) == 1)
+                have |= 4, r->attempt = v;
+        }
+#undef KEY
     }
-    return have == 3 ? 0 : -1;
+    return have == 7 ? 0 : -1;
 }

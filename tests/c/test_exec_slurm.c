@@ -198,29 +198,45 @@ TEST(record_round_trip)
 {
     struct sl_record r, back;
     char text[1024];
+    static const unsigned char rnd[8] = { 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4 };
 
     memset(&r, 0, sizeof r);
     snprintf(r.job, sizeof r.job, "0190-abc");
     snprintf(r.task, sizeof r.task, "train");
     r.attempt = 3;
-    snprintf(r.name, sizeof r.name, "jobrt-train-0190-abc-3");
-    r.slurm_job = 1234;
-    r.batched = 1;
+    sl_job_name(r.name, sizeof r.name, "train", "0190/abc x", 3, rnd);
+    CHECK_STR(r.name, "jobrt-train-0190_abc_x-3-deadbeef");
+    sl_job_name(r.batch, sizeof r.batch, NULL, NULL, 0, rnd);
+    CHECK_STR(r.batch, "jobrt-batch-deadbeef01020304");
+    snprintf(r.dir, sizeof r.dir, "/data/jobs/0190-abc/train/run");
     CHECK(sl_record_format(&r, text, sizeof text) > 0);
     CHECK_INT(sl_record_parse(text, &back), 0);
+    CHECK_INT(back.format, SL_RECORD_FORMAT);
     CHECK_STR(back.job, "0190-abc");
     CHECK_STR(back.task, "train");
     CHECK_INT(back.attempt, 3);
-    CHECK_STR(back.name, "jobrt-train-0190-abc-3");
-    CHECK_INT(back.slurm_job, 1234);
-    CHECK_INT(back.batched, 1);
+    CHECK_STR(back.name, "jobrt-train-0190_abc_x-3-deadbeef");
+    CHECK_STR(back.batch, "jobrt-batch-deadbeef01020304");
+    CHECK_STR(back.dir, "/data/jobs/0190-abc/train/run");
+    /* No batch is "-", read back as none. */
+    r.batch[0] = 0;
+    CHECK(sl_record_format(&r, text, sizeof text) > 0);
+    CHECK(strstr(text, "\nbatch -\n") != NULL);
+    CHECK_INT(sl_record_parse(text, &back), 0);
+    CHECK_STR(back.batch, "");
     CHECK_INT(sl_record_format(&r, text, 16), -1);
-    CHECK_INT(sl_record_parse("jobrt-slurm 9\njob a\nattempt 1\nname x\n", &back), -1);
-    CHECK_INT(sl_record_parse("jobrt-slurm 1\njob a\nname x\n", &back), -1);
-    CHECK_INT(sl_record_parse("jobrt-attempt 1\n", &back), -1);
-    /* Keys it does not know are left alone. */
-    CHECK_INT(sl_record_parse("jobrt-slurm 1\nattempt 2\nname n\nfuture 7\n", &back), 0);
-    CHECK_INT(back.slurm_job, 0);
+    /* A newer format is refused, its number kept for the message. */
+    CHECK_INT(sl_record_parse("jobrt-slurm 9\njob a\nattempt 1\nname x\ndir /d\n", &back), -1);
+    CHECK_INT(back.format, 9);
+    CHECK_INT(sl_record_parse("jobrt-slurm 1\njob a\nname x\ndir /d\n", &back), -1);
+    CHECK_INT(sl_record_parse("jobrt-slurm 1\nattempt 1\nname x\n", &back), -1);
+    CHECK_INT(sl_record_parse("jobrt-slurm 1\nattempt 1\ndir /d\n", &back), -1);
+    CHECK_INT(sl_record_parse("jobrt-attempt 1\nattempt 1\nname x\ndir /d\n", &back), -1);
+    /* Keys it does not know are left alone; a value may hold spaces. */
+    CHECK_INT(sl_record_parse("jobrt-slurm 1\nattempt 2\nname n\nfuture 7\ndir /a b\n", &back),
+              0);
+    CHECK_STR(back.dir, "/a b");
+    CHECK_STR(back.batch, "");
 }
 
 /* ---- the scripts, run ---- */

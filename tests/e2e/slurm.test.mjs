@@ -50,9 +50,16 @@ function slurmJobs(ctx, label) {
   return jobs;
 }
 
-function sacctLines(ctx, names) {
+// A task attempt's Slurm job is named jobrt-<task>-<job>-<attempt>-<random>.
+function named(jobs, prefix) {
+  const names = Object.keys(jobs).filter((n) => n.startsWith(`${prefix}-`));
+  assert(names.length <= 1, `one Slurm job named ${prefix}-*: ${names}`);
+  return names.length ? jobs[names[0]] : undefined;
+}
+
+function sacctLines(ctx, prefixes) {
   const a = slurm(ctx, 'sacct', ['-c', '-P', '-n', '-o', 'JobID,JobName,State,ExitCode,Start,End']);
-  const lines = a.trim().split('\n').filter((l) => names.some((n) => l.includes(`|${n}|`)));
+  const lines = a.trim().split('\n').filter((l) => prefixes.some((n) => l.includes(`|${n}-`)));
   console.log(`# sacct -c\n${lines.map((l) => '#   ' + l).join('\n')}`);
   return lines;
 }
@@ -119,7 +126,7 @@ const tests = [
     assertEq(j.state, 'succeeded', JSON.stringify(j.tasks));
     assertEq(await logsOf(srv, 'dag'), ['make: made', 'use: used', 'use: note']);
     const jobs = slurmJobs(ctx, 'after the DAG');
-    const made = jobs['jobrt-make-dag-1'], used = jobs['jobrt-use-dag-1'];
+    const made = named(jobs, 'jobrt-make-dag-1'), used = named(jobs, 'jobrt-use-dag-1');
     assert(made && used, `both tasks are Slurm jobs: ${JSON.stringify(Object.keys(jobs))}`);
     assertEq([made.state, used.state], ['COMPLETED', 'COMPLETED']);
     // The first task's output names its own Slurm job.
@@ -136,7 +143,7 @@ const tests = [
     ] }, 40000);
     const t = j.tasks[0];
     assertEq([j.state, t.state, t.outcome, t.exit_code, t.error], ['failed', 'failed', 'exited', 3, 'exit code 3']);
-    const s = slurmJobs(ctx, 'after the failure')['jobrt-bad-fail-1'];
+    const s = named(slurmJobs(ctx, 'after the failure'), 'jobrt-bad-fail-1');
     assertEq([s.state, s.exit], ['FAILED', '3:0']);
   }],
 
@@ -152,7 +159,7 @@ const tests = [
     assert(Date.now() - started < 30000, 'ends near its timeout');
     assertEq(await logsOf(ctx.srv, 'slow'), ['nap: napping', "nap: task 'nap' failed: timed out after 2s"]);
     const s = await waitFor('the Slurm job to end', () => {
-      const x = slurmJobs(ctx, 'after the timeout')['jobrt-nap-slow-1'];
+      const x = named(slurmJobs(ctx, 'after the timeout'), 'jobrt-nap-slow-1');
       return x && x.state !== 'RUNNING' && x.state !== 'COMPLETING' ? x : null;
     });
     assertEq(s.state, 'FAILED');
@@ -170,7 +177,7 @@ const tests = [
     assertEq(r.status, 200, JSON.stringify(r.body));
     const j = await settled(srv, 'cx');
     assertEq([j.state, j.tasks[0].state, j.tasks[0].outcome], ['canceled', 'canceled', 'canceled']);
-    const s = slurmJobs(ctx, 'after the cancel')['jobrt-long-cx-1'];
+    const s = named(slurmJobs(ctx, 'after the cancel'), 'jobrt-long-cx-1');
     assertEq(s.state, 'CANCELLED');
     await waitFor('the task processes to go', () => leftovers().length === 0, 15000);
   }],
@@ -214,7 +221,7 @@ executor:
       // The task's uid inside is the sandbox's, not root as slurmd runs it.
       assertEq(await logsOf(srv, 'sbx'), ['make: 1000', 'use: 42', 'use: read-only']);
       const jobs = slurmJobs(ctx, 'after the sandboxed DAG');
-      assertEq([jobs['jobrt-make-sbx-1'].state, jobs['jobrt-use-sbx-1'].state], ['COMPLETED', 'COMPLETED']);
+      assertEq([named(jobs, 'jobrt-make-sbx-1').state, named(jobs, 'jobrt-use-sbx-1').state], ['COMPLETED', 'COMPLETED']);
       let r = await call(srv, 'POST', '/jobs', { tasks: [{ alias: 'u', command: ['true'],
         inputs: [{ source: 'url', url: 'http://127.0.0.1:1/x', target: '/inputs/x' }] }] });
       assertEq(r.status, 400);

@@ -1,13 +1,14 @@
 // The Slurm executor across daemon restarts, against a real one-node
 // cluster (tools/slurm/up.sh): a Slurm job outlives its daemon, and the next
-// daemon on the data directory takes it over by the record in the task's
-// run folder. SIGTERM leaves the job running and its output reaches the
-// logs once; after a kill -9 the job is found by its id, or by the name
-// chosen before the submission when the id never made it to the record; a
-// job that ended while no daemon ran gets its real exit code and end time;
-// an attempt whose record names no job never ran and runs again, counted
-// once; shutdown.tasks: stop cancels the job and the task runs again at the
-// next start. Needs root (slurmd) and slurm-wlm and munge (`make slurm-deps`).
+// daemon on the data directory takes it over by the attempt's record, kept
+// in the store with its running row, which names the job by the names
+// chosen before the submission. SIGTERM leaves the job running and its
+// output reaches the logs once; after a kill -9 a job that ended while no
+// daemon ran gets its real exit code and end time, and the steps of a batch
+// are found by the batch's name; an attempt whose sbatch never reached
+// Slurm runs again, counted once; shutdown.tasks: stop cancels the job and
+// the task runs again at the next start. Needs root (slurmd) and slurm-wlm
+// and munge (`make slurm-deps`).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -20,6 +21,9 @@ if (process.getuid() !== 0) {
 }
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+// An attempt's Slurm job is named jobrt-<task>-<job>-<attempt>-<random>.
+const named = (jobs, prefix) => Object.entries(jobs)
+  .filter(([n]) => n.startsWith(`${prefix}-`)).flatMap(([, v]) => v);
 const UP = path.join(ROOT, 'tools/slurm/up.sh');
 const DOWN = path.join(ROOT, 'tools/slurm/down.sh');
 const call = nativeCall;
@@ -56,19 +60,19 @@ async function lines(srv, id) {
 
 const ended = (j) => ['succeeded', 'failed', 'canceled'].includes(j.state);
 
-function config(ctx) {
+function config(ctx, extra = 'batch: {max_tasks: 1}') {
   return `${TEST_USERS}
 log: {level: error}
 executor:
   backend: slurm
   conf: ${ctx.conf}
   poll: 200ms
-  batch: {max_tasks: 1}
+  ${extra}
 `;
 }
 
-async function daemon(ctx, data) {
-  return startServer({ config: config(ctx), dataDir: data });
+async function daemon(ctx, data, extra) {
+  return startServer({ config: config(ctx, extra), dataDir: data });
 }
 
 async function submit(srv, id, tasks) {
@@ -84,14 +88,14 @@ const tests = [
       command: ['sh', '-c', 'for i in 1 2 3 4 5 6; do echo line $i; sleep 0.5; done'] }]);
     await until('two lines', async () => (await lines(srv, 'keep')).length >= 2);
     await srv.finish('the first daemon exits 0 on SIGTERM');
-    const during = squeue(ctx)['jobrt-count-keep-1'];
+    const during = named(squeue(ctx), 'jobrt-count-keep-1');
     assertEq(during.length, 1);
     srv = await daemon(ctx, data);
     try {
       const j = await until('the job to end', async () => { const x = await job(srv, 'keep'); return ended(x) && x; });
       assertEq([j.state, j.tasks[0].attempt], ['succeeded', 1], JSON.stringify(j.tasks));
       assertEq(await lines(srv, 'keep'), [1, 2, 3, 4, 5, 6].map((i) => `line ${i}`));
-      assertEq(squeue(ctx)['jobrt-count-keep-1'].map((x) => x.state), ['COMPLETED']);
+      assertEq(named(squeue(ctx), 'jobrt-count-keep-1').map((x) => x.state), ['COMPLETED']);
     } finally {
       await srv.finish('the second daemon exits 0 on SIGTERM');
     }
@@ -104,7 +108,7 @@ const tests = [
     await until('the first line', async () => (await lines(srv, 'gone')).includes('before'));
     await srv.stop('SIGKILL');
     // The job ends while no daemon runs.
-    await until('the Slurm job to end', () => squeue(ctx)['jobrt-x-gone-1']?.[0].state === 'FAILED');
+    await until('the Slurm job to end', () => named(squeue(ctx), 'jobrt-x-gone-1')[0]?.state === 'FAILED');
     await sleep(1000);
     const stoppedAt = Date.now();
     srv = await daemon(ctx, data);
@@ -119,48 +123,59 @@ const tests = [
     }
   }],
 
-  ['a record without the job id (a crash right after sbatch) is found by name', async (ctx) => {
+  ['after kill -9, the steps of a batch are found by the batch name and log once', async (ctx) => {
     const data = path.join(ctx.dir, 'd3');
-    let srv = await daemon(ctx, data);
-    await submit(srv, 'byname', [{ alias: 'y', command: ['sh', '-c', 'echo started; sleep 2; echo done'] }]);
-    await until('the task to start', async () => (await lines(srv, 'byname')).includes('started'));
+    const batching = 'batch: {max_tasks: 4, width: 4, window: 300ms}';
+    let srv = await daemon(ctx, data, batching);
+    await submit(srv, 'steps', ['p', 'q', 'r'].map((a) => ({ alias: a,
+      command: ['sh', '-c', `echo start ${a}; sleep 2; echo end ${a}`] })));
+    await until('three steps to start', async () => (await lines(srv, 'steps')).length === 3);
     await srv.stop('SIGKILL');
-    const rec = path.join(data, 'jobs/byname/y/run/slurm');
-    const text = fs.readFileSync(rec, 'utf8');
-    assert(/\nslurm_job [1-9]/.test(text), text);
-    fs.writeFileSync(rec, text.replace(/\nslurm_job \d+/, '\nslurm_job 0'));
-    srv = await daemon(ctx, data);
+    const batches = Object.keys(squeue(ctx)).filter((n) => n.startsWith('jobrt-batch-'));
+    assertEq(batches.length, 1, 'the three run as one batch');
+    srv = await daemon(ctx, data, batching);
     try {
-      const j = await until('the job to end', async () => { const x = await job(srv, 'byname'); return ended(x) && x; });
-      assertEq([j.state, j.tasks[0].attempt], ['succeeded', 1], JSON.stringify(j.tasks));
-      assertEq(await lines(srv, 'byname'), ['started', 'done']);
-      assertEq(squeue(ctx)['jobrt-y-byname-1'].length, 1, 'it ran once');
-      // The record has the id again.
-      assert(/\nslurm_job [1-9]/.test(fs.readFileSync(rec, 'utf8')));
+      const j = await until('the job to end', async () => { const x = await job(srv, 'steps'); return ended(x) && x; });
+      assertEq(j.tasks.map((t) => [t.state, t.attempt]), [['succeeded', 1], ['succeeded', 1], ['succeeded', 1]]);
+      assertEq((await lines(srv, 'steps')).sort(),
+        ['end p', 'end q', 'end r', 'start p', 'start q', 'start r']);
+      assertEq(squeue(ctx)[batches[0]].length, 1, 'no new job');
+      for (const a of ['p', 'q', 'r'])
+        assertEq(named(squeue(ctx), `jobrt-${a}-steps-1`), [], 'no job of its own');
+      // The batch's folder goes with the batch, as the first daemon's would.
+      await until('the batch folder to go', () => !fs.existsSync(path.join(data, 'slurm', batches[0])));
     } finally {
       await srv.finish();
     }
   }],
 
-  ['an attempt whose record names no Slurm job runs again, once', async (ctx) => {
+  ['an attempt whose sbatch never reached Slurm runs again, once', async (ctx) => {
     const data = path.join(ctx.dir, 'd4');
-    let srv = await daemon(ctx, data);
-    await submit(srv, 'again', [{ alias: 'z', command: ['sh', '-c',
-      'if [ -e ../mark ]; then echo second; else touch ../mark; echo first; sleep 60; fi'] }]);
-    await until('the first run', async () => (await lines(srv, 'again')).includes('first'));
-    await srv.stop('SIGKILL');
-    // As if the daemon had died before its submission: no job of that name.
-    const first = squeue(ctx)['jobrt-z-again-1'][0];
-    spawnSync('scancel', [String(first.id)], { env: { ...process.env, SLURM_CONF: ctx.conf } });
-    await until('the first job to end', () => squeue(ctx)['jobrt-z-again-1'][0].state === 'CANCELLED');
-    const rec = path.join(data, 'jobs/again/z/run/slurm');
-    fs.writeFileSync(rec, fs.readFileSync(rec, 'utf8').replace(/\nname [^\n]*/, '\nname -'));
+    // An sbatch that hangs: the daemon dies while it runs.
+    const bin = path.join(ctx.dir, 'hang-bin');
+    const pidFile = path.join(ctx.dir, 'hang.pid');
+    fs.mkdirSync(bin, { recursive: true });
+    fs.writeFileSync(path.join(bin, 'sbatch'), `#!/bin/sh\necho $$ > ${pidFile}\nexec sleep 60\n`, { mode: 0o755 });
+    for (const c of ['squeue', 'sacct', 'scancel']) {
+      const real = spawnSync('sh', ['-c', `command -v ${c}`], { encoding: 'utf8' }).stdout.trim();
+      fs.symlinkSync(real, path.join(bin, c));
+    }
+    let srv = await daemon(ctx, data, `batch: {max_tasks: 1}\n  bin: ${bin}`);
+    let hung = 0;
+    try {
+      await submit(srv, 'again', [{ alias: 'z', command: ['sh', '-c', 'echo ran'] }]);
+      hung = await until('sbatch to be called', () => fs.existsSync(pidFile) &&
+        Number(fs.readFileSync(pidFile, 'utf8')));
+      await srv.stop('SIGKILL');
+    } finally {
+      if (hung) process.kill(hung, 'SIGKILL');
+    }
     srv = await daemon(ctx, data);
     try {
       const j = await until('the job to end', async () => { const x = await job(srv, 'again'); return ended(x) && x; });
       assertEq([j.state, j.tasks[0].attempt], ['succeeded', 1], JSON.stringify(j.tasks));
-      const l = await lines(srv, 'again');
-      assert(l.includes('second'), JSON.stringify(l));
+      assertEq(await lines(srv, 'again'), ['ran']);
+      assertEq(named(squeue(ctx), 'jobrt-z-again-1').length, 1, 'one Slurm job');
     } finally {
       await srv.finish();
     }
@@ -174,7 +189,7 @@ const tests = [
       'if [ -e ../mark ]; then echo second; else touch ../mark; echo first; sleep 60; fi'] }]);
     await until('the first run', async () => (await lines(srv, 'stop')).includes('first'));
     await srv.finish('the stopping daemon exits 0 on SIGTERM');
-    assertEq(squeue(ctx)['jobrt-s-stop-1'][0].state, 'CANCELLED');
+    assertEq(named(squeue(ctx), 'jobrt-s-stop-1').map((x) => x.state), ['CANCELLED']);
     srv = await daemon(ctx, data);
     try {
       const j = await until('the job to end', async () => { const x = await job(srv, 'stop'); return ended(x) && x; });
