@@ -121,8 +121,8 @@ fuzz-deps:
 
 # Installs again when the lock is newer than what npm ci last installed.
 node-deps: deps
-	@if [ -f tests/e2e/package-lock.json ] && \
-	  [ tests/e2e/package-lock.json -nt tests/e2e/node_modules/.package-lock.json ]; then \
+	@if [ -f tests/e2e/package-lock.json ] && { [ ! -f tests/e2e/node_modules/.package-lock.json ] || \
+	  [ tests/e2e/package-lock.json -nt tests/e2e/node_modules/.package-lock.json ]; }; then \
 	  cd tests/e2e && npm ci --no-audit --no-fund --silent; fi
 
 run: deps
