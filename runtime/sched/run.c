@@ -85,7 +85,9 @@ static void on_timeout(uv_timer_t *h)
  * backstop. */
 static void start_timeout(struct jr_sched *s, struct stask *t, int64_t left_ms)
 {
-    if (t->timeout_ms > 0 && ensure_timer(s, t) == 0)
+    /* A backend that times out itself (Slurm: from the start on a node,
+     * not from the submit) needs no timer. */
+    if (t->timeout_ms > 0 && !s->ex.ops->times_out && ensure_timer(s, t) == 0)
         uv_timer_start(&t->timer->h, on_timeout, (uint64_t)left_ms +
                        (s->ex.ops->sandboxed ? TIMEOUT_BACKSTOP_MS : 0), 0);
 }
