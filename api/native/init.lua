@@ -22,7 +22,7 @@ local STATUS = {
   [400] = "BadRequest", [401] = "Unauthorized", [403] = "Forbidden", [404] = "NotFound",
   [405] = "MethodNotAllowed", [408] = "RequestTimeout", [409] = "Conflict", [410] = "Gone",
   [413] = "PayloadTooLarge", [415] = "UnsupportedMediaType", [431] = "HeadersTooLarge",
-  [500] = "Internal", [503] = "Unavailable",
+  [500] = "Internal", [503] = "Unavailable", [507] = "InsufficientStorage",
 }
 local KNOWN = { Locked = true, PolicyFailed = true, Timeout = true }
 for _, code in pairs(STATUS) do KNOWN[code] = true end
@@ -150,11 +150,14 @@ function M.routes(r, ctx)
       limit = req:int("limit", { min = 1 }),
       after = req:int("after"),
     }))
+    for _, job in ipairs(page.jobs) do job.waiting = ctx.images.waiting(job.id) end
     res:json({ jobs = page.jobs, next = page.next })
   end)
 
   r:get("/jobs/{job_id}", function(req, res)
-    res:json(visible_job(ctx, req, req.params.job_id))
+    local job = visible_job(ctx, req, req.params.job_id)
+    job.waiting = ctx.images.waiting(job.id)
+    res:json(job)
   end)
 
   r:patch("/jobs/{job_id}", function(req, res)
@@ -270,6 +273,8 @@ function M.routes(r, ctx)
     out:close()
   end)
 
+  -- The image store, for admins.
+  require("api.native.images").routes(r, ctx)
   -- The API document and the dashboard, served from the binary.
   require("api.native.assets").routes(r, ctx)
 end

@@ -77,6 +77,7 @@ return {
       sandbox = { network = "none", require = {}, images = { host = "/" }, allow_host_paths = {},
                   orphan_timeout = 600 },
       shutdown = { tasks = "keep" },
+      images = { pull = "never", registries = {}, max_image_size = 0, max_store_size = 0, root = "auto" },
       users = {},
       -- Surface options as their modules' schemas fill them in.
       surfaces = {
@@ -208,7 +209,7 @@ return {
     t.eq(errors_of("- a\n- b\n"), { "t.yaml:1: expected a mapping of settings, got a list" })
     t.eq(errors_of("just text\n"), { 't.yaml:1: expected a mapping of settings, got a string ("just text")' })
     t.eq(errors_of("zzz: 1\n"), {
-      "t.yaml:1: zzz: unknown key (expected one of: data_dir, limits, listen, log, lua, lua_path, node, plugins, sandbox, shutdown, surfaces, users)" })
+      "t.yaml:1: zzz: unknown key (expected one of: data_dir, images, limits, listen, log, lua, lua_path, node, plugins, sandbox, shutdown, surfaces, users)" })
     t.eq(errors_of("Node: {}\nlsiten: x\n"), {
       't.yaml:1: Node: unknown key (did you mean "node"?)',
       't.yaml:2: lsiten: unknown key (did you mean "listen"?)' })
