@@ -6,7 +6,7 @@ PKGS    := lua5.4 libuv yaml-0.1 sqlite3 libssl libcrypto libseccomp lua5.4-luv
 DEBS    := liblua5.4-dev lua-luv-dev lua-lpeg lua-cjson libyaml-dev libssl-dev \
            libsqlite3-dev libuv1-dev libhttp-parser-dev libseccomp-dev libwslay-dev zlib1g-dev \
            pkg-config curl openssl xxd python3 lua5.4 \
-           chromium man-db busybox-static skopeo docker-registry
+           chromium man-db prometheus luarocks lua-busted busybox-static skopeo docker-registry
 BENCH_DEBS := wrk nginx-light
 FUZZ_DEBS  := clang libclang-rt-14-dev
 
@@ -119,8 +119,10 @@ fuzz-deps:
 	@missing=""; for p in $(FUZZ_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 
+# Installs again when the lock is newer than what npm ci last installed.
 node-deps: deps
-	@if [ -f tests/e2e/package-lock.json ] && [ ! -d tests/e2e/node_modules ]; then \
+	@if [ -f tests/e2e/package-lock.json ] && { [ ! -f tests/e2e/node_modules/.package-lock.json ] || \
+	  [ tests/e2e/package-lock.json -nt tests/e2e/node_modules/.package-lock.json ]; }; then \
 	  cd tests/e2e && npm ci --no-audit --no-fund --silent; fi
 
 run: deps
@@ -194,7 +196,7 @@ build-fuzz/fuzz_image_docs: fuzz/fuzz_image_docs.c fuzz/fuzz.h $(BUILD)/libjobrt
 build-fuzz/fuzz_tar: fuzz/fuzz_tar.c fuzz/fuzz.h $(BUILD)/libjobrt_core.a
 	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $(filter-out %.h,$^) $(LDLIBS)
 
-bench: deps bench-deps
+bench: deps bench-deps node-deps
 	$(MAKE) jobrt $(BUILD)/bench/sbs_latency
 	bench/run
 

@@ -162,7 +162,9 @@ int jr_core_open(const struct jr_core_opts *o, struct jr_core **out, struct jr_e
         (rc = jr_store_open(path, &c->store, e)))
         goto done;
     jr_store_attach(c->store, o->loop->uv);
+    jr_store_set_metrics(c->store, o->loop->metrics);
     memset(&so, 0, sizeof so);
+    so.metrics = o->loop->metrics;
     so.data_dir = data;
     so.node = o->node;
     so.kill_grace_ms = o->kill_grace_ms;

@@ -2,6 +2,7 @@
 -- over HTTP, JSON in and out. It only translates: the body to a core-model
 -- job for the submission pipeline (ctx.submit), query strings, and every
 -- failure to the one error vocabulary below (README "Errors").
+local async = require("jobrt.async")
 local core = require("jobrt.core")
 local json = require("jobrt.json")
 local units = require("jobrt.units")
@@ -114,6 +115,13 @@ local function small_body(ctx, req, fields, shape)
   return b
 end
 
+-- A job whose images are being pulled before it starts waits for that.
+local function with_pull(ctx, job)
+  local why = ctx.images.waiting(job.id)
+  if why then job.waiting = { reason = "Pulling", message = why } end
+  return job
+end
+
 local function take(body, key)
   local v = body[key]
   body[key] = nil
@@ -150,14 +158,12 @@ function M.routes(r, ctx)
       limit = req:int("limit", { min = 1 }),
       after = req:int("after"),
     }))
-    for _, job in ipairs(page.jobs) do job.waiting = ctx.images.waiting(job.id) end
+    for _, job in ipairs(page.jobs) do with_pull(ctx, job) end
     res:json({ jobs = page.jobs, next = page.next })
   end)
 
   r:get("/jobs/{job_id}", function(req, res)
-    local job = visible_job(ctx, req, req.params.job_id)
-    job.waiting = ctx.images.waiting(job.id)
-    res:json(job)
+    res:json(with_pull(ctx, visible_job(ctx, req, req.params.job_id)))
   end)
 
   r:patch("/jobs/{job_id}", function(req, res)
@@ -183,6 +189,16 @@ function M.routes(r, ctx)
       visible_job(ctx, req, req.params.job_id)
       if op == "start" then
         res:json(ctx.start(req.params.job_id, { req = req }))
+      elseif op == "restart" then
+        -- As start does: a suspended job whose tasks are still stopping is
+        -- waited for (about 5 s at most), not refused.
+        local job, err, code
+        for _ = 1, 100 do
+          job, err, code = core.restart(req.params.job_id)
+          if job or code ~= "CONFLICT" or not tostring(err):find("still stopping", 1, true) then break end
+          async.sleep(0.05)
+        end
+        res:json(ctx.check(job, err, code))
       else
         res:json(ctx.check(core[op](req.params.job_id, reason)))
       end
@@ -190,8 +206,11 @@ function M.routes(r, ctx)
   end
 
   r:post("/jobs/{job_id}/approve", function(req, res)
-    if not is_admin(ctx, req) then
-      ctx.fail(403, "Forbidden", "approving jobs needs the admin role")
+    -- Admins decide on every held job; a role the holding policy names
+    -- (approve.manual's roles) on the jobs that policy holds.
+    local held = core.get(req.params.job_id)
+    if not (held and ctx.may_approve(req, held)) and not is_admin(ctx, req) then
+      ctx.fail(403, "Forbidden", "approving this job needs the admin role or one its approval policy names")
     end
     local shape = '{"accept": true|false, "reason": "..."}'
     local b = small_body(ctx, req, { accept = "boolean", reason = "string" }, shape)
@@ -277,6 +296,8 @@ function M.routes(r, ctx)
   require("api.native.images").routes(r, ctx)
   -- The API document and the dashboard, served from the binary.
   require("api.native.assets").routes(r, ctx)
+  -- Prometheus metrics at /jobrt/metrics.
+  require("api.native.metrics").routes(r, ctx)
 end
 
 return M

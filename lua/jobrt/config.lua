@@ -48,8 +48,9 @@ local parse_address = listen.parse_address
 
 -- The roles jobrt.auth and the surfaces act on: admin sees and changes
 -- every job and approves held ones; user (what tokens and mTLS clients get)
--- sees its own.
-local ROLES = { "admin", "user" }
+-- sees its own; approver, like user, and decides on the held jobs of
+-- policies that name it (approve.manual's roles).
+local ROLES = { "admin", "approver", "user" }
 
 local each_role = known("role", ROLES)
 
@@ -239,8 +240,26 @@ local function check_registries(c, v, path, line)
   return ok, out
 end
 
+
+-- A bearer token Prometheus sends to scrape the metrics: long enough not
+-- to be guessed, and nothing an Authorization header cannot carry.
+local function check_scrape_token(c, v, path, line)
+  local ok, s = T.string(c, v, path, line)
+  if not ok then return false end
+  if #s < 16 then
+    c:add(path, line, "must be at least 16 characters (e.g. the output of `openssl rand -hex 16`)")
+    return false
+  elseif not s:match("^[%w%-%._~%+/=]+$") then
+    c:add(path, line, "may hold only letters, digits and -._~+/= (it is sent as a bearer token)")
+    return false
+  end
+  return true, s
+end
+
+
 T.listen = listen.check
 T.registries = check_registries
+T.scrape_token = check_scrape_token
 T.users = check_users
 T.surfaces = check_surfaces
 T.plugins = check_plugins
@@ -319,6 +338,15 @@ local SCHEMA = {
   } },
   log = { type = "record", fields = {
     level = { type = "enum", values = { "debug", "info", "warn", "error" }, default = "info" },
+    -- text: "time level message"; json: one object per line with the
+    -- request's fields (request_id, surface, principal, job, task).
+    format = { type = "enum", values = { "text", "json" }, default = "text" },
+  } },
+  -- Prometheus metrics at /jobrt/metrics (the native surface): counted
+  -- unless enabled is false; scraped by an admin or with the token.
+  metrics = { type = "record", fields = {
+    enabled = { type = "boolean", default = true },
+    token = { type = "scrape_token" },
   } },
 }
 

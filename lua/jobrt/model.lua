@@ -120,7 +120,7 @@ local JOB = {
   -- The pipeline sets surface and owner; the runtime the rest.
   surface = RO, owner = RO, state = RO, created_at = RO, updated_at = RO, started_at = RO,
   ended_at = RO, error = RO, approval = RO, estimate = RO, progress = RO,
-  -- Why a job that is not started yet waits (its images being pulled).
+  -- Why the job waits (the runtime's reasons, and Pulling for its images).
   waiting = RO,
 }
 

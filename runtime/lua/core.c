@@ -279,6 +279,8 @@ int luaopen_jobrt_core(lua_State *L)
     lua_pushvalue(L, -2);
     luaL_setfuncs(L, jr_lcore_wait_funcs, 1);
     lua_pushvalue(L, -2);
+    luaL_setfuncs(L, jr_lcore_metrics_funcs, 1);
+    lua_pushvalue(L, -2);
     luaL_setfuncs(L, core_funcs, 1);
     lua_remove(L, -2);
     return 1;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "metrics.h"
 #include "sched/internal.h"
 
 #define ID_MAX 64
@@ -300,6 +301,9 @@ int jr_sched_submit(struct jr_sched *s, const struct jr_job_spec *spec,
     ok = rc == JR_OK;
     if (jr_store_op_end(s->st, ok, ok ? e : NULL) && ok)
         rc = JR_E_STORE;
+    if (!rc)
+        jr_metrics_count(s->opts.metrics, JR_M_SUBMISSIONS, spec->surface ? spec->surface : "",
+                         NULL, 1);
 done:
     free(deps);
     return rc;

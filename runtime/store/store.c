@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "metrics.h"
 #include "store/internal.h"
 
 extern const char *const jr_store_sql[S_COUNT];
@@ -133,6 +134,7 @@ sqlite3_stmt *jr_store_write_stmt(struct jr_store *st, enum jr_stmt id, int *rc,
         return NULL;
     if (!(s = jr_store_stmt(st, id, e)))
         *rc = JR_E_STORE;
+    st->batch_writes++;
     return s;
 }
 
@@ -157,6 +159,7 @@ int jr_store_op_end(struct jr_store *st, int ok, struct jr_err *e)
     if (!ok) {
         rc = run_stmt(st, S_ROLLBACK_TO, e);
         jr_store_ring_rollback(st);
+        jr_store_counts_forget(st);
     }
     if (run_stmt(st, S_RELEASE, rc ? NULL : e) && !rc)
         rc = JR_E_STORE;
@@ -207,19 +210,32 @@ static void run_waiters(struct jr_store *st, int status)
     }
 }
 
+void jr_store_set_metrics(struct jr_store *st, struct jr_metrics *m)
+{
+    st->metrics = m;
+}
+
 int jr_store_commit(struct jr_store *st)
 {
     int rc = JR_OK;
+    uint64_t started;
 
     if (!st || !st->in_txn || st->op_depth > 0)
         return JR_OK;
+    started = uv_hrtime();
     if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         rc = JR_E_STORE;
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         st->in_txn = 0;
         jr_store_ring_rollback(st);
+        jr_store_counts_forget(st);
+        jr_metrics_count(st->metrics, JR_M_COMMIT_FAILURES, NULL, NULL, 1);
+    } else {
+        jr_metrics_observe(st->metrics, JR_H_COMMIT_TIME, (double)(uv_hrtime() - started) / 1e9);
+        jr_metrics_observe(st->metrics, JR_H_COMMIT_WRITES, (double)st->batch_writes);
     }
     st->in_txn = 0;
+    st->batch_writes = 0;
     run_waiters(st, rc);
     return rc;
 }
@@ -317,6 +333,7 @@ void jr_store_close(struct jr_store *st)
     jr_store_commit(st);
     run_waiters(st, JR_E_STORE);
     jr_store_ring_free(st);
+    jr_store_counts_forget(st);
     for (i = 0; i < S_COUNT; i++)
         sqlite3_finalize(st->stmts[i]);
     sqlite3_close(st->db);

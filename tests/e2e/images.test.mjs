@@ -5,7 +5,7 @@
 // API (its files there, the whited-out one gone, the image's env, workdir,
 // Cmd and user applied, the host's files absent); rm refused while a task
 // uses it; malicious layers refused without touching the host; list, gc.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BIN, TEST_USERS, assert, assertEq, nativeCall, run, runCommand, runJob, sleep, startServer } from './lib.mjs';
@@ -129,6 +129,22 @@ const tests = [
     }
     const r = images(srv, 'list', '--json');
     assertEq(JSON.parse(r.stdout).images.map((i) => i.name), ['bb:1']);
+  }],
+  ['images.root: copy gives tasks a merged copy made once per image, with the same view', async ({ dir }) => {
+    const srv2 = await startServer({ config: `log: {level: warn}\nimages: {root: copy}\n${TEST_USERS}` });
+    try {
+      const cfg = ['-c', path.join(srv2.dir, 'jobrt.yaml'), '--data-dir', srv2.data];
+      const r = runCommand(BIN, ['images', 'import', path.join(dir, 'bb.tar'), '--name', 'bb:1', ...cfg]);
+      assertEq(r.status, 0, r.stderr);
+      assertEq(JSON.parse(runCommand(BIN, ['images', 'list', '--json', ...cfg]).stdout).root, 'copy');
+      assertEq(readdirSync(path.join(srv2.data, 'images', 'roots')).length, 1);
+      const j = await runJob(srv2, { id: 'copy-1', tasks: [{ alias: 'a', image: 'bb:1', command: ['sh', '-c',
+        'cat /data/readme; test -e /etc/secret && echo SECRET-VISIBLE; ls /opt; pwd'] }] });
+      assertEq(j.state, 'succeeded', j.error);
+      assertEq(await logsOf(srv2, 'copy-1'), ['from layer two', 'new', '/data']);
+    } finally {
+      await srv2.finish('the copy daemon exits 0 on SIGTERM');
+    }
   }],
   ['gc removes what no name keeps; the remaining image still runs', async ({ srv }) => {
     const r = images(srv, 'gc');

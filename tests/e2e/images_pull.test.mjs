@@ -196,15 +196,15 @@ const tests = [
     const sub = await nativeCall(ctx.srv, 'POST', '/jobs', { id: 'ondemand-1', start: true,
       tasks: [{ alias: 'a', image: ctx.ref, command: ['cat', '/data/readme'] }] });
     assertEq(sub.status, 201, JSON.stringify(sub.body));
-    assert(/^pulling image /.test(sub.body.waiting || ''), JSON.stringify(sub.body));
+    assert(sub.body.waiting && sub.body.waiting.reason === 'Pulling' && /^pulling image /.test(sub.body.waiting.message), JSON.stringify(sub.body));
     let seen = null;
     const deadline = Date.now() + 45000;
     let j;
     for (;;) {
       j = (await nativeCall(ctx.srv, 'GET', '/jobs/ondemand-1')).body;
-      if (j.waiting && /\d+\/\d+ layers/.test(j.waiting)) seen = j.waiting;
+      if (j.waiting && j.waiting.reason === 'Pulling' && /\d+\/\d+ layers/.test(j.waiting.message)) seen = j.waiting.message;
       if (['succeeded', 'failed', 'canceled'].includes(j.state)) break;
-      assert(Date.now() < deadline, `still ${j.state}: ${j.waiting}`);
+      assert(Date.now() < deadline, `still ${j.state}: ${JSON.stringify(j.waiting)}`);
       await sleep(50);
     }
     ctx.state.mode = 'pass';

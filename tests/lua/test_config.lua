@@ -100,7 +100,8 @@ return {
                  labels = 64, env = 128, env_value = 32 << 10, tasks = 1000,
                  inline_input = 1 << 20, argv = 4096 },
       lua = { deadline = 5, memory = 64 << 20, state_memory = 1 << 30 },
-      log = { level = "info" },
+      log = { level = "info", format = "text" },
+      metrics = { enabled = true },
     })
     -- Each call is a fresh copy: apply_overrides changes it in place.
     config.default().surfaces.native.mount = "/changed"
@@ -148,7 +149,7 @@ return {
                        labels = 10, env = 128, env_value = 32 << 10, tasks = 50,
                        inline_input = 64 << 10, argv = 4096 })
     t.eq(cfg.lua, { deadline = 0.25, memory = 32 << 20, state_memory = 1 << 30 })
-    t.eq(cfg.log, { level = "debug" })
+    t.eq(cfg.log, { level = "debug", format = "text" })
   end },
 
   { "every problem of a broken file, by line", function(t)
@@ -205,11 +206,26 @@ return {
       { "t.yaml:2: found character that cannot start any token (while scanning for the next token) (tabs cannot indent YAML)" })
   end },
 
+  { "log format and metrics: values and every problem by line", function(t)
+    local cfg = assert(config.from_string(
+      "log: {format: json}\nmetrics:\n  enabled: false\n  token: 0123456789abcdef-xyz\n", "t.yaml", SHALLOW))
+    t.eq(cfg.log, { level = "info", format = "json" })
+    t.eq(cfg.metrics, { enabled = false, token = "0123456789abcdef-xyz" })
+    t.eq(errors_of("log:\n  format: jsno\nmetrics:\n  enabled: 1\n  token: short\n  tokn: x\n"), {
+      't.yaml:2: log.format: unknown value "jsno" (did you mean "json"?)',
+      "t.yaml:4: metrics.enabled: expected true or false, got a number (1)",
+      "t.yaml:5: metrics.token: must be at least 16 characters (e.g. the output of `openssl rand -hex 16`)",
+      't.yaml:6: metrics.tokn: unknown key (did you mean "token"?)' })
+    t.eq(errors_of('metrics: {token: "0123456789abcdef 0123"}\nlog: {format: [json]}\n'), {
+      "t.yaml:1: metrics.token: may hold only letters, digits and -._~+/= (it is sent as a bearer token)",
+      't.yaml:2: log.format: expected one of "text", "json", got a list' })
+  end },
+
   { "top level and unknown keys", function(t)
     t.eq(errors_of("- a\n- b\n"), { "t.yaml:1: expected a mapping of settings, got a list" })
     t.eq(errors_of("just text\n"), { 't.yaml:1: expected a mapping of settings, got a string ("just text")' })
     t.eq(errors_of("zzz: 1\n"), {
-      "t.yaml:1: zzz: unknown key (expected one of: data_dir, images, limits, listen, log, lua, lua_path, node, plugins, sandbox, shutdown, surfaces, users)" })
+      "t.yaml:1: zzz: unknown key (expected one of: data_dir, images, limits, listen, log, lua, lua_path, metrics, node, plugins, sandbox, shutdown, surfaces, users)" })
     t.eq(errors_of("Node: {}\nlsiten: x\n"), {
       't.yaml:1: Node: unknown key (did you mean "node"?)',
       't.yaml:2: lsiten: unknown key (did you mean "listen"?)' })
@@ -400,7 +416,7 @@ return {
       't.yaml:12: plugins.opts.every: invalid duration "soon": expected seconds or parts such as "30s", "5m", "1h30m", "250ms"',
       "t.yaml:13: warning: plugins.spare: no surface names this plugin (it is never loaded)",
       core_error,
-      't.yaml:16: users.bob.roles[2]: unknown role "god" (known: admin, user)',
+      't.yaml:16: users.bob.roles[2]: unknown role "god" (known: admin, approver, user)',
       't.yaml:16: users.bob.roles[3]: unknown role "admn" (did you mean "admin"?)',
       't.yaml:18: surfaces.native.approval[4]: unknown plugin "nope" (not in plugins, nor a plugin module)',
       't.yaml:18: surfaces.native.auht: unknown key (did you mean "auth"?)',
