@@ -178,7 +178,7 @@ int jr_image_install_locked(struct jr_image_store *s, const char *name, const ch
     struct jr_image_config cfg;
     struct jr_image_index ix;
     struct jr_image_rec rec;
-    char chosen[JR_DIGEST_LEN + 1], norm[300], why[300], *text = NULL, *ctext = NULL;
+    char chosen[JR_DIGEST_LEN + 1], norm[256], why[300], *text = NULL, *ctext = NULL;
     char (*made)[PATH_MAX] = NULL;
     const char *os, *arch, *variant;
     size_t len, clen;

@@ -218,7 +218,7 @@ void jr_image_store_close(struct jr_image_store *s)
 int jr_image_store_strategy(struct jr_image_store *s, char *why, size_t whylen)
 {
     if (!s->strategy) {
-        char tmp[PATH_MAX], reason[160] = "";
+        char tmp[PATH_MAX], reason[120] = "";
         int ok = jr_image_path(s, tmp, sizeof tmp, "tmp", NULL) == 0 &&
                  jr_image_probe_overlay(tmp, s->id_base, reason, sizeof reason);
         s->strategy = ok ? JR_IMAGE_ROOT_OVERLAY : JR_IMAGE_ROOT_COPY;

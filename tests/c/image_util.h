@@ -118,7 +118,7 @@ static void write_oci_archive(const char *path, struct tbuf *layers, int n, cons
                               int corrupt)
 {
     struct tbuf arch = {NULL, 0, 0};
-    char cfg[4096], man[8192], idx[2048], d[JR_DIGEST_LEN + 1], cd[JR_DIGEST_LEN + 1],
+    char cfg[8192], man[8192], idx[2048], d[JR_DIGEST_LEN + 1], cd[JR_DIGEST_LEN + 1],
         md[JR_DIGEST_LEN + 1], diffs[4096] = "", lays[6144] = "", name[128];
     FILE *f;
 
@@ -165,7 +165,7 @@ static void write_oci_archive(const char *path, struct tbuf *layers, int n, cons
 static void write_docker_archive(const char *path, struct tbuf *layers, int n, const char *tag)
 {
     struct tbuf arch = {NULL, 0, 0};
-    char cfg[4096], man[4096], d[JR_DIGEST_LEN + 1], diffs[4096] = "", lays[2048] = "",
+    char cfg[8192], man[4096], d[JR_DIGEST_LEN + 1], diffs[4096] = "", lays[2048] = "",
         name[128];
     FILE *f;
 
