@@ -98,17 +98,24 @@ static int dfs(const struct jr_job_spec *spec, const int *const *deps, int node,
 static int check_setup(struct jr_sched *s, const struct jr_task_spec *t, struct jr_err *e)
 {
     struct jr_task_setup own;
-    int rc;
+    int rc, has_command = t->argv && t->argv_len > 0 && t->argv[0];
 
-    if (t->setup)
-        return s->ex.ops->check(s->ex.self, t->alias, t->setup,
+    if (t->setup) {
+        own = *t->setup;
+        own.has_command = has_command;
+        own.checking = 1;
+        return s->ex.ops->check(s->ex.self, t->alias, &own,
                                 (const char *const *)t->deps, t->ndeps, e);
+    }
     if (jr_spec_decode(t->spec, &own))
         rc = jr_err_set(e, JR_E_INVALID, "task '%s': its spec is not a JSON object",
                         t->alias);
-    else
+    else {
+        own.has_command = has_command;
+        own.checking = 1;
         rc = s->ex.ops->check(s->ex.self, t->alias, &own, (const char *const *)t->deps,
                               t->ndeps, e);
+    }
     jr_spec_free(&own);
     return rc;
 }
@@ -133,7 +140,9 @@ static int check_tasks(struct jr_sched *s, const struct jr_job_spec *spec,
                               " digits, '.', '-', '_', at most %d)", i, t->group, ID_MAX);
         if (find_alias(spec, t->alias) != (int)i)
             return jr_err_set(e, JR_E_INVALID, "task alias '%s' is used twice", t->alias);
-        if (!t->argv || t->argv_len == 0 || !t->argv[0])
+        /* A sandboxed task may take its command from its image (the
+         * executor's check says when there is none). */
+        if ((!t->argv || t->argv_len == 0 || !t->argv[0]) && !s->ex.ops->sandboxed)
             return jr_err_set(e, JR_E_INVALID, "task '%s' has no command", t->alias);
         if (t->cpu < 0 || t->memory < 0 || t->gpu < 0 || t->disk < 0 ||
             t->timeout_ms < 0 || t->retries < 0)
