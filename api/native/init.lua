@@ -139,9 +139,17 @@ function M.routes(r, ctx)
     if not (is_admin(ctx, req) and type(owner) == "string" and owner ~= "") then
       owner = principal_name(req)
     end
-    local job = ctx.submit(translate_units(ctx, body), { req = req, owner = owner, start = start == true })
+    -- A job only created comes back as its JSON text, built from what was
+    -- written: no table to build and encode again.
+    local job = ctx.submit(translate_units(ctx, body),
+      { req = req, owner = owner, start = start == true, answer = "json" })
     res:header("Location", ctx.mount .. "/jobs/" .. job.id)
-    res:json(job, 201)
+    if job.json then
+      res:header("Content-Type", "application/json")
+      res:send(job.json, 201)
+    else
+      res:json(job, 201)
+    end
   end)
 
   r:get("/jobs", function(req, res)

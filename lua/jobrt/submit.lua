@@ -415,7 +415,8 @@ end
 
 --- p:submit(job, opts) -> job | nil, failure. opts: owner, start (run the
 -- policies and start the job), principal and request_id (for policies),
--- estimate (extra estimator context).
+-- estimate (extra estimator context), answer ("json": a job only created
+-- comes back as {id, surface, owner, state, json}, see core.submit).
 function Pipeline:submit(job, opts)
   opts = opts or {}
   local ok, f = self:validate(job)
@@ -431,9 +432,12 @@ function Pipeline:submit(job, opts)
     if est then job.estimate = est end
   end
   -- A job whose images are still to be pulled is stored now and started
-  -- (its policies asked again) once they are in.
+  -- (its policies asked again) once they are in; its answer says why it
+  -- waits, so it is not the ready-made text.
   local pulls = decision and not decision.reject and images_to_pull(self, job)
-  local stored, err, code = self.core.submit(job, pulls and {} or decision or {})
+  local how = pulls and {} or decision or {}
+  if not pulls then how.answer = opts.answer end
+  local stored, err, code = self.core.submit(job, how)
   if not stored then return nil, M.core_failure(err, code) end
   if pulls then
     self:pull_then_start(stored.id, pulls, opts)
