@@ -288,6 +288,11 @@ int sl_lookup_names(struct sl_exec *ex);
 
 /* slurm_poll.c: states, output, outcomes */
 void sl_poll_start(struct sl_exec *ex);
+/* Asks Slurm about some of its jobs: squeue (-h -t all) or sacct (-P -n -X,
+ * and -c where this Slurm needs it) followed by args (NULL-terminated: the
+ * selection and the format). ex->polling is set until cb runs. */
+enum sl_tool { SL_SQUEUE, SL_SACCT };
+void sl_ask(struct sl_exec *ex, enum sl_tool tool, char *const *args, sl_cmd_cb cb);
 void sl_poll_tick(uv_timer_t *t);
 /* Reads new output of p; with final, everything (the job is over). */
 void sl_read_output(struct jr_exec_proc *p, int final);

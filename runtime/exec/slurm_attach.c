@@ -195,26 +195,13 @@ static void on_lookup_sacct(void *arg, int status, const char *out, size_t outle
 static void lookup_sacct(struct sl_exec *ex)
 {
     struct jr_buf names = { 0 };
-    char *v[12];
-    int n = 0;
 
     if (!lookup_names(ex, &names, 0)) {
         jr_buf_free(&names);
         return;
     }
-    v[n++] = "sacct";
-    if (ex->sacct_flag)
-        v[n++] = "-c";
-    v[n++] = "-P";
-    v[n++] = "-n";
-    v[n++] = "-X";
-    v[n++] = names.data;
-    v[n++] = "-o";
-    v[n++] = "JobID,JobName";
-    v[n] = NULL;
-    ex->polling = 1;
-    if (sl_cmd_run(&ex->cmds, v, on_lookup_sacct, ex))
-        ex->polling = 0;
+    char *args[] = { names.data, "-o", "JobID,JobName", NULL };
+    sl_ask(ex, SL_SACCT, args, on_lookup_sacct);
     jr_buf_free(&names);
 }
 
@@ -242,24 +229,13 @@ static void on_lookup(void *arg, int status, const char *out, size_t outlen,
 int sl_lookup_names(struct sl_exec *ex)
 {
     struct jr_buf names = { 0 };
-    char *v[10];
-    int n = 0;
 
     if (!lookup_names(ex, &names, 1)) {
         jr_buf_free(&names);
         return 0;
     }
-    v[n++] = "squeue";
-    v[n++] = "-h";
-    v[n++] = "-t";
-    v[n++] = "all";
-    v[n++] = names.data;
-    v[n++] = "-o";
-    v[n++] = "%i|%j";
-    v[n] = NULL;
-    ex->polling = 1;
-    if (sl_cmd_run(&ex->cmds, v, on_lookup, ex))
-        ex->polling = 0;
+    char *args[] = { names.data, "-o", "%i|%j", NULL };
+    sl_ask(ex, SL_SQUEUE, args, on_lookup);
     jr_buf_free(&names);
     return 1;
 }

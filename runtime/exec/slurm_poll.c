@@ -175,8 +175,6 @@ static void on_sacct(void *arg, int status, const char *out, size_t outlen,
 static void ask_sacct(struct sl_exec *ex)
 {
     struct jr_buf ids = { 0 };
-    char *v[12];
-    int n = 0;
 
     for (struct sl_batch *b = ex->batches; b; b = b->next)
         if (b->asking)
@@ -185,20 +183,8 @@ static void ask_sacct(struct sl_exec *ex)
         jr_buf_free(&ids);
         return;
     }
-    v[n++] = "sacct";
-    if (ex->sacct_flag)
-        v[n++] = "-c";
-    v[n++] = "-P";
-    v[n++] = "-n";
-    v[n++] = "-X";
-    v[n++] = "-j";
-    v[n++] = ids.data;
-    v[n++] = "-o";
-    v[n++] = "JobID,State,ExitCode,NodeList";
-    v[n] = NULL;
-    ex->polling = 1;
-    if (sl_cmd_run(&ex->cmds, v, on_sacct, ex))
-        ex->polling = 0;
+    char *args[] = { "-j", ids.data, "-o", "JobID,State,ExitCode,NodeList", NULL };
+    sl_ask(ex, SL_SACCT, args, on_sacct);
     jr_buf_free(&ids);
 }
 
@@ -264,8 +250,7 @@ void sl_poll_tick(uv_timer_t *t)
 {
     struct sl_exec *ex = t->data;
     struct jr_buf ids = { 0 };
-    char *v[10];
-    int n = 0, waiting = 0;
+    int waiting = 0;
 
     if (ex->polling || ex->closing || sl_lookup_names(ex))
         return;
@@ -280,19 +265,36 @@ void sl_poll_tick(uv_timer_t *t)
         jr_buf_free(&ids);
         return;
     }
-    v[n++] = "squeue";
-    v[n++] = "-h";
-    v[n++] = "-t";
-    v[n++] = "all";
-    v[n++] = "-j";
-    v[n++] = ids.data;
-    v[n++] = "-O";
-    v[n++] = "JobID:|,State:|,Reason:|,exit_code:|,NodeList:|";
+    char *args[] = { "-j", ids.data, "-O", "JobID:|,State:|,Reason:|,exit_code:|,NodeList:|",
+                     NULL };
+    sl_ask(ex, SL_SQUEUE, args, on_squeue);
+    jr_buf_free(&ids);
+}
+
+void sl_ask(struct sl_exec *ex, enum sl_tool tool, char *const *args, sl_cmd_cb cb)
+{
+    char *v[16];
+    size_t n = 0;
+
+    if (tool == SL_SACCT) {
+        v[n++] = "sacct";
+        if (ex->sacct_flag)
+            v[n++] = "-c";
+        v[n++] = "-P";
+        v[n++] = "-n";
+        v[n++] = "-X";
+    } else {
+        v[n++] = "squeue";
+        v[n++] = "-h";
+        v[n++] = "-t";
+        v[n++] = "all";
+    }
+    while (*args && n < sizeof v / sizeof *v - 1)
+        v[n++] = *args++;
     v[n] = NULL;
     ex->polling = 1;
-    if (sl_cmd_run(&ex->cmds, v, on_squeue, ex))
+    if (sl_cmd_run(&ex->cmds, v, cb, ex))
         ex->polling = 0;
-    jr_buf_free(&ids);
 }
 
 void sl_poll_start(struct sl_exec *ex)
