@@ -247,7 +247,7 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
 {
     struct jr_sb_sup s;
     struct jr_sb_err e;
-    struct jr_sb_plan *plan = calloc(1, sizeof(*plan));
+    struct jr_sb_plan *plan = malloc(sizeof(*plan)); /* not touched whole */
     const char *envp[JR_SB_MAX_ENV + 9], *path;
     char name[64], proxy_kv[4][48];
     int sync_p[2] = {-1, -1}, err_p[2] = {-1, -1}, status_p[2] = {-1, -1};
@@ -271,6 +271,11 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
     s.kill_at = -1;
     s.t0 = jr_sb_now_ms();
     spool.fd = spool.in[0] = spool.in[1] = spool.in[2] = -1;
+    if (plan) {
+        plan->n = 0;
+        for (int i = 0; i < JR_SB_NDEV; i++)
+            plan->dev_fd[i] = -1;
+    }
     /* First of all: with a spool the outcome goes through the shim. */
     if (o->spool) {
         if (jr_sb_shim_open(&shim, o, &e)) {
@@ -289,8 +294,6 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
         jr_sb_fail(&e, "memory", ENOMEM, "mount plan");
         goto fail;
     }
-    for (int i = 0; i < JR_SB_NDEV; i++)
-        plan->dev_fd[i] = -1;
     oc->layers = 1u << JR_SB_USERNS | 1u << JR_SB_MOUNTNS | 1u << JR_SB_PIDNS |
                  1u << JR_SB_IPCNS | 1u << JR_SB_UTSNS | 1u << JR_SB_CGROUPNS |
                  (netns ? 1u << JR_SB_NETNS : 0) | 1u << JR_SB_PIVOT_ROOT |
