@@ -132,21 +132,20 @@ done:
     return rc;
 }
 
-int jr_sb_plan_build(struct jr_sb_plan *p, const struct jr_sandbox_opts *o,
-                     struct jr_sb_err *e)
+void jr_sb_plan_init(struct jr_sb_plan *p)
 {
-    int host = strcmp(o->image, "host") == 0;
     /* Only the entries used are written: the plan is large (84 KiB) and a
      * page touched here is a page fault, and a page each clone copies. */
-    p->n = 0;
+    p->n = p->nimage = 0;
     for (int i = 0; i < JR_SB_NDEV; i++)
         p->dev_fd[i] = -1;
-    if (add_image(p, host ? "/" : o->image, host, e))
+}
+
+int jr_sb_plan_image(struct jr_sb_plan *p, const char *image, struct jr_sb_err *e)
+{
+    int host = strcmp(image, "host") == 0;
+    if (add_image(p, host ? "/" : image, host, e))
         goto fail;
-    for (int i = 0; i < o->nbinds; i++)
-        if (add_bind(p, o->binds[i].src, o->binds[i].dst, o->binds[i].rw,
-                     o->binds[i].rw ? "bind_rw" : "bind_ro", e))
-            goto fail;
     for (int i = 0; i < JR_SB_NDEV; i++) {
         char path[32];
         snprintf(path, sizeof(path), "/dev/%s", jr_sb_dev_names[i]);
@@ -156,10 +155,21 @@ int jr_sb_plan_build(struct jr_sb_plan *p, const struct jr_sandbox_opts *o,
             goto fail;
         }
     }
+    p->nimage = p->n;
     return 0;
 fail:
     jr_sb_plan_close(p);
     return -1;
+}
+
+int jr_sb_plan_binds(struct jr_sb_plan *p, const struct jr_sandbox_opts *o,
+                     struct jr_sb_err *e)
+{
+    for (int i = 0; i < o->nbinds; i++)
+        if (add_bind(p, o->binds[i].src, o->binds[i].dst, o->binds[i].rw,
+                     o->binds[i].rw ? "bind_rw" : "bind_ro", e))
+            return -1;
+    return 0;
 }
 
 void jr_sb_plan_close(struct jr_sb_plan *p)
@@ -170,7 +180,7 @@ void jr_sb_plan_close(struct jr_sb_plan *p)
     for (int i = 0; i < JR_SB_NDEV; i++)
         if (p->dev_fd[i] >= 0)
             close(p->dev_fd[i]);
-    p->n = 0;
+    p->n = p->nimage = 0;
     for (int i = 0; i < JR_SB_NDEV; i++)
         p->dev_fd[i] = -1;
 }
