@@ -160,10 +160,17 @@ ctl.abort();
     t1=$(awk -v ms="$end_ms" 'BEGIN { printf "%.0f", ms * 1e6 }')
     # The CPU of the daemon's tree once the last helpers are reaped (they
     # end after their outcome is committed), before anything else asks
-    # the daemon for work.
+    # the daemon for work. Warm helpers (jobrt-warm) wait for the next
+    # task: what they did so far counts.
     for i in $(seq 200); do
         server=$(children "$PID")
-        [ -z "$server" ] || [ -z "$(for s in $server; do children "$s"; done)" ] && break
+        busy=
+        for s in $server; do
+            for h in $(children "$s"); do
+                [ "$(cat /proc/"$h"/comm 2>/dev/null)" = jobrt-sandbox ] && busy=1
+            done
+        done
+        [ -z "$busy" ] && break
         sleep 0.025
     done
     cpu=$(tree_cpu "$PID")
