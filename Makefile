@@ -7,7 +7,7 @@ DEBS    := liblua5.4-dev lua-luv-dev lua-lpeg lua-cjson libyaml-dev libssl-dev \
            libsqlite3-dev libuv1-dev libhttp-parser-dev libseccomp-dev libwslay-dev \
            pkg-config curl openssl xxd python3 lua5.4 \
            chromium man-db prometheus luarocks lua-busted
-BENCH_DEBS := wrk nginx-light
+BENCH_DEBS := wrk nginx-light libnginx-mod-http-lua bubblewrap
 FUZZ_DEBS  := clang libclang-rt-14-dev
 
 OPT     ?= -O2
