@@ -4,10 +4,13 @@
 CC      ?= cc
 PKGS    := lua5.4 libuv yaml-0.1 sqlite3 libssl libcrypto libseccomp lua5.4-luv
 DEBS    := liblua5.4-dev lua-luv-dev lua-lpeg lua-cjson libyaml-dev libssl-dev \
-           libsqlite3-dev libuv1-dev libhttp-parser-dev libseccomp-dev libwslay-dev \
+           libsqlite3-dev libuv1-dev libhttp-parser-dev libseccomp-dev libwslay-dev zlib1g-dev \
            pkg-config curl openssl xxd python3 lua5.4 \
-           chromium man-db prometheus luarocks lua-busted
+           chromium man-db prometheus luarocks lua-busted busybox-static skopeo docker-registry
 BENCH_DEBS := wrk nginx-light libnginx-mod-http-lua bubblewrap
+# The Slurm executor's tests and benchmark start a throwaway cluster.
+SLURM_DEBS := slurm-wlm munge
+SLURM_DIR  ?= /tmp/jobrt-slurm
 FUZZ_DEBS  := clang libclang-rt-14-dev
 
 OPT     ?= -O2
@@ -20,7 +23,7 @@ ifdef JOBRT_VERSION
 CFLAGS  += -DJOBRT_VERSION='"$(JOBRT_VERSION)"'
 endif
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lwslay \
-           -l:liblua5.4-lpeg.so.2 -l:liblua5.4-cjson.so.0 -lm
+           -l:liblua5.4-lpeg.so.2 -l:liblua5.4-cjson.so.0 -lz -lm
 
 # The slim sandbox helper (build/jobrt-sandbox): the sandbox sources and
 # their own main(), linked statically (libc and libseccomp), so a task
@@ -44,7 +47,8 @@ CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/embedded.o
 UNIT_SRC := $(sort $(wildcard tests/c/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/c/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test asan bench fuzz clean node-deps bench-deps fuzz-deps units rock man install
+.PHONY: all deps run test asan bench fuzz clean node-deps bench-deps fuzz-deps units rock man install \
+        slurm-deps slurm-up slurm-down
 
 all: jobrt
 
@@ -119,6 +123,18 @@ bench-deps:
 	@missing=""; for p in $(BENCH_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 
+slurm-deps:
+	@missing=""; for p in $(SLURM_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+
+# A one-node Slurm cluster for trying executor.backend slurm by hand; its
+# slurm.conf is $(SLURM_DIR)/slurm.conf (executor.conf, or SLURM_CONF).
+slurm-up: slurm-deps
+	tools/slurm/up.sh $(SLURM_DIR)
+
+slurm-down:
+	tools/slurm/down.sh $(SLURM_DIR)
+
 fuzz-deps:
 	@missing=""; for p in $(FUZZ_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
@@ -134,14 +150,14 @@ run: deps
 	$(MAKE) jobrt
 	./jobrt serve
 
-test: deps
+test: deps slurm-deps
 	$(MAKE) jobrt units rock
 	$(MAKE) node-deps
 	tests/run
 
 units: $(UNIT_BIN)
 
-asan: deps
+asan: deps slurm-deps
 	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	  LDFLAGS="-fsanitize=address,undefined" build-asan/jobrt-asan units
 	$(MAKE) rock node-deps
@@ -153,7 +169,8 @@ build-asan/jobrt-asan: $(BUILD)/runtime/main.o $(BUILD)/libjobrt_core.a
 
 # Each target runs FUZZ_SECONDS (default 60); new inputs and crashes go
 # under build-fuzz/, the committed seed corpora stay as they are.
-FUZZ_TARGETS := fuzz_http fuzz_base64 fuzz_span fuzz_client fuzz_spec fuzz_model fuzz_ws fuzz_bacalhau fuzz_kuscia
+FUZZ_TARGETS := fuzz_http fuzz_base64 fuzz_span fuzz_client fuzz_spec fuzz_model fuzz_ws fuzz_bacalhau fuzz_kuscia \
+                fuzz_image_docs fuzz_tar
 fuzz: deps fuzz-deps
 	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -fsanitize=fuzzer-no-link,address,undefined" \
 	  $(FUZZ_TARGETS:%=build-fuzz/%)
@@ -194,7 +211,13 @@ build-fuzz/fuzz_bacalhau: fuzz/fuzz_bacalhau.c fuzz/fuzz_lua.h $(BUILD)/libjobrt
 build-fuzz/fuzz_kuscia: fuzz/fuzz_kuscia.c fuzz/fuzz_lua.h $(BUILD)/libjobrt_core.a
 	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $(filter-out %.h,$^) $(LDLIBS)
 
-bench: deps bench-deps node-deps
+build-fuzz/fuzz_image_docs: fuzz/fuzz_image_docs.c fuzz/fuzz.h $(BUILD)/libjobrt_core.a
+	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $(filter-out %.h,$^) $(LDLIBS)
+
+build-fuzz/fuzz_tar: fuzz/fuzz_tar.c fuzz/fuzz.h $(BUILD)/libjobrt_core.a
+	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $(filter-out %.h,$^) $(LDLIBS)
+
+bench: deps bench-deps slurm-deps node-deps
 	$(MAKE) jobrt $(BUILD)/bench/sbs_latency
 	bench/run
 
@@ -207,7 +230,7 @@ $(BUILD)/bench/sbs_latency: bench/sbs_latency.c $(BUILD)/libjobrt_core.a
 # policy authors testing with plain lua5.4. The interpreter provides Lua's
 # own symbols, so liblua is not linked.
 ROCK_LIBS := $(shell pkg-config --libs libuv yaml-0.1 sqlite3 libssl libcrypto libseccomp 2>/dev/null) \
-             -llua5.4-luv -lhttp_parser -lwslay -l:liblua5.4-lpeg.so.2 -l:liblua5.4-cjson.so.0 -lm
+             -llua5.4-luv -lhttp_parser -lwslay -l:liblua5.4-lpeg.so.2 -l:liblua5.4-cjson.so.0 -lz -lm
 rock: deps
 	$(MAKE) BUILD=build-pic OPT="-O2 -fPIC" build-pic/libjobrt_core.a
 	@mkdir -p build/rock/jobrt

@@ -36,7 +36,7 @@ local KiB, MiB, GiB = 1024, 1024 * 1024, 1024 * 1024 * 1024
 
 local DEFAULT_LISTEN = "127.0.0.1:8080"
 
-local is_null, is_map = S.is_null, S.is_map
+local is_null, is_map, is_seq = S.is_null, S.is_map, S.is_seq
 local describe, deep_copy, join = S.describe, S.deep_copy, S.join
 local suggest, sorted_keys, new_check = S.suggest, S.sorted_keys, S.new_check
 local T, record, known = types.T, types.record, types.known
@@ -197,6 +197,56 @@ local function check_images(c, v, path, line, spec)
   return true, out
 end
 
+T.path = function(c, v, path, line)
+  local ok, s = T.string(c, v, path, line)
+  if ok and absolute_path(c, s, path, line) then return true, s end
+  return false
+end
+
+-- images.registries: where `jobrt images pull` and on-demand pulls go,
+-- each a host as references name it ("127.0.0.1:5000", "docker.io") with
+-- the URL to reach it (default https://HOST) and optional credentials.
+local REGISTRY_FIELDS = {
+  host = { type = "string" },
+  url = { type = "string" },
+  username = { type = "string" },
+  password = { type = "string" },
+}
+
+local function check_registries(c, v, path, line)
+  if not is_seq(v) then c:type_error(path, line, "a list of registries ({host, url})", v) return false end
+  local out, ok = {}, true
+  for i, r in ipairs(v) do
+    local p, l = join(path, i), c:line(v, i, line)
+    if c:mapping(p, l, r, "a mapping with host (and url, username, password)") then
+      local reg = record(c, r, p, l, REGISTRY_FIELDS)
+      if not reg.host then
+        c:add(p, l, 'missing "host" (as image references name it, e.g. "registry.example:5000")')
+        ok = false
+      elseif not reg.host:find("^[%w.-]+:?%d*$") then
+        c:add(join(p, "host"), l, 'not a host[:port]: "%s"', reg.host)
+        ok = false
+      end
+      if reg.url and not reg.url:find("^https?://[^/]+/?$") then
+        c:add(join(p, "url"), l, 'must be http(s)://HOST[:PORT], got "%s"', reg.url)
+        ok = false
+      end
+      if (reg.username == nil) ~= (reg.password == nil) then
+        c:add(p, l, 'give both "username" and "password", or neither')
+        ok = false
+      end
+      if reg.host then
+        reg.url = (reg.url or ("https://" .. reg.host)):gsub("/$", "")
+        out[#out + 1] = reg
+      end
+    else
+      ok = false
+    end
+  end
+  return ok, out
+end
+
+
 -- A bearer token Prometheus sends to scrape the metrics: long enough not
 -- to be guessed, and nothing an Authorization header cannot carry.
 local function check_scrape_token(c, v, path, line)
@@ -212,7 +262,9 @@ local function check_scrape_token(c, v, path, line)
   return true, s
 end
 
+
 T.listen = listen.check
+T.registries = check_registries
 T.scrape_token = check_scrape_token
 T.users = check_users
 T.surfaces = check_surfaces
@@ -245,10 +297,47 @@ local SCHEMA = {
     -- no daemon attached (0 = never).
     orphan_timeout = { type = "duration", default = 600 },
   } },
+  -- The image store (DATA/images): OCI images as task roots.
+  images = { type = "record", fields = {
+    -- never: only imported or pulled images run; on_demand: a task naming
+    -- an image of a listed registry pulls it first.
+    pull = { type = "enum", values = { "never", "on_demand" }, default = "never" },
+    registries = { type = "registries", default = {} },
+    max_image_size = { type = "bytes", default = 0 },  -- unpacked; 0 = no limit
+    max_store_size = { type = "bytes", default = 0 },  -- 0 = no limit
+    -- How a task's root is made: overlayfs over the layers where the
+    -- kernel allows it in the task's user namespace (auto), or a merged
+    -- copy per image.
+    root = { type = "enum", values = { "auto", "overlay", "copy" }, default = "auto" },
+  } },
   -- SIGTERM leaves running tasks running for the next daemon to reattach
   -- (keep), or stops them first (stop; they run again at the next start).
   shutdown = { type = "record", fields = {
     tasks = { type = "enum", values = { "keep", "stop" }, default = "keep" },
+  } },
+  -- Where tasks run: this machine (local: the sandbox above), or a Slurm
+  -- cluster whose nodes share data_dir (slurm: each task a Slurm job; small
+  -- tasks ready together share one allocation as srun steps).
+  executor = { type = "record", fields = {
+    backend = { type = "enum", values = { "local", "slurm" }, default = "local" },
+    partition = { type = "string" },           -- nil: the cluster's default
+    account = { type = "string" },
+    bin = { type = "path" },                   -- folder of sbatch, squeue, ...
+    conf = { type = "path" },                  -- SLURM_CONF for those commands
+    sbatch_args = { type = "strings", default = {} },
+    poll = { type = "duration", default = 1, positive = true },
+    max_tasks = { type = "count", default = 1000, min = 1 },
+    -- Run each task under jobrt-sandbox on its node (beside this binary, at
+    -- the same path there), with the sandbox section's images and network.
+    sandbox = { type = "boolean", default = false },
+    batch = { type = "record", fields = {
+      max_tasks = { type = "count", default = 50, min = 1 },
+      width = { type = "count", default = 2, min = 1 },
+      window = { type = "duration", default = 0.2 },
+      max_cpu = { type = "cpu", default = 1000, positive = true },
+      max_memory = { type = "bytes", default = 1 * GiB, positive = true },
+    }, default = { max_tasks = 50, width = 2, window = 0.2, max_cpu = 1000,
+                   max_memory = 1 * GiB } },
   } },
   users = { type = "users", default = {} },
   surfaces = { type = "surfaces" },
@@ -342,6 +431,18 @@ local function normalise(doc, lines, file, opts)
     c:add("lua.memory", at and c:line(doc.lua, "memory", lua_line) or lua_line,
       "the per-call cap (%d bytes) is larger than lua.state_memory (%d bytes)",
       cfg.lua.memory, cfg.lua.state_memory)
+  end
+  if cfg.executor.backend == "slurm" then
+    local at = type(doc) == "table" and doc or {}
+    if at.node ~= nil and not is_null(at.node) then
+      c:warn("node", c:line(doc, "node", 1), "not used with executor.backend slurm: Slurm"
+        .. " allocates each task; executor.max_tasks bounds how many jobrt keeps in Slurm")
+    end
+    if #cfg.sandbox.require > 0 then
+      c:add("sandbox.require", c:line(doc, "sandbox", 1), "the slurm executor cannot check"
+        .. " the layers of the cluster's nodes from here; remove sandbox.require (with"
+        .. " executor.sandbox each node's helper builds what the node allows)")
+    end
   end
   -- Even a file with mistakes has its modules checked, so one run lists
   -- every problem.

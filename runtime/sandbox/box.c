@@ -74,10 +74,10 @@ static void box_init(struct jr_sb_box *b)
     b->pidfd = b->err_r = b->status_r = b->task_w = b->proxy_r = -1;
 }
 
-int jr_sb_box_prepare(struct jr_sb_box *b, const char *image, int netns,
-                      const char *parent, const char *name, const struct jr_sb_host *host,
-                      char *title, size_t title_len, const int *close_fds, int n,
-                      struct jr_sb_err *e)
+int jr_sb_box_prepare(struct jr_sb_box *b, const char *image, const char *const *layers,
+                      int nlayers, int netns, const char *parent, const char *name,
+                      const struct jr_sb_host *host, char *title, size_t title_len,
+                      const int *close_fds, int n, struct jr_sb_err *e)
 {
     int sync_p[2] = {-1, -1}, err_p[2] = {-1, -1}, status_p[2] = {-1, -1};
     int task_p[2] = {-1, -1}, proxy_p[2] = {-1, -1}, cgfd = -1;
@@ -86,6 +86,8 @@ int jr_sb_box_prepare(struct jr_sb_box *b, const char *image, int netns,
 
     box_init(b);
     b->image = image;
+    b->layers = layers;
+    b->nlayers = nlayers;
     b->netns = netns;
     if (snprintf(b->parent, sizeof(b->parent), "%s", parent) >= (int)sizeof(b->parent)) {
         jr_sb_fail(e, "cgroup", ENAMETOOLONG, "%s", parent);
@@ -96,7 +98,8 @@ int jr_sb_box_prepare(struct jr_sb_box *b, const char *image, int netns,
         goto fail;
     }
     jr_sb_plan_init(b->plan);
-    if (jr_sb_plan_image(b->plan, image, e) || jr_sb_cg_prepare(&b->cg, parent, name, host, e))
+    if (jr_sb_plan_image(b->plan, image, layers, nlayers, e) ||
+        jr_sb_cg_prepare(&b->cg, parent, name, host, e))
         goto fail;
     if (pipe2(sync_p, O_CLOEXEC) || pipe2(err_p, O_CLOEXEC) || pipe2(status_p, O_CLOEXEC) ||
         socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, task_p)) {
@@ -168,6 +171,11 @@ int jr_sb_box_fits(const struct jr_sb_box *b, const struct jr_sandbox_opts *o)
 {
     /* Anything on the error pipe (or its end) means pid 1 failed. */
     struct pollfd p = {b->err_r, POLLIN, 0};
+    if (b->nlayers != o->nlayers)
+        return 0;
+    for (int i = 0; i < b->nlayers; i++)
+        if (strcmp(b->layers[i], o->layers[i]) != 0)
+            return 0;
     return b->pid > 0 && strcmp(b->image, o->image) == 0 &&
            b->netns == (o->network != JR_SB_NET_FULL) &&
            strcmp(b->parent, o->cgroup_parent) == 0 && poll(&p, 1, 0) == 0;

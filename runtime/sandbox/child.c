@@ -196,8 +196,36 @@ static int make_proc(struct jr_sb_err *e)
     return 0;
 }
 
+/* An image's layers as the root: attached under a staging tmpfs (the
+ * layers' clones are the parent's, so this namespace can use them) and
+ * stacked with overlayfs, top first, over a small upper folder that only
+ * takes mount points (the root goes read-only after the pivot). The
+ * whiteouts and opaque folders of the layers are honoured (userxattr).
+ * Leaves the cwd at the overlay. */
+static int overlay_root(const struct jr_sb_plan *p, struct jr_sb_err *e)
+{
+    char opts[3072], dir[32];
+    size_t off;
+    if (mkdir("l", 0755) || mkdir("u", 0755) || mkdir("w", 0755) || mkdir("r", 0755))
+        return jr_sb_fail(e, "overlay", errno, "staging folders");
+    off = (size_t)snprintf(opts, sizeof(opts), "lowerdir=");
+    for (int i = p->nlayers - 1; i >= 0; i--) {
+        snprintf(dir, sizeof(dir), "l/%d", i);
+        if (attach(p->layer_fd[i], dir, 1, e))
+            return -1;
+        off += (size_t)snprintf(opts + off, sizeof(opts) - off, "%s/tmp/l/%d",
+                                i == p->nlayers - 1 ? "" : ":", i);
+    }
+    snprintf(opts + off, sizeof(opts) - off, ",upperdir=/tmp/u,workdir=/tmp/w,userxattr");
+    if (mount("jobrt-image", "r", "overlay", MS_NOSUID | MS_NODEV, opts))
+        return jr_sb_fail(e, "overlay", errno, "mounting %d layers", p->nlayers);
+    if (chdir("r"))
+        return jr_sb_fail(e, "overlay", errno, "chdir");
+    return 0;
+}
+
 /* The new root, before its task is known: a small tmpfs holding the
- * image's mounts, /dev and /proc, pivoted into. */
+ * image's mounts (or its layers stacked), /dev and /proc, pivoted into. */
 static int build_base(const struct jr_sb_child *c, struct jr_sb_err *e)
 {
     const struct jr_sb_plan *p = c->plan;
@@ -206,6 +234,8 @@ static int build_base(const struct jr_sb_child *c, struct jr_sb_err *e)
     if (mount("jobrt-root", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
               "mode=0755,size=1m,nr_inodes=4096") || chdir("/tmp"))
         return jr_sb_fail(e, "root", errno, "tmpfs root");
+    if (p->nlayers && overlay_root(p, e))
+        return -1;
     for (int i = 0; i < p->nimage; i++) {
         const struct jr_sb_mount *m = &p->m[i];
         if (m->kind == JR_SB_M_BIND) {

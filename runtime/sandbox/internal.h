@@ -140,6 +140,8 @@ struct jr_sb_plan {
     int n;
     int nimage;                  /* m[0..nimage) is the image; the task's
                                   * binds follow */
+    int layer_fd[JR_SB_MAX_LAYERS]; /* --layer clones, bottom first */
+    int nlayers;
     int dev_fd[JR_SB_NDEV];      /* host char devices, bound into /dev */
 };
 
@@ -147,10 +149,12 @@ extern const char *const jr_sb_dev_names[JR_SB_NDEV];
 
 /* Empties p (n and fds; the entries are written as they are used). */
 void jr_sb_plan_init(struct jr_sb_plan *p);
-/* Resolves the image ("host" or a root folder) and the devices as the host
- * sees them (so sources the task's uids cannot reach still bind). 0 or -1
- * with e. */
-int jr_sb_plan_image(struct jr_sb_plan *p, const char *image, struct jr_sb_err *e);
+/* Resolves the image ("host" or a root folder; or, given nlayers, the
+ * layers the child stacks with overlayfs) and the devices as the host sees
+ * them (so sources the task's uids cannot reach still bind). 0 or -1 with
+ * e. */
+int jr_sb_plan_image(struct jr_sb_plan *p, const char *image, const char *const *layers,
+                     int nlayers, struct jr_sb_err *e);
 /* Appends the task's binds (o->binds, in order). 0 or -1 with e. */
 int jr_sb_plan_binds(struct jr_sb_plan *p, const struct jr_sandbox_opts *o,
                      struct jr_sb_err *e);
@@ -331,6 +335,8 @@ struct jr_sb_box {
                                   * appended */
     struct jr_sb_cg cg;          /* the cgroup2 leaf, if one could be made */
     const char *image;           /* as --image names it */
+    const char *const *layers;   /* as --layer names them (nlayers) */
+    int nlayers;
     char parent[128];            /* the cgroup parent */
     int netns;
     pid_t pid;                   /* pid 1 (0: none) */
@@ -340,15 +346,16 @@ struct jr_sb_box {
     int into_cgroup;             /* cloned into the cgroup2 leaf */
 };
 
-/* Prepares b for image (and a network namespace when netns) in the
- * cgroup2 leaf parent/name; close_fds (n) are the caller's fds pid 1 must
- * not keep. 0 or -1 with e (b is then empty). */
-int jr_sb_box_prepare(struct jr_sb_box *b, const char *image, int netns,
-                      const char *parent, const char *name, const struct jr_sb_host *host,
-                      char *title, size_t title_len, const int *close_fds, int n,
-                      struct jr_sb_err *e);
-/* Whether b serves a task with options o (same image, network namespace and
- * cgroup parent, and its pid 1 has not failed). */
+/* Prepares b for image, or its layers (nlayers; the strings must outlive
+ * b), and a network namespace when netns, in the cgroup2 leaf
+ * parent/name; close_fds (n) are the caller's fds pid 1 must not keep. 0
+ * or -1 with e (b is then empty). */
+int jr_sb_box_prepare(struct jr_sb_box *b, const char *image, const char *const *layers,
+                      int nlayers, int netns, const char *parent, const char *name,
+                      const struct jr_sb_host *host, char *title, size_t title_len,
+                      const int *close_fds, int n, struct jr_sb_err *e);
+/* Whether b serves a task with options o (same image or layers, network
+ * namespace and cgroup parent, and its pid 1 has not failed). */
 int jr_sb_box_fits(const struct jr_sb_box *b, const struct jr_sandbox_opts *o);
 /* Sends pid 1 its task: the words (len bytes; see jr_sb_task_msg), the
  * task's stdout and stderr and the plan's binds. 0 or -1 with e. */

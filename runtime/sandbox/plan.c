@@ -139,12 +139,24 @@ void jr_sb_plan_init(struct jr_sb_plan *p)
     p->n = p->nimage = 0;
     for (int i = 0; i < JR_SB_NDEV; i++)
         p->dev_fd[i] = -1;
+    p->nlayers = 0;
 }
 
-int jr_sb_plan_image(struct jr_sb_plan *p, const char *image, struct jr_sb_err *e)
+int jr_sb_plan_image(struct jr_sb_plan *p, const char *image, const char *const *layers,
+                     int nlayers, struct jr_sb_err *e)
 {
     int host = strcmp(image, "host") == 0;
-    if (add_image(p, host ? "/" : image, host, e))
+    /* Layers: the child stacks them with overlayfs as the root. */
+    for (int i = 0; i < nlayers; i++) {
+        p->layer_fd[i] = clone_tree(layers[i], MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                                    MOUNT_ATTR_NODEV);
+        if (p->layer_fd[i] < 0) {
+            jr_sb_fail(e, "image", errno, "open_tree %s", layers[i]);
+            goto fail;
+        }
+        p->nlayers = i + 1;
+    }
+    if (!nlayers && add_image(p, host ? "/" : image, host, e))
         goto fail;
     for (int i = 0; i < JR_SB_NDEV; i++) {
         char path[32];
@@ -180,6 +192,9 @@ void jr_sb_plan_close(struct jr_sb_plan *p)
     for (int i = 0; i < JR_SB_NDEV; i++)
         if (p->dev_fd[i] >= 0)
             close(p->dev_fd[i]);
+    for (int i = 0; i < p->nlayers; i++)
+        close(p->layer_fd[i]);
+    p->nlayers = 0;
     p->n = p->nimage = 0;
     for (int i = 0; i < JR_SB_NDEV; i++)
         p->dev_fd[i] = -1;

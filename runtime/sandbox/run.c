@@ -13,9 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -190,7 +192,7 @@ static void run(const struct jr_sandbox_opts *o, const char *wbuf, size_t wlen,
     struct jr_sb_shim shim;
     struct jr_sb_spool spool;
     int out_w[JR_SB_SPOOL_IN] = {-1, -1, -1}, null = -1, pid1_live = 0;
-    int rootless = geteuid() != 0;
+    int rootless = geteuid() != 0, image_lock = -1;
     int netns = o->network != JR_SB_NET_FULL; /* allow fails closed to none */
     sigset_t sigs;
     siginfo_t si;
@@ -246,16 +248,30 @@ static void run(const struct jr_sandbox_opts *o, const char *wbuf, size_t wlen,
         jr_sb_fail(&e, "memory", ENOMEM, "the options");
         goto fail;
     }
+    /* The image store's use lock: held for our whole life (close-on-exec,
+     * and pid 1 closes its copy), so the image is not removed under the
+     * task; an image removed before we got here is gone for good. */
+    if (o->image_lock) {
+        struct stat lst;
+        image_lock = open(o->image_lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        while (image_lock >= 0 && flock(image_lock, LOCK_SH) && errno == EINTR)
+            ;
+        if (image_lock < 0 || fstat(image_lock, &lst) || lst.st_nlink == 0) {
+            jr_sb_fail(&e, "image", image_lock < 0 ? errno : ENOENT,
+                       "the image was removed from the store");
+            goto fail;
+        }
+    }
     /* The sandbox: the warm one if it fits, else one of its own. */
     if (warm && jr_sb_box_fits(warm, o)) {
         box = *warm;
     } else {
         int keep[] = {s.sigfd, s.shim ? shim.conn : o->status_fd, s.shim ? shim.lfd : -1,
-                      o->gate_fd};
+                      o->gate_fd, image_lock};
         if (warm)
             jr_sb_box_discard(warm);
-        if (jr_sb_box_prepare(&box, o->image, netns, o->cgroup_parent, name, host, title,
-                              title_len, keep, 4, &e))
+        if (jr_sb_box_prepare(&box, o->image, o->layers, o->nlayers, netns, o->cgroup_parent,
+                              name, host, title, title_len, keep, 5, &e))
             goto fail;
     }
     if (warm)
@@ -273,7 +289,8 @@ static void run(const struct jr_sandbox_opts *o, const char *wbuf, size_t wlen,
         goto fail;
     for (int i = 0; !rootless && i < o->nbinds; i++) {
         uid_t id = (uid_t)(100000 + o->uid); /* box.c's mapping of o->uid */
-        if (o->binds[i].rw && chown(o->binds[i].src, id, id)) {
+        gid_t gid = (gid_t)(100000 + o->gid);
+        if (o->binds[i].rw && chown(o->binds[i].src, id, gid)) {
             jr_sb_fail(&e, "bind_rw", errno, "chown %s", o->binds[i].src);
             goto fail;
         }
@@ -362,7 +379,8 @@ done:
     if (s.proxy)
         jr_sb_proxy_close(s.proxy);
     jr_sb_box_close(&box);
-    int fds[] = {s.err_r, s.status_r, s.pidfd, s.sigfd, out_w[0], out_w[1], out_w[2], null};
+    int fds[] = {s.err_r, s.status_r, s.pidfd, s.sigfd, out_w[0], out_w[1], out_w[2], null,
+                 image_lock};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
         if (fds[i] >= 0)
             close(fds[i]);

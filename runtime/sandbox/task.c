@@ -30,6 +30,7 @@ static int drop_privileges(const struct jr_sb_child *c, struct jr_sb_err *e)
     struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct data[2];
     uid_t uid = (uid_t)c->o->uid;
+    gid_t gid = (gid_t)c->o->gid;
     for (int cap = 0; cap <= c->cap_last; cap++)
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) && errno != EINVAL)
             return jr_sb_fail(e, "capabilities", errno, "bounding set");
@@ -40,7 +41,7 @@ static int drop_privileges(const struct jr_sb_child *c, struct jr_sb_err *e)
                   SECBIT_NO_SETUID_FIXUP | SECBIT_NO_SETUID_FIXUP_LOCKED |
                   SECBIT_KEEP_CAPS_LOCKED, 0, 0, 0))
             return jr_sb_fail(e, "capabilities", errno, "securebits");
-    } else if (setgroups(0, NULL) || setresgid(uid, uid, uid) || setresuid(uid, uid, uid)) {
+    } else if (setgroups(0, NULL) || setresgid(gid, gid, gid) || setresuid(uid, uid, uid)) {
         return jr_sb_fail(e, "setuid", errno, "uid %d", (int)uid);
     }
     memset(data, 0, sizeof(data));

@@ -162,8 +162,8 @@ _Noreturn void jr_sb_warm_main(int sock, const char *parent, char *argv0, char *
     memset(&e, 0, sizeof(e));
     /* A sandbox that cannot be prepared now will not be by the request
      * either: that one then reports why, as a cold helper would. */
-    have_box = jr_sb_box_prepare(&box, "host", 1, parent, name, host, title, title_len,
-                                 &s, 1, &e) == 0;
+    have_box = jr_sb_box_prepare(&box, "host", NULL, 0, 1, parent, name, host, title,
+                                 title_len, &s, 1, &e) == 0;
     /* Until a task comes, ps shows a warm helper as one (not as the server
      * it was forked from, nor as a helper running a task). */
     char *saved = malloc(title_len);

@@ -85,7 +85,9 @@ static void on_timeout(uv_timer_t *h)
  * backstop. */
 static void start_timeout(struct jr_sched *s, struct stask *t, int64_t left_ms)
 {
-    if (t->timeout_ms > 0 && ensure_timer(s, t) == 0)
+    /* A backend that times out itself (Slurm: from the start on a node,
+     * not from the submit) needs no timer. */
+    if (t->timeout_ms > 0 && !s->ex.ops->times_out && ensure_timer(s, t) == 0)
         uv_timer_start(&t->timer->h, on_timeout, (uint64_t)left_ms +
                        (s->ex.ops->sandboxed ? TIMEOUT_BACKSTOP_MS : 0), 0);
 }
@@ -256,7 +258,7 @@ static int start_task(struct jr_sched *s, struct stask *t, struct jr_err *e)
     argv = split_list(t->argv, t->argv_len, 0);
     env = split_list(t->env, t->env_len, NBASE_ENV);
     task_env = split_list(t->env, t->env_len, 0);
-    if (!argv || !env || !task_env || !argv[0]) {
+    if (!argv || !env || !task_env || (!argv[0] && !sandboxed)) {
         rc = jr_err_set(e, argv && env ? JR_E_INVALID : JR_E_SYSTEM,
                         argv && env ? "task has no command" : "out of memory");
         goto done;

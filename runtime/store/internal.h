@@ -18,7 +18,7 @@ enum jr_stmt {
     S_EVENT_ADD, S_EVENTS_AFTER, S_EVENTS_OF_JOB, S_EVENTS_LAST,
     S_LOG_ADD, S_LOGS,
     S_ASSET_PUT, S_ASSETS_CLEAR, S_ASSETS,
-    S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
+    S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO, S_BEGIN, S_COMMIT,
     S_COUNT
 };
 
@@ -47,6 +47,8 @@ struct jr_store {
     struct jr_event_ring ring;
     struct jr_metrics *metrics;  /* commits counted here (may be NULL) */
     uint64_t batch_writes;       /* writes in the open transaction */
+    int doomed;                  /* a write of the batch failed half done: the
+                                  * commit rolls the batch back */
     struct jr_store_counts *counts; /* jobs by surface and state (stats.c), NULL
                                   * until first read or after an undo */
 };
@@ -103,6 +105,9 @@ static inline const char *jr_store_col_text(sqlite3_stmt *s, int i)
  * above it; at close, free the ring. */
 void jr_store_ring_rollback(struct jr_store *st);
 void jr_store_ring_free(struct jr_store *st);
+/* ring.c: an event just added (seq set), kept in the ring when the ring
+ * holds every event before it, so readers need no query for it. */
+void jr_store_ring_append(struct jr_store *st, const struct jr_event_rec *ev);
 
 /* The schema migrations, applied in order at open. */
 int jr_store_migrate(sqlite3 *db, struct jr_err *e);

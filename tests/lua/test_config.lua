@@ -77,6 +77,9 @@ return {
       sandbox = { network = "none", require = {}, images = { host = "/" }, allow_host_paths = {},
                   orphan_timeout = 600 },
       shutdown = { tasks = "keep" },
+      executor = { backend = "local", sbatch_args = {}, poll = 1, max_tasks = 1000, sandbox = false,
+        batch = { max_tasks = 50, width = 2, window = 0.2, max_cpu = 1000, max_memory = 1 << 30 } },
+      images = { pull = "never", registries = {}, max_image_size = 0, max_store_size = 0, root = "auto" },
       users = {},
       -- Surface options as their modules' schemas fill them in.
       surfaces = {
@@ -224,7 +227,7 @@ return {
     t.eq(errors_of("- a\n- b\n"), { "t.yaml:1: expected a mapping of settings, got a list" })
     t.eq(errors_of("just text\n"), { 't.yaml:1: expected a mapping of settings, got a string ("just text")' })
     t.eq(errors_of("zzz: 1\n"), {
-      "t.yaml:1: zzz: unknown key (expected one of: data_dir, limits, listen, log, lua, lua_path, metrics, node, plugins, sandbox, shutdown, surfaces, users)" })
+      "t.yaml:1: zzz: unknown key (expected one of: data_dir, executor, images, limits, listen, log, lua, lua_path, metrics, node, plugins, sandbox, shutdown, surfaces, users)" })
     t.eq(errors_of("Node: {}\nlsiten: x\n"), {
       't.yaml:1: Node: unknown key (did you mean "node"?)',
       't.yaml:2: lsiten: unknown key (did you mean "listen"?)' })
@@ -667,6 +670,49 @@ return {
     t.ok(cfg, "valid")
     t.eq(config.format_errors(warnings), {
       "t.yaml:2: warning: plugins.spare: no surface names this plugin (it is never loaded)" })
+  end },
+
+  { "executor: the Slurm backend's keys, checked by line", function(t)
+    local cfg = valid(t, "executor:\n  backend: slurm\n  partition: debug\n  account: lab\n"
+      .. "  conf: /etc/slurm/slurm.conf\n  poll: 500ms\n  sbatch_args: [--qos=short]\n"
+      .. "  batch: {max_tasks: 20, window: 1s, max_cpu: 2, max_memory: 2GiB}\n")
+    t.eq(cfg.executor, { backend = "slurm", partition = "debug", account = "lab",
+      conf = "/etc/slurm/slurm.conf", poll = 0.5, sbatch_args = { "--qos=short" }, max_tasks = 1000,
+      sandbox = false,
+      batch = { max_tasks = 20, width = 2, window = 1, max_cpu = 2000, max_memory = 2 << 30 } })
+    t.eq(errors_of("executor:\n  backend: slrum\n  bin: usr/bin\n  poll: 0\n"
+      .. "  batch: {widht: 2, max_tasks: 0}\n  partiton: x\n"), {
+      't.yaml:2: executor.backend: unknown value "slrum" (did you mean "slurm"?)',
+      't.yaml:3: executor.bin: must be an absolute path, got "usr/bin"',
+      "t.yaml:4: executor.poll: must be more than 0",
+      "t.yaml:5: executor.batch.max_tasks: must be at least 1",
+      't.yaml:5: executor.batch.widht: unknown key (did you mean "width"?)',
+      't.yaml:6: executor.partiton: unknown key (did you mean "partition"?)',
+    })
+    -- The sandbox's layers cannot be required of tasks it does not run.
+    t.eq(errors_of("sandbox: {require: [userns]}\nexecutor: {backend: slurm}\n"), {
+      "t.yaml:1: sandbox.require: the slurm executor cannot check the layers of the cluster's"
+        .. " nodes from here; remove sandbox.require (with executor.sandbox each node's helper"
+        .. " builds what the node allows)" })
+    t.eq(problems_of("node: {max_tasks: 4}\nexecutor: {backend: slurm}\n"), {
+      "t.yaml:1: warning: node: not used with executor.backend slurm: Slurm allocates each task;"
+        .. " executor.max_tasks bounds how many jobrt keeps in Slurm" })
+    t.eq(problems_of("node: {max_tasks: 4}\n"), {})
+  end },
+
+  { "deploy/slurm.yaml and the README's Slurm example are valid", function(t)
+    local cfg, warnings = config.load("deploy/slurm.yaml", SHALLOW)
+    t.ok(cfg, "deploy/slurm.yaml")
+    t.eq(warnings, {})
+    t.eq(cfg.executor.backend, "slurm")
+    local f = assert(io.open("README.md"))
+    local readme = f:read("a")
+    f:close()
+    local block = readme:match("### Tasks as Slurm jobs\n.-```yaml\n(.-)```")
+    t.ok(block, "the README has the block")
+    cfg = valid(t, block or "")
+    t.eq(cfg.executor.batch.width, 4)
+    t.eq(cfg.executor.partition, "batch")
   end },
 
   { "deploy/default.yaml writes out the embedded default", function(t)
