@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# HTTP benchmark on loopback: jobrt's /jobrt/healthz and a Lua JSON route
-# (bench/site/bench/hello.lua) against an nginx started here with one
-# process, measured by wrk in the same run. Prints req/s, p50/p99 latency,
-# the ratio to nginx's static file, and the daemon's RSS afterwards.
+# HTTP benchmark on loopback: jobrt's /jobrt/healthz, a Lua JSON route
+# (bench/site/bench/hello.lua) and a job read through the native API
+# (GET /jobrt/v1/jobs/{id}: HTTP Basic, a store read, the job's JSON)
+# against an nginx started here with one process, measured by wrk in the
+# same run. nginx serves a static file, a `return`, and, with
+# libnginx-mod-http-lua (installed here when missing), the peers of the two
+# Lua routes: content_by_lua_block answering the same path with the same
+# JSON (cjson: the hello object; the same job, decoded once at start).
+# Prints req/s, p50/p99 latency, the ratios to nginx's static file and to
+# the nginx+Lua peer, and the daemon's RSS afterwards.
 #
 # Environment: JOBRT_BIN (default ./jobrt), BENCH_DURATION (10s),
 # BENCH_RUNS (1; with more, cases take turns and the median is printed),
@@ -24,6 +30,16 @@ for tool in wrk nginx curl; do
     fi
 done
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+LUA_MOD=/usr/lib/nginx/modules/ngx_http_lua_module.so
+NDK_MOD=/usr/lib/nginx/modules/ndk_http_module.so
+if [ ! -f "$LUA_MOD" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "http: installing libnginx-mod-http-lua for the nginx+Lua peer" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libnginx-mod-http-lua >/dev/null 2>&1 ||
+        { apt-get update -qq >/dev/null 2>&1 &&
+          DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libnginx-mod-http-lua >/dev/null 2>&1; }
+fi
+[ -f "$LUA_MOD" ] && [ -f "$NDK_MOD" ] || { LUA_MOD=; echo "http: no ngx_http_lua_module: the nginx+Lua peer is left out" >&2; }
+AUTH_HEADER="Authorization: Basic $(printf 'bench:bench-password' | base64)"
 
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/jobrt-bench-http.XXXXXX")"
 NGINX_PID=""
@@ -85,9 +101,38 @@ start_nginx() {
             temp="$temp    ${mod}_temp_path $dir/${mod}_temp;"$'\n'
         fi
     done
+    local lua_load="" lua_init="" lua_locs=""
+    if [ -n "$LUA_MOD" ]; then
+        lua_load="load_module $NDK_MOD;"$'\n'"load_module $LUA_MOD;"
+        # The same JSON as jobrt's routes: the hello object, and the job
+        # jobrt answered with (decoded once, encoded per request).
+        lua_init="    init_by_lua_block {
+        cjson = require \"cjson\"
+        local f = io.open(\"$TMP/job.json\")
+        job = cjson.decode(f:read(\"*a\"))
+        f:close()
+    }"
+        lua_locs="        location ~ ^/bench/hello/(?<name>[^/]+)\$ {
+            default_type application/json;
+            content_by_lua_block {
+                local args = ngx.req.get_uri_args()
+                ngx.print(cjson.encode({ hello = ngx.var.name, n = #args }))
+            }
+        }
+        location ~ ^/jobrt/v1/jobs/(?<id>[^/]+)\$ {
+            default_type application/json;
+            content_by_lua_block {
+                if ngx.var.id ~= job.id or not ngx.var.http_authorization then
+                    return ngx.exit(404)
+                end
+                ngx.print(cjson.encode(job))
+            }
+        }"
+    fi
     for attempt in 1 2 3 4 5; do
         port="$(pick_port)" || return 1
         cat > "$dir/nginx.conf" <<EOF
+$lua_load
 daemon off;
 master_process off;
 worker_processes 1;
@@ -99,6 +144,7 @@ http {
     keepalive_requests 1000000;
     keepalive_timeout 60s;
 $temp    default_type application/octet-stream;
+$lua_init
     server {
         listen 127.0.0.1:$port;
         root $dir/html;
@@ -107,6 +153,7 @@ $temp    default_type application/octet-stream;
             default_type application/json;
             return 200 '{"status":"ok"}';
         }
+$lua_locs
     }
 }
 EOF
@@ -163,9 +210,11 @@ expect() {
 
 # measure NAME URL: one wrk run; appends "rps p50_ms p99_ms" to $TMP/NAME.
 # Failed requests make the run invalid: it is reported and not counted.
+# The job reads carry the credential.
 measure() {
-    local name="$1" url="$2" out="$TMP/wrk.out"
-    if ! wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$url" >"$out" 2>&1; then
+    local name="$1" url="$2" out="$TMP/wrk.out" h=()
+    case "$name" in *job*) h=(-H "$AUTH_HEADER") ;; esac
+    if ! wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "${h[@]}" "$url" >"$out" 2>&1; then
         echo "http: wrk failed on $url:" >&2
         cat "$out" >&2
         return 1
@@ -198,18 +247,37 @@ cases=()
 urls=()
 status=0
 
+# jobrt first: the job it stores is the one nginx+Lua answers with.
+JOB=""
+if start_jobrt; then
+    JOB="$(curl -fsS --max-time 5 -u bench:bench-password -H 'Content-Type: application/json' \
+        -d '{"title":"bench","labels":{"kind":"bench"},"tasks":[{"alias":"t","command":["true"]}]}' \
+        "$JOBRT_URL/jobrt/v1/jobs" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')"
+    [ -n "$JOB" ] && curl -fsS --max-time 5 -u bench:bench-password \
+        "$JOBRT_URL/jobrt/v1/jobs/$JOB" >"$TMP/job.json" || { echo "http: no job to read" >&2; JOB=""; }
+fi
+[ -n "$JOB" ] || LUA_MOD=""
 if start_nginx; then
     cases+=(nginx_static nginx_return)
     urls+=("$NGINX_URL/static.json" "$NGINX_URL/return")
     expect "$NGINX_URL/return" '{"status":"ok"}' || status=1
+    if [ -n "$LUA_MOD" ]; then
+        cases+=(nginx_lua_json nginx_lua_job)
+        urls+=("$NGINX_URL/bench/hello/world?a=1&b=2" "$NGINX_URL/jobrt/v1/jobs/$JOB")
+        expect "$NGINX_URL/bench/hello/world?a=1&b=2" '"hello":"world"' '"n":0' || status=1
+    fi
 else
     status=1
 fi
-if start_jobrt; then
+if [ -n "$JOBRT_PID" ]; then
     cases+=(healthz lua_json)
     urls+=("$JOBRT_URL/jobrt/healthz" "$JOBRT_URL/bench/hello/world?a=1&b=2")
     expect "$JOBRT_URL/jobrt/healthz" '{"status":"ok"}' || status=1
     expect "$JOBRT_URL/bench/hello/world?a=1&b=2" '"hello":"world"' '"n":0' || status=1
+    if [ -n "$JOB" ]; then
+        cases+=(job_get)
+        urls+=("$JOBRT_URL/jobrt/v1/jobs/$JOB")
+    fi
     rss_start="$(awk '/^VmRSS/ { print $2 }' "/proc/$JOBRT_PID/status")"
 else
     status=1
@@ -222,7 +290,7 @@ echo "http: wrk -t$THREADS -c$CONNS -d$DURATION, keep-alive, 127.0.0.1, $RUNS ru
 # Warm every server up once, then take turns so that drift on a noisy
 # machine spreads over all cases alike.
 for i in "${!cases[@]}"; do
-    wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "${urls[$i]}" >/dev/null 2>&1
+    wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" -H "$AUTH_HEADER" "${urls[$i]}" >/dev/null 2>&1
 done
 for run in $(seq "$RUNS"); do
     for i in "${!cases[@]}"; do
@@ -232,16 +300,20 @@ done
 
 base=""
 [ -s "$TMP/nginx_static" ] && base="$(median nginx_static | cut -d' ' -f1)"
+ratio() { # name label: "; 0.55x label (N req/s)" against a case's median
+    local r
+    [ -s "$TMP/$1" ] || return 0
+    r="$(median "$1" | cut -d' ' -f1)"
+    awk -v a="$rps" -v b="$r" -v l="$2" 'BEGIN { printf "; %.2fx %s (%d req/s)", a / b, l, b }'
+}
 for name in "${cases[@]}"; do
     [ -s "$TMP/$name" ] || continue
     read -r rps p50 p99 < <(median "$name")
     line="$(printf 'http.%s: %s req/s, p50 %.2f ms, p99 %.2f ms' "$name" "$rps" "$p50" "$p99")"
     case "$name" in
-    healthz | lua_json)
-        if [ -n "$base" ]; then
-            line="$line — $(awk -v a="$rps" -v b="$base" 'BEGIN { printf "%.2fx", a / b }') nginx static ($base req/s)"
-        fi
-        ;;
+    healthz) line="$line$(ratio nginx_static "nginx static")" ;;
+    lua_json) line="$line$(ratio nginx_static "nginx static")$(ratio nginx_lua_json "nginx+Lua, the same JSON (goal >= 0.5x)")" ;;
+    job_get) line="$line$(ratio nginx_lua_job "nginx+Lua answering the same job from memory")" ;;
     esac
     echo "$line"
 done

@@ -30,8 +30,7 @@ fi
 # the helpers' status lines: their wall_ms is the sandbox's own work, without
 # the exec and dynamic loading of the jobrt binary.
 STATUS=$(mktemp)
-SERVED=$(mktemp)
-trap 'rm -f "$STATUS" "$SERVED"' EXIT
+trap 'rm -f "$STATUS"' EXIT
 # The slim helper the daemon runs as its sandbox server when it sits next to
 # the binary.
 HELPER=
@@ -39,17 +38,15 @@ for h in "$(dirname "$BIN")/jobrt-sandbox" "$(dirname "$BIN")/build/jobrt-sandbo
     [ -x "$h" ] && { HELPER=$h; break; }
 done
 # What the daemon does per task: a helper forked by the sandbox server
-# (bench/sbs_latency.c, built by `make bench`); its runs come just before
-# the interleaved ones.
+# (bench/sbs_latency.c, built by `make bench`), one run at a time when the
+# loop below asks, so that it takes turns with the other cases.
 LATENCY=$(dirname "$BIN")/build/bench/sbs_latency
 [ -x "$LATENCY" ] || LATENCY=build/bench/sbs_latency
-if [ -x "$LATENCY" ]; then
-    "$LATENCY" "${HELPER:-$BIN}" "$RUNS" > "$SERVED" ||
-        { echo "sandbox: FAILED: $LATENCY did not run" >&2; exit 1; }
-else
+if [ ! -x "$LATENCY" ]; then
     echo "sandbox: $LATENCY is not built (make bench builds it); its row is left out"
+    LATENCY=
 fi
-SERVED=$SERVED STATUS=$STATUS HELPER=$HELPER BWRAP=$(command -v bwrap || true) perl -MTime::HiRes=clock_gettime,CLOCK_MONOTONIC -MPOSIX -e '
+LATENCY=$LATENCY STATUS=$STATUS HELPER=$HELPER BWRAP=$(command -v bwrap || true) perl -MTime::HiRes=clock_gettime,CLOCK_MONOTONIC -MPOSIX -MIPC::Open2 -e '
     my ($bin, $runs) = @ARGV;
     $^F = 3; # fds up to 3 stay open across exec
     open(my $st, ">>", $ENV{STATUS}) or die;  # fd 3 for the children
@@ -77,22 +74,32 @@ SERVED=$SERVED STATUS=$STATUS HELPER=$HELPER BWRAP=$(command -v bwrap || true) p
     push @cases, ["bwrap --unshare-all", sub { ($ENV{BWRAP}, "--unshare-all", "--ro-bind", "/", "/",
         "--dev", "/dev", "--proc", "/proc", "/bin/true") }] if $ENV{BWRAP};
     my %t;
-    open(my $sv, "<", $ENV{SERVED}) or die;
-    chomp(my @served = <$sv>);
     my $served = "daemon: server-forked";
-    if (@served) { $t{$served} = \@served; push @cases, [$served, undef] }
-    for my $i (1 .. 20) { system($_->[1]->("w$i")) for grep { $_->[1] } @cases }   # warm-up
+    my ($from, $to);
+    if ($ENV{LATENCY}) {
+        open2($from, $to, $ENV{LATENCY}, $ENV{HELPER} || $bin, "-") or die;
+        push @cases, [$served, undef, sub {
+            print $to "run\n";
+            $to->flush;
+            defined(my $l = <$from>) or die "$served failed\n";
+            chomp $l;
+            $l }];
+    }
+    sub once {
+        my ($c, $i) = @_;
+        return $c->[2]->() if $c->[2];
+        my @cmd = $c->[1]->($i);
+        my $t0 = clock_gettime(CLOCK_MONOTONIC);
+        my $rc = system(@cmd);
+        die "$c->[0] failed: $rc\n" if $rc;
+        return (clock_gettime(CLOCK_MONOTONIC) - $t0) * 1000;
+    }
+    for my $i (1 .. 20) { once($_, "w$i") for @cases }   # warm-up
     truncate($st, 0);
     for my $i (1 .. $runs) {
-        for my $c (grep { $_->[1] } @cases) {
-            my @cmd = $c->[1]->($i);
-            my $t0 = clock_gettime(CLOCK_MONOTONIC);
-            my $rc = system(@cmd);
-            my $dt = (clock_gettime(CLOCK_MONOTONIC) - $t0) * 1000;
-            die "$c->[0] failed: $rc\n" if $rc;
-            push @{$t{$c->[0]}}, $dt;
-        }
+        push @{$t{$_->[0]}}, once($_, $i) for @cases;
     }
+    close($to) if $to;
     sub pct { my ($p, @v) = @_; @v = sort { $a <=> $b } @v; $v[int(($#v) * $p + 0.5)] }
     my ($bm, $bp) = (pct(0.5, @{$t{"fork+exec /bin/true"}}), pct(0.99, @{$t{"fork+exec /bin/true"}}));
     my ($wm, $wp) = $ENV{BWRAP} ? (pct(0.5, @{$t{"bwrap --unshare-all"}}), pct(0.99, @{$t{"bwrap --unshare-all"}})) : (0, 0);
@@ -110,4 +117,6 @@ SERVED=$SERVED STATUS=$STATUS HELPER=$HELPER BWRAP=$(command -v bwrap || true) p
         pct(0.5, @plain), pct(0.99, @plain), pct(0.5, @lim), pct(0.99, @lim) if @plain && @lim;
     my $h = pct(0.5, @{$t{"jobrt sandbox --help"}});
     printf $out "  exec+load of the jobrt binary alone (sandbox --help): median %.2f ms\n", $h;
+    printf $out "  daemon server-forked / fork+exec: %.2fx (goal <= 1.5x)\n",
+        pct(0.5, @{$t{$served}}) / $bm if $t{$served};
 ' "$BIN" "$RUNS"

@@ -4,7 +4,9 @@
  * exec/record.h), "go" on the gate, then until the helper has sent its
  * outcome and ended its side of the control connection. Usage:
  * sbs_latency HELPER RUNS; prints one time in ms per line (after 20
- * unprinted warm-up runs). bench/sandbox.sh reads it. */
+ * unprinted warm-up runs). With RUNS "-", one run per line read on stdin,
+ * its time printed at once: bench/sandbox.sh drives it that way, taking
+ * turns with its other cases. */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -78,10 +80,11 @@ int main(int argc, char **argv)
     struct jr_err e = {0, ""};
     char base[] = "/tmp/jobrt-sbs-latency-XXXXXX", cmd[64];
     int notices = 0, runs = argc == 3 ? atoi(argv[2]) : 0, rc = 0;
+    int paced = argc == 3 && strcmp(argv[2], "-") == 0;
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 
-    if (runs <= 0) {
-        fprintf(stderr, "usage: sbs_latency HELPER RUNS\n");
+    if (runs <= 0 && !paced) {
+        fprintf(stderr, "usage: sbs_latency HELPER RUNS|-\n");
         return 2;
     }
     if (devnull < 0 || !mkdtemp(base))
@@ -92,14 +95,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "sbs_latency: %s\n", e.msg);
         return 1;
     }
-    for (int i = 0; i < 20 + runs; i++) {
+    for (int i = 0; paced || i < 20 + runs; i++) {
+        if (paced && !fgets(cmd, sizeof(cmd), stdin))
+            break;
         double t = one(s, base, devnull, i);
         if (t < 0) {
             rc = 1;
             break;
         }
-        if (i >= 20)
+        if (paced || i >= 20)
             printf("%.3f\n", t);
+        if (paced)
+            fflush(stdout);
         uv_run(&loop, UV_RUN_NOWAIT); /* the exit notices */
     }
     jr_sbs_close(s);

@@ -23,6 +23,30 @@ function M.spawn(fn, opts, ...)
   return co
 end
 
+-- A worker runs one job after another: when fn returns it yields the park
+-- token, the C side (runtime.resume_task) calls the job's on_done and
+-- parks it, and the next start resumes it with its fn and arguments (a
+-- proper tail call: its stack does not grow). A job that fails ends its
+-- worker, as a coroutine's error ends it.
+local PARK = runtime.park_token()
+local function worker(fn, ...)
+  fn(...)
+  return worker(coroutine.yield(PARK))
+end
+
+-- start(fn, deadline, memory, log, on_done, on_error, arg, ...): spawn
+-- for what runs per request: no opts table or closures, and a parked
+-- worker coroutine when there is one instead of a new coroutine. The
+-- bounds and log context as spawn's opts give them; arg is passed to
+-- on_done(arg) (fn's results are not) and on_error(arg, err, kind,
+-- traceback). fn gets the values after arg. Returns the coroutine.
+function M.start(fn, deadline, memory, log, on_done, on_error, arg, ...)
+  local co = runtime.worker() or coroutine.create(worker)
+  runtime.bound(co, deadline or 0, memory or 0, on_done, on_error, log, arg)
+  M.resume(co, fn, ...)
+  return co
+end
+
 -- wait(register): register(wake) arranges for wake(...) to be called once,
 -- now or later; wait returns wake's arguments. Later calls of wake are
 -- ignored, so a timeout and an event may race safely.

@@ -33,6 +33,7 @@ end
 
 --- router.unescape(s) -> s with %XX decoded | nil, reason ("+" stays "+").
 function M.unescape(s)
+  if not s:find("%", 1, true) then return s end -- most are plain
   local out = path_text:match(s)
   if out then return out end
   local at, bad = bad_escape(s)
@@ -54,6 +55,22 @@ local query = Ct(query_pair * (P("&") * query_pair) ^ 0) * -1
 function M.parse_query(qs)
   local q, multi = {}, {}
   if qs == nil or qs == "" then return q, multi end
+  if not qs:find("[%%+]") then
+    -- Nothing to decode (most queries): split without the grammar.
+    for pair in qs:gmatch("[^&]+") do
+      local k, v = pair:match("^([^=]*)=?(.*)$")
+      if k ~= "" then
+        if q[k] == nil then
+          q[k] = v
+          multi[k] = { v }
+        else
+          local list = multi[k]
+          list[#list + 1] = v
+        end
+      end
+    end
+    return q, multi
+  end
   local pairs_ = query:match(qs)
   if not pairs_ then
     local at, bad = bad_escape(qs)
@@ -72,6 +89,17 @@ function M.parse_query(qs)
     end
   end
   return q, multi
+end
+
+--- router.query(qs) -> q | nil, reason: parse_query's q alone, decoded in
+-- C where the runtime has it (jobrt.http's query: every request has one).
+local ok_http, http = pcall(require, "jobrt.http")
+local c_query = ok_http and type(http) == "table" and http.query or nil
+function M.query(qs)
+  if c_query then return c_query(qs) end
+  local q, err = M.parse_query(qs)
+  if not q then return nil, err end
+  return q
 end
 
 --- router.integer(value[, {min =, max =}]) -> n | nil (value nil or "")
@@ -141,6 +169,11 @@ local function compile(template)
     names = names,
     ranks = ranks,
     literal = #names == 0,
+    -- The first two segments when literal (nil otherwise): the index
+    -- (Router:candidates) tries a path only against templates that can
+    -- match it.
+    first = segments[1] and segments[1].kind == "literal" and segments[1].text or nil,
+    second = segments[2] and segments[2].kind == "literal" and segments[2].text or nil,
   }
 end
 
@@ -162,6 +195,41 @@ Router.__index = Router
 --- router.new() -> an empty router
 function M.new()
   return setmetatable({ groups = {}, by_key = {}, literal = {}, sorted = true }, Router)
+end
+
+-- Sorts the groups into match precedence order and indexes them by their
+-- first two segments: by_first[a].second[b] (both literal), then
+-- by_first[a].other (a literal first segment only), then wild (the first
+-- is a parameter, or none). For a path /a/b/... these three lists, in this
+-- order, are exactly the groups that can match it, already in precedence
+-- order: a literal segment ranks before a parameter, and a template of one
+-- segment matches no longer path.
+function Router:sort()
+  table.sort(self.groups, before)
+  local by_first, wild = {}, {}
+  for _, g in ipairs(self.groups) do
+    if g.first then
+      local f = by_first[g.first]
+      if not f then
+        f = { second = {}, other = {}, merged = {} }
+        by_first[g.first] = f
+      end
+      if g.second then
+        local list = f.second[g.second]
+        if not list then
+          list = {}
+          f.second[g.second] = list
+        end
+        list[#list + 1] = g
+      else
+        f.other[#f.other + 1] = g
+      end
+    else
+      wild[#wild + 1] = g
+    end
+  end
+  self.by_first, self.wild = by_first, wild
+  self.sorted = true
 end
 
 --- r:add(method, template, handler, meta) -> route {method, template,
@@ -207,6 +275,25 @@ local function allow_list(groups)
   return list
 end
 
+-- The groups that may match path, in precedence order (see Router:sort):
+-- one list per first two segments, made at the first path that needs it.
+-- Only literal second segments get a list of their own: a parameter can
+-- take every value, and one list (merged_other) serves them all.
+function Router:candidates(path)
+  local a, b = path:match("^/([^/]*)/?([^/]*)")
+  local f = a and self.by_first[a]
+  if not f then return self.wild end
+  local second = f.second[b]
+  local list = second and f.merged[b] or (not second and f.merged_other)
+  if list then return list end
+  list = {}
+  for _, part in ipairs({ second or {}, f.other, self.wild }) do
+    for _, g in ipairs(part) do list[#list + 1] = g end
+  end
+  if second then f.merged[b] = list else f.merged_other = list end
+  return list
+end
+
 --- r:match(method, path) -> route, params | nil, "not_found" |
 -- nil, "method_not_allowed", allow (sorted, with OPTIONS, and HEAD where
 -- GET is) | nil, "bad_request", reason (a malformed %XX in a parameter).
@@ -219,21 +306,20 @@ function Router:match(method, path)
     local route = pick(exact, method)
     if route then return route, {} end
   end
-  if not self.sorted then
-    table.sort(self.groups, before)
-    self.sorted = true
-  end
+  if not self.sorted then self:sort() end
   local matched
-  for _, group in ipairs(self.groups) do
+  local list = self:candidates(path)
+  for i = 1, #list do
+    local group = list[i]
     local values = group.pattern:match(path)
     if values then
       local route = pick(group, method)
       if route then
-        local params = {}
-        for i, n in ipairs(route.names) do
-          local v, err = M.unescape(values[i])
+        local params, names = {}, route.names
+        for k = 1, #names do
+          local v, err = M.unescape(values[k])
           if not v then return nil, "bad_request", err end
-          params[n] = v
+          params[names[k]] = v
         end
         return route, params
       end
@@ -247,10 +333,7 @@ end
 
 --- r:routes() -> every route, in match precedence order, then by method.
 function Router:routes()
-  if not self.sorted then
-    table.sort(self.groups, before)
-    self.sorted = true
-  end
+  if not self.sorted then self:sort() end
   local out = {}
   for _, group in ipairs(self.groups) do
     local methods = {}

@@ -346,7 +346,10 @@ end
 
 function App:surface_for(path)
   for _, m in ipairs(self.mounts) do
-    if m.mount == "/" or path == m.mount or path:sub(1, #m.mount + 1) == m.mount .. "/" then
+    local mount = m.mount
+    -- Without making strings: this runs for every request.
+    if mount == "/" or path == mount or
+        (path:byte(#mount + 1) == 47 and path:find(mount, 1, true) == 1) then
       return m
     end
   end
@@ -517,7 +520,9 @@ local function surface_headers(mounted, req, res, allow)
     if not ok then runtime.log("error", req.id .. " surface headers failed: " .. tostring(v), req.log) end
     h = ok and v or nil
   end
-  for k, v in pairs(type(h) == "table" and h or {}) do res.headers[k] = v end
+  if type(h) == "table" then
+    for k, v in pairs(h) do res.headers[k] = v end
+  end
 end
 
 -- Answer an error in the shape of the surface, unless an answer is already
@@ -564,18 +569,81 @@ function App:authenticate(req, meta, mounted)
   return self.auth:authenticate(req, methods)
 end
 
+-- A request's coroutine (async.start; no closure is made per request).
+local function serve(app, req, res, route, mounted)
+  local meta = route.meta
+  -- Inside the coroutine: checking a password hash waits on the thread pool.
+  local principal, status, code, message, headers = app:authenticate(req, meta, mounted)
+  if not principal and status then M.fail(status, code, message, headers) end
+  req.principal = principal or nil
+  if type(principal) == "table" and type(principal.name) == "string" then
+    req.log:set("principal", principal.name)
+  end
+  local media = mounted.json_only and not_json(req)
+  if media then
+    M.fail(415, "UnsupportedMediaType", string.format(
+      "the body must be JSON (Content-Type: application/json), got Content-Type %s", media))
+  end
+  route.handler(req, res)
+  -- A handler that set no body still answers, after its writes are durable.
+  if not res.sent then res:send("", res.code or 204) end
+  if res.upgraded then res.upgraded:close() end
+end
+
+local function request_done(res)
+  res._app.in_flight = res._app.in_flight - 1
+  access.log(res.req, res, res._started)
+end
+
+local function request_failed(res, err, kind, trace)
+  local app, req, mounted = res._app, res.req, res._mounted
+  app.in_flight = app.in_flight - 1
+  if M.is_failure(err) then
+    answer_error(mounted, req, res, err.status, err.code, err.message, err.headers)
+  elseif kind == "deadline" then
+    runtime.log("error", req.id .. " handler exceeded its time limit: " .. tostring(trace), req.log)
+    answer_error(mounted, req, res, 500, "Timeout",
+      "the request handler exceeded its time limit of " .. app.limits.deadline .. " s")
+  elseif kind == "memory" then
+    runtime.log("error", req.id .. " handler exceeded its memory limit", req.log)
+    answer_error(mounted, req, res, 500, "OutOfMemory", "the request handler exceeded its memory limit")
+  else
+    runtime.log("error", req.id .. " handler failed: " .. tostring(trace or err), req.log)
+    answer_error(mounted, req, res, 500, "InternalError",
+      "internal error (request " .. req.id .. ")")
+  end
+  access.log(req, res, res._started)
+end
+
 -- handle(raw, exchange): called by jobrt.http for every request.
 function App:handle(raw, exchange)
   local started = runtime.hrtime()
   local req = setmetatable(raw, Request)
   req.id = self:request_id(raw.headers)
-  local res = setmetatable({ exchange = exchange, headers = {}, req = req }, Response)
-  local mounted = self:surface_for(req.path)
+  -- The headers every answer has (set again when it is sent), so the
+  -- table is made with room for them: no growing it per request.
+  local res = setmetatable({ exchange = exchange, req = req, code = nil, sent = nil,
+    _app = self, _started = started, _mounted = nil,
+    headers = { ["X-Request-Id"] = req.id, ["Content-Type"] = nil } }, Response)
+  local method = req.method == "HEAD" and "GET" or req.method
+  local route, params, allow = self.router:match(method, req.path)
+  if not route and params ~= "method_not_allowed" and #req.path > 1 and req.path:sub(-1) == "/" then
+    -- "/openeo/1.2/" is the mount's root as clients write it.
+    route, params, allow = self.router:match(method, req.path:sub(1, -2))
+  end
+  local query, qerr = router_mod.query(req.query_string)
+  -- The surface whose shape the answer takes: the route's, else (no route,
+  -- or a malformed query) the one whose mount the path is under.
+  local mounted
+  if route and query then
+    mounted = route.meta.surface
+  else
+    mounted = self:surface_for(req.path)
+  end
   -- What the lines logged for this request say besides their message.
   req.log = runtime.log_context(req.id, mounted and mounted.name)
   surface_headers(mounted, req, res)
 
-  local query, qerr = router_mod.parse_query(req.query_string)
   if not query then
     self.label_unrouted(exchange, mounted and mounted.name or "", req.method)
     answer_error(mounted, req, res, 400, "BadRequest", "malformed query string: " .. tostring(qerr))
@@ -583,12 +651,6 @@ function App:handle(raw, exchange)
   end
   req.query = query
 
-  local method = req.method == "HEAD" and "GET" or req.method
-  local route, params, allow = self.router:match(method, req.path)
-  if not route and params ~= "method_not_allowed" and #req.path > 1 and req.path:sub(-1) == "/" then
-    -- "/openeo/1.2/" is the mount's root as clients write it.
-    route, params, allow = self.router:match(method, req.path:sub(1, -2))
-  end
   if not route then
     self.label_unrouted(exchange, mounted and mounted.name or "", req.method)
     if params == "method_not_allowed" and req.method == "OPTIONS" then
@@ -616,62 +678,14 @@ function App:handle(raw, exchange)
     return access.log(req, res, started)
   end
   req.params = params
-  if route.meta.surface ~= mounted then
-    res.headers = {}
-    surface_headers(route.meta.surface, req, res)
-  end
-  if route.meta.surface ~= mounted then req.log:set("surface", route.meta.surface.name) end
-  mounted = route.meta.surface
   req.surface = mounted.name
   if type(params.job_id) == "string" then req.log:set("job", params.job_id) end
   access.label(exchange, route.meta.metric)
 
   self.in_flight = self.in_flight + 1
-  local handler, meta = route.handler, route.meta
-  async.spawn(function()
-    -- Inside the coroutine: checking a password hash waits on the thread pool.
-    local principal, status, code, message, headers = self:authenticate(req, meta, mounted)
-    if not principal and status then M.fail(status, code, message, headers) end
-    req.principal = principal or nil
-    if type(principal) == "table" and type(principal.name) == "string" then
-      req.log:set("principal", principal.name)
-    end
-    local media = mounted.json_only and not_json(req)
-    if media then
-      M.fail(415, "UnsupportedMediaType", string.format(
-        "the body must be JSON (Content-Type: application/json), got Content-Type %s", media))
-    end
-    handler(req, res)
-    -- A handler that set no body still answers, after its writes are durable.
-    if not res.sent then res:send("", res.code or 204) end
-    if res.upgraded then res.upgraded:close() end
-  end, {
-    deadline = self.limits.deadline,
-    memory = self.limits.memory,
-    log = req.log,
-    on_done = function()
-      self.in_flight = self.in_flight - 1
-      access.log(req, res, started)
-    end,
-    on_error = function(err, kind, trace)
-      self.in_flight = self.in_flight - 1
-      if M.is_failure(err) then
-        answer_error(mounted, req, res, err.status, err.code, err.message, err.headers)
-      elseif kind == "deadline" then
-        runtime.log("error", req.id .. " handler exceeded its time limit: " .. tostring(trace), req.log)
-        answer_error(mounted, req, res, 500, "Timeout",
-          "the request handler exceeded its time limit of " .. self.limits.deadline .. " s")
-      elseif kind == "memory" then
-        runtime.log("error", req.id .. " handler exceeded its memory limit", req.log)
-        answer_error(mounted, req, res, 500, "OutOfMemory", "the request handler exceeded its memory limit")
-      else
-        runtime.log("error", req.id .. " handler failed: " .. tostring(trace or err), req.log)
-        answer_error(mounted, req, res, 500, "InternalError",
-          "internal error (request " .. req.id .. ")")
-      end
-      access.log(req, res, started)
-    end,
-  })
+  res._mounted = mounted
+  async.start(serve, self.limits.deadline, self.limits.memory, req.log, request_done,
+    request_failed, res, self, req, res, route, mounted)
 end
 
 return M

@@ -101,7 +101,18 @@ void jr_http_exchange_label(struct jr_http_exchange *ex, struct jr_metrics_route
     ex->route = route;
 }
 
-/* Status line and the headers the server owns; the answer is counted. */
+/* The decimal digits of v, at the end of buf (20 bytes): their start. */
+static char *digits(char *end, size_t v)
+{
+    char *p = end;
+    do
+        *--p = (char)('0' + v % 10);
+    while ((v /= 10) > 0);
+    return p;
+}
+
+/* Status line and the headers the server owns; the answer is counted.
+ * Written without printf: it is on every answer's path. */
 static int write_head(struct jr_http_exchange *ex, int status, const char *headers,
                       size_t headers_len)
 {
@@ -113,9 +124,19 @@ static int write_head(struct jr_http_exchange *ex, int status, const char *heade
     ex->keep_alive = req && req->keep_alive && !c->draining && !s->draining;
     int minor = req ? req->http_minor : 1;
     struct jr_buf *b = &ex->out;
-    int rc = jr_buf_addf(b, "HTTP/1.%d %d %s\r\n", minor ? 1 : 0, status, jr_http_reason(status));
+    char line[64], num[20];
+    const char *reason = jr_http_reason(status), *st = digits(num + sizeof num, (size_t)status);
+    size_t rl = strlen(reason), sl = (size_t)(num + sizeof num - st);
+    memcpy(line, minor ? "HTTP/1.1 " : "HTTP/1.0 ", 9);
+    memcpy(line + 9, st, sl);
+    line[9 + sl] = ' ';
+    memcpy(line + 10 + sl, reason, rl); /* reasons are short */
+    memcpy(line + 10 + sl + rl, "\r\n", 2);
+    int rc = jr_buf_add(b, line, 12 + sl + rl);
     rc |= jr_buf_add(b, headers, headers_len);
-    rc |= jr_buf_addf(b, "Date: %s\r\n", jr_http_server_date(s));
+    rc |= jr_buf_addstr(b, "Date: ");
+    rc |= jr_buf_addstr(b, jr_http_server_date(s));
+    rc |= jr_buf_add(b, "\r\n", 2);
     if (!ex->keep_alive)
         rc |= jr_buf_addstr(b, "Connection: close\r\n");
     else if (minor == 0)
@@ -129,9 +150,13 @@ int jr_http_exchange_respond(struct jr_http_exchange *ex, int status, const char
     if (!ex->conn || ex->conn->closing || ex->state != EX_PENDING)
         return -1;
     int rc = write_head(ex, status, headers, headers_len);
-    if (body_allowed(status))
-        rc |= jr_buf_addf(&ex->out, "Content-Length: %zu\r\n", body_len);
-    rc |= jr_buf_addstr(&ex->out, "\r\n");
+    if (body_allowed(status)) {
+        char num[20], *d = digits(num + sizeof num, body_len);
+        rc |= jr_buf_addstr(&ex->out, "Content-Length: ");
+        rc |= jr_buf_add(&ex->out, d, (size_t)(num + sizeof num - d));
+        rc |= jr_buf_add(&ex->out, "\r\n", 2);
+    }
+    rc |= jr_buf_add(&ex->out, "\r\n", 2);
     if (body_allowed(status) && !ex->head_only)
         rc |= jr_buf_add(&ex->out, body, body_len);
     ex->state = EX_DONE;

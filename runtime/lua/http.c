@@ -29,7 +29,87 @@ static struct lua_exchange *check_exchange(lua_State *L, int i)
     return luaL_checkudata(L, i, "jobrt.http_exchange");
 }
 
-static void push_request(lua_State *L, struct jr_http_exchange *ex)
+/* The key under which a request's headers table keeps its exchange (a
+ * light userdata: no header name can be it). */
+static const char headers_key;
+
+/* The value of header name (lower case, as the parser stores names) of
+ * the request, repeated fields joined as RFC 9110 §5.3 allows; pushes it,
+ * or nothing (returns 0). */
+static int push_header(lua_State *L, const struct jr_http_request *r, const char *name,
+                       size_t nl)
+{
+    int found = 0;
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const struct jr_http_header *h = &r->headers[i];
+        if (h->name_len != nl || memcmp(r->hbuf.data + h->name_off, name, nl) != 0)
+            continue;
+        if (found++)
+            lua_pushliteral(L, ", ");
+        lua_pushlstring(L, r->hbuf.data + h->value_off, h->value_len);
+        if (found > 1)
+            lua_concat(L, 3);
+    }
+    return found > 0;
+}
+
+static const struct jr_http_request *headers_request(lua_State *L, int t)
+{
+    lua_rawgetp(L, t, &headers_key);
+    struct lua_exchange *lx = luaL_testudata(L, -1, "jobrt.http_exchange");
+    lua_pop(L, 1);
+    return lx && lx->ex ? jr_http_exchange_request(lx->ex) : NULL;
+}
+
+/* headers[name]: decoded when first asked for, then kept in the table. */
+static int l_headers_index(lua_State *L)
+{
+    size_t nl;
+    const struct jr_http_request *r = headers_request(L, 1);
+    const char *name = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &nl) : NULL;
+    if (!r || !name || !push_header(L, r, name, nl))
+        return 0;
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, 1);
+    return 1;
+}
+
+static int headers_next(lua_State *L)
+{
+    lua_settop(L, 2);
+    if (lua_next(L, 1))
+        return 2;
+    lua_pushnil(L);
+    return 1;
+}
+
+/* pairs(headers): every header, decoded into a plain table walked by next. */
+static int l_headers_pairs(lua_State *L)
+{
+    const struct jr_http_request *r = headers_request(L, 1);
+    size_t n = r ? r->nheaders : 0;
+    lua_pushcfunction(L, headers_next);
+    lua_createtable(L, 0, (int)n);
+    for (size_t i = 0; i < n; i++) {
+        const struct jr_http_header *h = &r->headers[i];
+        lua_pushlstring(L, r->hbuf.data + h->name_off, h->name_len);
+        lua_pushvalue(L, -1);
+        if (lua_rawget(L, -3) != LUA_TNIL) {
+            lua_pop(L, 1);
+            continue; /* joined already */
+        }
+        lua_pop(L, 1);
+        push_header(L, r, r->hbuf.data + h->name_off, h->name_len);
+        lua_rawset(L, -3);
+    }
+    lua_pushnil(L);
+    return 3;
+}
+
+/* The request table of exchange ex, whose userdata is at index lx. Its
+ * headers are decoded lazily: most handlers read two or three of them. */
+static void push_request(lua_State *L, struct jr_http_exchange *ex, int lx)
 {
     const struct jr_http_request *r = jr_http_exchange_request(ex);
     lua_createtable(L, 0, 10);
@@ -38,40 +118,32 @@ static void push_request(lua_State *L, struct jr_http_exchange *ex)
     const char *url = r->url.data;
     const char *q = strchr(url, '?');
     lua_pushstring(L, url);
-    lua_setfield(L, -2, "target");
     if (q) {
+        lua_setfield(L, -2, "target");
         lua_pushlstring(L, url, (size_t)(q - url));
         lua_setfield(L, -2, "path");
         lua_pushstring(L, q + 1);
         lua_setfield(L, -2, "query_string");
-    } else {
-        lua_pushstring(L, url);
+    } else { /* the path is the target: the same string */
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -3, "target");
         lua_setfield(L, -2, "path");
         lua_pushliteral(L, "");
         lua_setfield(L, -2, "query_string");
     }
-    lua_pushfstring(L, "%d.%d", r->http_major, r->http_minor);
+    if (r->http_major == 1 && r->http_minor <= 1)
+        lua_pushstring(L, r->http_minor ? "1.1" : "1.0");
+    else
+        lua_pushfstring(L, "%d.%d", r->http_major, r->http_minor);
     lua_setfield(L, -2, "version");
     lua_pushstring(L, jr_http_exchange_peer(ex));
     lua_setfield(L, -2, "peer");
     lua_pushlstring(L, r->body.data, r->body.len);
     lua_setfield(L, -2, "body");
-    lua_createtable(L, 0, (int)r->nheaders);
-    for (size_t i = 0; i < r->nheaders; i++) {
-        const struct jr_http_header *h = &r->headers[i];
-        lua_pushlstring(L, r->hbuf.data + h->name_off, h->name_len);
-        lua_pushvalue(L, -1);
-        /* Repeated fields are joined as RFC 9110 §5.3 allows. */
-        if (lua_rawget(L, -3) == LUA_TSTRING) {
-            lua_pushliteral(L, ", ");
-            lua_pushlstring(L, r->hbuf.data + h->value_off, h->value_len);
-            lua_concat(L, 3);
-        } else {
-            lua_pop(L, 1);
-            lua_pushlstring(L, r->hbuf.data + h->value_off, h->value_len);
-        }
-        lua_rawset(L, -3);
-    }
+    lua_createtable(L, 0, 1);
+    lua_pushvalue(L, lx);
+    lua_rawsetp(L, -2, &headers_key);
+    luaL_setmetatable(L, "jobrt.http_headers");
     lua_setfield(L, -2, "headers");
     const char *subject, *issuer, *version, *cipher;
     if (jr_http_exchange_tls(ex, &subject, &issuer, &version, &cipher)) {
@@ -98,12 +170,13 @@ static int dispatch(lua_State *L)
     struct lua_server *s = lua_touserdata(L, 1);
     struct jr_http_exchange *ex = lua_touserdata(L, 2);
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->handler_ref);
-    push_request(L, ex);
     struct lua_exchange *lx = lua_newuserdatauv(L, sizeof(*lx), 0);
     lx->ex = NULL;
     luaL_setmetatable(L, "jobrt.http_exchange");
     jr_http_exchange_ref(ex);
     lx->ex = ex;
+    push_request(L, ex, lua_gettop(L));
+    lua_insert(L, -2); /* handler(request, exchange) */
     lua_call(L, 2, 0);
     return 0;
 }
@@ -307,21 +380,15 @@ static void check_header_part(lua_State *L, const char *s, size_t n, int is_name
     }
 }
 
-static void check_header(lua_State *L, int name_idx, int value_idx)
-{
-    size_t nl, vl;
-    const char *name = lua_tolstring(L, name_idx, &nl);
-    const char *value = luaL_tolstring(L, value_idx, &vl);
-    check_header_part(L, name, nl, 1);
-    check_header_part(L, value, vl, 0);
-    lua_pop(L, 1);
-}
-
-/* Pushes the formatted header block for the table at idx. */
+/* The header block for the table at idx: "Name: value\r\n" per header
+ * (a list value gives a line per element), each checked, written straight
+ * into a buffer: a userdata pushed on the stack, which the block lives in
+ * (*len bytes) until the caller returns. */
 static const char *header_block(lua_State *L, int idx, size_t *len)
 {
-    lua_newtable(L); /* the formatted lines */
-    int lines = lua_gettop(L);
+    size_t cap = 512, n = 0;
+    char *buf = lua_newuserdatauv(L, cap, 0);
+    int box = lua_gettop(L);
     if (!lua_isnoneornil(L, idx)) {
         luaL_checktype(L, idx, LUA_TTABLE);
         lua_pushnil(L);
@@ -330,33 +397,36 @@ static const char *header_block(lua_State *L, int idx, size_t *len)
             int is_list = lua_istable(L, -1);
             int count = is_list ? (int)lua_rawlen(L, -1) : 1;
             for (int i = 1; i <= count; i++) {
+                size_t nl, vl;
                 if (is_list)
                     lua_rawgeti(L, -1, i);
                 else
                     lua_pushvalue(L, -1);
                 int value = lua_gettop(L);
-                check_header(L, value - 2, value);
-                lua_pushvalue(L, value - 2);
-                lua_pushliteral(L, ": ");
-                luaL_tolstring(L, value, NULL);
-                lua_pushliteral(L, "\r\n");
-                lua_concat(L, 4);
-                lua_rawseti(L, lines, (lua_Integer)lua_rawlen(L, lines) + 1);
-                lua_pop(L, 1);
+                const char *name = lua_tolstring(L, value - 2, &nl);
+                const char *v = luaL_tolstring(L, value, &vl);
+                check_header_part(L, name, nl, 1);
+                check_header_part(L, v, vl, 0);
+                if (n + nl + vl + 4 > cap) {
+                    size_t want = n + nl + vl + 4;
+                    cap = cap * 2 > want ? cap * 2 : want;
+                    char *bigger = lua_newuserdatauv(L, cap, 0);
+                    memcpy(bigger, buf, n);
+                    lua_replace(L, box);
+                    buf = bigger;
+                }
+                memcpy(buf + n, name, nl);
+                memcpy(buf + n + nl, ": ", 2);
+                memcpy(buf + n + nl + 2, v, vl);
+                memcpy(buf + n + nl + 2 + vl, "\r\n", 2);
+                n += nl + vl + 4;
+                lua_pop(L, 2);
             }
             lua_pop(L, 1);
         }
     }
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    lua_Integer n = (lua_Integer)lua_rawlen(L, lines);
-    for (lua_Integer i = 1; i <= n; i++) {
-        lua_rawgeti(L, lines, i);
-        luaL_addvalue(&b);
-    }
-    luaL_pushresult(&b);
-    lua_remove(L, lines);
-    return lua_tolstring(L, -1, len);
+    *len = n;
+    return buf;
 }
 
 static int check_status(lua_State *L, int i)
@@ -507,8 +577,78 @@ static const luaL_Reg exchange_methods[] = {
     {NULL, NULL},
 };
 
+static int hexval(unsigned char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Pushes s[0..n) with "+" as a space and %XX decoded (all well formed). */
+static void push_decoded(lua_State *L, const char *s, size_t n)
+{
+    luaL_Buffer b;
+    char *out = luaL_buffinitsize(L, &b, n);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '+') {
+            out[k++] = ' ';
+        } else if (s[i] == '%') {
+            out[k++] = (char)(hexval((unsigned char)s[i + 1]) * 16 + hexval((unsigned char)s[i + 2]));
+            i += 2;
+        } else {
+            out[k++] = s[i];
+        }
+    }
+    luaL_pushresultsize(&b, k);
+}
+
+/* query(qs) -> {key = its first value} | nil, reason: the query string
+ * decoded as jobrt.router's parse_query decodes it ("+" a space, %XX a
+ * byte, "a" alone the value "", empty keys skipped), in C because every
+ * request has one. */
+static int l_query(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_optlstring(L, 1, "", &n);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%' && !(i + 2 < n && hexval((unsigned char)s[i + 1]) >= 0 &&
+                             hexval((unsigned char)s[i + 2]) >= 0)) {
+            lua_pushnil(L);
+            lua_pushliteral(L, "malformed percent-escape \"");
+            lua_pushlstring(L, s + i, n - i < 3 ? n - i : 3);
+            lua_pushfstring(L, "\" at byte %d in the query", (int)i + 1);
+            lua_concat(L, 3);
+            return 2;
+        }
+    }
+    lua_createtable(L, 0, 4);
+    for (size_t start = 0; start < n;) {
+        const char *amp = memchr(s + start, '&', n - start);
+        size_t end = amp ? (size_t)(amp - s) : n;
+        const char *eq = memchr(s + start, '=', end - start);
+        size_t kend = eq ? (size_t)(eq - s) : end;
+        if (kend > start) {
+            push_decoded(L, s + start, kend - start);
+            lua_pushvalue(L, -1);
+            if (lua_rawget(L, -3) == LUA_TNIL) {
+                lua_pop(L, 1);
+                if (eq)
+                    push_decoded(L, eq + 1, end - kend - 1);
+                else
+                    lua_pushliteral(L, "");
+                lua_rawset(L, -3);
+            } else {
+                lua_pop(L, 2); /* the first value stays */
+            }
+        }
+        start = end + 1;
+    }
+    return 1;
+}
+
 static const luaL_Reg funcs[] = {
     {"listen", l_listen},
+    {"query", l_query},
     {"check_tls", l_check_tls},
     {"metric_route", l_metric_route},
     {NULL, NULL},
@@ -519,6 +659,12 @@ int luaopen_jobrt_http(lua_State *L)
     jr_lua_class(L, "jobrt.http_server", server_methods, NULL, l_server_tostring);
     jr_lua_class(L, "jobrt.http_exchange", exchange_methods, l_exchange_gc,
                  l_exchange_tostring);
+    luaL_newmetatable(L, "jobrt.http_headers");
+    lua_pushcfunction(L, l_headers_index);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_headers_pairs);
+    lua_setfield(L, -2, "__pairs");
+    lua_pop(L, 1);
     jr_lua_ws_class(L);
     luaL_newlib(L, funcs);
     return 1;

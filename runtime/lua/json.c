@@ -94,7 +94,17 @@ static void add_string(struct out *b, const char *s, size_t len)
 static void number_text(lua_State *L, int idx, char text[40])
 {
     if (lua_isinteger(L, idx)) {
-        snprintf(text, 40, LUA_INTEGER_FMT, lua_tointeger(L, idx));
+        /* Without printf: integers are most of the numbers encoded. */
+        lua_Integer v = lua_tointeger(L, idx);
+        unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+        char tmp[24], *p = tmp + sizeof(tmp);
+        do
+            *--p = (char)('0' + u % 10);
+        while ((u /= 10) > 0);
+        if (v < 0)
+            *--p = '-';
+        memcpy(text, p, (size_t)(tmp + sizeof(tmp) - p));
+        text[tmp + sizeof(tmp) - p] = 0;
     } else {
         double v = lua_tonumber(L, idx);
         if (isnan(v) || isinf(v))
@@ -239,17 +249,23 @@ static void encode(lua_State *L, struct out *b, int idx, int depth)
     }
 }
 
+/* The output buffer is the state's one (upvalue 4), kept between calls:
+ * no userdata to make and finalize per answer. encode calls no Lua code
+ * and runs no collection step (so no finalizer) before it is done, so no
+ * other encode can use the buffer meanwhile. */
+#define KEEP_MAX (64 * 1024) /* a larger buffer goes after the call */
+
 static int l_encode(lua_State *L)
 {
     lua_settop(L, 1);
-    struct out *o = lua_newuserdatauv(L, sizeof(*o), 0);
-    memset(o, 0, sizeof(*o));
+    lua_pushvalue(L, lua_upvalueindex(4));
+    struct out *o = lua_touserdata(L, 2);
+    o->n = 0;
     o->L = L;
-    lua_pushvalue(L, lua_upvalueindex(3));
-    lua_setmetatable(L, -2);
     encode(L, o, 1, 0);
     lua_pushlstring(L, o->p ? o->p : "", o->n);
-    jr_json_out_free(L, 2);
+    if (o->cap > KEEP_MAX)
+        jr_json_out_free(L, 2);
     return 1;
 }
 
@@ -354,14 +370,22 @@ static int l_copy(lua_State *L)
 #define BUFFER_NAME "jobrt.json.buffer"
 #define CODEC_KEY "jobrt.json.codec" /* registry: { encode, decode } */
 
-/* Push fn closed over the marks and the output buffer's metatable. */
+/* Push fn closed over the marks and the output buffer's metatable (and,
+ * for encode, the buffer it reuses). */
 static void push_closure(lua_State *L, lua_CFunction fn)
 {
     luaL_newmetatable(L, ARRAY_NAME);
     luaL_newmetatable(L, OBJECT_NAME);
     jr_lua_class(L, BUFFER_NAME, NULL, out_gc, NULL);
     luaL_getmetatable(L, BUFFER_NAME);
-    lua_pushcclosure(L, fn, 3);
+    if (fn != l_encode) {
+        lua_pushcclosure(L, fn, 3);
+        return;
+    }
+    struct out *o = lua_newuserdatauv(L, sizeof(*o), 0);
+    memset(o, 0, sizeof(*o));
+    luaL_setmetatable(L, BUFFER_NAME);
+    lua_pushcclosure(L, fn, 4);
 }
 
 /* Push the codec's function i (1 encode, 2 decode, 3 copy), made once per

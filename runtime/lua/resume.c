@@ -12,6 +12,12 @@
 
 #define HOOK_EVERY 1000 /* instructions between clock checks */
 #define TASKS_KEY "jobrt.tasks" /* registry: coroutine -> its bounds (weak keys) */
+#define POOL_KEY "jobrt.workers" /* registry: parked workers (a list) */
+#define POOL_MAX 256
+
+/* What a worker (async.start's coroutine) yields when its job is done: it
+ * is then parked for the next job rather than left to the collector. */
+static const char park_token;
 
 /* May raise (that is its purpose): once the deadline passed it fires on
  * every instruction, so a pcall in the script cannot swallow the kill. */
@@ -124,12 +130,32 @@ static int l_resume(lua_State *L)
 
 /* A task's bounds and what it used so far; user values 1 and 2 are its
  * on_done and on_error functions (or nil), 3 its log context (a
- * jobrt.log_context userdata, or nil: runtime.c). */
+ * jobrt.log_context userdata, or nil: runtime.c), 4 the value passed to
+ * them first (or nil: none is). */
 struct bounds {
     double deadline, cpu;      /* seconds of running time: allowed, used */
     lua_Integer memory, grown; /* bytes of heap growth: allowed, used */
     int per_wake;              /* the deadline holds for each resumption */
 };
+
+/* A worker whose job is done goes on the list of parked ones (up to
+ * POOL_MAX; one more is left to the collector). */
+static void park(lua_State *L, lua_State *co)
+{
+    if (lua_getfield(L, LUA_REGISTRYINDEX, POOL_KEY) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, LUA_REGISTRYINDEX, POOL_KEY);
+    }
+    lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+    if (n < POOL_MAX) {
+        lua_pushthread(co);
+        lua_xmove(co, L, 1);
+        lua_rawseti(L, -2, n + 1);
+    }
+    lua_pop(L, 1);
+}
 
 static void push_tasks(lua_State *L)
 {
@@ -202,36 +228,52 @@ static void task_resume(lua_State *L, lua_State *co, int nargs)
     const char *status = lua_tostring(L, first);
     b->cpu += lua_tonumber(L, first + 1);
     b->grown += lua_tointeger(L, first + 2);
-    if (strcmp(status, "yield") == 0) {
+    int parked = strcmp(status, "yield") == 0 && n == 4 &&
+                 lua_touserdata(L, first + 3) == &park_token;
+    if (strcmp(status, "yield") == 0 && !parked) {
         lua_settop(L, base);
         return;
     }
     push_tasks(L);
     lua_pushthread(co);
     lua_xmove(co, L, 1);
-    lua_pushnil(L);
-    lua_rawset(L, -3);
-    lua_pop(L, 1);
-    if (strcmp(status, "ok") == 0) {
-        if (lua_getiuservalue(L, base + 1, 1) == LUA_TFUNCTION) {
-            lua_insert(L, first + 3);
-            lua_call(L, n - 3, 0);
-        }
-    } else if (lua_getiuservalue(L, base + 1, 2) == LUA_TFUNCTION) {
-        lua_insert(L, first + 3);
-        lua_call(L, 3, 0);
+    if (parked) { /* its bounds stay, for its next job (l_bound) */
+        lua_pop(L, 2);
+        park(L, co);
+        lua_settop(L, first + 2); /* done, without results */
+        n = 3;
     } else {
+        lua_pushnil(L);
+        lua_rawset(L, -3);
+        lua_pop(L, 1);
+    }
+    int ok = parked || strcmp(status, "ok") == 0;
+    if (lua_getiuservalue(L, base + 1, ok ? 1 : 2) == LUA_TFUNCTION) {
+        int nargs = ok ? n - 3 : 3;
+        lua_insert(L, first + 3);
+        if (lua_getiuservalue(L, base + 1, 4) != LUA_TNIL) {
+            lua_insert(L, first + 4); /* the callback's first argument */
+            nargs++;
+        } else {
+            lua_pop(L, 1);
+        }
+        lua_call(L, nargs, 0);
+    } else if (ok) {
+        lua_pop(L, 1);
+    } else {
+        lua_pop(L, 1);
         const char *trace = lua_tostring(L, first + 5);
         jr_log(jr_loop_of(L), JR_LOG_ERROR, "coroutine failed: %s", trace ? trace : "?");
     }
     lua_settop(L, base);
 }
 
-/* bound(co, deadline, memory, on_done, on_error[, log_context]): make co
- * a task, its running time capped at deadline seconds and its heap growth
- * at memory bytes over all its resumptions (0 = none); while it runs, the
- * log lines written carry the fields of log_context
- * (runtime.log_context()). */
+/* bound(co, deadline, memory, on_done, on_error[, log_context[, arg]]):
+ * make co a task, its running time capped at deadline seconds and its heap
+ * growth at memory bytes over all its resumptions (0 = none); while it
+ * runs, the log lines written carry the fields of log_context
+ * (runtime.log_context()). Given arg, the callbacks get it first:
+ * on_done(arg, ...), on_error(arg, err, kind, traceback). */
 static int l_bound(lua_State *L)
 {
     lua_State *co = lua_tothread(L, 1);
@@ -244,10 +286,16 @@ static int l_bound(lua_State *L)
         luaL_checktype(L, 5, LUA_TFUNCTION);
     if (!lua_isnoneornil(L, 6))
         luaL_checkudata(L, 6, JR_LOG_CONTEXT_MT);
-    lua_settop(L, 6);
+    lua_settop(L, 7);
     push_tasks(L);
     lua_pushvalue(L, 1);
-    struct bounds *b = lua_newuserdatauv(L, sizeof *b, 3);
+    /* A parked worker taking a new job keeps its bounds userdata. */
+    lua_pushvalue(L, 1);
+    struct bounds *b = lua_rawget(L, -3) == LUA_TUSERDATA ? lua_touserdata(L, -1) : NULL;
+    if (!b) {
+        lua_pop(L, 1);
+        b = lua_newuserdatauv(L, sizeof *b, 4);
+    }
     memset(b, 0, sizeof *b);
     b->deadline = deadline;
     b->memory = memory;
@@ -257,6 +305,8 @@ static int l_bound(lua_State *L)
     lua_setiuservalue(L, -2, 2);
     lua_pushvalue(L, 6);
     lua_setiuservalue(L, -2, 3);
+    lua_pushvalue(L, 7);
+    lua_setiuservalue(L, -2, 4);
     lua_rawset(L, -3);
     return 0;
 }
@@ -297,6 +347,27 @@ static int l_unhooked(lua_State *L)
     if (status != LUA_OK)
         return lua_error(L);
     return lua_gettop(L);
+}
+
+/* worker() -> a parked worker coroutine (async.start's), or nothing;
+ * park_token() -> what a worker yields when its job is done. */
+static int l_worker(lua_State *L)
+{
+    if (lua_getfield(L, LUA_REGISTRYINDEX, POOL_KEY) != LUA_TTABLE)
+        return 0;
+    lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+    if (n == 0)
+        return 0;
+    lua_rawgeti(L, -1, n);
+    lua_pushnil(L);
+    lua_rawseti(L, -3, n);
+    return 1;
+}
+
+static int l_park_token(lua_State *L)
+{
+    lua_pushlightuserdata(L, (void *)&park_token);
+    return 1;
 }
 
 /* resume_task(co, ...): continue a coroutine, a task or any other. */
@@ -378,6 +449,8 @@ const luaL_Reg jr_lua_resume_funcs[] = {
     {"bound", l_bound},
     {"per_wake", l_per_wake},
     {"resume_task", l_resume_task},
+    {"worker", l_worker},
+    {"park_token", l_park_token},
     {"unhooked", l_unhooked},
     {"wait", jr_lua_wait},
     {NULL, NULL},

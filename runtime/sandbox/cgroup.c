@@ -184,6 +184,45 @@ static int limits(struct jr_sb_cg *cg, const struct jr_sandbox_opts *o,
     return 0;
 }
 
+/* mkdir of a leaf; an empty leftover of an earlier run goes, a busy one is
+ * another task's and is left alone. 0 or -1 with e. */
+static int make_leaf(const char *dir, struct jr_sb_err *e)
+{
+    if (mkdir(dir, 0755) == 0)
+        return 0;
+    int err = errno;
+    if (err == EEXIST && rmdir(dir) == 0 && mkdir(dir, 0755) == 0)
+        return 0;
+    return jr_sb_fail(e, "cgroup", err, "%s %s", err == EEXIST ? "in use:" : "mkdir", dir);
+}
+
+int jr_sb_cg_prepare(struct jr_sb_cg *cg, const char *parent, const char *name,
+                     const struct jr_sb_host *host, struct jr_sb_err *e)
+{
+    memset(cg, 0, sizeof(*cg));
+    cg->mounts = host->mounts;
+    const char *v2 = cg->mounts.path[JR_CG_V2];
+    if (!v2[0])
+        return 0;
+    if (jr_sandbox_cg_path(cg->dir[JR_CG_V2], sizeof(cg->dir[JR_CG_V2]), v2, parent, name)) {
+        cg->dir[JR_CG_V2][0] = '\0';
+        return jr_sb_fail(e, "cgroup", ENAMETOOLONG, "%s", name);
+    }
+    cg->v2_role[JR_CG_V2] = 1;
+    /* Not writable: the task goes without it (as jr_sb_cg_setup would). */
+    if (make_parent(v2, parent, has_word(host->v2_controllers, "memory") ||
+                    has_word(host->v2_controllers, "pids") ||
+                    has_word(host->v2_controllers, "cpu") ? "+memory +pids +cpu" : NULL)) {
+        cg->dir[JR_CG_V2][0] = '\0';
+        return 0;
+    }
+    if (make_leaf(cg->dir[JR_CG_V2], e)) {
+        cg->dir[JR_CG_V2][0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
 int jr_sb_cg_setup(struct jr_sb_cg *cg, const struct jr_sandbox_opts *o,
                    const char *name, const struct jr_sb_host *host, struct jr_sb_err *e)
 {
@@ -191,6 +230,9 @@ int jr_sb_cg_setup(struct jr_sb_cg *cg, const struct jr_sandbox_opts *o,
     const int64_t want[] = {o->memory, o->pids, o->cpu, 0, 0};
     const char *ctls = host->v2_controllers;
     int rc = -1;
+    /* The cgroup2 leaf jr_sb_cg_prepare made stays (its pid 1 is in it). */
+    char made[sizeof(cg->dir[0])];
+    snprintf(made, sizeof(made), "%s", cg->mounts.path[JR_CG_V2][0] ? cg->dir[JR_CG_V2] : "");
     memset(cg, 0, sizeof(*cg));
     cg->mounts = host->mounts;
     const char *v2 = cg->mounts.path[JR_CG_V2];
@@ -222,6 +264,16 @@ int jr_sb_cg_setup(struct jr_sb_cg *cg, const struct jr_sandbox_opts *o,
             }
             continue;
         }
+        if (mount == v2) {
+            /* cgroup2's is the leaf made before the clone, whatever its
+             * name (its pid 1 is in it), or none: it was not writable. */
+            if (!made[0] && want[r]) {
+                jr_sb_fail(e, "cgroup", EACCES, "%s/%s", v2, o->cgroup_parent);
+                goto done;
+            }
+            snprintf(cg->dir[r], sizeof(cg->dir[r]), "%s", made);
+            continue;
+        }
         if (jr_sandbox_cg_path(cg->dir[r], sizeof(cg->dir[r]), mount,
                                o->cgroup_parent, name)) {
             jr_sb_fail(e, "cgroup", ENAMETOOLONG, "%s", name);
@@ -239,14 +291,7 @@ int jr_sb_cg_setup(struct jr_sb_cg *cg, const struct jr_sandbox_opts *o,
             cg->dir[r][0] = '\0'; /* not writable: go without it */
             continue;
         }
-        if (mkdir(cg->dir[r], 0755)) {
-            int err = errno;
-            /* An empty leftover of an earlier run goes; a busy one is another
-             * task's and is left alone. */
-            if (err == EEXIST && rmdir(cg->dir[r]) == 0 && mkdir(cg->dir[r], 0755) == 0)
-                continue;
-            jr_sb_fail(e, "cgroup", err, "%s %s", err == EEXIST ? "in use:" : "mkdir",
-                       cg->dir[r]);
+        if (make_leaf(cg->dir[r], e)) {
             cg->dir[r][0] = '\0';
             goto done;
         }

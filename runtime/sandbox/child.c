@@ -1,18 +1,18 @@
 /* The clone3 child: pid 1 of the task's namespaces. It builds the new root
- * from the parent's detached mounts, pivots into it, forks the task (which
- * drops every privilege, installs seccomp and execs) and stays as its init. */
+ * from the parent's detached mounts of the image and pivots into it, which
+ * may be before its task is known (a warm sandbox); then, sent its task,
+ * mounts its binds, /tmp and /dev/shm, starts the task (which drops every
+ * privilege, installs seccomp and execs) and stays as its init. */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <linux/capability.h>
 #include <linux/mount.h>
-#include <linux/seccomp.h>
-#include <linux/securebits.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -26,12 +26,13 @@
 #include <unistd.h>
 
 #include "sandbox/internal.h"
+#include "sandbox/server.h"
 
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
+/* The task's stack until its exec (task.c): its path buffer, and
+ * jr_sb_fail's formatting on an error, with room to spare. */
+#define TASK_STACK (64 * 1024)
 
-static _Noreturn void fail_exit(const struct jr_sb_child *c, struct jr_sb_err *e)
+_Noreturn void jr_sb_child_fail(const struct jr_sb_child *c, struct jr_sb_err *e)
 {
     ssize_t n;
     do
@@ -150,7 +151,6 @@ static int make_dev(const struct jr_sb_child *c, struct jr_sb_err *e)
         {"/proc/self/fd/1", "dev/stdout"}, {"/proc/self/fd/2", "dev/stderr"},
         {"pts/ptmx", "dev/ptmx"},
     };
-    char opts[64];
     if (mkdir("dev", 0755) && errno != EEXIST)
         return jr_sb_fail(e, "dev", errno, "mkdir /dev");
     if (mount("jobrt-dev", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k"))
@@ -171,10 +171,7 @@ static int make_dev(const struct jr_sb_child *c, struct jr_sb_err *e)
     /* A private devpts is a convenience (ptys); go on without it. */
     mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
           "newinstance,ptmxmode=0666,mode=0620");
-    snprintf(opts, sizeof(opts), "mode=1777,size=%lld", (long long)c->o->tmp_size);
-    if (mount("jobrt-shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, opts))
-        return jr_sb_fail(e, "dev", errno, "tmpfs /dev/shm");
-    return 0;
+    return 0; /* /dev/shm is mounted with the task (its size is the task's) */
 }
 
 static int make_proc(struct jr_sb_err *e)
@@ -227,13 +224,11 @@ static int overlay_root(const struct jr_sb_plan *p, struct jr_sb_err *e)
     return 0;
 }
 
-/* The new root: a small tmpfs holding the plan's mounts (or the image's
- * layers stacked), /tmp, /dev and /proc; pivoted into and then made
- * read-only. */
-static int build_root(const struct jr_sb_child *c, struct jr_sb_err *e)
+/* The new root, before its task is known: a small tmpfs holding the
+ * image's mounts (or its layers stacked), /dev and /proc, pivoted into. */
+static int build_base(const struct jr_sb_child *c, struct jr_sb_err *e)
 {
     const struct jr_sb_plan *p = c->plan;
-    char opts[64], wd[256];
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
         return jr_sb_fail(e, "mount_private", errno, "/");
     if (mount("jobrt-root", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
@@ -241,7 +236,7 @@ static int build_root(const struct jr_sb_child *c, struct jr_sb_err *e)
         return jr_sb_fail(e, "root", errno, "tmpfs root");
     if (p->nlayers && overlay_root(p, e))
         return -1;
-    for (int i = 0; i < p->n; i++) {
+    for (int i = 0; i < p->nimage; i++) {
         const struct jr_sb_mount *m = &p->m[i];
         if (m->kind == JR_SB_M_BIND) {
             if (attach(m->fd, m->target, m->is_dir, e))
@@ -252,119 +247,40 @@ static int build_root(const struct jr_sb_child *c, struct jr_sb_err *e)
     }
     if (mkdir("tmp", 01777) && errno != EEXIST)
         return jr_sb_fail(e, "tmp", errno, "mkdir /tmp");
-    snprintf(opts, sizeof(opts), "mode=1777,size=%lld", (long long)c->o->tmp_size);
-    if (mount("jobrt-tmp", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts))
-        return jr_sb_fail(e, "tmp", errno, "tmpfs /tmp");
     if (make_dev(c, e) || make_proc(e))
         return -1;
-    snprintf(wd, sizeof(wd), "%s", c->o->workdir + 1);
-    if (wd[0])
-        make_path(wd, 1); /* chdir reports it if it is still missing */
+    /* Detached mounts still attach below the new root (finish_root). */
     if (syscall(SYS_pivot_root, ".", "."))
         return jr_sb_fail(e, "pivot_root", errno, "pivot_root");
     if (umount2(".", MNT_DETACH) || chdir("/"))
         return jr_sb_fail(e, "pivot_root", errno, "detaching the old root");
-    return setattr("/", MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, e);
-}
-
-static int drop_privileges(const struct jr_sb_child *c, struct jr_sb_err *e)
-{
-    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
-    struct __user_cap_data_struct data[2];
-    uid_t uid = (uid_t)c->o->uid;
-    gid_t gid = (gid_t)c->o->gid;
-    for (int cap = 0; cap <= c->cap_last; cap++)
-        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) && errno != EINVAL)
-            return jr_sb_fail(e, "capabilities", errno, "bounding set");
-    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-    if (c->rootless) {
-        /* Only uid 0 is mapped: stay it, but with root's magic switched off. */
-        if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
-                  SECBIT_NO_SETUID_FIXUP | SECBIT_NO_SETUID_FIXUP_LOCKED |
-                  SECBIT_KEEP_CAPS_LOCKED, 0, 0, 0))
-            return jr_sb_fail(e, "capabilities", errno, "securebits");
-    } else if (setgroups(0, NULL) || setresgid(gid, gid, gid) || setresuid(uid, uid, uid)) {
-        return jr_sb_fail(e, "setuid", errno, "uid %d", (int)uid);
-    }
-    memset(data, 0, sizeof(data));
-    if (syscall(SYS_capset, &hdr, data))
-        return jr_sb_fail(e, "capabilities", errno, "capset");
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
-        return jr_sb_fail(e, "no_new_privs", errno, "prctl");
     return 0;
 }
 
-static void set_limit(int res, rlim_t soft, rlim_t hard)
+/* The task's part of the root: its binds (fds, in o's order; is_dir per
+ * bind), /tmp and /dev/shm of its size, its workdir; then the root is
+ * made read-only. */
+static int finish_root(const struct jr_sb_child *c, const int *fds,
+                       const unsigned char *is_dir, struct jr_sb_err *e)
 {
-    struct rlimit r;
-    if (getrlimit(res, &r) == 0) {
-        r.rlim_max = r.rlim_max < hard ? r.rlim_max : hard;
-        r.rlim_cur = soft < r.rlim_max ? soft : r.rlim_max;
-        setrlimit(res, &r);
+    const struct jr_sandbox_opts *o = c->o;
+    char opts[64], wd[256];
+    for (int i = 0; i < o->nbinds; i++) {
+        const char *target = o->binds[i].dst;
+        while (*target == '/')
+            target++;
+        if (attach(fds[i], target, is_dir[i], e))
+            return -1;
     }
-}
-
-/* execve over the sandbox's PATH (execvpe would search the helper's). */
-static int exec_path(const struct jr_sb_child *c, struct jr_sb_err *e)
-{
-    char *const *argv = c->o->argv;
-    const char *name = argv[0], *p = c->path;
-    int err = ENOENT, seen_eacces = 0;
-    if (!*name)
-        return jr_sb_fail(e, "exec", ENOENT, "empty program name");
-    if (strchr(name, '/')) {
-        execve(name, argv, c->envp);
-        return jr_sb_fail(e, "exec", errno, "%s", name);
-    }
-    while (p && *p) {
-        const char *end = strchr(p, ':');
-        size_t dl = end ? (size_t)(end - p) : strlen(p);
-        char full[4096];
-        if (dl > 0 && dl + strlen(name) + 2 <= sizeof(full)) {
-            memcpy(full, p, dl);
-            full[dl] = '/';
-            strcpy(full + dl + 1, name);
-            execve(full, argv, c->envp);
-            err = errno;
-            if (err == EACCES)
-                seen_eacces = 1;
-            else if (err != ENOENT && err != ENOTDIR)
-                break;
-        }
-        p = end ? end + 1 : NULL;
-    }
-    return jr_sb_fail(e, "exec", seen_eacces ? EACCES : err, "%s", name);
-}
-
-static _Noreturn void run_task(const struct jr_sb_child *c)
-{
-    struct jr_sb_err e;
-    sigset_t all;
-    memset(&e, 0, sizeof(e));
-    setsid();
-    for (int s = 1; s < NSIG; s++)
-        signal(s, SIG_DFL);
-    sigemptyset(&all);
-    sigprocmask(SIG_SETMASK, &all, NULL);
-    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (null < 0 || dup2(null, 0) < 0)
-        fail_exit(c, (jr_sb_fail(&e, "stdin", errno, "/dev/null"), &e));
-    set_limit(RLIMIT_CORE, 0, 0);
-    set_limit(RLIMIT_NOFILE, 1024, 65536);
-    if (c->o->nproc)
-        set_limit(RLIMIT_NPROC, (rlim_t)c->o->nproc, (rlim_t)c->o->nproc);
-    if (drop_privileges(c, &e))
-        fail_exit(c, &e);
-    /* After the uid change (which clears it): die with init. */
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) || getppid() != 1)
-        _exit(125);
-    if (chdir(c->o->workdir))
-        fail_exit(c, (jr_sb_fail(&e, "workdir", errno, "%s", c->o->workdir), &e));
-    syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
-    if (c->filter && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, c->filter, 0, 0))
-        fail_exit(c, (jr_sb_fail(&e, "seccomp", errno, "installing the filter"), &e));
-    exec_path(c, &e);
-    fail_exit(c, &e);
+    snprintf(opts, sizeof(opts), "mode=1777,size=%lld", (long long)o->tmp_size);
+    if (mount("jobrt-tmp", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts))
+        return jr_sb_fail(e, "tmp", errno, "tmpfs /tmp");
+    if (mount("jobrt-shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, opts))
+        return jr_sb_fail(e, "dev", errno, "tmpfs /dev/shm");
+    snprintf(wd, sizeof(wd), "%s", o->workdir + 1);
+    if (wd[0])
+        make_path(wd, 1); /* chdir reports it if it is still missing */
+    return setattr("/", MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, e);
 }
 
 /* pid 1 only gets signals it handles: SIGTERM from the helper is passed on
@@ -416,13 +332,6 @@ static _Noreturn void be_init(const struct jr_sb_child *c, pid_t task)
      * else go. status_fd > 2: stdio was open when the pipes were made. */
     syscall(SYS_close_range, 0U, (unsigned)fd - 1, 0U);
     syscall(SYS_close_range, (unsigned)fd + 1, ~0U, 0U);
-    /* ps in the sandbox shows "jobrt-init", not the helper's command line
-     * (host paths) or environment. */
-    if (c->title && c->title_len > 1) {
-        memset(c->title, 0, c->title_len);
-        snprintf(c->title, c->title_len, "jobrt-init");
-    }
-    prctl(PR_SET_NAME, "jobrt-init", 0, 0, 0);
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = forward_term;
     sa.sa_flags = SA_RESTART;
@@ -439,9 +348,86 @@ static _Noreturn void be_init(const struct jr_sb_child *c, pid_t task)
     }
 }
 
+/* All len bytes from fd; 0, or -1 at EOF or on an error. */
+static int read_full(int fd, char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = read(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Waits for the task (box.c's message on task_fd): its header into m, its
+ * fds (stdout, stderr, one per bind) into fds, its options parsed into o
+ * (their strings in a buffer of ours). 0; -1 when the helper gave up (EOF);
+ * else fails with e. */
+static int receive_task(const struct jr_sb_child *c, struct jr_sb_task_msg *m,
+                        int *fds, int *nfds, struct jr_sandbox_opts *o,
+                        struct jr_sb_err *e)
+{
+    union {
+        char buf[CMSG_SPACE((2 + JR_SB_MAX_BINDS) * sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct iovec iov = {m, sizeof(*m)};
+    struct msghdr mh;
+    char **args, *words, err[256];
+    ssize_t n;
+    int argc = 0;
+
+    memset(&mh, 0, sizeof(mh));
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = u.buf;
+    mh.msg_controllen = sizeof(u.buf);
+    *nfds = 0;
+    do
+        n = recvmsg(c->task_fd, &mh, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0)
+        return -1;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+            *nfds = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+            memcpy(fds, CMSG_DATA(cm), (size_t)*nfds * sizeof(int));
+        }
+    if ((size_t)n < sizeof(*m) && read_full(c->task_fd, (char *)m + n, sizeof(*m) - (size_t)n))
+        return -1;
+    if ((mh.msg_flags & MSG_CTRUNC) || m->len == 0 || m->len > JR_SBS_MAX_ARGS ||
+        m->nbinds > JR_SB_MAX_BINDS || *nfds != 2 + (int)m->nbinds)
+        return jr_sb_fail(e, "task", EPROTO, "a malformed task from the helper");
+    if (!(words = malloc(m->len)))
+        return jr_sb_fail(e, "task", ENOMEM, "the task's options");
+    if (read_full(c->task_fd, words, m->len) || words[m->len - 1])
+        return -1;
+    close(c->task_fd);
+    for (uint32_t i = 0; i < m->len; i++)
+        argc += words[i] == 0;
+    if (!(args = calloc((size_t)argc + 1, sizeof(*args))))
+        return jr_sb_fail(e, "task", ENOMEM, "the task's options");
+    for (uint32_t i = 0, k = 0; i < m->len; i += (uint32_t)strlen(words + i) + 1)
+        args[k++] = words + i;
+    /* The words the helper parsed: they parse the same here. */
+    if (jr_sandbox_parse(argc, args, o, err, sizeof(err)) || o->nbinds != (int)m->nbinds)
+        return jr_sb_fail(e, "task", EINVAL, "its options: %s", err);
+    return 0;
+}
+
 _Noreturn void jr_sb_child_main(const struct jr_sb_child *c)
 {
     struct jr_sb_err e;
+    struct jr_sb_child t = *c;   /* with the task's options, once they come */
+    struct jr_sandbox_opts o;
+    struct jr_sb_task_msg m;
+    int fds[2 + JR_SB_MAX_BINDS], nfds;
+    const char *envp[JR_SB_MAX_ENV + 9];
+    char proxy_kv[4][48];
     char b;
     ssize_t n;
     memset(&e, 0, sizeof(e));
@@ -454,25 +440,55 @@ _Noreturn void jr_sb_child_main(const struct jr_sb_child *c)
         _exit(125); /* the parent gave up */
     close(c->sync_fd);
     if (setresgid(0, 0, 0) || setresuid(0, 0, 0))
-        fail_exit(c, (jr_sb_fail(&e, "setuid", errno, "becoming root in the user namespace"), &e));
+        jr_sb_child_fail(c, (jr_sb_fail(&e, "setuid", errno, "becoming root in the user namespace"), &e));
     /* Die with the helper. Set after the uid change, which clears it; if the
      * helper is already gone, its end of the error pipe is closed. */
     struct pollfd gone = {c->err_fd, 0, 0};
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) ||
         (poll(&gone, 1, 0) == 1 && (gone.revents & POLLERR)))
         _exit(125);
-    if (sethostname(c->o->hostname, strlen(c->o->hostname)))
-        fail_exit(c, (jr_sb_fail(&e, "hostname", errno, "%s", c->o->hostname), &e));
+    /* ps in the sandbox shows "jobrt-init", not the helper's command line
+     * (host paths) or environment; the stale-cgroup sweep leaves a leaf
+     * holding a "jobrt-init" alone, a warm one's too. */
+    if (c->title && c->title_len > 1) {
+        memset(c->title, 0, c->title_len);
+        snprintf(c->title, c->title_len, "jobrt-init");
+    }
+    prctl(PR_SET_NAME, "jobrt-init", 0, 0, 0);
     if (c->netns && loopback_up(&e))
-        fail_exit(c, &e);
-    if (c->proxy_fd >= 0)
-        pass_listener(c);
-    if (build_root(c, &e))
-        fail_exit(c, &e);
-    pid_t task = fork();
+        jr_sb_child_fail(c, &e);
+    if (build_base(c, &e))
+        jr_sb_child_fail(c, &e);
+
+    /* Ready: all that is left depends on the task. */
+    if (receive_task(c, &m, fds, &nfds, &o, &e)) {
+        if (e.stage[0])
+            jr_sb_child_fail(c, &e);
+        _exit(125); /* the helper let this sandbox go unused */
+    }
+    t.o = &o;
+    if (sethostname(o.hostname, strlen(o.hostname)))
+        jr_sb_child_fail(c, (jr_sb_fail(&e, "hostname", errno, "%s", o.hostname), &e));
+    if (c->proxy_fd >= 0 && o.network == JR_SB_NET_ALLOW)
+        pass_listener(&t);
+    else if (c->proxy_fd >= 0)
+        close(c->proxy_fd);
+    if (finish_root(&t, fds + 2, m.is_dir, &e))
+        jr_sb_child_fail(c, &e);
+    if (dup2(fds[0], 1) < 0 || dup2(fds[1], 2) < 0)
+        jr_sb_child_fail(c, (jr_sb_fail(&e, "stdio", errno, "the task's output"), &e));
+    for (int i = 0; i < nfds; i++)
+        close(fds[i]);
+    jr_sb_build_env(&o, envp, &t.path, proxy_kv);
+    t.envp = (char *const *)envp;
+    /* The task shares our memory until its exec, as with vfork, and we
+     * wait meanwhile: a copy of our pages (and the faults on them that
+     * follow) costs more than the rest of the sandbox's start on a VM.
+     * Its stack is this buffer, in our frame, which stays until we exit. */
+    _Alignas(16) char task_stack[TASK_STACK];
+    pid_t task = clone(jr_sb_task_main, task_stack + sizeof(task_stack),
+                       CLONE_VM | CLONE_VFORK | SIGCHLD, (void *)&t);
     if (task < 0)
-        fail_exit(c, (jr_sb_fail(&e, "fork", errno, "the task"), &e));
-    if (task == 0)
-        run_task(c);
-    be_init(c, task);
+        jr_sb_child_fail(c, (jr_sb_fail(&e, "fork", errno, "the task"), &e));
+    be_init(&t, task);
 }

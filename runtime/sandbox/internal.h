@@ -19,6 +19,8 @@ struct jr_sb_err {
     char detail[200];
 };
 
+struct jr_sb_box;
+
 /* The contiguous block of the process's argv and environ strings, which
  * becomes pid 1's process title. */
 size_t jr_sb_title_area(int argc, char **argv, char **start);
@@ -42,9 +44,31 @@ int jr_sb_host_init(struct jr_sb_host *h, struct jr_sb_err *e);
 void jr_sb_host_free(struct jr_sb_host *h);
 
 /* jr_sandbox_main's work, with the memory that becomes pid 1's process
- * title and what is known of the host (NULL: learn it now). */
+ * title, what is known of the host (NULL: learn it now) and a warm
+ * sandbox (NULL: none; used if it fits the task, else discarded). */
 int jr_sandbox_run(int argc, char **argv, char *title, size_t title_len,
-                   const struct jr_sb_host *host);
+                   const struct jr_sb_host *host, struct jr_sb_box *warm);
+
+/* ---- warm.c: the sandbox server's helpers ---- */
+struct jr_sbs_req;
+/* All len bytes from fd: 0, or -1 at EOF or on an error. */
+int jr_sb_read_full(int fd, void *buf, size_t len);
+/* The header of the next request on fd and the fds riding with it (at most
+ * 4; *nfds says how many). -1 on end of file or a broken stream. */
+int jr_sb_recv_req(int fd, struct jr_sbs_req *r, int fds[4], int *nfds);
+/* Runs a start request (fds: gate, stdout, stderr, status; words: len
+ * bytes) as `jobrt sandbox` would, in warm if it fits. cold: a helper
+ * forked for it from the server (fresh signal state and session, every
+ * other fd closed); else a warm one, whose sandbox's fds stay. */
+_Noreturn void jr_sb_helper_main(const int fds[4], char *words, uint32_t len, int cold,
+                                 char *argv0, char *title, size_t title_len,
+                                 const struct jr_sb_host *host, struct jr_sb_box *warm);
+/* Prepares a box (image host, network namespace, the cgroup parent) while
+ * no task is known, then serves the one start request the server forwards
+ * on sock (server.h's wire) as a forked helper would, or ends (its box
+ * discarded) when sock closes. Never returns. */
+_Noreturn void jr_sb_warm_main(int sock, const char *parent, char *argv0, char *title,
+                               size_t title_len, const struct jr_sb_host *host);
 
 /* ---- cgroups of one task (cgroup.c) ---- */
 struct jr_sb_cg {
@@ -59,8 +83,15 @@ struct jr_sb_cg_stats {
     int64_t oom_kills, pids_max; /* events counted by the kernel */
 };
 
+/* The cgroup2 leaf alone (parent/name), made before the sandbox's pid 1 is
+ * cloned into it, when its task may not be known yet (a warm sandbox's
+ * keeps its name: cgroup2 has no rename); none (and 0) when there is no
+ * writable cgroup2. 0 or -1 with e. */
+int jr_sb_cg_prepare(struct jr_sb_cg *cg, const char *parent, const char *name,
+                     const struct jr_sb_host *host, struct jr_sb_err *e);
 /* Creates the task's leaves (memory, pids, cpu, cpuacct as v1 or v2, plus a
- * cgroup2 leaf for kill/CLONE_INTO_CGROUP) and writes the limits. A role
+ * cgroup2 leaf for kill/CLONE_INTO_CGROUP: the one jr_sb_cg_prepare made,
+ * which cg holds, serves every cgroup2 role) and writes the limits. A role
  * whose hierarchy is missing or not writable is skipped unless a limit needs
  * it. Returns 0 or -1 with e; on -1 what was created is removed. */
 int jr_sb_cg_setup(struct jr_sb_cg *cg, const struct jr_sandbox_opts *o,
@@ -107,6 +138,8 @@ struct jr_sb_mount {
 struct jr_sb_plan {
     struct jr_sb_mount m[JR_SB_MAX_MOUNTS];
     int n;
+    int nimage;                  /* m[0..nimage) is the image; the task's
+                                  * binds follow */
     int layer_fd[JR_SB_MAX_LAYERS]; /* --layer clones, bottom first */
     int nlayers;
     int dev_fd[JR_SB_NDEV];      /* host char devices, bound into /dev */
@@ -114,9 +147,16 @@ struct jr_sb_plan {
 
 extern const char *const jr_sb_dev_names[JR_SB_NDEV];
 
-/* Resolves the image and the binds as the host sees them (so sources the
- * task's uids cannot reach still bind). Returns 0 or -1 with e. */
-int jr_sb_plan_build(struct jr_sb_plan *p, const struct jr_sandbox_opts *o,
+/* Empties p (n and fds; the entries are written as they are used). */
+void jr_sb_plan_init(struct jr_sb_plan *p);
+/* Resolves the image ("host" or a root folder; or, given nlayers, the
+ * layers the child stacks with overlayfs) and the devices as the host sees
+ * them (so sources the task's uids cannot reach still bind). 0 or -1 with
+ * e. */
+int jr_sb_plan_image(struct jr_sb_plan *p, const char *image, const char *const *layers,
+                     int nlayers, struct jr_sb_err *e);
+/* Appends the task's binds (o->binds, in order). 0 or -1 with e. */
+int jr_sb_plan_binds(struct jr_sb_plan *p, const struct jr_sandbox_opts *o,
                      struct jr_sb_err *e);
 void jr_sb_plan_close(struct jr_sb_plan *p);
 
@@ -223,22 +263,47 @@ int jr_sb_shim_acked(struct jr_sb_shim *sh, int64_t ms);
 void jr_sb_shim_close(struct jr_sb_shim *sh);
 
 /* ---- the child (child.c) ---- */
+#define JR_SB_CHILD_CLOSE 16
 struct jr_sb_child {
-    const struct jr_sandbox_opts *o;
-    const struct jr_sb_plan *plan;
+    const struct jr_sandbox_opts *o; /* set by pid 1 once its task came */
+    const struct jr_sb_plan *plan;   /* the image's part */
     const struct sock_fprog *filter; /* NULL: no seccomp */
-    char *const *envp;
+    char *const *envp;           /* set by pid 1 with o */
     const char *path;            /* the sandbox's PATH, for the exec search */
     int sync_fd, err_fd, status_fd;
-    int close_fds[12];           /* the parent's ends and fds: closed first */
+    int task_fd;                 /* where the task comes (box.c's message) */
+    int close_fds[JR_SB_CHILD_CLOSE]; /* the parent's ends and fds: closed first */
     int nclose;
     int netns;
-    int proxy_fd;                /* allow: where the listener goes, else -1 */
+    int proxy_fd;                /* netns: where an allow listener goes, else -1 */
     int rootless;                /* 1: only our own uid is mapped */
     int cap_last;
     char *title;                 /* the helper's argv+environ strings, which */
     size_t title_len;            /* init blanks so the task cannot read them */
 };
+
+/* What pid 1 is sent when its task starts (then the words, len bytes:
+ * the helper's options after "sandbox", each NUL-terminated, which pid 1
+ * parses as the helper did). Rides with fds: the task's stdout and
+ * stderr, then one detached mount per bind. */
+struct jr_sb_task_msg {
+    uint32_t len;
+    uint32_t nbinds;
+    unsigned char is_dir[JR_SB_MAX_BINDS];
+};
+
+/* Writes e on the child's error pipe and exits 126 (pid 1, or the task
+ * before its exec). */
+_Noreturn void jr_sb_child_fail(const struct jr_sb_child *c, struct jr_sb_err *e);
+/* The task's clone entry (task.c), c its jr_sb_child with o, envp and path
+ * set: drops every privilege, installs seccomp and execs; never returns. */
+int jr_sb_task_main(void *c);
+
+/* The sandbox's environment: the user's entries, plus PATH and HOME unless
+ * given, and for network allow the proxy variables (unless given). envp
+ * has room for JR_SB_MAX_ENV + 9; proxy_kv holds their text. */
+void jr_sb_build_env(const struct jr_sandbox_opts *o, const char **envp,
+                     const char **path, char (*proxy_kv)[48]);
 
 /* What pid 1 sends on status_fd once the main task is reaped and every
  * other process of the namespace is killed and reaped: nothing of the task
@@ -252,10 +317,55 @@ struct jr_sb_report {
 };
 
 /* Runs in the clone3 child (pid 1 of the new namespaces): waits for the
- * parent, builds the root, forks the task and becomes its init. Reports
- * setup failures as a jr_sb_err on err_fd and, when the main task ends, a
+ * parent, builds the root from the image and pivots into it, then waits
+ * for its task on task_fd (a jr_sb_task_msg), mounts the task's binds,
+ * /tmp and /dev/shm, starts the task and becomes its init. Reports setup
+ * failures as a jr_sb_err on err_fd and, when the main task ends, a
  * jr_sb_report on status_fd. Never returns. */
 _Noreturn void jr_sb_child_main(const struct jr_sb_child *c);
+
+/* ---- a prepared sandbox (box.c) ---- */
+/* Everything of a sandbox that does not depend on its task, made ahead:
+ * the image's mounts, the cgroup2 leaf, pid 1 cloned into the namespaces
+ * with its ids mapped, its root built, waiting for its task. The sandbox
+ * server keeps a few warm (warm.c); a helper without one prepares its own
+ * once it knows its task. */
+struct jr_sb_box {
+    struct jr_sb_plan *plan;     /* the image's mounts; the task's binds are
+                                  * appended */
+    struct jr_sb_cg cg;          /* the cgroup2 leaf, if one could be made */
+    const char *image;           /* as --image names it */
+    const char *const *layers;   /* as --layer names them (nlayers) */
+    int nlayers;
+    char parent[128];            /* the cgroup parent */
+    int netns;
+    pid_t pid;                   /* pid 1 (0: none) */
+    int pidfd, err_r, status_r;  /* pid 1's pidfd, setup-error and report pipes */
+    int task_w;                  /* where its task is sent */
+    int proxy_r;                 /* netns: where an allow listener comes */
+    int into_cgroup;             /* cloned into the cgroup2 leaf */
+};
+
+/* Prepares b for image, or its layers (nlayers; the strings must outlive
+ * b), and a network namespace when netns, in the cgroup2 leaf
+ * parent/name; close_fds (n) are the caller's fds pid 1 must not keep. 0
+ * or -1 with e (b is then empty). */
+int jr_sb_box_prepare(struct jr_sb_box *b, const char *image, const char *const *layers,
+                      int nlayers, int netns, const char *parent, const char *name,
+                      const struct jr_sb_host *host, char *title, size_t title_len,
+                      const int *close_fds, int n, struct jr_sb_err *e);
+/* Whether b serves a task with options o (same image or layers, network
+ * namespace and cgroup parent, and its pid 1 has not failed). */
+int jr_sb_box_fits(const struct jr_sb_box *b, const struct jr_sandbox_opts *o);
+/* Sends pid 1 its task: the words (len bytes; see jr_sb_task_msg), the
+ * task's stdout and stderr and the plan's binds. 0 or -1 with e. */
+int jr_sb_box_start(struct jr_sb_box *b, const char *words, size_t len, int out, int err,
+                    struct jr_sb_err *e);
+/* Kills and reaps pid 1, removes the leaf, closes everything: b is empty. */
+void jr_sb_box_discard(struct jr_sb_box *b);
+/* Closes the fds b still holds and frees its plan, leaving its pid 1 and
+ * cgroup to whoever took them. */
+void jr_sb_box_close(struct jr_sb_box *b);
 
 /* ---- the supervising parent's watch over one task (supervise.c) ---- */
 /* Why the supervisor stopped the task (the first reason is reported). */

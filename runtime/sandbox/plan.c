@@ -132,29 +132,32 @@ done:
     return rc;
 }
 
-int jr_sb_plan_build(struct jr_sb_plan *p, const struct jr_sandbox_opts *o,
-                     struct jr_sb_err *e)
+void jr_sb_plan_init(struct jr_sb_plan *p)
 {
-    int host = strcmp(o->image, "host") == 0;
-    memset(p, 0, sizeof(*p));
+    /* Only the entries used are written: the plan is large (84 KiB) and a
+     * page touched here is a page fault, and a page each clone copies. */
+    p->n = p->nimage = 0;
     for (int i = 0; i < JR_SB_NDEV; i++)
         p->dev_fd[i] = -1;
+    p->nlayers = 0;
+}
+
+int jr_sb_plan_image(struct jr_sb_plan *p, const char *image, const char *const *layers,
+                     int nlayers, struct jr_sb_err *e)
+{
+    int host = strcmp(image, "host") == 0;
     /* Layers: the child stacks them with overlayfs as the root. */
-    for (int i = 0; i < o->nlayers; i++) {
-        p->layer_fd[i] = clone_tree(o->layers[i], MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+    for (int i = 0; i < nlayers; i++) {
+        p->layer_fd[i] = clone_tree(layers[i], MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
                                     MOUNT_ATTR_NODEV);
         if (p->layer_fd[i] < 0) {
-            jr_sb_fail(e, "image", errno, "open_tree %s", o->layers[i]);
+            jr_sb_fail(e, "image", errno, "open_tree %s", layers[i]);
             goto fail;
         }
         p->nlayers = i + 1;
     }
-    if (!o->nlayers && add_image(p, host ? "/" : o->image, host, e))
+    if (!nlayers && add_image(p, host ? "/" : image, host, e))
         goto fail;
-    for (int i = 0; i < o->nbinds; i++)
-        if (add_bind(p, o->binds[i].src, o->binds[i].dst, o->binds[i].rw,
-                     o->binds[i].rw ? "bind_rw" : "bind_ro", e))
-            goto fail;
     for (int i = 0; i < JR_SB_NDEV; i++) {
         char path[32];
         snprintf(path, sizeof(path), "/dev/%s", jr_sb_dev_names[i]);
@@ -164,10 +167,21 @@ int jr_sb_plan_build(struct jr_sb_plan *p, const struct jr_sandbox_opts *o,
             goto fail;
         }
     }
+    p->nimage = p->n;
     return 0;
 fail:
     jr_sb_plan_close(p);
     return -1;
+}
+
+int jr_sb_plan_binds(struct jr_sb_plan *p, const struct jr_sandbox_opts *o,
+                     struct jr_sb_err *e)
+{
+    for (int i = 0; i < o->nbinds; i++)
+        if (add_bind(p, o->binds[i].src, o->binds[i].dst, o->binds[i].rw,
+                     o->binds[i].rw ? "bind_rw" : "bind_ro", e))
+            return -1;
+    return 0;
 }
 
 void jr_sb_plan_close(struct jr_sb_plan *p)
@@ -181,7 +195,7 @@ void jr_sb_plan_close(struct jr_sb_plan *p)
     for (int i = 0; i < p->nlayers; i++)
         close(p->layer_fd[i]);
     p->nlayers = 0;
-    p->n = 0;
+    p->n = p->nimage = 0;
     for (int i = 0; i < JR_SB_NDEV; i++)
         p->dev_fd[i] = -1;
 }

@@ -1,7 +1,8 @@
-/* `jobrt sandbox`: the supervising parent. It prepares everything before the
- * clone (seccomp BPF, mount plan, cgroups), clones the namespaced child,
- * maps its ids, has supervise.c watch it, and reports the outcome as one
- * JSON line on the status fd, or with --spool through the shim (to the
+/* `jobrt sandbox`: the supervising parent. It takes a warm sandbox (made
+ * before its task was known, box.c) when one fits, or prepares its own,
+ * adds the task's binds and cgroups, sends pid 1 its task once the gate
+ * opens, has supervise.c watch it, and reports the outcome as one JSON
+ * line on the status fd, or with --spool through the shim (to the
  * attached daemon, or kept in the spool; shim.c). */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,85 +25,12 @@
 
 #include "sandbox/internal.h"
 
-#define HOST_ID_BASE 100000  /* ns id 0 = host 100000 when we are root */
 #define ACK_WAIT_MS 10000    /* a daemon's 'k' for the outcome: then it is
                               * its to keep (its commit comes first) */
-#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
-
-static int env_has(const struct jr_sandbox_opts *o, const char *kv)
-{
-    size_t k = strcspn(kv, "=") + 1;
-    for (int i = 0; i < o->nenv; i++)
-        if (strncmp(o->env[i], kv, k) == 0)
-            return 1;
-    return 0;
-}
-
-/* envp: the user's entries, plus PATH and HOME unless given, and for
- * network allow the proxy variables (unless given). proxy_kv holds their
- * text: 4 * 48 bytes. */
-static void build_env(const struct jr_sandbox_opts *o, const char **envp,
-                      const char **path, char (*proxy_kv)[48])
-{
-    int n = 0, has_path = 0, has_home = 0;
-    *path = DEFAULT_PATH;
-    for (int i = 0; i < o->nenv; i++) {
-        if (strncmp(o->env[i], "PATH=", 5) == 0) {
-            has_path = 1;
-            *path = o->env[i] + 5;
-        }
-        has_home |= strncmp(o->env[i], "HOME=", 5) == 0;
-        envp[n++] = o->env[i];
-    }
-    if (!has_path)
-        envp[n++] = "PATH=" DEFAULT_PATH;
-    if (!has_home)
-        envp[n++] = "HOME=/tmp";
-    if (o->network == JR_SB_NET_ALLOW) {
-        static const char *const names[] = {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy",
-                                            "https_proxy"};
-        for (int i = 0; i < 4; i++) {
-            snprintf(proxy_kv[i], 48, "%s=http://127.0.0.1:%d", names[i], o->proxy_port);
-            if (!env_has(o, proxy_kv[i]))
-                envp[n++] = proxy_kv[i];
-        }
-        if (!env_has(o, "NO_PROXY="))
-            envp[n++] = "NO_PROXY=localhost,127.0.0.1";
-        if (!env_has(o, "no_proxy="))
-            envp[n++] = "no_proxy=localhost,127.0.0.1";
-    }
-    envp[n] = NULL;
-}
-
-static int write_map(pid_t pid, const char *file, const char *text,
-                     struct jr_sb_err *e)
-{
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
-    if (jr_sb_write_file(path, text))
-        return jr_sb_fail(e, "uid_map", errno, "%s", path);
-    return 0;
-}
-
-static int map_ids(pid_t pid, int rootless, struct jr_sb_err *e)
-{
-    char map[64];
-    if (!rootless) {
-        snprintf(map, sizeof(map), "0 %d 65536\n", HOST_ID_BASE);
-        return write_map(pid, "uid_map", map, e) || write_map(pid, "gid_map", map, e) ? -1 : 0;
-    }
-    if (write_map(pid, "setgroups", "deny", e))
-        return -1;
-    snprintf(map, sizeof(map), "0 %d 1\n", (int)geteuid());
-    if (write_map(pid, "uid_map", map, e))
-        return -1;
-    snprintf(map, sizeof(map), "0 %d 1\n", (int)getegid());
-    return write_map(pid, "gid_map", map, e);
-}
 
 static void setup_error(struct jr_sandbox_outcome *oc, const struct jr_sb_err *e)
 {
@@ -139,17 +67,6 @@ static int wait_gate(int fd, int sigfd)
         if (got >= 3)
             return memcmp(buf, "go\n", 3) == 0 ? 0 : -1;
     }
-}
-
-static pid_t clone_child(struct clone_args *args, int *into_cgroup)
-{
-    pid_t pid = (pid_t)syscall(SYS_clone3, args, sizeof(*args));
-    if (pid < 0 && (args->flags & CLONE_INTO_CGROUP)) {
-        args->flags &= ~(uint64_t)CLONE_INTO_CGROUP; /* join by cgroup.procs */
-        pid = (pid_t)syscall(SYS_clone3, args, sizeof(*args));
-    }
-    *into_cgroup = (args->flags & CLONE_INTO_CGROUP) != 0;
-    return pid;
 }
 
 size_t jr_sb_title_area(int argc, char **argv, char **start)
@@ -242,29 +159,48 @@ static void report_early(struct jr_sb_sup *s, struct jr_sandbox_outcome *oc, int
     }
 }
 
-/* Sets *emitted to 1 when the outcome went out, -1 when it could not. */
-static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
-                char *title, size_t title_len, const struct jr_sb_host *host,
-                int *emitted)
+/* The options' words as pid 1 gets them, each NUL-terminated (taken before
+ * they are parsed: parsing cuts binds at their ':'): *len bytes, or NULL. */
+static char *join_words(int n, char **words, size_t *len)
+{
+    char *buf, *p;
+    *len = 0;
+    for (int i = 0; i < n; i++)
+        *len += strlen(words[i]) + 1;
+    if (*len == 0 || !(buf = malloc(*len)))
+        return NULL;
+    p = buf;
+    for (int i = 0; i < n; i++) {
+        size_t l = strlen(words[i]) + 1;
+        memcpy(p, words[i], l);
+        p += l;
+    }
+    return buf;
+}
+
+/* Sets *emitted to 1 when the outcome went out, -1 when it could not. warm:
+ * a sandbox prepared ahead (taken if it fits, else discarded), or NULL. */
+static void run(const struct jr_sandbox_opts *o, const char *wbuf, size_t wlen,
+                struct jr_sandbox_outcome *oc, char *title, size_t title_len,
+                const struct jr_sb_host *host, struct jr_sb_box *warm, int *emitted)
 {
     struct jr_sb_sup s;
     struct jr_sb_err e;
-    struct jr_sb_plan *plan = calloc(1, sizeof(*plan));
-    const char *envp[JR_SB_MAX_ENV + 9], *path;
-    char name[64], proxy_kv[4][48];
-    int sync_p[2] = {-1, -1}, err_p[2] = {-1, -1}, status_p[2] = {-1, -1};
-    int proxy_p[2] = {-1, -1};
+    struct jr_sb_box box;
+    char name[64];
     struct jr_sb_proxy proxy;
     struct jr_sb_shim shim;
     struct jr_sb_spool spool;
-    int out_w[JR_SB_SPOOL_IN] = {-1, -1, -1}, null = -1;
-    int cgfd = -1, into_cgroup = 0, rootless = geteuid() != 0, image_lock = -1;
+    int out_w[JR_SB_SPOOL_IN] = {-1, -1, -1}, null = -1, pid1_live = 0;
+    int rootless = geteuid() != 0, image_lock = -1;
     int netns = o->network != JR_SB_NET_FULL; /* allow fails closed to none */
     sigset_t sigs;
     siginfo_t si;
 
     memset(&s, 0, sizeof(s));
     memset(&e, 0, sizeof(e));
+    memset(&box, 0, sizeof(box));
+    box.pidfd = box.err_r = box.status_r = box.task_w = box.proxy_r = -1;
     /* A gone reader (a daemon that died) is an error to handle, never our
      * end: the task gets every signal back at its exec. */
     signal(SIGPIPE, SIG_IGN);
@@ -277,9 +213,10 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
     if (o->spool) {
         if (jr_sb_shim_open(&shim, o, &e)) {
             jr_sb_shim_close(&shim);
+            if (warm)
+                jr_sb_box_discard(warm);
             setup_error(oc, &e);
             *emitted = emit(o->status_fd, oc) == 0 ? 1 : -1;
-            free(plan);
             return;
         }
         s.shim = &shim;
@@ -287,12 +224,6 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
             goto fail;
         s.spool = &spool;
     }
-    if (!plan) {
-        jr_sb_fail(&e, "memory", ENOMEM, "mount plan");
-        goto fail;
-    }
-    for (int i = 0; i < JR_SB_NDEV; i++)
-        plan->dev_fd[i] = -1;
     oc->layers = 1u << JR_SB_USERNS | 1u << JR_SB_MOUNTNS | 1u << JR_SB_PIDNS |
                  1u << JR_SB_IPCNS | 1u << JR_SB_UTSNS | 1u << JR_SB_CGROUPNS |
                  (netns ? 1u << JR_SB_NETNS : 0) | 1u << JR_SB_PIVOT_ROOT |
@@ -313,7 +244,10 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
         jr_sb_fail(&e, "signalfd", errno, "signalfd");
         goto fail;
     }
-    build_env(o, envp, &path, proxy_kv);
+    if (!wbuf) {
+        jr_sb_fail(&e, "memory", ENOMEM, "the options");
+        goto fail;
+    }
     /* The image store's use lock: held for our whole life (close-on-exec,
      * and pid 1 closes its copy), so the image is not removed under the
      * task; an image removed before we got here is gone for good. */
@@ -328,31 +262,43 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
             goto fail;
         }
     }
-    if (jr_sb_plan_build(plan, o, &e))
+    /* The sandbox: the warm one if it fits, else one of its own. */
+    if (warm && jr_sb_box_fits(warm, o)) {
+        box = *warm;
+    } else {
+        int keep[] = {s.sigfd, s.shim ? shim.conn : o->status_fd, s.shim ? shim.lfd : -1,
+                      o->gate_fd, image_lock};
+        if (warm)
+            jr_sb_box_discard(warm);
+        if (jr_sb_box_prepare(&box, o->image, o->layers, o->nlayers, netns, o->cgroup_parent,
+                              name, host, title, title_len, keep, 5, &e))
+            goto fail;
+    }
+    if (warm)
+        warm->pid = 0; /* b's now, or gone */
+    /* pid 1 and its cgroup are the supervisor's from here. */
+    pid1_live = 1;
+    s.pid = box.pid;
+    s.pidfd = box.pidfd;
+    s.err_r = box.err_r;
+    s.status_r = box.status_r;
+    box.pidfd = box.err_r = box.status_r = -1;
+    s.cg = box.cg;
+    s.have_cg = 1;
+    if (jr_sb_plan_binds(box.plan, o, &e))
         goto fail;
     for (int i = 0; !rootless && i < o->nbinds; i++) {
-        uid_t id = (uid_t)(HOST_ID_BASE + o->uid);
-        gid_t gid = (gid_t)(HOST_ID_BASE + o->gid);
+        uid_t id = (uid_t)(100000 + o->uid); /* box.c's mapping of o->uid */
+        gid_t gid = (gid_t)(100000 + o->gid);
         if (o->binds[i].rw && chown(o->binds[i].src, id, gid)) {
             jr_sb_fail(&e, "bind_rw", errno, "chown %s", o->binds[i].src);
             goto fail;
         }
     }
-    if (jr_sb_cg_setup(&s.cg, o, name, host, &e))
+    if (jr_sb_cg_setup(&s.cg, o, name, host, &e) ||
+        jr_sb_cg_join(&s.cg, s.pid, box.into_cgroup, &e))
         goto fail;
-    s.have_cg = 1;
     oc->layers |= s.cg.layers;
-    if (pipe2(sync_p, O_CLOEXEC) || pipe2(err_p, O_CLOEXEC) || pipe2(status_p, O_CLOEXEC)) {
-        jr_sb_fail(&e, "pipe", errno, "pipes");
-        goto fail;
-    }
-    /* allow: pid 1 passes the proxy's listener back on this pair. */
-    if (o->network == JR_SB_NET_ALLOW &&
-        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, proxy_p)) {
-        jr_sb_fail(&e, "proxy", errno, "socketpair");
-        goto fail;
-    }
-    cgfd = jr_sb_cg_v2_fd(&s.cg);
     if (o->gate_fd >= 0) {
         int go = wait_gate(o->gate_fd, s.sigfd);
         close(o->gate_fd);
@@ -365,44 +311,18 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
         s.t0 = jr_sb_now_ms(); /* the timeout and wall time count from here */
     }
 
-    /* The task writes its output to us, and we to the spool: stdout and
-     * stderr are the pipes' write ends until the clone has its copies. */
+    /* The task writes its output to us, and we to the spool. */
     if (s.spool) {
         if ((null = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0 ||
-            jr_sb_spool_pipes(&spool, out_w, &e) || dup2(out_w[0], 1) < 0 ||
-            dup2(out_w[1], 2) < 0) {
+            jr_sb_spool_pipes(&spool, out_w, &e)) {
             if (!e.stage[0])
                 jr_sb_fail(&e, "spool", errno, "the task's output");
             goto fail;
         }
     }
-    struct jr_sb_child c = {
-        .o = o, .plan = plan, .filter = &host->filter, .envp = (char *const *)envp,
-        .path = path, .sync_fd = sync_p[0], .err_fd = err_p[1],
-        .status_fd = status_p[1], .netns = netns, .rootless = rootless,
-        .proxy_fd = proxy_p[1], .cap_last = host->cap_last,
-        .close_fds = {sync_p[1], err_p[0], status_p[0], s.sigfd, proxy_p[0], cgfd,
-                      s.shim ? shim.conn : o->status_fd, s.shim ? shim.lfd : -1,
-                      spool.in[0], spool.in[1], spool.in[2], out_w[2]},
-        .nclose = 12,
-    };
-    c.title = title;
-    c.title_len = title_len;
-    struct clone_args args;
-    memset(&args, 0, sizeof(args));
-    args.flags = CLONE_PIDFD | CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID |
-                 CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP |
-                 (netns ? CLONE_NEWNET : 0) | (cgfd >= 0 ? CLONE_INTO_CGROUP : 0);
-    args.pidfd = (uint64_t)(uintptr_t)&s.pidfd;
-    args.exit_signal = SIGCHLD;
-    args.cgroup = cgfd >= 0 ? (uint64_t)cgfd : 0;
-    s.pid = clone_child(&args, &into_cgroup);
-    if (s.pid == 0)
-        jr_sb_child_main(&c);
-    if (s.pid < 0) {
-        jr_sb_fail(&e, "clone", errno, "clone3");
+    if (jr_sb_box_start(&box, wbuf, wlen, s.spool ? out_w[0] : 1, s.spool ? out_w[1] : 2,
+                        &e))
         goto fail;
-    }
     if (s.spool) {
         /* The end of the task's output is the end of its copies; our own
          * messages (the proxy's) still reach the spool, as stderr. */
@@ -413,29 +333,11 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
             out_w[k] = -1;
         }
     }
-    close(sync_p[0]);
-    close(err_p[1]);
-    close(status_p[1]);
-    sync_p[0] = err_p[1] = status_p[1] = -1;
-    s.err_r = err_p[0];
-    s.status_r = status_p[0];
-    err_p[0] = status_p[0] = -1;
-    if (proxy_p[0] >= 0) {
-        close(proxy_p[1]);
-        jr_sb_proxy_init(&proxy, o, proxy_p[0]);
-        proxy_p[0] = proxy_p[1] = -1;
+    if (box.proxy_r >= 0 && o->network == JR_SB_NET_ALLOW) {
+        jr_sb_proxy_init(&proxy, o, box.proxy_r);
+        box.proxy_r = -1;
         s.proxy = &proxy;
     }
-    if (map_ids(s.pid, rootless, &e) || jr_sb_cg_join(&s.cg, s.pid, into_cgroup, &e) ||
-        write(sync_p[1], "g", 1) != 1) {
-        if (!e.stage[0])
-            jr_sb_fail(&e, "sync", errno, "releasing the child");
-        jr_sb_hard_kill(&s);
-        syscall(SYS_waitid, P_PIDFD, s.pidfd, &si, WEXITED, NULL);
-        goto fail;
-    }
-    close(sync_p[1]);
-    sync_p[1] = -1;
 
     memset(&si, 0, sizeof(si));
     if (jr_sb_supervise(&s, &si)) {
@@ -446,10 +348,16 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
     } else {
         jr_sb_classify(&s, &si, oc);
     }
+    pid1_live = 0;
     goto done;
 fail:
     setup_error(oc, &e);
 done:
+    if (pid1_live) { /* it never ran a task: it goes */
+        jr_sb_hard_kill(&s);
+        while (syscall(SYS_waitid, P_PIDFD, s.pidfd, &si, WEXITED, NULL) && errno == EINTR)
+            ;
+    }
     if (out_w[0] >= 0) { /* no task: our own copies would keep its output open */
         for (int fd = 1; fd <= 2; fd++)
             if (null < 0 || dup2(null, fd) < 0)
@@ -470,15 +378,12 @@ done:
     settle(&s);
     if (s.proxy)
         jr_sb_proxy_close(s.proxy);
-    int fds[] = {sync_p[0], sync_p[1], err_p[0], err_p[1], status_p[0], status_p[1],
-                 proxy_p[0], proxy_p[1], s.err_r, s.status_r, s.pidfd, s.sigfd, cgfd,
-                 out_w[0], out_w[1], out_w[2], null, image_lock};
+    jr_sb_box_close(&box);
+    int fds[] = {s.err_r, s.status_r, s.pidfd, s.sigfd, out_w[0], out_w[1], out_w[2], null,
+                 image_lock};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
         if (fds[i] >= 0)
             close(fds[i]);
-    if (plan)
-        jr_sb_plan_close(plan);
-    free(plan);
 }
 
 /* 0 when the whole line went out. */
@@ -502,11 +407,12 @@ int jr_sandbox_main(int argc, char **argv)
     char *title;
     size_t title_len = jr_sb_title_area(argc, argv, &title);
 
-    return jr_sandbox_run(argc, argv, title, title_len, NULL);
+    return jr_sandbox_run(argc, argv, title, title_len, NULL, NULL);
 }
 
-int jr_sandbox_run(int argc, char **argv, char *title, size_t title_len,
-                   const struct jr_sb_host *host)
+static int sandbox_run(int argc, char **argv, char *title, size_t title_len,
+                       const struct jr_sb_host *host, struct jr_sb_box *warm,
+                       const char *wbuf, size_t wlen)
 {
     struct jr_sb_host own;
     struct jr_sandbox_opts o;
@@ -552,8 +458,21 @@ int jr_sandbox_run(int argc, char **argv, char *title, size_t title_len,
         }
         host = &own;
     }
-    run(&o, &oc, title, title_len, host, &emitted);
+    run(&o, wbuf, wlen, &oc, title, title_len, host, warm, &emitted);
     if (host == &own)
         jr_sb_host_free(&own);
     return emitted > 0 ? 0 : 1;
+}
+
+int jr_sandbox_run(int argc, char **argv, char *title, size_t title_len,
+                   const struct jr_sb_host *host, struct jr_sb_box *warm)
+{
+    size_t wlen = 0;
+    char *wbuf = join_words(argc - 2, argv + 2, &wlen);
+    int rc = sandbox_run(argc, argv, title, title_len, host, warm, wbuf, wlen);
+
+    if (warm && warm->pid > 0) /* not taken (the options were wrong) */
+        jr_sb_box_discard(warm);
+    free(wbuf);
+    return rc;
 }

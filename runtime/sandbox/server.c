@@ -1,5 +1,8 @@
 /* `jobrt sandbox-server`: one long-lived process, spawned by the daemon,
- * that forks a sandbox helper per task attempt. Spawning the helper from
+ * that forks a sandbox helper per task attempt, ahead of it where it can:
+ * a few warm helpers (warm.c) wait with their sandbox prepared, and a
+ * start request goes to the oldest, its replacement forked once no
+ * request waits. Spawning the helper from
  * the daemon cost a fork of the daemon's whole address space, an exec and
  * the dynamic loader's start-up (which, in a VM, traps on cpuid) for every
  * task; a fork of this small process costs a fraction of that. A helper
@@ -31,6 +34,8 @@
 #include "sandbox/server.h"
 
 #define MAX_HELPERS 4096
+#define MAX_WARM 16
+#define DEFAULT_WARM 2
 
 struct server {
     int ctl, events, sigfd;
@@ -39,8 +44,15 @@ struct server {
     size_t title_len;
     const struct jr_sb_host *host; /* NULL: each helper learns it (and
                                     * reports why it could not) */
+    const char *parent;          /* the cgroup parent (warm sandboxes') */
     pid_t helpers[MAX_HELPERS];  /* forked and not yet reaped */
     int n;
+    struct {
+        pid_t pid;
+        int sock;                /* where its start request goes */
+    } warm[MAX_WARM];            /* warm helpers without a task, oldest first */
+    int nwarm, want;             /* how many there are, should be */
+    int refill_failed;           /* stop refilling until the next start */
 };
 
 /* All len bytes in (out = 0) or out (1), across short reads and writes;
@@ -59,98 +71,9 @@ static int io_full(int fd, char *p, size_t len, int out)
     return 0;
 }
 
-static int read_full(int fd, void *buf, size_t len)
-{
-    return io_full(fd, buf, len, 0);
-}
-
 static int write_full(int fd, const void *buf, size_t len)
 {
     return io_full(fd, (char *)buf, len, 1); /* only written from */
-}
-
-/* The header of the next request and the fds riding with it (at most 4;
- * *nfds says how many). -1 on end of file or a broken stream. */
-static int recv_req(int fd, struct jr_sbs_req *r, int fds[4], int *nfds)
-{
-    union {
-        char buf[CMSG_SPACE(8 * sizeof(int))];
-        struct cmsghdr align;
-    } u;
-    struct iovec iov = {r, sizeof(*r)};
-    struct msghdr m;
-    ssize_t n;
-
-    memset(&m, 0, sizeof(m));
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = u.buf;
-    m.msg_controllen = sizeof(u.buf);
-    *nfds = 0;
-    do
-        n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
-    while (n < 0 && errno == EINTR);
-    if (n <= 0)
-        return -1;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-            continue;
-        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        int got[8];
-        memcpy(got, CMSG_DATA(c), (k < 8 ? k : 8) * sizeof(int));
-        for (size_t i = 0; i < k && i < 8; i++) {
-            if (*nfds < 4)
-                fds[(*nfds)++] = got[i];
-            else
-                close(got[i]);
-        }
-    }
-    if ((m.msg_flags & MSG_CTRUNC) ||
-        ((size_t)n < sizeof(*r) && read_full(fd, (char *)r + n, sizeof(*r) - (size_t)n)))
-        return -1;
-    return 0;
-}
-
-/* The forked helper: fds 0-4 as `jobrt sandbox` expects them from the
- * daemon (stdin /dev/null, stdout, stderr, gate, status), nothing else of
- * the server's (its sockets would let a task ask for more sandboxes), the
- * signal state of a fresh process, its own session. */
-static _Noreturn void helper(const struct server *sv, const int fds[4], char *words,
-                             uint32_t len)
-{
-    int src[5] = {open("/dev/null", O_RDWR | O_CLOEXEC), fds[1], fds[2], fds[0], fds[3]};
-    int high[5], argc = 2;
-    struct sigaction dfl;
-    sigset_t none;
-    char **argv;
-
-    memset(&dfl, 0, sizeof(dfl));
-    dfl.sa_handler = SIG_DFL;
-    sigaction(SIGCHLD, &dfl, NULL);
-    sigaction(SIGPIPE, &dfl, NULL);
-    sigaction(SIGINT, &dfl, NULL);
-    sigaction(SIGHUP, &dfl, NULL);
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    setsid();
-    prctl(PR_SET_NAME, "jobrt-sandbox", 0, 0, 0);
-    /* Above every target first, so no dup2 below lands on a source. */
-    for (int i = 0; i < 5; i++)
-        if (src[i] < 0 || (high[i] = fcntl(src[i], F_DUPFD, 16)) < 0)
-            _exit(127);
-    for (int i = 0; i < 5; i++)
-        if (dup2(high[i], i) < 0)
-            _exit(127);
-    syscall(SYS_close_range, 5U, ~0U, 0U);
-    for (uint32_t i = 0; i < len; i++)
-        argc += words[i] == 0;
-    if (!(argv = calloc((size_t)argc + 1, sizeof(*argv))))
-        _exit(127);
-    argv[0] = sv->argv0;
-    argv[1] = "sandbox";
-    for (uint32_t i = 0, k = 2; i < len; i += (uint32_t)strlen(words + i) + 1)
-        argv[k++] = words + i;
-    _exit(jr_sandbox_run(argc, argv, sv->title, sv->title_len, sv->host));
 }
 
 static void reply(struct server *sv, int32_t pid)
@@ -160,29 +83,108 @@ static void reply(struct server *sv, int32_t pid)
     write_full(sv->ctl, &r, sizeof(r)); /* a gone daemon shows as EOF next */
 }
 
-/* One start request, its header read. -1: the stream is broken. */
+/* The request (its header r, words and fds) to warm helper i, which then
+ * runs it; 0, or -1 when it could not take it (it is gone). */
+static int forward(struct server *sv, int i, const struct jr_sbs_req *r, const char *words,
+                   const int fds[4])
+{
+    union {
+        char buf[CMSG_SPACE(4 * sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct iovec iov = {(void *)r, sizeof(*r)};
+    struct msghdr m;
+    ssize_t n;
+    int sock = sv->warm[i].sock;
+
+    memset(&m, 0, sizeof(m));
+    memset(&u, 0, sizeof(u));
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = u.buf;
+    m.msg_controllen = sizeof(u.buf);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(4 * sizeof(int));
+    memcpy(CMSG_DATA(c), fds, 4 * sizeof(int));
+    do
+        n = sendmsg(sock, &m, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    int ok = n >= 0 && write_full(sock, (const char *)r + n, sizeof(*r) - (size_t)n) == 0 &&
+             write_full(sock, words, r->len) == 0;
+    /* Taken or not, it is no longer waiting: one request each. */
+    close(sock);
+    for (int k = i; k + 1 < sv->nwarm; k++) /* the oldest stays first */
+        sv->warm[k] = sv->warm[k + 1];
+    sv->nwarm--;
+    return ok ? 0 : -1;
+}
+
+/* Forks a warm helper (warm.c). 0, or -1 with errno. */
+static int refill(struct server *sv)
+{
+    int sp[2];
+    pid_t pid;
+
+    if (sv->nwarm == MAX_WARM || sv->n == MAX_HELPERS) {
+        errno = EAGAIN;
+        return -1;
+    }
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp))
+        return -1;
+    if ((pid = fork()) == 0) {
+        close(sp[0]);
+        jr_sb_warm_main(sp[1], sv->parent, sv->argv0, sv->title, sv->title_len, sv->host);
+    }
+    close(sp[1]);
+    if (pid < 0) {
+        close(sp[0]);
+        return -1;
+    }
+    sv->helpers[sv->n++] = pid;
+    sv->warm[sv->nwarm].pid = pid;
+    sv->warm[sv->nwarm++].sock = sp[0];
+    return 0;
+}
+
+/* One start request, its header read. -1: the stream is broken. A warm
+ * helper takes it (the oldest: the likeliest to be ready); else one is
+ * forked for it. */
 static int start(struct server *sv, const struct jr_sbs_req *r, int fds[4], int nfds)
 {
     char *words = NULL;
     pid_t pid;
     int rc = 0;
 
+    sv->refill_failed = 0;
     if (r->len == 0 || r->len > JR_SBS_MAX_ARGS || !(words = malloc(r->len)))
         rc = -1;
-    else if (read_full(sv->ctl, words, r->len))
+    else if (jr_sb_read_full(sv->ctl, words, r->len))
         rc = -1;
     else if (nfds != 4 || words[r->len - 1] != 0)
         reply(sv, -EBADMSG);
-    else if (sv->n == MAX_HELPERS)
-        reply(sv, -EAGAIN);
-    else if ((pid = fork()) == 0)
-        helper(sv, fds, words, r->len);
-    else if (pid < 0)
-        reply(sv, -errno);
     else {
-        sv->helpers[sv->n++] = pid;
-        reply(sv, pid);
+        while (sv->nwarm > 0) {
+            pid = sv->warm[0].pid;
+            if (forward(sv, 0, r, words, fds) == 0) {
+                reply(sv, pid);
+                goto done;
+            }
+        }
+        if (sv->n == MAX_HELPERS)
+            reply(sv, -EAGAIN);
+        else if ((pid = fork()) == 0)
+            jr_sb_helper_main(fds, words, r->len, 1, sv->argv0, sv->title, sv->title_len,
+                              sv->host, NULL);
+        else if (pid < 0)
+            reply(sv, -errno);
+        else {
+            sv->helpers[sv->n++] = pid;
+            reply(sv, pid);
+        }
     }
+done:
     for (int i = 0; i < nfds; i++)
         close(fds[i]);
     free(words);
@@ -202,7 +204,7 @@ static int serve_one(struct server *sv)
     struct jr_sbs_req r;
     int fds[4], nfds;
 
-    if (recv_req(sv->ctl, &r, fds, &nfds))
+    if (jr_sb_recv_req(sv->ctl, &r, fds, &nfds))
         return -1;
     if (r.kind == JR_SBS_START)
         return start(sv, &r, fds, nfds);
@@ -235,6 +237,14 @@ static void reap(struct server *sv)
         for (int i = 0; i < sv->n; i++)
             if (sv->helpers[i] == si.si_pid)
                 sv->helpers[i] = sv->helpers[--sv->n];
+        for (int i = 0; i < sv->nwarm; i++)
+            if (sv->warm[i].pid == si.si_pid) { /* it could not wait */
+                close(sv->warm[i].sock);
+                for (int k = i; k + 1 < sv->nwarm; k++)
+                    sv->warm[k] = sv->warm[k + 1];
+                sv->nwarm--;
+                break;
+            }
         ev.pid = si.si_pid;
         ev.status = st;
         write_full(sv->events, &ev, sizeof(ev));
@@ -248,22 +258,37 @@ int jr_sandbox_server_main(int argc, char **argv)
     struct jr_sb_err e;
     struct sigaction ign;
     sigset_t chld;
-    int rc = 0;
+    int rc = 0, bad = 0;
 
     if (!sv)
         return 1;
-    if (!(argc == 2 || (argc == 4 && strcmp(argv[2], "--cgroup-parent") == 0 &&
-                        jr_sandbox_cg_valid_parent(argv[3]))) ||
-        fcntl(JR_SBS_CTL_FD, F_GETFD) < 0 || fcntl(JR_SBS_EVENTS_FD, F_GETFD) < 0) {
-        fprintf(stderr, "usage: jobrt sandbox-server [--cgroup-parent PARENT] (started by "
-                        "the daemon, with its control socket on fd 3 and events socket on "
-                        "fd 4)\n");
+    sv->parent = NULL;
+    sv->want = DEFAULT_WARM;
+    for (int i = 2; i + 1 < argc && !bad; i += 2) {
+        char *end;
+        if (strcmp(argv[i], "--cgroup-parent") == 0 && jr_sandbox_cg_valid_parent(argv[i + 1]))
+            sv->parent = argv[i + 1];
+        else if (strcmp(argv[i], "--warm") == 0 &&
+                 (sv->want = (int)strtol(argv[i + 1], &end, 10)) >= 0 &&
+                 sv->want <= MAX_WARM && !*end && end != argv[i + 1])
+            ;
+        else
+            bad = 1;
+    }
+    if (bad || argc % 2 || fcntl(JR_SBS_CTL_FD, F_GETFD) < 0 ||
+        fcntl(JR_SBS_EVENTS_FD, F_GETFD) < 0) {
+        fprintf(stderr, "usage: jobrt sandbox-server [--cgroup-parent PARENT] [--warm N] "
+                        "(started by the daemon, with its control socket on fd 3 and events "
+                        "socket on fd 4; N sandboxes, default %d, are kept prepared)\n",
+                DEFAULT_WARM);
         free(sv);
         return 2;
     }
-    if (argc == 4 && jr_sb_cg_place_self(argv[3], JR_SB_SHIM_CGROUP))
+    if (sv->parent && jr_sb_cg_place_self(sv->parent, JR_SB_SHIM_CGROUP))
         fprintf(stderr, "jobrt sandbox-server: staying in the daemon's cgroup (moving to "
-                        "%s/%s: %s)\n", argv[3], JR_SB_SHIM_CGROUP, strerror(errno));
+                        "%s/%s: %s)\n", sv->parent, JR_SB_SHIM_CGROUP, strerror(errno));
+    if (!sv->parent)
+        sv->parent = "jobrt"; /* the sandbox's default */
     sv->ctl = JR_SBS_CTL_FD;
     sv->events = JR_SBS_EVENTS_FD;
     sv->argv0 = argv[0];
@@ -292,11 +317,19 @@ int jr_sandbox_server_main(int argc, char **argv)
     }
     for (;;) {
         struct pollfd p[2] = {{sv->ctl, POLLIN, 0}, {sv->sigfd, POLLIN, 0}};
-        if (poll(p, 2, -1) < 0) {
+        /* Warm helpers are forked while no request waits. */
+        int refilling = sv->host && sv->nwarm < sv->want && !sv->refill_failed;
+        int ready = poll(p, 2, refilling ? 0 : -1);
+        if (ready < 0) {
             if (errno == EINTR)
                 continue;
             rc = 1;
             break;
+        }
+        if (ready == 0) {
+            if (refill(sv))
+                sv->refill_failed = 1;
+            continue;
         }
         if (p[1].revents & POLLIN) {
             struct signalfd_siginfo info;
@@ -307,6 +340,9 @@ int jr_sandbox_server_main(int argc, char **argv)
         if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) && serve_one(sv))
             break;
     }
+    /* The warm helpers see their sockets close, and go. */
+    for (int i = 0; i < sv->nwarm; i++)
+        close(sv->warm[i].sock);
     close(sv->sigfd);
     jr_sb_host_free(&host);
     free(sv);

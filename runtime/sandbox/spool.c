@@ -45,15 +45,19 @@ int jr_sb_spool_open(struct jr_sb_spool *sp, const char *path, int64_t cap,
     sp->cap = cap;
     sp->fd = -1; /* made at the first line: a task that prints nothing costs no file */
     sp->path = path;
-    for (int k = 0; k < JR_SB_SPOOL_IN; k++)
-        if (!(sp->line[k] = malloc(JR_SB_LINE_MAX))) {
-            jr_sb_spool_close(sp);
-            return jr_sb_fail(e, "spool", ENOMEM, "line buffers");
-        }
-    if (!(sp->out = malloc(OUT_MAX))) {
-        jr_sb_spool_close(sp);
-        return jr_sb_fail(e, "spool", ENOMEM, "line buffers");
-    }
+    (void)e; /* the buffers come with the first output (buffers()) */
+    return 0;
+}
+
+/* The buffers stream k's output needs, made at its first bytes: a task
+ * that prints nothing costs no memory (nor the page faults of touching
+ * it). 0, or -1 when out of memory (the bytes are then dropped). */
+static int buffers(struct jr_sb_spool *sp, int k)
+{
+    if (!sp->line[k] && !(sp->line[k] = malloc(JR_SB_LINE_MAX)))
+        return -1;
+    if (!sp->out && !(sp->out = malloc(OUT_MAX)))
+        return -1;
     return 0;
 }
 
@@ -151,6 +155,8 @@ int jr_sb_spool_read(struct jr_sb_spool *sp, int k)
         return 0;
     sp->outlen = 0;
     if (n > 0) {
+        if (buffers(sp, k))
+            return 0; /* out of memory: dropped, but the pipe is emptied */
         cut(sp, k, buf, (size_t)n, 0);
     } else {
         cut(sp, k, NULL, 0, 1);
