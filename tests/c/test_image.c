@@ -114,6 +114,43 @@ TEST(tar_reader)
     CHECK_STR(en.path, "dir/hello");
     jr_src_close(&src);
     free(gz.p);
+    /* zstd, in frames of 700 bytes (a frame ends inside a header), read
+     * whole: the same entries and data, and the plain bytes' hash. */
+    struct tbuf zs = zstd_of(&b, 700);
+    char want[JR_DIGEST_LEN + 1], got[JR_DIGEST_LEN + 1];
+    digest_of(b.p, b.n, want);
+    jr_src_open_mem(&src, zs.p, zs.n, 1);
+    src.plain = jr_sha256_new();
+    jr_tar_init(&t, mem_read, &src);
+    CHECK_INT(jr_tar_next(&t, &en), 1);
+    CHECK_INT(jr_tar_next(&t, &en), 1);
+    CHECK_STR(en.path, "dir/hello");
+    CHECK_INT(jr_tar_data(&t, data, sizeof data), 3);
+    CHECK(memcmp(data, "hi!", 3) == 0);
+    CHECK_INT(jr_tar_next(&t, &en), 1);
+    CHECK_STR(en.path, longname);
+    CHECK_INT(jr_tar_next(&t, &en), 1);
+    CHECK_STR(en.link, "/etc/passwd");
+    CHECK_INT(jr_tar_next(&t, &en), 0);
+    CHECK_INT(jr_src_drain(&src), 0);
+    CHECK_INT(src.plain_total, (long long)b.n);
+    jr_sha256_final(src.plain, got);
+    src.plain = NULL;
+    CHECK_STR(got, want);
+    jr_src_close(&src);
+    /* Cut inside its last frame: an error saying so, not a short tar. */
+    jr_src_open_mem(&src, zs.p, zs.n - 5, 1);
+    CHECK_INT(jr_src_drain(&src), -1);
+    CHECK(strstr(src.err, "zstd data ends early") != NULL);
+    jr_src_close(&src);
+    /* Damaged: libzstd's reason. */
+    zs.p[zs.n / 2] ^= 0x5a;
+    zs.p[zs.n / 2 + 1] ^= 0xa5;
+    jr_src_open_mem(&src, zs.p, zs.n, 1);
+    CHECK_INT(jr_src_drain(&src), -1);
+    CHECK(strncmp(src.err, "zstd", 4) == 0);
+    jr_src_close(&src);
+    free(zs.p);
     free(b.p);
 }
 

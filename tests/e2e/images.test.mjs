@@ -3,8 +3,8 @@
 // OCI layout archive and as a docker save archive, imported with `jobrt
 // images import` while the daemon runs; tasks run in it through the native
 // API (its files there, the whited-out one gone, the image's env, workdir,
-// Cmd and user applied, the host's files absent); rm refused while a task
-// uses it; malicious layers refused without touching the host; list, gc.
+// Cmd and user applied, the host's files absent); the same image with
+// zstd-compressed layers; rm refused while a task uses it; malicious layers refused without touching the host; list, gc.
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -64,6 +64,16 @@ const tests = [
       { alias: 'b', entrypoint: ['echo'], command: ['x'] }] });
     assertEq(r.status, 400);
     assert(/entrypoint is for images of the image store/.test(r.body.message), r.body.message);
+  }],
+  ['zstd-compressed layers (tar+zstd) are imported and run like gzip ones', async ({ srv, dir }) => {
+    runCommand('python3', [PY, 'oci-zstd', path.join(dir, 'zstd.tar')]);
+    const r = images(srv, 'import', path.join(dir, 'zstd.tar'), '--name', 'bb:zstd');
+    assertEq(r.status, 0, r.stderr);
+    const j = await runJob(srv, { id: 'img-zstd', tasks: [{ alias: 'a', image: 'bb:zstd', command: ['sh', '-c',
+      'cat /data/readme; test -e /etc/secret && echo SECRET-VISIBLE; ls /opt; echo "greeting=$GREETING pwd=$(pwd)"'] }] });
+    assertEq(j.state, 'succeeded', j.error || JSON.stringify(j.tasks[0]));
+    assertEq(await logsOf(srv, 'img-zstd'), ['from layer two', 'new', 'greeting=hello pwd=/data']);
+    assertEq(images(srv, 'rm', 'bb:zstd').status, 0);
   }],
   ['a task runs as the image\'s user when it names one', async ({ srv, dir }) => {
     runCommand('python3', [PY, 'oci-user', path.join(dir, 'user.tar')]);
