@@ -129,6 +129,7 @@ static int open_sandbox(const struct jr_core_opts *o, const char *data, int64_t 
         jr_log(o->loop, JR_LOG_WARN, "sandbox: cleaning cgroups a previous run left: %s",
                strerror(errno));
     memset(&so, 0, sizeof so);
+    so.log = o->loop;
     so.exe = exe;
     so.cgroup_parent = parent;
     so.network = o->sandbox.network;

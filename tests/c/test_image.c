@@ -406,6 +406,55 @@ TEST(import_copy_and_docker)
     free(l[1].p);
 }
 
+/* Installed while tasks got overlays, then opened for copies: resolve says
+ * the root is missing (it never makes it), root_make makes it once. */
+TEST(copy_made_later)
+{
+    struct tbuf l[2];
+    char arch[300], dir[300], manifest[80] = "", roots[400];
+    struct jr_image_opts cp = {0, 0, JR_IMAGE_ROOT_COPY};
+    struct jr_image_store *s = open_store("store8", JR_IMAGE_ROOT_OVERLAY, 0, 0);
+    struct jr_image_info info;
+    struct jr_image_use u;
+    struct jr_err e = {0, ""};
+    int missing = -1;
+
+    two_layers(l);
+    snprintf(arch, sizeof arch, "%s/later.tar", tmpdir);
+    write_oci_archive(arch, l, 2, "1", 0);
+    if (jr_image_import(s, arch, "later:1", &info, &e))
+        UNIT_FAIL("import: %s", e.msg);
+    CHECK_INT(jr_image_root_needed(s, "later:1", manifest, sizeof manifest, &missing, &e), 0);
+    CHECK_INT(missing, 0); /* overlays: nothing to make */
+    jr_image_store_close(s);
+    snprintf(dir, sizeof dir, "%s/store8", tmpdir);
+    CHECK_INT(jr_image_store_open(dir, &cp, &s, &e), 0);
+    CHECK_INT(jr_image_root_needed(s, "later:1", manifest, sizeof manifest, &missing, &e), 0);
+    CHECK_INT(missing, 1);
+    CHECK_STR(manifest, info.manifest);
+    CHECK_INT(jr_image_root_needed(s, "nosuch:1", manifest, sizeof manifest, &missing, &e), 0);
+    CHECK_INT(missing, 0);
+    CHECK_INT(jr_image_resolve(s, "later:1", &u, &e), 0);
+    CHECK_INT(u.root_missing, 1);
+    CHECK(u.rootfs == NULL);
+    jr_image_use_free(&u);
+    snprintf(roots, sizeof roots, "%s/images/roots", dir);
+    CHECK(!exists(roots, info.manifest + 7));
+    CHECK_INT(jr_image_root_make(s, info.manifest, &e), 0);
+    CHECK(exists(roots, info.manifest + 7));
+    CHECK_INT(jr_image_root_make(s, info.manifest, &e), 0); /* there: nothing more */
+    CHECK_INT(jr_image_resolve(s, "later:1", &u, &e), 0);
+    CHECK_INT(u.root_missing, 0);
+    CHECK(u.rootfs && exists(u.rootfs, "data/readme") && !exists(u.rootfs, "etc/secret"));
+    jr_image_use_free(&u);
+    CHECK_INT(jr_image_root_make(s, "sha256:0000000000000000000000000000000000000000000000000000000000000000", &e),
+              JR_E_NOT_FOUND);
+    CHECK(strstr(e.msg, "no image of the store") != NULL);
+    jr_image_store_close(s);
+    free(l[0].p);
+    free(l[1].p);
+}
+
 TEST(import_refusals_and_limits)
 {
     struct tbuf l[2], evil = {NULL, 0, 0};
@@ -499,6 +548,7 @@ int main(void)
     RUN(docs);
     RUN(import_oci_and_use);
     RUN(import_copy_and_docker);
+    RUN(copy_made_later);
     RUN(import_refusals_and_limits);
     RUN(blob_writer_resume);
     RUN(probe);

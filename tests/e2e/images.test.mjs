@@ -156,6 +156,53 @@ const tests = [
       await srv2.finish('the copy daemon exits 0 on SIGTERM');
     }
   }],
+  ['a merged copy still to make is made off the loop, once, while its tasks wait (Preparing)', async ({ dir }) => {
+    const srv3 = await startServer({ config: `log: {level: info}\nimages: {root: copy}\n${TEST_USERS}` });
+    try {
+      // Imported by a store that gives overlays (no -c: root auto): no merged copy yet.
+      runCommand('python3', [PY, 'big', '64', path.join(dir, 'big.tar'), path.join(dir, 'big-layers')]);
+      let r = runCommand(BIN, ['images', 'import', path.join(dir, 'big.tar'), '--name', 'bb:big', '--data-dir', srv3.data]);
+      assertEq(r.status, 0, r.stderr);
+      const roots = path.join(srv3.data, 'images', 'roots');
+      assertEq(existsSync(roots) ? readdirSync(roots) : [], []);
+      const task = (alias) => ({ alias, image: 'bb:big', command: ['sh', '-c', 'ls /data/l1 | wc -l; test -x /bin/busybox && echo busybox'] });
+      const subs = [];
+      for (const id of ['prep-1', 'prep-2']) {
+        const sub = await nativeCall(srv3, 'POST', '/jobs', { id, start: true, tasks: [task('a'), task('b')] });
+        assertEq(sub.status, 201, JSON.stringify(sub.body));
+        subs.push(sub.body);
+      }
+      // The first dispatch asked for the copy: the answers already say so.
+      for (const b of subs) {
+        assertEq(b.waiting && b.waiting.reason, 'Preparing', JSON.stringify(b));
+        assert(/merged copy of image bb:big/.test(b.waiting.message), b.waiting.message);
+      }
+      // The loop answers meanwhile; every task then runs in the copy.
+      let slowest = 0;
+      const deadline = Date.now() + 60000;
+      for (;;) {
+        const t0 = Date.now();
+        const h = await fetch(`${srv3.url}/jobrt/healthz`);
+        slowest = Math.max(slowest, Date.now() - t0);
+        assertEq(h.status, 200);
+        const states = await Promise.all(['prep-1', 'prep-2'].map(async (id) => (await nativeCall(srv3, 'GET', `/jobs/${id}`)).body.state));
+        if (states.every((st) => ['succeeded', 'failed', 'canceled'].includes(st))) {
+          assertEq(states, ['succeeded', 'succeeded']);
+          break;
+        }
+        assert(Date.now() < deadline, `still ${states}`);
+        await sleep(20);
+      }
+      assert(slowest < 1000, `healthz took ${slowest} ms while the copy was made`);
+      assertEq((await logsOf(srv3, 'prep-1')).sort(), ['2', '2', 'busybox', 'busybox']);
+      assertEq(readdirSync(roots).length, 1);
+      assertEq(readdirSync(path.join(srv3.data, 'images', 'tmp')).filter((f) => f.startsWith('root')), []);
+      const made = srv3.logs().match(/made the merged copy of image bb:big in [\d.]+ s, off the loop/g) || [];
+      assertEq(made.length, 1, srv3.logs());
+    } finally {
+      await srv3.finish('the daemon that made the copy exits 0 on SIGTERM');
+    }
+  }],
   ['gc removes what no name keeps; the remaining image still runs', async ({ srv }) => {
     const r = images(srv, 'gc');
     assertEq(r.status, 0, r.stderr);
