@@ -16,6 +16,8 @@
 
 struct root_work {
     uv_work_t req;
+    struct jr_image_store *store; /* the work's own handle (the executor's
+                                  * may be closed before the work ends) */
     uint64_t queued_ns;          /* uv_hrtime when it was queued */
     struct sb_exec *ex;
     struct root_work *next;
@@ -32,7 +34,7 @@ static void work_run(uv_work_t *req)
 {
     struct root_work *w = req->data;
 
-    w->rc = jr_image_root_make(w->ex->image_store, w->manifest, &w->e);
+    w->rc = jr_image_root_make(w->store, w->manifest, &w->e);
 }
 
 static void unlink_work(struct sb_exec *ex, struct root_work *w)
@@ -52,6 +54,8 @@ static void work_done(uv_work_t *req, int status)
 
     w->running = 0;
     ex->nworks--;
+    jr_image_store_close(w->store);
+    w->store = NULL;
     if (status != 0 && w->rc == JR_OK)
         w->rc = jr_err_set(&w->e, JR_E_SYSTEM, "the work was canceled");
     secs = (double)(uv_hrtime() - w->queued_ns) / 1e9;
@@ -124,7 +128,9 @@ int jr_sbexec_prepare(void *self, const struct jr_task_setup *setup, uint64_t *t
         snprintf(w->name, sizeof w->name, "%s", name);
         w->req.data = w;
         w->queued_ns = uv_hrtime();
-        if (uv_queue_work(ex->loop, &w->req, work_run, work_done) != 0) {
+        if (!(w->store = jr_image_store_dup(ex->image_store)) ||
+            uv_queue_work(ex->loop, &w->req, work_run, work_done) != 0) {
+            jr_image_store_close(w->store);
             unlink_work(ex, w);
             free(w);
             snprintf(why, whylen, "setup_error: image %s: cannot queue the making of its"

@@ -32,6 +32,9 @@ struct jr_image_opts {
 int jr_image_store_open(const char *data_dir, const struct jr_image_opts *o,
                         struct jr_image_store **out, struct jr_err *e);
 void jr_image_store_close(struct jr_image_store *s);
+/* Another handle on the same store, sharing no memory with s: for a
+ * worker thread whose work may outlive s. NULL when out of memory. */
+struct jr_image_store *jr_image_store_dup(const struct jr_image_store *s);
 /* JR_IMAGE_ROOT_OVERLAY or _COPY: what this store gives tasks (auto is
  * probed at the first call). why: a sentence saying why (may be NULL). */
 int jr_image_store_strategy(struct jr_image_store *s, char *why, size_t whylen);
