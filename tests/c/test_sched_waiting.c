@@ -179,27 +179,12 @@ TEST(scheduler_counts)
     struct env v;
     struct jr_metrics m;
     struct jr_err e = { 0, "" };
-    struct jr_executor ex;
-    struct jr_sched_opts o;
-    char path[600], id[80];
+    char id[80];
     struct tdef ok[] = { { "a", "true", { 0 }, 0, 0, 0, 0, 0, 0, 0 },
                          { "b", "exit 3", { 0 }, 0, 1, 1, 0, 0, 0, 0 } };
 
     jr_metrics_init(&m);
-    uv_loop_init(&v.loop);
-    snprintf(v.data, sizeof v.data, "%s/metrics", dir);
-    mkdir(v.data, 0755);
-    snprintf(path, sizeof path, "%s/jobrt.db", v.data);
-    if (jr_store_open(path, &v.st, &e))
-        return;
-    jr_store_attach(v.st, &v.loop);
-    jr_store_set_metrics(v.st, &m);
-    jr_exec_spawn_open(&v.loop, &ex, &e);
-    memset(&o, 0, sizeof o);
-    o.data_dir = v.data;
-    o.node = small;
-    o.metrics = &m;
-    if (jr_sched_open(&v.loop, v.st, ex, &o, &v.s, &e))
+    if (env_open_with(&v, "metrics", small, &m, NULL, NULL))
         return;
     CHECK_INT(submit(&v, "j", ok, 2, 0, 0, id, &e), 0);
     CHECK_INT(jr_sched_start(v.s, "j", NULL, NULL, &e), 0);
@@ -276,31 +261,13 @@ TEST(preparing_then_start_or_fail)
 {
     static struct jr_exec_ops ops;
     struct env v;
-    struct jr_err e = { 0, "" };
-    struct jr_executor ex;
-    struct jr_sched_opts o;
     struct tdef one[] = { { "a", "true", { 0 }, 0, 0, 0, 0, 0, 0, 0 } };
     int64_t counts[JR_WAIT_NREASONS];
     struct jr_node used;
     uv_timer_t timer;
-    char path[600];
     struct seen s;
 
-    uv_loop_init(&v.loop);
-    snprintf(v.data, sizeof v.data, "%s/prepare", dir);
-    mkdir(v.data, 0755);
-    snprintf(path, sizeof path, "%s/jobrt.db", v.data);
-    if (jr_store_open(path, &v.st, &e))
-        return;
-    jr_store_attach(v.st, &v.loop);
-    jr_exec_spawn_open(&v.loop, &ex, &e);
-    ops = *ex.ops;
-    ops.prepare = test_prepare;
-    ex.ops = &ops;
-    memset(&o, 0, sizeof o);
-    o.data_dir = v.data;
-    o.node = small;
-    if (jr_sched_open(&v.loop, v.st, ex, &o, &v.s, &e))
+    if (env_open_with(&v, "prepare", small, NULL, &ops, test_prepare))
         return;
     /* Not ready: the task waits, saying what for, and nothing polls. */
     prep.mode = 1;

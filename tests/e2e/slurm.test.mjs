@@ -101,6 +101,17 @@ function importImage(srv) {
 const IMAGE_CMD = ['sh', '-c', 'cat /data/readme; test -e /etc/secret && echo SECRET-VISIBLE; echo "$GREETING $(pwd)"'];
 const IMAGE_LINES = (alias) => [`${alias}: from layer two`, `${alias}: hello /data`];
 
+// A daemon on the test cluster with the sandbox on the node.
+function sandboxed(ctx, extra = '') {
+  return `${TEST_USERS}
+${extra}executor:
+  backend: slurm
+  conf: ${ctx.conf}
+  poll: 200ms
+  sandbox: true
+`;
+}
+
 async function logsOf(srv, id) {
   const out = [];
   for (let after = '';;) {
@@ -220,13 +231,7 @@ const tests = [
   }],
 
   ['with executor.sandbox each task runs under the sandbox helper on its node', async (ctx) => {
-    const srv = await startServer({ config: `${TEST_USERS}
-executor:
-  backend: slurm
-  conf: ${ctx.conf}
-  poll: 200ms
-  sandbox: true
-` });
+    const srv = await startServer({ config: sandboxed(ctx) });
     try {
       const j = await runJob(srv, { id: 'sbx', tasks: [
         { alias: 'make', command: ['sh', '-c', 'echo 42 > /outputs/n; id -u'] },
@@ -261,14 +266,7 @@ executor:
   }],
 
   ['with images.root: copy the image\'s merged copy is made here first, then the node runs in it', async (ctx) => {
-    const srv = await startServer({ config: `${TEST_USERS}
-images: {root: copy}
-executor:
-  backend: slurm
-  conf: ${ctx.conf}
-  poll: 200ms
-  sandbox: true
-` });
+    const srv = await startServer({ config: sandboxed(ctx, 'images: {root: copy}\n') });
     try {
       importImage(srv); // by a store that gave overlays: no merged copy yet
       const sub = await call(srv, 'POST', '/jobs', { id: 'sbcopy', start: true,
