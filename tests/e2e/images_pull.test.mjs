@@ -278,9 +278,13 @@ async function killMidPull(ctx, id) {
   assertEq(sub.status, 201, JSON.stringify(sub.body));
   const tmp = path.join(srv.data, 'images', 'tmp');
   const deadline = Date.now() + 30000;
+  // A partial file may be gone between the listing and its stat (a small
+  // blob finished): only a big one being written counts.
+  const big = (f) => {
+    try { return statSync(path.join(tmp, f)).size > 100000; } catch { return false; }
+  };
   for (;;) {
-    const partial = existsSync(tmp) ? readdirSync(tmp).filter((f) => f.endsWith('.partial')
-      && statSync(path.join(tmp, f)).size > 100000) : [];
+    const partial = existsSync(tmp) ? readdirSync(tmp).filter((f) => f.endsWith('.partial') && big(f)) : [];
     if (partial.length) break;
     assert(Date.now() < deadline, 'no partial download appeared');
     await sleep(20);
