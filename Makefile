@@ -5,6 +5,7 @@ CC      ?= cc
 PKGS    := lua5.4 libuv yaml-0.1 sqlite3 libssl libcrypto libseccomp lua5.4-luv
 DEBS    := liblua5.4-dev lua-luv-dev lua-lpeg lua-cjson libyaml-dev libssl-dev \
            libsqlite3-dev libuv1-dev libhttp-parser-dev libseccomp-dev libwslay-dev zlib1g-dev \
+           libzstd-dev zstd \
            pkg-config curl openssl xxd python3 lua5.4 \
            chromium man-db prometheus luarocks lua-busted busybox-static skopeo docker-registry
 BENCH_DEBS := wrk nginx-light libnginx-mod-http-lua bubblewrap
@@ -23,7 +24,7 @@ ifdef JOBRT_VERSION
 CFLAGS  += -DJOBRT_VERSION='"$(JOBRT_VERSION)"'
 endif
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lwslay \
-           -l:liblua5.4-lpeg.so.2 -l:liblua5.4-cjson.so.0 -lz -lm
+           -l:liblua5.4-lpeg.so.2 -l:liblua5.4-cjson.so.0 -lz -lzstd -lm
 
 # The slim sandbox helper (build/jobrt-sandbox): the sandbox sources and
 # their own main(), linked statically (libc and libseccomp), so a task
@@ -170,7 +171,7 @@ build-asan/jobrt-asan: $(BUILD)/runtime/main.o $(BUILD)/libjobrt_core.a
 # Each target runs FUZZ_SECONDS (default 60); new inputs and crashes go
 # under build-fuzz/, the committed seed corpora stay as they are.
 FUZZ_TARGETS := fuzz_http fuzz_base64 fuzz_span fuzz_client fuzz_spec fuzz_model fuzz_ws fuzz_bacalhau fuzz_kuscia \
-                fuzz_image_docs fuzz_tar
+                fuzz_image_docs fuzz_tar fuzz_zstd
 fuzz: deps fuzz-deps
 	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -fsanitize=fuzzer-no-link,address,undefined" \
 	  $(FUZZ_TARGETS:%=build-fuzz/%)
@@ -217,6 +218,9 @@ build-fuzz/fuzz_image_docs: fuzz/fuzz_image_docs.c fuzz/fuzz.h $(BUILD)/libjobrt
 build-fuzz/fuzz_tar: fuzz/fuzz_tar.c fuzz/fuzz.h $(BUILD)/libjobrt_core.a
 	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $(filter-out %.h,$^) $(LDLIBS)
 
+build-fuzz/fuzz_zstd: fuzz/fuzz_zstd.c fuzz/fuzz.h $(BUILD)/libjobrt_core.a
+	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $(filter-out %.h,$^) $(LDLIBS)
+
 bench: deps bench-deps slurm-deps node-deps
 	$(MAKE) jobrt $(BUILD)/bench/sbs_latency
 	bench/run
@@ -230,7 +234,7 @@ $(BUILD)/bench/sbs_latency: bench/sbs_latency.c $(BUILD)/libjobrt_core.a
 # policy authors testing with plain lua5.4. The interpreter provides Lua's
 # own symbols, so liblua is not linked.
 ROCK_LIBS := $(shell pkg-config --libs libuv yaml-0.1 sqlite3 libssl libcrypto libseccomp 2>/dev/null) \
-             -llua5.4-luv -lhttp_parser -lwslay -l:liblua5.4-lpeg.so.2 -l:liblua5.4-cjson.so.0 -lz -lm
+             -llua5.4-luv -lhttp_parser -lwslay -l:liblua5.4-lpeg.so.2 -l:liblua5.4-cjson.so.0 -lz -lzstd -lm
 rock: deps
 	$(MAKE) BUILD=build-pic OPT="-O2 -fPIC" build-pic/libjobrt_core.a
 	@mkdir -p build/rock/jobrt

@@ -129,6 +129,7 @@ static int open_sandbox(const struct jr_core_opts *o, const char *data, int64_t 
         jr_log(o->loop, JR_LOG_WARN, "sandbox: cleaning cgroups a previous run left: %s",
                strerror(errno));
     memset(&so, 0, sizeof so);
+    so.log = o->loop;
     so.exe = exe;
     so.cgroup_parent = parent;
     so.network = o->sandbox.network;
@@ -142,8 +143,12 @@ static int open_sandbox(const struct jr_core_opts *o, const char *data, int64_t 
 }
 
 /* The Slurm executor; the scheduler then holds up to max_tasks tasks in
- * Slurm, whatever they ask: the cluster allocates, not this machine. */
-static int open_slurm(const struct jr_core_opts *o, const char *data, struct jr_executor *ex,
+ * Slurm, whatever they ask: the cluster allocates, not this machine. With
+ * the sandbox on the nodes, tasks take their images from the image store
+ * too: the nodes see data_dir at the same path (their task folders are
+ * there), so they see its layers and merged copies. */
+static int open_slurm(const struct jr_core_opts *o, const char *data,
+                      struct jr_image_store *images, struct jr_executor *ex,
                       struct jr_sched_opts *so, struct jr_err *e)
 {
     const struct jr_core_slurm_opts *s = &o->slurm;
@@ -158,10 +163,13 @@ static int open_slurm(const struct jr_core_opts *o, const char *data, struct jr_
         if (uv_exepath(exe, &exelen) != 0)
             return jr_err_set(e, JR_E_SYSTEM, "sandbox: cannot find the jobrt binary's path");
         memset(&sb, 0, sizeof sb);
+        sb.log = o->loop;
         sb.exe = exe;
         sb.cgroup_parent = "jobrt-slurm";
         sb.network = o->sandbox.network;
         sb.images = o->sandbox.images;
+        sb.image_store = images;
+        sb.pull_hosts = o->images.pull_hosts;
         sb.host_paths = o->sandbox.allow_host_paths;
         sb.grace_ms = (o->kill_grace_ms > 0 ? o->kill_grace_ms : 10000) * 3 / 4;
         xo.sandbox = &sb;
@@ -219,19 +227,23 @@ int jr_core_open(const struct jr_core_opts *o, struct jr_core **out, struct jr_e
     so.node = o->node;
     so.kill_grace_ms = o->kill_grace_ms;
     so.keep_tasks = o->keep_tasks;
-    if (o->slurm.enabled)
-        rc = open_slurm(o, data, &ex, &so, e);
-    else if (o->sandbox.enabled) {
+    /* The image store goes with the sandbox, here or on Slurm's nodes. */
+    if (o->slurm.enabled ? o->slurm.sandbox : o->sandbox.enabled) {
         struct jr_image_opts io = {o->images.max_image, o->images.max_total, o->images.root};
         char why[200];
         if ((rc = jr_image_store_open(data, &io, &c->images, e)))
             goto done;
-        jr_log(o->loop, JR_LOG_INFO, "images: task roots from %s (%s)",
+        jr_log(o->loop, JR_LOG_INFO, "images: task roots from %s (%s%s)",
                jr_image_store_strategy(c->images, why, sizeof why) == JR_IMAGE_ROOT_OVERLAY
-               ? "overlayfs over the layers" : "a merged copy per image", why);
+               ? "overlayfs over the layers" : "a merged copy per image", why,
+               o->slurm.enabled ? "; as probed here: images.root: copy where Slurm's nodes"
+               " cannot stack them" : "");
+    }
+    if (o->slurm.enabled)
+        rc = open_slurm(o, data, c->images, &ex, &so, e);
+    else if (o->sandbox.enabled)
         rc = open_sandbox(o, data, o->kill_grace_ms > 0 ? o->kill_grace_ms : 10000, c->images,
                           &ex, e);
-    }
     else
         rc = jr_exec_spawn_open(o->loop->uv, &ex, e);
     if (!rc)

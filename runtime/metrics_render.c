@@ -304,9 +304,10 @@ static void scheduler(struct out *o, struct jr_core *core)
     sample(o, "jobrt_tasks", "state", "ready", NULL, NULL, (double)ready);
     family(o, "jobrt_tasks_waiting", "gauge",
            "Tasks of queued and running jobs that wait, by reason.");
-    for (int r = JR_WAIT_DEPENDENCY; r <= JR_WAIT_PRIORITY; r++)
-        sample(o, "jobrt_tasks_waiting", "reason", jr_wait_reason_name(r), NULL, NULL,
-               (double)waiting[r]);
+    for (int r = JR_WAIT_DEPENDENCY; r < JR_WAIT_NREASONS; r++)
+        if (r <= JR_WAIT_PRIORITY || r == JR_WAIT_PREPARING)
+            sample(o, "jobrt_tasks_waiting", "reason", jr_wait_reason_name(r), NULL, NULL,
+                   (double)waiting[r]);
     family(o, "jobrt_active_jobs", "gauge", "Jobs the scheduler holds (queued or running).");
     sample(o, "jobrt_active_jobs", NULL, NULL, NULL, NULL, (double)active);
     const int64_t c[4] = { cap.cpu, cap.memory, cap.gpu, cap.max_tasks };

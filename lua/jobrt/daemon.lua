@@ -122,6 +122,15 @@ function M.start(cfg, loader, set_exit, reload)
   end
   runtime.log("info", string.format("jobrt %s serving (pid %d, data %s)", runtime.version, runtime.pid(), cfg.data_dir))
   if holds then holds:start(function(surface) return app:pipeline(surface) end) end
+  -- Jobs that waited for image pulls when the last daemon stopped go on.
+  if core then
+    require("jobrt.async").spawn(function()
+      require("jobrt.pull_resume").resume(core, function(surface) return app:pipeline(surface) end,
+        function(level, msg) runtime.log(level, msg) end)
+    end, { on_error = function(err, _, trace)
+      runtime.log("error", "resuming the jobs waiting for image pulls failed: " .. tostring(trace or err))
+    end })
+  end
 
   local signals, stopping = {}, false
   local grace

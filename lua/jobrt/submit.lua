@@ -376,19 +376,31 @@ local function images_to_pull(self, job)
 end
 
 -- Job id (stored, not started) starts once its images are pulled; a
--- failed pull cancels it with the reason. Meanwhile the images view says
--- why it waits (jobrt.image_pull.waiting).
+-- failed pull fails it with the reason (its error). Meanwhile the images view says
+-- why it waits (jobrt.image_pull.waiting). The first such log line carries
+-- the names as data.pulling: written in the job's own transaction, it is
+-- how the next daemon finds the job again after a stop or a crash
+-- (jobrt.pull_resume). opts.resumed: that daemon, which says so instead.
 function Pipeline:pull_then_start(id, names, opts)
   local imgs, left, failed, finished = self.images, #names, nil, {}
   imgs.hold(id, names)
-  self.core.log(id, { level = "info", message = "waiting for image" .. (#names > 1 and "s " or " ")
-    .. table.concat(names, ", ") .. " to be pulled" })
+  local list = table.concat(names, ", ")
+  if opts.resumed then
+    self.core.log(id, { level = "info", message = "the daemon restarted: pulling image"
+      .. (#names > 1 and "s " or " ") .. list .. " again (resumed from what was downloaded)" })
+  else
+    self.core.log(id, { level = "info", message = "waiting for image" .. (#names > 1 and "s " or " ")
+      .. list .. " to be pulled", data = { pulling = names } })
+  end
   local function finish()
     imgs.release(id)
     require("jobrt.async").spawn(function()
+      -- Canceled or started by hand meanwhile: that decision stands.
+      local job = self.core.get(id)
+      if not job or job.state ~= "created" then return end
       if failed then
         self.core.log(id, { level = "error", message = "pulling image " .. failed })
-        self.core.cancel(id, "image pull failed: " .. failed)
+        self.core.fail(id, "image pull failed: " .. failed)
         return
       end
       local ok, f = self:start(id, opts)
@@ -411,6 +423,24 @@ function Pipeline:pull_then_start(id, names, opts)
       if left == 0 then finish() end
     end
   end
+end
+
+--- p:resume_pulls(id, names): job id (created) waited for the pulls of
+-- names when the last daemon stopped. Those now in the store need none;
+-- the others are pulled again (their partial downloads resumed), then the
+-- job starts as after its submission, its policies asked again without a
+-- principal (as for a held job asked again).
+function Pipeline:resume_pulls(id, names)
+  local left = {}
+  for _, name in ipairs(names) do
+    if self.images and self.images.resolve(name) ~= "store" then left[#left + 1] = name end
+  end
+  if #left > 0 then return self:pull_then_start(id, left, { resumed = true }) end
+  self.core.log(id, { level = "info", message = "the daemon restarted: image"
+    .. (#names > 1 and "s " or " ") .. table.concat(names, ", ") .. " pulled meanwhile" })
+  local ok, f = self:start(id, {})
+  if not ok then self.log("warn", string.format("job %s: start after the image pull: %s", id,
+    tostring(f and f.message or f))) end
 end
 
 --- p:submit(job, opts) -> job | nil, failure. opts: owner, start (run the

@@ -118,6 +118,14 @@ struct jr_exec_ops {
     /* Optional (NULL: close kills instead): let p go without stopping it;
      * no callback follows, p is freed. A later daemon reattaches. */
     void (*detach)(struct jr_exec_proc *p);
+    /* Optional (NULL: a task can always start at once): asked before a
+     * start, on the loop, quickly. 0: start it. 1: not yet: what it needs
+     * (an image's merged root) is being made off the loop; *ticket (the
+     * task's own, 0 at first) then names that work, why says what the task
+     * waits for, and kick(arg) is called from the loop once it is done, to
+     * ask again. -1: it cannot start (why: the reason; the task fails). */
+    int (*prepare)(void *self, const struct jr_task_setup *setup, uint64_t *ticket,
+                   void (*kick)(void *arg), void *arg, char *why, size_t whylen);
     /* 1: the backend builds the task's own root, env and workdir (the
      * scheduler then makes only the task directories). */
     int sandboxed;
@@ -137,7 +145,9 @@ int jr_exec_spawn_open(uv_loop_t *loop, struct jr_executor *out, struct jr_err *
 
 /* The sandbox backend: one `jobrt sandbox` helper per attempt. */
 struct jr_image_store;
+struct jr_loop;
 struct jr_exec_sandbox_opts {
+    struct jr_loop *log;         /* what it says (merged roots made); NULL = nothing */
     const char *exe;             /* the jobrt binary (the daemon's own path) */
     const char *cgroup_parent;   /* e.g. "jobrt/d-1a2b3c4d" */
     const char *network;         /* default mode: none | full | allow */
@@ -160,7 +170,6 @@ int jr_exec_sandbox_open(uv_loop_t *loop, const struct jr_exec_sandbox_opts *o,
 
 /* The Slurm backend (exec/slurm*.c): each task a Slurm job, or an srun
  * step of a batch that small tasks ready together share. */
-struct jr_loop;
 struct jr_exec_slurm_opts {
     struct jr_loop *log;         /* warnings (Slurm unreachable, ...) */
     const char *data_dir;        /* batch scripts go under DATA/slurm */

@@ -13,7 +13,8 @@
  * staged and argv built in sandbox_args.c, attempts started in
  * sandbox_proc.c and watched in sandbox_watch.c, a previous daemon's
  * attempts attached in sandbox_attach.c, url inputs downloaded in
- * sandbox_fetch.c. */
+ * sandbox_fetch.c, an image's merged root made before a start in
+ * sandbox_prepare.c. */
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -72,7 +73,7 @@ static void sb_close(void *self)
 
 void jr_sbexec_maybe_free(struct sb_exec *ex)
 {
-    if (ex->closing && ex->nservers == 0 && ex->nprocs == 0)
+    if (ex->closing && ex->nservers == 0 && ex->nprocs == 0 && ex->nworks == 0)
         jr_sbexec_free(ex);
 }
 
@@ -89,6 +90,7 @@ void jr_sbexec_free(struct sb_exec *ex)
     jr_sbexec_free_list(ex->pull_hosts);
     jr_sbexec_free_list(ex->host_paths);
     jr_tls_ctx_free(ex->tls);
+    jr_sbexec_free_works(ex);
     free(ex);
 }
 
@@ -101,6 +103,7 @@ static const struct jr_exec_ops sandbox_ops = {
     .check = jr_sbexec_check,
     .attach = jr_sbexec_attach,
     .detach = jr_sbexec_detach,
+    .prepare = jr_sbexec_prepare,
     .sandboxed = 1,
 };
 
@@ -135,6 +138,7 @@ int jr_exec_sandbox_open(uv_loop_t *loop, const struct jr_exec_sandbox_opts *o,
     if (!ex)
         return jr_err_set(e, JR_E_SYSTEM, "out of memory");
     ex->loop = loop;
+    ex->log = o->log;
     ex->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     ex->counter = uv_hrtime() / 1000;
     ex->exe = xstrdup(o->exe);

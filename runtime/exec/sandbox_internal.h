@@ -35,6 +35,7 @@ struct url_fetch {
 
 struct sb_exec {
     uv_loop_t *loop;
+    struct jr_loop *log;         /* NULL: says nothing */
     char *exe, *cgroup_parent, *network;
     char *helper;                /* the server: jobrt-sandbox or exe */
     struct jr_sbs *server;       /* takes the starts; NULL until the first */
@@ -52,6 +53,11 @@ struct sb_exec {
     int64_t grace_ms, log_cap, orphan_ms;
     uint64_t counter;            /* makes cgroup names unique */
     struct jr_tls_ctx *tls;      /* https downloads' client context, lazily */
+    struct root_work *root_works; /* merged roots being made, or failed */
+    int nworks;                  /* of those, on the thread pool */
+    uint64_t work_ids;
+    void (*kick)(void *arg);     /* the scheduler's: ask its waiters again */
+    void *kick_arg;
 };
 
 /* An attempt: a helper this daemon started (through the server), or one
@@ -194,6 +200,12 @@ void jr_sbexec_release(struct jr_exec_proc *p);
 int jr_sbexec_attach(void *self, const struct jr_exec_attach *a,
                      const struct jr_exec_cbs *cbs, void *arg, struct jr_exec_proc **out,
                      struct jr_err *e);
+
+/* sandbox_prepare.c: a task's image's merged root made off the loop
+ * before its start (the executor's prepare); the works left at the end. */
+int jr_sbexec_prepare(void *self, const struct jr_task_setup *setup, uint64_t *ticket,
+                      void (*kick)(void *arg), void *arg, char *why, size_t whylen);
+void jr_sbexec_free_works(struct sb_exec *ex);
 
 /* sandbox_fetch.c: url inputs downloaded while the helper waits at its
  * gate (fds in url_fd are taken, -1 after). */

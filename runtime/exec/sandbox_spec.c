@@ -259,6 +259,13 @@ static int find_image(const struct sb_exec *ex, const char *alias, const char *n
     if (ex->image_store && strcmp(name, "host") != 0 && jr_image_name_valid(name)) {
         struct jr_err ie = { 0, "" };
         int rc = jr_image_resolve(ex->image_store, name, use, &ie);
+        if (rc == JR_OK && use->root_missing && !spec->checking) {
+            /* The scheduler asks prepare first: gone since (gc, rm)? */
+            jr_image_use_free(use);
+            return jr_err_set(e, JR_E_INVALID, "task '%s': the merged copy of image '%s' is"
+                              " not there (images.root: copy): removed since it was made?",
+                              alias, name);
+        }
         if (rc == JR_OK) {
             *has_use = 1;
             *root = use->rootfs;

@@ -480,6 +480,16 @@ static const struct jr_exec_ops slurm_ops = {
     .times_out = 1,
 };
 
+/* An image's merged copy (images.root: copy) is made here, by the sandbox
+ * executor's spec reader, before the task goes to Slurm. */
+static int slurm_prepare(void *self, const struct jr_task_setup *setup, uint64_t *ticket,
+                         void (*kick)(void *arg), void *arg, char *why, size_t whylen)
+{
+    struct sl_exec *ex = self;
+
+    return sl_sandbox_prepare(&ex->sb, setup, ticket, kick, arg, why, whylen);
+}
+
 /* The same with the sandbox on the nodes: the scheduler hands over the
  * task's spec and makes only its folders. */
 static const struct jr_exec_ops slurm_sandbox_ops = {
@@ -491,6 +501,7 @@ static const struct jr_exec_ops slurm_sandbox_ops = {
     .check = slurm_check,
     .attach = sl_attach_op,
     .detach = sl_detach,
+    .prepare = slurm_prepare,
     .sandboxed = 1,
     .times_out = 1,
 };

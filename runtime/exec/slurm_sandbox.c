@@ -6,7 +6,9 @@
  * only a helper of this daemon has (the gate, the status pipe) and says
  * its outcome on fd 3, which the wrapper keeps as run/outcome. What needs
  * the daemon beside the task (url downloads, the allow-list proxy) is
- * refused at submit. */
+ * refused at submit. Images of the image store work as here: their layers
+ * (or merged copies, made here first) are in data_dir, which the nodes
+ * see at the same path, and the helper holds the image's use lock there. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +51,15 @@ int sl_sandbox_check(struct jr_executor *x, const char *alias,
                           " proxy beside the task; the slurm executor offers none or full",
                           alias);
     return JR_OK;
+}
+
+int sl_sandbox_prepare(struct jr_executor *sb, const struct jr_task_setup *setup,
+                       uint64_t *ticket, void (*kick)(void *arg), void *arg, char *why,
+                       size_t whylen)
+{
+    if (!sb->ops || !sb->ops->prepare)
+        return 0;
+    return sb->ops->prepare(sb->self, setup, ticket, kick, arg, why, whylen);
 }
 
 int sl_sandbox_argv(struct jr_executor *x, const struct jr_exec_spec *spec, char ***out,

@@ -15,6 +15,10 @@ void sl_sandbox_close(struct jr_executor *sb);
 int sl_sandbox_check(struct jr_executor *sb, const char *alias,
                      const struct jr_task_setup *setup, const char *const *deps, size_t ndeps,
                      struct jr_err *e);
+/* The sandbox executor's prepare (an image's merged copy made first). */
+int sl_sandbox_prepare(struct jr_executor *sb, const struct jr_task_setup *setup,
+                       uint64_t *ticket, void (*kick)(void *arg), void *arg, char *why,
+                       size_t whylen);
 /* The helper's argv for spec (its inputs staged in the task's folder),
  * saying its outcome on fd 3: NULL-terminated, each string and the array
  * malloc'ed. */

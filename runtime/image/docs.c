@@ -94,6 +94,8 @@ static int known_layer_type(const char *mt)
         "application/vnd.oci.image.layer.v1.tar+gzip",
         "application/vnd.oci.image.layer.nondistributable.v1.tar",
         "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+        "application/vnd.oci.image.layer.v1.tar+zstd",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
         "application/vnd.docker.image.rootfs.diff.tar.gzip",
         "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
         "application/vnd.docker.image.rootfs.diff.tar",
@@ -156,7 +158,7 @@ int jr_image_manifest_parse(const char *text, size_t len, struct jr_image_manife
             return -1;
         if (!m->is_index && !known_layer_type(m->items[i].media_type))
             return bad(why, whylen, "%s.mediaType %.100s is not a layer type this store"
-                       " unpacks (tar, tar+gzip)", where, m->items[i].media_type);
+                       " unpacks (tar, tar+gzip, tar+zstd)", where, m->items[i].media_type);
     }
     m->nitems = n;
     return 0;

@@ -32,6 +32,9 @@ struct jr_image_opts {
 int jr_image_store_open(const char *data_dir, const struct jr_image_opts *o,
                         struct jr_image_store **out, struct jr_err *e);
 void jr_image_store_close(struct jr_image_store *s);
+/* Another handle on the same store, sharing no memory with s: for a
+ * worker thread whose work may outlive s. NULL when out of memory. */
+struct jr_image_store *jr_image_store_dup(const struct jr_image_store *s);
 /* JR_IMAGE_ROOT_OVERLAY or _COPY: what this store gives tasks (auto is
  * probed at the first call). why: a sentence saying why (may be NULL). */
 int jr_image_store_strategy(struct jr_image_store *s, char *why, size_t whylen);
@@ -134,6 +137,8 @@ struct jr_image_use {
     int nlayers;             /* overlay: the layer folders, bottom first */
     char **layers;
     char *rootfs;            /* copy: the merged root (else NULL) */
+    int root_missing;        /* copy, but its merged root is not made yet
+                              * (rootfs NULL): jr_image_root_make first */
     /* the image config's defaults (NULL-terminated lists, NULL = unset) */
     char **entrypoint, **cmd, **env;
     char *workdir, *user;
@@ -141,9 +146,22 @@ struct jr_image_use {
 };
 
 /* Resolves name for a task. JR_E_NOT_FOUND when the store has no such
- * image (the caller may then try sandbox.images). */
+ * image (the caller may then try sandbox.images). Quick: it never makes a
+ * merged root (see root_missing). */
 int jr_image_resolve(struct jr_image_store *s, const char *name, struct jr_image_use *u,
                      struct jr_err *e);
+/* Whether a task of image name must wait for its merged root: *missing =
+ * 1 (and manifest filled, for jr_image_root_make) when the store gives
+ * copies and that image's root is not made yet; 0 when it is, when tasks
+ * get overlays, or when the store has no such image. Quick. */
+int jr_image_root_needed(struct jr_image_store *s, const char *name, char *manifest,
+                         size_t len, int *missing, struct jr_err *e);
+/* Makes the merged root of the image whose manifest digest is manifest,
+ * unless it is there already: built in a temp folder and renamed into
+ * place under the store's lock, so that one copy is made per image and a
+ * half-made one is never seen. Slow: for a worker thread (or the CLI).
+ * JR_E_NOT_FOUND when no image of the store has that manifest. */
+int jr_image_root_make(struct jr_image_store *s, const char *manifest, struct jr_err *e);
 void jr_image_use_free(struct jr_image_use *u);
 
 /* Looks user ("name", "uid", "name:group", "uid:gid") up in the image's

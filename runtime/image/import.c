@@ -268,19 +268,24 @@ done:
     return rc;
 }
 
-static int is_gzip_blob(struct jr_image_store *s, const char *digest)
+/* A docker save layer's media type, told by its first bytes. */
+static const char *layer_type(struct jr_image_store *s, const char *digest)
 {
     char path[PATH_MAX];
-    unsigned char m[2] = {0, 0};
+    unsigned char m[4] = {0, 0, 0, 0};
     int fd;
 
     if (jr_image_blob_path(s, digest, path, sizeof path) ||
         (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-        return 0;
-    if (read(fd, m, 2) != 2)
+        return "application/vnd.oci.image.layer.v1.tar";
+    if (read(fd, m, 4) != 4)
         m[0] = 0;
     close(fd);
-    return m[0] == 0x1f && m[1] == 0x8b;
+    if (m[0] == 0x1f && m[1] == 0x8b)
+        return JR_MT_OCI_LAYER_GZIP;
+    if (m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd)
+        return JR_MT_OCI_LAYER_ZSTD;
+    return "application/vnd.oci.image.layer.v1.tar";
 }
 
 static int64_t blob_size(struct jr_image_store *s, const char *digest)
@@ -348,8 +353,7 @@ static int docker_pick(struct imp *im, const char *name, char manifest[JR_DIGEST
         }
         olen += (size_t)snprintf(out + olen, cap - olen, "%s{\"mediaType\":\"%s\",\"digest\":"
                                  "\"%s\",\"size\":%lld}", i ? "," : "",
-                                 is_gzip_blob(im->s, l->digest) ? JR_MT_OCI_LAYER_GZIP
-                                 : "application/vnd.oci.image.layer.v1.tar", l->digest,
+                                 layer_type(im->s, l->digest), l->digest,
                                  (long long)blob_size(im->s, l->digest));
     }
     olen += (size_t)snprintf(out + olen, cap - olen, "]}");

@@ -130,6 +130,41 @@ int jr_image_make_root(struct jr_image_store *s, const struct jr_image_rec *r,
     return rc;
 }
 
+int jr_image_root_make(struct jr_image_store *s, const char *manifest, struct jr_err *e)
+{
+    struct jr_image_index ix;
+    int lk = jr_image_lock(s, e), rc = JR_E_NOT_FOUND;
+
+    if (lk < 0)
+        return e ? e->code : JR_E_SYSTEM;
+    /* Read under the lock: an import or rm of another process is either
+     * done or not begun. */
+    if ((rc = jr_image_index_read(s, &ix, e)) == JR_OK) {
+        struct jr_image_rec *r = NULL;
+        char root[PATH_MAX];
+        struct stat st;
+        int64_t usage;
+        for (int i = 0; i < ix.n && !r; i++)
+            if (strcmp(ix.recs[i].manifest, manifest) == 0)
+                r = &ix.recs[i];
+        if (!r)
+            rc = jr_err_set(e, JR_E_NOT_FOUND, "no image of the store has manifest %.80s"
+                            " (removed meanwhile?)", manifest);
+        else if (jr_image_path(s, root, sizeof root, "roots", manifest + 7))
+            rc = jr_err_set(e, JR_E_INVALID, "path too long");
+        else if (stat(root, &st) == 0)
+            rc = JR_OK;
+        else if (s->o.max_total > 0 &&
+                 (usage = jr_image_store_usage(s)) + r->size > s->o.max_total)
+            rc = full_error(s, r->size, usage + r->size, r->name, e);
+        else
+            rc = jr_image_make_root(s, r, e);
+        jr_image_index_free(&ix);
+    }
+    jr_image_unlock(lk);
+    return rc;
+}
+
 /* Reads and parses the manifest; an index is resolved to this machine's
  * entry (which must be in the store too): its digest in chosen. */
 static int load_manifest(struct jr_image_store *s, const char *digest, struct jr_image_manifest *m,

@@ -31,6 +31,9 @@ struct jr_src {
     size_t memlen, mempos;
     int gzip;                /* 1: inflating */
     void *z;                 /* z_stream */
+    int zstd;                /* 1: decompressing zstd frames */
+    void *zd;                /* ZSTD_DStream */
+    int zframe;              /* a zstd frame is under way (its end not seen) */
     unsigned char *in;       /* compressed bytes read ahead */
     size_t inlen, inpos;
     int zend;                /* the last gzip member ended */
@@ -41,7 +44,7 @@ struct jr_src {
 };
 
 /* Opens a source on fd (not taken) or on memory; detect = 1 looks at the
- * first bytes: gzip is inflated, zstd refused. hash_raw/hash_plain turn
+ * first bytes: gzip and zstd are decompressed as read. hash_raw/hash_plain turn
  * on the two hashes. 0 or -1 with src->err. */
 int jr_src_open_fd(struct jr_src *src, int fd, int detect, int hash_raw, int hash_plain);
 int jr_src_open_mem(struct jr_src *src, const void *p, size_t n, int detect);
@@ -126,6 +129,7 @@ int64_t jr_image_du(const char *path);
 #define JR_MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
 #define JR_MT_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
 #define JR_MT_OCI_LAYER_GZIP "application/vnd.oci.image.layer.v1.tar+gzip"
+#define JR_MT_OCI_LAYER_ZSTD "application/vnd.oci.image.layer.v1.tar+zstd"
 
 struct jr_image_desc {
     const char *media_type;  /* may be NULL */

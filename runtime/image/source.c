@@ -1,17 +1,22 @@
 /* A byte source for the tar reader: a file or memory, inflated through
- * zlib when it starts as gzip (several members allowed), with optional
- * sha256 of the stored bytes and of the bytes as read (a layer's blob
- * digest and its diff_id). */
+ * zlib when it starts as gzip (several members allowed) or through libzstd
+ * when it starts as zstd (several frames allowed), streaming either way,
+ * with optional sha256 of the stored bytes and of the bytes as read (a
+ * layer's blob digest and its diff_id). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include "image/internal.h"
 
 #define INBUF 65536
+/* The largest zstd window a layer may ask for (2^27 = 128 MiB, libzstd's
+ * own default limit): a frame asking for more is refused, not allocated. */
+#define ZSTD_WINDOW_LOG_MAX 27
 
 /* Raw bytes from the file or memory: how many, 0 at the end, -1. */
 static ssize_t raw_read(struct jr_src *s, void *buf, size_t n)
@@ -72,9 +77,16 @@ static int open_common(struct jr_src *s, int detect)
     }
     m = s->in;
     if (s->inlen >= 4 && m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd) {
-        snprintf(s->err, sizeof s->err, "zstd-compressed data is not supported (only gzip"
-                 " and plain tar)");
-        return -1;
+        ZSTD_DStream *zd = ZSTD_createDStream();
+        if (!zd || ZSTD_isError(ZSTD_DCtx_setParameter(zd, ZSTD_d_windowLogMax,
+                                                       ZSTD_WINDOW_LOG_MAX))) {
+            ZSTD_freeDStream(zd);
+            snprintf(s->err, sizeof s->err, "zstd: cannot start decompressing");
+            return -1;
+        }
+        s->zd = zd;
+        s->zstd = 1;
+        return 0;
     }
     if (s->inlen >= 2 && m[0] == 0x1f && m[1] == 0x8b) {
         z_stream *z = calloc(1, sizeof *z);
@@ -159,6 +171,40 @@ static ssize_t inflate_some(struct jr_src *s, void *buf, size_t n)
     }
 }
 
+/* zstd frames one after the other (skippable ones skipped); the data
+ * must end where a frame ends. */
+static ssize_t unzstd_some(struct jr_src *s, void *buf, size_t n)
+{
+    for (;;) {
+        ZSTD_outBuffer out = { buf, n, 0 };
+        ZSTD_inBuffer in;
+        size_t rc;
+        int f = fill(s);
+        if (f < 0)
+            return -1;
+        if (f == 0 && !s->zframe)
+            return 0;
+        /* At the end of the input a frame may still have output to give. */
+        in.src = s->in;
+        in.size = s->inlen;
+        in.pos = s->inpos;
+        rc = ZSTD_decompressStream(s->zd, &out, &in);
+        s->inpos = in.pos;
+        if (ZSTD_isError(rc)) {
+            snprintf(s->err, sizeof s->err, "zstd: %s", ZSTD_getErrorName(rc));
+            return -1;
+        }
+        /* 0: a frame just ended (and nothing of the next is held back). */
+        s->zframe = rc != 0;
+        if (out.pos > 0)
+            return (ssize_t)out.pos;
+        if (f == 0 && s->zframe) {
+            snprintf(s->err, sizeof s->err, "zstd data ends early");
+            return -1;
+        }
+    }
+}
+
 ssize_t jr_src_read(struct jr_src *s, void *buf, size_t n)
 {
     ssize_t r;
@@ -167,6 +213,8 @@ ssize_t jr_src_read(struct jr_src *s, void *buf, size_t n)
         return 0;
     if (s->gzip) {
         r = inflate_some(s, buf, n);
+    } else if (s->zstd) {
+        r = unzstd_some(s, buf, n);
     } else if (s->inpos < s->inlen) {
         size_t k = s->inlen - s->inpos;
         if (k > n)
@@ -200,6 +248,8 @@ void jr_src_close(struct jr_src *s)
         inflateEnd(s->z);
         free(s->z);
     }
+    ZSTD_freeDStream(s->zd);
+    s->zd = NULL;
     free(s->in);
     jr_sha256_free(s->raw);
     jr_sha256_free(s->plain);

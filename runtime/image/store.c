@@ -215,6 +215,15 @@ void jr_image_store_close(struct jr_image_store *s)
     free(s);
 }
 
+struct jr_image_store *jr_image_store_dup(const struct jr_image_store *s)
+{
+    struct jr_image_store *d = malloc(sizeof *d);
+
+    if (d)
+        *d = *s;
+    return d;
+}
+
 int jr_image_store_strategy(struct jr_image_store *s, char *why, size_t whylen)
 {
     if (!s->strategy) {

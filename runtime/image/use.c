@@ -91,19 +91,11 @@ int jr_image_resolve(struct jr_image_store *s, const char *name, struct jr_image
             rc = jr_err_set(e, JR_E_INVALID, "path too long");
             goto done;
         }
-        if (stat(root, &st)) {
-            /* Installed while tasks got overlays: made now, once. */
-            int lk = jr_image_lock(s, e);
-            if (lk < 0) {
-                rc = e ? e->code : JR_E_SYSTEM;
-                goto done;
-            }
-            rc = jr_image_make_root(s, r, e);
-            jr_image_unlock(lk);
-            if (rc)
-                goto done;
-        }
-        if (!(u->rootfs = strdup(root))) {
+        /* Installed while tasks got overlays: made off the loop first
+         * (jr_image_root_make), the task waiting meanwhile. */
+        if (stat(root, &st))
+            u->root_missing = 1;
+        else if (!(u->rootfs = strdup(root))) {
             rc = jr_err_set(e, JR_E_SYSTEM, "out of memory");
             goto done;
         }
@@ -131,6 +123,32 @@ int jr_image_resolve(struct jr_image_store *s, const char *name, struct jr_image
 done:
     if (rc)
         jr_image_use_free(u);
+    jr_image_index_free(&ix);
+    return rc;
+}
+
+int jr_image_root_needed(struct jr_image_store *s, const char *name, char *manifest,
+                         size_t len, int *missing, struct jr_err *e)
+{
+    struct jr_image_index ix;
+    struct jr_image_rec *r;
+    char root[PATH_MAX];
+    struct stat st;
+    int rc;
+
+    *missing = 0;
+    if (jr_image_store_strategy(s, NULL, 0) != JR_IMAGE_ROOT_COPY)
+        return JR_OK;
+    if ((rc = jr_image_index_read(s, &ix, e)))
+        return rc;
+    if ((r = jr_image_index_find(&ix, name)) != NULL) {
+        if (jr_image_path(s, root, sizeof root, "roots", r->manifest + 7))
+            rc = jr_err_set(e, JR_E_INVALID, "path too long");
+        else if (stat(root, &st)) {
+            *missing = 1;
+            snprintf(manifest, len, "%s", r->manifest);
+        }
+    }
     jr_image_index_free(&ix);
     return rc;
 }

@@ -80,6 +80,10 @@ static void push_wait(lua_State *L, const struct jr_wait *w, int64_t max_par)
                  " age), which waits for the node's %s first", w->behind ? w->behind : "(gone)",
                  list);
         break;
+    case JR_WAIT_PREPARING:
+        snprintf(msg, sizeof msg, "%s", w->note ? w->note : "waits for what it needs to be"
+                 " prepared");
+        break;
     default:
         msg[0] = 0;
     }

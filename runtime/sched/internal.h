@@ -59,6 +59,9 @@ struct stask {
     /* why it waits, as the last dispatch decided (ready tasks) */
     unsigned char wait, wait_res;
     int64_t wait_behind;         /* Priority: the seq of the job ahead */
+    char *wait_note;             /* Preparing: the executor's words */
+    uint64_t prep_ticket;        /* the executor's preparation it waits for */
+    int prepared;                /* the executor said it can start */
     uint64_t ready_ns;           /* uv_hrtime when it became ready */
 };
 

@@ -153,6 +153,7 @@ void jr_sched_free_job(struct jr_sched *s, struct sjob *j)
         free(t->workdir);
         free(t->spec);
         free(t->error);
+        free(t->wait_note);
         free(t->run_record);
     }
     if (j->next) {

@@ -197,8 +197,9 @@ int jr_sched_fail(struct jr_sched *s, const char *id, const char *reason, struct
 {
     if (!reason || !*reason)
         reason = "failed on request";
-    return halt(s, id, "fail", BIT(J_AWAITING) | BIT(J_QUEUED) | BIT(J_RUNNING) |
-                BIT(J_SUSPENDED), J_FAILED, reason, reason, e);
+    /* created: a job that could never start (its image pull failed). */
+    return halt(s, id, "fail", BIT(J_CREATED) | BIT(J_AWAITING) | BIT(J_QUEUED) |
+                BIT(J_RUNNING) | BIT(J_SUSPENDED), J_FAILED, reason, reason, e);
 }
 
 int jr_sched_approve(struct jr_sched *s, const char *id, int accept, const char *by,

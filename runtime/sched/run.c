@@ -405,6 +405,70 @@ static void account(struct jr_sched *s, struct stask *t, int sign)
         t->job->groups_running += sign;
 }
 
+/* t could not start: it fails with msg (a setup error); its job may then
+ * be settled and freed. */
+static void start_failed(struct jr_sched *s, struct stask *t, const char *msg)
+{
+    struct sjob *j = t->job;
+    int64_t now = jr_store_now_ms();
+
+    t->state = T_FAILED;
+    t->proc = NULL;
+    free(t->error);
+    t->error = strdup(msg);
+    t->started_at = now;
+    t->wait = JR_WAIT_NONE;
+    jr_metrics_count(s->opts.metrics, JR_M_TASK_OUTCOMES,
+                     jr_exec_outcome_name(JR_OUT_SETUP_ERROR), "failed", 1);
+    jr_sched_write_task(s, t, -1, 0, jr_exec_outcome_name(JR_OUT_SETUP_ERROR), msg, now, NULL);
+    jr_sched_settle(s, j, NULL);
+}
+
+static void on_prepared(void *arg)
+{
+    jr_sched_dispatch(arg);
+}
+
+/* Asks the executor whether t can start now (once it said yes, never
+ * again): 1 yes; 0 not yet (t waits, Preparing, and the executor kicks a
+ * dispatch when it is done); -1 never (t failed, its job may be freed). */
+static int prepared(struct jr_sched *s, struct stask *t)
+{
+    struct jr_task_setup setup = { 0 };
+    char why[400] = "";
+    int rc;
+
+    if (t->prepared || !s->ex.ops->prepare)
+        return 1;
+    /* A spec that does not decode fails at the start, saying so. */
+    if (jr_spec_decode(t->spec, &setup)) {
+        jr_spec_free(&setup);
+        return 1;
+    }
+    rc = s->ex.ops->prepare(s->ex.self, &setup, &t->prep_ticket, on_prepared, s, why,
+                            sizeof why);
+    jr_spec_free(&setup);
+    if (rc == 0) {
+        t->prepared = 1;
+        free(t->wait_note);
+        t->wait_note = NULL;
+        return 1;
+    }
+    if (rc < 0) {
+        jr_sched_ready_remove(s, t);
+        start_failed(s, t, why[0] ? why : "the executor cannot prepare it");
+        return -1;
+    }
+    t->wait = JR_WAIT_PREPARING;
+    t->wait_res = 0;
+    t->wait_behind = 0;
+    if (!t->wait_note || strcmp(t->wait_note, why) != 0) {
+        free(t->wait_note);
+        t->wait_note = strdup(why);
+    }
+    return 0;
+}
+
 /* Start t. Returns 1 when it runs; 0 when it failed to start (then its job
  * may have been settled and freed). */
 static int launch(struct jr_sched *s, struct stask *t)
@@ -416,17 +480,7 @@ static int launch(struct jr_sched *s, struct stask *t)
 
     rc = start_task(s, t, &e);
     if (rc) {
-        t->state = T_FAILED;
-        t->proc = NULL;
-        free(t->error);
-        t->error = strdup(e.msg);
-        t->started_at = now;
-        t->wait = JR_WAIT_NONE;
-        jr_metrics_count(s->opts.metrics, JR_M_TASK_OUTCOMES,
-                         jr_exec_outcome_name(JR_OUT_SETUP_ERROR), "failed", 1);
-        jr_sched_write_task(s, t, -1, 0, jr_exec_outcome_name(JR_OUT_SETUP_ERROR),
-                            e.msg, now, NULL);
-        jr_sched_settle(s, j, NULL);
+        start_failed(s, t, e.msg);
         return 0;
     }
     t->state = T_RUNNING;
@@ -458,6 +512,8 @@ static void launch_group(struct jr_sched *s, struct sjob *j, int g)
     for (k = 0; k < s->nready && s->used.max_tasks < s->node.max_tasks; k++) {
         struct stask *o = s->ready[k];
         if (!o || o->job != j || o->grp != g || !fits(s, o))
+            continue;
+        if (prepared(s, o) <= 0)
             continue;
         s->ready[k] = NULL;
         o->in_ready = 0;
@@ -511,6 +567,8 @@ void jr_sched_dispatch(struct jr_sched *s)
                 note_wait(t, why, res, &ahead);
                 continue;
             }
+            if (prepared(s, t) <= 0)
+                continue;
             s->ready[i] = NULL;
             t->in_ready = 0;
             if (launch(s, t) && t->job->grp_running && t->job->grp_running[t->grp] == 1)

@@ -163,12 +163,15 @@ int jr_task_state_valid(const char *state);
 const char *jr_job_state_name(int i);
 
 /* Why a job or a task waits, as Slurm's squeue says it. The scheduler
- * decides Resources, MaxParallelism and Priority where it dispatches and
- * keeps them in memory; Dependency comes from the task's deps; Approval
+ * decides Resources, MaxParallelism, Priority and Preparing where it
+ * dispatches and keeps them in memory; Dependency comes from the task's deps; Approval
  * and Held from the job's state (the binding's part). */
 enum jr_wait_reason {
     JR_WAIT_NONE, JR_WAIT_DEPENDENCY, JR_WAIT_RESOURCES, JR_WAIT_MAX_PARALLELISM,
-    JR_WAIT_PRIORITY, JR_WAIT_APPROVAL, JR_WAIT_HELD, JR_WAIT_NREASONS
+    JR_WAIT_PRIORITY, JR_WAIT_APPROVAL, JR_WAIT_HELD,
+    JR_WAIT_PREPARING,           /* the executor makes what it needs first (an
+                                  * image's merged root) */
+    JR_WAIT_NREASONS
 };
 /* The resources a task waits for (JR_WAIT_RESOURCES and, for the job
  * ahead, JR_WAIT_PRIORITY). */
@@ -182,6 +185,7 @@ struct jr_wait {
                                   * ahead in the queue, NULL when it is gone */
     const char *deps[JR_WAIT_MAX_DEPS]; /* Dependency: the deps not done yet */
     int ndeps, more_deps;        /* listed, and left out past the first 16 */
+    const char *note;            /* Preparing: what, in words (may be NULL) */
 };
 
 /* "Dependency", "Resources", ...; NULL for JR_WAIT_NONE. */

@@ -7,7 +7,8 @@
 #include "sched/internal.h"
 
 static const char *const reason_names[JR_WAIT_NREASONS] = {
-    NULL, "Dependency", "Resources", "MaxParallelism", "Priority", "Approval", "Held"
+    NULL, "Dependency", "Resources", "MaxParallelism", "Priority", "Approval", "Held",
+    "Preparing"
 };
 
 const char *jr_wait_reason_name(int reason)
@@ -68,6 +69,8 @@ static int task_wait(const struct jr_sched *s, const struct stask *t, struct jr_
     w->resources = t->wait_res;
     if (t->wait == JR_WAIT_PRIORITY)
         w->behind = job_id_of(s, t->wait_behind);
+    if (t->wait == JR_WAIT_PREPARING)
+        w->note = t->wait_note;
     return 1;
 }
 

@@ -1,6 +1,7 @@
 /* Test helpers for the image store: a tar writer into memory (ustar, pax
- * for long names), gzip through zlib, sha256 digests, and an OCI layout or
- * docker save archive of given layers written to a file. */
+ * for long names), gzip through zlib, zstd through libzstd, sha256
+ * digests, and an OCI layout or docker save archive of given layers
+ * written to a file. */
 #ifndef JR_TEST_IMAGE_UTIL_H
 #define JR_TEST_IMAGE_UTIL_H
 
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include "image/internal.h"
 
@@ -102,6 +104,29 @@ static struct tbuf gzip_of(const struct tbuf *in)
     deflate(&z, Z_FINISH);
     out.n = out.cap - z.avail_out;
     deflateEnd(&z);
+    return out;
+}
+
+/* in as zstd (with content checksums, as the zstd command writes it):
+ * one frame per piece of `piece` bytes (0: one frame). */
+static struct tbuf zstd_of(const struct tbuf *in, size_t piece)
+{
+    struct tbuf out = {NULL, 0, 0};
+    size_t step = piece ? piece : (in->n ? in->n : 1), off = 0;
+    ZSTD_CCtx *c = ZSTD_createCCtx();
+
+    ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
+    out.cap = ZSTD_compressBound(in->n) + (in->n / step + 1) * 64 + 64;
+    out.p = malloc(out.cap);
+    do {
+        size_t k = in->n - off < step ? in->n - off : step;
+        size_t r = ZSTD_compress2(c, out.p + out.n, out.cap - out.n, in->p + off, k);
+        if (ZSTD_isError(r))
+            abort();
+        out.n += r;
+        off += k;
+    } while (off < in->n);
+    ZSTD_freeCCtx(c);
     return out;
 }
 

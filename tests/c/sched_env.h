@@ -49,6 +49,42 @@ static inline int env_open_at(struct env *v, const char *data, struct jr_node no
     return 0;
 }
 
+/* A fresh loop and DIR/name, with the store's and the scheduler's metrics
+ * (NULL: none) and, when ops is given, the spawn executor's ops copied
+ * into *ops with prepare set to it (a test's own preparation step). */
+static inline int env_open_with(struct env *v, const char *name, struct jr_node node,
+                                struct jr_metrics *m, struct jr_exec_ops *ops,
+                                int (*prepare)(void *, const struct jr_task_setup *,
+                                               uint64_t *, void (*)(void *), void *,
+                                               char *, size_t))
+{
+    char path[600];
+    struct jr_err e = { 0, "" };
+    struct jr_executor ex;
+    struct jr_sched_opts o;
+
+    uv_loop_init(&v->loop);
+    snprintf(v->data, sizeof v->data, "%s/%s", dir, name);
+    mkdir(v->data, 0755);
+    snprintf(path, sizeof path, "%s/jobrt.db", v->data);
+    if (jr_store_open(path, &v->st, &e))
+        return -1;
+    jr_store_attach(v->st, &v->loop);
+    if (m)
+        jr_store_set_metrics(v->st, m);
+    jr_exec_spawn_open(&v->loop, &ex, &e);
+    if (ops) {
+        *ops = *ex.ops;
+        ops->prepare = prepare;
+        ex.ops = ops;
+    }
+    memset(&o, 0, sizeof o);
+    o.data_dir = v->data;
+    o.node = node;
+    o.metrics = m;
+    return jr_sched_open(&v->loop, v->st, ex, &o, &v->s, &e) ? -1 : 0;
+}
+
 static inline int env_open(struct env *v, struct jr_node node)
 {
     char data[512];

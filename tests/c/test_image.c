@@ -114,6 +114,43 @@ TEST(tar_reader)
     CHECK_STR(en.path, "dir/hello");
     jr_src_close(&src);
     free(gz.p);
+    /* zstd, in frames of 700 bytes (a frame ends inside a header), read
+     * whole: the same entries and data, and the plain bytes' hash. */
+    struct tbuf zs = zstd_of(&b, 700);
+    char want[JR_DIGEST_LEN + 1], got[JR_DIGEST_LEN + 1];
+    digest_of(b.p, b.n, want);
+    jr_src_open_mem(&src, zs.p, zs.n, 1);
+    src.plain = jr_sha256_new();
+    jr_tar_init(&t, mem_read, &src);
+    CHECK_INT(jr_tar_next(&t, &en), 1);
+    CHECK_INT(jr_tar_next(&t, &en), 1);
+    CHECK_STR(en.path, "dir/hello");
+    CHECK_INT(jr_tar_data(&t, data, sizeof data), 3);
+    CHECK(memcmp(data, "hi!", 3) == 0);
+    CHECK_INT(jr_tar_next(&t, &en), 1);
+    CHECK_STR(en.path, longname);
+    CHECK_INT(jr_tar_next(&t, &en), 1);
+    CHECK_STR(en.link, "/etc/passwd");
+    CHECK_INT(jr_tar_next(&t, &en), 0);
+    CHECK_INT(jr_src_drain(&src), 0);
+    CHECK_INT(src.plain_total, (long long)b.n);
+    jr_sha256_final(src.plain, got);
+    src.plain = NULL;
+    CHECK_STR(got, want);
+    jr_src_close(&src);
+    /* Cut inside its last frame: an error saying so, not a short tar. */
+    jr_src_open_mem(&src, zs.p, zs.n - 5, 1);
+    CHECK_INT(jr_src_drain(&src), -1);
+    CHECK(strstr(src.err, "zstd data ends early") != NULL);
+    jr_src_close(&src);
+    /* Damaged: libzstd's reason. */
+    zs.p[zs.n / 2] ^= 0x5a;
+    zs.p[zs.n / 2 + 1] ^= 0xa5;
+    jr_src_open_mem(&src, zs.p, zs.n, 1);
+    CHECK_INT(jr_src_drain(&src), -1);
+    CHECK(strncmp(src.err, "zstd", 4) == 0);
+    jr_src_close(&src);
+    free(zs.p);
     free(b.p);
 }
 
@@ -369,6 +406,55 @@ TEST(import_copy_and_docker)
     free(l[1].p);
 }
 
+/* Installed while tasks got overlays, then opened for copies: resolve says
+ * the root is missing (it never makes it), root_make makes it once. */
+TEST(copy_made_later)
+{
+    struct tbuf l[2];
+    char arch[300], dir[300], manifest[80] = "", roots[400];
+    struct jr_image_opts cp = {0, 0, JR_IMAGE_ROOT_COPY};
+    struct jr_image_store *s = open_store("store8", JR_IMAGE_ROOT_OVERLAY, 0, 0);
+    struct jr_image_info info;
+    struct jr_image_use u;
+    struct jr_err e = {0, ""};
+    int missing = -1;
+
+    two_layers(l);
+    snprintf(arch, sizeof arch, "%s/later.tar", tmpdir);
+    write_oci_archive(arch, l, 2, "1", 0);
+    if (jr_image_import(s, arch, "later:1", &info, &e))
+        UNIT_FAIL("import: %s", e.msg);
+    CHECK_INT(jr_image_root_needed(s, "later:1", manifest, sizeof manifest, &missing, &e), 0);
+    CHECK_INT(missing, 0); /* overlays: nothing to make */
+    jr_image_store_close(s);
+    snprintf(dir, sizeof dir, "%s/store8", tmpdir);
+    CHECK_INT(jr_image_store_open(dir, &cp, &s, &e), 0);
+    CHECK_INT(jr_image_root_needed(s, "later:1", manifest, sizeof manifest, &missing, &e), 0);
+    CHECK_INT(missing, 1);
+    CHECK_STR(manifest, info.manifest);
+    CHECK_INT(jr_image_root_needed(s, "nosuch:1", manifest, sizeof manifest, &missing, &e), 0);
+    CHECK_INT(missing, 0);
+    CHECK_INT(jr_image_resolve(s, "later:1", &u, &e), 0);
+    CHECK_INT(u.root_missing, 1);
+    CHECK(u.rootfs == NULL);
+    jr_image_use_free(&u);
+    snprintf(roots, sizeof roots, "%s/images/roots", dir);
+    CHECK(!exists(roots, info.manifest + 7));
+    CHECK_INT(jr_image_root_make(s, info.manifest, &e), 0);
+    CHECK(exists(roots, info.manifest + 7));
+    CHECK_INT(jr_image_root_make(s, info.manifest, &e), 0); /* there: nothing more */
+    CHECK_INT(jr_image_resolve(s, "later:1", &u, &e), 0);
+    CHECK_INT(u.root_missing, 0);
+    CHECK(u.rootfs && exists(u.rootfs, "data/readme") && !exists(u.rootfs, "etc/secret"));
+    jr_image_use_free(&u);
+    CHECK_INT(jr_image_root_make(s, "sha256:0000000000000000000000000000000000000000000000000000000000000000", &e),
+              JR_E_NOT_FOUND);
+    CHECK(strstr(e.msg, "no image of the store") != NULL);
+    jr_image_store_close(s);
+    free(l[0].p);
+    free(l[1].p);
+}
+
 TEST(import_refusals_and_limits)
 {
     struct tbuf l[2], evil = {NULL, 0, 0};
@@ -462,6 +548,7 @@ int main(void)
     RUN(docs);
     RUN(import_oci_and_use);
     RUN(import_copy_and_docker);
+    RUN(copy_made_later);
     RUN(import_refusals_and_limits);
     RUN(blob_writer_resume);
     RUN(probe);

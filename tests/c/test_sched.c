@@ -284,7 +284,7 @@ static const char *const states[] = { "created", "awaiting_approval", "rejected"
 /* 1 = allowed; anything else is the refusal code */
 static const int allowed[9][NOPS] = {
     /*                start restart stop cancel suspend approve update delete fail */
-    /* created */   { 1, 3, 3, 1, 3, 3, 1, 1, 3 },
+    /* created */   { 1, 3, 3, 1, 3, 3, 1, 1, 1 },
     /* awaiting */  { 3, 3, 1, 1, 3, 1, 1, 1, 1 },
     /* rejected */  { 1, 3, 3, 3, 3, 3, 1, 1, 3 },
     /* queued */    { 3, 3, 1, 1, 1, 3, 4, 4, 1 },

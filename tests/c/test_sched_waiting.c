@@ -1,9 +1,10 @@
 /* Unit tests of why tasks wait, as the scheduler decides it where it
  * dispatches (runtime/sched/run.c, read back through waiting.c): Dependency,
  * Resources naming each resource short (cpu, memory, gpu, max_tasks),
- * MaxParallelism, Priority behind the job that waits first, the job's own
- * reason, the counts the metrics sample, and the reasons cleared once the
- * task starts. Real processes (/bin/sh) on a real loop, each wait bounded. */
+ * MaxParallelism, Priority behind the job that waits first, Preparing while
+ * the executor makes what a task needs (and the failure when it cannot),
+ * the job's own reason, the counts the metrics sample, and the reasons
+ * cleared once the task starts. Real processes (/bin/sh) on a real loop, each wait bounded. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@ struct seen {
         unsigned resources;
         char behind[80];
         char deps[128];
+        char note[128];
     } w[1 + MAXT];
 };
 
@@ -38,6 +40,7 @@ static void collect(void *arg, int idx, const struct jr_wait *w)
     s->w[k].reason = w->reason;
     s->w[k].resources = w->resources;
     snprintf(s->w[k].behind, sizeof s->w[k].behind, "%s", w->behind ? w->behind : "");
+    snprintf(s->w[k].note, sizeof s->w[k].note, "%s", w->note ? w->note : "");
     s->w[k].deps[0] = 0;
     for (int i = 0; i < w->ndeps; i++)
         off += (size_t)snprintf(s->w[k].deps + off, sizeof s->w[k].deps - off, "%s%s",
@@ -176,27 +179,12 @@ TEST(scheduler_counts)
     struct env v;
     struct jr_metrics m;
     struct jr_err e = { 0, "" };
-    struct jr_executor ex;
-    struct jr_sched_opts o;
-    char path[600], id[80];
+    char id[80];
     struct tdef ok[] = { { "a", "true", { 0 }, 0, 0, 0, 0, 0, 0, 0 },
                          { "b", "exit 3", { 0 }, 0, 1, 1, 0, 0, 0, 0 } };
 
     jr_metrics_init(&m);
-    uv_loop_init(&v.loop);
-    snprintf(v.data, sizeof v.data, "%s/metrics", dir);
-    mkdir(v.data, 0755);
-    snprintf(path, sizeof path, "%s/jobrt.db", v.data);
-    if (jr_store_open(path, &v.st, &e))
-        return;
-    jr_store_attach(v.st, &v.loop);
-    jr_store_set_metrics(v.st, &m);
-    jr_exec_spawn_open(&v.loop, &ex, &e);
-    memset(&o, 0, sizeof o);
-    o.data_dir = v.data;
-    o.node = small;
-    o.metrics = &m;
-    if (jr_sched_open(&v.loop, v.st, ex, &o, &v.s, &e))
+    if (env_open_with(&v, "metrics", small, &m, NULL, NULL))
         return;
     CHECK_INT(submit(&v, "j", ok, 2, 0, 0, id, &e), 0);
     CHECK_INT(jr_sched_start(v.s, "j", NULL, NULL, &e), 0);
@@ -231,6 +219,84 @@ TEST(scheduler_counts)
     jr_metrics_free(&m);
 }
 
+/* ---- Preparing: an executor (spawn's, with a prepare of the test's) ---- */
+
+static struct {
+    int mode;                    /* 0: ready; 1: wait until released; 2: fail */
+    int released, calls;
+    uint64_t ticket_seen;
+    void (*kick)(void *arg);
+    void *arg;
+} prep;
+
+static int test_prepare(void *self, const struct jr_task_setup *setup, uint64_t *ticket,
+                        void (*kick)(void *arg), void *arg, char *why, size_t whylen)
+{
+    (void)self;
+    (void)setup;
+    prep.calls++;
+    prep.ticket_seen = *ticket;
+    if (prep.mode == 2) {
+        snprintf(why, whylen, "setup_error: the test's preparation failed");
+        return -1;
+    }
+    if (prep.mode == 1 && !prep.released) {
+        *ticket = 7;
+        prep.kick = kick;
+        prep.arg = arg;
+        snprintf(why, whylen, "waits for the test's preparation");
+        return 1;
+    }
+    return 0;
+}
+
+static void release_prep(uv_timer_t *t)
+{
+    prep.released = 1;
+    prep.kick(prep.arg);
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+TEST(preparing_then_start_or_fail)
+{
+    static struct jr_exec_ops ops;
+    struct env v;
+    struct tdef one[] = { { "a", "true", { 0 }, 0, 0, 0, 0, 0, 0, 0 } };
+    int64_t counts[JR_WAIT_NREASONS];
+    struct jr_node used;
+    uv_timer_t timer;
+    struct seen s;
+
+    if (env_open_with(&v, "prepare", small, NULL, &ops, test_prepare))
+        return;
+    /* Not ready: the task waits, saying what for, and nothing polls. */
+    prep.mode = 1;
+    CHECK_INT(start(&v, "pw", one, 1, 0, 0), 0);
+    s = waiting(&v, "pw");
+    CHECK_INT(s.w[0].reason, JR_WAIT_PREPARING);
+    CHECK_STR(s.w[0].note, "waits for the test's preparation");
+    CHECK_INT(s.w[1].reason, JR_WAIT_PREPARING);
+    CHECK_STR(job_state(&v, "pw"), "queued");
+    jr_sched_usage(v.s, &used, counts);
+    CHECK_INT(counts[JR_WAIT_PREPARING], 1);
+    int calls = prep.calls;
+    drain(&v, 100);
+    CHECK_INT(prep.calls, calls);
+    /* Done: the kick asks again (the task's ticket kept), and it runs. */
+    uv_timer_init(&v.loop, &timer);
+    uv_timer_start(&timer, release_prep, 10, 0);
+    CHECK(wait_state(&v, "pw", "succeeded", 5000));
+    CHECK_INT(prep.ticket_seen, 7);
+    /* Cannot: the task fails with the executor's reason, a setup error. */
+    prep.mode = 2;
+    CHECK_INT(start(&v, "pf", one, 1, 0, 0), 0);
+    CHECK(wait_state(&v, "pf", "failed", 5000));
+    struct task_q q = task(&v, "pf", "a");
+    CHECK_STR(q.outcome, "setup_error");
+    CHECK(strstr(q.error, "the test's preparation failed") != NULL);
+    env_close(&v);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/jobrt-test-waiting-%d", (int)getpid());
@@ -238,6 +304,7 @@ int main(void)
     RUN(each_reason_from_the_dispatch);
     RUN(task_slots_then_priority);
     RUN(scheduler_counts);
+    RUN(preparing_then_start_or_fail);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)

@@ -3,8 +3,8 @@
 // OCI layout archive and as a docker save archive, imported with `jobrt
 // images import` while the daemon runs; tasks run in it through the native
 // API (its files there, the whited-out one gone, the image's env, workdir,
-// Cmd and user applied, the host's files absent); rm refused while a task
-// uses it; malicious layers refused without touching the host; list, gc.
+// Cmd and user applied, the host's files absent); the same image with
+// zstd-compressed layers; rm refused while a task uses it; malicious layers refused without touching the host; list, gc.
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -64,6 +64,16 @@ const tests = [
       { alias: 'b', entrypoint: ['echo'], command: ['x'] }] });
     assertEq(r.status, 400);
     assert(/entrypoint is for images of the image store/.test(r.body.message), r.body.message);
+  }],
+  ['zstd-compressed layers (tar+zstd) are imported and run like gzip ones', async ({ srv, dir }) => {
+    runCommand('python3', [PY, 'oci-zstd', path.join(dir, 'zstd.tar')]);
+    const r = images(srv, 'import', path.join(dir, 'zstd.tar'), '--name', 'bb:zstd');
+    assertEq(r.status, 0, r.stderr);
+    const j = await runJob(srv, { id: 'img-zstd', tasks: [{ alias: 'a', image: 'bb:zstd', command: ['sh', '-c',
+      'cat /data/readme; test -e /etc/secret && echo SECRET-VISIBLE; ls /opt; echo "greeting=$GREETING pwd=$(pwd)"'] }] });
+    assertEq(j.state, 'succeeded', j.error || JSON.stringify(j.tasks[0]));
+    assertEq(await logsOf(srv, 'img-zstd'), ['from layer two', 'new', 'greeting=hello pwd=/data']);
+    assertEq(images(srv, 'rm', 'bb:zstd').status, 0);
   }],
   ['a task runs as the image\'s user when it names one', async ({ srv, dir }) => {
     runCommand('python3', [PY, 'oci-user', path.join(dir, 'user.tar')]);
@@ -144,6 +154,53 @@ const tests = [
       assertEq(await logsOf(srv2, 'copy-1'), ['from layer two', 'new', '/data']);
     } finally {
       await srv2.finish('the copy daemon exits 0 on SIGTERM');
+    }
+  }],
+  ['a merged copy still to make is made off the loop, once, while its tasks wait (Preparing)', async ({ dir }) => {
+    const srv3 = await startServer({ config: `log: {level: info}\nimages: {root: copy}\n${TEST_USERS}` });
+    try {
+      // Imported by a store that gives overlays (no -c: root auto): no merged copy yet.
+      runCommand('python3', [PY, 'big', '64', path.join(dir, 'big.tar'), path.join(dir, 'big-layers')]);
+      let r = runCommand(BIN, ['images', 'import', path.join(dir, 'big.tar'), '--name', 'bb:big', '--data-dir', srv3.data]);
+      assertEq(r.status, 0, r.stderr);
+      const roots = path.join(srv3.data, 'images', 'roots');
+      assertEq(existsSync(roots) ? readdirSync(roots) : [], []);
+      const task = (alias) => ({ alias, image: 'bb:big', command: ['sh', '-c', 'ls /data/l1 | wc -l; test -x /bin/busybox && echo busybox'] });
+      const subs = [];
+      for (const id of ['prep-1', 'prep-2']) {
+        const sub = await nativeCall(srv3, 'POST', '/jobs', { id, start: true, tasks: [task('a'), task('b')] });
+        assertEq(sub.status, 201, JSON.stringify(sub.body));
+        subs.push(sub.body);
+      }
+      // The first dispatch asked for the copy: the answers already say so.
+      for (const b of subs) {
+        assertEq(b.waiting && b.waiting.reason, 'Preparing', JSON.stringify(b));
+        assert(/merged copy of image bb:big/.test(b.waiting.message), b.waiting.message);
+      }
+      // The loop answers meanwhile; every task then runs in the copy.
+      let slowest = 0;
+      const deadline = Date.now() + 60000;
+      for (;;) {
+        const t0 = Date.now();
+        const h = await fetch(`${srv3.url}/jobrt/healthz`);
+        slowest = Math.max(slowest, Date.now() - t0);
+        assertEq(h.status, 200);
+        const states = await Promise.all(['prep-1', 'prep-2'].map(async (id) => (await nativeCall(srv3, 'GET', `/jobs/${id}`)).body.state));
+        if (states.every((st) => ['succeeded', 'failed', 'canceled'].includes(st))) {
+          assertEq(states, ['succeeded', 'succeeded']);
+          break;
+        }
+        assert(Date.now() < deadline, `still ${states}`);
+        await sleep(20);
+      }
+      assert(slowest < 1000, `healthz took ${slowest} ms while the copy was made`);
+      assertEq((await logsOf(srv3, 'prep-1')).sort(), ['2', '2', 'busybox', 'busybox']);
+      assertEq(readdirSync(roots).length, 1);
+      assertEq(readdirSync(path.join(srv3.data, 'images', 'tmp')).filter((f) => f.startsWith('root')), []);
+      const made = srv3.logs().match(/made the merged copy of image bb:big in [\d.]+ s, off the loop/g) || [];
+      assertEq(made.length, 1, srv3.logs());
+    } finally {
+      await srv3.finish('the daemon that made the copy exits 0 on SIGTERM');
     }
   }],
   ['gc removes what no name keeps; the remaining image still runs', async ({ srv }) => {

@@ -6,10 +6,12 @@
 // credentials refused, a digest mismatch refused, an interrupted pull
 // leaving no image (and the next pull resuming it), the native API's pull,
 // and a job whose image is pulled on demand waiting with the pull as its
-// reason, then running.
+// reason, then running; and such a job surviving a kill -9 of its daemon
+// mid-pull: the next daemon resumes the pull and runs the job, or fails
+// it with the reason when the pull cannot go on.
 import { spawn, spawnSync } from 'node:child_process';
 import { createSign, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -214,7 +216,84 @@ const tests = [
     assert(logs.includes('from layer two'), JSON.stringify(logs));
     assert(logs.some((m) => /waiting for image .* to be pulled/.test(m)), JSON.stringify(logs));
   }],
+  ['a job waiting for its pull survives a kill -9 of the daemon: the pull resumes, the job runs', async (ctx) => {
+    const { srv, job } = await killMidPull(ctx, 'resume-1');
+    const srv2 = await startServer({ config: ctx.cfgText, dataDir: srv.data });
+    try {
+      const ranges = ctx.state.ranges.length;
+      let j, seen = null;
+      const deadline = Date.now() + 60000;
+      for (;;) {
+        j = (await nativeCall(srv2, 'GET', `/jobs/${job}`)).body;
+        if (j.waiting && j.waiting.reason === 'Pulling') seen = j.waiting.message;
+        if (['succeeded', 'failed', 'canceled'].includes(j.state)) break;
+        assert(Date.now() < deadline, `still ${j.state}: ${JSON.stringify(j.waiting)}`);
+        await sleep(50);
+      }
+      assertEq(j.state, 'succeeded', j.error);
+      assert(seen && /^pulling image /.test(seen), `waiting reason after the restart: ${seen}`);
+      // Resumed from the partial file the killed daemon left, not from byte 0.
+      assert(ctx.state.ranges.slice(ranges).some((h) => /^bytes=[1-9]\d*-$/.test(h)), `no Range request: ${ctx.state.ranges}`);
+      const logs = (await nativeCall(srv2, 'GET', `/jobs/${job}/logs`)).body.logs.map((l) => l.message);
+      assert(logs.includes('from layer two'), JSON.stringify(logs));
+      assert(logs.some((m) => /the daemon restarted: pulling image .* again/.test(m)), JSON.stringify(logs));
+    } finally {
+      ctx.state.mode = 'pass';
+      await srv2.finish('the daemon that resumed the pull exits 0 on SIGTERM');
+      srv.cleanup();
+    }
+  }],
+  ['a pull that cannot go on after the restart fails its job with the reason', async (ctx) => {
+    const { srv, job } = await killMidPull(ctx, 'resume-2');
+    // The registry is no longer one of images.registries.
+    const cfg = ctx.cfgText.replace(/host: "[^"]+", url: "[^"]+"/, 'host: "127.0.0.1:1", url: "http://127.0.0.1:1"');
+    const srv2 = await startServer({ config: cfg, dataDir: srv.data });
+    try {
+      ctx.state.mode = 'pass';
+      let j;
+      const deadline = Date.now() + 30000;
+      for (;;) {
+        j = (await nativeCall(srv2, 'GET', `/jobs/${job}`)).body;
+        if (!['created', 'queued', 'running'].includes(j.state)) break;
+        assert(Date.now() < deadline, `still ${j.state}: ${JSON.stringify(j.waiting)}`);
+        await sleep(50);
+      }
+      assertEq(j.state, 'failed', JSON.stringify(j));
+      assert(/image pull failed: .*bb:1: registry 127\.0\.0\.1:\d+ is not in images\.registries/.test(j.error), JSON.stringify(j));
+    } finally {
+      await srv2.finish('the daemon whose pull could not resume exits 0 on SIGTERM');
+      srv.cleanup();
+    }
+  }],
 ];
+
+// A daemon of its own pulls ctx.ref slowly for job id; it is killed (-9)
+// once part of a layer is on disk. -> {srv (killed), job}
+async function killMidPull(ctx, id) {
+  const srv = await startServer({ config: ctx.cfgText });
+  ctx.state.mode = 'slow';
+  ctx.state.ranges.length = 0;
+  const sub = await nativeCall(srv, 'POST', '/jobs', { id, start: true,
+    tasks: [{ alias: 'a', image: ctx.ref, command: ['cat', '/data/readme'] }] });
+  assertEq(sub.status, 201, JSON.stringify(sub.body));
+  const tmp = path.join(srv.data, 'images', 'tmp');
+  const deadline = Date.now() + 30000;
+  // A partial file may be gone between the listing and its stat (a small
+  // blob finished): only a big one being written counts.
+  const big = (f) => {
+    try { return statSync(path.join(tmp, f)).size > 100000; } catch { return false; }
+  };
+  for (;;) {
+    const partial = existsSync(tmp) ? readdirSync(tmp).filter((f) => f.endsWith('.partial') && big(f)) : [];
+    if (partial.length) break;
+    assert(Date.now() < deadline, 'no partial download appeared');
+    await sleep(20);
+  }
+  const j = (await nativeCall(srv, 'GET', `/jobs/${id}`)).body;
+  assertEq([j.state, j.waiting && j.waiting.reason], ['created', 'Pulling']);
+  await srv.stop('SIGKILL');
+  return { srv, job: id };
+}
 
 run(tests, {
   before: async () => {
@@ -268,7 +347,7 @@ ${TEST_USERS}`;
     const srv = await startServer({ config: cfgText });
     const cfgFile = path.join(dir, 'jobrt.yaml');
     writeFileSync(cfgFile, cfgText);
-    return { dir, srv, reg, ts, px, state, tokens, cfgFile, ref: `${host}/bb:1` };
+    return { dir, srv, reg, ts, px, state, tokens, cfgFile, cfgText, ref: `${host}/bb:1` };
   },
   after: async (ctx) => {
     ctx.ts.close();

@@ -2,6 +2,9 @@
 """Writes small test images around busybox-static (the e2e tests' own):
 
   oci_image.py oci OUT.tar [REF]      OCI image layout archive, two layers
+  oci_image.py oci-zstd OUT.tar       the same, its layers compressed by the
+                                      zstd command (tar+zstd), the second
+                                      as two frames
   oci_image.py oci-user OUT.tar       the same, its config naming User app
   oci_image.py docker OUT.tar [TAG]   docker save archive of the same image
   oci_image.py layout DIR             the same as an OCI layout folder
@@ -21,6 +24,7 @@ import hashlib
 import io
 import json
 import os
+import subprocess
 import sys
 import tarfile
 
@@ -98,16 +102,29 @@ def sha(b):
     return "sha256:" + hashlib.sha256(b).hexdigest()
 
 
-def oci_blobs(layers, config=None):
+def zstd(data, frames=1):
+    """data compressed by the zstd command, as `frames` frames one after the other."""
+    step = -(-len(data) // frames)
+    out = b""
+    for off in range(0, len(data), step):
+        out += subprocess.run(["zstd", "-q", "-c", "-3"], input=data[off:off + step],
+                              stdout=subprocess.PIPE, check=True).stdout
+    return out
+
+
+def oci_blobs(layers, config=None, compress="gzip"):
     """-> (files {path: bytes}, index bytes)"""
     cfg = dict(config or CONFIG)
     cfg["rootfs"] = {"type": "layers", "diff_ids": [sha(l) for l in layers]}
     files, descs = {}, []
-    for l in layers:
-        gz = gzip.compress(l, mtime=0)
-        files["blobs/sha256/" + sha(gz)[7:]] = gz
-        descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                      "digest": sha(gz), "size": len(gz)})
+    for i, l in enumerate(layers):
+        if compress == "zstd":
+            blob = zstd(l, 2 if i == 1 else 1)
+        else:
+            blob = gzip.compress(l, mtime=0)
+        files["blobs/sha256/" + sha(blob)[7:]] = blob
+        descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+" + compress,
+                      "digest": sha(blob), "size": len(blob)})
     cb = json.dumps(cfg).encode()
     files["blobs/sha256/" + sha(cb)[7:]] = cb
     man = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -118,8 +135,8 @@ def oci_blobs(layers, config=None):
     return files, man
 
 
-def write_oci(out, layers, ref, config=None):
-    files, man = oci_blobs(layers, config)
+def write_oci(out, layers, ref, config=None, compress="gzip"):
+    files, man = oci_blobs(layers, config, compress)
     index = json.dumps({"schemaVersion": 2, "manifests": [{
         "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha(man),
         "size": len(man), "annotations": {"org.opencontainers.image.ref.name": ref}}]}).encode()
@@ -200,6 +217,8 @@ def main(argv):
     kind = argv[1]
     if kind == "oci":
         write_oci(argv[2], [tar_bytes(layer1), tar_bytes(layer2)], argv[3] if len(argv) > 3 else "1")
+    elif kind == "oci-zstd":
+        write_oci(argv[2], [tar_bytes(layer1), tar_bytes(layer2)], "zstd", compress="zstd")
     elif kind == "oci-user":
         cfg = json.loads(json.dumps(CONFIG))
         cfg["config"]["User"] = "app"

@@ -5,7 +5,9 @@
 // output captured by the test): a two-task DAG as two Slurm jobs in order,
 // a failure's exit code, a timeout and cancels (a job of its own and steps
 // of a batch) reported as such with nothing left running, a burst of 200
-// tiny tasks through a few batched allocations. Needs root (slurmd) and the
+// tiny tasks through a few batched allocations, and with the sandbox on the
+// node, images of the image store (layers stacked there, or the merged
+// copy made here first with images.root: copy). Needs root (slurmd) and the
 // slurm-wlm and munge packages (`make slurm-deps`, which `make test` runs).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -83,6 +85,31 @@ async function waitFor(what, fn, ms = 30000) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(100);
   }
+}
+
+// The e2e tests' two-layer image (a whiteout, Env, WorkingDir), imported
+// into srv's store as bb:1 with no configuration (root: auto).
+const PY = path.join(ROOT, 'tests/e2e/oci_image.py');
+const BIN = process.env.JOBRT_BIN || './jobrt';
+function importImage(srv) {
+  const tar = path.join(srv.dir, 'bb.tar');
+  let r = spawnSync('python3', [PY, 'oci', tar, '1'], { encoding: 'utf8' });
+  assertEq(r.status, 0, r.stderr);
+  r = spawnSync(BIN, ['images', 'import', tar, '--name', 'bb:1', '--data-dir', srv.data], { encoding: 'utf8' });
+  assertEq(r.status, 0, r.stderr);
+}
+const IMAGE_CMD = ['sh', '-c', 'cat /data/readme; test -e /etc/secret && echo SECRET-VISIBLE; echo "$GREETING $(pwd)"'];
+const IMAGE_LINES = (alias) => [`${alias}: from layer two`, `${alias}: hello /data`];
+
+// A daemon on the test cluster with the sandbox on the node.
+function sandboxed(ctx, extra = '') {
+  return `${TEST_USERS}
+${extra}executor:
+  backend: slurm
+  conf: ${ctx.conf}
+  poll: 200ms
+  sandbox: true
+`;
 }
 
 async function logsOf(srv, id) {
@@ -204,13 +231,7 @@ const tests = [
   }],
 
   ['with executor.sandbox each task runs under the sandbox helper on its node', async (ctx) => {
-    const srv = await startServer({ config: `${TEST_USERS}
-executor:
-  backend: slurm
-  conf: ${ctx.conf}
-  poll: 200ms
-  sandbox: true
-` });
+    const srv = await startServer({ config: sandboxed(ctx) });
     try {
       const j = await runJob(srv, { id: 'sbx', tasks: [
         { alias: 'make', command: ['sh', '-c', 'echo 42 > /outputs/n; id -u'] },
@@ -230,8 +251,37 @@ executor:
         network: { mode: 'allow', domains: ['example.org'] } }] });
       assertEq(r.status, 400);
       assert(/task 'w': network: \\"allow\\"/.test(JSON.stringify(r.body)), JSON.stringify(r.body));
+      // An image of the image store: its layers are in data_dir, which the
+      // node sees at the same path; the helper there stacks them.
+      importImage(srv);
+      const ji = await runJob(srv, { id: 'sbimg', tasks: [{ alias: 'i', image: 'bb:1', command: IMAGE_CMD }] }, 40000);
+      assertEq(ji.state, 'succeeded', JSON.stringify(ji.tasks));
+      assertEq(await logsOf(srv, 'sbimg'), IMAGE_LINES('i'));
+      r = await call(srv, 'POST', '/jobs', { tasks: [{ alias: 'n', image: 'nosuch:1', command: ['true'] }] });
+      assertEq(r.status, 400);
+      assert(/task 'n': unknown image 'nosuch:1' \(not in the image store nor in sandbox.images\)/.test(r.body.message), r.body.message);
     } finally {
       await srv.finish('the sandboxed daemon exits 0 on SIGTERM');
+    }
+  }],
+
+  ['with images.root: copy the image\'s merged copy is made here first, then the node runs in it', async (ctx) => {
+    const srv = await startServer({ config: sandboxed(ctx, 'images: {root: copy}\n') });
+    try {
+      importImage(srv); // by a store that gave overlays: no merged copy yet
+      const sub = await call(srv, 'POST', '/jobs', { id: 'sbcopy', start: true,
+        tasks: [{ alias: 'c', image: 'bb:1', command: IMAGE_CMD }] });
+      assertEq(sub.status, 201, JSON.stringify(sub.body));
+      assertEq(sub.body.waiting && sub.body.waiting.reason, 'Preparing', JSON.stringify(sub.body));
+      const j = await waitFor('the copy job to end', async () => {
+        const b = (await call(srv, 'GET', '/jobs/sbcopy')).body;
+        return ['succeeded', 'failed', 'canceled'].includes(b.state) ? b : null;
+      }, 40000);
+      assertEq(j.state, 'succeeded', JSON.stringify(j.tasks));
+      assertEq(await logsOf(srv, 'sbcopy'), IMAGE_LINES('c'));
+      assertEq(fs.readdirSync(path.join(srv.data, 'images', 'roots')).length, 1);
+    } finally {
+      await srv.finish('the copy daemon exits 0 on SIGTERM');
     }
   }],
 

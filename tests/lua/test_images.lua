@@ -104,4 +104,47 @@ images:
     t.eq(bad, nil)
     t.match(why, "config.digest")
   end },
+
+  { "pull_resume: created jobs whose mark is live go back to their surface, across pages", function(t)
+    local resume = require("jobrt.pull_resume")
+    local T0, T1 = "2026-01-01T00:00:00.000Z", "2026-01-01T00:00:05.000Z"
+    local mark = { message = "waiting for image r:5000/a:1 to be pulled", time = T0,
+                   data = { pulling = { "r:5000/a:1" } } }
+    local jobs = {
+      { id = "live", surface = "native", logs = { mark } },
+      { id = "plain", surface = "native", logs = { { message = "created", time = T0 } } },
+      -- started after its mark (and set back to created since): done with it
+      { id = "stale", surface = "native", started_at = T1, logs = { mark } },
+      { id = "earlier", surface = "native", started_at = "2025-12-31T00:00:00.000Z", logs = { mark } },
+      { id = "bad", surface = "native", logs = { { time = T0, data = { pulling = { 3 } } } } },
+      { id = "gone", surface = "kuscia", logs = { mark } },
+    }
+    local by_id = {}
+    for _, j in ipairs(jobs) do by_id[j.id] = j end
+    local asked = {}
+    local core = {
+      list = function(q)
+        asked[#asked + 1] = q
+        t.eq(q.state, "created")
+        local from = q.after or 0
+        local page = { jobs = {} }
+        for i = from + 1, math.min(from + 2, #jobs) do page.jobs[#page.jobs + 1] = jobs[i] end
+        if from + 2 < #jobs then page.next = from + 2 end
+        return page
+      end,
+      logs = function(id, q)
+        t.ok(q.limit and q.limit <= 10, "only the first lines are read")
+        return by_id[id].logs
+      end,
+    }
+    local resumed, lines = {}, {}
+    local pipeline = { resume_pulls = function(_, id, names) resumed[#resumed + 1] = { id, names } end }
+    local n = resume.resume(core, function(surface) return surface == "native" and pipeline or nil end,
+      function(level, msg) lines[#lines + 1] = level .. ": " .. msg end)
+    t.eq(n, 2)
+    t.eq(resumed, { { "live", { "r:5000/a:1" } }, { "earlier", { "r:5000/a:1" } } })
+    t.eq(#asked, 3)
+    t.match(lines[1], "^warn: job gone waited for image pulls, but its surface kuscia is not mounted")
+    t.eq(lines[2], "info: resumed 2 jobs waiting for image pulls")
+  end },
 }
