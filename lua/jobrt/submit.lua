@@ -492,6 +492,21 @@ function Pipeline:start(id, opts)
   if not job then return nil, M.core_failure(err, code) end
   local decision, why = self:decide(job, opts)
   if not decision then return nil, why end
+  -- A job created without start whose images are not in the store yet is
+  -- pulled now and started after, as a submit with start would be; a
+  -- second start while its pull runs is answered with the job as it waits.
+  if not decision.reject and self.images and job.state == "created" then
+    local pulling = self.images.waiting(id)
+    local pulls = not pulling and images_to_pull(self, job)
+    if pulls then
+      self:pull_then_start(id, pulls, opts)
+      pulling = self.images.waiting(id)
+    end
+    if pulling then
+      job.waiting = { reason = "Pulling", message = pulling }
+      return job
+    end
+  end
   local started
   for _ = 1, STOPPING_TRIES do
     started, err, code = self.core.start(id, decision)

@@ -216,6 +216,35 @@ const tests = [
     assert(logs.includes('from layer two'), JSON.stringify(logs));
     assert(logs.some((m) => /waiting for image .* to be pulled/.test(m)), JSON.stringify(logs));
   }],
+  ['a job created without start pulls its image when it is started, then runs', async (ctx) => {
+    // The image the test before pulled goes first, so that this start must pull it.
+    if ((await listNames(ctx)).includes(ctx.ref)) assertEq((await images(ctx, 'rm', ctx.ref)).status, 0);
+    const sub = await nativeCall(ctx.srv, 'POST', '/jobs', { id: 'onstart-1',
+      tasks: [{ alias: 'a', image: ctx.ref, command: ['cat', '/data/readme'] }] });
+    assertEq(sub.status, 201, JSON.stringify(sub.body));
+    assertEq(sub.body.state, 'created');
+    assertEq(sub.body.waiting && sub.body.waiting.reason, 'Held');
+    ctx.state.mode = 'slow';
+    const st = await nativeCall(ctx.srv, 'POST', '/jobs/onstart-1/start');
+    assertEq(st.status, 200, JSON.stringify(st.body));
+    assert(st.body.waiting && st.body.waiting.reason === 'Pulling', JSON.stringify(st.body));
+    const again = await nativeCall(ctx.srv, 'POST', '/jobs/onstart-1/start');
+    assertEq(again.status, 200, JSON.stringify(again.body));
+    assertEq(again.body.waiting && again.body.waiting.reason, 'Pulling');
+    const deadline = Date.now() + 45000;
+    let j;
+    for (;;) {
+      j = (await nativeCall(ctx.srv, 'GET', '/jobs/onstart-1')).body;
+      if (['succeeded', 'failed', 'canceled'].includes(j.state)) break;
+      assert(Date.now() < deadline, `still ${j.state}: ${JSON.stringify(j.waiting)}`);
+      await sleep(50);
+    }
+    ctx.state.mode = 'pass';
+    assertEq(j.state, 'succeeded', j.error);
+    const logs = (await nativeCall(ctx.srv, 'GET', '/jobs/onstart-1/logs')).body.logs.map((l) => l.message);
+    assert(logs.includes('from layer two'), JSON.stringify(logs));
+    assertEq(logs.filter((m) => /waiting for image .* to be pulled/.test(m)).length, 1);
+  }],
   ['a job waiting for its pull survives a kill -9 of the daemon: the pull resumes, the job runs', async (ctx) => {
     const { srv, job } = await killMidPull(ctx, 'resume-1');
     const srv2 = await startServer({ config: ctx.cfgText, dataDir: srv.data });
