@@ -1,12 +1,12 @@
 /* The store's ring of recent events: the newest few thousand rows of the
  * events table in memory, filled by one read when a reader asks for what
  * was added since, so that hundreds of watchers following the sequence cost
- * one query per new batch instead of one each. It mirrors what this
- * connection sees (as a direct read would), and is cut back on rollback. */
+ * one query per new batch instead of one each. It mirrors what the
+ * store sees (as a direct read would), and is cut back on rollback. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/internal.h"
+#include "store/backend.h"
 
 /* One event: its strings live in the same allocation, after the struct. */
 struct ring_ev {
@@ -146,18 +146,11 @@ int jr_store_events_recent(struct jr_store *st, int64_t after, int64_t limit,
     return JR_OK;
 }
 
-void jr_store_ring_rollback(struct jr_store *st)
+void jr_store_ring_cut(struct jr_store *st, int64_t last)
 {
     struct jr_event_ring *r = &st->ring;
-    sqlite3_stmt *s = jr_store_stmt(st, S_EVENTS_LAST, NULL);
 
-    /* Without the figure (the statement was prepared at open, so hardly),
-     * hold nothing: the next read refills. */
-    if (!s) {
-        ring_reset(r, 0);
-        return;
-    }
-    st->event_last = jr_store_step_int(s, 0);
+    st->event_last = last;
     while (r->n && ev_at(r, r->n - 1)->rec.seq > st->event_last)
         drop_newest(r);
     if (r->last > st->event_last)

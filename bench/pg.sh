@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The PostgreSQL store, each figure against a baseline on the same
+# throwaway server in the same run (tools/pg.sh):
+#  - durable submits/s through the native API (64 clients, group commit in
+#    one pipelined transaction per loop iteration) vs pgbench's rate of
+#    one-row INSERT transactions (8 clients);
+#  - claims/s of free jobs as jobrt's scheduler makes them (jr_store_jobs_claim
+#    and its commit; bench/pg_claim.c, 4 processes) vs the raw
+#    FOR UPDATE SKIP LOCKED claim of one row per transaction (pgbench, 4
+#    clients), each over BENCH_CLAIM_ROWS (200,000) queued rows.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+. bench/lib.sh
+bench_init pg
+ROWS=${BENCH_CLAIM_ROWS:-200000}
+secs=${DUR%s}
+PGBENCH=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)/pgbench
+CLAIM=${BUILD:-build}/bench/pg_claim
+if [ ! -x "$CLAIM" ]; then
+    echo "pg: $CLAIM not built (make bench builds it)" >&2
+    exit 1
+fi
+url=$(tools/pg.sh up "$tmp/pg") || exit 1
+trap 'tools/pg.sh down "$tmp/pg"; bench_cleanup' EXIT
+db_url() { echo "${url%/*}/$1"; }
+q() { PGOPTIONS='-c client_min_messages=warning' psql "$(db_url "$1")" -Atqc "$2"; }
+q postgres "CREATE DATABASE base" && q postgres "CREATE DATABASE jobrt" && q postgres "CREATE DATABASE claims" || exit 1
+
+# 1. baseline: one-row INSERT transactions, pgbench
+q base "CREATE TABLE t(seq bigserial PRIMARY KEY, id text UNIQUE, state text, attrs text,
+        created_at bigint)" || exit 1
+cat > "$tmp/insert.sql" <<'SQL'
+INSERT INTO t(id, state, attrs, created_at) VALUES (md5(random()::text), 'created', '{"title":"bench"}', 0);
+SQL
+base=$("$PGBENCH" -n -M prepared -c 8 -j 2 -T "$secs" -f "$tmp/insert.sql" "$(db_url base)" 2>/dev/null |
+       awk '/^tps/ { printf "%.0f", $3 }')
+
+# 2. durable submits through jobrt on the same server
+cat > "$tmp/jobrt.yaml" <<YAML
+log: {level: error}
+store: {backend: postgres, url: "$(db_url jobrt)"}
+users:
+  bench: {password: bench, roles: [admin]}
+YAML
+bench_start "$tmp/jobrt.yaml" "$tmp/data"
+out=$(wrk -t2 -c64 -d"$DUR" -s bench/core_submit.lua "http://127.0.0.1:$port/jobrt/v1/jobs")
+read -r _ n took errors <<<"$(grep '^SUBMITS' <<<"$out")"
+bench_stop
+rate=$(awk -v n="$n" -v s="$took" 'BEGIN { printf "%.0f", n / s }')
+printf 'pg: durable submits/s (native API, 64 clients): %s  vs pgbench one-row INSERT tps (8 clients): %s  ratio %.2f  (non-2xx: %s)\n' \
+    "$rate" "$base" "$(awk -v a="$rate" -v b="$base" 'BEGIN { print a / b }')" "$errors"
+
+# 3. claims: the raw SKIP LOCKED claim vs jobrt's, on the same queue shape
+seed() { # db: ROWS queued, unclaimed jobs in jobrt's schema
+    "$CLAIM" "$(db_url "$1")" 0 seed >/dev/null || exit 1   # creates the schema
+    q "$1" "INSERT INTO jobs(id, state, created_at, updated_at)
+            SELECT 'j' || g, 'queued', 0, 0 FROM generate_series(1, $ROWS) g;
+            VACUUM ANALYZE jobs" || exit 1
+}
+seed claims
+cat > "$tmp/claim.sql" <<'SQL'
+UPDATE jobs SET instance = 'raw' || :client_id WHERE seq = (SELECT seq FROM jobs WHERE instance IS NULL AND state IN ('queued', 'running') ORDER BY priority DESC, seq LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING seq;
+SQL
+raw=$("$PGBENCH" -n -M prepared -c 4 -j 2 -T "$secs" -f "$tmp/claim.sql" "$(db_url claims)" 2>/dev/null |
+      awk '/^tps/ { printf "%.0f", $3 }')
+q postgres "DROP DATABASE claims" && q postgres "CREATE DATABASE claims" || exit 1
+seed claims
+for i in 1 2 3 4; do "$CLAIM" "$(db_url claims)" "$secs" "bench-$i" >"$tmp/claim.$i" & done
+wait
+ours=$(cat "$tmp"/claim.? | awk '/^CLAIMS/ { n += $2; if ($3 > s) s = $3 } END { printf "%.0f", n / s }')
+double=$(q claims "SELECT count(*) FROM jobs WHERE instance IS NOT NULL" )
+printf 'pg: claims/s (jobrt store, 4 instances): %s  vs raw SKIP LOCKED claim (pgbench, 4 clients): %s  ratio %.2f  (%s rows claimed, each once)\n' \
+    "$ours" "$raw" "$(awk -v a="$ours" -v b="$raw" 'BEGIN { print a / b }')" "$double"
