@@ -20,8 +20,9 @@ if [ ! -x "$CLAIM" ]; then
     echo "pg: $CLAIM not built (make bench builds it)" >&2
     exit 1
 fi
-url=$(tools/pg.sh up "$tmp/pg") || exit 1
-trap 'tools/pg.sh down "$tmp/pg"; bench_cleanup' EXIT
+pgdir=$(mktemp -d)       # its own: the server's user must reach it
+trap 'tools/pg.sh down "$pgdir"; rm -rf "$pgdir"; bench_cleanup' EXIT
+url=$(tools/pg.sh up "$pgdir") || exit 1
 db_url() { echo "${url%/*}/$1"; }
 q() { PGOPTIONS='-c client_min_messages=warning' psql "$(db_url "$1")" -Atqc "$2"; }
 q postgres "CREATE DATABASE base" && q postgres "CREATE DATABASE jobrt" && q postgres "CREATE DATABASE claims" || exit 1
@@ -54,8 +55,8 @@ printf 'pg: durable submits/s (native API, 64 clients): %s  vs pgbench one-row I
 seed() { # db: ROWS queued, unclaimed jobs in jobrt's schema
     "$CLAIM" "$(db_url "$1")" 0 seed >/dev/null || exit 1   # creates the schema
     q "$1" "INSERT INTO jobs(id, state, created_at, updated_at)
-            SELECT 'j' || g, 'queued', 0, 0 FROM generate_series(1, $ROWS) g;
-            VACUUM ANALYZE jobs" || exit 1
+            SELECT 'j' || g, 'queued', 0, 0 FROM generate_series(1, $ROWS) g" &&
+        q "$1" "VACUUM ANALYZE jobs" || exit 1
 }
 seed claims
 cat > "$tmp/claim.sql" <<'SQL'
