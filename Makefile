@@ -7,8 +7,11 @@ DEBS    := liblua5.4-dev lua-luv-dev lua-lpeg lua-cjson libyaml-dev libssl-dev \
            libsqlite3-dev libuv1-dev libhttp-parser-dev libseccomp-dev libwslay-dev \
            libpq-dev postgresql \
            pkg-config curl openssl xxd python3 lua5.4 \
-           chromium man-db
+           chromium man-db prometheus luarocks lua-busted
 BENCH_DEBS := wrk nginx-light
+# The Slurm executor's tests and benchmark start a throwaway cluster.
+SLURM_DEBS := slurm-wlm munge
+SLURM_DIR  ?= /tmp/jobrt-slurm
 FUZZ_DEBS  := clang libclang-rt-14-dev
 
 OPT     ?= -O2
@@ -42,7 +45,7 @@ UNIT_SRC := $(sort $(wildcard tests/c/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/c/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps run test asan bench fuzz clean node-deps bench-deps fuzz-deps units rock man install \
-        pg-up pg-down
+        pg-up pg-down slurm-deps slurm-up slurm-down
 
 all: jobrt
 
@@ -117,12 +120,26 @@ bench-deps:
 	@missing=""; for p in $(BENCH_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 
+slurm-deps:
+	@missing=""; for p in $(SLURM_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+
+# A one-node Slurm cluster for trying executor.backend slurm by hand; its
+# slurm.conf is $(SLURM_DIR)/slurm.conf (executor.conf, or SLURM_CONF).
+slurm-up: slurm-deps
+	tools/slurm/up.sh $(SLURM_DIR)
+
+slurm-down:
+	tools/slurm/down.sh $(SLURM_DIR)
+
 fuzz-deps:
 	@missing=""; for p in $(FUZZ_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 
+# Installs again when the lock is newer than what npm ci last installed.
 node-deps: deps
-	@if [ -f tests/e2e/package-lock.json ] && [ ! -d tests/e2e/node_modules ]; then \
+	@if [ -f tests/e2e/package-lock.json ] && { [ ! -f tests/e2e/node_modules/.package-lock.json ] || \
+	  [ tests/e2e/package-lock.json -nt tests/e2e/node_modules/.package-lock.json ]; }; then \
 	  cd tests/e2e && npm ci --no-audit --no-fund --silent; fi
 
 run: deps
@@ -137,14 +154,14 @@ pg-up: deps
 pg-down:
 	@tools/pg.sh down $(PG_DIR)
 
-test: deps
+test: deps slurm-deps
 	$(MAKE) jobrt units rock
 	$(MAKE) node-deps
 	tests/run
 
 units: $(UNIT_BIN)
 
-asan: deps
+asan: deps slurm-deps
 	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	  LDFLAGS="-fsanitize=address,undefined" build-asan/jobrt-asan units
 	$(MAKE) rock node-deps
@@ -197,7 +214,7 @@ build-fuzz/fuzz_bacalhau: fuzz/fuzz_bacalhau.c fuzz/fuzz_lua.h $(BUILD)/libjobrt
 build-fuzz/fuzz_kuscia: fuzz/fuzz_kuscia.c fuzz/fuzz_lua.h $(BUILD)/libjobrt_core.a
 	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $(filter-out %.h,$^) $(LDLIBS)
 
-bench: deps bench-deps
+bench: deps bench-deps slurm-deps node-deps
 	$(MAKE) jobrt $(BUILD)/bench/sbs_latency $(BUILD)/bench/pg_claim
 	bench/run
 

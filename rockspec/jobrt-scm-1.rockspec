@@ -9,9 +9,11 @@ description = {
   summary = "Job runtime: durable jobs, DAG scheduling, sandboxed tasks, Lua surfaces and policies",
   detailed = [[
 jobrt.core (the job store, scheduler and executor, built from the daemon's
-C core) and the runtime's Lua library (jobrt.json, jobrt.router,
-jobrt.units, jobrt.jobs, jobrt.config, jobrt.async, ...). The daemon
-itself is built with make.]],
+C core), the runtime's Lua library (jobrt.json, jobrt.router,
+jobrt.units, jobrt.jobs, jobrt.config, jobrt.async, jobrt.submit, ...)
+and the built-in policies, estimators and publishers (policies.*), so that
+a policy's busted spec runs with plain lua5.4. The daemon itself is built
+with make.]],
   license = "Apache-2.0",
 }
 dependencies = { "lua == 5.4" }
@@ -43,6 +45,19 @@ build = {
       ["jobrt.suggest"] = "lua/jobrt/suggest.lua",
       ["jobrt.tables"] = "lua/jobrt/tables.lua",
       ["jobrt.units"] = "lua/jobrt/units.lua",
+      ["jobrt.sigv4"] = "lua/jobrt/sigv4.lua",
+      ["jobrt.http_client"] = "lua/jobrt/http_client.lua",
+      ["jobrt.publication"] = "lua/jobrt/publication.lua",
+      -- The built-in plugins, to build on or to compare with.
+      ["policies.approve.image_allowlist"] = "policies/approve/image_allowlist.lua",
+      ["policies.approve.manual"] = "policies/approve/manual.lua",
+      ["policies.approve.quota"] = "policies/approve/quota.lua",
+      ["policies.approve.resource_caps"] = "policies/approve/resource_caps.lua",
+      ["policies.approve.schedule"] = "policies/approve/schedule.lua",
+      ["policies.estimate.price_table"] = "policies/estimate/price_table.lua",
+      ["policies.estimate.history"] = "policies/estimate/history.lua",
+      ["policies.publish.local"] = "policies/publish/local.lua",
+      ["policies.publish.s3"] = "policies/publish/s3.lua",
     },
   },
 }

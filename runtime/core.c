@@ -168,6 +168,56 @@ static int open_sandbox(const struct jr_core_opts *o, const char *data, int64_t 
     return jr_exec_sandbox_open(o->loop->uv, &so, ex, e);
 }
 
+/* The Slurm executor; the scheduler then holds up to max_tasks tasks in
+ * Slurm, whatever they ask: the cluster allocates, not this machine. */
+static int open_slurm(const struct jr_core_opts *o, const char *data, struct jr_executor *ex,
+                      struct jr_sched_opts *so, struct jr_err *e)
+{
+    const struct jr_core_slurm_opts *s = &o->slurm;
+    struct jr_exec_slurm_opts xo;
+    struct jr_exec_sandbox_opts sb;
+    char exe[4096];
+    size_t exelen = sizeof exe;
+
+    memset(&xo, 0, sizeof xo);
+    if (s->sandbox) {
+        /* The helper beside this binary, at the same path on the nodes. */
+        if (uv_exepath(exe, &exelen) != 0)
+            return jr_err_set(e, JR_E_SYSTEM, "sandbox: cannot find the jobrt binary's path");
+        memset(&sb, 0, sizeof sb);
+        sb.exe = exe;
+        sb.cgroup_parent = "jobrt-slurm";
+        sb.network = o->sandbox.network;
+        sb.images = o->sandbox.images;
+        sb.host_paths = o->sandbox.allow_host_paths;
+        sb.grace_ms = (o->kill_grace_ms > 0 ? o->kill_grace_ms : 10000) * 3 / 4;
+        xo.sandbox = &sb;
+    }
+    xo.log = o->loop;
+    xo.data_dir = data;
+    xo.partition = s->partition;
+    xo.account = s->account;
+    xo.sbatch_args = s->sbatch_args;
+    xo.bin = s->bin;
+    xo.conf = s->conf;
+    xo.poll_ms = s->poll_ms;
+    xo.grace_ms = o->kill_grace_ms;
+    xo.batch_max = s->batch_max;
+    xo.batch_width = s->batch_width;
+    xo.batch_window_ms = s->batch_window_ms;
+    xo.batch_max_cpu = s->batch_max_cpu;
+    xo.batch_max_memory = s->batch_max_memory;
+    so->node.cpu = 1000LL * 1000 * 1000;
+    so->node.memory = 1LL << 60;
+    so->node.gpu = 1000 * 1000;
+    so->node.max_tasks = s->max_tasks > 0 ? s->max_tasks : 1000;
+    jr_log(o->loop, JR_LOG_INFO, "executor: slurm (partition %s, up to %lld tasks in Slurm,"
+           " batches of up to %d, %s)", s->partition ? s->partition : "default",
+           (long long)so->node.max_tasks, s->batch_max > 1 ? s->batch_max : 1,
+           s->sandbox ? "sandboxed on the nodes" : "plain processes on the nodes");
+    return jr_exec_slurm_open(o->loop->uv, &xo, ex, e);
+}
+
 int jr_core_open(const struct jr_core_opts *o, struct jr_core **out, struct jr_err *e)
 {
     const char *data = o->data_dir ? o->data_dir : "./jobrt-data";
@@ -191,7 +241,9 @@ int jr_core_open(const struct jr_core_opts *o, struct jr_core **out, struct jr_e
     if (o->store.timeout_ms > 0)
         jr_store_set_timeout(c->store, o->store.timeout_ms);
     jr_store_attach(c->store, o->loop->uv);
+    jr_store_set_metrics(c->store, o->loop->metrics);
     memset(&so, 0, sizeof so);
+    so.metrics = o->loop->metrics;
     so.data_dir = data;
     so.node = o->node;
     so.kill_grace_ms = o->kill_grace_ms;
@@ -207,7 +259,9 @@ int jr_core_open(const struct jr_core_opts *o, struct jr_core **out, struct jr_e
         jr_log(o->loop, JR_LOG_INFO, "store: PostgreSQL, shared; this instance is %s",
                instance);
     }
-    if (o->sandbox.enabled)
+    if (o->slurm.enabled)
+        rc = open_slurm(o, data, &ex, &so, e);
+    else if (o->sandbox.enabled)
         rc = open_sandbox(o, data, o->kill_grace_ms > 0 ? o->kill_grace_ms : 10000, &ex, e);
     else
         rc = jr_exec_spawn_open(o->loop->uv, &ex, e);

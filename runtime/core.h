@@ -31,6 +31,22 @@ struct jr_core_store_opts {
     const char *address;           /* shared store: where this instance serves */
 };
 
+/* executor: {backend: slurm, ...}: tasks run as Slurm jobs. */
+struct jr_core_slurm_opts {
+    int enabled;                   /* 0: the local executor */
+    const char *partition, *account; /* NULL: the cluster's default, none */
+    const char *bin;               /* folder of sbatch, squeue, ...; NULL: PATH */
+    const char *conf;              /* SLURM_CONF for them; NULL: Slurm's own */
+    const char *const *sbatch_args; /* NULL-terminated extra sbatch arguments */
+    int64_t poll_ms;               /* one squeue for all jobs this often */
+    int64_t max_tasks;             /* tasks held in Slurm at once (the node's
+                                    * limits do not apply: Slurm allocates) */
+    int sandbox;                   /* 1: tasks run under the sandbox helper on
+                                    * their node, with the sandbox options */
+    int batch_max, batch_width;    /* see struct jr_exec_slurm_opts */
+    int64_t batch_window_ms, batch_max_cpu, batch_max_memory;
+};
+
 struct jr_core_opts {
     struct jr_loop *loop;          /* the loop and the log */
     const char *data_dir;          /* NULL = "./jobrt-data"; made if missing */
@@ -40,6 +56,7 @@ struct jr_core_opts {
     int keep_tasks;                /* close leaves sandboxed tasks running
                                     * (shutdown.tasks: keep) */
     struct jr_core_sandbox_opts sandbox;
+    struct jr_core_slurm_opts slurm;
 };
 
 /* The open core. The binding reads the fields; they stay valid until
@@ -56,7 +73,8 @@ struct jr_core {
  * probe the layers and log them, refuse when sandbox.require names one that
  * is missing, remove cgroups a crashed daemon left under this data dir's
  * parent; test hook JOBRT_SANDBOX_PROBE_HIDE=layer,... reports layers as
- * missing) and the scheduler, which recovers what a previous daemon left.
+ * missing; with slurm.enabled, the Slurm executor instead, the scheduler's
+ * capacity then slurm.max_tasks tasks) and the scheduler, which recovers what a previous daemon left.
  * On failure *out is NULL and e says why (JR_E_INVALID for bad options). */
 int jr_core_open(const struct jr_core_opts *o, struct jr_core **out, struct jr_err *e);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "loop.h"
+#include "metrics.h"
 #include "script.h"
 #include "sandbox/sandbox.h"
 
@@ -40,12 +41,16 @@ int main(int argc, char **argv)
         !(argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)))
         return jr_certs_main(argc, argv);
     struct jr_loop loop;
+    struct jr_metrics metrics;
     memset(&loop, 0, sizeof(loop));
     loop.log_level = JR_LOG_INFO;
+    jr_metrics_init(&metrics);
+    loop.metrics = &metrics;
     signal(SIGPIPE, SIG_IGN);
     uv_loop_t uv;
     if (uv_loop_init(&uv) != 0) {
         fprintf(stderr, "jobrt: cannot create the event loop\n");
+        jr_metrics_free(&metrics);
         return 1;
     }
     loop.uv = &uv;
@@ -55,5 +60,6 @@ int main(int argc, char **argv)
     uv_run(&uv, UV_RUN_DEFAULT);
     if (uv_loop_close(&uv) != 0)
         fprintf(stderr, "jobrt: event loop still busy at exit\n");
+    jr_metrics_free(&metrics);
     return code;
 }

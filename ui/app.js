@@ -85,6 +85,19 @@
     span.textContent = s ? s.replace('_', ' ') : '–';
     return span;
   }
+  // Why a job or task waits, short ("Resources (cpu)"), its words on hover.
+  function reason(w) {
+    if (!w || !w.reason) return '';
+    const detail = w.reason === 'Resources' ? w.resources : w.reason === 'Dependency' ? w.dependencies : null;
+    return detail && detail.length ? `${w.reason} (${detail.join(', ')})` : w.reason;
+  }
+  function waiting(w) {
+    const span = document.createElement('span');
+    span.className = 'waiting';
+    span.textContent = reason(w);
+    span.title = w && w.message ? w.message : '';
+    return span;
+  }
 
   // ---- sign-in ----------------------------------------------------------
 
@@ -272,6 +285,7 @@
       first.append(link);
       const st = document.createElement('td');
       st.append(badge(j.state));
+      if (j.waiting) st.append(' ', waiting(j.waiting));
       tr.append(first, cell(j.title), st, cell(j.owner), cell(j.surface), cell(time(j.created_at)), cell(elapsed(j)));
       tr.addEventListener('click', (e) => { if (e.target.tagName !== 'A') location.hash = link.getAttribute('href'); });
       return tr;
@@ -331,6 +345,8 @@
     fact(dl, 'ended', time(job.ended_at));
     fact(dl, 'elapsed', elapsed(job));
     if (job.approval) fact(dl, 'approval', `${job.approval.decision || ''} ${job.approval.by ? `by ${job.approval.by}` : ''} ${job.approval.reason || ''}`.trim());
+    $('#job-waiting').textContent = job.waiting ? `Waiting: ${reason(job.waiting)} — ${job.waiting.message}` : '';
+    $('#job-waiting').hidden = !job.waiting;
     $('#job-error').textContent = job.error || '';
     $('#cancel').hidden = FINAL.has(job.state);
     $('#restart').hidden = !['failed', 'canceled', 'suspended', 'succeeded'].includes(job.state);
@@ -342,9 +358,11 @@
       tr.dataset.task = t.alias;
       const stc = document.createElement('td');
       stc.append(badge(t.state));
+      const wc = document.createElement('td');
+      if (t.waiting) wc.append(waiting(t.waiting)); else wc.textContent = '–';
       const u = t.usage || {};
       tr.append(cell(t.alias, 'mono'), stc, cell(t.outcome), cell(t.exit_code), cell(t.attempt),
-        cell(ms(u.cpu_ms)), cell(ms(u.wall_ms)), cell(bytes(u.max_rss_bytes)), cell(t.error));
+        cell(ms(u.cpu_ms)), cell(ms(u.wall_ms)), cell(bytes(u.max_rss_bytes)), wc, cell(t.error));
       return tr;
     }));
   }

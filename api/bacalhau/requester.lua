@@ -36,7 +36,9 @@ function M.mount(ctx)
       error(string.format("bacalhau publisher %s: the plugin %s must return {publish = function(job, task, files, ctx)}",
         name, plugin_name), 0)
     end
-    publishers[name:lower()] = { mod = mod, options = opts or {}, plugin = plugin_name }
+    publishers[name:lower()] = { mod = mod, options = opts or {}, plugin = plugin_name,
+      publication = require("jobrt.publication").new({ name = plugin_name, mod = mod, options = opts or {},
+                                                       core = core, log = ctx.log }) }
   end
   local defaults = { cpu = cfg.task_cpu, memory = cfg.task_memory, timeout = cfg.task_timeout }
   return {

@@ -14,6 +14,9 @@ local M = {}
 local BUNDLE = "results.tar"
 local FILE_MAX = 256 * 1024 * 1024 -- bytes of one output file a bundle takes
 local FALLBACK = { ipfs = "local", estuary = "local", filecoin = "local" }
+-- Every view of a finished job publishes its results: a failed upload is
+-- tried again at most this often (seconds), not at every poll.
+local RETRY_AFTER = 30
 
 local function publisher_of(s, name)
   local p = s.publishers[name]
@@ -88,15 +91,25 @@ function M.published(s, req, job, task)
   local ttl = tonumber(p.options.url_ttl) or 3600
   local path = bundle_path(s, job, task)
   local now = os.time()
-  local ok, item = pcall(p.mod.publish, job, task.alias, { { name = BUNDLE } }, {
+  -- A publisher that uploads (publish.s3) takes the bundle as a file.
+  local file = { name = BUNDLE }
+  if type(p.mod.upload) == "function" then
+    local fpath, size = M.bundle_file(s, job, task)
+    if not fpath then
+      s.ctx.log("error", string.format("bundling %s of job %s failed: %s", task.alias, job.id, tostring(size)))
+      return nil
+    end
+    file.path, file.size = fpath, size
+  end
+  local item, f = p.publication:publish(job, task.alias, { file }, {
     url = function() return base_url(req) .. path .. "?" .. s.ctx.signer:sign("GET", path, ttl) end,
     expires = os.date("!%Y-%m-%dT%H:%M:%SZ", now + ttl), now = os.date("!%Y-%m-%dT%H:%M:%SZ", now),
-    status = view.job_state(job), options = p.options, null = json.null,
-  })
-  local asset = ok and type(item) == "table" and type(item.assets) == "table" and item.assets[BUNDLE]
+    status = view.job_state(job),
+  }, { retry_after = RETRY_AFTER })
+  local asset = item and type(item.assets) == "table" and item.assets[BUNDLE]
   if type(asset) ~= "table" or type(asset.href) ~= "string" then
     s.ctx.log("error", string.format("publisher %s gave no asset for %s of job %s: %s", p.plugin, task.alias,
-      job.id, ok and "no assets[" .. BUNDLE .. "].href" or tostring(item)))
+      job.id, item and "no assets[" .. BUNDLE .. "].href" or (tostring(f.code) .. ": " .. tostring(f.message))))
     return nil
   end
   local v11 = doc.APIVersion == "V1beta2"
@@ -147,6 +160,25 @@ local function tar_entry(out, name, data, mtime)
   return pad == 0 or out:write(string.rep("\0", pad))
 end
 
+local function write_bundle(s, out, job, task)
+  local stdout, _, stderr = M.output_of(job, task, FILE_MAX)
+  local mtime = view.unix(task.ended_at or job.updated_at)
+  local exit = tostring(task.exit_code or (task.outcome == "oom" and 137) or -1)
+  local good = tar_entry(out, "stdout", stdout, mtime) and tar_entry(out, "stderr", stderr, mtime)
+    and tar_entry(out, "exitCode", exit, mtime)
+  for _, f in ipairs(good and s.ctx.outputs:list(job.id, task.alias) or {}) do
+    local data = s.ctx.outputs:read(job.id, task.alias, f.name, FILE_MAX)
+    if data and not tar_entry(out, "outputs/" .. f.name, data, mtime) then good = false break end
+  end
+  return good and out:write(string.rep("\0", 1024))
+end
+
+--- bundle_file(s, job, task) -> path, size | nil, err: the bundle written
+-- once beside the task's outputs, for publishers that upload it.
+function M.bundle_file(s, job, task)
+  return s.ctx.outputs:derived(job.id, task.alias, BUNDLE, function(out) return write_bundle(s, out, job, task) end)
+end
+
 function M.routes(r, s)
   local ctx = s.ctx
   r:add("GET", "/results/{job_id}/{alias}/" .. BUNDLE, function(req, res)
@@ -160,20 +192,11 @@ function M.routes(r, s)
     if not task or not finished(task) then
       ctx.fail(404, "NotFound", "no results for this execution (yet)")
     end
-    local stdout, _, stderr = M.output_of(job, task, FILE_MAX)
-    local mtime = view.unix(task.ended_at or job.updated_at)
     local out = res:stream(200, {
       ["Content-Type"] = "application/x-tar",
       ["Content-Disposition"] = string.format('attachment; filename="%s-%s.tar"', job.id, task.alias),
     })
-    local exit = tostring(task.exit_code or (task.outcome == "oom" and 137) or -1)
-    local good = tar_entry(out, "stdout", stdout, mtime) and tar_entry(out, "stderr", stderr, mtime)
-      and tar_entry(out, "exitCode", exit, mtime)
-    for _, f in ipairs(good and ctx.outputs:list(job.id, task.alias) or {}) do
-      local data = ctx.outputs:read(job.id, task.alias, f.name, FILE_MAX)
-      if data and not tar_entry(out, "outputs/" .. f.name, data, mtime) then good = false break end
-    end
-    if good then out:write(string.rep("\0", 1024)) end
+    write_bundle(s, out, job, task)
     out:close()
   end, { public = true })
 end

@@ -95,7 +95,14 @@ local function status_of(job, task)
   elseif task.state == "failed" then
     return tostring(err or "failed")
   end
-  if job.state == "awaiting_approval" then return "waiting for approval" end
+  if job.state == "awaiting_approval" then
+    -- The policy's own reason, when the job records one.
+    local a = type(job.approval) == "table" and job.approval or {}
+    if a.decision == "wait" and type(a.reason) == "string" and a.reason ~= "" then
+      return "waiting for approval: " .. a.reason
+    end
+    return "waiting for approval"
+  end
   -- The job ended while this task still runs: its process is being stopped.
   if TERMINAL[M.job_state(job)] and task.state == "running" then
     return job.state == "canceled" and "stopping: the job was cancelled" or "stopping: the job ended"

@@ -130,7 +130,8 @@ function M.status_detail(job)
     -- Which party failed and why, rather than the core's own summary (a
     -- stopped job's parties did not fail: its message is the stop's reason).
     err = table.concat(failures, "; ")
-  elseif state == "ApprovalReject" and err == "" and type(job.approval) == "table" then
+  elseif (state == "ApprovalReject" or state == "AwaitingApproval") and err == "" and type(job.approval) == "table" then
+    -- Rejected: why; awaiting: what the policy holding it waits for.
     err = str(job.approval.reason)
   end
   local approvals = json.array({})

@@ -2,6 +2,7 @@
 -- over HTTP, JSON in and out. It only translates: the body to a core-model
 -- job for the submission pipeline (ctx.submit), query strings, and every
 -- failure to the one error vocabulary below (README "Errors").
+local async = require("jobrt.async")
 local core = require("jobrt.core")
 local json = require("jobrt.json")
 local units = require("jobrt.units")
@@ -180,6 +181,16 @@ function M.routes(r, ctx)
       visible_job(ctx, req, req.params.job_id)
       if op == "start" then
         res:json(ctx.start(req.params.job_id, { req = req }))
+      elseif op == "restart" then
+        -- As start does: a suspended job whose tasks are still stopping is
+        -- waited for (about 5 s at most), not refused.
+        local job, err, code
+        for _ = 1, 100 do
+          job, err, code = core.restart(req.params.job_id)
+          if job or code ~= "CONFLICT" or not tostring(err):find("still stopping", 1, true) then break end
+          async.sleep(0.05)
+        end
+        res:json(ctx.check(job, err, code))
       else
         res:json(ctx.check(core[op](req.params.job_id, reason)))
       end
@@ -187,8 +198,11 @@ function M.routes(r, ctx)
   end
 
   r:post("/jobs/{job_id}/approve", function(req, res)
-    if not is_admin(ctx, req) then
-      ctx.fail(403, "Forbidden", "approving jobs needs the admin role")
+    -- Admins decide on every held job; a role the holding policy names
+    -- (approve.manual's roles) on the jobs that policy holds.
+    local held = core.get(req.params.job_id)
+    if not (held and ctx.may_approve(req, held)) and not is_admin(ctx, req) then
+      ctx.fail(403, "Forbidden", "approving this job needs the admin role or one its approval policy names")
     end
     local shape = '{"accept": true|false, "reason": "..."}'
     local b = small_body(ctx, req, { accept = "boolean", reason = "string" }, shape)
@@ -272,6 +286,8 @@ function M.routes(r, ctx)
 
   -- The API document and the dashboard, served from the binary.
   require("api.native.assets").routes(r, ctx)
+  -- Prometheus metrics at /jobrt/metrics.
+  require("api.native.metrics").routes(r, ctx)
 end
 
 return M

@@ -186,6 +186,10 @@ function M.mount(ctx)
   if type(publisher) ~= "table" or type(publisher.publish) ~= "function" then
     error("openeo publisher: the plugin must return {publish = function(job, task, files, ctx)}", 0)
   end
+  -- Uploads (a publisher with upload, e.g. publish.s3) happen once per job.
+  local publication = require("jobrt.publication").new({
+    name = cfg.publisher or "publish.local", mod = publisher, options = publisher_opts, core = core, log = ctx.log,
+  })
   -- The schema above checked these and filled in their defaults.
   local url_ttl = tonumber(publisher_opts.url_ttl) or 3600
   local job_timeout, sync_timeout = cfg.job_timeout, cfg.sync_timeout
@@ -286,7 +290,7 @@ function M.mount(ctx)
 
   return {
     ctx = ctx, cfg = cfg, signer = signer, currency = currency, sync_timeout = sync_timeout,
-    publisher = publisher, publisher_opts = publisher_opts, url_ttl = url_ttl,
+    publisher = publisher, publisher_opts = publisher_opts, url_ttl = url_ttl, publication = publication,
     url = url, signed = signed, visible = visible, describe = describe, task_of = task_of,
     estimate_context = estimate_context, estimate = estimate,
   }

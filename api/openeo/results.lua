@@ -12,7 +12,7 @@ local rfc3339, LEVELS, CORE_LEVEL = common.rfc3339, common.LEVELS, common.CORE_L
 
 function M.routes(r, s)
   local ctx, url, signed, visible, signer = s.ctx, s.url, s.signed, s.visible, s.signer
-  local publisher, publisher_opts, url_ttl = s.publisher, s.publisher_opts, s.url_ttl
+  local publication, url_ttl = s.publication, s.url_ttl
 
   -- A core log entry as an openEO one; the evaluator's error line (JSON on
   -- standard error) becomes an error entry with its openEO code.
@@ -86,19 +86,23 @@ function M.routes(r, s)
     local status = status_of(job)
     local doc = is_object(job.doc) and job.doc or {}
     local files = ctx.outputs:list(job.id, TASK) or {}
+    local dir = ctx.outputs:dir(job.id, TASK)
+    for _, f in ipairs(files) do f.path = dir .. "/" .. f.name end
     local base = "/jobs/" .. job.id .. "/results/"
-    local item = publisher.publish(job, TASK, files, {
+    -- Only finished results are uploaded (partial ones are described).
+    local item, f = publication:publish(job, TASK, files, {
       url = function(name) return signed(req, base .. "assets/" .. name) end,
       process_url = signed(req, base .. "process"),
       item_url = signed(req, base .. "item"),
       expires = rfc3339(os.time() + url_ttl),
       now = rfc3339(os.time()),
       status = status,
-      options = publisher_opts,
       title = doc.title, description = doc.description,
-      null = NULL,
-    })
-    if type(item) ~= "table" then ctx.fail(500, "Internal", "The publisher returned no STAC item.") end
+    }, { upload = status == "finished" })
+    if not item then
+      ctx.fail(502, "ResultsUnavailable", string.format("Publishing the results failed: %s: %s",
+        tostring(f.code), tostring(f.message)))
+    end
     return item
   end
 

@@ -13,11 +13,12 @@ M.resume = runtime.resume_task
 -- spawn(fn, opts, ...): opts.deadline (CPU seconds, 0 = none), opts.memory
 -- (bytes the coroutine may grow the heap by, 0 = none), opts.on_done(...),
 -- opts.on_error(err, kind, traceback) with kind "deadline", "memory" or
--- "error". Returns the coroutine.
+-- "error", opts.log (a runtime.log_context() whose fields the lines logged
+-- while the coroutine runs carry). Returns the coroutine.
 function M.spawn(fn, opts, ...)
   opts = opts or {}
   local co = coroutine.create(fn)
-  runtime.bound(co, opts.deadline or 0, opts.memory or 0, opts.on_done, opts.on_error)
+  runtime.bound(co, opts.deadline or 0, opts.memory or 0, opts.on_done, opts.on_error, opts.log)
   M.resume(co, ...)
   return co
 end

@@ -120,13 +120,24 @@ function M.table(rows, header, tty, cut)
   return table.concat(out, "\n") .. "\n"
 end
 
--- The job list's rows.
+-- Why a job or task waits, short: "Resources (cpu, memory)",
+-- "Dependency (a, b)", "Priority"; nil when it does not wait.
+function M.reason(w)
+  if type(w) ~= "table" or type(w.reason) ~= "string" then return nil end
+  local detail = w.reason == "Resources" and w.resources or w.reason == "Dependency" and w.dependencies
+  if type(detail) == "table" and #detail > 0 then
+    return string.format("%s (%s)", w.reason, table.concat(detail, ", "))
+  end
+  return w.reason
+end
+
+-- The job list's rows: WAITING last, so the columns before it keep their place.
 function M.job_rows(jobs)
   local rows = {}
   for _, j in ipairs(jobs) do
-    rows[#rows + 1] = { j.id, j.state, j.owner, j.surface, j.created_at, j.title }
+    rows[#rows + 1] = { j.id, j.state, j.owner, j.surface, j.created_at, j.title, M.reason(j.waiting) }
   end
-  return rows, { "ID", "STATE", "OWNER", "SURFACE", "CREATED", "TITLE" }, { [6] = 40 }
+  return rows, { "ID", "STATE", "OWNER", "SURFACE", "CREATED", "TITLE", "WAITING" }, { [6] = 40 }
 end
 
 local function deps(t)
@@ -141,6 +152,10 @@ function M.job(job, tty, now)
     { "surface", job.surface }, { "created", job.created_at }, { "started", job.started_at },
     { "ended", job.ended_at }, { "elapsed", M.elapsed(job, now) and M.duration(M.elapsed(job, now)) },
   }
+  if type(job.waiting) == "table" then
+    fields[#fields + 1] = { "waiting", string.format("%s: %s", tostring(job.waiting.reason),
+      tostring(job.waiting.message or "")) }
+  end
   if job.error then fields[#fields + 1] = { "error", job.error } end
   if type(job.approval) == "table" then
     fields[#fields + 1] = { "approval", string.format("%s by %s%s", tostring(job.approval.decision),
@@ -152,9 +167,9 @@ function M.job(job, tty, now)
   for _, t in ipairs(job.tasks or {}) do
     local u = t.usage or {}
     rows[#rows + 1] = { t.alias, t.state, t.outcome, t.exit_code, deps(t), M.millis(u.cpu_ms),
-      M.millis(u.wall_ms), M.bytes(u.max_rss_bytes), t.error }
+      M.millis(u.wall_ms), M.bytes(u.max_rss_bytes), t.error, M.reason(t.waiting) }
   end
-  local header = { "TASK", "STATE", "OUTCOME", "EXIT", "DEPS", "CPU", "WALL", "MAX RSS", "ERROR" }
+  local header = { "TASK", "STATE", "OUTCOME", "EXIT", "DEPS", "CPU", "WALL", "MAX RSS", "ERROR", "WAITING" }
   if tty then return text .. "\n" .. M.table(rows, header, true, { [9] = 60 }) end
   for i, r in ipairs(rows) do
     table.insert(r, 1, "task")

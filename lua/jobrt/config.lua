@@ -48,8 +48,9 @@ local parse_address = listen.parse_address
 
 -- The roles jobrt.auth and the surfaces act on: admin sees and changes
 -- every job and approves held ones; user (what tokens and mTLS clients get)
--- sees its own.
-local ROLES = { "admin", "user" }
+-- sees its own; approver, like user, and decides on the held jobs of
+-- policies that name it (approve.manual's roles).
+local ROLES = { "admin", "approver", "user" }
 
 local each_role = known("role", ROLES)
 
@@ -196,7 +197,29 @@ local function check_images(c, v, path, line, spec)
   return true, out
 end
 
+T.path = function(c, v, path, line)
+  local ok, s = T.string(c, v, path, line)
+  if ok and absolute_path(c, s, path, line) then return true, s end
+  return false
+end
+
+-- A bearer token Prometheus sends to scrape the metrics: long enough not
+-- to be guessed, and nothing an Authorization header cannot carry.
+local function check_scrape_token(c, v, path, line)
+  local ok, s = T.string(c, v, path, line)
+  if not ok then return false end
+  if #s < 16 then
+    c:add(path, line, "must be at least 16 characters (e.g. the output of `openssl rand -hex 16`)")
+    return false
+  elseif not s:match("^[%w%-%._~%+/=]+$") then
+    c:add(path, line, "may hold only letters, digits and -._~+/= (it is sent as a bearer token)")
+    return false
+  end
+  return true, s
+end
+
 T.listen = listen.check
+T.scrape_token = check_scrape_token
 T.users = check_users
 T.surfaces = check_surfaces
 T.plugins = check_plugins
@@ -247,6 +270,30 @@ local SCHEMA = {
   shutdown = { type = "record", fields = {
     tasks = { type = "enum", values = { "keep", "stop" }, default = "keep" },
   } },
+  -- Where tasks run: this machine (local: the sandbox above), or a Slurm
+  -- cluster whose nodes share data_dir (slurm: each task a Slurm job; small
+  -- tasks ready together share one allocation as srun steps).
+  executor = { type = "record", fields = {
+    backend = { type = "enum", values = { "local", "slurm" }, default = "local" },
+    partition = { type = "string" },           -- nil: the cluster's default
+    account = { type = "string" },
+    bin = { type = "path" },                   -- folder of sbatch, squeue, ...
+    conf = { type = "path" },                  -- SLURM_CONF for those commands
+    sbatch_args = { type = "strings", default = {} },
+    poll = { type = "duration", default = 1, positive = true },
+    max_tasks = { type = "count", default = 1000, min = 1 },
+    -- Run each task under jobrt-sandbox on its node (beside this binary, at
+    -- the same path there), with the sandbox section's images and network.
+    sandbox = { type = "boolean", default = false },
+    batch = { type = "record", fields = {
+      max_tasks = { type = "count", default = 50, min = 1 },
+      width = { type = "count", default = 2, min = 1 },
+      window = { type = "duration", default = 0.2 },
+      max_cpu = { type = "cpu", default = 1000, positive = true },
+      max_memory = { type = "bytes", default = 1 * GiB, positive = true },
+    }, default = { max_tasks = 50, width = 2, window = 0.2, max_cpu = 1000,
+                   max_memory = 1 * GiB } },
+  } },
   users = { type = "users", default = {} },
   surfaces = { type = "surfaces" },
   plugins = { type = "plugins", default = {} },
@@ -276,6 +323,15 @@ local SCHEMA = {
   } },
   log = { type = "record", fields = {
     level = { type = "enum", values = { "debug", "info", "warn", "error" }, default = "info" },
+    -- text: "time level message"; json: one object per line with the
+    -- request's fields (request_id, surface, principal, job, task).
+    format = { type = "enum", values = { "text", "json" }, default = "text" },
+  } },
+  -- Prometheus metrics at /jobrt/metrics (the native surface): counted
+  -- unless enabled is false; scraped by an admin or with the token.
+  metrics = { type = "record", fields = {
+    enabled = { type = "boolean", default = true },
+    token = { type = "scrape_token" },
   } },
 }
 
@@ -353,6 +409,18 @@ local function normalise(doc, lines, file, opts)
       cfg.lua.memory, cfg.lua.state_memory)
   end
   check_store(c, cfg, doc)
+  if cfg.executor.backend == "slurm" then
+    local at = type(doc) == "table" and doc or {}
+    if at.node ~= nil and not is_null(at.node) then
+      c:warn("node", c:line(doc, "node", 1), "not used with executor.backend slurm: Slurm"
+        .. " allocates each task; executor.max_tasks bounds how many jobrt keeps in Slurm")
+    end
+    if #cfg.sandbox.require > 0 then
+      c:add("sandbox.require", c:line(doc, "sandbox", 1), "the slurm executor cannot check"
+        .. " the layers of the cluster's nodes from here; remove sandbox.require (with"
+        .. " executor.sandbox each node's helper builds what the node allows)")
+    end
+  end
   -- Even a file with mistakes has its modules checked, so one run lists
   -- every problem.
   local loader = c.deep and modules.check(c, cfg, doc) or nil

@@ -16,7 +16,8 @@ local SURFACE_FIELDS = {
 }
 
 -- The plugins the binary carries, for suggestions.
-local BUILTIN_PLUGINS = { "approve.image_allowlist", "approve.manual", "estimate.price_table", "publish.local" }
+local BUILTIN_PLUGINS = { "approve.image_allowlist", "approve.manual", "approve.quota", "approve.resource_caps",
+  "approve.schedule", "estimate.price_table", "estimate.history", "publish.local", "publish.s3" }
 
 -- The module's schema, or nil after saying what is wrong with it.
 local function schema_of(c, mod, module, path, line)

@@ -9,13 +9,49 @@ local uv = require("luv")
 
 local M = {}
 
+-- The core holds DATA/daemon.lock (flock) while it is open, with the
+-- daemon's pid in it: `jobrt reload` finds the daemon there.
+local LOCK_FILE = "daemon.lock"
+
+--- daemon.signal(data_dir, signame, out, err) -> exit status: sends the
+-- signal to the jobrt daemon whose pid DATA/daemon.lock holds, after
+-- checking that this process is a jobrt serving.
+function M.signal(dir, signame, out, err)
+  local path = dir .. "/" .. LOCK_FILE
+  local f = io.open(path, "r")
+  if not f then
+    err(string.format("jobrt: no daemon serves %s (%s is missing)\n", dir, path))
+    return 1
+  end
+  local pid = math.tointeger(tonumber((f:read("l") or ""):match("^%s*(%d+)")))
+  f:close()
+  local cmd = pid and io.open("/proc/" .. pid .. "/cmdline", "rb")
+  local argv = cmd and cmd:read("a") or ""
+  if cmd then cmd:close() end
+  if not pid or not argv:find("jobrt", 1, true) or not argv:find("serve", 1, true) then
+    err(string.format("jobrt: the daemon of %s is not running (%s names pid %s)\n", dir, path, tostring(pid)))
+    return 1
+  end
+  local ok, kerr = uv.kill(pid, signame)
+  if not ok then
+    err(string.format("jobrt: cannot signal pid %d: %s\n", pid, tostring(kerr)))
+    return 1
+  end
+  out(string.format("sent %s to jobrt (pid %d, data %s)\n", signame:upper(), pid, dir))
+  return 0
+end
+
 -- The authenticator and the URL signer for cfg; on the embedded default's
 -- first start, the admin credential is generated and printed once.
 local function trust(cfg)
   local auth = require("jobrt.auth")
   local boot, berr = auth.bootstrap(cfg)
   if berr then return nil, berr end
-  if boot and boot.new then
+  if boot and boot.new and cfg.log and cfg.log.format == "json" then
+    -- Still shown once, as one object like every other line.
+    runtime.log("warn", "generated the admin credential (shown once; kept in " .. boot.file .. ")",
+      { user = boot.user, password = boot.password, token = boot.token })
+  elseif boot and boot.new then
     io.stderr:write(string.format(
       "\njobrt: generated the admin credential (shown once; kept in %s):\n"
         .. "  user:     %s\n  password: %s\n  token:    %s\n"
@@ -55,6 +91,10 @@ function M.start(cfg, loader, set_exit, reload)
     if core then core.close() end
     return nil, terr
   end
+  -- Held jobs are asked again when what they wait for changes.
+  local holds = core and require("jobrt.holds").new({ core = core, deadline = cfg.lua.deadline,
+                                                      memory = cfg.lua.memory })
+  trusted.holds = holds
   local app, err = server.new(cfg, loader, trusted)
   if not app then
     if core then core.close() end
@@ -84,6 +124,7 @@ function M.start(cfg, loader, set_exit, reload)
     runtime.log("info", string.format("listening on %s://%s:%d", l.tls and "https" or "http", host, s:port()))
   end
   runtime.log("info", string.format("jobrt %s serving (pid %d, data %s)", runtime.version, runtime.pid(), cfg.data_dir))
+  if holds then holds:start(function(surface) return app:pipeline(surface) end) end
 
   local signals, stopping = {}, false
   local grace
@@ -133,6 +174,7 @@ function M.start(cfg, loader, set_exit, reload)
       return
     end
     stopping = true
+    if holds then holds:stop() end
     runtime.log("info", string.format("%s: stopping (%d requests in flight)", signame, app.in_flight))
     -- Event streams never finish by themselves: they end now.
     if core then core.stop_watchers() end
@@ -169,12 +211,14 @@ function M.start(cfg, loader, set_exit, reload)
       runtime.log("error", "SIGHUP: reload refused, keeping the running configuration: " .. tostring(terr))
       return
     end
+    new_trust.holds = holds
     local new_app, aerr = server.new(new_cfg, new_loader, new_trust)
     if not new_app then
       runtime.log("error", "SIGHUP: reload refused, keeping the running code: " .. tostring(aerr))
       return
     end
     app = new_app
+    if holds then holds:use(function(surface) return app:pipeline(surface) end) end
     runtime.log("info", "SIGHUP: surfaces and plugins reloaded")
   end
   local hup = uv.new_signal()

@@ -1,6 +1,8 @@
--- An HTTP/1.1 client for the command line (jobrt login, jobrt jobs): one
--- request per connection on luv's TCP, waiting inside a coroutine
--- (jobrt.async), with a whole-answer or a streaming (chunk by chunk) body.
+-- An HTTP/1.1 client for the command line (jobrt login, jobrt jobs) and
+-- publishers (S3): one request per connection on luv's TCP, waiting inside
+-- a coroutine (jobrt.async), with a whole-answer or a streaming (chunk by
+-- chunk) body; a request body may be a range of a file, streamed from disk
+-- through the thread pool with a bounded number of writes in flight.
 -- https goes through the runtime's TLS client session (jobrt.tls, the same
 -- OpenSSL code as the daemon's), verified against the system CA store or
 -- JOBRT_CA_FILE.
@@ -11,6 +13,8 @@ local uv = require("luv")
 local M = {}
 
 local MAX_HEAD = 64 * 1024
+local FILE_CHUNK = 1024 * 1024 -- bytes read from a body file at a time
+local WRITES_IN_FLIGHT = 4      -- chunks written but not yet taken by the kernel
 
 -- parse_url(url) -> {scheme, host, port, path} | nil, err
 function M.parse_url(url)
@@ -87,20 +91,84 @@ function Conn:on_bytes(data)
   end
 end
 
-function Conn:send(data)
+-- send(data[, done]): done(err) when the kernel took it (or failed).
+function Conn:send(data, done)
   if self.tls then
     if not self.tls:established() then
       self.pending_out = (self.pending_out or "") .. data
+      if done then done() end
       return
     end
     local out, err = self.tls:encrypt(data)
     if not out then
       self.err = "TLS: " .. tostring(err)
+      if done then done(self.err) end
       return
     end
     data = out
   end
-  self.tcp:write(data)
+  if done then
+    local ok, err = self.tcp:write(data, function(werr) done(werr) end)
+    if not ok then done(err or "write failed") end
+  else
+    self.tcp:write(data)
+  end
+end
+
+-- handshake(ms) -> true | nil, err: waits until a TLS session is set up,
+-- so that a large body is not queued in memory before it is.
+function Conn:handshake(ms)
+  while self.tls and not self.tls:established() do
+    if self.eof then return nil, "TLS: the connection closed during the handshake" end
+    local ok, err = self:more(ms)
+    if not ok then return nil, err == "timeout" and "TLS: the handshake timed out" or err end
+  end
+  return true
+end
+
+local function fs(op, ...)
+  local args = table.pack(...)
+  return async.wait(function(wake)
+    args[args.n + 1] = function(err, v) wake(v, err) end
+    local req, err = uv[op](table.unpack(args, 1, args.n + 1))
+    if not req then wake(nil, err) end
+  end)
+end
+
+-- send_file(f) -> true | nil, err: f = {path, offset, length}; the bytes
+-- read a chunk at a time while earlier chunks are being written.
+function Conn:send_file(f)
+  local fd, err = fs("fs_open", f.path, "r", 0)
+  if not fd then return nil, "cannot open " .. tostring(f.path) .. ": " .. tostring(err) end
+  local off, left = f.offset or 0, f.length
+  local flying, waiter, failed = 0, nil, nil
+  local function written(werr)
+    flying = flying - 1
+    if werr and not failed then failed = tostring(werr) end
+    if waiter then
+      local w = waiter
+      waiter = nil
+      w()
+    end
+  end
+  while left > 0 and not failed and not self.err and not self.eof do
+    local data, rerr = fs("fs_read", fd, math.min(left, FILE_CHUNK), off)
+    if not data then failed = "cannot read " .. tostring(f.path) .. ": " .. tostring(rerr) break end
+    if data == "" then failed = tostring(f.path) .. " is shorter than announced" break end
+    off, left = off + #data, left - #data
+    flying = flying + 1
+    self:send(data, written)
+    data = nil -- luacheck: ignore (the chunk is the writer's now)
+    while flying >= WRITES_IN_FLIGHT and not failed do
+      async.wait(function(wake) waiter = wake end)
+    end
+  end
+  while flying > 0 do
+    async.wait(function(wake) waiter = wake end)
+  end
+  fs("fs_close", fd)
+  if failed then return nil, failed end
+  return true
 end
 
 function Conn:close()
@@ -205,13 +273,19 @@ local function connect(u, ms, opts)
   return nil, string.format("cannot connect to %s:%d: %s", u.host, u.port, plain_error(last))
 end
 
-local function request_head(u, method, headers, body)
+-- host_header(u) -> the Host header's value for a parsed URL (what a
+-- request signature covers).
+function M.host_header(u)
   local host = u.host:find(":", 1, true) and ("[" .. u.host .. "]") or u.host
   local default = (u.scheme == "https" and 443) or 80
   if u.port ~= default then host = host .. ":" .. u.port end
+  return host
+end
+
+local function request_head(u, method, headers, body_length)
   local lines = {
     string.format("%s %s HTTP/1.1", method, u.path ~= "" and u.path or "/"),
-    "Host: " .. host,
+    "Host: " .. M.host_header(u),
     "User-Agent: jobrt/" .. tostring(runtime.version),
     "Connection: close",
   }
@@ -221,7 +295,7 @@ local function request_head(u, method, headers, body)
     has[k:lower()] = true
   end
   if not has.accept then lines[#lines + 1] = "Accept: application/json" end
-  if body then lines[#lines + 1] = "Content-Length: " .. #body end
+  if body_length then lines[#lines + 1] = "Content-Length: " .. body_length end
   return table.concat(lines, "\r\n") .. "\r\n\r\n"
 end
 
@@ -292,23 +366,47 @@ local function read_body(conn, method, status, headers, ms, emit)
   return true
 end
 
--- request{method =, url =, headers =, body =, timeout = seconds (default 30;
--- for a stream, the longest silence), on_data = function(chunk) -> false
--- to stop, ca_file =, cert =, key = (https: the CA bundle, default
--- JOBRT_CA_FILE or the system store; a client certificate and key)} ->
--- {status =, headers =, body =} | nil, err. With on_data the
--- body goes to it as it arrives (for 2xx answers; others are collected)
--- and the result has no body. Call it from a coroutine.
+-- request{method =, url =, headers =, body =, body_file = {path =, offset
+-- =, length =} (instead of body: that range of a file, streamed), timeout
+-- = seconds (default 30; for a stream, the longest silence), on_data =
+-- function(chunk) -> false to stop, ca_file =, cert =, key = (https: the
+-- CA bundle, default JOBRT_CA_FILE or the system store; a client
+-- certificate and key)} -> {status =, headers =, body =} | nil, err. With
+-- on_data the body goes to it as it arrives (for 2xx answers; others are
+-- collected) and the result has no body. A server that answers before the
+-- whole body is sent (an error) is heard. Call it from a coroutine.
 function M.request(opts)
   local u, err = M.parse_url(opts.url)
   if not u then return nil, err end
   local ms = math.floor((opts.timeout or 30) * 1000)
+  local file = opts.body_file
+  if file ~= nil and (type(file) ~= "table" or type(file.path) ~= "string"
+      or math.type(file.length) ~= "integer" or file.length < 0) then
+    return nil, "body_file: {path = string, offset = integer, length = integer} expected"
+  end
   local conn
   conn, err = connect(u, ms, opts)
   if not conn then return nil, err end
+  local ok, herr = conn:handshake(ms)
+  if not ok then
+    conn:close()
+    return nil, herr
+  end
   local method = opts.method or "GET"
-  conn:send(request_head(u, method, opts.headers, opts.body) .. (opts.body or ""))
-  local status, headers = read_head(conn, ms)
+  local length = file and file.length or (opts.body and #opts.body) or nil
+  conn:send(request_head(u, method, opts.headers, length) .. (opts.body or ""))
+  local send_err
+  if file then
+    local sent, serr = conn:send_file(file)
+    send_err = not sent and serr or nil
+  end
+  -- A server may refuse before reading the whole body: its answer, if it
+  -- came, says why.
+  local status, headers = read_head(conn, send_err and math.min(ms, 2000) or ms)
+  if not status and send_err then
+    conn:close()
+    return nil, send_err
+  end
   if not status then
     conn:close()
     local why = headers

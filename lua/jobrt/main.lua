@@ -213,7 +213,9 @@ local function cmd_serve(args)
   if not opts then return usage_error(rest) end
   if #rest > 0 then return usage_error("unexpected argument " .. rest[1]) end
   local function warn(line) runtime.log("warn", line) end
-  local cfg = load_config(opts.config, warn)
+  -- The file's warnings are logged once its log settings apply.
+  local warnings = {}
+  local cfg = load_config(opts.config, function(line) warnings[#warnings + 1] = line end)
   if not cfg then return 1 end
   local config = require("jobrt.config")
   local err
@@ -223,6 +225,9 @@ local function cmd_serve(args)
     return 2
   end
   runtime.set_log_level(cfg.log.level)
+  runtime.set_log_format(cfg.log.format)
+  runtime.set_metrics(cfg.metrics.enabled)
+  for _, line in ipairs(warnings) do warn(line) end
   runtime.set_memory_limit(cfg.lua.state_memory)
   -- Tasks see the data directory through bind mounts, which need absolute
   -- paths; a relative one is taken from where jobrt was started.
@@ -312,6 +317,34 @@ end
 
 local cmd_help
 
+-- jobrt policy test FILE JOB.json [-c FILE] [--plugin NAME] [--owner NAME]
+local function cmd_policy(args)
+  if args[2] ~= "test" then return usage_error("policy needs a subcommand: test") end
+  local opts, rest = parse_flags(args, 3, { ["-c"] = "config", ["--config"] = "config",
+    ["--plugin"] = "plugin", ["--owner"] = "owner" })
+  if not opts then return usage_error(rest) end
+  if #rest ~= 2 then return usage_error("policy test needs FILE and JOB.json") end
+  opts.file, opts.job = rest[1], rest[2]
+  return require("jobrt.policy_cmd").run(opts, function(t) io.stdout:write(t) end,
+    function(t) io.stderr:write(t) end)
+end
+
+-- jobrt reload [-c FILE] [--data-dir DIR]: SIGHUP to the daemon serving
+-- that data directory (its pid in DATA/daemon.lock).
+local function cmd_reload(args)
+  local opts, rest = parse_flags(args, 2, { ["-c"] = "config", ["--config"] = "config", ["--data-dir"] = "data_dir" })
+  if not opts then return usage_error(rest) end
+  if #rest > 0 then return usage_error("unexpected argument " .. rest[1]) end
+  local dir = opts.data_dir
+  if not dir then
+    local cfg = load_config(opts.config)
+    if not cfg then return 1 end
+    dir = cfg.data_dir
+  end
+  return require("jobrt.daemon").signal(dir, "sighup", function(t) io.stdout:write(t) end,
+    function(t) io.stderr:write(t) end)
+end
+
 -- The client commands (jobrt.cli) talk HTTP, which waits on the loop: they
 -- run as a coroutine, and their exit code is set when they end.
 local function client_command(name)
@@ -337,7 +370,10 @@ Runs the daemon: opens the job store in the data directory, mounts the
 surfaces and listens until SIGTERM or SIGINT (SIGHUP reloads the file's
 surfaces and plugins). Without -c it runs the embedded default
 (deploy/default.yaml). Every problem of the file is reported as
-FILE:LINE: key: message before anything starts.
+FILE:LINE: key: message before anything starts. The log goes to standard
+error, as text or (log: {format: json}) one JSON object per line carrying
+each request's X-Request-Id; Prometheus metrics are served at
+/jobrt/metrics to admins and to the scraper holding metrics.token.
 
   -c, --config FILE   the deployment file
   --listen ADDR:PORT  replaces the file's plain (non-TLS) listeners; TLS
@@ -379,6 +415,19 @@ Writes into DIR a throwaway CA (ca.crt), a server certificate and key
 (server.crt, server.key for localhost, 127.0.0.1 and ::1) and a client
 certificate and key (client.crt, client.key, CN=client), for trying TLS and
 mutual TLS locally (see deploy/mtls.yaml). Not for production.]] },
+  { name = "policy", run = function(a) return cmd_policy(a) end,
+    usage = require("jobrt.policy_cmd").usage, summary = require("jobrt.policy_cmd").summary,
+    help = require("jobrt.policy_cmd").help },
+  { name = "reload", run = function(a) return cmd_reload(a) end,
+    usage = "reload [-c FILE] [--data-dir DIR]",
+    summary = "reload the plugins and surfaces of a running daemon",
+    help = [[
+Sends SIGHUP to the daemon serving a data directory (--data-dir, or the
+data_dir of -c FILE, or the default ./jobrt-data), found by the pid it
+keeps in DATA/daemon.lock. The daemon reads its file again and reloads
+surfaces and plugins; requests in flight finish on the code they started
+with, and a file or plugin that no longer loads keeps the running version
+(the daemon logs FILE:LINE: message).]] },
   { name = "login", run = client_command("login"), client = "login" },
   { name = "jobs", run = client_command("jobs"), client = "jobs" },
   { name = "hash-password", run = cmd_hash_password,

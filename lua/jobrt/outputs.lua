@@ -63,4 +63,47 @@ function Outputs:read(job, task, name, max)
   return table.concat(parts)
 end
 
+-- A writer through the thread pool (inside a coroutine), for derived().
+local function file_writer(fd)
+  local async = require("jobrt.async")
+  local off = 0
+  return {
+    write = function(_, data)
+      local n = async.wait(function(wake)
+        local req = uv.fs_write(fd, data, off, function(err, written) wake(not err and written or nil) end)
+        if not req then wake(nil) end
+      end)
+      if n ~= #data then return false end
+      off = off + n
+      return true
+    end,
+  }
+end
+
+--- o:derived(job, task, name, produce) -> path, size | nil, message:
+-- a file made from a task's results (e.g. an archive for a publisher to
+-- upload), kept beside its outputs (DATA/jobs/<job>/<task>/<name>) and
+-- written once: produce(writer) calls writer:write(bytes) -> true|false
+-- and returns true when all went well. Call it from a coroutine.
+function Outputs:derived(job, task, name, produce)
+  local dir = self:dir(job, task)
+  if not dir or not component(name) or name == "outputs" then return nil, "invalid name" end
+  local path = dir:gsub("/outputs$", "") .. "/" .. name
+  local st = uv.fs_stat(path)
+  if st then return path, st.size end
+  local tmp = path .. ".tmp"
+  local fd, err = uv.fs_open(tmp, "w", 420) -- 0644
+  if not fd then return nil, tostring(err) end
+  local ok, good = pcall(produce, file_writer(fd))
+  uv.fs_close(fd)
+  if not ok or not good then
+    uv.fs_unlink(tmp)
+    return nil, ok and ("cannot write " .. tmp) or tostring(good)
+  end
+  local renamed, rerr = uv.fs_rename(tmp, path)
+  if not renamed then return nil, tostring(rerr) end
+  st = uv.fs_stat(path)
+  return path, st and st.size or 0
+end
+
 return M

@@ -17,7 +17,7 @@ local LIBRARIES = {
     ["jobrt.json"] = true, ["jobrt.router"] = true, ["jobrt.units"] = true,
     ["jobrt.async"] = true, ["jobrt.core"] = true, ["jobrt.jobs"] = true,
     ["jobrt.crypto"] = true, ["jobrt.json_span"] = true, ["jobrt.model"] = true,
-    ["jobrt.suggest"] = true, ["jobrt.tables"] = true, ["lpeg"] = true,
+    ["jobrt.suggest"] = true, ["jobrt.tables"] = true, ["jobrt.publication"] = true, ["lpeg"] = true,
   },
   plugin = {
     ["jobrt.json"] = true, ["jobrt.router"] = true, ["jobrt.units"] = true,

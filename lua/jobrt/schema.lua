@@ -7,7 +7,8 @@
 -- A field: {type =, default =, required = true, one_of = {...}, min =, max =,
 -- positive = true (more than 0), of = field (list elements, map values),
 -- fields = schema (record),
--- allow_false = true (false is a value of its own), pattern = a Lua pattern
+-- allow_false = true (false is a value of its own), secret = true (its
+-- value is never shown in a message), pattern = a Lua pattern
 -- a string must match, with pattern_text saying it in words, description =}. Types:
 -- string, integer, number, boolean, duration, bytes, cpu (units as
 -- jobrt.units reads them; normalised to seconds, bytes, millicores), list,
@@ -156,8 +157,24 @@ local function expected(c, path, line, what, v)
   return false
 end
 
+-- A secret's value never appears in a message (jobrt check's output).
+local function redact(c, before, v)
+  if type(v) == "number" then v = tostring(v) end
+  if type(v) ~= "string" or v == "" then return end
+  local plain = v:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?]", "%%%0")
+  for i = before + 1, #c.errors do
+    c.errors[i].message = c.errors[i].message:gsub(plain, "(a secret, not shown)")
+  end
+end
+
 local function check_field(c, field, v, path, line)
   if v == false and field.allow_false then return true, false end
+  if field.secret then
+    local before = #c.errors
+    local ok, value = TYPES[field.type](c, field, v, path, line)
+    redact(c, before, v)
+    return ok, value
+  end
   local ok, value = TYPES[field.type](c, field, v, path, line)
   if not ok then return false end
   if field.one_of then

@@ -2,6 +2,7 @@
 -- req and res, run the handler as a bounded coroutine, and turn whatever it
 -- raises into the surface's own error shape. Answers wait for the store's
 -- group commit, so a 2xx means the change is on disk.
+local access = require("jobrt.access")
 local async = require("jobrt.async")
 local json = require("jobrt.json")
 local router_mod = require("jobrt.router")
@@ -64,6 +65,7 @@ function Registrar:add(method, template, handler, opts)
   local path = router_mod.join(self.mount, template)
   self.app.router:add(method, path, handler, {
     surface = self.mounted, public = (opts and opts.public) or self.mounted.auth == false,
+    metric = access.route(self.mounted.name, method, path),
   })
 end
 
@@ -72,6 +74,7 @@ end
 function Registrar:root(method, template, handler, opts)
   self.app.router:add(method, template, handler, {
     surface = self.mounted, public = (opts and opts.public) or self.mounted.auth == false,
+    metric = access.route(self.mounted.name, method, template),
   })
 end
 
@@ -80,13 +83,15 @@ local DEFAULT_AUTH = { "basic", "bearer" }
 -- new(cfg, loader[, opts]) -> app | nil, err. Loads and mounts every
 -- surface of cfg.surfaces, plus the runtime's own endpoints. opts.auth is
 -- the authenticator (jobrt.auth), opts.signer the URL signer; without an
--- authenticator every route is refused except public ones.
+-- authenticator every route is refused except public ones. opts.holds
+-- (jobrt.holds) learns of the jobs the policies hold.
 function M.new(cfg, loader, opts)
   opts = opts or {}
   local app = setmetatable({
     cfg = cfg,
     auth = opts.auth,
     signer = opts.signer,
+    holds = opts.holds,
     loader = loader,
     router = router_mod.new(),
     mounts = {},
@@ -94,6 +99,8 @@ function M.new(cfg, loader, opts)
     prefix = string.format("%x", runtime.pid()),
     in_flight = 0,
     limits = { deadline = cfg.lua.deadline, memory = cfg.lua.memory },
+    -- Counts (metrics) an answer no route took.
+    label_unrouted = access.unrouted(),
   }, App)
   local ok, err = app:mount("jobrt", runtime_surface, { mount = "/jobrt" })
   if not ok then return nil, err end
@@ -220,6 +227,10 @@ function App:mount(name, mod, spec)
     -- surfaces that check a client's image or path at submit.
     sandbox = sandbox_view(self.cfg.sandbox),
     host = host_view(self.cfg.data_dir),
+    -- metrics: whether they are counted (metrics.enabled) and
+    -- scraper(req) -> true when req carries the deployment's scrape token
+    -- (metrics.token) as its bearer token.
+    metrics = access.metrics(self.cfg.metrics),
     -- asset(path) -> the bytes of a file the binary ships to be served as
     -- it is (the dashboard's ui/*, api/native/openapi.json), or nil; Lua
     -- sources are not assets.
@@ -233,20 +244,39 @@ function App:mount(name, mod, spec)
   -- start-up.
   local estimator = spec.estimator
   if estimator == nil then estimator = mod.estimator end
+  local holds = self.holds
   local pipeline, perr = submit.new({
     surface = name, config = spec, limits = self.cfg.limits, plugin = ctx.plugin, log = ctx.log,
-    estimator = estimator,
+    estimator = estimator, on_hold = holds and function(job, when) holds:note(job, when) end,
   })
   if not pipeline then return nil, string.format("surface %s: %s", name, tostring(perr)) end
   ctx.pipeline = pipeline
-  local submit_job, start_job = raising(pipeline, "submit"), raising(pipeline, "start")
+  local start_job = raising(pipeline, "start")
   -- submit(job, {req =, owner =, start =, estimate =}) -> the stored job.
-  ctx.submit = function(job, opts) return submit_job(job, for_request(opts)) end
+  -- A job the pipeline finds invalid is counted (metrics) as rejected.
+  ctx.submit = function(job, opts)
+    opts = for_request(opts)
+    local stored, f = pipeline:submit(job, opts)
+    if stored == nil then
+      local core = package.loaded["jobrt.core"]
+      if f.status == 400 and type(core) == "table" and core.rejected then core.rejected(name, "invalid") end
+      raise(f)
+    end
+    -- The request's later log lines are about this job.
+    if opts.req and opts.req.log then opts.req.log:set("job", stored.id) end
+    return stored
+  end
   -- start(id, {req =}) -> the job, after the approval policies decided.
   ctx.start = function(id, opts) return start_job(id, for_request(opts)) end
   -- update(id, changes) -> the job; approve(id, {accept, reason, by}) -> the job.
   ctx.update = raising(pipeline, "update")
   ctx.approve = raising(pipeline, "approve")
+  -- may_approve(req, job): the caller may decide on the held job (admins,
+  -- or a role the policy holding it names, in the job's surface).
+  ctx.may_approve = function(req, job)
+    local p = type(job) == "table" and self:pipeline(job.surface) or pipeline
+    return (p or pipeline):may_approve(req.principal, job)
+  end
   -- estimate(job[, extra]) -> estimate | nil, {code, message}
   ctx.estimate = function(job, extra) return pipeline:estimate(job, extra) end
   -- check(v, msg, code): v, or the core's failure (nil, msg, CODE) raised.
@@ -262,6 +292,14 @@ function App:mount(name, mod, spec)
   end
   self.mounts[#self.mounts + 1] = mounted
   return true
+end
+
+-- pipeline(surface) -> the submission pipeline of a mounted surface | nil
+function App:pipeline(surface)
+  for _, m in ipairs(self.mounts) do
+    if m.name == surface then return m.ctx.pipeline end
+  end
+  return nil
 end
 
 function App:surface_for(path)
@@ -412,32 +450,9 @@ function App:request_id(headers)
   return string.format("%s-%x", self.prefix, self.counter)
 end
 
--- Query parameters whose values are secrets: a signed URL's signature
--- (jobrt.signed_url) and tokens some clients put in the query.
-local SECRET_PARAMS = { signature = true, token = true, access_token = true, api_key = true }
-
 --- server.redact(target) -> target with the values of secret query
--- parameters replaced by "REDACTED", for logs.
-function M.redact(target)
-  local path, qs = tostring(target):match("^([^?]*)%?(.*)$")
-  if not path then return tostring(target) end
-  local parts = {}
-  for pair in (qs .. "&"):gmatch("([^&]*)&") do
-    local k = pair:match("^([^=]*)")
-    local name = router_mod.unescape(k:gsub("%+", " ")) or k
-    if SECRET_PARAMS[name:lower()] then pair = k .. "=REDACTED" end
-    parts[#parts + 1] = pair
-  end
-  return path .. "?" .. table.concat(parts, "&")
-end
-
--- One line per request; headers (Authorization among them) never appear.
-local function log_access(req, res, started)
-  if not runtime.logs("info") then return end
-  local ms = (runtime.hrtime() - started) / 1e6
-  runtime.log("info", string.format("%s %s %s -> %s (%.1f ms)", req.id, req.method, M.redact(req.target),
-    tostring(res.code), ms))
-end
+-- parameters replaced by "REDACTED", for logs (jobrt.access).
+M.redact = access.redact
 
 -- A body in a media type other than JSON, for a surface that takes only
 -- JSON: the content type named, or nil when the body is fine.
@@ -457,7 +472,7 @@ local function surface_headers(mounted, req, res, allow)
   local h = mounted and mounted.headers
   if type(h) == "function" then
     local ok, v = pcall(h, req, allow)
-    if not ok then runtime.log("error", req.id .. " surface headers failed: " .. tostring(v)) end
+    if not ok then runtime.log("error", req.id .. " surface headers failed: " .. tostring(v), req.log) end
     h = ok and v or nil
   end
   for k, v in pairs(type(h) == "table" and h or {}) do res.headers[k] = v end
@@ -514,12 +529,15 @@ function App:handle(raw, exchange)
   req.id = self:request_id(raw.headers)
   local res = setmetatable({ exchange = exchange, headers = {}, req = req }, Response)
   local mounted = self:surface_for(req.path)
+  -- What the lines logged for this request say besides their message.
+  req.log = runtime.log_context(req.id, mounted and mounted.name)
   surface_headers(mounted, req, res)
 
   local query, qerr = router_mod.parse_query(req.query_string)
   if not query then
+    self.label_unrouted(exchange, mounted and mounted.name or "", req.method)
     answer_error(mounted, req, res, 400, "BadRequest", "malformed query string: " .. tostring(qerr))
-    return log_access(req, res, started)
+    return access.log(req, res, started)
   end
   req.query = query
 
@@ -530,6 +548,7 @@ function App:handle(raw, exchange)
     route, params, allow = self.router:match(method, req.path:sub(1, -2))
   end
   if not route then
+    self.label_unrouted(exchange, mounted and mounted.name or "", req.method)
     if params == "method_not_allowed" and req.method == "OPTIONS" then
       -- The surface of the path's routes answers (a root route's included).
       local other = self.router:match(allow[1] == "HEAD" and "GET" or allow[1], req.path)
@@ -552,15 +571,18 @@ function App:handle(raw, exchange)
     else
       answer_error(mounted, req, res, 404, "NotFound", "no such endpoint: " .. req.path)
     end
-    return log_access(req, res, started)
+    return access.log(req, res, started)
   end
   req.params = params
   if route.meta.surface ~= mounted then
     res.headers = {}
     surface_headers(route.meta.surface, req, res)
   end
+  if route.meta.surface ~= mounted then req.log:set("surface", route.meta.surface.name) end
   mounted = route.meta.surface
   req.surface = mounted.name
+  if type(params.job_id) == "string" then req.log:set("job", params.job_id) end
+  access.label(exchange, route.meta.metric)
 
   self.in_flight = self.in_flight + 1
   local handler, meta = route.handler, route.meta
@@ -569,6 +591,9 @@ function App:handle(raw, exchange)
     local principal, status, code, message, headers = self:authenticate(req, meta, mounted)
     if not principal and status then M.fail(status, code, message, headers) end
     req.principal = principal or nil
+    if type(principal) == "table" and type(principal.name) == "string" then
+      req.log:set("principal", principal.name)
+    end
     local media = mounted.json_only and not_json(req)
     if media then
       M.fail(415, "UnsupportedMediaType", string.format(
@@ -581,27 +606,28 @@ function App:handle(raw, exchange)
   end, {
     deadline = self.limits.deadline,
     memory = self.limits.memory,
+    log = req.log,
     on_done = function()
       self.in_flight = self.in_flight - 1
-      log_access(req, res, started)
+      access.log(req, res, started)
     end,
     on_error = function(err, kind, trace)
       self.in_flight = self.in_flight - 1
       if M.is_failure(err) then
         answer_error(mounted, req, res, err.status, err.code, err.message, err.headers)
       elseif kind == "deadline" then
-        runtime.log("error", req.id .. " handler exceeded its time limit: " .. tostring(trace))
+        runtime.log("error", req.id .. " handler exceeded its time limit: " .. tostring(trace), req.log)
         answer_error(mounted, req, res, 500, "Timeout",
           "the request handler exceeded its time limit of " .. self.limits.deadline .. " s")
       elseif kind == "memory" then
-        runtime.log("error", req.id .. " handler exceeded its memory limit")
+        runtime.log("error", req.id .. " handler exceeded its memory limit", req.log)
         answer_error(mounted, req, res, 500, "OutOfMemory", "the request handler exceeded its memory limit")
       else
-        runtime.log("error", req.id .. " handler failed: " .. tostring(trace or err))
+        runtime.log("error", req.id .. " handler failed: " .. tostring(trace or err), req.log)
         answer_error(mounted, req, res, 500, "InternalError",
           "internal error (request " .. req.id .. ")")
       end
-      log_access(req, res, started)
+      access.log(req, res, started)
     end,
   })
 end

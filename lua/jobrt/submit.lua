@@ -62,10 +62,34 @@ local function readonly(t, name)
   })
 end
 
+-- Task states whose resources are no longer held.
+local TASK_DONE = { succeeded = true, failed = true, canceled = true, skipped = true }
+local ACTIVE = { "queued", "running" }
+local USAGE_PAGE, USAGE_PAGES = 200, 50
+
+--- submit.demand(job) -> cpu (millicores), memory (bytes): what a job's
+-- tasks ask for together (those not finished, for a stored job).
+function M.demand(job)
+  local cpu, memory = 0, 0
+  for _, t in ipairs(type(job) == "table" and job.tasks or {}) do
+    if not TASK_DONE[t.state] then
+      local r = type(t.resources) == "table" and t.resources or {}
+      cpu = cpu + (tonumber(r.cpu) or 0)
+      memory = memory + (tonumber(r.memory) or 0)
+    end
+  end
+  return cpu, memory
+end
+
 --- submit.view(surface[, core]) -> a read-only table for policies:
 --   job(id) -> a copy of the job, when it belongs to surface | nil, err, code
 --   jobs{owner =, state =, limit =, after =} -> {jobs, next}: one owner's jobs of surface
 --   count{owner =, state = (a state or a list), surface =} -> integer | nil, err, code
+--   usage{owner =} -> {jobs, cpu, memory} | nil, err, code: the owner's
+--     queued and running jobs on every surface, and the cpu (millicores)
+--     and memory (bytes) their unfinished tasks ask for
+--   finished{owner =, limit =} -> a list of the owner's most recent
+--     succeeded jobs of surface (copies, with tasks), newest first
 function M.view(surface, core)
   core = core or core_mod
   local v = {}
@@ -86,6 +110,50 @@ function M.view(surface, core)
   function v.count(q)
     if type(q) ~= "table" or type(q.owner) ~= "string" then error("count: {owner = NAME} expected", 2) end
     return core.count({ owner = q.owner, state = q.state, surface = q.surface })
+  end
+  function v.usage(q)
+    if type(q) ~= "table" or type(q.owner) ~= "string" then error("usage: {owner = NAME} expected", 2) end
+    local total = { jobs = 0, cpu = 0, memory = 0 }
+    for _, state in ipairs(ACTIVE) do
+      local after
+      for _ = 1, USAGE_PAGES do
+        local page, err, code = core.list({ owner = q.owner, state = state, limit = USAGE_PAGE, after = after })
+        if not page then return nil, err, code end
+        for _, row in ipairs(page.jobs) do
+          local job = core.get(row.id)
+          if job and job.state == state then
+            local cpu, memory = M.demand(job)
+            total.jobs, total.cpu, total.memory = total.jobs + 1, total.cpu + cpu, total.memory + memory
+          end
+        end
+        if not page.next then break end
+        after = page.next
+      end
+    end
+    return total
+  end
+  function v.finished(q)
+    if type(q) ~= "table" or type(q.owner) ~= "string" then error("finished: {owner = NAME} expected", 2) end
+    local want = math.max(1, math.min(math.tointeger(q.limit) or 20, 200))
+    local rows, after = {}, nil
+    -- The store pages oldest first: read them all (bounded) and keep the newest.
+    for _ = 1, USAGE_PAGES do
+      local page, err, code = core.list({ owner = q.owner, state = "succeeded", surface = surface,
+                                          limit = USAGE_PAGE, after = after })
+      if not page then return nil, err, code end
+      for _, row in ipairs(page.jobs) do
+        rows[#rows + 1] = row
+        if #rows > want then table.remove(rows, 1) end
+      end
+      if not page.next then break end
+      after = page.next
+    end
+    local out = {}
+    for i = #rows, 1, -1 do
+      local job = core.get(rows[i].id)
+      if job then out[#out + 1] = copy(job) end
+    end
+    return out
   end
   return readonly(v, "the core view")
 end
@@ -124,7 +192,8 @@ end
 -- (the surface's YAML entry: approval, estimator), limits (the YAML's
 -- limits), plugin (function(name) -> module, options | nil, err), log
 -- (function(level, msg)), estimator (the plugin name when config names
--- none; false: none), core (jobrt.core; tests give another). Policies and
+-- none; false: none), core (jobrt.core; tests give another), on_hold
+-- (function(job, when): a job was held; when says what it waits for). Policies and
 -- the estimator are loaded here, once, so a broken one stops start-up.
 function M.new(opts)
   local config = opts.config or {}
@@ -133,6 +202,7 @@ function M.new(opts)
     limits = model.limits(opts.limits),
     core = opts.core or core_mod,
     log = opts.log or function() end,
+    on_hold = opts.on_hold,
     policies = {},
   }, Pipeline)
   self.view = M.view(self.surface, self.core)
@@ -164,15 +234,28 @@ function Pipeline:validate(job, partial)
   return job
 end
 
+-- What may change a waiting policy's mind, merged over the policies that
+-- wait: owner = a job of the same owner ends, at = that time (epoch s).
+local function merge_when(into, w)
+  if type(w) ~= "table" then return into end
+  into = into or {}
+  if w.owner then into.owner = true end
+  local at = tonumber(w.at)
+  if at and (not into.at or at < into.at) then into.at = at end
+  return into
+end
+
 -- Run the policies in order: the first "reject" decides; any "wait" holds
--- the job for approval; otherwise it starts. -> core.start's options, the
--- reason to log | nil, failure
+-- the job for approval, the first waiting policy saying why; otherwise it
+-- starts. -> core.start's options plus held = {by, reason} and when (see
+-- merge_when), the line to log | nil, failure. opts.recheck: the job is
+-- held and asked again (no principal then).
 function Pipeline:decide(job, opts)
-  local hold, why
+  local held, why, when
   for _, p in ipairs(self.policies) do
-    local ok, decision, reason = pcall(p.fn, job, {
+    local ok, decision, reason, wake = pcall(p.fn, job, {
       options = p.options, principal = copy(opts.principal), log = self.log, core = self.view,
-      surface = self.surface,
+      surface = self.surface, now = os.time(), recheck = opts.recheck == true,
     })
     if not ok then
       self.log("error", "approval policy " .. p.name .. " failed: " .. tostring(decision))
@@ -181,33 +264,90 @@ function Pipeline:decide(job, opts)
     end
     if decision == "reject" then
       reason = type(reason) == "string" and reason or ("rejected by policy " .. p.name)
-      return { start = true, reject = reason }, "rejected by " .. p.name .. ": " .. reason
+      return { start = true, reject = reason, by = p.name }, "rejected by " .. p.name .. ": " .. reason
     elseif decision == "wait" then
-      if not hold then
+      local text = type(reason) == "string" and reason ~= "" and reason or nil
+      if not held then
+        held = { by = p.name, reason = text or ("held by policy " .. p.name) }
         -- The first reason to wait is the job's event message as well as its log line.
-        hold = "awaiting approval (" .. p.name .. (type(reason) == "string" and (": " .. reason) or "") .. ")"
-        why = hold
+        why = "awaiting approval (" .. p.name .. (text and (": " .. text) or "") .. ")"
       end
+      when = merge_when(when, wake)
     elseif decision ~= "accept" then
       return nil, failure(500, "PolicyFailed", string.format(
         "approval policy %s answered %s; expected accept, reject or wait", p.name, tostring(decision)))
     end
   end
-  return { start = true, hold = hold }, why
+  return { start = true, hold = why, held = held, when = when }, why
 end
 
--- The decision goes into the job's log, where every surface shows logs.
-function Pipeline:note(id, decision, why)
+-- The decision goes into the job's log, where every surface shows logs; a
+-- held job also records who holds it and why (job.approval), and the
+-- daemon learns what to wait for (opts.on_hold).
+function Pipeline:note(job, decision, why)
   if why then
-    self.core.log(id, { level = decision.reject and "error" or "info", message = why })
+    self.core.log(job.id, { level = decision.reject and "error" or "info", message = why })
   end
+  if decision.held then
+    self.core.hold(job.id, decision.held)
+    if self.on_hold then self.on_hold(job, decision.when) end
+  end
+end
+
+--- p:may_approve(principal, job) -> boolean: admins decide on every held
+-- job; the roles the holding policy names (approve.manual's `roles`) on
+-- the jobs it holds.
+function Pipeline:may_approve(principal, job)
+  local auth = require("jobrt.auth")
+  if principal == nil then return false end
+  if auth.has_role(principal, "admin") then return true end
+  local by = type(job) == "table" and type(job.approval) == "table" and job.approval.by or nil
+  for _, p in ipairs(self.policies) do
+    if p.name == by and type(p.options) == "table" and type(p.options.roles) == "table" then
+      for _, role in ipairs(p.options.roles) do
+        if auth.has_role(principal, role) then return true end
+      end
+    end
+  end
+  return false
+end
+
+--- p:recheck(id) -> when | nil[, err]: asks the policies again about a
+-- held job (what it waited for changed). Accepted, it is released
+-- (approved "by the approval policies"); rejected, it is rejected with the
+-- reason; still waiting, its reason is brought up to date and what it now
+-- waits for is returned. A job no longer held gives nil; a failing policy
+-- (written to the job's log) nil and the failure.
+function Pipeline:recheck(id)
+  local job = self.core.get(id)
+  if not job or job.state ~= "awaiting_approval" then return nil end
+  local decision, why = self:decide(job, { recheck = true })
+  if not decision then
+    local msg = tostring(why and why.message)
+    self.core.log(id, { level = "error", message = "asking the approval policies again failed: " .. msg })
+    return nil, msg
+  end
+  if decision.reject then
+    self:approve(id, { accept = false, by = "policy " .. decision.by, reason = decision.reject })
+    return nil
+  end
+  if decision.held then
+    local a = type(job.approval) == "table" and job.approval or {}
+    if a.by ~= decision.held.by or a.reason ~= decision.held.reason then
+      self.core.hold(id, decision.held)
+      self.core.log(id, { level = "info", message = why })
+    end
+    return decision.when
+  end
+  self:approve(id, { accept = true, by = "the approval policies", reason = "what the job waited for changed" })
+  return nil
 end
 
 --- p:estimate(job[, extra]) -> estimate | nil, {code, message}. extra
 -- goes into the estimator's ctx (what the surface knows of the work).
 function Pipeline:estimate(job, extra)
   if not self.estimator then return nil, { code = "EstimateUnavailable", message = "no estimator configured" } end
-  local ctx = { options = self.estimator_options }
+  local ctx = { options = self.estimator_options, surface = self.surface, core = self.view }
   for k, v in pairs(extra or {}) do ctx[k] = v end
   local ok, est, err = pcall(self.estimator, job, ctx)
   if not ok then
@@ -237,7 +377,10 @@ function Pipeline:submit(job, opts)
   end
   local stored, err, code = self.core.submit(job, decision or {})
   if not stored then return nil, M.core_failure(err, code) end
-  if decision then self:note(stored.id, decision, why) end
+  if decision then
+    self:note(stored, decision, why)
+    if decision.held then stored = self.core.get(stored.id) or stored end
+  end
   return stored
 end
 
@@ -260,7 +403,8 @@ function Pipeline:start(id, opts)
     require("jobrt.async").sleep(STOPPING_WAIT)
   end
   if not started then return nil, M.core_failure(err, code) end
-  self:note(id, decision, why)
+  self:note(started, decision, why)
+  if decision.held then started = self.core.get(id) or started end
   return started
 end
 

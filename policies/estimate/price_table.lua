@@ -1,8 +1,12 @@
 -- The default cost estimator: a price per cpu-second, per GiB-second of
 -- memory and per output byte, applied to an upper bound of what a job's
--- tasks may use. Options (the YAML's plugins entry): currency, cpu_second,
--- gib_second, output_byte, base_seconds, seconds_per_node, bytes_per_node,
--- max_nodes, unestimable (process ids that defeat an estimate).
+-- tasks may use. Options (the YAML's plugins entry): currency (the
+-- deployment's, stated once here), cpu_second, gib_second, output_byte,
+-- base_seconds, seconds_per_node, bytes_per_node, max_nodes, unestimable
+-- (process ids that defeat an estimate), and price overrides by surface
+-- and by image (`surfaces: {openeo: {cpu_second: 0.0002}}`, `images:
+-- {gpu-image: {cpu_second: 0.001}}`; an image's price wins over its
+-- surface's, which wins over the base price).
 --
 -- estimate(job, ctx) -> {costs, duration (seconds), size (bytes), currency}
 --                     | nil, {code = "EstimateComplexity", message}
@@ -22,7 +26,26 @@ M.schema = {
   bytes_per_node = { type = "bytes", default = 4096 },
   max_nodes = { type = "integer", default = 2000, min = 1 },
   unestimable = { type = "list", of = { type = "string" }, default = {} },
+  surfaces = { type = "map", default = {}, description = "prices by surface",
+    of = { type = "record", fields = {
+      cpu_second = { type = "number", min = 0 }, gib_second = { type = "number", min = 0 },
+      output_byte = { type = "number", min = 0 } } } },
+  images = { type = "map", default = {}, description = "prices by image",
+    of = { type = "record", fields = {
+      cpu_second = { type = "number", min = 0 }, gib_second = { type = "number", min = 0 },
+      output_byte = { type = "number", min = 0 } } } },
 }
+
+-- The price of key for a task's image on a surface: image, surface, base.
+local function price(opts, key, surface, image)
+  local by_image = type(opts.images) == "table" and opts.images[image or "host"]
+  if type(by_image) == "table" and by_image[key] ~= nil then return by_image[key] end
+  local by_surface = type(opts.surfaces) == "table" and surface and opts.surfaces[surface]
+  if type(by_surface) == "table" and by_surface[key] ~= nil then return by_surface[key] end
+  local v = opts[key]
+  if v == nil then return M.schema[key].default end
+  return v
+end
 
 -- The options come complete from the loader; a caller handing its own
 -- still gets the defaults.
@@ -72,9 +95,10 @@ function M.estimate(job, ctx)
       return complexity("Task '" .. tostring(t.alias) .. "' has no time limit and nothing bounds its work.")
     end
     local bytes = option(opts, "bytes_per_node") * nodes
-    costs = costs + cores * seconds * option(opts, "cpu_second")
-      + gib * seconds * option(opts, "gib_second")
-      + bytes * option(opts, "output_byte")
+    local surface = ctx.surface or (type(job) == "table" and job.surface) or nil
+    costs = costs + cores * seconds * price(opts, "cpu_second", surface, t.image)
+      + gib * seconds * price(opts, "gib_second", surface, t.image)
+      + bytes * price(opts, "output_byte", surface, t.image)
     longest = math.max(longest, seconds)
     size = size + bytes
   end

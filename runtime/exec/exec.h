@@ -121,6 +121,10 @@ struct jr_exec_ops {
     /* 1: the backend builds the task's own root, env and workdir (the
      * scheduler then makes only the task directories). */
     int sandboxed;
+    /* 1: the backend keeps the task's timeout itself, from when the task
+     * really starts (a wait in a cluster's queue does not count), and
+     * reports JR_OUT_TIMEOUT; the scheduler arms no timer of its own. */
+    int times_out;
 };
 
 struct jr_executor {
@@ -147,6 +151,35 @@ struct jr_exec_sandbox_opts {
 /* Copies what o points to. */
 int jr_exec_sandbox_open(uv_loop_t *loop, const struct jr_exec_sandbox_opts *o,
                          struct jr_executor *out, struct jr_err *e);
+
+/* The Slurm backend (exec/slurm*.c): each task a Slurm job, or an srun
+ * step of a batch that small tasks ready together share. */
+struct jr_loop;
+struct jr_exec_slurm_opts {
+    struct jr_loop *log;         /* warnings (Slurm unreachable, ...) */
+    const char *data_dir;        /* batch scripts go under DATA/slurm */
+    const char *partition;       /* NULL: the cluster's default */
+    const char *account;         /* NULL: none asked */
+    const char *const *sbatch_args; /* NULL-terminated, added to every sbatch */
+    const char *bin;             /* folder of sbatch, squeue, ...; NULL: PATH */
+    const char *conf;            /* SLURM_CONF for them; NULL: Slurm's default */
+    int64_t poll_ms;             /* one squeue for all jobs this often (0 = 1 s) */
+    int64_t grace_ms;            /* a timed-out task's SIGTERM -> SIGKILL (0 = 10 s) */
+    int64_t log_cap;             /* bytes of output logged per attempt (0 = 1 MiB) */
+    int64_t command_timeout_ms;  /* a Slurm command is killed after (0 = 60 s) */
+    int batch_max;               /* attempts per batch; <= 1: no batching */
+    int batch_width;             /* attempts of a batch running at once */
+    int64_t batch_window_ms;     /* how long a batch waits for more */
+    int64_t batch_max_cpu, batch_max_memory; /* what a small task may ask */
+    /* NULL: tasks run as plain processes on their node; else under the
+     * sandbox helper there, with these options (exe: the daemon's binary,
+     * beside which jobrt-sandbox sits at the same path on the nodes). */
+    const struct jr_exec_sandbox_opts *sandbox;
+};
+
+/* Copies what o points to. No Slurm command runs before the first task. */
+int jr_exec_slurm_open(uv_loop_t *loop, const struct jr_exec_slurm_opts *o,
+                       struct jr_executor *out, struct jr_err *e);
 
 /* Start time of pid from /proc (clock ticks since boot), 0 if gone. */
 int64_t jr_exec_pid_start(int64_t pid);

@@ -93,9 +93,18 @@ static void queue_exchange(struct jr_http_conn *c, struct jr_http_exchange *ex)
     c->queued++;
 }
 
-/* Answer a protocol error from C (no handler runs) and end the connection. */
-static void error_answer(struct jr_http_conn *c, int status, const char *reason)
+/* Answer a protocol error from C (no handler runs) and end the connection.
+ * The answer gets a request id of the server's ("<pid>-c<n>", apart from
+ * those jobrt.server makes), which the log line written here carries. */
+static void error_answer(struct jr_http_conn *c, int level, int status, const char *reason)
 {
+    struct jr_log_fields f;
+    char h[128];
+    memset(&f, 0, sizeof f);
+    snprintf(f.request_id, sizeof f.request_id, "%x-c%llx", (unsigned)uv_os_getpid(),
+             ++c->server->refused);
+    jr_log_with(c->server->loop, level, &f, NULL, "%s http: %s: %d %s", f.request_id, c->peer,
+                status, reason);
     struct jr_http_exchange *ex = calloc(1, sizeof(*ex));
     if (!ex) {
         jr_http_conn_close(c);
@@ -103,6 +112,7 @@ static void error_answer(struct jr_http_conn *c, int status, const char *reason)
     }
     ex->refs = 1;
     ex->req = NULL;
+    ex->arrived_ns = uv_hrtime();
     queue_exchange(c, ex);
     c->no_more_requests = 1;
     struct jr_buf body = {0};
@@ -110,7 +120,7 @@ static void error_answer(struct jr_http_conn *c, int status, const char *reason)
                 status == 408 ? "RequestTimeout" : status == 413 ? "PayloadTooLarge"
                 : status == 431 ? "HeaderTooLarge" : status >= 500 ? "ServerError"
                 : "BadRequest", reason);
-    const char *h = "Content-Type: application/json\r\n";
+    snprintf(h, sizeof h, "Content-Type: application/json\r\nX-Request-Id: %s\r\n", f.request_id);
     jr_http_exchange_respond(ex, status, h, strlen(h), body.data ? body.data : "", body.len);
     jr_buf_free(&body);
 }
@@ -132,9 +142,7 @@ static void on_timer(uv_timer_t *t)
             uv_read_stop((uv_stream_t *)&c->tcp);
             c->reading = 0;
         }
-        jr_log(c->server->loop, JR_LOG_INFO, "http: %s: request not received in time, closing",
-               c->peer);
-        error_answer(c, 408, "request not received in time");
+        error_answer(c, JR_LOG_INFO, 408, "request not received in time");
         /* Do not wait on a client that does not read either. */
         uv_timer_start(&c->timer, on_timer, c->server->limits.read_ms, 0);
         c->timer_kind = TIMER_NONE;
@@ -260,11 +268,12 @@ static void on_request(void *ud, struct jr_http_request *req)
     struct jr_http_exchange *ex = calloc(1, sizeof(*ex));
     if (!ex) {
         jr_http_request_free(req);
-        error_answer(c, 503, "out of memory");
+        error_answer(c, JR_LOG_ERROR, 503, "out of memory");
         return;
     }
     ex->refs = 1; /* the connection's reference */
     ex->req = req;
+    ex->arrived_ns = uv_hrtime();
     ex->head_only = strcmp(req->method, "HEAD") == 0;
     queue_exchange(c, ex);
     if (!req->keep_alive || c->server->draining)
@@ -380,9 +389,7 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
     if (status) {
         uv_read_stop(stream);
         c->reading = 0;
-        jr_log(c->server->loop, JR_LOG_INFO, "http: %s: %d %s", c->peer, status,
-               c->parse.error_reason);
-        error_answer(c, status, c->parse.error_reason);
+        error_answer(c, JR_LOG_INFO, status, c->parse.error_reason);
         return;
     }
     if (c->ws) {
@@ -454,6 +461,8 @@ void jr_http_conn_accept(struct jr_http_server *s)
         s->conns->prev = c;
     s->conns = c;
     s->nconns++;
+    if (s->loop->metrics)
+        s->loop->metrics->http_connections++;
     jr_http_parse_init(&c->parse, &s->limits, on_request, on_continue, c);
     if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&c->tcp) != 0) {
         jr_http_conn_close(c);
@@ -466,9 +475,7 @@ void jr_http_conn_accept(struct jr_http_server *s)
         return;
     }
     if (s->nconns > s->limits.max_connections) {
-        jr_log(s->loop, JR_LOG_WARN, "http: %s: connection limit (%u) reached", c->peer,
-               s->limits.max_connections);
-        error_answer(c, 503, "too many connections");
+        error_answer(c, JR_LOG_WARN, 503, "too many connections (limits.max_connections)");
         return;
     }
     start_reading(c);

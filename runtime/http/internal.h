@@ -7,8 +7,10 @@
 #include <uv.h>
 
 #include "buf.h"
+#include "metrics.h"
 #include "http/server.h"
 #include "http/tls.h"
+#include "loop.h"
 
 struct jr_http_conn;
 struct jr_ws;
@@ -27,6 +29,8 @@ struct jr_http_exchange {
     int keep_alive;                 /* decided when the answer starts */
     int chunked;
     int head_only;
+    uint64_t arrived_ns;            /* uv_hrtime when the request was read */
+    struct jr_metrics_route *route; /* its metrics' labels (NULL: none given) */
 };
 
 struct jr_http_conn {
@@ -66,6 +70,7 @@ struct jr_http_server {
     void *closed_ud;
     time_t date_time;
     char date[40];
+    unsigned long long refused;     /* answers of its own: their request ids */
 };
 
 void jr_http_conn_accept(struct jr_http_server *s);

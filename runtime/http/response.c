@@ -96,12 +96,19 @@ static int body_allowed(int status)
     return !(status < 200 || status == 204 || status == 304);
 }
 
-/* Status line and the headers the server owns. */
+void jr_http_exchange_label(struct jr_http_exchange *ex, struct jr_metrics_route *route)
+{
+    ex->route = route;
+}
+
+/* Status line and the headers the server owns; the answer is counted. */
 static int write_head(struct jr_http_exchange *ex, int status, const char *headers,
                       size_t headers_len)
 {
     struct jr_http_conn *c = ex->conn;
     struct jr_http_server *s = c->server;
+    jr_metrics_http(s->loop->metrics, ex->route, status,
+                    (double)(uv_hrtime() - ex->arrived_ns) / 1e9);
     const struct jr_http_request *req = ex->req;
     ex->keep_alive = req && req->keep_alive && !c->draining && !s->draining;
     int minor = req ? req->http_minor : 1;

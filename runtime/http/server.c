@@ -126,6 +126,8 @@ void jr_http_server_conn_gone(struct jr_http_server *s, struct jr_http_conn *c)
     if (c->next)
         c->next->prev = c->prev;
     s->nconns--;
+    if (s->loop->metrics)
+        s->loop->metrics->http_connections--;
     maybe_done(s);
 }
 

@@ -36,6 +36,11 @@ void jr_http_server_abort(struct jr_http_server *s);
 unsigned jr_http_server_connections(const struct jr_http_server *s);
 
 const struct jr_http_request *jr_http_exchange_request(const struct jr_http_exchange *ex);
+/* The labels its answer is counted under in the metrics (runtime/metrics.h:
+ * surface, method and route template); without them it counts as
+ * unrouted. */
+struct jr_metrics_route;
+void jr_http_exchange_label(struct jr_http_exchange *ex, struct jr_metrics_route *route);
 /* The client's address "ip:port", or "" once the connection is gone. */
 const char *jr_http_exchange_peer(const struct jr_http_exchange *ex);
 void jr_http_exchange_ref(struct jr_http_exchange *ex);

@@ -220,6 +220,8 @@ int jr_http_exchange_websocket(struct jr_http_exchange *ex, const struct jr_ws_h
     }
     ex->state = EX_UPGRADED;
     ex->keep_alive = 0;
+    jr_metrics_http(c->server->loop->metrics, ex->route, 101,
+                    (double)(uv_hrtime() - ex->arrived_ns) / 1e9);
     jr_http_exchange_ref(ex); /* the session's, dropped by jr_http_ws_free */
     c->ws = ws;
     *out = ws; /* before any callback: the bytes read already may end it */

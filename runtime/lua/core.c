@@ -83,14 +83,68 @@ static const char **string_list(lua_State *L, int idx, const char *key, int map)
     return v;
 }
 
+static const char *opt_string(lua_State *L, int idx, const char *k)
+{
+    const char *v = NULL;
+
+    /* The string stays referenced by the table at idx. */
+    if (lua_getfield(L, idx, k) == LUA_TSTRING)
+        v = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+static int64_t opt_ms(lua_State *L, int idx, const char *k)
+{
+    int64_t v = 0;
+
+    if (lua_getfield(L, idx, k) == LUA_TNUMBER)
+        v = (int64_t)(lua_tonumber(L, -1) * 1000);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* cfg.executor with backend "slurm" into o->slurm (strings and lists stay
+ * referenced by cfg; the list's array is a userdata left on the stack). */
+static void slurm_opts(lua_State *L, int idx, struct jr_core_slurm_opts *o)
+{
+    const char *backend = opt_string(L, idx, "backend");
+
+    if (!backend || strcmp(backend, "slurm") != 0)
+        return;
+    o->enabled = 1;
+    o->partition = opt_string(L, idx, "partition");
+    o->account = opt_string(L, idx, "account");
+    o->bin = opt_string(L, idx, "bin");
+    o->conf = opt_string(L, idx, "conf");
+    o->poll_ms = opt_ms(L, idx, "poll");
+    o->max_tasks = opt_field(L, idx, "max_tasks");
+    lua_getfield(L, idx, "sandbox");
+    o->sandbox = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (lua_getfield(L, idx, "batch") == LUA_TTABLE) {
+        o->batch_max = (int)opt_field(L, -1, "max_tasks");
+        o->batch_width = (int)opt_field(L, -1, "width");
+        o->batch_window_ms = opt_ms(L, -1, "window");
+        o->batch_max_cpu = opt_field(L, -1, "max_cpu");
+        o->batch_max_memory = opt_field(L, -1, "max_memory");
+    }
+    lua_pop(L, 1);
+    o->sbatch_args = string_list(L, idx, "sbatch_args", 0);
+}
+
 /* open(cfg): cfg.data_dir, cfg.node {cpu, memory, gpu, max_tasks},
  * cfg.kill_grace (seconds), cfg.sandbox {network, require, images,
  * allow_host_paths, orphan_timeout (seconds)} (the daemon's normalised
  * config always has one; without it, embedders and tests, tasks run with
- * plain spawn), cfg.store {backend, url, timeout, heartbeat, failover}
- * (seconds; backend "postgres" opens url), cfg.shutdown.tasks ("keep": close leaves sandboxed tasks
- * running for the next daemon; else, and without it, close kills them).
- * The strings stay on the stack while jr_core_open copies what it keeps. */
+ * plain spawn), cfg.store {backend, url, timeout, heartbeat, failover,
+ * address} (seconds; backend "postgres" opens url), cfg.shutdown.tasks ("keep": close leaves sandboxed tasks
+ * running for the next daemon; else, and without it, close kills them),
+ * cfg.executor {backend = "slurm", partition, account, bin, conf,
+ * sbatch_args, poll (seconds), max_tasks, sandbox (with cfg.sandbox's
+ * options then), batch {max_tasks, width, window (seconds), max_cpu,
+ * max_memory}} (tasks run as Slurm jobs). The strings stay on the stack
+ * while jr_core_open copies what it keeps. */
 static int l_open(lua_State *L)
 {
     struct core *c = jr_lcore_check(L);
@@ -140,6 +194,8 @@ static int l_open(lua_State *L)
         lua_getfield(L, sti, "address");
         o.store.address = lua_tostring(L, -1);
     }
+    if (lua_getfield(L, 1, "executor") == LUA_TTABLE)
+        slurm_opts(L, lua_gettop(L), &o.slurm);
     if (lua_getfield(L, 1, "shutdown") == LUA_TTABLE) {
         lua_getfield(L, -1, "tasks");
         o.keep_tasks = lua_type(L, -1) == LUA_TSTRING &&
@@ -245,6 +301,8 @@ int luaopen_jobrt_core(lua_State *L)
     luaL_setfuncs(L, jr_lcore_job_funcs, 1);
     lua_pushvalue(L, -2);
     luaL_setfuncs(L, jr_lcore_wait_funcs, 1);
+    lua_pushvalue(L, -2);
+    luaL_setfuncs(L, jr_lcore_metrics_funcs, 1);
     lua_pushvalue(L, -2);
     luaL_setfuncs(L, core_funcs, 1);
     lua_remove(L, -2);

@@ -65,6 +65,10 @@ void jr_lcore_push_submitted_job(lua_State *L, const struct jr_job_spec *spec, c
                                  int kept);
 int64_t jr_lcore_seq_of(struct core *c, const char *id, struct jr_err *e);
 
+/* core_waiting.c: set `waiting` on the job table at idx and on its tasks
+ * (Lua tables as push_full_job makes them) that wait. May raise (memory). */
+void jr_lcore_set_waiting(lua_State *L, struct core *c, int idx);
+
 /* core_conv.c: the job table at idx -> spec (strings anchored in cv's
  * table). what (may be NULL) receives the JR_UPD_* mask of the fields
  * present. -1 with cv->err on a bad field. */
@@ -73,6 +77,8 @@ int jr_lcore_conv_job(struct conv *cv, int idx, struct jr_job_spec *spec, int *w
 /* core_jobs.c, core_watch.c: the module's functions by concern. */
 extern const luaL_Reg jr_lcore_job_funcs[];
 extern const luaL_Reg jr_lcore_wait_funcs[];
+/* core_metrics.c: metrics, rejected. */
+extern const luaL_Reg jr_lcore_metrics_funcs[];
 /* core_watch.c: the watcher's metatable. */
 void jr_lcore_watch_class(lua_State *L);
 

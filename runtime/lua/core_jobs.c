@@ -50,6 +50,7 @@ static int l_submit(lua_State *L)
         return jr_lcore_fail_err(L, &e);
     if (!start && !hold && !reject) {
         jr_lcore_push_submitted_job(L, &spec, id, cv.kept);
+        jr_lcore_set_waiting(L, c, -1);
         return 1;
     }
     if (jr_sched_start(c->core->sched, id, hold, reject, &e)) {
@@ -111,6 +112,11 @@ static int l_list(lua_State *L)
         /* the extra row only says that a next page exists */
         lua_pushnil(L);
         lua_rawseti(L, -2, p.n);
+    }
+    for (int i = 1; i <= p.n && i <= limit; i++) {
+        lua_rawgeti(L, -1, i);
+        jr_lcore_set_waiting(L, c, -1);
+        lua_pop(L, 1);
     }
     jr_json_array(L, -1);
     lua_setfield(L, -2, "jobs");
@@ -237,6 +243,25 @@ static int l_approve(lua_State *L)
         accept = lua_toboolean(L, 2);
     }
     if (jr_sched_approve(c->core->sched, id, accept, by, reason, &e))
+        return jr_lcore_fail_err(L, &e);
+    return jr_lcore_push_full_job(L, c, id);
+}
+
+/* hold(id, {by, reason}) -> job: why a job awaiting approval waits, and
+ * which policy holds it (job.approval {decision = "wait", by, reason}). */
+static int l_hold(lua_State *L)
+{
+    struct core *c = jr_lcore_open(L);
+    const char *id = luaL_checkstring(L, 1);
+    struct jr_err e = { 0, "" };
+    const char *by, *reason;
+
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, "by");
+    by = lua_tostring(L, -1);
+    lua_getfield(L, 2, "reason");
+    reason = lua_tostring(L, -1);
+    if (jr_sched_hold(c->core->sched, id, by, reason, &e))
         return jr_lcore_fail_err(L, &e);
     return jr_lcore_push_full_job(L, c, id);
 }
@@ -464,6 +489,7 @@ const luaL_Reg jr_lcore_job_funcs[] = {
     { "restart", l_restart },
     { "delete", l_delete },
     { "approve", l_approve },
+    { "hold", l_hold },
     { "set_state", l_set_state },
     { "logs", l_logs },
     { "log", l_log },

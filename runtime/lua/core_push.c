@@ -236,6 +236,7 @@ int jr_lcore_push_full_job(lua_State *L, struct core *c, const char *id)
     deps_to_aliases(L, p.n);
     jr_json_array(L, -1);
     lua_setfield(L, -2, "tasks");
+    jr_lcore_set_waiting(L, c, -1);
     return 1;
 }
 

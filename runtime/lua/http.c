@@ -8,6 +8,7 @@
 #include "http/server.h"
 #include "lua/http_ws.h"
 #include "lua/runtime.h"
+#include "metrics.h"
 
 struct lua_server {
     struct jr_http_server *server; /* NULL once shut down and freed */
@@ -443,6 +444,33 @@ static int l_alive(lua_State *L)
     return 1;
 }
 
+/* ex:label(route): count the answer under route, a label set from
+ * http.metric_route (nil: unrouted). */
+static int l_label(lua_State *L)
+{
+    struct lua_exchange *lx = check_exchange(L, 1);
+    if (!lua_isnoneornil(L, 2))
+        luaL_checktype(L, 2, LUA_TLIGHTUSERDATA);
+    if (lx->ex)
+        jr_http_exchange_label(lx->ex, lua_touserdata(L, 2));
+    return 0;
+}
+
+/* metric_route(surface, method, route) -> a label set for ex:label (a
+ * light userdata, valid for the daemon's life), or nil when metrics are
+ * not kept. */
+static int l_metric_route(lua_State *L)
+{
+    const char *surface = luaL_checkstring(L, 1);
+    const char *method = luaL_checkstring(L, 2);
+    const char *route = luaL_checkstring(L, 3);
+    struct jr_metrics_route *r = jr_metrics_route(jr_loop_of(L)->metrics, surface, method, route);
+    if (!r)
+        return 0;
+    lua_pushlightuserdata(L, r);
+    return 1;
+}
+
 static int l_exchange_gc(lua_State *L)
 {
     struct lua_exchange *lx = check_exchange(L, 1);
@@ -475,12 +503,14 @@ static const luaL_Reg exchange_methods[] = {
     {"finish", l_finish},
     {"alive", l_alive},
     {"websocket", l_websocket},
+    {"label", l_label},
     {NULL, NULL},
 };
 
 static const luaL_Reg funcs[] = {
     {"listen", l_listen},
     {"check_tls", l_check_tls},
+    {"metric_route", l_metric_route},
     {NULL, NULL},
 };
 

@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "lua/runtime.h"
+#include "metrics.h"
 
 #define HOOK_EVERY 1000 /* instructions between clock checks */
 #define TASKS_KEY "jobrt.tasks" /* registry: coroutine -> its bounds (weak keys) */
@@ -95,6 +96,9 @@ static int bounded_resume(lua_State *L, lua_State *co, double seconds, lua_Integ
         lua_xmove(co, L, nres);
         return 3 + nres;
     }
+    if (hit || status == LUA_ERRMEM)
+        jr_metrics_count(lua->loop->metrics, JR_M_LUA_KILLS, hit ? "deadline" : "memory",
+                         NULL, 1);
     lua_pushliteral(L, "error");
     lua_pushnumber(L, elapsed);
     lua_pushinteger(L, grown);
@@ -119,7 +123,8 @@ static int l_resume(lua_State *L)
 /* ---- tasks: coroutines with bounds that hold across their waits ---- */
 
 /* A task's bounds and what it used so far; user values 1 and 2 are its
- * on_done and on_error functions (or nil). */
+ * on_done and on_error functions (or nil), 3 its log context (a
+ * jobrt.log_context userdata, or nil: runtime.c). */
 struct bounds {
     double deadline, cpu;      /* seconds of running time: allowed, used */
     lua_Integer memory, grown; /* bytes of heap growth: allowed, used */
@@ -185,7 +190,14 @@ static void task_resume(lua_State *L, lua_State *co, int nargs)
         seconds = 1e-6;
     if (b->memory > 0 && bytes < 1)
         bytes = 1;
+    /* While it runs, its log lines carry its context's fields. */
+    struct jr_loop *loop = jr_loop_of(L);
+    const struct jr_log_fields *saved_ctx = loop->log_context;
+    loop->log_context = lua_getiuservalue(L, base + 1, 3) == LUA_TUSERDATA
+                        ? lua_touserdata(L, -1) : NULL;
+    lua_pop(L, 1);
     int n = bounded_resume(L, co, seconds, bytes, nargs);
+    loop->log_context = saved_ctx;
     int top = lua_gettop(L), first = top - n + 1;
     const char *status = lua_tostring(L, first);
     b->cpu += lua_tonumber(L, first + 1);
@@ -215,9 +227,11 @@ static void task_resume(lua_State *L, lua_State *co, int nargs)
     lua_settop(L, base);
 }
 
-/* bound(co, deadline, memory, on_done, on_error): make co a task, its
- * running time capped at deadline seconds and its heap growth at memory
- * bytes over all its resumptions (0 = none). */
+/* bound(co, deadline, memory, on_done, on_error[, log_context]): make co
+ * a task, its running time capped at deadline seconds and its heap growth
+ * at memory bytes over all its resumptions (0 = none); while it runs, the
+ * log lines written carry the fields of log_context
+ * (runtime.log_context()). */
 static int l_bound(lua_State *L)
 {
     lua_State *co = lua_tothread(L, 1);
@@ -228,10 +242,12 @@ static int l_bound(lua_State *L)
         luaL_checktype(L, 4, LUA_TFUNCTION);
     if (!lua_isnoneornil(L, 5))
         luaL_checktype(L, 5, LUA_TFUNCTION);
-    lua_settop(L, 5);
+    if (!lua_isnoneornil(L, 6))
+        luaL_checkudata(L, 6, JR_LOG_CONTEXT_MT);
+    lua_settop(L, 6);
     push_tasks(L);
     lua_pushvalue(L, 1);
-    struct bounds *b = lua_newuserdatauv(L, sizeof *b, 2);
+    struct bounds *b = lua_newuserdatauv(L, sizeof *b, 3);
     memset(b, 0, sizeof *b);
     b->deadline = deadline;
     b->memory = memory;
@@ -239,6 +255,8 @@ static int l_bound(lua_State *L)
     lua_setiuservalue(L, -2, 1);
     lua_pushvalue(L, 5);
     lua_setiuservalue(L, -2, 2);
+    lua_pushvalue(L, 6);
+    lua_setiuservalue(L, -2, 3);
     lua_rawset(L, -3);
     return 0;
 }

@@ -72,6 +72,10 @@ void jr_lua_class(lua_State *L, const char *name, const luaL_Reg *methods,
  * within its bounds (resume.c). A lua_CFunction that yields: call it from
  * C with lua_callk. Raises outside a coroutine. */
 int jr_lua_wait(lua_State *L);
+/* A log context: a full userdata whose memory is a struct jr_log_fields
+ * (runtime.c), made by runtime.log_context(). */
+#define JR_LOG_CONTEXT_MT "jobrt.log_context"
+
 /* resume.c's part of jobrt.runtime: resume, bound, resume_task, wait. */
 extern const luaL_Reg jr_lua_resume_funcs[];
 

@@ -58,6 +58,10 @@ struct stask {
     char *error;
     /* ended while the store was unreachable: its outcome waits here */
     struct jr_exec_result *ended;
+    /* why it waits, as the last dispatch decided (ready tasks) */
+    unsigned char wait, wait_res;
+    int64_t wait_behind;         /* Priority: the seq of the job ahead */
+    uint64_t ready_ns;           /* uv_hrtime when it became ready */
 };
 
 struct sjob {
@@ -115,6 +119,7 @@ struct jr_sched_jobrow {
     int64_t seq, priority, max_par, created_at, started_at, ended_at;
     int state;                   /* J_*, -1 if unknown */
     char id[80];                 /* ids are at most 64 bytes (submit.c) */
+    char surface[64];            /* for the metrics' labels */
 };
 
 /* model.c */

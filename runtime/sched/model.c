@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics.h"
 #include "sched/internal.h"
 
 /* ---- rows and events ---- */
@@ -70,6 +71,8 @@ int jr_sched_write_job_state(struct jr_sched *s, int64_t seq, const char *id, in
     rc = jr_store_job_set_state(s->st, &r, e);
     if (!rc)
         rc = jr_sched_event(s, id, NULL, "job", r.state, message ? message : error, e);
+    if (!rc)
+        jr_metrics_count(s->opts.metrics, JR_M_TRANSITIONS, r.state, NULL, 1);
     return rc;
 }
 
@@ -85,6 +88,7 @@ void jr_sched_jobrow_read(struct jr_sched_jobrow *o, const struct jr_job_rec *r)
     o->ended_at = r->ended_at;
     o->state = jr_jstate_parse(r->state);
     snprintf(o->id, sizeof o->id, "%s", r->id);
+    snprintf(o->surface, sizeof o->surface, "%s", r->surface ? r->surface : "");
 }
 
 struct sjob *jr_sched_find(struct jr_sched *s, const char *id)
@@ -126,6 +130,8 @@ int jr_sched_ready_add(struct jr_sched *s, struct stask *t)
     }
     s->ready[s->nready++] = t;
     t->in_ready = 1;
+    t->wait = JR_WAIT_NONE;
+    t->ready_ns = uv_hrtime();
     s->ready_dirty = 1;
     if (s->dispatching)
         s->dispatch_again = 1;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics.h"
 #include "sched/internal.h"
 
 #define BIT(x) (1u << (x))
@@ -98,6 +99,8 @@ static int launch_job(struct jr_sched *s, struct jr_sched_jobrow *i, int keep_su
     rc = end_op(s, rc, e);
     if (rc)
         return rc;
+    if (target == J_REJECTED)
+        jr_metrics_count(s->opts.metrics, JR_M_REJECTIONS, i->surface, "policy", 1);
     if (!keep_succeeded && jr_sched_task_dir(s, i->id, NULL, NULL, dir, sizeof dir) == 0)
         jr_sched_rmtree(dir);
     i->state = target;
@@ -229,10 +232,31 @@ int jr_sched_approve(struct jr_sched *s, const char *id, int accept, const char 
     if (!rc && accept)
         rc = jr_sched_shared_take(s, i.seq, &mine, e);
     rc = end_op(s, rc, e);
+    if (!rc && !accept)
+        jr_metrics_count(s->opts.metrics, JR_M_REJECTIONS, i.surface, "approver", 1);
     if (rc || !accept || !mine)
         return rc;
     i.state = J_QUEUED;
     return activate(s, &i, e);
+}
+
+int jr_sched_hold(struct jr_sched *s, const char *id, const char *by, const char *reason,
+                  struct jr_err *e)
+{
+    struct jr_sched_jobrow i;
+    char at[40];
+    int rc = get_info(s, id, &i, e);
+
+    if (rc)
+        return rc;
+    if (i.state != J_AWAITING)
+        return refuse(e, "hold", &i, BIT(J_AWAITING));
+    jr_store_format_time(jr_store_now_ms(), at);
+    rc = jr_store_op_begin(s->st, e);
+    if (rc)
+        return rc;
+    rc = jr_store_job_set_approval(s->st, i.seq, "wait", by, reason, at, e);
+    return end_op(s, rc, e);
 }
 
 int jr_sched_update(struct jr_sched *s, const char *id, const struct jr_job_spec *spec,

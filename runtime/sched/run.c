@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics.h"
 #include "sched/internal.h"
 
 #define DEFAULT_GRACE_MS 10000
@@ -84,7 +85,9 @@ static void on_timeout(uv_timer_t *h)
  * backstop. */
 static void start_timeout(struct jr_sched *s, struct stask *t, int64_t left_ms)
 {
-    if (t->timeout_ms > 0 && ensure_timer(s, t) == 0)
+    /* A backend that times out itself (Slurm: from the start on a node,
+     * not from the submit) needs no timer. */
+    if (t->timeout_ms > 0 && !s->ex.ops->times_out && ensure_timer(s, t) == 0)
         uv_timer_start(&t->timer->h, on_timeout, (uint64_t)left_ms +
                        (s->ex.ops->sandboxed ? TIMEOUT_BACKSTOP_MS : 0), 0);
 }
@@ -234,6 +237,7 @@ static int start_task(struct jr_sched *s, struct stask *t, struct jr_err *e)
     struct jr_exec_spec spec;
     struct jr_task_setup setup = { 0 };
     size_t n;
+    uint64_t started;
     int rc = JR_OK, i, sandboxed = s->ex.ops->sandboxed;
 
     if (jr_sched_task_dir(s, j->id, t->alias, "outputs", outdir, sizeof outdir) ||
@@ -299,8 +303,12 @@ static int start_task(struct jr_sched *s, struct stask *t, struct jr_err *e)
     spec.attempt = t->attempt;
     spec.timeout_ms = t->timeout_ms;
     t->kill_reason = 0;
+    started = uv_hrtime();
     rc = s->ex.ops->start(s->ex.self, &spec, &task_cbs, t, &t->proc, &t->pid,
                           &t->pid_start, record, e);
+    if (!rc)
+        jr_metrics_observe(s->opts.metrics, JR_H_TASK_START,
+                           (double)(uv_hrtime() - started) / 1e9);
     /* Kept with the running row: a later daemon finds the task through it. */
     free(t->run_record);
     t->run_record = rc == 0 && record[0] ? strdup(record) : NULL;
@@ -320,20 +328,67 @@ static int group_running(const struct stask *t)
     return t->job->grp_running && t->job->grp_running[t->grp] > 0;
 }
 
-static int fits(struct jr_sched *s, struct stask *t)
+/* Why ready t cannot start now: JR_WAIT_NONE when it can, -1 when its job
+ * does not start tasks at all (stopping); *res gets the resources short. */
+static int why_waits(struct jr_sched *s, struct stask *t, unsigned *res)
 {
     struct sjob *j = t->job;
 
+    *res = 0;
     if (j->stopping || (j->state != J_QUEUED && j->state != J_RUNNING))
-        return 0;
+        return -1;
     /* max_parallelism counts groups: a task joins its running group */
     if (j->max_parallelism > 0 && j->groups_running >= j->max_parallelism &&
         !group_running(t))
-        return 0;
-    return s->used.max_tasks < s->node.max_tasks &&
-           s->used.cpu + t->cpu <= s->node.cpu &&
-           s->used.memory + t->memory <= s->node.memory &&
-           s->used.gpu + t->gpu <= s->node.gpu;
+        return JR_WAIT_MAX_PARALLELISM;
+    if (s->used.max_tasks >= s->node.max_tasks)
+        *res |= JR_WAIT_MAX_TASKS;
+    if (s->used.cpu + t->cpu > s->node.cpu)
+        *res |= JR_WAIT_CPU;
+    if (s->used.memory + t->memory > s->node.memory)
+        *res |= JR_WAIT_MEMORY;
+    if (s->used.gpu + t->gpu > s->node.gpu)
+        *res |= JR_WAIT_GPU;
+    return *res ? JR_WAIT_RESOURCES : JR_WAIT_NONE;
+}
+
+static int fits(struct jr_sched *s, struct stask *t)
+{
+    unsigned res;
+
+    return why_waits(s, t, &res) == JR_WAIT_NONE;
+}
+
+/* The first job (by seq) in this dispatch whose task waits for each
+ * resource; 0 = none yet. Index: the resource bit's position. */
+struct ahead {
+    int64_t seq[4];
+};
+
+/* Note why t waits. A task short of a resource that a task of another job
+ * ahead in the queue already waits for is behind it (Priority); the first
+ * to wait for a resource waits for Resources. */
+static void note_wait(struct stask *t, int why, unsigned res, struct ahead *a)
+{
+    int b;
+
+    t->wait = (unsigned char)(why < 0 ? JR_WAIT_NONE : why);
+    t->wait_res = 0;
+    t->wait_behind = 0;
+    if (why != JR_WAIT_RESOURCES)
+        return;
+    for (b = 0; b < 4; b++) {
+        if ((res & (1u << b)) && a->seq[b] && a->seq[b] != t->job->seq) {
+            t->wait = JR_WAIT_PRIORITY;
+            t->wait_res = (unsigned char)(1u << b);
+            t->wait_behind = a->seq[b];
+            return;
+        }
+    }
+    t->wait_res = (unsigned char)res;
+    for (b = 0; b < 4; b++)
+        if ((res & (1u << b)) && !a->seq[b])
+            a->seq[b] = t->job->seq;
 }
 
 static void account(struct jr_sched *s, struct stask *t, int sign)
@@ -366,6 +421,9 @@ static int launch(struct jr_sched *s, struct stask *t)
         free(t->error);
         t->error = strdup(e.msg);
         t->started_at = now;
+        t->wait = JR_WAIT_NONE;
+        jr_metrics_count(s->opts.metrics, JR_M_TASK_OUTCOMES,
+                         jr_exec_outcome_name(JR_OUT_SETUP_ERROR), "failed", 1);
         jr_sched_write_task(s, t, -1, 0, jr_exec_outcome_name(JR_OUT_SETUP_ERROR),
                             e.msg, now, NULL);
         jr_sched_settle(s, j, NULL);
@@ -374,6 +432,10 @@ static int launch(struct jr_sched *s, struct stask *t)
     t->state = T_RUNNING;
     t->started_at = now;
     t->gated = 1;
+    t->wait = JR_WAIT_NONE;
+    if (t->ready_ns)
+        jr_metrics_observe(s->opts.metrics, JR_H_QUEUE_WAIT,
+                           (double)(uv_hrtime() - t->ready_ns) / 1e9);
     account(s, t, +1);
     jr_sched_write_task(s, t, -1, 0, NULL, NULL, 0, NULL);
     if (j->state == J_QUEUED) {
@@ -420,7 +482,10 @@ static int ready_cmp(const void *a, const void *b)
 
 void jr_sched_dispatch(struct jr_sched *s)
 {
+    struct ahead ahead;
+    unsigned res;
     size_t i, k;
+    int why;
 
     /* nothing starts while its running row cannot be written */
     if (s->closing || s->draining || !jr_store_available(s->st))
@@ -436,10 +501,17 @@ void jr_sched_dispatch(struct jr_sched *s)
             qsort(s->ready, s->nready, sizeof *s->ready, ready_cmp);
             s->ready_dirty = 0;
         }
-        for (i = 0; i < s->nready && s->used.max_tasks < s->node.max_tasks; i++) {
+        /* Every ready task is looked at, so each one that stays says why. */
+        memset(&ahead, 0, sizeof ahead);
+        for (i = 0; i < s->nready; i++) {
             struct stask *t = s->ready[i];
-            if (!t || !fits(s, t))
+            if (!t)
                 continue;
+            why = why_waits(s, t, &res);
+            if (why != JR_WAIT_NONE) {
+                note_wait(t, why, res, &ahead);
+                continue;
+            }
             s->ready[i] = NULL;
             t->in_ready = 0;
             if (launch(s, t) && t->job->grp_running && t->job->grp_running[t->grp] == 1)
@@ -547,6 +619,12 @@ void jr_sched_task_outcome(struct stask *t, const struct jr_exec_result *r)
         free(t->error);
         t->error = strdup(err);
     }
+    jr_metrics_observe(s->opts.metrics, JR_H_RUN_TIME,
+                       r->wall_ms >= 0 ? (double)r->wall_ms / 1000
+                                       : (double)(now - t->started_at) / 1000);
+    jr_metrics_count(s->opts.metrics, JR_M_TASK_OUTCOMES, outcome ? outcome : "unknown",
+                     again || (t->state == T_FAILED && t->attempt <= t->retries) ? "retried"
+                     : jr_tstate_names[t->state], 1);
     if (again) {
         jr_sched_write_task(s, t, -1, 0, outcome, err, now, NULL);
         jr_sched_ready_add(s, t);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics.h"
 #include "sched/internal.h"
 
 /* ---- open, recover, close ---- */
@@ -141,6 +142,9 @@ int jr_sched_open(uv_loop_t *loop, struct jr_store *st, struct jr_executor ex,
     jr_node_detect(&s->node);
     s->jobs.next = s->jobs.prev = &s->jobs;
     s->gate_waiter.cb = jr_sched_gate_commit;
+    /* Every state is listed from the start, at 0. */
+    for (i = 0; i < J_NSTATES; i++)
+        jr_metrics_count(s->opts.metrics, JR_M_TRANSITIONS, jr_jstate_names[i], NULL, 0);
     rc = jr_sched_shared_open(s, e);
     if (!rc)
         rc = finish_deletes(s, e);

@@ -38,6 +38,9 @@ struct jr_sched_opts {
     /* Called after every event the scheduler writes (may be NULL). */
     void (*on_event)(void *arg, int64_t seq);
     void *event_arg;
+    /* Submissions, transitions, rejections, task outcomes and times are
+     * counted here (runtime/metrics.h; NULL = not counted). */
+    struct jr_metrics *metrics;
 };
 
 struct jr_task_spec {
@@ -135,6 +138,10 @@ int jr_sched_fail(struct jr_sched *s, const char *id, const char *reason,
 /* approve: awaiting_approval -> queued (accept) or rejected. */
 int jr_sched_approve(struct jr_sched *s, const char *id, int accept, const char *by,
                      const char *reason, struct jr_err *e);
+/* hold: a job awaiting approval records who holds it (the policy) and why,
+ * as approval {decision "wait", by, reason, at}; refused in other states. */
+int jr_sched_hold(struct jr_sched *s, const char *id, const char *by, const char *reason,
+                  struct jr_err *e);
 /* update: refused with JR_E_LOCKED while queued or running. what is a mask of
  * JR_UPD_*; the fields come from spec (tasks replace all tasks). */
 int jr_sched_update(struct jr_sched *s, const char *id, const struct jr_job_spec *spec,
@@ -159,5 +166,46 @@ int jr_sched_log(struct jr_sched *s, const char *id, const char *task, int64_t l
 /* Name tables. */
 int jr_job_state_valid(const char *state);
 int jr_task_state_valid(const char *state);
+/* The i-th job state's name (0 <= i), NULL past the last. */
+const char *jr_job_state_name(int i);
+
+/* Why a job or a task waits, as Slurm's squeue says it. The scheduler
+ * decides Resources, MaxParallelism and Priority where it dispatches and
+ * keeps them in memory; Dependency comes from the task's deps; Approval
+ * and Held from the job's state (the binding's part). */
+enum jr_wait_reason {
+    JR_WAIT_NONE, JR_WAIT_DEPENDENCY, JR_WAIT_RESOURCES, JR_WAIT_MAX_PARALLELISM,
+    JR_WAIT_PRIORITY, JR_WAIT_APPROVAL, JR_WAIT_HELD, JR_WAIT_NREASONS
+};
+/* The resources a task waits for (JR_WAIT_RESOURCES and, for the job
+ * ahead, JR_WAIT_PRIORITY). */
+enum { JR_WAIT_CPU = 1, JR_WAIT_MEMORY = 2, JR_WAIT_GPU = 4, JR_WAIT_MAX_TASKS = 8 };
+#define JR_WAIT_MAX_DEPS 16
+
+struct jr_wait {
+    int reason;                  /* JR_WAIT_* */
+    unsigned resources;          /* JR_WAIT_CPU ... */
+    const char *behind;          /* Priority: the id of the job whose task is
+                                  * ahead in the queue, NULL when it is gone */
+    const char *deps[JR_WAIT_MAX_DEPS]; /* Dependency: the deps not done yet */
+    int ndeps, more_deps;        /* listed, and left out past the first 16 */
+};
+
+/* "Dependency", "Resources", ...; NULL for JR_WAIT_NONE. */
+const char *jr_wait_reason_name(int reason);
+/* "cpu", "memory", "gpu", "max_tasks" for one JR_WAIT_* resource bit. */
+const char *jr_wait_resource_name(unsigned bit);
+
+/* For a job the scheduler holds (queued, running, or stopping): cb(arg, -1,
+ * w) for the job when it waits as a whole (no task of it runs), then
+ * cb(arg, idx, w) for each of its pending or ready tasks that waits, idx
+ * its index. Returns 1, or 0 (no call) for a job not in memory. The
+ * strings in w are valid during the call. */
+typedef void (*jr_wait_cb)(void *arg, int idx, const struct jr_wait *w);
+int jr_sched_waiting(const struct jr_sched *s, const char *id, jr_wait_cb cb, void *arg);
+/* The resources running tasks hold now (max_tasks: how many run), and the
+ * tasks in memory waiting by reason (counts[JR_WAIT_*]). */
+void jr_sched_usage(const struct jr_sched *s, struct jr_node *used,
+                    int64_t counts[JR_WAIT_NREASONS]);
 
 #endif

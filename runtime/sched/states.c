@@ -44,6 +44,11 @@ int jr_task_state_valid(const char *state)
     return jr_tstate_parse(state) >= 0;
 }
 
+const char *jr_job_state_name(int i)
+{
+    return i >= 0 && i < J_NSTATES ? jr_jstate_names[i] : NULL;
+}
+
 void jr_node_detect(struct jr_node *n)
 {
     int64_t cpus = (int64_t)uv_available_parallelism();

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "metrics.h"
 #include "sched/internal.h"
 
 #define ID_MAX 64
@@ -274,6 +275,7 @@ int jr_sched_submit(struct jr_sched *s, const struct jr_job_spec *spec,
     r.max_parallelism = spec->max_parallelism;
     r.created_at = r.updated_at = now;
     r.attrs = spec->attrs;
+    r.fresh_id = spec->id == NULL;
     rc = jr_store_op_begin(s->st, e);
     if (rc)
         goto done;
@@ -291,6 +293,9 @@ int jr_sched_submit(struct jr_sched *s, const struct jr_job_spec *spec,
     ok = rc == JR_OK;
     if (jr_store_op_end(s->st, ok, ok ? e : NULL) && ok)
         rc = JR_E_STORE;
+    if (!rc)
+        jr_metrics_count(s->opts.metrics, JR_M_SUBMISSIONS, spec->surface ? spec->surface : "",
+                         NULL, 1);
 done:
     free(deps);
     return rc;

@@ -26,6 +26,17 @@ const char *jr_store_backend(const struct jr_store *st)
     return st->ops->name;
 }
 
+void jr_store_set_metrics(struct jr_store *st, struct jr_metrics *m)
+{
+    st->metrics = m;
+}
+
+int jr_store_jobs_by_state(struct jr_store *st, jr_store_state_count_cb cb, void *arg,
+                           struct jr_err *e)
+{
+    return st->ops->jobs_by_state(st, cb, arg, e);
+}
+
 void jr_store_set_timeout(struct jr_store *st, int64_t ms)
 {
     if (ms > 0)

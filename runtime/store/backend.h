@@ -80,6 +80,8 @@ struct jr_store_ops {
     int (*jobs_adopt)(struct jr_store *st, const char *dead, jr_store_job_cb cb,
                       void *arg, struct jr_err *e);
     int (*job_set_driver)(struct jr_store *st, int64_t seq, int mine, struct jr_err *e);
+    int (*jobs_by_state)(struct jr_store *st, jr_store_state_count_cb cb, void *arg,
+                         struct jr_err *e);
 };
 
 /* The recent events (ring.c): every event with base < seq <= last, oldest
@@ -99,6 +101,7 @@ struct jr_store {
     int64_t event_last;          /* the newest event this store sees */
     struct jr_event_ring ring;
     int64_t timeout_ms;          /* jr_store_set_timeout */
+    struct jr_metrics *metrics;  /* commits counted here (may be NULL) */
     void (*on_change)(void *arg, int what);   /* jr_store_listen */
     void *change_arg;
 };

@@ -33,6 +33,9 @@ struct jr_sqlite {
     uv_idle_t idle;
     int attached;
     int open_handles;            /* handles not yet closed */
+    uint64_t batch_writes;       /* writes in the open transaction */
+    struct jr_store_counts *counts; /* jobs by surface and state (stats.c), NULL
+                                  * until first read or after an undo */
 };
 
 #define SQ(st) ((struct jr_sqlite *)(st))
@@ -103,6 +106,19 @@ int jr_sqlite_assets(struct jr_store *st, int64_t job_seq, jr_store_asset_cb cb,
  * bind. The store owns it: a Lua error raised while a caller visits its rows
  * leaks nothing, the next use resets it. NULL on failure (e filled). */
 sqlite3_stmt *jr_store_stmt(struct jr_store *st, enum jr_stmt id, struct jr_err *e);
+
+/* stats.c: the jobs by surface and state (jr_store_jobs_by_state), kept
+ * in memory from the first read on */
+int jr_sqlite_jobs_by_state(struct jr_store *st, jr_store_state_count_cb cb, void *arg,
+                            struct jr_err *e);
+
+/* stats.c: keep the jobs' counts by surface and state (when kept): add
+ * delta to one; move job seq to state (NULL: gone), read before its row
+ * changes; forget them all (an undone write, closing). */
+void jr_store_counts_add(struct jr_store *st, const char *surface, const char *state,
+                         int64_t delta);
+void jr_store_counts_move(struct jr_store *st, int64_t seq, const char *state);
+void jr_store_counts_forget(struct jr_store *st);
 
 /* Open the batch transaction if needed. */
 int jr_store_write_begin(struct jr_store *st, struct jr_err *e);

@@ -66,6 +66,7 @@ int jr_sqlite_job_insert(struct jr_store *st, struct jr_job_rec *job, struct jr_
     }
     sqlite3_reset(s);
     job->seq = sqlite3_last_insert_rowid(SQ(st)->db);
+    jr_store_counts_add(st, job->surface, job->state, 1);
     return JR_OK;
 }
 
@@ -118,13 +119,16 @@ int jr_sqlite_job_set_state(struct jr_store *st, const struct jr_job_rec *job,
 
     if (!s)
         return rc;
+    jr_store_counts_move(st, job->seq, job->state);
     sqlite3_bind_int64(s, 1, job->seq);
     jr_store_bind_text(s, 2, job->state);
     sqlite3_bind_int64(s, 3, job->updated_at);
     bind_time(s, 4, job->started_at);
     bind_time(s, 5, job->ended_at);
     jr_store_bind_text(s, 6, job->error);
-    return step_done(st, s, e, "update job state");
+    if ((rc = step_done(st, s, e, "update job state")))
+        jr_store_counts_forget(st);
+    return rc;
 }
 
 int jr_sqlite_job_set_attrs(struct jr_store *st, const struct jr_job_rec *job,
@@ -151,12 +155,18 @@ int jr_sqlite_job_delete(struct jr_store *st, int64_t seq, struct jr_err *e)
     size_t i;
     int rc = jr_store_write_begin(st, e);
 
+    if (!rc)
+        jr_store_counts_move(st, seq, NULL);
     for (i = 0; !rc && i < sizeof order / sizeof order[0]; i++) {
-        if (!(s = jr_store_stmt(st, order[i], e)))
-            return JR_E_STORE;
+        if (!(s = jr_store_stmt(st, order[i], e))) {
+            rc = JR_E_STORE;
+            break;
+        }
         sqlite3_bind_int64(s, 1, seq);
         rc = step_done(st, s, e, "delete job");
     }
+    if (rc)
+        jr_store_counts_forget(st);
     return rc;
 }
 
@@ -167,9 +177,12 @@ int jr_sqlite_job_mark_deleting(struct jr_store *st, int64_t seq, struct jr_err 
 
     if (!s)
         return rc;
+    jr_store_counts_move(st, seq, JR_STORE_DELETING);
     sqlite3_bind_int64(s, 1, seq);
     sqlite3_bind_int64(s, 2, jr_store_now_ms());
-    return step_done(st, s, e, "mark job deleting");
+    if ((rc = step_done(st, s, e, "mark job deleting")))
+        jr_store_counts_forget(st);
+    return rc;
 }
 
 int jr_sqlite_job_delete_tasks(struct jr_store *st, int64_t seq, struct jr_err *e)

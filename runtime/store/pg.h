@@ -21,7 +21,8 @@ enum pg_stmt {
     P_LOG_ADD, P_LOGS, P_ASSET_PUT, P_ASSETS_CLEAR, P_ASSETS,
     P_BEGIN, P_COMMIT, P_SAVEPOINT, P_RELEASE, P_ROLLBACK_TO,
     P_JOBS_ACTIVE_MINE, P_JOBS_DELETING_MINE, P_INSTANCE_UP, P_INSTANCE_BEAT,
-    P_INSTANCES_DEAD, P_JOBS_CLAIM, P_JOBS_ADOPT, P_INSTANCE_DROP, P_JOB_SET_DRIVER,
+    P_INSTANCES_DEAD, P_JOBS_CLAIM, P_JOBS_ADOPT, P_INSTANCE_DROP, P_JOB_SET_DRIVER, P_JOBS_BY_STATE,
+    P_SEQ_RESERVE, P_JOB_INSERT_SEQ,
     P_COUNT
 };
 
@@ -72,9 +73,11 @@ struct pg_batch {
     int64_t event_last;          /* the newest event seq once committed */
     struct pg_event **events;
     size_t nevents, cap_events;
+    uint64_t writes, sent_ns;    /* for the commit metrics */
 };
 
 #define PG_OP_MAX 32
+#define PG_SEQ_BLOCK 128
 
 struct jr_pg {
     struct jr_store base;        /* first: a struct jr_store * is one of these */
@@ -103,6 +106,10 @@ struct jr_pg {
     uv_idle_t idle;              /* keeps the loop from blocking with work left */
     int attached, closed, poll_events, open_handles;
     int64_t backoff_ms, next_try_ms, last_poll_ms;
+    /* job seqs taken from the jobs' sequence ahead of need: a job with a
+     * generated id is inserted without waiting for the server */
+    int64_t seqs[PG_SEQ_BLOCK];
+    int nseqs;
     int delivering;
 };
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics.h"
 #include "store/pg.h"
 
 
@@ -273,8 +274,10 @@ int jr_pg_write(struct jr_pg *g, enum pg_stmt s, const struct pg_params *p,
 
     if (!b)
         return e && e->code ? e->code : JR_E_STORE;
-    if (send_stmt(g, s, p, K_WRITE, b, NULL) || flush_out(g))
+    /* sent with the batch's COMMIT (or a read's flush), not one by one */
+    if (send_stmt(g, s, p, K_WRITE, b, NULL))
         return jr_pg_unavailable(g, e);
+    b->writes++;
     return JR_OK;
 }
 
@@ -549,6 +552,7 @@ int jr_pg_send_commit(struct jr_pg *g)
         return -1;
     }
     b->sent = 1;
+    b->sent_ns = uv_hrtime();
     return flush_out(g);
 }
 
@@ -586,6 +590,14 @@ void jr_pg_deliver(struct jr_pg *g)
             local.prev->next = &local;
         }
         status = b->status;
+        if (status)
+            jr_metrics_count(g->base.metrics, JR_M_COMMIT_FAILURES, NULL, NULL, 1);
+        else if (b->sent_ns) {
+            jr_metrics_observe(g->base.metrics, JR_H_COMMIT_TIME,
+                               (double)(uv_hrtime() - b->sent_ns) / 1e9);
+            jr_metrics_observe(g->base.metrics, JR_H_COMMIT_WRITES,
+                               (double)(b->writes + b->nevents));
+        }
         free_batch(b);
         while ((w = local.next) != &local) {
             jr_store_unwait(w);

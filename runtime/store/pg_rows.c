@@ -113,6 +113,32 @@ int jr_pg_each_job(PGresult *r, jr_store_job_cb cb, void *arg)
     return JR_OK;
 }
 
+/* A seq for a new job: from the block taken ahead (one round trip per
+ * PG_SEQ_BLOCK jobs). Seqs of one instance grow; those of several
+ * interleave by block. */
+static int next_seq(struct jr_pg *g, int64_t *out, struct jr_err *e)
+{
+    struct pg_params p = { 0 };
+    PGresult *r;
+    int i, n, rc;
+
+    if (g->nseqs == 0) {
+        jr_pg_p_int(&p, PG_SEQ_BLOCK);
+        if ((rc = jr_pg_query(g, P_SEQ_RESERVE, &p, 0, &r, e)))
+            return rc;
+        n = PQntuples(r);
+        /* handed out from the end: keep them in descending order */
+        for (i = 0; i < n && i < PG_SEQ_BLOCK; i++)
+            g->seqs[i] = jr_pg_int(r, n - 1 - i, 0);
+        g->nseqs = i;
+        PQclear(r);
+        if (!g->nseqs)
+            return jr_err_set(e, JR_E_STORE, "postgres: no job seq");
+    }
+    *out = g->seqs[--g->nseqs];
+    return JR_OK;
+}
+
 static int pg_job_insert(struct jr_store *st, struct jr_job_rec *job, struct jr_err *e)
 {
     struct pg_params p = { 0 };
@@ -131,6 +157,16 @@ static int pg_job_insert(struct jr_store *st, struct jr_job_rec *job, struct jr_
     jr_pg_p_time(&p, job->ended_at);
     jr_pg_p_text(&p, job->error);
     jr_pg_p_text(&p, job->attrs ? job->attrs : "{}");
+    if (job->fresh_id) {
+        int64_t seq = 0;
+        if ((rc = next_seq(PG(st), &seq, e)))
+            return rc;
+        jr_pg_p_int(&p, seq);
+        if ((rc = jr_pg_write(PG(st), P_JOB_INSERT_SEQ, &p, e)))
+            return rc;
+        job->seq = seq;
+        return JR_OK;
+    }
     rc = jr_pg_query(pg_of(st), P_JOB_INSERT, &p, 1, &r, e);
     if (rc)
         return rc;
@@ -334,6 +370,22 @@ static int pg_jobs_count_where(struct jr_store *st, const struct jr_job_count *f
     return jr_pg_read_count(st, s, s == P_JOBS_COUNT ? NULL : &p, out, e);
 }
 
+static int pg_jobs_by_state(struct jr_store *st, jr_store_state_count_cb cb, void *arg,
+                            struct jr_err *e)
+{
+    PGresult *r;
+    int i, n, rc = jr_pg_query(PG(st), P_JOBS_BY_STATE, NULL, 0, &r, e);
+
+    if (rc)
+        return rc;
+    n = PQntuples(r);
+    for (i = 0; i < n; i++)
+        if (cb(arg, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), jr_pg_int(r, i, 2)))
+            break;
+    PQclear(r);
+    return JR_OK;
+}
+
 const struct jr_store_ops jr_pg_ops = {
     .name = "postgres",
     .close = jr_pg_close,
@@ -379,4 +431,5 @@ const struct jr_store_ops jr_pg_ops = {
     .jobs_claim = jr_pg_jobs_claim,
     .jobs_adopt = jr_pg_jobs_adopt,
     .job_set_driver = jr_pg_job_set_driver,
+    .jobs_by_state = pg_jobs_by_state,
 };

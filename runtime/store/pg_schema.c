@@ -58,10 +58,11 @@ static const char *const migrations[] = {
     "CREATE INDEX events_by_job ON events(job, seq);",
     /* 4: task groups */
     "ALTER TABLE tasks ADD COLUMN task_group TEXT;",
-    /* 5: a running attempt's record and its logged output offset */
-    "ALTER TABLE tasks ADD COLUMN run_record TEXT;"
+    /* 5: how many bytes of a running attempt's output spool are log rows */
     "ALTER TABLE tasks ADD COLUMN log_offset BIGINT NOT NULL DEFAULT 0;",
-    /* 6: several instances on one database: the instance driving a job
+    /* 6: a running attempt's record (runtime/exec/record.h) */
+    "ALTER TABLE tasks ADD COLUMN run_record TEXT;",
+    /* 7: several instances on one database: the instance driving a job
      * (NULL = none: free to claim, FOR UPDATE SKIP LOCKED on the partial
      * index of claimable jobs) and each instance's heartbeat (server
      * time, so instances' clocks do not matter) */
@@ -95,6 +96,12 @@ const char *const jr_pg_sql[P_COUNT] = {
         " max_parallelism, created_at, updated_at, started_at, ended_at, error, attrs)"
         " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         " ON CONFLICT (id) DO NOTHING RETURNING seq",
+    /* seqs for jobs whose ids were generated here (no conflict possible) */
+    [P_SEQ_RESERVE] = "SELECT nextval(pg_get_serial_sequence('jobs', 'seq'))"
+        " FROM generate_series(1, $1)",
+    [P_JOB_INSERT_SEQ] = "INSERT INTO jobs(seq, id, surface, owner, state, priority,"
+        " max_parallelism, created_at, updated_at, started_at, ended_at, error, attrs)"
+        " VALUES($13, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     [P_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = $1"
         " AND state != '" JR_STORE_DELETING "'",
     [P_JOB_GET_SEQ] = "SELECT " JOB_COLS " FROM jobs WHERE seq = $1"
@@ -196,6 +203,9 @@ const char *const jr_pg_sql[P_COUNT] = {
         " WHERE instance = $1 FOR UPDATE SKIP LOCKED) RETURNING " JOB_COLS,
     [P_INSTANCE_DROP] = "DELETE FROM instances WHERE id = $1",
     [P_JOB_SET_DRIVER] = "UPDATE jobs SET instance = $2 WHERE seq = $1",
+    /* other instances write jobs too: counted from the table when asked */
+    [P_JOBS_BY_STATE] = "SELECT surface, state, count(*) FROM jobs WHERE state != '"
+        JR_STORE_DELETING "' GROUP BY surface, state ORDER BY surface, state",
 };
 
 static int exec_ok(PGconn *conn, const char *sql, struct jr_err *e)

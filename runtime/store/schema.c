@@ -54,12 +54,13 @@ static const char *const migrations[] = {
     /* 4: task groups (tasks that count as one under max_parallelism, the
      * parties of one Kuscia task); NULL = a group of its own */
     "ALTER TABLE tasks ADD COLUMN task_group TEXT;",
-    /* 5: a running attempt's record (what a daemon needs to reattach to
-     * it) and how many bytes of its output spool are log rows (it replays
-     * the rest); runtime/exec/record.h */
-    "ALTER TABLE tasks ADD COLUMN run_record TEXT;"
+    /* 5: how many bytes of a running attempt's output spool are log rows
+     * (a daemon that reattaches replays the rest; runtime/exec/record.h) */
     "ALTER TABLE tasks ADD COLUMN log_offset INTEGER NOT NULL DEFAULT 0;",
-    /* 6: several instances on one database (the PostgreSQL store; kept here
+    /* 6: a running attempt's record, what a daemon needs to reattach to it
+     * (runtime/exec/record.h), written with its running row */
+    "ALTER TABLE tasks ADD COLUMN run_record TEXT;",
+    /* 7: several instances on one database (the PostgreSQL store; kept here
      * so that both backends have the same schema): the instance driving a
      * job (NULL = none, free to claim) and each instance's heartbeat */
     "ALTER TABLE jobs ADD COLUMN instance TEXT;"

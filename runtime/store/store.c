@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "metrics.h"
 #include "store/internal.h"
 
 extern const char *const jr_store_sql[S_COUNT];
@@ -102,6 +103,7 @@ sqlite3_stmt *jr_store_write_stmt(struct jr_store *st, enum jr_stmt id, int *rc,
         return NULL;
     if (!(s = jr_store_stmt(st, id, e)))
         *rc = JR_E_STORE;
+    SQ(st)->batch_writes++;
     return s;
 }
 
@@ -126,6 +128,7 @@ int jr_sqlite_op_end(struct jr_store *st, int ok, struct jr_err *e)
     if (!ok) {
         rc = run_stmt(st, S_ROLLBACK_TO, e);
         jr_sqlite_ring_rollback(st);
+        jr_store_counts_forget(st);
     }
     if (run_stmt(st, S_RELEASE, rc ? NULL : e) && !rc)
         rc = JR_E_STORE;
@@ -141,16 +144,25 @@ int jr_sqlite_pending(const struct jr_store *st)
 int jr_sqlite_commit(struct jr_store *st)
 {
     int rc = JR_OK;
+    uint64_t started;
 
     if (!st || !SQ(st)->in_txn || SQ(st)->op_depth > 0)
         return JR_OK;
+    started = uv_hrtime();
     if (sqlite3_exec(SQ(st)->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         rc = JR_E_STORE;
         sqlite3_exec(SQ(st)->db, "ROLLBACK", NULL, NULL, NULL);
         SQ(st)->in_txn = 0;
         jr_sqlite_ring_rollback(st);
+        jr_store_counts_forget(st);
+        jr_metrics_count(st->metrics, JR_M_COMMIT_FAILURES, NULL, NULL, 1);
+    } else {
+        jr_metrics_observe(st->metrics, JR_H_COMMIT_TIME,
+                           (double)(uv_hrtime() - started) / 1e9);
+        jr_metrics_observe(st->metrics, JR_H_COMMIT_WRITES, (double)SQ(st)->batch_writes);
     }
     SQ(st)->in_txn = 0;
+    SQ(st)->batch_writes = 0;
     jr_store_run_waiters(st, rc);
     return rc;
 }
@@ -257,6 +269,7 @@ void jr_sqlite_close(struct jr_store *st)
     jr_store_commit(st);
     jr_store_run_waiters(st, JR_E_STORE);
     jr_store_ring_free(st);
+    jr_store_counts_forget(st);
     for (i = 0; i < S_COUNT; i++)
         sqlite3_finalize(SQ(st)->stmts[i]);
     sqlite3_close(SQ(st)->db);
@@ -272,6 +285,7 @@ void jr_sqlite_close(struct jr_store *st)
 
 static const struct jr_store_ops jr_sqlite_ops = {
     .name = "sqlite",
+    .jobs_by_state = jr_sqlite_jobs_by_state,
     .close = jr_sqlite_close,
     .attach = jr_sqlite_attach,
     .pending = jr_sqlite_pending,

@@ -29,6 +29,10 @@ struct jr_job_rec {
     int64_t created_at, updated_at, started_at, ended_at;
     const char *error;        /* NULL = none */
     const char *attrs;        /* JSON object: title, labels, doc, approval... */
+    /* Insert only: the id was generated here (no other job can hold it),
+     * so the store need not ask whether it is taken before it answers
+     * (PostgreSQL then inserts without waiting for the server). */
+    int fresh_id;
 };
 
 /* A task row: the columns the scheduler needs, plus the spec as JSON.
@@ -122,6 +126,11 @@ void jr_store_close(struct jr_store *st);
 /* Commit once per loop iteration from a uv_check and a uv_prepare handle. */
 int jr_store_attach(struct jr_store *st, uv_loop_t *loop);
 
+/* Count each group commit's duration and writes (and failures) into m
+ * (runtime/metrics.h; NULL = none). m must outlive the store. */
+struct jr_metrics;
+void jr_store_set_metrics(struct jr_store *st, struct jr_metrics *m);
+
 /* Is a write transaction open (writes not yet on disk)? */
 int jr_store_pending(const struct jr_store *st);
 
@@ -198,6 +207,17 @@ struct jr_job_count {
  * owner's jobs. JR_E_INVALID for too many states. */
 int jr_store_jobs_count_where(struct jr_store *st, const struct jr_job_count *f,
                               int64_t *out, struct jr_err *e);
+
+/* Call cb(arg, surface, state, n) for each surface and state that has jobs
+ * (jobs being deleted aside), in that order; cb returns non-zero to stop.
+ * The first call counts every job; from then on the store keeps the counts
+ * as it writes jobs (one read of the job's row before it changes state),
+ * so a call costs the number of surfaces and states. For one process's
+ * store: writes by another process to the same file are not seen. */
+typedef int (*jr_store_state_count_cb)(void *arg, const char *surface, const char *state,
+                                       int64_t n);
+int jr_store_jobs_by_state(struct jr_store *st, jr_store_state_count_cb cb, void *arg,
+                           struct jr_err *e);
 
 /* Tasks. */
 int jr_store_task_insert(struct jr_store *st, const struct jr_task_rec *t,

@@ -178,6 +178,12 @@ const tests = [
     const held = (await call(srv, 'POST', '/jobs', { body: quick({ start: true, labels: { hold: 'yes' } }) })).body;
     assertEq((await until(srv, held.id, (j) => j.state === 'awaiting_approval')).state, 'awaiting_approval');
     const job = { params: { job_id: held.id } };
+    // Why it waits: the policy's reason, on the job and its task.
+    const waiting = (await call(srv, 'GET', '/jobs/{job_id}', job)).body;
+    assertEq([waiting.waiting.reason, waiting.tasks[0].waiting.reason], ['Approval', 'Approval']);
+    assert(waiting.waiting.message.includes('held for a Bacalhau approver'), waiting.waiting.message);
+    const listed = (await call(srv, 'GET', '/jobs', { query: '?state=awaiting_approval' })).body.jobs;
+    assertEq(listed.find((j) => j.id === held.id).waiting.reason, 'Approval');
     assertEq((await call(srv, 'POST', '/jobs/{job_id}/approve', { ...job, body: { accept: true }, headers: ALICE })).status, 403);
     assertEq((await call(srv, 'POST', '/jobs/{job_id}/approve', { ...job, body: { accept: 'yes' } })).status, 400);
     const a = await call(srv, 'POST', '/jobs/{job_id}/approve', { ...job, body: { accept: true, reason: 'fine' } });
@@ -237,6 +243,15 @@ const tests = [
     assertEq(js.headers.get('content-type'), 'text/javascript; charset=utf-8');
     assertEq((await call(srv, 'GET', '/jobrt/ui/{file}', { params: { file: 'app.js' }, headers: { 'If-None-Match': js.headers.get('etag') } })).status, 304);
     assertEq((await call(srv, 'GET', '/jobrt/ui/{file}', { params: { file: 'nope.js' }, headers: {} })).status, 404);
+  }],
+
+  ['metrics: an admin reads them, others are refused', async ({ srv }) => {
+    const m = await call(srv, 'GET', '/jobrt/metrics');
+    assertEq(m.status, 200);
+    assert(m.body.includes('jobrt_job_submissions_total{surface="native"}'), m.body.slice(0, 500));
+    assertEq(m.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
+    assertEq((await call(srv, 'GET', '/jobrt/metrics', { headers: {} })).status, 401);
+    assertEq((await call(srv, 'GET', '/jobrt/metrics', { headers: ALICE })).status, 403);
   }],
 
   ['every operation was seen answering 2xx, and an error where it lists one', async () => {

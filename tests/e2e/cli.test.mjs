@@ -61,7 +61,7 @@ const tests = [
       const want = [
         `${F}6: listen[2].tls.cert: cannot read the cert file: missing.crt: No such file or directory`,
         `${F}7: listen[2].tls.key: "bad.crt" does not parse: expected a PEM private key ("-----BEGIN ...-----")`,
-        `${F}9: users.root.roles[1]: unknown role "god" (known: admin, user)`,
+        `${F}9: users.root.roles[1]: unknown role "god" (known: admin, approver, user)`,
         `${F}11: plugins.prices.cpu_second: expected a number, got "abc"`,
         `${F}12: plugins.images: missing "images" (the image patterns allowed, e.g. ["ubuntu*", host])`,
         `${F}12: plugins.images.imagse: unknown key (did you mean "images"?)`,

@@ -146,6 +146,12 @@ const tests = [
     const w = background(['jobs', 'submit', HELD, '--wait']);
     const again = await until(() => w.out().trim());
     await until(() => cli(['jobs', 'show', again, '--json']).stdout.includes('"awaiting_approval"'));
+    // Why it waits: the policy's reason, in both forms.
+    assert(/^waiting\tApproval: awaiting approval \(hold: /m.test(cli(['jobs', 'show', again]).stdout), 'show says why');
+    assert(/^waiting +Approval: /m.test(tty(['jobs', 'show', again]).out), 'show on a terminal says why');
+    assert(cli(['jobs', 'list', '--state', 'awaiting_approval']).stdout.includes(`${again}\tawaiting_approval\t`), 'listed');
+    assert(cli(['jobs', 'list', '--state', 'awaiting_approval']).stdout.trim().split('\n')
+      .every((l) => l.endsWith('\tApproval')), 'the list\'s last column');
     assertEq(cli(['jobs', 'approve', again]).status, 0);
     assertEq((await w.done).status, 0);
     assertEq(cli(['jobs', 'approve', again]).status, 1); // no longer awaiting: a refusal
@@ -155,10 +161,10 @@ const tests = [
     const plain = cli(['jobs', 'list']);
     assertEq(plain.status, 0, plain.stderr);
     const rows = plain.stdout.trim().split('\n').map((l) => l.split('\t'));
-    assert(rows.length >= 5 && rows.every((r) => r.length === 6), plain.stdout);
+    assert(rows.length >= 5 && rows.every((r) => r.length === 7), plain.stdout);
     assert(!plain.stdout.includes('STATE'), 'no header off a terminal');
     const table = tty(['jobs', 'list']);
-    assert(/^ID +STATE +OWNER +SURFACE +CREATED +TITLE/m.test(table.out), table.out);
+    assert(/^ID +STATE +OWNER +SURFACE +CREATED +TITLE +WAITING/m.test(table.out), table.out);
     const failed = JSON.parse(cli(['jobs', 'list', '--state', 'rejected', '--json']).stdout);
     assert(failed.length === 1 && failed[0].state === 'rejected', JSON.stringify(failed));
     assertEq(JSON.parse(cli(['jobs', 'list', '--owner', 'nobody', '--json']).stdout), []);

@@ -123,6 +123,27 @@ const tests = [
     await shot(page, '5-canceled');
   }],
 
+  ['a waiting job says why, in the list and on its page', async ({ page, srv }) => {
+    const r = await nativeCall(srv, 'POST', '/jobs', {
+      title: 'not started yet', tasks: [{ alias: 'first', command: ['true'] }, { alias: 'then', deps: ['first'], command: ['true'] }],
+    });
+    assertEq(r.status, 201);
+    await page.goto(`${srv.url}/jobrt/ui/#/`, { waitUntil: 'networkidle2', timeout: T }).catch(() => {});
+    await page.waitForSelector(`#jobs tr[data-id="${r.body.id}"] .waiting`, { timeout: T });
+    assertEq(await text(page, `#jobs tr[data-id="${r.body.id}"] .waiting`), 'Held');
+    // The list is redrawn every second while a job runs: go by its link's address.
+    const href = await page.$eval(`#jobs tr[data-id="${r.body.id}"] a`, (a) => a.getAttribute('href'));
+    await page.evaluate((h) => { location.hash = h; }, href);
+    await page.waitForSelector('#job-waiting:not([hidden])', { timeout: T });
+    assert((await text(page, '#job-waiting')).startsWith('Waiting: Held — not started yet'), await text(page, '#job-waiting'));
+    assertEq(await page.$$eval('#tasks tbody .waiting', (ws) => ws.map((w) => w.textContent)), ['Held', 'Held']);
+    await shot(page, '6-waiting');
+    // Started, it runs and the reason goes.
+    await nativeCall(srv, 'POST', `/jobs/${r.body.id}/start`);
+    await page.waitForFunction(() => document.querySelector('#job-state').textContent === 'succeeded', { timeout: T });
+    assert(await page.$eval('#job-waiting', (p) => p.hidden), 'no reason once it ran');
+  }],
+
   ['a user signed in with a token sees only their jobs, kept fresh without the stream', async ({ browser, srv, watch }) => {
     const ctx = await browser.createBrowserContext();
     try {

@@ -52,7 +52,8 @@ MANWIDTH=100 man --warnings -l "$page" >"$tmp/man.txt" 2>"$tmp/man.err" && [ -s 
 result $? "man -l renders jobrt.1 without warnings" "$tmp/man.err"
 missing=
 for cmd in $("$r/usr/local/bin/jobrt" help | awk '/^commands:/ {on = 1; next} on && /^  [a-z]/ {print $1}'); do
-  grep -q "^   jobrt $cmd\b" "$tmp/man.txt" || missing="$missing $cmd"
+  # man justifies lines, so the heading's words may be more than one space apart.
+  grep -Eq "^   jobrt +$cmd\b" "$tmp/man.txt" || missing="$missing $cmd"
 done
 [ -z "$missing" ] && grep -Eq 'jobs +submit +FILE' "$tmp/man.txt" && grep -Eq 'Exit +codes: +0 +done' "$tmp/man.txt"
 result $? "every command of jobrt help has its section, with its help text (missing:${missing:- none})"

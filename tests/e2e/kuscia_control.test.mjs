@@ -37,7 +37,8 @@ const tests = [
     const id = await longJob(srv, 'stop');
     const quickBefore = partyTasks(await nativeJob(srv, id), 'quick').map((t) => [t.alias, t.started_at, t.attempt]);
     await seedOp(srv, 'stop', id);
-    const q = await waitState(srv, id, ['Failed']);
+    // The job is Failed at once; its parties' processes take a moment to end.
+    const q = await waitState(srv, id, ['Failed'], { until: (d) => taskStatus(d, 'long').state === 'Failed' });
     await waitSleepers(id, []);
     time(q.status.end_time, 'end_time of a stopped job');
     assertEq([taskStatus(q, 'quick').state, taskStatus(q, 'long').state], ['Succeeded', 'Failed'], JSON.stringify(q.status.tasks));

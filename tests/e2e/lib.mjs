@@ -255,7 +255,8 @@ export function runCommand(cmd, args, opts = {}) {
   return spawnSync(cmd, args, { encoding: 'utf8', timeout: 30000, ...opts });
 }
 
-// Run named async tests in order; print one line each; exit 1 on failure.
+// Run named async tests in order ([name, fn] or [name, fn, {limit: ms}],
+// 60 s by default); print one line each; exit 1 on failure.
 export async function run(tests, { before, after } = {}) {
   let failed = 0;
   let ctx;
@@ -265,8 +266,8 @@ export async function run(tests, { before, after } = {}) {
     console.log(`not ok - setup: ${e.stack || e}`);
     process.exit(1);
   }
-  for (const [name, fn] of tests) {
-    const limit = 60000;
+  for (const [name, fn, opts] of tests) {
+    const limit = (opts && opts.limit) || 60000;
     let timer;
     try {
       await Promise.race([

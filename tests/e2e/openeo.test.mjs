@@ -16,8 +16,9 @@ try {
   axios = require('axios');
   Ajv = require('ajv');
 } catch (e) {
-  console.log(`skip - openEO end-to-end tests # npm dependencies missing (make node-deps): ${e.message}`);
-  process.exit(0);
+  // Installable packages are never a reason to skip (make node-deps).
+  console.log(`not ok - openEO end-to-end tests: npm dependencies missing (make node-deps): ${e.message}`);
+  process.exit(1);
 }
 
 const MOUNT = '/openeo/1.2';

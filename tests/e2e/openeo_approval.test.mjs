@@ -45,7 +45,7 @@ async function waitStatus(srv, id, want, ms = 20000) {
 
 const tests = [
   ['openEO: a job a policy rejects is `error`, with the reason in its logs and results', async () => {
-    const srv = await startServer({ config: config('quota', '  quota: {use: approve.quota, max_active: 0}') });
+    const srv = await startServer({ config: config('quota', '  quota: {use: approve.quota, max_active: 0, over: reject}') });
     try {
       // The pipeline's strict check holds for openEO documents too.
       const long = await call(srv, 'POST', '/openeo/1.2/jobs', ALICE, { title: 'x'.repeat(300), process: ADD });

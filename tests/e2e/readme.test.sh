@@ -2,8 +2,9 @@
 # The README's first steps, as a new user types them: the embedded default
 # started from an empty folder (relative data directory), the generated
 # token from jobrt-data/auth/admin.txt, the two-task example job, the
-# Bacalhau section's signed submit pasted as written, and the Kuscia
-# section's YAML saved and served with its create and query pasted.
+# Bacalhau section's signed submit pasted as written, the Kuscia
+# section's YAML saved and served with its create and query pasted, and the
+# Prometheus section's deployment and scrape config checked.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 bin=$(realpath "${JOBRT_BIN:-./jobrt}")
@@ -132,3 +133,35 @@ result $? "the client section's login, submit --wait and list run as written (ex
 kill "$pid"; wait "$pid"; rc=$?; pid=
 [ "$rc" = 0 ]
 result $? "SIGTERM stops it with exit code 0 (got $rc)"
+
+# The Prometheus section: its deployment lines served; a scrape with the
+# token (as Prometheus sends it, from the scrape config's credentials file)
+# passes promtool; the structured log's example line is one JSON object.
+mdir="$tmp/metrics"
+mkdir "$mdir"
+prom() { awk '/^### Prometheus/ {b = 1; next} b && /^##/ {exit} b' README.md; }
+prom | awk '/^```yaml$/ {on = 1; next} on && /^```$/ {exit} on' >"$mdir/jobrt.yaml"
+mtoken=$(awk '$1 == "token:" {print $2}' "$mdir/jobrt.yaml")
+prom | awk '/^```yaml$/ {n++; if (n == 2) {on = 1; next}} on && /^```$/ {exit} on' >"$mdir/prometheus.yml"
+mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+(cd "$mdir" && exec "$bin" serve -c jobrt.yaml --listen "127.0.0.1:$mport" 2>"$mdir/log") &
+pid=$!
+for _ in $(seq 200); do curl -sf "http://127.0.0.1:$mport/jobrt/healthz" >/dev/null && break; sleep 0.05; done
+grep -q 'metrics_path: /jobrt/metrics' "$mdir/prometheus.yml" &&
+  curl -sf -H "Authorization: Bearer $mtoken" "http://127.0.0.1:$mport/jobrt/metrics" >"$mdir/metrics.txt" &&
+  promtool check metrics <"$mdir/metrics.txt" &&
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$mport/jobrt/metrics")" = 401 ]
+result $? "the Prometheus section's token scrapes metrics that promtool accepts"
+# The scrape config as written, its credentials file made where it says.
+printf '%s\n' "$mtoken" >"$mdir/jobrt.token"
+sed "s|/etc/prometheus/jobrt.token|$mdir/jobrt.token|" "$mdir/prometheus.yml" >"$mdir/prometheus.local.yml"
+promtool check config "$mdir/prometheus.local.yml" >"$mdir/promcheck" 2>&1
+prc=$?
+result $prc "its scrape config passes promtool check config"
+[ "$prc" = 0 ] || sed 's/^/    /' "$mdir/promcheck" >&2
+awk '/^### Structured logs/ {b = 1; next} b && /^```json$/ {on = 1; next} on && /^```$/ {exit} on' README.md |
+  python3 -c 'import json,sys; v = json.loads(sys.stdin.read()); assert {"time","level","message","request_id"} <= set(v)'
+result $? "the structured log's example line is a JSON object with time, level, message and request_id"
+kill "$pid"; wait "$pid"; rc=$?; pid=
+[ "$rc" = 0 ]
+result $? "the metrics deployment stops on SIGTERM with exit code 0 (got $rc)"

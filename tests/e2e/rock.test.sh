@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The rock's jobrt.core with plain lua5.4, as a policy author uses it: the
-# core module loads, stores a job, and a policy is tested without the daemon.
+# core module loads, stores a job, and a policy is tested without the daemon;
+# then `luarocks make` installs the rock into a temporary tree and a
+# policy's busted spec (tests/rock/) passes against that installed tree.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 root=$PWD
@@ -70,3 +72,37 @@ local job = assert(core.submit({ title = "empty", tasks = {} }))
 assert(json.encode(job.tasks) == "[]", json.encode(job.tasks))
 assert(json.is_array(job.tasks))
 core.close()'
+
+# luarocks make into a fresh tree, then busted with only that tree's paths.
+if ! command -v luarocks >/dev/null 2>&1 || [ ! -f /usr/share/lua/5.4/busted/runner.lua ]; then
+  echo "not ok - rock: luarocks and lua-busted are needed (make deps installs them)"
+  exit 1
+fi
+tree="$tmp/tree"
+if out=$(timeout 300 luarocks --lua-version 5.4 --tree "$tree" make rockspec/jobrt-scm-1.rockspec 2>&1) &&
+   [ -f "$tree/lib/lua/5.4/jobrt/core.so" ] && [ -f "$tree/share/lua/5.4/jobrt/submit.lua" ] &&
+   [ -f "$tree/share/lua/5.4/policies/approve/quota.lua" ]; then
+  echo "ok - rock: luarocks make installs jobrt.core, the Lua library and the built-in policies into a tree"
+else
+  echo "not ok - rock: luarocks make installs jobrt.core, the Lua library and the built-in policies into a tree"
+  echo "$out" | tail -20 | sed 's/^/    /' >&2
+fi
+# Outside the repository, so nothing is found but the tree and the system's busted.
+mkdir -p "$tmp/spec" "$tmp/site-lua/approve"
+cp tests/rock/*_spec.lua "$tmp/spec/"
+# The guide's example policy and its spec, as docs/policies.md gives them.
+block() { awk -v first="$1" '/^```lua$/ {on = 1; n = 0; next} on && /^```$/ {on = 0; next}
+  on { n++; if (n == 1 && $0 != first) on = 0; else if (on) print }' docs/policies.md; }
+block "-- site-lua/approve/nightly.lua: jobs that ask for a GPU run at night only." > "$tmp/site-lua/approve/nightly.lua"
+block "-- spec/nightly_spec.lua" > "$tmp/spec/nightly_spec.lua"
+[ -s "$tmp/site-lua/approve/nightly.lua" ] && [ -s "$tmp/spec/nightly_spec.lua" ] ||
+  echo "not ok - rock: docs/policies.md has the example policy and spec"
+if out=$(cd "$tmp" && JOBRT_ROCK_TREE="$tree" \
+    LUA_PATH_5_4="$tree/share/lua/5.4/?.lua;$tree/share/lua/5.4/?/init.lua;/usr/share/lua/5.4/?.lua;/usr/share/lua/5.4/?/init.lua" \
+    LUA_CPATH_5_4="$tree/lib/lua/5.4/?.so;/usr/lib/x86_64-linux-gnu/lua/5.4/?.so;/usr/lib/$(uname -m)-linux-gnu/lua/5.4/?.so" \
+    timeout 120 lua5.4 /usr/bin/busted -o TAP spec 2>&1); then
+  echo "ok - rock: policies' busted specs (the guide's among them) pass against the installed rock"
+else
+  echo "not ok - rock: policies' busted specs (the guide's among them) pass against the installed rock"
+  echo "$out" | tail -30 | sed 's/^/    /' >&2
+fi

@@ -41,6 +41,27 @@ return {
     t.eq(view.table({}, { "ID" }, false), "")
   end },
 
+  { "waiting: short in the list and the task table, in words in a job's fields", function(t)
+    t.eq(view.reason(nil), nil)
+    t.eq(view.reason({ reason = "Resources", resources = { "cpu", "memory" }, message = "m" }), "Resources (cpu, memory)")
+    t.eq(view.reason({ reason = "Dependency", dependencies = { "a" }, message = "m" }), "Dependency (a)")
+    t.eq(view.reason({ reason = "Priority", resources = { "cpu" }, behind = "J1", message = "m" }), "Priority")
+    local held = { reason = "Approval", message = "awaiting approval (hold: later)" }
+    local rows, header = view.job_rows({ { id = "J", state = "awaiting_approval", owner = "o", surface = "native",
+      created_at = "T", title = "x", waiting = held }, { id = "K", state = "succeeded" } })
+    t.eq(header[#header], "WAITING")
+    t.eq(view.table(rows, header, false), "J\tawaiting_approval\to\tnative\tT\tx\tApproval\nK\tsucceeded\t-\t-\t-\t-\t-\n")
+    local job = { id = "J", state = "queued", waiting = { reason = "Resources", resources = { "gpu" },
+      message = "waits for the node's gpu to be free" },
+      tasks = { { alias = "a", state = "ready", deps = {}, waiting = { reason = "Resources", resources = { "gpu" } } },
+        { alias = "b", state = "pending", deps = { "a" }, waiting = { reason = "Dependency", dependencies = { "a" } } } } }
+    local plain = view.job(job, false, 0)
+    t.match(plain, "\nwaiting\tResources: waits for the node's gpu to be free\n")
+    t.match(plain, "\ntask\ta\tready\t%-\t%-\t%-\t%-\t%-\t%-\t%-\tResources %(gpu%)\n")
+    t.match(plain, "\ntask\tb\tpending\t%-\t%-\ta\t%-\t%-\t%-\t%-\tDependency %(a%)\n")
+    t.match(view.job(job, true, 0), "WAITING")
+  end },
+
   { "progress: tasks done of all, and the state", function(t)
     local job = { id = "J", state = "running", started_at = "2026-01-01T00:00:00Z",
       tasks = { { state = "succeeded" }, { state = "skipped" }, { state = "running" }, { state = "pending" } } }

@@ -78,6 +78,8 @@ return {
                   orphan_timeout = 600 },
       shutdown = { tasks = "keep" },
       store = { backend = "sqlite", timeout = 10, heartbeat = 2, failover = 900 },
+      executor = { backend = "local", sbatch_args = {}, poll = 1, max_tasks = 1000, sandbox = false,
+        batch = { max_tasks = 50, width = 2, window = 0.2, max_cpu = 1000, max_memory = 1 << 30 } },
       users = {},
       -- Surface options as their modules' schemas fill them in.
       surfaces = {
@@ -100,7 +102,8 @@ return {
                  labels = 64, env = 128, env_value = 32 << 10, tasks = 1000,
                  inline_input = 1 << 20, argv = 4096 },
       lua = { deadline = 5, memory = 64 << 20, state_memory = 1 << 30 },
-      log = { level = "info" },
+      log = { level = "info", format = "text" },
+      metrics = { enabled = true },
     })
     -- Each call is a fresh copy: apply_overrides changes it in place.
     config.default().surfaces.native.mount = "/changed"
@@ -148,7 +151,7 @@ return {
                        labels = 10, env = 128, env_value = 32 << 10, tasks = 50,
                        inline_input = 64 << 10, argv = 4096 })
     t.eq(cfg.lua, { deadline = 0.25, memory = 32 << 20, state_memory = 1 << 30 })
-    t.eq(cfg.log, { level = "debug" })
+    t.eq(cfg.log, { level = "debug", format = "text" })
   end },
 
   { "every problem of a broken file, by line", function(t)
@@ -205,11 +208,26 @@ return {
       { "t.yaml:2: found character that cannot start any token (while scanning for the next token) (tabs cannot indent YAML)" })
   end },
 
+  { "log format and metrics: values and every problem by line", function(t)
+    local cfg = assert(config.from_string(
+      "log: {format: json}\nmetrics:\n  enabled: false\n  token: 0123456789abcdef-xyz\n", "t.yaml", SHALLOW))
+    t.eq(cfg.log, { level = "info", format = "json" })
+    t.eq(cfg.metrics, { enabled = false, token = "0123456789abcdef-xyz" })
+    t.eq(errors_of("log:\n  format: jsno\nmetrics:\n  enabled: 1\n  token: short\n  tokn: x\n"), {
+      't.yaml:2: log.format: unknown value "jsno" (did you mean "json"?)',
+      "t.yaml:4: metrics.enabled: expected true or false, got a number (1)",
+      "t.yaml:5: metrics.token: must be at least 16 characters (e.g. the output of `openssl rand -hex 16`)",
+      't.yaml:6: metrics.tokn: unknown key (did you mean "token"?)' })
+    t.eq(errors_of('metrics: {token: "0123456789abcdef 0123"}\nlog: {format: [json]}\n'), {
+      "t.yaml:1: metrics.token: may hold only letters, digits and -._~+/= (it is sent as a bearer token)",
+      't.yaml:2: log.format: expected one of "text", "json", got a list' })
+  end },
+
   { "top level and unknown keys", function(t)
     t.eq(errors_of("- a\n- b\n"), { "t.yaml:1: expected a mapping of settings, got a list" })
     t.eq(errors_of("just text\n"), { 't.yaml:1: expected a mapping of settings, got a string ("just text")' })
     t.eq(errors_of("zzz: 1\n"), {
-      "t.yaml:1: zzz: unknown key (expected one of: data_dir, limits, listen, log, lua, lua_path, node, plugins, sandbox, shutdown, store, surfaces, users)" })
+      "t.yaml:1: zzz: unknown key (expected one of: data_dir, executor, limits, listen, log, lua, lua_path, metrics, node, plugins, sandbox, shutdown, store, surfaces, users)" })
     t.eq(errors_of("Node: {}\nlsiten: x\n"), {
       't.yaml:1: Node: unknown key (did you mean "node"?)',
       't.yaml:2: lsiten: unknown key (did you mean "listen"?)' })
@@ -418,7 +436,7 @@ return {
       't.yaml:12: plugins.opts.every: invalid duration "soon": expected seconds or parts such as "30s", "5m", "1h30m", "250ms"',
       "t.yaml:13: warning: plugins.spare: no surface names this plugin (it is never loaded)",
       core_error,
-      't.yaml:16: users.bob.roles[2]: unknown role "god" (known: admin, user)',
+      't.yaml:16: users.bob.roles[2]: unknown role "god" (known: admin, approver, user)',
       't.yaml:16: users.bob.roles[3]: unknown role "admn" (did you mean "admin"?)',
       't.yaml:18: surfaces.native.approval[4]: unknown plugin "nope" (not in plugins, nor a plugin module)',
       't.yaml:18: surfaces.native.auht: unknown key (did you mean "auth"?)',
@@ -670,6 +688,49 @@ return {
     t.ok(cfg, "valid")
     t.eq(config.format_errors(warnings), {
       "t.yaml:2: warning: plugins.spare: no surface names this plugin (it is never loaded)" })
+  end },
+
+  { "executor: the Slurm backend's keys, checked by line", function(t)
+    local cfg = valid(t, "executor:\n  backend: slurm\n  partition: debug\n  account: lab\n"
+      .. "  conf: /etc/slurm/slurm.conf\n  poll: 500ms\n  sbatch_args: [--qos=short]\n"
+      .. "  batch: {max_tasks: 20, window: 1s, max_cpu: 2, max_memory: 2GiB}\n")
+    t.eq(cfg.executor, { backend = "slurm", partition = "debug", account = "lab",
+      conf = "/etc/slurm/slurm.conf", poll = 0.5, sbatch_args = { "--qos=short" }, max_tasks = 1000,
+      sandbox = false,
+      batch = { max_tasks = 20, width = 2, window = 1, max_cpu = 2000, max_memory = 2 << 30 } })
+    t.eq(errors_of("executor:\n  backend: slrum\n  bin: usr/bin\n  poll: 0\n"
+      .. "  batch: {widht: 2, max_tasks: 0}\n  partiton: x\n"), {
+      't.yaml:2: executor.backend: unknown value "slrum" (did you mean "slurm"?)',
+      't.yaml:3: executor.bin: must be an absolute path, got "usr/bin"',
+      "t.yaml:4: executor.poll: must be more than 0",
+      "t.yaml:5: executor.batch.max_tasks: must be at least 1",
+      't.yaml:5: executor.batch.widht: unknown key (did you mean "width"?)',
+      't.yaml:6: executor.partiton: unknown key (did you mean "partition"?)',
+    })
+    -- The sandbox's layers cannot be required of tasks it does not run.
+    t.eq(errors_of("sandbox: {require: [userns]}\nexecutor: {backend: slurm}\n"), {
+      "t.yaml:1: sandbox.require: the slurm executor cannot check the layers of the cluster's"
+        .. " nodes from here; remove sandbox.require (with executor.sandbox each node's helper"
+        .. " builds what the node allows)" })
+    t.eq(problems_of("node: {max_tasks: 4}\nexecutor: {backend: slurm}\n"), {
+      "t.yaml:1: warning: node: not used with executor.backend slurm: Slurm allocates each task;"
+        .. " executor.max_tasks bounds how many jobrt keeps in Slurm" })
+    t.eq(problems_of("node: {max_tasks: 4}\n"), {})
+  end },
+
+  { "deploy/slurm.yaml and the README's Slurm example are valid", function(t)
+    local cfg, warnings = config.load("deploy/slurm.yaml", SHALLOW)
+    t.ok(cfg, "deploy/slurm.yaml")
+    t.eq(warnings, {})
+    t.eq(cfg.executor.backend, "slurm")
+    local f = assert(io.open("README.md"))
+    local readme = f:read("a")
+    f:close()
+    local block = readme:match("### Tasks as Slurm jobs\n.-```yaml\n(.-)```")
+    t.ok(block, "the README has the block")
+    cfg = valid(t, block or "")
+    t.eq(cfg.executor.batch.width, 4)
+    t.eq(cfg.executor.partition, "batch")
   end },
 
   { "deploy/default.yaml writes out the embedded default", function(t)

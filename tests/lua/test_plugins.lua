@@ -59,7 +59,8 @@ return {
     t.ok(type(mod) == "table" and type(mod.estimate) == "function", "the estimator module")
     -- Checked against the module's schema and completed with its defaults.
     t.eq(opts, { currency = "EUR", cpu_second = 0.5, gib_second = 0.00005, output_byte = 0.000000001,
-      base_seconds = 1, seconds_per_node = 0.05, bytes_per_node = 4096, max_nodes = 2000, unestimable = {} })
+      base_seconds = 1, seconds_per_node = 0.05, bytes_per_node = 4096, max_nodes = 2000, unestimable = {},
+      surfaces = {}, images = {} })
     local none, err = loader():plugin({ prices = { use = "estimate.price_table", cpu_second = "abc" } }, "prices")
     t.eq(none, nil)
     t.eq(err, 'plugin prices: cpu_second: expected a number, got "abc"')
