@@ -6,8 +6,9 @@
  * sequence for changes other instances make to its jobs (a stop, a
  * delete), heartbeats, fails over the jobs of an instance silent for the
  * failover time (their running tasks fail and are retried per their
- * retries), stops its own tasks when it finds itself failed over, and puts
- * its rows right when the store's connection comes back. Nothing here runs
+ * retries), stops its own tasks when it finds itself failed over or has
+ * been cut off from the store for nearly the failover time, and puts its
+ * rows right when the store's connection comes back. Nothing here runs
  * on a store of one instance. */
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@ struct jr_shared {
     int64_t ev_after;            /* events looked at up to here */
     int want_claim;
     int64_t down_since;          /* ms the store has been unreachable since */
+    int stopped;                 /* its tasks stopped for a long outage */
 };
 
 static struct jr_sched *sched_of(struct jr_shared *sh)
@@ -295,9 +297,19 @@ static void on_change(void *arg, int what)
     struct jr_shared *sh = arg;
 
     if (what == JR_STORE_CHANGE_UP) {
+        struct jr_sched *s = sched_of(sh);
+        int alive = 1;
         sh->down_since = 0;
-        jr_store_instance_up(sched_of(sh)->st, sh->address, NULL);
-        resync(sh);
+        if (sh->stopped) {
+            sh->stopped = 0;
+            s->draining = 0;
+        }
+        /* Another instance may have taken this one's jobs meanwhile: then
+         * they are its, and nothing of them is written from here. */
+        if (jr_store_instance_beat(s->st, &alive, NULL) == JR_OK && !alive)
+            fenced(sh);
+        else
+            resync(sh);
     }
     follow_events(sh);
 }
@@ -309,8 +321,19 @@ static void on_tick(uv_timer_t *h)
     int alive = 1;
 
     if (!jr_store_available(s->st)) {
+        int64_t now = jr_store_now_ms();
         if (!sh->down_since)
-            sh->down_since = jr_store_now_ms();
+            sh->down_since = now;
+        /* Cut off for nearly the failover time: the other instances may
+         * take this one's jobs as soon as they reach the database, so its
+         * tasks stop now (they run again, uncounted, if they stay here). */
+        if (!sh->stopped && now - sh->down_since > sh->failover_ms - 2 * sh->heartbeat_ms) {
+            sh->stopped = 1;
+            fprintf(stderr, "jobrt: the store has been unreachable for %llds; stopping this"
+                    " instance's tasks before another instance fails them over\n",
+                    (long long)((now - sh->down_since) / 1000));
+            jr_sched_stop_all(s);
+        }
         return;
     }
     if (jr_store_instance_beat(s->st, &alive, NULL) == JR_OK && !alive)

@@ -151,7 +151,7 @@ await run([
       await Promise.all(submits);
       assertEq(ids.length, 200);
       await waitFor(() => psql("SELECT count(*) FROM jobs WHERE state = 'succeeded'", `e2e_${dbn}`) === '200',
-        240000, 'all 200 jobs to succeed');
+        280000, 'all 200 jobs to succeed');
       assertEq(psql('SELECT count(*) FROM tasks WHERE attempt = 1 AND state = \'succeeded\'', `e2e_${dbn}`), '1000');
       // one "ran" log line per task, never two
       assertEq(psql("SELECT count(*) FROM logs WHERE message LIKE 'ran %'", `e2e_${dbn}`), '1000');
@@ -165,7 +165,7 @@ await run([
       await a.finish('instance a exits 0 after 1,000 tasks');
       await b.finish('instance b exits 0 after 1,000 tasks');
     }
-  }],
+  }, { limit: 300000 }],
 
   ['kill -9 of an instance mid-task: its tasks fail over and run again, never twice at once', async () => {
     const db = freshDb();

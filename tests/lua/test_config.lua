@@ -733,6 +733,23 @@ return {
     t.eq(cfg.executor.partition, "batch")
   end },
 
+  { "deploy/postgres.yaml and the README's PostgreSQL example are valid", function(t)
+    local cfg, warnings = config.load("deploy/postgres.yaml", SHALLOW)
+    t.ok(cfg, "deploy/postgres.yaml")
+    t.eq(warnings, {})
+    t.eq(cfg.store.backend, "postgres")
+    -- a task whose daemon died stops before another instance retries it
+    t.ok(cfg.sandbox.orphan_timeout < cfg.store.failover, "orphan_timeout below failover")
+    local f = assert(io.open("README.md"))
+    local readme = f:read("a")
+    f:close()
+    local block = readme:match("### Several instances on one PostgreSQL database\n.-```yaml\n(.-)```")
+    t.ok(block, "the README has the block")
+    cfg = valid(t, block or "")
+    t.eq(cfg.store.url, "postgresql://jobrt@db.example:5432/jobrt")
+    t.ok(cfg.sandbox.orphan_timeout < cfg.store.failover, "orphan_timeout below failover")
+  end },
+
   { "deploy/default.yaml writes out the embedded default", function(t)
     local cfg, warnings = config.load("deploy/default.yaml")
     t.eq(warnings, {})
