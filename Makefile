@@ -4,10 +4,10 @@
 CC      ?= cc
 PKGS    := lua5.4 libuv yaml-0.1 sqlite3 libpq libssl libcrypto libseccomp lua5.4-luv
 DEBS    := liblua5.4-dev lua-luv-dev lua-lpeg lua-cjson libyaml-dev libssl-dev \
-           libsqlite3-dev libuv1-dev libhttp-parser-dev libseccomp-dev libwslay-dev \
+           libsqlite3-dev libuv1-dev libhttp-parser-dev libseccomp-dev libwslay-dev zlib1g-dev \
            libpq-dev postgresql \
            pkg-config curl openssl xxd python3 lua5.4 \
-           chromium man-db prometheus luarocks lua-busted
+           chromium man-db prometheus luarocks lua-busted busybox-static skopeo docker-registry
 BENCH_DEBS := wrk nginx-light
 # The Slurm executor's tests and benchmark start a throwaway cluster.
 SLURM_DEBS := slurm-wlm munge
@@ -24,7 +24,7 @@ ifdef JOBRT_VERSION
 CFLAGS  += -DJOBRT_VERSION='"$(JOBRT_VERSION)"'
 endif
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lwslay \
-           -l:liblua5.4-lpeg.so.2 -l:liblua5.4-cjson.so.0 -lm
+           -l:liblua5.4-lpeg.so.2 -l:liblua5.4-cjson.so.0 -lz -lm
 
 # The slim sandbox helper (build/jobrt-sandbox): the sandbox sources and
 # their own main(), linked against libc and a static libseccomp only, so a
@@ -173,7 +173,8 @@ build-asan/jobrt-asan: $(BUILD)/runtime/main.o $(BUILD)/libjobrt_core.a
 
 # Each target runs FUZZ_SECONDS (default 60); new inputs and crashes go
 # under build-fuzz/, the committed seed corpora stay as they are.
-FUZZ_TARGETS := fuzz_http fuzz_base64 fuzz_span fuzz_client fuzz_spec fuzz_model fuzz_ws fuzz_bacalhau fuzz_kuscia
+FUZZ_TARGETS := fuzz_http fuzz_base64 fuzz_span fuzz_client fuzz_spec fuzz_model fuzz_ws fuzz_bacalhau fuzz_kuscia \
+                fuzz_image_docs fuzz_tar
 fuzz: deps fuzz-deps
 	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -fsanitize=fuzzer-no-link,address,undefined" \
 	  $(FUZZ_TARGETS:%=build-fuzz/%)
@@ -214,6 +215,12 @@ build-fuzz/fuzz_bacalhau: fuzz/fuzz_bacalhau.c fuzz/fuzz_lua.h $(BUILD)/libjobrt
 build-fuzz/fuzz_kuscia: fuzz/fuzz_kuscia.c fuzz/fuzz_lua.h $(BUILD)/libjobrt_core.a
 	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $(filter-out %.h,$^) $(LDLIBS)
 
+build-fuzz/fuzz_image_docs: fuzz/fuzz_image_docs.c fuzz/fuzz.h $(BUILD)/libjobrt_core.a
+	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $(filter-out %.h,$^) $(LDLIBS)
+
+build-fuzz/fuzz_tar: fuzz/fuzz_tar.c fuzz/fuzz.h $(BUILD)/libjobrt_core.a
+	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $(filter-out %.h,$^) $(LDLIBS)
+
 bench: deps bench-deps slurm-deps node-deps
 	$(MAKE) jobrt $(BUILD)/bench/sbs_latency $(BUILD)/bench/pg_claim
 	bench/run
@@ -232,7 +239,7 @@ $(BUILD)/bench/sbs_latency: bench/sbs_latency.c $(BUILD)/libjobrt_core.a
 # policy authors testing with plain lua5.4. The interpreter provides Lua's
 # own symbols, so liblua is not linked.
 ROCK_LIBS := $(shell pkg-config --libs libuv yaml-0.1 sqlite3 libpq libssl libcrypto libseccomp 2>/dev/null) \
-             -llua5.4-luv -lhttp_parser -lwslay -l:liblua5.4-lpeg.so.2 -l:liblua5.4-cjson.so.0 -lm
+             -llua5.4-luv -lhttp_parser -lwslay -l:liblua5.4-lpeg.so.2 -l:liblua5.4-cjson.so.0 -lz -lm
 rock: deps
 	$(MAKE) BUILD=build-pic OPT="-O2 -fPIC" build-pic/libjobrt_core.a
 	@mkdir -p build/rock/jobrt

@@ -3,7 +3,7 @@
 local core = require("jobrt.core")
 local dir, n = arg[1], tonumber(arg[2])
 assert(core.open({ data_dir = dir }))
-local have = core.node().jobs
+local have = core.count()
 local owners = { "alice", "bob", "carol", "dave" }
 for i = have + 1, n do
   local ok, err = core.submit({

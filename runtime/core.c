@@ -129,7 +129,8 @@ static int instance_id(const char *data, char *out, size_t size, struct jr_err *
 
 /* The sandbox executor: probe, require, sweep, then open. */
 static int open_sandbox(const struct jr_core_opts *o, const char *data, int64_t grace_ms,
-                        struct jr_executor *ex, struct jr_err *e)
+                        struct jr_image_store *images, struct jr_executor *ex,
+                        struct jr_err *e)
 {
     struct jr_sandbox_probe probe;
     struct jr_exec_sandbox_opts so;
@@ -162,6 +163,8 @@ static int open_sandbox(const struct jr_core_opts *o, const char *data, int64_t 
     so.cgroup_parent = parent;
     so.network = o->sandbox.network;
     so.images = o->sandbox.images;
+    so.image_store = images;
+    so.pull_hosts = o->images.pull_hosts;
     so.host_paths = o->sandbox.allow_host_paths;
     so.grace_ms = grace_ms * 3 / 4;
     so.orphan_timeout_ms = o->sandbox.orphan_timeout_ms;
@@ -261,8 +264,17 @@ int jr_core_open(const struct jr_core_opts *o, struct jr_core **out, struct jr_e
     }
     if (o->slurm.enabled)
         rc = open_slurm(o, data, &ex, &so, e);
-    else if (o->sandbox.enabled)
-        rc = open_sandbox(o, data, o->kill_grace_ms > 0 ? o->kill_grace_ms : 10000, &ex, e);
+    else if (o->sandbox.enabled) {
+        struct jr_image_opts io = {o->images.max_image, o->images.max_total, o->images.root};
+        char why[200];
+        if ((rc = jr_image_store_open(data, &io, &c->images, e)))
+            goto done;
+        jr_log(o->loop, JR_LOG_INFO, "images: task roots from %s (%s)",
+               jr_image_store_strategy(c->images, why, sizeof why) == JR_IMAGE_ROOT_OVERLAY
+               ? "overlayfs over the layers" : "a merged copy per image", why);
+        rc = open_sandbox(o, data, o->kill_grace_ms > 0 ? o->kill_grace_ms : 10000, c->images,
+                          &ex, e);
+    }
     else
         rc = jr_exec_spawn_open(o->loop->uv, &ex, e);
     if (!rc)
@@ -284,6 +296,7 @@ void jr_core_close(struct jr_core *c)
         jr_sched_close(c->sched);
     if (c->store)
         jr_store_close(c->store);
+    jr_image_store_close(c->images);
     if (c->lock_fd >= 0)
         close(c->lock_fd);
     free(c);

@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "image/image.h"
 #include "loop.h"
 #include "sched/sched.h"
 #include "store/store.h"
@@ -47,6 +48,13 @@ struct jr_core_slurm_opts {
     int64_t batch_window_ms, batch_max_cpu, batch_max_memory;
 };
 
+struct jr_core_image_opts {
+    int root;                      /* JR_IMAGE_ROOT_*: auto, overlay, copy */
+    int64_t max_image, max_total;  /* bytes, 0 = no limit */
+    const char *const *pull_hosts; /* NULL-terminated: registries pulled
+                                    * from on demand */
+};
+
 struct jr_core_opts {
     struct jr_loop *loop;          /* the loop and the log */
     const char *data_dir;          /* NULL = "./jobrt-data"; made if missing */
@@ -57,6 +65,7 @@ struct jr_core_opts {
                                     * (shutdown.tasks: keep) */
     struct jr_core_sandbox_opts sandbox;
     struct jr_core_slurm_opts slurm;
+    struct jr_core_image_opts images;
 };
 
 /* The open core. The binding reads the fields; they stay valid until
@@ -64,6 +73,7 @@ struct jr_core_opts {
 struct jr_core {
     struct jr_store *store;
     struct jr_sched *sched;
+    struct jr_image_store *images; /* DATA/images, resolved before sandbox.images */
     int lock_fd;                   /* DATA/daemon.lock, held while open */
 };
 

@@ -11,6 +11,7 @@
 struct owned {
     struct jr_jv *tree;
     const char **domains;
+    const char **entrypoint;
     struct jr_spec_input *inputs;
 };
 
@@ -91,6 +92,16 @@ int jr_spec_decode(const char *json, struct jr_task_setup *out)
             out->domains = o->domains;
         }
     }
+    v = jr_jv_get(root, "entrypoint");
+    out->entrypoint_kind = kind_of(v, JR_JV_ARR);
+    if (out->entrypoint_kind == JR_SPEC_OK && (out->nentrypoint = count(v)) > 0) {
+        if (!(o->entrypoint = calloc(out->nentrypoint, sizeof *o->entrypoint)))
+            return -1;
+        i = 0;
+        for (const struct jr_jv *d = v->child; d; d = d->next, i++)
+            o->entrypoint[i] = d->type == JR_JV_STR ? d->str : NULL;
+        out->entrypoint = o->entrypoint;
+    }
     v = jr_jv_get(root, "inputs");
     out->inputs_kind = kind_of(v, JR_JV_ARR);
     if (out->inputs_kind == JR_SPEC_OK && (out->ninputs = count(v)) > 0) {
@@ -112,6 +123,7 @@ void jr_spec_free(struct jr_task_setup *s)
         return;
     jr_jv_free(o->tree);
     free(o->domains);
+    free(o->entrypoint);
     free(o->inputs);
     free(o);
     memset(s, 0, sizeof *s);

@@ -35,9 +35,16 @@ struct jr_task_setup {
     int domains_kind;           /* network.domains; JR_SPEC_OK: a list */
     const char *const *domains; /* ndomains entries; NULL where not a string */
     size_t ndomains;
+    int entrypoint_kind;        /* JR_SPEC_OK: a list (it replaces the image's
+                                 * Entrypoint; NULL entries: not strings) */
+    const char *const *entrypoint;
+    size_t nentrypoint;
     int inputs_kind;            /* JR_SPEC_OK: a list */
     const struct jr_spec_input *inputs;
     size_t ninputs;
+    int has_command;            /* the task gives a command (the scheduler sets
+                                 * it for the executor's check) */
+    int checking;               /* 1: the check at submit, 0: a start */
     void *owned;                /* jr_spec_decode's allocations, or NULL */
 };
 

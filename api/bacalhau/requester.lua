@@ -50,6 +50,7 @@ function M.mount(ctx)
     node = { id = cfg.node_id or "jobrt", labels = cfg.node_labels or {} },
     to_job_opts = {
       images = ctx.sandbox.images, host_paths = ctx.sandbox.allow_host_paths, wasm = cfg.wasm,
+      resolve_image = ctx.images and ctx.images.resolve,
       defaults = defaults, node_labels = cfg.node_labels or {},
     },
   }

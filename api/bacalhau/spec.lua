@@ -104,11 +104,28 @@ local function docker_task(spec, opts)
   local images = opts.images or {}
   local function ipath() return field .. "." .. payload.spelt(d, "Image") end
   if image == "" then return fail(ipath(), "%s is missing: name the image to run", ipath()) end
-  local name = images[image] and image or (images[(image:gsub(":latest$", ""))] and image:gsub(":latest$", ""))
+  -- The image store first (an OCI image, imported or pulled, or pulled on
+  -- demand), then sandbox.images.
+  local how = opts.resolve_image and image ~= "host" and opts.resolve_image(image)
+  local name = how and how ~= "sandbox" and image
+  if not name then
+    name = images[image] and image or (images[(image:gsub(":latest$", ""))] and image:gsub(":latest$", ""))
+  end
   if not name then
     local known = sorted_keys(images)
-    return fail(ipath(), "%s %q is not an image this node has: use one of %s", ipath(), image,
+    return fail(ipath(), "%s %q is not an image this node has: use one of %s, or an image of its"
+      .. " image store (`jobrt images import` or `pull`)", ipath(), image,
       #known > 0 and table.concat(known, ", ") or "(none: sandbox.images is empty)")
+  end
+  local env, eerr = env_from_list(spec, d.EnvironmentVariables)
+  if eerr then return nil, eerr end
+  local workdir = d.WorkingDirectory ~= "" and d.WorkingDirectory or nil
+  if how == "store" or how == "pull" then
+    -- Docker's rule: Entrypoint replaces the image's, Parameters its Cmd.
+    local ep = d.Entrypoint and #d.Entrypoint > 0 and json.array({ table.unpack(d.Entrypoint) }) or nil
+    local params = json.array({ table.unpack(d.Parameters or {}) })
+    return { image = name, entrypoint = ep, command = #params > 0 and params or nil, env = env,
+             workdir = workdir }
   end
   local command = json.array({})
   for _, list in ipairs({ d.Entrypoint or {}, d.Parameters or {} }) do
@@ -116,11 +133,8 @@ local function docker_task(spec, opts)
   end
   if #command == 0 then
     return fail(field, "%s runs no command: give Entrypoint (and Parameters); an image's own "
-      .. "entrypoint is not known here", field)
+      .. "entrypoint is not known for a sandbox.images folder", field)
   end
-  local env, err = env_from_list(spec, d.EnvironmentVariables)
-  if err then return nil, err end
-  local workdir = d.WorkingDirectory ~= "" and d.WorkingDirectory or nil
   return { image = name, command = command, env = env, workdir = workdir }
 end
 

@@ -22,7 +22,7 @@ M.schema = {
     description = "approval policies run on every created job, in order" },
   app_images = { type = "map", default = {},
     of = { type = "record", fields = {
-      image = { type = "string", default = "host", description = "a name of sandbox.images" },
+      image = { type = "string", default = "host", description = "a name of sandbox.images, or of the image store (NAME:TAG)" },
       command = { type = "list", of = { type = "string" }, required = true,
         description = "the argv of each party's process; {{.TASK_ID}} and the like are filled in" },
       resources = { type = "record", fields = {
@@ -39,7 +39,8 @@ M.schema = {
 local sorted = require("jobrt.tables").sorted_keys
 
 --- check(options, cfg) -> problems: what the schema cannot say: domain
--- ids of at most 63 characters, app images of sandbox.images, argv
+-- ids of at most 63 characters, app images of sandbox.images (or image
+-- store references NAME:TAG), argv
 -- placeholders the surface fills in, environment variable names.
 function M.check(options, cfg)
   local problems = {}
@@ -49,7 +50,11 @@ function M.check(options, cfg)
   local images = cfg.sandbox and cfg.sandbox.images or {}
   for _, name in ipairs(sorted(options.app_images or {})) do
     local app = options.app_images[name]
-    if not images[app.image] then
+    -- NAME:TAG (or @sha256:...) names an image of the image store, which
+    -- the executor resolves first at submit; a bare name must be a folder.
+    local stored = type(app.image) == "string" and app.image ~= "host" and
+      (app.image:find("^[%w][%w._/:-]*:[%w_][%w_.-]*$") or app.image:find("@sha256:%x+$"))
+    if not images[app.image] and not stored then
       local known = sorted(images)
       problems[#problems + 1] = { path = { "app_images", name, "image" }, message = string.format(
         '"%s" is not an image of sandbox.images (%s)', app.image, table.concat(known, ", ")) }

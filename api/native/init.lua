@@ -23,7 +23,7 @@ local STATUS = {
   [400] = "BadRequest", [401] = "Unauthorized", [403] = "Forbidden", [404] = "NotFound",
   [405] = "MethodNotAllowed", [408] = "RequestTimeout", [409] = "Conflict", [410] = "Gone",
   [413] = "PayloadTooLarge", [415] = "UnsupportedMediaType", [431] = "HeadersTooLarge",
-  [500] = "Internal", [503] = "Unavailable",
+  [500] = "Internal", [503] = "Unavailable", [507] = "InsufficientStorage",
 }
 local KNOWN = { Locked = true, PolicyFailed = true, Timeout = true }
 for _, code in pairs(STATUS) do KNOWN[code] = true end
@@ -115,6 +115,13 @@ local function small_body(ctx, req, fields, shape)
   return b
 end
 
+-- A job whose images are being pulled before it starts waits for that.
+local function with_pull(ctx, job)
+  local why = ctx.images.waiting(job.id)
+  if why then job.waiting = { reason = "Pulling", message = why } end
+  return job
+end
+
 local function take(body, key)
   local v = body[key]
   body[key] = nil
@@ -132,9 +139,17 @@ function M.routes(r, ctx)
     if not (is_admin(ctx, req) and type(owner) == "string" and owner ~= "") then
       owner = principal_name(req)
     end
-    local job = ctx.submit(translate_units(ctx, body), { req = req, owner = owner, start = start == true })
+    -- A job only created comes back as its JSON text, built from what was
+    -- written: no table to build and encode again.
+    local job = ctx.submit(translate_units(ctx, body),
+      { req = req, owner = owner, start = start == true, answer = "json" })
     res:header("Location", ctx.mount .. "/jobs/" .. job.id)
-    res:json(job, 201)
+    if job.json then
+      res:header("Content-Type", "application/json")
+      res:send(job.json, 201)
+    else
+      res:json(job, 201)
+    end
   end)
 
   r:get("/jobs", function(req, res)
@@ -151,11 +166,12 @@ function M.routes(r, ctx)
       limit = req:int("limit", { min = 1 }),
       after = req:int("after"),
     }))
+    for _, job in ipairs(page.jobs) do with_pull(ctx, job) end
     res:json({ jobs = page.jobs, next = page.next })
   end)
 
   r:get("/jobs/{job_id}", function(req, res)
-    res:json(visible_job(ctx, req, req.params.job_id))
+    res:json(with_pull(ctx, visible_job(ctx, req, req.params.job_id)))
   end)
 
   r:patch("/jobs/{job_id}", function(req, res)
@@ -284,6 +300,8 @@ function M.routes(r, ctx)
     out:close()
   end)
 
+  -- The image store, for admins.
+  require("api.native.images").routes(r, ctx)
   -- The API document and the dashboard, served from the binary.
   require("api.native.assets").routes(r, ctx)
   -- Prometheus metrics at /jobrt/metrics.

@@ -36,7 +36,7 @@ local KiB, MiB, GiB = 1024, 1024 * 1024, 1024 * 1024 * 1024
 
 local DEFAULT_LISTEN = "127.0.0.1:8080"
 
-local is_null, is_map = S.is_null, S.is_map
+local is_null, is_map, is_seq = S.is_null, S.is_map, S.is_seq
 local describe, deep_copy, join = S.describe, S.deep_copy, S.join
 local suggest, sorted_keys, new_check = S.suggest, S.sorted_keys, S.new_check
 local T, record, known = types.T, types.record, types.known
@@ -203,6 +203,50 @@ T.path = function(c, v, path, line)
   return false
 end
 
+-- images.registries: where `jobrt images pull` and on-demand pulls go,
+-- each a host as references name it ("127.0.0.1:5000", "docker.io") with
+-- the URL to reach it (default https://HOST) and optional credentials.
+local REGISTRY_FIELDS = {
+  host = { type = "string" },
+  url = { type = "string" },
+  username = { type = "string" },
+  password = { type = "string" },
+}
+
+local function check_registries(c, v, path, line)
+  if not is_seq(v) then c:type_error(path, line, "a list of registries ({host, url})", v) return false end
+  local out, ok = {}, true
+  for i, r in ipairs(v) do
+    local p, l = join(path, i), c:line(v, i, line)
+    if c:mapping(p, l, r, "a mapping with host (and url, username, password)") then
+      local reg = record(c, r, p, l, REGISTRY_FIELDS)
+      if not reg.host then
+        c:add(p, l, 'missing "host" (as image references name it, e.g. "registry.example:5000")')
+        ok = false
+      elseif not reg.host:find("^[%w.-]+:?%d*$") then
+        c:add(join(p, "host"), l, 'not a host[:port]: "%s"', reg.host)
+        ok = false
+      end
+      if reg.url and not reg.url:find("^https?://[^/]+/?$") then
+        c:add(join(p, "url"), l, 'must be http(s)://HOST[:PORT], got "%s"', reg.url)
+        ok = false
+      end
+      if (reg.username == nil) ~= (reg.password == nil) then
+        c:add(p, l, 'give both "username" and "password", or neither')
+        ok = false
+      end
+      if reg.host then
+        reg.url = (reg.url or ("https://" .. reg.host)):gsub("/$", "")
+        out[#out + 1] = reg
+      end
+    else
+      ok = false
+    end
+  end
+  return ok, out
+end
+
+
 -- A bearer token Prometheus sends to scrape the metrics: long enough not
 -- to be guessed, and nothing an Authorization header cannot carry.
 local function check_scrape_token(c, v, path, line)
@@ -218,7 +262,9 @@ local function check_scrape_token(c, v, path, line)
   return true, s
 end
 
+
 T.listen = listen.check
+T.registries = check_registries
 T.scrape_token = check_scrape_token
 T.users = check_users
 T.surfaces = check_surfaces
@@ -264,6 +310,19 @@ local SCHEMA = {
     timeout = { type = "duration", default = 10, positive = true },
     heartbeat = { type = "duration", default = 2, positive = true },
     failover = { type = "duration", default = 900, positive = true },
+  } },
+  -- The image store (DATA/images): OCI images as task roots.
+  images = { type = "record", fields = {
+    -- never: only imported or pulled images run; on_demand: a task naming
+    -- an image of a listed registry pulls it first.
+    pull = { type = "enum", values = { "never", "on_demand" }, default = "never" },
+    registries = { type = "registries", default = {} },
+    max_image_size = { type = "bytes", default = 0 },  -- unpacked; 0 = no limit
+    max_store_size = { type = "bytes", default = 0 },  -- 0 = no limit
+    -- How a task's root is made: overlayfs over the layers where the
+    -- kernel allows it in the task's user namespace (auto), or a merged
+    -- copy per image.
+    root = { type = "enum", values = { "auto", "overlay", "copy" }, default = "auto" },
   } },
   -- SIGTERM leaves running tasks running for the next daemon to reattach
   -- (keep), or stops them first (stop; they run again at the next start).

@@ -151,7 +151,9 @@ end
 function Holds:start(pipeline_of)
   self.pipeline_of = pipeline_of
   async.spawn(function()
-    local w <close> = self.core.watch()
+    -- A submit's event ("created") never changes a held job's fate: it
+    -- does not wake this watcher.
+    local w <close> = self.core.watch(nil, { type = "job", skip = { "created" } })
     self.watcher = w
     self:scan()
     while not self.stopped do

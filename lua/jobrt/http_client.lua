@@ -371,7 +371,9 @@ end
 -- = seconds (default 30; for a stream, the longest silence), on_data =
 -- function(chunk) -> false to stop, ca_file =, cert =, key = (https: the
 -- CA bundle, default JOBRT_CA_FILE or the system store; a client
--- certificate and key)} -> {status =, headers =, body =} | nil, err. With
+-- certificate and key), on_head = function(status, headers) (called once
+-- the head is read, before any of the body)} -> {status =, headers =,
+-- body =} | nil, err. With
 -- on_data the body goes to it as it arrives (for 2xx answers; others are
 -- collected) and the result has no body. A server that answers before the
 -- whole body is sent (an error) is heard. Call it from a coroutine.
@@ -414,6 +416,7 @@ function M.request(opts)
     return nil, why
   end
   local parts = {}
+  if opts.on_head then opts.on_head(status, headers) end
   local stream = opts.on_data and status >= 200 and status < 300
   local ok, berr = read_body(conn, method, status, headers, ms, function(chunk)
     if stream then return opts.on_data(chunk) end

@@ -415,6 +415,15 @@ Writes into DIR a throwaway CA (ca.crt), a server certificate and key
 (server.crt, server.key for localhost, 127.0.0.1 and ::1) and a client
 certificate and key (client.crt, client.key, CN=client), for trying TLS and
 mutual TLS locally (see deploy/mtls.yaml). Not for production.]] },
+  { name = "images", run = function(args)
+      require("jobrt.async").spawn(function()
+        exit_status = require("jobrt.images_cli").run(args)
+      end, { on_error = function(err, _, trace)
+        io.stderr:write("jobrt images: ", tostring(trace or err), "\n")
+        exit_status = 1
+      end })
+      return nil
+    end, images = true },
   { name = "policy", run = function(a) return cmd_policy(a) end,
     usage = require("jobrt.policy_cmd").usage, summary = require("jobrt.policy_cmd").summary,
     help = require("jobrt.policy_cmd").help },
@@ -453,6 +462,9 @@ local BY_NAME = {}
 for _, c in ipairs(COMMANDS) do
   if c.client then
     local h = require("jobrt.cli").help[c.client]
+    c.usage, c.summary, c.help = h.usage, h.summary, h.help
+  elseif c.images then
+    local h = require("jobrt.images_cli").help
     c.usage, c.summary, c.help = h.usage, h.summary, h.help
   end
   BY_NAME[c.name] = c

@@ -85,6 +85,9 @@ local TASK = {
   engine = { type = "string" },
   image = { type = "string" },
   command = { type = "command", limit = "argv" },
+  -- Replaces an image's Entrypoint (images of the image store); command is
+  -- then its arguments (Docker's rule).
+  entrypoint = { type = "list", limit = "argv", item = { type = "string" } },
   env = { type = "map", limit = "env", key_pattern = "^[%a_][%w_]*$",
           item = { type = "string", limit = "env_value" } },
   workdir = { type = "string" },
@@ -117,6 +120,8 @@ local JOB = {
   -- The pipeline sets surface and owner; the runtime the rest.
   surface = RO, owner = RO, state = RO, created_at = RO, updated_at = RO, started_at = RO,
   ended_at = RO, error = RO, approval = RO, estimate = RO, progress = RO,
+  -- Why the job waits (the runtime's reasons, and Pulling for its images).
+  waiting = RO,
 }
 
 M.MODEL = { job = JOB, task = TASK, input = INPUT, output = OUTPUT }

@@ -152,6 +152,46 @@ local function sandbox_view(sb)
   return { images = images, allow_host_paths = paths }
 end
 
+-- The image store for surfaces: store() (the handle: list, get, usage,
+-- strategy), import/remove/gc (waited for), resolve(name) ->
+-- "store" | "sandbox" | "pull" | nil, why (jobrt.images.resolve), pull(name,
+-- opts) (waits; jobrt.image_pull.pull), ensure(name, on_state) (an
+-- on-demand pull shared by its waiters) and pulling(name) (its state).
+local function images_view(cfg)
+  local images = require("jobrt.images")
+  local view = { pull_mode = (cfg.images or {}).pull or "never" }
+  function view.store() return images.open(cfg) end
+  function view.resolve(name) return images.resolve(cfg, (images.open(cfg)), name) end
+  function view.pull(name, opts)
+    local store, err = images.open(cfg)
+    if not store then return nil, err end
+    return require("jobrt.image_pull").pull(cfg, store, name, opts)
+  end
+  function view.ensure(name, on_state)
+    local store, err = images.open(cfg)
+    if not store then return nil, err end
+    return require("jobrt.image_pull").ensure(cfg, store, name, on_state)
+  end
+  -- The store's slow operations, waited for (thread pool): import(path,
+  -- name), remove(name), gc() -> result | nil, err, CODE.
+  for _, op in ipairs({ "import", "remove", "gc" }) do
+    view[op] = function(...)
+      local store, err = images.open(cfg)
+      if not store then return nil, err end
+      return images[op](store, ...)
+    end
+  end
+  -- hold(id, names): job id waits for those pulls; waiting(id) -> why, or nil.
+  function view.hold(id, names) require("jobrt.image_pull").hold(id, names) end
+  function view.release(id) require("jobrt.image_pull").release(id) end
+  function view.waiting(id) return require("jobrt.image_pull").waiting(id) end
+  function view.pulling(name)
+    local p = require("jobrt.image_pull").current(name)
+    return p and p.state
+  end
+  return view
+end
+
 -- What a surface may tell its clients about the machine it runs on:
 -- jobrt's version, the kernel and architecture, and the data folder's disk
 -- (disk() -> {total, free, used} in bytes, or nil).
@@ -226,6 +266,7 @@ function App:mount(name, mod, spec)
     -- ({images = {name = rootfs}, allow_host_paths = {...}}, copies), for
     -- surfaces that check a client's image or path at submit.
     sandbox = sandbox_view(self.cfg.sandbox),
+    images = images_view(self.cfg),
     host = host_view(self.cfg.data_dir),
     -- metrics: whether they are counted (metrics.enabled) and
     -- scraper(req) -> true when req carries the deployment's scrape token
@@ -247,7 +288,8 @@ function App:mount(name, mod, spec)
   local holds = self.holds
   local pipeline, perr = submit.new({
     surface = name, config = spec, limits = self.cfg.limits, plugin = ctx.plugin, log = ctx.log,
-    estimator = estimator, on_hold = holds and function(job, when) holds:note(job, when) end,
+    estimator = estimator, images = ctx.images,
+    on_hold = holds and function(job, when) holds:note(job, when) end,
   })
   if not pipeline then return nil, string.format("surface %s: %s", name, tostring(perr)) end
   ctx.pipeline = pipeline

@@ -202,6 +202,7 @@ function M.new(opts)
     limits = model.limits(opts.limits),
     core = opts.core or core_mod,
     log = opts.log or function() end,
+    images = opts.images,
     on_hold = opts.on_hold,
     policies = {},
   }, Pipeline)
@@ -358,9 +359,64 @@ function Pipeline:estimate(job, extra)
   return est
 end
 
+-- The images of job's tasks that are to be pulled first (images.pull:
+-- on_demand, a registry of images.registries, not in the store yet).
+local function images_to_pull(self, job)
+  local imgs = self.images
+  if not imgs or imgs.pull_mode ~= "on_demand" or type(job.tasks) ~= "table" then return nil end
+  local names, seen = {}, {}
+  for _, t in ipairs(job.tasks) do
+    local name = type(t) == "table" and t.image
+    if type(name) == "string" and not seen[name] then
+      seen[name] = true
+      if imgs.resolve(name) == "pull" then names[#names + 1] = name end
+    end
+  end
+  return #names > 0 and names or nil
+end
+
+-- Job id (stored, not started) starts once its images are pulled; a
+-- failed pull cancels it with the reason. Meanwhile the images view says
+-- why it waits (jobrt.image_pull.waiting).
+function Pipeline:pull_then_start(id, names, opts)
+  local imgs, left, failed, finished = self.images, #names, nil, {}
+  imgs.hold(id, names)
+  self.core.log(id, { level = "info", message = "waiting for image" .. (#names > 1 and "s " or " ")
+    .. table.concat(names, ", ") .. " to be pulled" })
+  local function finish()
+    imgs.release(id)
+    require("jobrt.async").spawn(function()
+      if failed then
+        self.core.log(id, { level = "error", message = "pulling image " .. failed })
+        self.core.cancel(id, "image pull failed: " .. failed)
+        return
+      end
+      local ok, f = self:start(id, opts)
+      if not ok then self.log("warn", string.format("job %s: start after the image pull: %s", id,
+        tostring(f and f.message or f))) end
+    end, { on_error = function(err) self.log("error", "job " .. id .. ": " .. tostring(err)) end })
+  end
+  for _, name in ipairs(names) do
+    local started, err = imgs.ensure(name, function(st)
+      if finished[name] or (st.phase ~= "done" and st.phase ~= "failed") then return end
+      finished[name] = true
+      if st.phase == "failed" then failed = failed or (name .. ": " .. tostring(st.error)) end
+      left = left - 1
+      if left == 0 then finish() end
+    end)
+    if not started and not finished[name] then
+      finished[name] = true
+      failed = failed or (name .. ": " .. tostring(err))
+      left = left - 1
+      if left == 0 then finish() end
+    end
+  end
+end
+
 --- p:submit(job, opts) -> job | nil, failure. opts: owner, start (run the
 -- policies and start the job), principal and request_id (for policies),
--- estimate (extra estimator context).
+-- estimate (extra estimator context), answer ("json": a job only created
+-- comes back as {id, surface, owner, state, json}, see core.submit).
 function Pipeline:submit(job, opts)
   opts = opts or {}
   local ok, f = self:validate(job)
@@ -375,8 +431,19 @@ function Pipeline:submit(job, opts)
     local est = self:estimate(job, opts.estimate)
     if est then job.estimate = est end
   end
-  local stored, err, code = self.core.submit(job, decision or {})
+  -- A job whose images are still to be pulled is stored now and started
+  -- (its policies asked again) once they are in; its answer says why it
+  -- waits, so it is not the ready-made text.
+  local pulls = decision and not decision.reject and images_to_pull(self, job)
+  local how = pulls and {} or decision or {}
+  if not pulls then how.answer = opts.answer end
+  local stored, err, code = self.core.submit(job, how)
   if not stored then return nil, M.core_failure(err, code) end
+  if pulls then
+    self:pull_then_start(stored.id, pulls, opts)
+    stored.waiting = { reason = "Pulling", message = self.images.waiting(stored.id) }
+    return stored
+  end
   if decision then
     self:note(stored, decision, why)
     if decision.held then stored = self.core.get(stored.id) or stored end

@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -44,9 +45,21 @@ static int digest(const EVP_MD *md, const void *data, size_t n, unsigned char *o
     return 0;
 }
 
+/* SHA-256 fetched from the default provider once for the process (a
+ * constant from then on): EVP_sha256() looks it up again on every digest,
+ * which cost most of hashing a password for HTTP Basic on each request. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha256(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 int jr_crypto_sha256(const void *data, size_t n, unsigned char out[JR_SHA256_LEN])
 {
-    return digest(EVP_sha256(), data, n, out);
+    pthread_once(&sha256_once, fetch_sha256);
+    return digest(sha256_md ? sha256_md : EVP_sha256(), data, n, out);
 }
 
 int jr_crypto_sha512(const void *data, size_t n, unsigned char out[JR_SHA512_LEN])

@@ -136,11 +136,17 @@ struct jr_executor {
 int jr_exec_spawn_open(uv_loop_t *loop, struct jr_executor *out, struct jr_err *e);
 
 /* The sandbox backend: one `jobrt sandbox` helper per attempt. */
+struct jr_image_store;
 struct jr_exec_sandbox_opts {
     const char *exe;             /* the jobrt binary (the daemon's own path) */
     const char *cgroup_parent;   /* e.g. "jobrt/d-1a2b3c4d" */
     const char *network;         /* default mode: none | full | allow */
     const char *const *images;   /* NULL-terminated name, root, name, root... */
+    struct jr_image_store *image_store; /* names resolved here first (not
+                                  * owned; NULL = none) */
+    const char *const *pull_hosts; /* NULL-terminated registry hosts whose
+                                  * images are pulled on demand (a job is
+                                  * started once they are in the store) */
     const char *const *host_paths; /* NULL-terminated allow-list (absolute) */
     int64_t grace_ms;            /* SIGTERM -> SIGKILL inside the helper */
     int64_t log_cap;             /* bytes of output logged per attempt (0 = 1 MiB) */

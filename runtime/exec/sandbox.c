@@ -86,6 +86,7 @@ void jr_sbexec_free(struct sb_exec *ex)
     free(ex->cgroup_parent);
     free(ex->network);
     jr_sbexec_free_list(ex->images);
+    jr_sbexec_free_list(ex->pull_hosts);
     jr_sbexec_free_list(ex->host_paths);
     jr_tls_ctx_free(ex->tls);
     free(ex);
@@ -143,6 +144,8 @@ int jr_exec_sandbox_open(uv_loop_t *loop, const struct jr_exec_sandbox_opts *o,
     ex->cgroup_parent = xstrdup(o->cgroup_parent ? o->cgroup_parent : "jobrt");
     ex->network = xstrdup(o->network ? o->network : "none");
     ex->images = copy_list(o->images);
+    ex->image_store = o->image_store;
+    ex->pull_hosts = copy_list(o->pull_hosts);
     ex->host_paths = copy_list(o->host_paths);
     ex->grace_ms = o->grace_ms > 0 ? o->grace_ms : 5000;
     ex->log_cap = o->log_cap > 0 ? o->log_cap : DEFAULT_LOG_CAP;

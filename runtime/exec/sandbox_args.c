@@ -196,7 +196,25 @@ int jr_sbexec_build_args(struct sb_exec *ex, const struct jr_exec_spec *s,
     add(a, "--control=%s", control);
     add(a, "--log-cap=%lld", (long long)ex->log_cap);
     add(a, "--orphan-timeout=%lldms", (long long)ex->orphan_ms);
-    add(a, "--image=%s", strcmp(root, "/") == 0 ? "host" : root);
+    if (t->has_use && !t->use.rootfs) {
+        for (int l = 0; l < t->use.nlayers; l++)
+            add(a, "--layer=%s", t->use.layers[l]);
+    } else {
+        add(a, "--image=%s", strcmp(root, "/") == 0 ? "host" : root);
+    }
+    if (t->has_use) {
+        add(a, "--image-lock=%s", t->use.lock);
+        if (t->use.user) {
+            char why[200];
+            int uid, gid;
+            if (jr_image_user(&t->use, t->use.user, &uid, &gid, why, sizeof why))
+                return jr_err_set(e, JR_E_INVALID, "setup_error: image %s: %s", t->image, why);
+            add(a, "--uid=%d", uid);
+            add(a, "--gid=%d", gid);
+        } else {
+            add(a, "--uid=0"); /* Docker's rule: no User is root (of the task's namespace) */
+        }
+    }
     add(a, "--bind-rw=%s/outputs:/outputs", s->task_dir);
     add(a, "--bind-rw=%s/work:/work", s->task_dir);
     for (i = 0; i < ninputs; i++) {
@@ -204,12 +222,18 @@ int jr_sbexec_build_args(struct sb_exec *ex, const struct jr_exec_spec *s,
             return rc;
         add(a, "--bind-ro=%s:%s", src, inputs[i].target);
     }
-    if (!w || !*w)
+    if ((!w || !*w) && t->has_use && t->use.workdir)
+        add(a, "--workdir=%s", t->use.workdir);
+    else if (!w || !*w)
         add(a, "--workdir=/outputs");
     else if (w[0] == '/')
         add(a, "--workdir=%s", w);
     else
         add(a, "--workdir=/%s", w);
+    /* The image's Env first, where the task does not set the same name. */
+    for (char **v = t->has_use ? t->use.env : NULL; v && *v; v++)
+        if (!has_env(s->task_env, *v))
+            add(a, "--env=%s", *v);
     for (char *const *v = s->task_env; v && *v; v++)
         add(a, "--env=%s", *v);
     snprintf(base[nb++], sizeof base[0], "HOME=/work");
@@ -221,7 +245,8 @@ int jr_sbexec_build_args(struct sb_exec *ex, const struct jr_exec_spec *s,
     snprintf(base[nb++], sizeof base[0], "JOBRT_WORK=/work");
     snprintf(base[nb++], sizeof base[0], "JOBRT_INPUTS=/inputs");
     for (i = 0; i < nb; i++)
-        if (!has_env(s->task_env, base[i]))
+        if (!has_env(s->task_env, base[i]) &&
+            !(i < 2 && t->has_use && has_env(t->use.env, base[i])))
             add(a, "--env=%s", base[i]);
     if (s->memory > 0)
         add(a, "--memory=%lld", (long long)s->memory);
@@ -244,8 +269,29 @@ int jr_sbexec_build_args(struct sb_exec *ex, const struct jr_exec_spec *s,
     add(a, "--cgroup-name=t%08x-%.40s-%.24s-%lld-%llx", fnv(s->job_id, s->task), s->job_id,
         s->task, (long long)s->attempt, (unsigned long long)(++ex->counter & 0xffffffffffffULL));
     add(a, "--");
-    for (char *const *v = s->argv; *v; v++)
-        add(a, "%s", *v);
+    /* Docker's rule: the entrypoint (the task's, else the image's), then
+     * the task's command, or else the image's Cmd unless the task set its
+     * own entrypoint. */
+    {
+        size_t before = a->n;
+        if (t->entrypoint_set) {
+            for (size_t k = 0; k < t->nentrypoint; k++)
+                add(a, "%s", t->entrypoint[k]);
+        } else if (t->has_use) {
+            for (char **v = t->use.entrypoint; v && *v; v++)
+                add(a, "%s", *v);
+        }
+        if (s->argv && s->argv[0]) {
+            for (char *const *v = s->argv; *v; v++)
+                add(a, "%s", *v);
+        } else if (t->has_use && !t->entrypoint_set) {
+            for (char **v = t->use.cmd; v && *v; v++)
+                add(a, "%s", *v);
+        }
+        if (a->n == before && !a->failed)
+            return jr_err_set(e, JR_E_INVALID, "setup_error: task '%s' has no command",
+                              s->task);
+    }
     if (a->failed)
         return jr_err_set(e, JR_E_SYSTEM, "out of memory");
     return JR_OK;

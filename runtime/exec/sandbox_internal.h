@@ -15,6 +15,7 @@
 #include "exec/sbserver.h"
 #include "exec/spool.h"
 #include "http/client.h"
+#include "image/image.h"
 
 #define DEFAULT_LOG_CAP (1024 * 1024)
 #define DEFAULT_ORPHAN_MS (10 * 60 * 1000)
@@ -45,6 +46,8 @@ struct sb_exec {
                                   * server and the last attempt */
     int devnull;                 /* the helpers' stdout and stderr */
     char **images;               /* name, root, name, root, ..., NULL */
+    struct jr_image_store *image_store; /* consulted first; NULL = none */
+    char **pull_hosts;           /* on-demand registries, NULL-terminated */
     char **host_paths;
     int64_t grace_ms, log_cap, orphan_ms;
     uint64_t counter;            /* makes cgroup names unique */
@@ -112,6 +115,13 @@ struct input {
 /* What a start needs of a task's spec; jr_sbexec_task_free frees it. */
 struct sb_task {
     const char *root, *net;      /* the image's root, the network mode */
+    struct jr_image_use use;     /* a stored image (has_use): its layers,
+                                  * use lock and config defaults */
+    int has_use;
+    const char *image;           /* the name asked for */
+    const char *const *entrypoint; /* the task's own (entrypoint_set) */
+    size_t nentrypoint;
+    int entrypoint_set;
     const char *const *domains;  /* network.domains (ndomains), NULL when not given */
     size_t ndomains;
     struct input *inputs;

@@ -94,8 +94,6 @@ int jr_sbexec_start(void *self, const struct jr_exec_spec *spec,
     record[0] = 0;
     for (int i = 0; i < MAX_INPUTS; i++)
         url_fd[i] = -1;
-    if (!spec->argv[0])
-        return jr_err_set(e, JR_E_INVALID, "empty command");
     attempt_name(ex, name, sizeof name);
     if (snprintf(spool, sizeof spool, "%s/%s.log", spec->task_dir, name) >= (int)sizeof spool)
         return jr_err_set(e, JR_E_SYSTEM, "task directory path too long");

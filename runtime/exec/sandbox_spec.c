@@ -235,24 +235,110 @@ static int inside_image(const char *root, const char *target)
     return lstat(path, &st) == 0;
 }
 
+/* Whether name is on a registry images are pulled from on demand. */
+static int pullable(const struct sb_exec *ex, const char *name)
+{
+    char host[256];
+
+    if (!ex->pull_hosts || !jr_image_name_valid(name) ||
+        jr_image_ref_host(name, host, sizeof host))
+        return 0;
+    for (char **h = ex->pull_hosts; *h; h++)
+        if (strcmp(*h, host) == 0)
+            return 1;
+    return 0;
+}
+
+/* The image: the store's first (use filled, *root its merged copy or
+ * NULL for layers), then sandbox.images. */
+static int find_image(const struct sb_exec *ex, const char *alias, const char *name,
+                      const struct jr_task_setup *spec, const char **root,
+                      struct jr_image_use *use, int *has_use, struct jr_err *e)
+{
+    *has_use = 0;
+    if (ex->image_store && strcmp(name, "host") != 0 && jr_image_name_valid(name)) {
+        struct jr_err ie = { 0, "" };
+        int rc = jr_image_resolve(ex->image_store, name, use, &ie);
+        if (rc == JR_OK) {
+            *has_use = 1;
+            *root = use->rootfs;
+            if (!spec->has_command && !use->cmd && !use->entrypoint &&
+                !(spec->entrypoint_kind == JR_SPEC_OK && spec->nentrypoint)) {
+                jr_image_use_free(use);
+                *has_use = 0;
+                return jr_err_set(e, JR_E_INVALID, "task '%s' has no command, and image"
+                                  " '%s' has no Entrypoint or Cmd", alias, name);
+            }
+            return JR_OK;
+        }
+        if (rc != JR_E_NOT_FOUND)
+            return jr_err_set(e, JR_E_INVALID, "task '%s': image '%s': %s", alias, name,
+                              ie.msg);
+    }
+    if (!(*root = image_root(ex, name)) && spec->checking && pullable(ex, name)) {
+        /* Accepted at submit: the pipeline starts the job once its pull
+         * is done; at start it must be in the store. */
+        *root = "/";
+        return JR_OK;
+    }
+    if (!*root)
+        return jr_err_set(e, JR_E_INVALID, "task '%s': unknown image '%s' (not in the image"
+                          " store%s nor in sandbox.images)", alias, name,
+                          ex->image_store ? "" : ", which is off,");
+    if (!spec->has_command)
+        return jr_err_set(e, JR_E_INVALID, "task '%s' has no command", alias);
+    return JR_OK;
+}
+
+static int read_spec_rest(const struct sb_exec *ex, const char *alias,
+                          const struct jr_task_setup *spec, const char *const *deps,
+                          size_t ndeps, const char *root, const char **net,
+                          struct input **inputs, int *ninputs, struct jr_err *e);
+
 /* Everything about the task spec a start or a check needs. */
 static int read_spec(const struct sb_exec *ex, const char *alias,
                      const struct jr_task_setup *spec, const char *const *deps, size_t ndeps,
                      const char **root, const char **net, struct input **inputs, int *ninputs,
-                     struct jr_err *e)
+                     struct jr_image_use *use, int *has_use, struct jr_err *e)
 {
     const char *name = "host";
-    int bad, n;
+    int rc = JR_OK;
 
     *inputs = NULL;
     *ninputs = 0;
+    *has_use = 0;
     if (spec->image_kind == JR_SPEC_OK)
         name = spec->image;
     else if (spec->image_kind == JR_SPEC_BAD)
         return jr_err_set(e, JR_E_INVALID, "task '%s': image must be a name", alias);
-    if (!(*root = image_root(ex, name)))
-        return jr_err_set(e, JR_E_INVALID, "task '%s': unknown image '%s' (not in"
-                          " sandbox.images)", alias, name);
+    if (spec->entrypoint_kind == JR_SPEC_BAD)
+        return jr_err_set(e, JR_E_INVALID, "task '%s': entrypoint must be a list of"
+                          " strings", alias);
+    for (size_t k = 0; spec->entrypoint_kind == JR_SPEC_OK && k < spec->nentrypoint; k++)
+        if (!spec->entrypoint[k])
+            return jr_err_set(e, JR_E_INVALID, "task '%s': entrypoint[%d] must be a string",
+                              alias, (int)k);
+    if ((rc = find_image(ex, alias, name, spec, root, use, has_use, e)))
+        return rc;
+    if (spec->entrypoint_kind == JR_SPEC_OK && !*has_use)
+        rc = jr_err_set(e, JR_E_INVALID, "task '%s': entrypoint is for images of the image"
+                        " store; '%s' is not one: put the whole argv in command", alias, name);
+    if ((rc = rc ? rc : read_spec_rest(ex, alias, spec, deps, ndeps, *root, net, inputs,
+                                       ninputs, e)) && *has_use) {
+        jr_image_use_free(use);
+        *has_use = 0;
+    }
+    return rc;
+}
+
+/* The network and the inputs. */
+static int read_spec_rest(const struct sb_exec *ex, const char *alias,
+                          const struct jr_task_setup *spec, const char *const *deps,
+                          size_t ndeps, const char *root, const char **net,
+                          struct input **inputs, int *ninputs, struct jr_err *e)
+{
+    int bad, n;
+
     *net = net_mode(ex, spec, &bad);
     if (bad)
         return jr_err_set(e, JR_E_INVALID, "task '%s': network.mode must be none, full or"
@@ -278,7 +364,7 @@ static int read_spec(const struct sb_exec *ex, const char *alias,
             *inputs = NULL;
             return rc;
         }
-        if (inside_image(*root, (*inputs)[n].target))
+        if (root && inside_image(root, (*inputs)[n].target))
             rc = jr_err_set(e, JR_E_INVALID, "task '%s': inputs[%d].target %s is inside"
                             " the image's read-only tree; use /inputs/... or a new"
                             " top-level folder", alias, n, (*inputs)[n].target);
@@ -301,10 +387,14 @@ int jr_sbexec_check(void *self, const char *alias, const struct jr_task_setup *s
                     const char *const *deps, size_t ndeps, struct jr_err *e)
 {
     struct input *inputs = NULL;
+    struct jr_image_use use;
     const char *root, *net;
-    int n, rc;
+    int n, rc, has_use;
 
-    rc = read_spec(self, alias, spec, deps, ndeps, &root, &net, &inputs, &n, e);
+    rc = read_spec(self, alias, spec, deps, ndeps, &root, &net, &inputs, &n, &use, &has_use,
+                   e);
+    if (has_use)
+        jr_image_use_free(&use);
     free(inputs);
     return rc;
 }
@@ -312,29 +402,37 @@ int jr_sbexec_check(void *self, const char *alias, const struct jr_task_setup *s
 int jr_sbexec_read_task(const struct sb_exec *ex, const struct jr_exec_spec *spec,
                         struct sb_task *t, struct jr_err *e)
 {
-    const struct jr_task_setup *st = spec->setup;
+    struct jr_task_setup st;
     const char *deps[MAX_INPUTS + 1];
     int ndeps = 0, rc;
 
     memset(t, 0, sizeof *t);
-    if (!st)
+    if (!spec->setup)
         return jr_err_set(e, JR_E_INVALID, "task '%s': no spec to start it from",
                           spec->task);
+    st = *spec->setup;
+    st.has_command = spec->argv && spec->argv[0];
     /* deps were checked at submit; here only the task-output names matter */
-    for (size_t i = 0; i < st->ninputs && ndeps < MAX_INPUTS; i++)
-        if (st->inputs[i].task)
-            deps[ndeps++] = st->inputs[i].task;
+    for (size_t i = 0; i < st.ninputs && ndeps < MAX_INPUTS; i++)
+        if (st.inputs[i].task)
+            deps[ndeps++] = st.inputs[i].task;
     deps[ndeps] = NULL;
-    if ((rc = read_spec(ex, spec->task, st, deps, (size_t)ndeps, &t->root, &t->net,
-                        &t->inputs, &t->ninputs, e)))
+    if ((rc = read_spec(ex, spec->task, &st, deps, (size_t)ndeps, &t->root, &t->net,
+                        &t->inputs, &t->ninputs, &t->use, &t->has_use, e)))
         return rc;
-    t->domains = st->domains_kind == JR_SPEC_OK ? st->domains : NULL;
-    t->ndomains = st->domains_kind == JR_SPEC_OK ? st->ndomains : 0;
+    t->image = st.image_kind == JR_SPEC_OK ? spec->setup->image : "host";
+    t->entrypoint_set = st.entrypoint_kind == JR_SPEC_OK;
+    t->entrypoint = st.entrypoint;
+    t->nentrypoint = st.nentrypoint;
+    t->domains = st.domains_kind == JR_SPEC_OK ? st.domains : NULL;
+    t->ndomains = st.domains_kind == JR_SPEC_OK ? st.ndomains : 0;
     return JR_OK;
 }
 
 void jr_sbexec_task_free(struct sb_task *t)
 {
+    if (t->has_use)
+        jr_image_use_free(&t->use);
     free(t->inputs);
     memset(t, 0, sizeof *t);
 }

@@ -133,6 +133,39 @@ static void slurm_opts(lua_State *L, int idx, struct jr_core_slurm_opts *o)
     o->sbatch_args = string_list(L, idx, "sbatch_args", 0);
 }
 
+/* The hosts of cfg.images.registries when images.pull is on_demand, as a
+ * NULL-terminated array in a userdata left on the stack; NULL if none. */
+static const char *const *pull_hosts(lua_State *L, int images)
+{
+    const char **v;
+    size_t n;
+    int regs;
+
+    lua_getfield(L, images, "pull");
+    if (!lua_isstring(L, -1) || strcmp(lua_tostring(L, -1), "on_demand") != 0) {
+        lua_pop(L, 1);
+        return NULL;
+    }
+    lua_pop(L, 1);
+    if (lua_getfield(L, images, "registries") != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return NULL;
+    }
+    regs = lua_gettop(L);
+    n = lua_rawlen(L, regs);
+    v = lua_newuserdatauv(L, (n + 1) * sizeof *v, 1);
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, regs, (lua_Integer)i + 1);
+        lua_getfield(L, -1, "host");
+        v[i] = lua_tostring(L, -1);
+        /* the strings live in the config table, which the caller keeps */
+        lua_pop(L, 2);
+    }
+    v[n] = NULL;
+    lua_remove(L, regs);
+    return v;
+}
+
 /* open(cfg): cfg.data_dir, cfg.node {cpu, memory, gpu, max_tasks},
  * cfg.kill_grace (seconds), cfg.sandbox {network, require, images,
  * allow_host_paths, orphan_timeout (seconds)} (the daemon's normalised
@@ -196,6 +229,20 @@ static int l_open(lua_State *L)
     }
     if (lua_getfield(L, 1, "executor") == LUA_TTABLE)
         slurm_opts(L, lua_gettop(L), &o.slurm);
+    if (lua_getfield(L, 1, "images") == LUA_TTABLE) {
+        const char *root;
+        lua_getfield(L, -1, "root");
+        root = lua_tostring(L, -1);
+        o.images.root = root && !strcmp(root, "overlay") ? JR_IMAGE_ROOT_OVERLAY
+                      : root && !strcmp(root, "copy") ? JR_IMAGE_ROOT_COPY : JR_IMAGE_ROOT_AUTO;
+        lua_pop(L, 1);
+        o.images.max_image = (int64_t)opt_field(L, -1, "max_image_size");
+        o.images.max_total = (int64_t)opt_field(L, -1, "max_store_size");
+        /* The table and the hosts' array stay on the stack until the open. */
+        o.images.pull_hosts = pull_hosts(L, lua_gettop(L));
+    } else {
+        lua_pop(L, 1);
+    }
     if (lua_getfield(L, 1, "shutdown") == LUA_TTABLE) {
         lua_getfield(L, -1, "tasks");
         o.keep_tasks = lua_type(L, -1) == LUA_TSTRING &&
@@ -246,6 +293,9 @@ static int l_node(lua_State *L)
     int64_t running, ready, jobs;
 
     jr_sched_stats(c->core->sched, &running, &ready, &jobs);
+    /* No count of the stored jobs here (core.count() gives it): counting
+     * reads every row, seconds at ten million, and node() is polled (the
+     * daemon's shutdown asks it until no task runs). */
     lua_createtable(L, 0, 7);
     jr_lcore_set_int(L, "cpu", n->cpu);
     jr_lcore_set_int(L, "memory", n->memory);
@@ -254,7 +304,6 @@ static int l_node(lua_State *L)
     jr_lcore_set_int(L, "running", running);
     jr_lcore_set_int(L, "ready", ready);
     jr_lcore_set_int(L, "active_jobs", jobs);
-    jr_lcore_set_int(L, "jobs", jr_store_jobs_count(c->core->store));
     return 1;
 }
 

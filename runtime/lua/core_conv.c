@@ -308,6 +308,21 @@ static void conv_setup(struct conv *cv, int idx, struct jr_task_setup *st)
         }
         lua_pop(L, 1);
     }
+    lua_getfield(L, idx, "entrypoint");
+    st->entrypoint_kind = kind_top(L, is_list(L));
+    if (st->entrypoint_kind == JR_SPEC_OK) {
+        const char **d = scratch(cv, ((n = lua_rawlen(L, -1)) + 1) * sizeof *d);
+        for (k = 0; k < n; k++) {
+            d[k] = NULL;
+            if (lua_rawgeti(L, -1, (lua_Integer)k + 1) == LUA_TSTRING)
+                d[k] = anchor_top(cv, NULL);
+            else
+                lua_pop(L, 1);
+        }
+        st->entrypoint = d;
+        st->nentrypoint = n;
+    }
+    lua_pop(L, 1);
     lua_getfield(L, idx, "inputs");
     st->inputs_kind = kind_top(L, is_list(L));
     if (st->inputs_kind == JR_SPEC_OK) {

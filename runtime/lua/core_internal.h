@@ -64,6 +64,10 @@ int jr_lcore_push_full_job(lua_State *L, struct core *c, const char *id);
 void jr_lcore_push_submitted_job(lua_State *L, const struct jr_job_spec *spec, const char *id,
                                  int kept);
 int64_t jr_lcore_seq_of(struct core *c, const char *id, struct jr_err *e);
+/* core_answer.c: push the JSON text of the job jr_sched_submit just stored
+ * from spec (created_at set): what encoding push_submitted_job's table,
+ * waiting reasons included, gives. May raise (memory). */
+void jr_lcore_push_submitted_json(lua_State *L, const struct jr_job_spec *spec, const char *id);
 
 /* core_waiting.c: set `waiting` on the job table at idx and on its tasks
  * (Lua tables as push_full_job makes them) that wait. May raise (memory). */

@@ -19,6 +19,11 @@ static const char *hold_reason(lua_State *L, int idx)
     return lua_toboolean(L, idx) ? "awaiting approval" : NULL;
 }
 
+/* submit(job[, {start, hold, reject, answer}]) -> the stored job | nil,
+ * err, code. start (or hold, reject) starts it as jr_sched_start does.
+ * answer = "json": a job only created comes back as {id, surface, owner,
+ * state, json}, json the text of the job as get() would read it, built
+ * from what was written (the native API answers with it as it is). */
 static int l_submit(lua_State *L)
 {
     struct core *c = jr_lcore_open(L);
@@ -26,7 +31,7 @@ static int l_submit(lua_State *L)
     struct jr_job_spec spec;
     struct jr_err e = { 0, "" };
     char id[80];
-    int start = 0;
+    int start = 0, as_json = 0;
     const char *hold = NULL, *reject = NULL;
 
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -37,17 +42,33 @@ static int l_submit(lua_State *L)
         hold = hold_reason(L, -1);
         lua_getfield(L, 2, "reject");
         reject = lua_tostring(L, -1);
-        lua_pop(L, 3);
+        lua_getfield(L, 2, "answer");
+        as_json = lua_isstring(L, -1) && strcmp(lua_tostring(L, -1), "json") == 0;
+        lua_pop(L, 4);
     }
     lua_newtable(L);
     cv.anchor = lua_gettop(L);
-    lua_newtable(L);
-    cv.kept = lua_gettop(L);
+    /* the tables encoded for the store, kept to answer with when the answer
+     * is a table of the job as created */
+    if (!start && !hold && !reject && !as_json) {
+        lua_newtable(L);
+        cv.kept = lua_gettop(L);
+    }
     if (jr_lcore_conv_job(&cv, 1, &spec, NULL))
         return jr_lcore_fail(L, JR_E_INVALID, cv.err);
     spec.created_at = jr_store_now_ms();
     if (jr_sched_submit(c->core->sched, &spec, id, &e))
         return jr_lcore_fail_err(L, &e);
+    if (!start && !hold && !reject && as_json) {
+        lua_createtable(L, 0, 5);
+        jr_lcore_set_str(L, "id", id);
+        jr_lcore_set_str(L, "surface", spec.surface ? spec.surface : "");
+        jr_lcore_set_str(L, "owner", spec.owner ? spec.owner : "");
+        jr_lcore_set_str(L, "state", "created");
+        jr_lcore_push_submitted_json(L, &spec, id);
+        lua_setfield(L, -2, "json");
+        return 1;
+    }
     if (!start && !hold && !reject) {
         jr_lcore_push_submitted_job(L, &spec, id, cv.kept);
         jr_lcore_set_waiting(L, c, -1);

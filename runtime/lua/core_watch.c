@@ -101,11 +101,8 @@ static int l_durable(lua_State *L)
 
 /* ---- events and watch ---- */
 
-static int event_row(void *arg, const struct jr_event_rec *ev)
+static void push_event(lua_State *L, const struct jr_event_rec *ev)
 {
-    struct push_ctx *p = arg;
-    lua_State *L = p->L;
-
     lua_createtable(L, 0, 7);
     jr_lcore_set_int(L, "seq", ev->seq);
     jr_lcore_set_time(L, "time", ev->time);
@@ -114,8 +111,15 @@ static int event_row(void *arg, const struct jr_event_rec *ev)
     jr_lcore_set_str(L, "type", ev->type);
     jr_lcore_set_str(L, "state", ev->state);
     jr_lcore_set_str(L, "message", ev->message);
+}
+
+static int event_row(void *arg, const struct jr_event_rec *ev)
+{
+    struct push_ctx *p = arg;
+
+    push_event(p->L, ev);
     p->last = ev->seq;
-    lua_rawseti(L, -2, ++p->n);
+    lua_rawseti(p->L, -2, ++p->n);
     return 0;
 }
 
@@ -161,7 +165,63 @@ struct watch {
     struct watch_timer *timer;
     int wake_ref;
     lua_State *L;
+    /* The events it wants (watch's filter): of this type only ("" = any),
+     * none whose state is among skip (a bit per job state). */
+    char type[16];
+    unsigned skip;
 };
+
+/* The watcher wants ev. */
+static int wanted(const struct watch *w, const struct jr_event_rec *ev)
+{
+    if (w->type[0] && (!ev->type || strcmp(ev->type, w->type) != 0))
+        return 0;
+    if (w->skip && ev->state)
+        for (int i = 0; jr_job_state_name(i); i++)
+            if ((w->skip >> i & 1) && strcmp(ev->state, jr_job_state_name(i)) == 0)
+                return 0;
+    return 1;
+}
+
+/* The first event after the watcher's position that it wants: pushed
+ * (with L) and its position moved onto it; the events passed over move
+ * its position too. */
+struct pick {
+    struct watch *w;
+    lua_State *L;          /* NULL: only find out */
+    int found;
+    int64_t seen;
+};
+
+static int pick_row(void *arg, const struct jr_event_rec *ev)
+{
+    struct pick *p = arg;
+
+    p->seen = ev->seq;
+    if (!wanted(p->w, ev))
+        return 0;
+    p->found = 1;
+    if (p->L)
+        push_event(p->L, ev);
+    return 1;
+}
+
+#define PICK_BATCH 256
+
+static int pick(struct watch *w, struct jr_store *st, lua_State *L)
+{
+    struct pick p = { w, L, 0, 0 };
+
+    for (;;) {
+        p.seen = w->after;
+        if (jr_store_events_recent(st, w->after, PICK_BATCH, pick_row, &p, NULL) ||
+            p.seen == w->after)
+            return 0;
+        w->after = p.seen;
+        if (p.found)
+            return 1;
+    }
+}
 
 static void on_watch_timer_closed(uv_handle_t *h)
 {
@@ -207,6 +267,25 @@ static void watch_settle(struct watch *w, int woke_by_commit)
     jr_pcall(L, 1, 0);
 }
 
+/* Is there an event the filtered watcher wants? Its position moves over
+ * the events it does not (the next read starts at the one it wants). */
+static int peek(struct watch *w, struct jr_store *st)
+{
+    int64_t at = w->after;
+    struct pick p = { w, NULL, 0, 0 };
+
+    for (;;) {
+        p.seen = at;
+        if (jr_store_events_recent(st, at, PICK_BATCH, pick_row, &p, NULL) || p.seen == at)
+            return 0;
+        if (p.found) {
+            w->after = at;
+            return 1;
+        }
+        w->after = at = p.seen;
+    }
+}
+
 static void on_watch_commit(struct jr_store_waiter *sw, int status)
 {
     struct watch *w = (struct watch *)((char *)sw - offsetof(struct watch, w));
@@ -214,7 +293,8 @@ static void on_watch_commit(struct jr_store_waiter *sw, int status)
 
     /* A commit without a new event (log lines, usage) need not resume the
      * watcher's coroutine: it waits on for the next one, its timer running. */
-    if (status == 0 && st && w->after >= jr_store_events_last(st)) {
+    if (status == 0 && st && (w->after >= jr_store_events_last(st) ||
+                              ((w->type[0] || w->skip) && !peek(w, st)))) {
         jr_store_wait(st, &w->w);
         return;
     }
@@ -285,7 +365,6 @@ static int watch_next(lua_State *L)
 static int watch_next_k(lua_State *L, int status, lua_KContext ctx)
 {
     struct watch *w = check_watch(L, 1);
-    struct push_ctx p = { L, 0, 0, 0, 0 };
     lua_Integer ms = luaL_optinteger(L, 2, 0);
 
     (void)status;
@@ -303,15 +382,9 @@ static int watch_next_k(lua_State *L, int status, lua_KContext ctx)
     }
     if (!w->c->core)
         return 0;
-    lua_newtable(L);
     /* from the store's ring: hundreds of watchers share one read */
-    jr_store_events_recent(w->c->core->store, w->after, 1, event_row, &p, NULL);
-    if (p.n > 0) {
-        w->after = p.last;
-        lua_rawgeti(L, -1, 1);
+    if (pick(w, w->c->core->store, L))
         return 1;
-    }
-    lua_pop(L, 1);
     /* next(0) does not wait; nor can code outside a coroutine */
     if (!lua_isyieldable(L) || (!lua_isnoneornil(L, 2) && ms == 0))
         return 0;
@@ -351,16 +424,44 @@ static int watch_position(lua_State *L)
     return 1;
 }
 
-/* watch([after]) -> watcher; after defaults to the last event now. */
+/* watch([after[, filter]]) -> watcher; after defaults to the last event
+ * now. filter {type = "job", skip = {states}}: only events of that type,
+ * none whose state is listed (job states); the others never wake it. */
 static int l_watch(lua_State *L)
 {
     struct core *c = jr_lcore_open(L);
     int64_t after = lua_isnoneornil(L, 1) ? jr_store_events_last(c->core->store)
                   : (int64_t)luaL_checkinteger(L, 1);
     struct watch *w;
+    const char *type = NULL;
+    unsigned skip = 0;
 
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        if (lua_getfield(L, 2, "type") != LUA_TNIL) {
+            type = luaL_checkstring(L, -1);
+            luaL_argcheck(L, strlen(type) < sizeof w->type, 2, "type: too long");
+        }
+        if (lua_getfield(L, 2, "skip") != LUA_TNIL) {
+            luaL_checktype(L, -1, LUA_TTABLE);
+            for (lua_Integer k = 1; lua_rawgeti(L, -1, k) != LUA_TNIL; k++) {
+                const char *state = luaL_checkstring(L, -1);
+                int i = 0;
+                while (jr_job_state_name(i) && strcmp(jr_job_state_name(i), state) != 0)
+                    i++;
+                if (!jr_job_state_name(i))
+                    return luaL_error(L, "watch: skip: unknown job state '%s'", state);
+                skip |= 1u << i;
+                lua_pop(L, 1);
+            }
+            lua_pop(L, 1);
+        }
+    }
     w = lua_newuserdatauv(L, sizeof *w, 0);
     memset(w, 0, sizeof *w);
+    if (type)
+        strcpy(w->type, type);
+    w->skip = skip;
     w->wake_ref = LUA_NOREF;
     w->core_ref = LUA_NOREF;
     w->c = c;

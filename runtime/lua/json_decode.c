@@ -211,7 +211,8 @@ static void decode_value(struct in *d, struct out *scratch, int depth);
 static void decode_array(struct in *d, struct out *scratch, int depth)
 {
     lua_State *L = d->L;
-    lua_newtable(L);
+    /* sized for a few items: growing from empty rehashes at 1, 2 and 4 */
+    lua_createtable(L, 4, 0);
     lua_pushvalue(L, ARRAY_MT);
     lua_setmetatable(L, -2);
     d->pos++;
@@ -238,7 +239,7 @@ static void decode_array(struct in *d, struct out *scratch, int depth)
 static void decode_object(struct in *d, struct out *scratch, int depth)
 {
     lua_State *L = d->L;
-    lua_newtable(L);
+    lua_createtable(L, 0, 4);
     lua_pushvalue(L, OBJECT_MT);
     lua_setmetatable(L, -2);
     d->pos++;

@@ -8,6 +8,7 @@ int luaopen_jobrt_yaml(lua_State *L);
 int luaopen_jobrt_jsonc(lua_State *L);
 int luaopen_jobrt_crypto(lua_State *L);
 int luaopen_jobrt_tls(lua_State *L);
+int luaopen_jobrt_image(lua_State *L);
 int luaopen_jobrt_core(lua_State *L);
 int luaopen_jobrt_modelc(lua_State *L);
 int luaopen_lpeg(lua_State *L);
@@ -20,6 +21,7 @@ const struct jr_lua_module jr_lua_modules[] = {
     {"jobrt.jsonc", luaopen_jobrt_jsonc},
     {"jobrt.crypto", luaopen_jobrt_crypto},
     {"jobrt.tls", luaopen_jobrt_tls},
+    {"jobrt.image", luaopen_jobrt_image},
     {"jobrt.core", luaopen_jobrt_core},
     {"jobrt.modelc", luaopen_jobrt_modelc},
     {"lpeg", luaopen_lpeg},

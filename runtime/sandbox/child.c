@@ -199,8 +199,37 @@ static int make_proc(struct jr_sb_err *e)
     return 0;
 }
 
-/* The new root: a small tmpfs holding the plan's mounts, /tmp, /dev and
- * /proc; pivoted into and then made read-only. */
+/* An image's layers as the root: attached under a staging tmpfs (the
+ * layers' clones are the parent's, so this namespace can use them) and
+ * stacked with overlayfs, top first, over a small upper folder that only
+ * takes mount points (the root goes read-only after the pivot). The
+ * whiteouts and opaque folders of the layers are honoured (userxattr).
+ * Leaves the cwd at the overlay. */
+static int overlay_root(const struct jr_sb_plan *p, struct jr_sb_err *e)
+{
+    char opts[3072], dir[32];
+    size_t off;
+    if (mkdir("l", 0755) || mkdir("u", 0755) || mkdir("w", 0755) || mkdir("r", 0755))
+        return jr_sb_fail(e, "overlay", errno, "staging folders");
+    off = (size_t)snprintf(opts, sizeof(opts), "lowerdir=");
+    for (int i = p->nlayers - 1; i >= 0; i--) {
+        snprintf(dir, sizeof(dir), "l/%d", i);
+        if (attach(p->layer_fd[i], dir, 1, e))
+            return -1;
+        off += (size_t)snprintf(opts + off, sizeof(opts) - off, "%s/tmp/l/%d",
+                                i == p->nlayers - 1 ? "" : ":", i);
+    }
+    snprintf(opts + off, sizeof(opts) - off, ",upperdir=/tmp/u,workdir=/tmp/w,userxattr");
+    if (mount("jobrt-image", "r", "overlay", MS_NOSUID | MS_NODEV, opts))
+        return jr_sb_fail(e, "overlay", errno, "mounting %d layers", p->nlayers);
+    if (chdir("r"))
+        return jr_sb_fail(e, "overlay", errno, "chdir");
+    return 0;
+}
+
+/* The new root: a small tmpfs holding the plan's mounts (or the image's
+ * layers stacked), /tmp, /dev and /proc; pivoted into and then made
+ * read-only. */
 static int build_root(const struct jr_sb_child *c, struct jr_sb_err *e)
 {
     const struct jr_sb_plan *p = c->plan;
@@ -210,6 +239,8 @@ static int build_root(const struct jr_sb_child *c, struct jr_sb_err *e)
     if (mount("jobrt-root", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
               "mode=0755,size=1m,nr_inodes=4096") || chdir("/tmp"))
         return jr_sb_fail(e, "root", errno, "tmpfs root");
+    if (p->nlayers && overlay_root(p, e))
+        return -1;
     for (int i = 0; i < p->n; i++) {
         const struct jr_sb_mount *m = &p->m[i];
         if (m->kind == JR_SB_M_BIND) {
@@ -241,6 +272,7 @@ static int drop_privileges(const struct jr_sb_child *c, struct jr_sb_err *e)
     struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct data[2];
     uid_t uid = (uid_t)c->o->uid;
+    gid_t gid = (gid_t)c->o->gid;
     for (int cap = 0; cap <= c->cap_last; cap++)
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) && errno != EINVAL)
             return jr_sb_fail(e, "capabilities", errno, "bounding set");
@@ -251,7 +283,7 @@ static int drop_privileges(const struct jr_sb_child *c, struct jr_sb_err *e)
                   SECBIT_NO_SETUID_FIXUP | SECBIT_NO_SETUID_FIXUP_LOCKED |
                   SECBIT_KEEP_CAPS_LOCKED, 0, 0, 0))
             return jr_sb_fail(e, "capabilities", errno, "securebits");
-    } else if (setgroups(0, NULL) || setresgid(uid, uid, uid) || setresuid(uid, uid, uid)) {
+    } else if (setgroups(0, NULL) || setresgid(gid, gid, gid) || setresuid(uid, uid, uid)) {
         return jr_sb_fail(e, "setuid", errno, "uid %d", (int)uid);
     }
     memset(data, 0, sizeof(data));

@@ -107,6 +107,8 @@ struct jr_sb_mount {
 struct jr_sb_plan {
     struct jr_sb_mount m[JR_SB_MAX_MOUNTS];
     int n;
+    int layer_fd[JR_SB_MAX_LAYERS]; /* --layer clones, bottom first */
+    int nlayers;
     int dev_fd[JR_SB_NDEV];      /* host char devices, bound into /dev */
 };
 

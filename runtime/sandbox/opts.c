@@ -21,6 +21,10 @@ const char jr_sandbox_usage[] =
 "\n"
 "  --image DIR|host      root: 'host' = the host's /usr, /etc and merged-usr\n"
 "                        links; else a root filesystem folder (default host)\n"
+"  --layer DIR           an image layer (repeatable, bottom first): the root is\n"
+"                        the layers stacked with overlayfs (whiteouts as 0/0\n"
+"                        char devices, opaque folders as user.overlay.opaque)\n"
+"  --image-lock FILE     hold FILE locked (shared) while the task runs\n"
 "  --bind-ro SRC:DST     bind SRC read-only at DST (repeatable)\n"
 "  --bind-rw SRC:DST     bind SRC read-write at DST (repeatable); SRC is\n"
 "                        chowned to the task's mapped uid\n"
@@ -63,7 +67,8 @@ const char jr_sandbox_usage[] =
 "  --cgroup-name NAME    unique leaf name, e.g. job-task-attempt\n"
 "  --cgroup-parent PATH  parent under each hierarchy root (default jobrt)\n"
 "  --hostname NAME       host name inside (default jobrt)\n"
-"  --uid N               task uid inside, 1-65535 (default 1000)\n"
+"  --uid N               task uid inside, 0-65535 (default 1000)\n"
+"  --gid N               task gid inside, 0-65535 (default the uid)\n"
 "  -h, --help            this text\n"
 "\n"
 "stdin is /dev/null; stdout/stderr are the helper's. SIGTERM (or SIGINT)\n"
@@ -258,6 +263,7 @@ static void set_defaults(struct jr_sandbox_opts *o)
     o->cgroup_parent = "jobrt";
     o->hostname = "jobrt";
     o->uid = 1000;
+    o->gid = -1;
     o->log_cap = 1024 * 1024;
     o->orphan_timeout_ms = 10 * 60 * 1000;
 }
@@ -307,6 +313,22 @@ int jr_sandbox_parse(int n, char **args, struct jr_sandbox_opts *o,
                 return -1;
             }
             o->image = v;
+        } else if (strcmp(name, "--layer") == 0) {
+            if (v[0] != '/') {
+                snprintf(err, errlen, "--layer: an absolute folder");
+                return -1;
+            }
+            if (o->nlayers >= JR_SB_MAX_LAYERS) {
+                snprintf(err, errlen, "too many --layer (max %d)", JR_SB_MAX_LAYERS);
+                return -1;
+            }
+            o->layers[o->nlayers++] = v;
+        } else if (strcmp(name, "--image-lock") == 0) {
+            if (v[0] != '/') {
+                snprintf(err, errlen, "--image-lock: an absolute file name");
+                return -1;
+            }
+            o->image_lock = v;
         } else if (strcmp(name, "--bind-ro") == 0 || strcmp(name, "--bind-rw") == 0) {
             if (parse_bind(v, strcmp(name, "--bind-rw") == 0, o, err, errlen))
                 return -1;
@@ -437,12 +459,12 @@ int jr_sandbox_parse(int n, char **args, struct jr_sandbox_opts *o,
                 return -1;
             }
             o->hostname = v;
-        } else if (strcmp(name, "--uid") == 0) {
-            if (parse_int(v, 1, 65535, &num)) {
-                snprintf(err, errlen, "--uid: 1-65535");
+        } else if (strcmp(name, "--uid") == 0 || strcmp(name, "--gid") == 0) {
+            if (parse_int(v, 0, 65535, &num)) {
+                snprintf(err, errlen, "%s: 0-65535", name);
                 return -1;
             }
-            o->uid = (int)num;
+            *(name[2] == 'u' ? &o->uid : &o->gid) = (int)num;
         } else {
             snprintf(err, errlen, "unknown option \"%s\"", name);
             return -1;
@@ -452,6 +474,12 @@ int jr_sandbox_parse(int n, char **args, struct jr_sandbox_opts *o,
         snprintf(err, errlen, "no command (give it after --)");
         return -1;
     }
+    if (o->nlayers && strcmp(o->image, "host") != 0) {
+        snprintf(err, errlen, "--layer and --image DIR: one root, not both");
+        return -1;
+    }
+    if (o->gid < 0)
+        o->gid = o->uid;
     o->argv = args + i;
     o->env[o->nenv] = NULL;
     return 0;

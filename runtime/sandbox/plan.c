@@ -139,7 +139,17 @@ int jr_sb_plan_build(struct jr_sb_plan *p, const struct jr_sandbox_opts *o,
     memset(p, 0, sizeof(*p));
     for (int i = 0; i < JR_SB_NDEV; i++)
         p->dev_fd[i] = -1;
-    if (add_image(p, host ? "/" : o->image, host, e))
+    /* Layers: the child stacks them with overlayfs as the root. */
+    for (int i = 0; i < o->nlayers; i++) {
+        p->layer_fd[i] = clone_tree(o->layers[i], MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                                    MOUNT_ATTR_NODEV);
+        if (p->layer_fd[i] < 0) {
+            jr_sb_fail(e, "image", errno, "open_tree %s", o->layers[i]);
+            goto fail;
+        }
+        p->nlayers = i + 1;
+    }
+    if (!o->nlayers && add_image(p, host ? "/" : o->image, host, e))
         goto fail;
     for (int i = 0; i < o->nbinds; i++)
         if (add_bind(p, o->binds[i].src, o->binds[i].dst, o->binds[i].rw,
@@ -168,6 +178,9 @@ void jr_sb_plan_close(struct jr_sb_plan *p)
     for (int i = 0; i < JR_SB_NDEV; i++)
         if (p->dev_fd[i] >= 0)
             close(p->dev_fd[i]);
+    for (int i = 0; i < p->nlayers; i++)
+        close(p->layer_fd[i]);
+    p->nlayers = 0;
     p->n = 0;
     for (int i = 0; i < JR_SB_NDEV; i++)
         p->dev_fd[i] = -1;

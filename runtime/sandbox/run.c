@@ -12,9 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -256,7 +258,7 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
     struct jr_sb_shim shim;
     struct jr_sb_spool spool;
     int out_w[JR_SB_SPOOL_IN] = {-1, -1, -1}, null = -1;
-    int cgfd = -1, into_cgroup = 0, rootless = geteuid() != 0;
+    int cgfd = -1, into_cgroup = 0, rootless = geteuid() != 0, image_lock = -1;
     int netns = o->network != JR_SB_NET_FULL; /* allow fails closed to none */
     sigset_t sigs;
     siginfo_t si;
@@ -312,11 +314,26 @@ static void run(const struct jr_sandbox_opts *o, struct jr_sandbox_outcome *oc,
         goto fail;
     }
     build_env(o, envp, &path, proxy_kv);
+    /* The image store's use lock: held for our whole life (close-on-exec,
+     * and pid 1 closes its copy), so the image is not removed under the
+     * task; an image removed before we got here is gone for good. */
+    if (o->image_lock) {
+        struct stat lst;
+        image_lock = open(o->image_lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        while (image_lock >= 0 && flock(image_lock, LOCK_SH) && errno == EINTR)
+            ;
+        if (image_lock < 0 || fstat(image_lock, &lst) || lst.st_nlink == 0) {
+            jr_sb_fail(&e, "image", image_lock < 0 ? errno : ENOENT,
+                       "the image was removed from the store");
+            goto fail;
+        }
+    }
     if (jr_sb_plan_build(plan, o, &e))
         goto fail;
     for (int i = 0; !rootless && i < o->nbinds; i++) {
         uid_t id = (uid_t)(HOST_ID_BASE + o->uid);
-        if (o->binds[i].rw && chown(o->binds[i].src, id, id)) {
+        gid_t gid = (gid_t)(HOST_ID_BASE + o->gid);
+        if (o->binds[i].rw && chown(o->binds[i].src, id, gid)) {
             jr_sb_fail(&e, "bind_rw", errno, "chown %s", o->binds[i].src);
             goto fail;
         }
@@ -455,7 +472,7 @@ done:
         jr_sb_proxy_close(s.proxy);
     int fds[] = {sync_p[0], sync_p[1], err_p[0], err_p[1], status_p[0], status_p[1],
                  proxy_p[0], proxy_p[1], s.err_r, s.status_r, s.pidfd, s.sigfd, cgfd,
-                 out_w[0], out_w[1], out_w[2], null};
+                 out_w[0], out_w[1], out_w[2], null, image_lock};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
         if (fds[i] >= 0)
             close(fds[i]);

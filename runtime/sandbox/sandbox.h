@@ -36,6 +36,7 @@ int jr_sandbox_layer_find(const char *name);
 
 /* ---- options ---- */
 #define JR_SB_MAX_BINDS 64
+#define JR_SB_MAX_LAYERS 127
 #define JR_SB_MAX_ENV 256
 #define JR_SB_MAX_DOMAINS 64
 #define JR_SB_PROXY_PORT 3128
@@ -49,6 +50,11 @@ struct jr_sandbox_bind {
 
 struct jr_sandbox_opts {
     const char *image;         /* "host" or a root filesystem folder */
+    const char *layers[JR_SB_MAX_LAYERS]; /* else: folders stacked with
+                                * overlayfs as the root, bottom first */
+    int nlayers;
+    const char *image_lock;    /* held shared while the task runs (the image
+                                * store's use lock), NULL = none */
     struct jr_sandbox_bind binds[JR_SB_MAX_BINDS];
     int nbinds;
     const char *workdir;       /* default /outputs */
@@ -82,6 +88,7 @@ struct jr_sandbox_opts {
     const char *cgroup_parent; /* under each hierarchy's root; default jobrt */
     const char *hostname;
     int uid;                   /* the task's uid inside, default 1000 */
+    int gid;                   /* its gid, default the uid */
     int help;
     char **argv;               /* the task's argv, NULL-terminated */
 };

@@ -258,7 +258,7 @@ static int start_task(struct jr_sched *s, struct stask *t, struct jr_err *e)
     argv = split_list(t->argv, t->argv_len, 0);
     env = split_list(t->env, t->env_len, NBASE_ENV);
     task_env = split_list(t->env, t->env_len, 0);
-    if (!argv || !env || !task_env || !argv[0]) {
+    if (!argv || !env || !task_env || (!argv[0] && !sandboxed)) {
         rc = jr_err_set(e, argv && env ? JR_E_INVALID : JR_E_SYSTEM,
                         argv && env ? "task has no command" : "out of memory");
         goto done;

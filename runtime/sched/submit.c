@@ -98,17 +98,24 @@ static int dfs(const struct jr_job_spec *spec, const int *const *deps, int node,
 static int check_setup(struct jr_sched *s, const struct jr_task_spec *t, struct jr_err *e)
 {
     struct jr_task_setup own;
-    int rc;
+    int rc, has_command = t->argv && t->argv_len > 0 && t->argv[0];
 
-    if (t->setup)
-        return s->ex.ops->check(s->ex.self, t->alias, t->setup,
+    if (t->setup) {
+        own = *t->setup;
+        own.has_command = has_command;
+        own.checking = 1;
+        return s->ex.ops->check(s->ex.self, t->alias, &own,
                                 (const char *const *)t->deps, t->ndeps, e);
+    }
     if (jr_spec_decode(t->spec, &own))
         rc = jr_err_set(e, JR_E_INVALID, "task '%s': its spec is not a JSON object",
                         t->alias);
-    else
+    else {
+        own.has_command = has_command;
+        own.checking = 1;
         rc = s->ex.ops->check(s->ex.self, t->alias, &own, (const char *const *)t->deps,
                               t->ndeps, e);
+    }
     jr_spec_free(&own);
     return rc;
 }
@@ -133,7 +140,9 @@ static int check_tasks(struct jr_sched *s, const struct jr_job_spec *spec,
                               " digits, '.', '-', '_', at most %d)", i, t->group, ID_MAX);
         if (find_alias(spec, t->alias) != (int)i)
             return jr_err_set(e, JR_E_INVALID, "task alias '%s' is used twice", t->alias);
-        if (!t->argv || t->argv_len == 0 || !t->argv[0])
+        /* A sandboxed task may take its command from its image (the
+         * executor's check says when there is none). */
+        if ((!t->argv || t->argv_len == 0 || !t->argv[0]) && !s->ex.ops->sandboxed)
             return jr_err_set(e, JR_E_INVALID, "task '%s' has no command", t->alias);
         if (t->cpu < 0 || t->memory < 0 || t->gpu < 0 || t->disk < 0 ||
             t->timeout_ms < 0 || t->retries < 0)
@@ -197,59 +206,60 @@ done:
     return rc;
 }
 
-/* Insert spec's tasks for job_seq; deps is check_tasks' flattened list. */
-static int insert_tasks(struct jr_sched *s, int64_t job_seq, const struct jr_job_spec *spec,
-                        const int *deps, struct jr_err *e)
+/* The task rows of spec (job_seq left 0) in recs, their deps lists (task
+ * indexes, comma-separated) in one allocation *lists owns; deps is
+ * check_tasks' flattened list. */
+static int task_recs(const struct jr_job_spec *spec, const int *deps,
+                     struct jr_task_rec *recs, char **lists, struct jr_err *e)
 {
-    struct jr_task_rec r;
-    char list[4096];
-    size_t i, k, off;
-    int rc = JR_OK;
+    size_t i, k, size = 1, off = 0;
+    char *list;
 
-    for (i = 0; i < spec->ntasks && !rc; i++) {
+    for (i = 0; i < spec->ntasks; i++)
+        size += spec->tasks[i].ndeps * 12 + 1;
+    if (!(list = *lists = malloc(size)))
+        return jr_err_set(e, JR_E_SYSTEM, "out of memory");
+    for (i = 0; i < spec->ntasks; i++) {
         const struct jr_task_spec *t = &spec->tasks[i];
-        off = 0;
-        list[0] = 0;
-        for (k = 0; k < t->ndeps; k++) {
-            int n = snprintf(list + off, sizeof list - off, "%s%d", k ? "," : "", *deps++);
-            if (n < 0 || (size_t)n >= sizeof list - off)
-                return jr_err_set(e, JR_E_INVALID, "task '%s' has too many deps", t->alias);
-            off += (size_t)n;
-        }
-        memset(&r, 0, sizeof r);
-        r.job_seq = job_seq;
-        r.idx = (int64_t)i;
-        r.alias = t->alias;
-        r.group = t->group;
-        r.deps = list;
-        r.state = jr_tstate_names[T_PENDING];
-        r.priority = t->priority;
-        r.tolerable = t->tolerable;
-        r.retries = t->retries;
-        r.cpu = t->cpu;
-        r.memory = t->memory;
-        r.gpu = t->gpu;
-        r.disk = t->disk;
-        r.timeout_ms = t->timeout_ms;
-        r.argv = t->argv;
-        r.argv_len = t->argv_len;
-        r.env = t->env ? t->env : "";
-        r.env_len = t->env ? t->env_len : 0;
-        r.workdir = t->workdir;
-        r.exit_code = -1;
-        r.spec = t->spec;
-        rc = jr_store_task_insert(s->st, &r, e);
+        struct jr_task_rec *r = &recs[i];
+        memset(r, 0, sizeof *r);
+        r->deps = list + off;
+        for (k = 0; k < t->ndeps; k++)
+            off += (size_t)snprintf(list + off, size - off, "%s%d", k ? "," : "", *deps++);
+        list[off++] = 0;
+        r->idx = (int64_t)i;
+        r->alias = t->alias;
+        r->group = t->group;
+        r->state = jr_tstate_names[T_PENDING];
+        r->priority = t->priority;
+        r->tolerable = t->tolerable;
+        r->retries = t->retries;
+        r->cpu = t->cpu;
+        r->memory = t->memory;
+        r->gpu = t->gpu;
+        r->disk = t->disk;
+        r->timeout_ms = t->timeout_ms;
+        r->argv = t->argv;
+        r->argv_len = t->argv_len;
+        r->env = t->env ? t->env : "";
+        r->env_len = t->env ? t->env_len : 0;
+        r->workdir = t->workdir;
+        r->exit_code = -1;
+        r->spec = t->spec;
     }
-    return rc;
+    return JR_OK;
 }
 
 int jr_sched_submit(struct jr_sched *s, const struct jr_job_spec *spec,
                     char id_out[80], struct jr_err *e)
 {
     struct jr_job_rec r;
-    int64_t now = spec->created_at ? spec->created_at : jr_store_now_ms();
+    struct jr_event_rec ev;
+    struct jr_task_rec *recs = NULL;
+    int64_t now = spec->created_at ? spec->created_at : jr_store_now_ms(), seq = 0;
     int *deps = NULL;
-    int rc, ok = 0;
+    char *lists = NULL;
+    int rc;
 
     id_out[0] = 0;
     if (spec->id) {
@@ -266,6 +276,12 @@ int jr_sched_submit(struct jr_sched *s, const struct jr_job_spec *spec,
     rc = check_tasks(s, spec, &deps, e);
     if (rc)
         return rc;
+    if (!(recs = calloc(spec->ntasks + 1, sizeof *recs))) {
+        rc = jr_err_set(e, JR_E_SYSTEM, "out of memory");
+        goto done;
+    }
+    if ((rc = task_recs(spec, deps, recs, &lists, e)))
+        goto done;
     memset(&r, 0, sizeof r);
     r.id = id_out;
     r.surface = spec->surface;
@@ -276,28 +292,24 @@ int jr_sched_submit(struct jr_sched *s, const struct jr_job_spec *spec,
     r.created_at = r.updated_at = now;
     r.attrs = spec->attrs;
     r.fresh_id = spec->id == NULL;
-    rc = jr_store_op_begin(s->st, e);
-    if (rc)
-        goto done;
-    rc = jr_store_job_insert(s->st, &r, e);
+    ev = (struct jr_event_rec){ 0, now, id_out, NULL, "job", r.state, "submitted" };
+    rc = jr_store_job_create(s->st, &r, recs, spec->ntasks, &ev, &seq, e);
     if (rc == JR_E_EXISTS && spec->id) {
         struct sjob *gone = jr_sched_find(s, id_out);
         if (gone && gone->deleting)
             rc = jr_err_set(e, JR_E_CONFLICT, "job '%s' is being deleted: its tasks are"
                             " still stopping; submit it again once it is gone", id_out);
     }
-    if (!rc)
-        rc = insert_tasks(s, r.seq, spec, deps, e);
-    if (!rc)
-        rc = jr_sched_event(s, id_out, NULL, "job", r.state, "submitted", e);
-    ok = rc == JR_OK;
-    if (jr_store_op_end(s->st, ok, ok ? e : NULL) && ok)
-        rc = JR_E_STORE;
-    if (!rc)
-        jr_metrics_count(s->opts.metrics, JR_M_SUBMISSIONS, spec->surface ? spec->surface : "",
-                         NULL, 1);
+    if (rc)
+        goto done;
+    if (s->opts.on_event)
+        s->opts.on_event(s->opts.event_arg, seq);
+    jr_metrics_count(s->opts.metrics, JR_M_SUBMISSIONS, spec->surface ? spec->surface : "",
+                     NULL, 1);
 done:
     free(deps);
+    free(recs);
+    free(lists);
     return rc;
 }
 
@@ -309,9 +321,22 @@ int jr_sched_replace_tasks(struct jr_sched *s, int64_t job_seq,
 
     if (rc)
         return rc;
-    rc = jr_store_job_delete_tasks(s->st, job_seq, e);
+    struct jr_task_rec *recs = calloc(spec->ntasks + 1, sizeof *recs);
+    char *lists = NULL;
+    size_t i;
+
+    if (!recs)
+        rc = jr_err_set(e, JR_E_SYSTEM, "out of memory");
     if (!rc)
-        rc = insert_tasks(s, job_seq, spec, deps, e);
+        rc = task_recs(spec, deps, recs, &lists, e);
+    if (!rc)
+        rc = jr_store_job_delete_tasks(s->st, job_seq, e);
+    for (i = 0; !rc && i < spec->ntasks; i++) {
+        recs[i].job_seq = job_seq;
+        rc = jr_store_task_insert(s->st, &recs[i], e);
+    }
     free(deps);
+    free(recs);
+    free(lists);
     return rc;
 }

@@ -163,6 +163,14 @@ int jr_store_job_insert(struct jr_store *st, struct jr_job_rec *job, struct jr_e
     return st->ops->job_insert(st, job, e);
 }
 
+int jr_store_job_create(struct jr_store *st, struct jr_job_rec *job,
+                        struct jr_task_rec *tasks, size_t ntasks,
+                        const struct jr_event_rec *ev, int64_t *event_seq,
+                        struct jr_err *e)
+{
+    return st->ops->job_create(st, job, tasks, ntasks, ev, event_seq, e);
+}
+
 int jr_store_job_get(struct jr_store *st, const char *id, jr_store_job_cb cb, void *arg,
                      struct jr_err *e)
 {

@@ -16,6 +16,9 @@ struct jr_store_ops {
     int (*op_begin)(struct jr_store *st, struct jr_err *e);
     int (*op_end)(struct jr_store *st, int ok, struct jr_err *e);
     int (*job_insert)(struct jr_store *st, struct jr_job_rec *job, struct jr_err *e);
+    int (*job_create)(struct jr_store *st, struct jr_job_rec *job, struct jr_task_rec *tasks,
+                      size_t ntasks, const struct jr_event_rec *ev, int64_t *event_seq,
+                      struct jr_err *e);
     int (*job_get)(struct jr_store *st, const char *id, jr_store_job_cb cb, void *arg,
                    struct jr_err *e);
     int (*job_get_seq)(struct jr_store *st, int64_t seq, jr_store_job_cb cb, void *arg,
@@ -116,6 +119,9 @@ void jr_store_run_waiters(struct jr_store *st, int status);
  * event left) and set event_last to it; at close, free the ring. */
 void jr_store_ring_cut(struct jr_store *st, int64_t last);
 void jr_store_ring_free(struct jr_store *st);
+/* ring.c: an event just added (seq set), kept in the ring when the ring
+ * holds every event before it, so readers need no query for it. */
+void jr_store_ring_append(struct jr_store *st, const struct jr_event_rec *ev);
 
 /* The backends' open functions: on failure *out is NULL and e says why. */
 int jr_sqlite_open(const char *path, struct jr_store **out, struct jr_err *e);

@@ -27,6 +27,7 @@ const char *jr_err_name(int code)
     case JR_E_LOCKED: return "LOCKED";
     case JR_E_EXISTS: return "EXISTS";
     case JR_E_STORE: return "STORE";
+    case JR_E_FULL: return "FULL";
     default: return "SYSTEM";
     }
 }

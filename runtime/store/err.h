@@ -12,7 +12,8 @@ enum jr_code {
     JR_E_LOCKED,     /* update refused while queued or running */
     JR_E_EXISTS,     /* a job with this id already exists */
     JR_E_STORE,      /* the database failed */
-    JR_E_SYSTEM      /* the operating system failed (spawn, mkdir, ...) */
+    JR_E_SYSTEM,     /* the operating system failed (spawn, mkdir, ...) */
+    JR_E_FULL        /* a size limit would be passed (the image store) */
 };
 
 struct jr_err {

@@ -10,7 +10,11 @@ int jr_sqlite_event_add(struct jr_store *st, const struct jr_event_rec *ev,
 
     if (!s)
         return rc;
-    sqlite3_bind_int64(s, 1, ev->time ? ev->time : jr_store_now_ms());
+    struct jr_event_rec kept = *ev;
+
+    if (!kept.time)
+        kept.time = jr_store_now_ms();
+    sqlite3_bind_int64(s, 1, kept.time);
     jr_store_bind_text(s, 2, ev->job);
     jr_store_bind_text(s, 3, ev->task);
     jr_store_bind_text(s, 4, ev->type);
@@ -18,7 +22,8 @@ int jr_sqlite_event_add(struct jr_store *st, const struct jr_event_rec *ev,
     jr_store_bind_text(s, 6, ev->message);
     rc = jr_store_finish(st, s, sqlite3_step(s), e, "add event");
     if (!rc) {
-        st->event_last = sqlite3_last_insert_rowid(SQ(st)->db);
+        st->event_last = kept.seq = sqlite3_last_insert_rowid(SQ(st)->db);
+        jr_store_ring_append(st, &kept);
         if (seq_out)
             *seq_out = st->event_last;
     }

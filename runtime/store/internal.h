@@ -18,7 +18,7 @@ enum jr_stmt {
     S_EVENT_ADD, S_EVENTS_AFTER, S_EVENTS_OF_JOB, S_EVENTS_LAST,
     S_LOG_ADD, S_LOGS,
     S_ASSET_PUT, S_ASSETS_CLEAR, S_ASSETS,
-    S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
+    S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO, S_BEGIN, S_COMMIT,
     S_COUNT
 };
 
@@ -34,6 +34,8 @@ struct jr_sqlite {
     int attached;
     int open_handles;            /* handles not yet closed */
     uint64_t batch_writes;       /* writes in the open transaction */
+    int doomed;                  /* a write of the batch failed half done: the
+                                  * commit rolls the batch back */
     struct jr_store_counts *counts; /* jobs by surface and state (stats.c), NULL
                                   * until first read or after an undo */
 };
@@ -48,6 +50,10 @@ int jr_sqlite_commit(struct jr_store *st);
 int jr_sqlite_op_begin(struct jr_store *st, struct jr_err *e);
 int jr_sqlite_op_end(struct jr_store *st, int ok, struct jr_err *e);
 int jr_sqlite_job_insert(struct jr_store *st, struct jr_job_rec *job, struct jr_err *e);
+int jr_sqlite_job_create(struct jr_store *st, struct jr_job_rec *job,
+                         struct jr_task_rec *tasks, size_t ntasks,
+                         const struct jr_event_rec *ev, int64_t *event_seq,
+                         struct jr_err *e);
 int jr_sqlite_job_get(struct jr_store *st, const char *id, jr_store_job_cb cb, void *arg,
                       struct jr_err *e);
 int jr_sqlite_job_get_seq(struct jr_store *st, int64_t seq, jr_store_job_cb cb, void *arg,

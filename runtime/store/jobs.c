@@ -70,6 +70,27 @@ int jr_sqlite_job_insert(struct jr_store *st, struct jr_job_rec *job, struct jr_
     return JR_OK;
 }
 
+int jr_sqlite_job_create(struct jr_store *st, struct jr_job_rec *job,
+                         struct jr_task_rec *tasks, size_t ntasks,
+                         const struct jr_event_rec *ev, int64_t *event_seq,
+                         struct jr_err *e)
+{
+    size_t i;
+    int rc = jr_sqlite_job_insert(st, job, e);
+
+    if (rc)
+        return rc;
+    for (i = 0; !rc && i < ntasks; i++) {
+        tasks[i].job_seq = job->seq;
+        rc = jr_sqlite_task_insert(st, &tasks[i], e);
+    }
+    if (!rc)
+        rc = jr_sqlite_event_add(st, ev, event_seq, e);
+    if (rc)
+        SQ(st)->doomed = 1;
+    return rc;
+}
+
 static int job_get(struct jr_store *st, sqlite3_stmt *s, jr_store_job_cb cb,
                    void *arg, struct jr_err *e, const char *what)
 {

@@ -178,6 +178,29 @@ static int pg_job_insert(struct jr_store *st, struct jr_job_rec *job, struct jr_
     return rc;
 }
 
+/* The job's row first (a taken id: JR_E_EXISTS, nothing written), then its
+ * tasks and first event, all joining the open batch without a round trip
+ * when the id was generated here. *event_seq = 0: the event is numbered
+ * when the batch commits (jr_store_event_add). */
+static int pg_job_create(struct jr_store *st, struct jr_job_rec *job,
+                         struct jr_task_rec *tasks, size_t ntasks,
+                         const struct jr_event_rec *ev, int64_t *event_seq,
+                         struct jr_err *e)
+{
+    size_t i;
+    int rc = pg_job_insert(st, job, e);
+
+    if (rc)
+        return rc;
+    for (i = 0; !rc && i < ntasks; i++) {
+        tasks[i].job_seq = job->seq;
+        rc = jr_pg_task_insert(st, &tasks[i], e);
+    }
+    if (!rc)
+        rc = jr_pg_event_add(st, ev, event_seq, e);
+    return rc;
+}
+
 static int job_get(struct jr_store *st, enum pg_stmt s, struct pg_params *p,
                    jr_store_job_cb cb, void *arg, struct jr_err *e, const char *what)
 {
@@ -395,6 +418,7 @@ const struct jr_store_ops jr_pg_ops = {
     .op_begin = jr_pg_op_begin,
     .op_end = jr_pg_op_end,
     .job_insert = pg_job_insert,
+    .job_create = pg_job_create,
     .job_get = pg_job_get,
     .job_get_seq = pg_job_get_seq,
     .job_set_state = pg_job_set_state,

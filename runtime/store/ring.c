@@ -146,6 +146,16 @@ int jr_store_events_recent(struct jr_store *st, int64_t after, int64_t limit,
     return JR_OK;
 }
 
+void jr_store_ring_append(struct jr_store *st, const struct jr_event_rec *ev)
+{
+    struct jr_event_ring *r = &st->ring;
+
+    /* Only onto a ring that holds everything before it; otherwise the next
+     * read fills the gap from the table. */
+    if (!r->v || r->last != ev->seq - 1 || ring_push(r, ev))
+        return;
+}
+
 void jr_store_ring_cut(struct jr_store *st, int64_t last)
 {
     struct jr_event_ring *r = &st->ring;

@@ -59,6 +59,19 @@ static int exec_sql(struct jr_store *st, const char *sql, struct jr_err *e)
     return JR_OK;
 }
 
+/* Run one cached statement that returns no rows. */
+static int run_stmt(struct jr_store *st, enum jr_stmt id, struct jr_err *e)
+{
+    sqlite3_stmt *s = jr_store_stmt(st, id, e);
+    int rc;
+
+    if (!s)
+        return JR_E_STORE;
+    rc = sqlite3_step(s) == SQLITE_DONE ? JR_OK : jr_store_fail(st, e, jr_store_sql[id]);
+    sqlite3_reset(s);
+    return rc;
+}
+
 static void on_idle(uv_idle_t *h)
 {
     uv_idle_stop(h);
@@ -70,7 +83,7 @@ int jr_store_write_begin(struct jr_store *st, struct jr_err *e)
 
     if (SQ(st)->in_txn)
         return JR_OK;
-    rc = exec_sql(st, "BEGIN IMMEDIATE", e);
+    rc = run_stmt(st, S_BEGIN, e);
     if (rc)
         return rc;
     SQ(st)->in_txn = 1;
@@ -79,19 +92,6 @@ int jr_store_write_begin(struct jr_store *st, struct jr_err *e)
     if (SQ(st)->attached)
         uv_idle_start(&SQ(st)->idle, on_idle);
     return JR_OK;
-}
-
-/* Run one cached statement that returns no rows. */
-static int run_stmt(struct jr_store *st, enum jr_stmt id, struct jr_err *e)
-{
-    sqlite3_stmt *s = jr_store_stmt(st, id, e);
-    int rc;
-
-    if (!s)
-        return JR_E_STORE;
-    rc = sqlite3_step(s) == SQLITE_DONE ? JR_OK : jr_store_fail(st, e, "savepoint");
-    sqlite3_reset(s);
-    return rc;
 }
 
 sqlite3_stmt *jr_store_write_stmt(struct jr_store *st, enum jr_stmt id, int *rc,
@@ -149,7 +149,7 @@ int jr_sqlite_commit(struct jr_store *st)
     if (!st || !SQ(st)->in_txn || SQ(st)->op_depth > 0)
         return JR_OK;
     started = uv_hrtime();
-    if (sqlite3_exec(SQ(st)->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+    if (SQ(st)->doomed || run_stmt(st, S_COMMIT, NULL)) {
         rc = JR_E_STORE;
         sqlite3_exec(SQ(st)->db, "ROLLBACK", NULL, NULL, NULL);
         SQ(st)->in_txn = 0;
@@ -162,6 +162,7 @@ int jr_sqlite_commit(struct jr_store *st)
         jr_metrics_observe(st->metrics, JR_H_COMMIT_WRITES, (double)SQ(st)->batch_writes);
     }
     SQ(st)->in_txn = 0;
+    SQ(st)->doomed = 0;
     SQ(st)->batch_writes = 0;
     jr_store_run_waiters(st, rc);
     return rc;
@@ -219,7 +220,10 @@ int jr_sqlite_open(const char *path, struct jr_store **out, struct jr_err *e)
     if (!rc)
         rc = exec_sql(st, "PRAGMA synchronous = FULL", e);
     if (!rc)
-        rc = exec_sql(st, "PRAGMA cache_size = -8000", e);
+        /* 32 MB: the interior pages of the tables and indexes of ten
+         * million jobs (about 16 MB) stay in memory, so reading one job
+         * costs its leaf pages only; a store that small needs less. */
+        rc = exec_sql(st, "PRAGMA cache_size = -32000", e);
     if (!rc)
         rc = exec_sql(st, "PRAGMA temp_store = MEMORY", e);
     if (!rc)
@@ -293,6 +297,7 @@ static const struct jr_store_ops jr_sqlite_ops = {
     .op_begin = jr_sqlite_op_begin,
     .op_end = jr_sqlite_op_end,
     .job_insert = jr_sqlite_job_insert,
+    .job_create = jr_sqlite_job_create,
     .job_get = jr_sqlite_job_get,
     .job_get_seq = jr_sqlite_job_get_seq,
     .job_set_state = jr_sqlite_job_set_state,

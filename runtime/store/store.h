@@ -152,6 +152,17 @@ int jr_store_op_end(struct jr_store *st, int ok, struct jr_err *e);
 
 /* Jobs. insert fills job->seq. */
 int jr_store_job_insert(struct jr_store *st, struct jr_job_rec *job, struct jr_err *e);
+/* A new job with its tasks (their job_seq is set here) and its first event
+ * (ev->job is the job's id), written as one all-or-nothing part of the
+ * batch without a savepoint: the job's row goes first, so a taken id fails
+ * with JR_E_EXISTS and nothing written; a failure after it dooms the batch
+ * (the next commit rolls it back and its waiters get the error). Fills
+ * job->seq and *event_seq (may be NULL; 0 on PostgreSQL, which numbers
+ * events at commit, see jr_store_event_add). */
+int jr_store_job_create(struct jr_store *st, struct jr_job_rec *job,
+                        struct jr_task_rec *tasks, size_t ntasks,
+                        const struct jr_event_rec *ev, int64_t *event_seq,
+                        struct jr_err *e);
 typedef int (*jr_store_job_cb)(void *arg, const struct jr_job_rec *job);
 /* Call cb once with the job's row, or return JR_E_NOT_FOUND (also for a
  * job being deleted). Inside a callback the caller may use other store

@@ -124,7 +124,10 @@ TEST(parse_errors)
     CHECK_INT(PARSE(&o, err, "--workdir", "rel", "--", "x"), -1);
     CHECK_INT(PARSE(&o, err, "--cgroup-name", "../escape", "--", "x"), -1);
     CHECK_INT(PARSE(&o, err, "--cgroup-parent", "/abs", "--", "x"), -1);
-    CHECK_INT(PARSE(&o, err, "--uid", "0", "--", "x"), -1);
+    CHECK_INT(PARSE(&o, err, "--uid", "65536", "--", "x"), -1);
+    CHECK_INT(PARSE(&o, err, "--layer", "rel", "--", "x"), -1);
+    CHECK_INT(PARSE(&o, err, "--layer", "/l", "--image", "/img", "--", "x"), -1);
+    CHECK(strstr(err, "one root") != NULL);
     CHECK_INT(PARSE(&o, err, "--status-fd", "x", "--", "x"), -1);
     CHECK_INT(PARSE(&o, err, "--frobnicate", "1", "--", "x"), -1);
     CHECK(strstr(err, "unknown option") != NULL);

@@ -4,9 +4,13 @@
 // against the listed schema (ajv, JSON Schema 2020-12). At the end every
 // operation must have been seen answering 2xx, and with an error where it
 // lists one. (tests/lua/test_openapi.lua checks routes and model fields.)
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import Ajv2020 from 'ajv/dist/2020.js';
-import { ADMIN, ALICE, TEST_USERS, assert, assertEq, run, sleep, startServer } from './lib.mjs';
+import { ADMIN, ALICE, TEST_USERS, assert, assertEq, freePort, run, sleep, startServer } from './lib.mjs';
 
 const doc = JSON.parse(readFileSync(new URL('../../api/native/openapi.json', import.meta.url)));
 const MOUNT = doc.servers[0].url;
@@ -99,11 +103,30 @@ async function until(srv, id, pred, ms = 15000) {
 const running = (j) => j.state === 'running' && j.tasks.some((t) => t.state === 'running');
 const final = (j) => ['succeeded', 'failed', 'canceled'].includes(j.state);
 
-const config = `${TEST_USERS}
+const config = (registry) => `${TEST_USERS}
 lua_path: [${new URL('site', import.meta.url).pathname}]
 surfaces:
   native: {approval: [hold]}
+images:
+  registries: [{host: "127.0.0.1:${registry}", url: "http://127.0.0.1:${registry}"}]
 `;
+
+// A read-only registry of the OCI layout in dir (the distribution API's
+// manifest and blob GETs), enough for a pull.
+function layoutRegistry(dir) {
+  const index = JSON.parse(readFileSync(path.join(dir, 'index.json')));
+  return http.createServer((req, res) => {
+    const m = req.url.match(/^\/v2\/[^]+\/(manifests|blobs)\/([^/?]+)$/);
+    if (req.url === '/v2/') { res.writeHead(200); res.end('{}'); return; }
+    if (!m) { res.writeHead(404); res.end(); return; }
+    const digest = m[1] === 'manifests' && !m[2].startsWith('sha256:') ? index.manifests[0].digest : m[2];
+    let body;
+    try { body = readFileSync(path.join(dir, 'blobs', 'sha256', digest.slice(7))); } catch { res.writeHead(404); res.end(); return; }
+    res.writeHead(200, { 'Content-Type': m[1] === 'manifests' ? index.manifests[0].mediaType : 'application/octet-stream',
+      'Content-Length': body.length, 'Docker-Content-Digest': digest });
+    res.end(body);
+  });
+}
 
 const tests = [
   ['submit: 201 with the job, and its errors', async ({ srv, ids }) => {
@@ -245,6 +268,24 @@ const tests = [
     assertEq((await call(srv, 'GET', '/jobrt/ui/{file}', { params: { file: 'nope.js' }, headers: {} })).status, 404);
   }],
 
+  ['images: list, import, pull, remove, gc; errors', async ({ srv, dir, registry }) => {
+    assertEq((await call(srv, 'GET', '/images')).status, 200);
+    assertEq((await call(srv, 'GET', '/images', { headers: ALICE })).status, 403);
+    const archive = path.join(dir, 'bb.tar');
+    const i = await call(srv, 'POST', '/images/import', { body: { path: archive, name: 'ref:1' } });
+    assertEq(i.status, 201, JSON.stringify(i.body));
+    assertEq((await call(srv, 'POST', '/images/import', { body: { path: 'relative.tar' } })).status, 400);
+    assertEq((await call(srv, 'POST', '/images/import', { body: { path: '/no/such.tar', name: 'x:1' } })).status, 404);
+    const p = await call(srv, 'POST', '/images/pull', { body: { ref: `127.0.0.1:${registry}/bb:1`, name: 'pulled:1' } });
+    assertEq(p.status, 201, JSON.stringify(p.body));
+    assertEq((await call(srv, 'POST', '/images/pull', { body: {} })).status, 400);
+    const l = await call(srv, 'GET', '/images');
+    assertEq(l.body.images.map((x) => x.name), ['pulled:1', 'ref:1']);
+    assertEq((await call(srv, 'DELETE', '/images', { query: '?name=pulled:1' })).status, 204);
+    assertEq((await call(srv, 'DELETE', '/images', { query: '?name=nosuch:1' })).status, 404);
+    assertEq((await call(srv, 'POST', '/images/gc')).status, 200);
+  }],
+
   ['metrics: an admin reads them, others are refused', async ({ srv }) => {
     const m = await call(srv, 'GET', '/jobrt/metrics');
     assertEq(m.status, 200);
@@ -270,6 +311,19 @@ const tests = [
 ];
 
 run(tests, {
-  before: async () => ({ srv: await startServer({ config }), ids: {} }),
-  after: async ({ srv }) => srv.finish(),
+  before: async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'jobrt-apiref-'));
+    const py = new URL('oci_image.py', import.meta.url).pathname;
+    spawnSync('python3', [py, 'oci', path.join(dir, 'bb.tar'), '1']);
+    spawnSync('python3', [py, 'layout', path.join(dir, 'layout')]);
+    const reg = layoutRegistry(path.join(dir, 'layout'));
+    const registry = await freePort();
+    await new Promise((r) => reg.listen(registry, '127.0.0.1', r));
+    return { srv: await startServer({ config: config(registry) }), ids: {}, dir, reg, registry };
+  },
+  after: async ({ srv, dir, reg }) => {
+    reg.close();
+    rmSync(dir, { recursive: true, force: true });
+    return srv.finish();
+  },
 });

@@ -80,6 +80,7 @@ return {
       store = { backend = "sqlite", timeout = 10, heartbeat = 2, failover = 900 },
       executor = { backend = "local", sbatch_args = {}, poll = 1, max_tasks = 1000, sandbox = false,
         batch = { max_tasks = 50, width = 2, window = 0.2, max_cpu = 1000, max_memory = 1 << 30 } },
+      images = { pull = "never", registries = {}, max_image_size = 0, max_store_size = 0, root = "auto" },
       users = {},
       -- Surface options as their modules' schemas fill them in.
       surfaces = {
@@ -227,7 +228,7 @@ return {
     t.eq(errors_of("- a\n- b\n"), { "t.yaml:1: expected a mapping of settings, got a list" })
     t.eq(errors_of("just text\n"), { 't.yaml:1: expected a mapping of settings, got a string ("just text")' })
     t.eq(errors_of("zzz: 1\n"), {
-      "t.yaml:1: zzz: unknown key (expected one of: data_dir, executor, limits, listen, log, lua, lua_path, metrics, node, plugins, sandbox, shutdown, store, surfaces, users)" })
+      "t.yaml:1: zzz: unknown key (expected one of: data_dir, executor, images, limits, listen, log, lua, lua_path, metrics, node, plugins, sandbox, shutdown, store, surfaces, users)" })
     t.eq(errors_of("Node: {}\nlsiten: x\n"), {
       't.yaml:1: Node: unknown key (did you mean "node"?)',
       't.yaml:2: lsiten: unknown key (did you mean "listen"?)' })

@@ -82,6 +82,35 @@ return {
     local owned = t.ok(core.submit({ id = "own-1", owner = "alice", surface = "x", priority = 4,
       max_parallelism = 2 }))
     t.eq(canon(owned), canon(t.ok(core.get("own-1"))))
+    -- answer = "json": the same document as text, built from what was written.
+    local doc = {
+      title = "text \"quoted\"\n", n = 5, f = 1.5, empty = {}, labels = json.object({ k = "v" }),
+      whole = 3.0, big = 1e20, tenth = 0.1, over = 2.0 ^ 60, waiting = "given", state = "x",
+      seq = { "a", "b" }, nested = { { {} }, json.null }, deep = { a = { b = { c = { 1.0 } } } },
+      tasks = {
+        { alias = "a", command = { "true", "a\"b" }, timeout = 1.25, env = { A = "1" },
+          resources = { cpu = 100, memory = 1024 }, tolerable = true, retries = 2, priority = 3,
+          group = "g1", waiting = 1, deps = {}, attempt = 4 },
+        { alias = "b", deps = { "a" }, command = "true", timeout = 0, group = json.null,
+          note = { x = json.null, y = { 2.5, 4.0 }, s = "}],{[" } },
+        { alias = "c", deps = { "b", "a" }, command = { "true" }, timeout = 30 },
+      },
+    }
+    local answer = t.ok(core.submit(doc, { answer = "json" }))
+    t.eq(answer.state, "created")
+    t.ok(type(answer.json) == "string", "the answer is text")
+    t.ok(core.durable())
+    -- compared as documents on the wire (a whole float is written as an integer)
+    local function wire(v) return canon(t.ok(json.decode(json.encode(v)))) end
+    t.eq(canon(t.ok(json.decode(answer.json))), wire(t.ok(core.get(answer.id))))
+    local plain = t.ok(core.submit({ id = "own-2", owner = "bob \1", surface = "s\t", tasks = {
+      { alias = "only", command = "true" } } }, { answer = "json" }))
+    t.eq(canon(t.ok(json.decode(plain.json))), wire(t.ok(core.get("own-2"))))
+    -- Started, the answer is the table read back.
+    local started = t.ok(core.submit({ tasks = { { alias = "a", command = "true" } } },
+      { answer = "json", hold = "why" }))
+    t.eq(started.json, nil)
+    t.eq(started.state, "awaiting_approval")
   end },
 
   { "run to the end, logs and results", function(t)
