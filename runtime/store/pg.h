@@ -19,7 +19,7 @@ enum pg_stmt {
     P_TASK_SET_USAGE, P_TASK_SET_LOG_OFFSET,
     P_EVENT_COUNTER, P_EVENT_INSERT, P_EVENTS_AFTER, P_EVENTS_OF_JOB, P_EVENTS_LAST,
     P_LOG_ADD, P_LOGS, P_ASSET_PUT, P_ASSETS_CLEAR, P_ASSETS,
-    P_BEGIN, P_COMMIT, P_SAVEPOINT, P_RELEASE, P_ROLLBACK_TO,
+    P_BEGIN, P_COMMIT, P_ROLLBACK, P_SAVEPOINT, P_RELEASE, P_ROLLBACK_TO,
     P_JOBS_ACTIVE_MINE, P_JOBS_DELETING_MINE, P_INSTANCE_UP, P_INSTANCE_BEAT,
     P_INSTANCES_DEAD, P_JOBS_CLAIM, P_JOBS_ADOPT, P_INSTANCE_DROP, P_JOB_SET_DRIVER, P_JOBS_BY_STATE,
     P_SEQ_RESERVE, P_JOB_INSERT_SEQ,
@@ -33,7 +33,8 @@ enum pg_kind {
     K_WRITE,      /* part of a batch: only an error matters (it fails the batch) */
     K_READ,       /* a caller waits for it (pg_query) */
     K_COUNTER,    /* the batch's event numbers: its newest seq */
-    K_COMMIT,     /* the batch is durable once this answers */
+    K_COMMIT,     /* the batch is durable once this answers (a doomed batch's
+                   * ROLLBACK: it failed) */
     K_SYNC,       /* a pipeline sync point */
     K_PREPARE,    /* a statement prepared on this connection */
     K_POLL        /* the fallback poll of the newest event */
@@ -69,6 +70,9 @@ struct pg_batch {
     struct pg_batch *next;
     struct jr_store_waiter waiters;  /* list head */
     int sent;                    /* COMMIT sent */
+    int doomed;                  /* a write failed half done (jr_store_job_create):
+                                  * the batch ends in ROLLBACK, its waiters get
+                                  * JR_E_STORE */
     int done, status;            /* answered: 0 or JR_E_STORE */
     int64_t event_last;          /* the newest event seq once committed */
     struct pg_event **events;

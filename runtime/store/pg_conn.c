@@ -467,7 +467,7 @@ int jr_pg_pump(struct jr_pg *g, uint64_t until, PGresult **out, int block)
             return JR_E_STORE;
         }
         if (it->kind == K_COMMIT)
-            batch_done(g, it->batch, 0);
+            batch_done(g, it->batch, it->batch->doomed ? JR_E_STORE : 0);
         if (it->id == until) {
             *out = it->res;
             free(it);
@@ -525,7 +525,12 @@ int jr_pg_send_commit(struct jr_pg *g)
     g->flying_tail = b;
     if (b->done)
         return 0;
-    if (b->nevents) {
+    if (b->doomed) {
+        /* nothing of it is kept: no events numbered, the writes undone */
+        free_events(b, 0);
+        if (send_stmt(g, P_ROLLBACK, NULL, K_COMMIT, b, NULL))
+            return -1;
+    } else if (b->nevents) {
         memset(&p, 0, sizeof p);
         jr_pg_p_int(&p, (int64_t)b->nevents);
         if (send_stmt(g, P_EVENT_COUNTER, &p, K_COUNTER, b, NULL))
@@ -545,7 +550,7 @@ int jr_pg_send_commit(struct jr_pg *g)
         }
     }
     free_events(b, 0);
-    if (send_stmt(g, P_COMMIT, NULL, K_COMMIT, b, NULL))
+    if (!b->doomed && send_stmt(g, P_COMMIT, NULL, K_COMMIT, b, NULL))
         return -1;
     if (!PQpipelineSync(g->conn) || !push_item(g, K_SYNC, NULL)) {
         jr_pg_lost(g, PQerrorMessage(g->conn));

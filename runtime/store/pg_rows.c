@@ -180,8 +180,9 @@ static int pg_job_insert(struct jr_store *st, struct jr_job_rec *job, struct jr_
 
 /* The job's row first (a taken id: JR_E_EXISTS, nothing written), then its
  * tasks and first event, all joining the open batch without a round trip
- * when the id was generated here. *event_seq = 0: the event is numbered
- * when the batch commits (jr_store_event_add). */
+ * when the id was generated here. A failure after the row dooms the batch:
+ * it ends in ROLLBACK and its waiters get JR_E_STORE. *event_seq = 0: the
+ * event is numbered when the batch commits (jr_store_event_add). */
 static int pg_job_create(struct jr_store *st, struct jr_job_rec *job,
                          struct jr_task_rec *tasks, size_t ntasks,
                          const struct jr_event_rec *ev, int64_t *event_seq,
@@ -198,6 +199,8 @@ static int pg_job_create(struct jr_store *st, struct jr_job_rec *job,
     }
     if (!rc)
         rc = jr_pg_event_add(st, ev, event_seq, e);
+    if (rc && PG(st)->open)
+        PG(st)->open->doomed = 1;
     return rc;
 }
 

@@ -179,6 +179,7 @@ const char *const jr_pg_sql[P_COUNT] = {
     [P_ASSETS] = "SELECT name, data FROM assets WHERE job_seq = $1 ORDER BY name",
     [P_BEGIN] = "BEGIN",
     [P_COMMIT] = "COMMIT",
+    [P_ROLLBACK] = "ROLLBACK",
     [P_SAVEPOINT] = "SAVEPOINT op",
     [P_RELEASE] = "RELEASE SAVEPOINT op",
     [P_ROLLBACK_TO] = "ROLLBACK TO SAVEPOINT op",
