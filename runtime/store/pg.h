@@ -158,6 +158,8 @@ void jr_pg_set_down_msg(struct jr_pg *g, const char *why);
 int jr_pg_unavailable(struct jr_pg *g, struct jr_err *e);
 /* Answers that came: see pg_conn.c. */
 int jr_pg_pump(struct jr_pg *g, uint64_t until, PGresult **out, int block);
+/* Ask for the newest event's seq (answered through the loop). */
+int jr_pg_send_poll(struct jr_pg *g);
 /* Send the open batch's events and COMMIT (unless an op is open). */
 int jr_pg_send_commit(struct jr_pg *g);
 /* Run the waiters of answered batches (never from inside a read). */

@@ -437,6 +437,8 @@ int jr_pg_pump(struct jr_pg *g, uint64_t until, PGresult **out, int block)
             continue;
         }
         res = PQgetResult(g->conn);
+        /* notifications parsed along with the results */
+        take_notifies(g);
         it = g->head;
         if (it->kind == K_SYNC) {
             ExecStatusType s = PQresultStatus(res);
@@ -490,13 +492,31 @@ int jr_pg_query(struct jr_pg *g, enum pg_stmt s, const struct pg_params *p,
         return jr_pg_unavailable(g, e);
     if (!g->up)
         return jr_pg_unavailable(g, e);
-    if (send_stmt(g, s, p, K_READ, NULL, &it) || !PQsendFlushRequest(g->conn)) {
+    /* A sync point after the read, not a mere flush: outside a batch it
+     * ends the implicit transaction the read opened, and a backend left in
+     * a transaction holds back the notifications of other instances'
+     * events (the server delivers them between transactions only). */
+    if (send_stmt(g, s, p, K_READ, NULL, &it) || !PQpipelineSync(g->conn) ||
+        !push_item(g, K_SYNC, NULL)) {
         jr_pg_lost(g, g->conn ? PQerrorMessage(g->conn) : NULL);
         return jr_pg_unavailable(g, e);
     }
     if (jr_pg_pump(g, it->id, res, 1))
         return jr_pg_unavailable(g, e);
     return JR_OK;
+}
+
+/* The fallback poll of the newest event (pg_loop.c's tick), answered
+ * through the loop, with its sync point (see jr_pg_query). */
+int jr_pg_send_poll(struct jr_pg *g)
+{
+    if (!g->up || send_stmt(g, P_EVENTS_LAST, NULL, K_POLL, NULL, NULL))
+        return -1;
+    if (!PQpipelineSync(g->conn) || !push_item(g, K_SYNC, NULL)) {
+        jr_pg_lost(g, PQerrorMessage(g->conn));
+        return -1;
+    }
+    return flush_out(g);
 }
 
 /* ---- commit and delivery ---- */

@@ -146,25 +146,9 @@ static void on_tick(uv_timer_t *h)
         return;
     }
     if (now - g->last_poll_ms >= POLL_EVERY_MS && !g->head) {
-        struct pg_item *it;
         g->last_poll_ms = now;
         /* the newest event, in case a notification was missed */
-        if (!PQsendQueryParams(g->conn, jr_pg_sql[P_EVENTS_LAST], 0, NULL, NULL, NULL,
-                               NULL, 0) || !PQsendFlushRequest(g->conn)) {
-            jr_pg_pump(g, 0, NULL, 0);
-            return;
-        }
-        it = calloc(1, sizeof *it);
-        if (it) {
-            it->kind = K_POLL;
-            it->id = ++g->next_id;
-            if (g->tail)
-                g->tail->next = it;
-            else
-                g->head = it;
-            g->tail = it;
-        }
-        PQflush(g->conn);
+        jr_pg_send_poll(g);
         jr_pg_update_poll(g);
     }
 }

@@ -110,9 +110,13 @@ static int ring_fill(struct jr_store *st, struct jr_err *e)
     rc = jr_store_events_after(st, r->last, -1, ring_push, r, e);
     if (!rc && r->failed)
         rc = jr_err_set(e, JR_E_SYSTEM, "out of memory");
+    /* A shared store's read may bring events another instance committed
+     * after newest was heard of (still a prefix of the sequence: seqs are
+     * taken in commit order): the ring keeps them, and r->last stays on the
+     * newest held, so that the next fill does not push them again. */
     if (rc)
         ring_reset(r, newest);   /* holds nothing: readers go to the database */
-    else
+    else if (r->last < newest)
         r->last = newest;
     return rc;
 }

@@ -183,11 +183,63 @@ TEST(ring_forgets_what_a_rollback_undid)
     jr_store_close(st);
 }
 
+/* PostgreSQL: another instance's events committed after this store last
+ * heard of the newest are read with it; the next fill must not hold them
+ * twice (a watcher would see events at or before its position again). */
+TEST(ring_holds_each_event_once_with_another_writer)
+{
+    struct jr_store *st, *other;
+
+    if (!store_pg)
+        return;
+    st = open_store("d.db");
+    other = open_store("d.db");
+    CHECK(st && other);
+    if (!st || !other) {
+        jr_store_close(st);
+        jr_store_close(other);
+        return;
+    }
+    add_event(other, "x", "1");
+    add_event(other, "x", "2");
+    add_event(other, "x", "3");
+    CHECK_INT(jr_store_commit(other), 0);
+    /* a read on st takes in the notification: st sees up to 3 */
+    for (int i = 0; i < 50 && jr_store_events_last(st) < 3; i++) {
+        usleep(20000);
+        jr_store_tasks_count(st, 1);
+    }
+    CHECK_INT(jr_store_events_last(st), 3);
+    add_event(other, "x", "4");
+    add_event(other, "x", "5");
+    CHECK_INT(jr_store_commit(other), 0);
+    /* the fill reads 1..5 while st has heard of 3 only */
+    CHECK_STR(recent(st, 0, 3), "1:x:1 2:x:2 3:x:3");
+    for (int i = 0; i < 50 && jr_store_events_last(st) < 5; i++) {
+        usleep(20000);
+        jr_store_tasks_count(st, 1);
+    }
+    CHECK_INT(jr_store_events_last(st), 5);
+    CHECK_STR(recent(st, 3, 10), "4:x:4 5:x:5");
+    CHECK_STR(recent(st, 0, 10), "1:x:1 2:x:2 3:x:3 4:x:4 5:x:5");
+    add_event(other, "x", "6");
+    CHECK_INT(jr_store_commit(other), 0);
+    for (int i = 0; i < 50 && jr_store_events_last(st) < 6; i++) {
+        usleep(20000);
+        jr_store_tasks_count(st, 1);
+    }
+    CHECK_STR(recent(st, 4, 10), "5:x:5 6:x:6");
+    CHECK(same(st, 0, -1));
+    jr_store_close(other);
+    jr_store_close(st);
+}
+
 static void suite(void)
 {
     RUN(ring_answers_as_the_table);
     RUN(ring_holds_the_newest_and_reads_older_from_the_table);
     RUN(ring_forgets_what_a_rollback_undid);
+    RUN(ring_holds_each_event_once_with_another_writer);
 }
 
 int main(void)
