@@ -222,11 +222,16 @@ build-fuzz/fuzz_tar: fuzz/fuzz_tar.c fuzz/fuzz.h $(BUILD)/libjobrt_core.a
 	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $(filter-out %.h,$^) $(LDLIBS)
 
 bench: deps bench-deps slurm-deps node-deps
-	$(MAKE) jobrt $(BUILD)/bench/sbs_latency $(BUILD)/bench/pg_claim
+	$(MAKE) jobrt $(BUILD)/bench/sbs_latency $(BUILD)/bench/pg_claim $(BUILD)/bench/pg_read
 	bench/run
 
 # jobrt's claim of free jobs on the PostgreSQL store (bench/pg.sh).
 $(BUILD)/bench/pg_claim: bench/pg_claim.c $(BUILD)/libjobrt_core.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# How long a GET's and a list page's reads hold the loop (bench/pg.sh).
+$(BUILD)/bench/pg_read: bench/pg_read.c $(BUILD)/libjobrt_core.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -7,7 +7,11 @@
 #  - claims/s of free jobs as jobrt's scheduler makes them (jr_store_jobs_claim
 #    and its commit; bench/pg_claim.c, 4 processes) vs the raw
 #    FOR UPDATE SKIP LOCKED claim of one row per transaction (pgbench, 4
-#    clients), each over BENCH_CLAIM_ROWS (200,000) queued rows.
+#    clients), each over BENCH_CLAIM_ROWS (200,000) queued rows;
+#  - how long the reads of a GET (the job's row, then its tasks) and of a
+#    list page (100 jobs) hold the loop: the store reads synchronously, one
+#    round trip each on PostgreSQL (bench/pg_read.c, 1,000 jobs of 5 tasks),
+#    vs the same reads of the SQLite store.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 . bench/lib.sh
@@ -16,16 +20,20 @@ ROWS=${BENCH_CLAIM_ROWS:-200000}
 secs=${DUR%s}
 PGBENCH=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)/pgbench
 CLAIM=${BUILD:-build}/bench/pg_claim
-if [ ! -x "$CLAIM" ]; then
-    echo "pg: $CLAIM not built (make bench builds it)" >&2
-    exit 1
-fi
+READ=${BUILD:-build}/bench/pg_read
+for b in "$CLAIM" "$READ"; do
+    if [ ! -x "$b" ]; then
+        echo "pg: $b not built (make bench builds it)" >&2
+        exit 1
+    fi
+done
 pgdir=$(mktemp -d)       # its own: the server's user must reach it
 trap 'tools/pg.sh down "$pgdir"; rm -rf "$pgdir"; bench_cleanup' EXIT
 url=$(tools/pg.sh up "$pgdir") || exit 1
 db_url() { echo "${url%/*}/$1"; }
 q() { PGOPTIONS='-c client_min_messages=warning' psql "$(db_url "$1")" -Atqc "$2"; }
-q postgres "CREATE DATABASE base" && q postgres "CREATE DATABASE jobrt" && q postgres "CREATE DATABASE claims" || exit 1
+q postgres "CREATE DATABASE base" && q postgres "CREATE DATABASE jobrt" && q postgres "CREATE DATABASE claims" &&
+    q postgres "CREATE DATABASE reads" || exit 1
 
 # 1. baseline: one-row INSERT transactions, pgbench
 q base "CREATE TABLE t(seq bigserial PRIMARY KEY, id text UNIQUE, state text, attrs text,
@@ -72,3 +80,11 @@ ours=$(cat "$tmp"/claim.? | awk '/^CLAIMS/ { n += $2; if ($3 > s) s = $3 } END {
 double=$(q claims "SELECT count(*) FROM jobs WHERE instance IS NOT NULL" )
 printf 'pg: claims/s (jobrt store, 4 instances): %s  vs raw SKIP LOCKED claim (pgbench, 4 clients): %s  ratio %.2f  (%s rows claimed, each once)\n' \
     "$ours" "$raw" "$(awk -v a="$ours" -v b="$raw" 'BEGIN { print a / b }')" "$double"
+
+# 4. the loop held by a GET's and a list page's reads, PostgreSQL vs SQLite
+read -r _ pg_get pg_get99 pg_list pg_list99 <<<"$("$READ" "$(db_url reads)" 1000 2000 | grep '^READS')"
+read -r _ sq_get sq_get99 sq_list sq_list99 <<<"$("$READ" "$tmp/reads.db" 1000 2000 | grep '^READS')"
+printf 'pg: loop held by a GET'"'"'s reads (job row + tasks): median %s us, p99 %s us  vs SQLite: %s us, %s us\n' \
+    "$pg_get" "$pg_get99" "$sq_get" "$sq_get99"
+printf 'pg: loop held by a list page'"'"'s read (100 jobs): median %s us, p99 %s us  vs SQLite: %s us, %s us\n' \
+    "$pg_list" "$pg_list99" "$sq_list" "$sq_list99"
