@@ -152,6 +152,8 @@ int jr_pg_connect(struct jr_pg *g, struct jr_err *e);
 /* The connection is gone (why: for the 503s until it is back): fail
  * what is in flight and reconnect with backoff from the loop. */
 void jr_pg_lost(struct jr_pg *g, const char *why);
+/* Forget the results still expected (the connection is going away). */
+void jr_pg_drop_items(struct jr_pg *g);
 /* Keep why (on one line) as the reason the store is unavailable. */
 void jr_pg_set_down_msg(struct jr_pg *g, const char *why);
 /* JR_E_STORE saying the store is unreachable and why. */

@@ -92,9 +92,18 @@ void jr_pg_set_down_msg(struct jr_pg *g, const char *why)
         g->down_msg[--n] = 0;
 }
 
-void jr_pg_lost(struct jr_pg *g, const char *why)
+void jr_pg_drop_items(struct jr_pg *g)
 {
     struct pg_item *it;
+
+    while ((it = pop_item(g))) {
+        PQclear(it->res);
+        free(it);
+    }
+}
+
+void jr_pg_lost(struct jr_pg *g, const char *why)
+{
     struct pg_batch *b;
 
     if (!g->conn)
@@ -104,10 +113,7 @@ void jr_pg_lost(struct jr_pg *g, const char *why)
     PQfinish(g->conn);
     g->conn = NULL;
     g->up = 0;
-    while ((it = pop_item(g))) {
-        PQclear(it->res);
-        free(it);
-    }
+    jr_pg_drop_items(g);
     for (b = g->flying; b; b = b->next)
         batch_done(g, b, JR_E_STORE);
     if (g->open)

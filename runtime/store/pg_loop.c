@@ -270,6 +270,8 @@ void jr_pg_close(struct jr_store *st)
         PQfinish(g->conn);
         g->conn = NULL;
     }
+    /* what was still to come (a read's sync point, a poll) never will */
+    jr_pg_drop_items(g);
     free(g->url);
     g->url = NULL;
     free(g->instance);
