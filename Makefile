@@ -2,10 +2,10 @@
 # fresh Debian 12 machine as root: `deps` installs whatever is missing first.
 
 CC      ?= cc
-PKGS    := lua5.4 libuv yaml-0.1 sqlite3 libssl libcrypto libseccomp lua5.4-luv
+PKGS    := lua5.4 libuv yaml-0.1 sqlite3 libpq libssl libcrypto libseccomp lua5.4-luv
 DEBS    := liblua5.4-dev lua-luv-dev lua-lpeg lua-cjson libyaml-dev libssl-dev \
            libsqlite3-dev libuv1-dev libhttp-parser-dev libseccomp-dev libwslay-dev zlib1g-dev \
-           libzstd-dev zstd \
+           libzstd-dev zstd libpq-dev postgresql \
            pkg-config curl openssl xxd python3 lua5.4 \
            chromium man-db prometheus luarocks lua-busted busybox-static skopeo docker-registry
 BENCH_DEBS := wrk nginx-light libnginx-mod-http-lua bubblewrap
@@ -49,7 +49,7 @@ UNIT_SRC := $(sort $(wildcard tests/c/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/c/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps run test asan bench fuzz clean node-deps bench-deps fuzz-deps units rock man install \
-        slurm-deps slurm-up slurm-down
+        pg-up pg-down slurm-deps slurm-up slurm-down
 
 all: jobrt
 
@@ -151,6 +151,14 @@ run: deps
 	$(MAKE) jobrt
 	./jobrt serve
 
+# A throwaway PostgreSQL server for trying the postgres store by hand
+# (tools/pg.sh; the tests start their own): prints its URL.
+PG_DIR ?= /tmp/jobrt-pg
+pg-up: deps
+	@tools/pg.sh up $(PG_DIR)
+pg-down:
+	@tools/pg.sh down $(PG_DIR)
+
 test: deps slurm-deps
 	$(MAKE) jobrt units rock
 	$(MAKE) node-deps
@@ -222,8 +230,18 @@ build-fuzz/fuzz_zstd: fuzz/fuzz_zstd.c fuzz/fuzz.h $(BUILD)/libjobrt_core.a
 	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $(filter-out %.h,$^) $(LDLIBS)
 
 bench: deps bench-deps slurm-deps node-deps
-	$(MAKE) jobrt $(BUILD)/bench/sbs_latency
+	$(MAKE) jobrt $(BUILD)/bench/sbs_latency $(BUILD)/bench/pg_claim $(BUILD)/bench/pg_read
 	bench/run
+
+# jobrt's claim of free jobs on the PostgreSQL store (bench/pg.sh).
+$(BUILD)/bench/pg_claim: bench/pg_claim.c $(BUILD)/libjobrt_core.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# How long a GET's and a list page's reads hold the loop (bench/pg.sh).
+$(BUILD)/bench/pg_read: bench/pg_read.c $(BUILD)/libjobrt_core.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Sandbox start-to-exit through the sandbox server, as the daemon runs tasks.
 $(BUILD)/bench/sbs_latency: bench/sbs_latency.c $(BUILD)/libjobrt_core.a
@@ -233,7 +251,7 @@ $(BUILD)/bench/sbs_latency: bench/sbs_latency.c $(BUILD)/libjobrt_core.a
 # jobrt.core as a Lua C module, for `luarocks make` (rockspec/) and for
 # policy authors testing with plain lua5.4. The interpreter provides Lua's
 # own symbols, so liblua is not linked.
-ROCK_LIBS := $(shell pkg-config --libs libuv yaml-0.1 sqlite3 libssl libcrypto libseccomp 2>/dev/null) \
+ROCK_LIBS := $(shell pkg-config --libs libuv yaml-0.1 sqlite3 libpq libssl libcrypto libseccomp 2>/dev/null) \
              -llua5.4-luv -lhttp_parser -lwslay -l:liblua5.4-lpeg.so.2 -l:liblua5.4-cjson.so.0 -lz -lzstd -lm
 rock: deps
 	$(MAKE) BUILD=build-pic OPT="-O2 -fPIC" build-pic/libjobrt_core.a

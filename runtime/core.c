@@ -97,6 +97,36 @@ static int lock_data_dir(const char *data, int *out, struct jr_err *e)
     return JR_OK;
 }
 
+/* This instance's id on a shared store, kept in DATA/instance so that a
+ * restart on the same data directory recovers the same jobs: the host's
+ * name and 8 random hex digits, made at the first start. */
+static int instance_id(const char *data, char *out, size_t size, struct jr_err *e)
+{
+    char path[4096], host[64] = "jobrt";
+    unsigned char rnd[4];
+    FILE *f;
+    size_t n = 0;
+
+    snprintf(path, sizeof path, "%s/instance", data);
+    if ((f = fopen(path, "r"))) {
+        if (fgets(out, (int)size, f))
+            n = strcspn(out, "\n");
+        fclose(f);
+        out[n] = 0;
+        if (n)
+            return JR_OK;
+    }
+    if (gethostname(host, sizeof host - 1) != 0 || !host[0])
+        snprintf(host, sizeof host, "jobrt");
+    host[strcspn(host, ".")] = 0;
+    if (getentropy(rnd, sizeof rnd) != 0)
+        return jr_err_set(e, JR_E_SYSTEM, "no random bytes for an instance id");
+    snprintf(out, size, "%.40s-%02x%02x%02x%02x", host, rnd[0], rnd[1], rnd[2], rnd[3]);
+    if (!(f = fopen(path, "w")) || fprintf(f, "%s\n", out) < 0 || fclose(f) != 0)
+        return jr_err_set(e, JR_E_SYSTEM, "cannot write %s: %s", path, strerror(errno));
+    return JR_OK;
+}
+
 /* The sandbox executor: probe, require, sweep, then open. */
 static int open_sandbox(const struct jr_core_opts *o, const char *data, int64_t grace_ms,
                         struct jr_image_store *images, struct jr_executor *ex,
@@ -205,7 +235,7 @@ int jr_core_open(const struct jr_core_opts *o, struct jr_core **out, struct jr_e
     struct jr_core *c = NULL;
     struct jr_sched_opts so;
     struct jr_executor ex;
-    char path[4096];
+    char path[4096], instance[80] = "", address[100];
     int rc;
 
     *out = NULL;
@@ -217,8 +247,10 @@ int jr_core_open(const struct jr_core_opts *o, struct jr_core **out, struct jr_e
         return jr_err_set(e, JR_E_SYSTEM, "out of memory");
     c->lock_fd = -1;
     if ((rc = lock_data_dir(data, &c->lock_fd, e)) ||
-        (rc = jr_store_open(path, &c->store, e)))
+        (rc = jr_store_open(o->store.url ? o->store.url : path, &c->store, e)))
         goto done;
+    if (o->store.timeout_ms > 0)
+        jr_store_set_timeout(c->store, o->store.timeout_ms);
     jr_store_attach(c->store, o->loop->uv);
     jr_store_set_metrics(c->store, o->loop->metrics);
     memset(&so, 0, sizeof so);
@@ -227,6 +259,17 @@ int jr_core_open(const struct jr_core_opts *o, struct jr_core **out, struct jr_e
     so.node = o->node;
     so.kill_grace_ms = o->kill_grace_ms;
     so.keep_tasks = o->keep_tasks;
+    if (jr_store_shared(c->store)) {
+        if ((rc = instance_id(data, instance, sizeof instance, e)))
+            goto done;
+        snprintf(address, sizeof address, "%s", o->store.address ? o->store.address : "");
+        so.instance = instance;
+        so.address = address;
+        so.heartbeat_ms = o->store.heartbeat_ms;
+        so.failover_ms = o->store.failover_ms;
+        jr_log(o->loop, JR_LOG_INFO, "store: PostgreSQL, shared; this instance is %s",
+               instance);
+    }
     /* The image store goes with the sandbox, here or on Slurm's nodes. */
     if (o->slurm.enabled ? o->slurm.sandbox : o->sandbox.enabled) {
         struct jr_image_opts io = {o->images.max_image, o->images.max_total, o->images.root};

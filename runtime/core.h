@@ -22,6 +22,16 @@ struct jr_core_sandbox_opts {
                                     * this; 0 = 10 min, < 0 = never */
 };
 
+/* store: the SQLite file in data_dir, or a shared PostgreSQL database */
+struct jr_core_store_opts {
+    const char *url;               /* NULL = DATA/jobrt.db; else postgresql://... */
+    int64_t timeout_ms;            /* the longest wait for the server; 0 = 10 s */
+    int64_t heartbeat_ms;          /* shared store: this instance's heartbeat */
+    int64_t failover_ms;           /* shared store: a silent instance's tasks
+                                    * are failed over after this */
+    const char *address;           /* shared store: where this instance serves */
+};
+
 /* executor: {backend: slurm, ...}: tasks run as Slurm jobs. */
 struct jr_core_slurm_opts {
     int enabled;                   /* 0: the local executor */
@@ -48,6 +58,7 @@ struct jr_core_image_opts {
 struct jr_core_opts {
     struct jr_loop *loop;          /* the loop and the log */
     const char *data_dir;          /* NULL = "./jobrt-data"; made if missing */
+    struct jr_core_store_opts store;
     struct jr_node node;           /* 0 (or < 0 for gpu) = detect */
     int64_t kill_grace_ms;         /* SIGTERM -> SIGKILL; 0 = 10 s */
     int keep_tasks;                /* close leaves sandboxed tasks running
@@ -67,7 +78,8 @@ struct jr_core {
 };
 
 /* Lock DATA for this process (JR_E_CONFLICT naming the pid that holds it:
- * one store, one daemon), open DATA/jobrt.db (creating DATA), the executor (with sandbox.enabled:
+ * one data directory, one daemon), open the store (DATA/jobrt.db, creating
+ * DATA, or store.url), the executor (with sandbox.enabled:
  * probe the layers and log them, refuse when sandbox.require names one that
  * is missing, remove cgroups a crashed daemon left under this data dir's
  * parent; test hook JOBRT_SANDBOX_PROBE_HIDE=layer,... reports layers as

@@ -297,6 +297,20 @@ local SCHEMA = {
     -- no daemon attached (0 = never).
     orphan_timeout = { type = "duration", default = 600 },
   } },
+  -- The job store: the embedded SQLite database in data_dir, or a
+  -- PostgreSQL database that several instances share (url:
+  -- postgresql://user@host:port/dbname; README "Beyond one machine").
+  -- timeout bounds a wait for the server; an instance that has not
+  -- heartbeated for failover has its running tasks failed over (retried per
+  -- their retries) by the others: keep it above sandbox.orphan_timeout, so
+  -- that its tasks have been stopped by then.
+  store = { type = "record", fields = {
+    backend = { type = "enum", values = { "sqlite", "postgres" }, default = "sqlite" },
+    url = { type = "string" },
+    timeout = { type = "duration", default = 10, positive = true },
+    heartbeat = { type = "duration", default = 2, positive = true },
+    failover = { type = "duration", default = 900, positive = true },
+  } },
   -- The image store (DATA/images): OCI images as task roots.
   images = { type = "record", fields = {
     -- never: only imported or pulled images run; on_demand: a task naming
@@ -402,6 +416,27 @@ local function by_line(list)
   return list
 end
 
+-- store.url goes with backend postgres, and is a PostgreSQL URL.
+local function check_store(c, cfg, doc)
+  local st = cfg.store
+  local at = type(doc) == "table" and type(doc.store) == "table" and doc.store or nil
+  local line = type(doc) == "table" and c:line(doc, "store", 1) or 1
+  local url_line = at and at.url ~= nil and c:line(at, "url", line) or line
+  if st.backend == "postgres" then
+    if st.url == nil then
+      c:add("store.url", line, 'backend postgres needs a url ("postgresql://user@host:port/dbname")')
+    elseif not (st.url:match("^postgresql://") or st.url:match("^postgres://")) then
+      c:add("store.url", url_line, '"%s" is not a PostgreSQL URL (postgresql://user@host:port/dbname)', st.url)
+    end
+  elseif st.url ~= nil then
+    c:add("store.url", url_line, "a url is for backend postgres (backend is %s)", st.backend)
+  end
+  if st.backend == "postgres" and st.heartbeat * 2 >= st.failover then
+    c:add("store.failover", at and at.failover ~= nil and c:line(at, "failover", line) or line,
+      "must be more than twice store.heartbeat (%gs)", st.heartbeat)
+  end
+end
+
 -- The plugins Loader that checked a cfg's modules (config.loader).
 local LOADERS = setmetatable({}, { __mode = "k" })
 
@@ -432,6 +467,7 @@ local function normalise(doc, lines, file, opts)
       "the per-call cap (%d bytes) is larger than lua.state_memory (%d bytes)",
       cfg.lua.memory, cfg.lua.state_memory)
   end
+  check_store(c, cfg, doc)
   if cfg.executor.backend == "slurm" then
     local at = type(doc) == "table" and doc or {}
     if at.node ~= nil and not is_null(at.node) then

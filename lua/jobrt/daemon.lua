@@ -79,6 +79,9 @@ end
 function M.start(cfg, loader, set_exit, reload)
   local core = optional_core()
   if core then
+    -- On a shared store, other instances see where this one serves.
+    local first = cfg.listen and cfg.listen[1]
+    if first and cfg.store then cfg.store.address = first.address end
     local ok, err = core.open(cfg)
     if not ok then return nil, "cannot open the job store: " .. tostring(err) end
   end

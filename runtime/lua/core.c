@@ -170,7 +170,8 @@ static const char *const *pull_hosts(lua_State *L, int images)
  * cfg.kill_grace (seconds), cfg.sandbox {network, require, images,
  * allow_host_paths, orphan_timeout (seconds)} (the daemon's normalised
  * config always has one; without it, embedders and tests, tasks run with
- * plain spawn), cfg.shutdown.tasks ("keep": close leaves sandboxed tasks
+ * plain spawn), cfg.store {backend, url, timeout, heartbeat, failover,
+ * address} (seconds; backend "postgres" opens url), cfg.shutdown.tasks ("keep": close leaves sandboxed tasks
  * running for the next daemon; else, and without it, close kills them),
  * cfg.executor {backend = "slurm", partition, account, bin, conf,
  * sbatch_args, poll (seconds), max_tasks, sandbox (with cfg.sandbox's
@@ -212,6 +213,19 @@ static int l_open(lua_State *L)
             o.sandbox.orphan_timeout_ms = lua_tonumber(L, -1) > 0
                 ? (int64_t)(lua_tonumber(L, -1) * 1000) : -1;
         lua_pop(L, 1);
+    }
+    if (lua_getfield(L, 1, "store") == LUA_TTABLE) {
+        int sti = lua_gettop(L);
+        if (lua_getfield(L, sti, "backend") == LUA_TSTRING &&
+            strcmp(lua_tostring(L, -1), "postgres") == 0) {
+            lua_getfield(L, sti, "url");
+            o.store.url = lua_tostring(L, -1);
+        }
+        o.store.timeout_ms = (int64_t)(opt_field(L, sti, "timeout") * 1000);
+        o.store.heartbeat_ms = (int64_t)(opt_field(L, sti, "heartbeat") * 1000);
+        o.store.failover_ms = (int64_t)(opt_field(L, sti, "failover") * 1000);
+        lua_getfield(L, sti, "address");
+        o.store.address = lua_tostring(L, -1);
     }
     if (lua_getfield(L, 1, "executor") == LUA_TTABLE)
         slurm_opts(L, lua_gettop(L), &o.slurm);

@@ -56,6 +56,8 @@ struct stask {
     struct stimer *timer;
     /* last failure, kept for the job's error */
     char *error;
+    /* ended while the store was unreachable: its outcome waits here */
+    struct jr_exec_result *ended;
     /* why it waits, as the last dispatch decided (ready tasks) */
     unsigned char wait, wait_res;
     int64_t wait_behind;         /* Priority: the seq of the job ahead */
@@ -74,6 +76,8 @@ struct sjob {
     int stopping;                /* stop/cancel/suspend: wait for procs */
     int deleting;                /* deleted with force: no more rows or
                                   * events; removed once stopped */
+    int lost;                    /* another instance took it over: no more
+                                  * rows or events; dropped once stopped */
     int64_t priority, max_parallelism;
     int64_t created_at, started_at;
     int running;                 /* processes alive */
@@ -102,6 +106,15 @@ struct jr_sched {
     struct jr_store_waiter gate_waiter;
     int closing;
     int draining;                /* jr_sched_stop_all: nothing starts */
+    struct jr_shared *shared;    /* on a shared store (shared.c), else NULL */
+    const char *adopting;        /* recovering jobs another instance ran: why
+                                  * their running tasks failed over */
+};
+
+struct active_list {
+    struct jr_sched_jobrow *v;
+    size_t n, cap;
+    int failed;
 };
 
 /* What the scheduler reads of a job's row before acting on it. */
@@ -131,6 +144,21 @@ char *jr_sched_dup_mem(const char *p, size_t n);
  * call after any change to j's tasks. Returns 1 when j was freed (finished,
  * or stopped with no process left), else 0; write errors go to e. */
 int jr_sched_settle(struct jr_sched *s, struct sjob *j, struct jr_err *e);
+
+/* sched.c: a jr_store_job_cb that appends rows to an active_list */
+int jr_sched_collect(void *arg, const struct jr_job_rec *r);
+/* Load a job left active and carry on with it: tasks left running are
+ * reattached (or, with s->adopting, failed over), ready ones queued. */
+int jr_sched_recover_job(struct jr_sched *s, struct jr_sched_jobrow *a, struct jr_err *e);
+
+/* shared.c: several instances on one store (nothing on a store of one) */
+int jr_sched_shared_open(struct jr_sched *s, struct jr_err *e);
+void jr_sched_shared_close(struct jr_sched *s);
+/* Take a job this instance has just queued (1), or leave it for whichever
+ * instance has room first (0); written in the caller's operation. */
+int jr_sched_shared_take(struct jr_sched *s, int64_t seq, int *mine, struct jr_err *e);
+/* Process the outcomes that waited for the store (run.c's second half). */
+void jr_sched_task_outcome(struct stask *t, const struct jr_exec_result *r);
 
 /* run.c */
 /* Start what is ready and fits. */

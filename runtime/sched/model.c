@@ -30,8 +30,9 @@ int jr_sched_write_task(struct jr_sched *s, struct stask *t, int64_t exit_code,
     struct jr_task_rec r;
     int rc;
 
-    /* A deleted job's tasks end unseen: its "deleted" event was its last. */
-    if (t->job->deleting)
+    /* A deleted job's tasks end unseen: its "deleted" event was its last;
+     * a job another instance took over is its to write. */
+    if (t->job->deleting || t->job->lost)
         return JR_OK;
     memset(&r, 0, sizeof r);
     r.job_seq = t->job->seq;
@@ -155,6 +156,7 @@ void jr_sched_free_job(struct jr_sched *s, struct sjob *j)
         free(t->error);
         free(t->wait_note);
         free(t->run_record);
+        free(t->ended);
     }
     if (j->next) {
         j->prev->next = j->next;
@@ -372,7 +374,7 @@ int jr_sched_settle(struct jr_sched *s, struct sjob *j, struct jr_err *e)
     if (j->stopping) {
         if (j->running > 0)
             return 0;
-        if (j->deleting)
+        if (j->deleting && !j->lost)
             jr_sched_remove(s, j->seq, j->id, 0, e);
         jr_sched_free_job(s, j);
         return 1;

@@ -84,7 +84,7 @@ static int launch_job(struct jr_sched *s, struct jr_sched_jobrow *i, int keep_su
     char dir[4096];
     int target = reject ? J_REJECTED : hold ? J_AWAITING : J_QUEUED;
     int64_t now = jr_store_now_ms();
-    int rc = jr_store_op_begin(s->st, e);
+    int mine = 1, rc = jr_store_op_begin(s->st, e);
 
     if (rc)
         return rc;
@@ -94,6 +94,8 @@ static int launch_job(struct jr_sched *s, struct jr_sched_jobrow *i, int keep_su
     if (!rc)
         rc = jr_sched_write_job_state(s, i->seq, i->id, target, 0,
                                       target == J_REJECTED ? now : 0, reject, message, e);
+    if (!rc && target == J_QUEUED)
+        rc = jr_sched_shared_take(s, i->seq, &mine, e);
     rc = end_op(s, rc, e);
     if (rc)
         return rc;
@@ -102,7 +104,7 @@ static int launch_job(struct jr_sched *s, struct jr_sched_jobrow *i, int keep_su
     if (!keep_succeeded && jr_sched_task_dir(s, i->id, NULL, NULL, dir, sizeof dir) == 0)
         jr_sched_rmtree(dir);
     i->state = target;
-    return target == J_QUEUED ? activate(s, i, e) : JR_OK;
+    return target == J_QUEUED && mine ? activate(s, i, e) : JR_OK;
 }
 
 int jr_sched_start(struct jr_sched *s, const char *id, const char *hold, const char *reject,
@@ -207,7 +209,7 @@ int jr_sched_approve(struct jr_sched *s, const char *id, int accept, const char 
 {
     struct jr_sched_jobrow i;
     char at[40], message[600];
-    int rc = get_info(s, id, &i, e);
+    int mine = 1, rc = get_info(s, id, &i, e);
 
     if (rc)
         return rc;
@@ -228,10 +230,12 @@ int jr_sched_approve(struct jr_sched *s, const char *id, int accept, const char 
                                       accept ? 0 : jr_store_now_ms(),
                                       accept ? NULL : (reason ? reason : "rejected"),
                                       message, e);
+    if (!rc && accept)
+        rc = jr_sched_shared_take(s, i.seq, &mine, e);
     rc = end_op(s, rc, e);
     if (!rc && !accept)
         jr_metrics_count(s->opts.metrics, JR_M_REJECTIONS, i.surface, "approver", 1);
-    if (rc || !accept)
+    if (rc || !accept || !mine)
         return rc;
     i.state = J_QUEUED;
     return activate(s, &i, e);

@@ -107,7 +107,7 @@ static void on_task_log(void *arg, int stream, const char *line, size_t len)
     struct jr_sched *s = sched_of(t);
     char *msg = jr_sched_dup_mem(line, len);
 
-    if (!msg || s->closing) {
+    if (!msg || s->closing || t->job->lost) {
         free(msg);
         return;
     }
@@ -124,7 +124,7 @@ static void on_task_progress(void *arg, int64_t offset)
     struct jr_sched *s = sched_of(t);
 
     t->log_offset = offset;
-    if (!s->closing && !t->job->deleting)
+    if (!s->closing && !t->job->deleting && !t->job->lost)
         jr_store_task_set_log_offset(s->st, t->job->seq, t->idx, offset, NULL);
 }
 
@@ -543,7 +543,8 @@ void jr_sched_dispatch(struct jr_sched *s)
     size_t i, k;
     int why;
 
-    if (s->closing || s->draining)
+    /* nothing starts while its running row cannot be written */
+    if (s->closing || s->draining || !jr_store_available(s->st))
         return;
     if (s->dispatching) {
         s->dispatch_again = 1;
@@ -589,11 +590,6 @@ static void on_task_done(void *arg, const struct jr_exec_result *r)
     struct stask *t = arg;
     struct sjob *j = t->job;
     struct jr_sched *s = sched_of(t);
-    char err[330] = "";
-    const char *outcome = jr_exec_outcome_name(r->outcome);
-    /* One that ended while no daemon was attached ended then. */
-    int64_t now = r->ended_ms > 0 ? r->ended_ms : jr_store_now_ms();
-    int kill_reason = t->kill_reason, again = 0;
 
     t->proc = NULL;
     t->gated = 0;
@@ -606,6 +602,31 @@ static void on_task_done(void *arg, const struct jr_exec_result *r)
             free(s);
         return;
     }
+    if (j->lost) {
+        jr_sched_settle(s, j, NULL);
+        return;
+    }
+    /* Its outcome waits for the store to come back (shared.c): written
+     * now it would be lost, and the job with it. */
+    if (!jr_store_available(s->st) && (t->ended = malloc(sizeof *t->ended))) {
+        *t->ended = *r;
+        if (!t->ended->ended_ms)
+            t->ended->ended_ms = jr_store_now_ms();
+        return;
+    }
+    jr_sched_task_outcome(t, r);
+}
+
+void jr_sched_task_outcome(struct stask *t, const struct jr_exec_result *r)
+{
+    struct sjob *j = t->job;
+    struct jr_sched *s = sched_of(t);
+    char err[330] = "";
+    const char *outcome = jr_exec_outcome_name(r->outcome);
+    /* One that ended while no daemon was attached ended then. */
+    int64_t now = r->ended_ms > 0 ? r->ended_ms : jr_store_now_ms();
+    int kill_reason = t->kill_reason, again = 0;
+
     if ((kill_reason == JR_OUT_CANCELED || j->stopping) &&
         !(r->outcome == JR_OUT_EXITED && r->exit_code == 0 && !kill_reason)) {
         t->state = T_CANCELED;

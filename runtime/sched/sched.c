@@ -12,13 +12,7 @@
 
 /* ---- open, recover, close ---- */
 
-struct active_list {
-    struct jr_sched_jobrow *v;
-    size_t n, cap;
-    int failed;
-};
-
-static int collect_active(void *arg, const struct jr_job_rec *r)
+int jr_sched_collect(void *arg, const struct jr_job_rec *r)
 {
     struct active_list *l = arg;
     struct jr_sched_jobrow *a;
@@ -38,14 +32,19 @@ static int collect_active(void *arg, const struct jr_job_rec *r)
 }
 
 /* A task left running that cannot be reattached: what is left of it is
- * stopped, and it fails (retried per its retries) saying why. */
+ * stopped (here: a task another instance ran is not ours to touch), and it
+ * fails (retried per its retries) saying why. */
 static int recover_lost(struct jr_sched *s, struct stask *t, int live, const char *why,
                         struct jr_err *e)
 {
     char msg[300];
 
-    jr_exec_kill_stale(t->pid, t->pid_start);
-    snprintf(msg, sizeof msg, "runtime restarted: %s", why);
+    if (s->adopting)
+        snprintf(msg, sizeof msg, "%s", s->adopting);
+    else
+        jr_exec_kill_stale(t->pid, t->pid_start);
+    if (!s->adopting)
+        snprintf(msg, sizeof msg, "runtime restarted: %s", why);
     free(t->error);
     t->error = strdup(msg);
     if (live && t->attempt <= t->retries)
@@ -56,7 +55,7 @@ static int recover_lost(struct jr_sched *s, struct stask *t, int live, const cha
                                t->state == T_READY ? 0 : jr_store_now_ms(), e);
 }
 
-static int recover_job(struct jr_sched *s, struct jr_sched_jobrow *a, struct jr_err *e)
+int jr_sched_recover_job(struct jr_sched *s, struct jr_sched_jobrow *a, struct jr_err *e)
 {
     struct sjob *j;
     int i, rc = 0, attached = 0, live = a->state == J_QUEUED || a->state == J_RUNNING;
@@ -69,7 +68,7 @@ static int recover_job(struct jr_sched *s, struct jr_sched_jobrow *a, struct jr_
         struct stask *t = &j->tasks[i];
         if (t->state == T_RUNNING) {
             struct jr_err ae = { 0, "" };
-            int ar = jr_sched_reattach(s, t, &ae);
+            int ar = s->adopting ? JR_E_NOT_FOUND : jr_sched_reattach(s, t, &ae);
             if (ar == JR_OK)
                 attached++;
             else
@@ -106,7 +105,7 @@ static int finish_deletes(struct jr_sched *s, struct jr_err *e)
 {
     struct active_list l = { NULL, 0, 0, 0 };
     size_t i;
-    int rc = jr_store_jobs_deleting(s->st, collect_active, &l, e);
+    int rc = jr_store_jobs_deleting(s->st, jr_sched_collect, &l, e);
 
     if (!rc && l.failed)
         rc = jr_err_set(e, JR_E_SYSTEM, "out of memory");
@@ -146,16 +145,19 @@ int jr_sched_open(uv_loop_t *loop, struct jr_store *st, struct jr_executor ex,
     /* Every state is listed from the start, at 0. */
     for (i = 0; i < J_NSTATES; i++)
         jr_metrics_count(s->opts.metrics, JR_M_TRANSITIONS, jr_jstate_names[i], NULL, 0);
-    rc = finish_deletes(s, e);
+    rc = jr_sched_shared_open(s, e);
     if (!rc)
-        rc = jr_store_jobs_active(st, collect_active, &l, e);
+        rc = finish_deletes(s, e);
+    if (!rc)
+        rc = jr_store_jobs_active(st, jr_sched_collect, &l, e);
     if (!rc && l.failed)
         rc = jr_err_set(e, JR_E_SYSTEM, "out of memory");
     for (i = 0; !rc && i < l.n; i++)
-        rc = recover_job(s, &l.v[i], e);
+        rc = jr_sched_recover_job(s, &l.v[i], e);
     free(l.v);
     if (rc) {
         s->closing = 1;
+        jr_sched_shared_close(s);
         while (s->jobs.next != &s->jobs) {
             struct sjob *j = s->jobs.next;
             for (i = 0; i < (size_t)j->ntasks; i++)
@@ -183,6 +185,7 @@ void jr_sched_close(struct jr_sched *s)
         return;
     s->closing = 1;
     jr_store_unwait(&s->gate_waiter);
+    jr_sched_shared_close(s);
     for (j = s->jobs.next; j != &s->jobs; j = next) {
         next = j->next;
         for (i = 0; i < j->ntasks; i++) {

@@ -28,6 +28,13 @@ struct jr_sched_opts {
      * executor can detach them; 0: close kills them. Either way their rows
      * stay "running" and the next open reattaches or recovers them. */
     int keep_tasks;
+    /* On a shared store (several instances on one database): this
+     * instance's id (stable across restarts, so that a restart recovers
+     * its own jobs), the address it says it serves, its heartbeat period
+     * and how long another instance may be silent before its jobs are
+     * failed over here (0 = 2 s and 15 min). */
+    const char *instance, *address;
+    int64_t heartbeat_ms, failover_ms;
     /* Called after every event the scheduler writes (may be NULL). */
     void (*on_event)(void *arg, int64_t seq);
     void *event_arg;

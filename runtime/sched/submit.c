@@ -291,6 +291,7 @@ int jr_sched_submit(struct jr_sched *s, const struct jr_job_spec *spec,
     r.max_parallelism = spec->max_parallelism;
     r.created_at = r.updated_at = now;
     r.attrs = spec->attrs;
+    r.fresh_id = spec->id == NULL;
     ev = (struct jr_event_rec){ 0, now, id_out, NULL, "job", r.state, "submitted" };
     rc = jr_store_job_create(s->st, &r, recs, spec->ntasks, &ev, &seq, e);
     if (rc == JR_E_EXISTS && spec->id) {

@@ -2,7 +2,7 @@
  * published assets. */
 #include "store/internal.h"
 
-int jr_store_event_add(struct jr_store *st, const struct jr_event_rec *ev,
+int jr_sqlite_event_add(struct jr_store *st, const struct jr_event_rec *ev,
                        int64_t *seq_out, struct jr_err *e)
 {
     int rc;
@@ -22,7 +22,7 @@ int jr_store_event_add(struct jr_store *st, const struct jr_event_rec *ev,
     jr_store_bind_text(s, 6, ev->message);
     rc = jr_store_finish(st, s, sqlite3_step(s), e, "add event");
     if (!rc) {
-        st->event_last = kept.seq = sqlite3_last_insert_rowid(st->db);
+        st->event_last = kept.seq = sqlite3_last_insert_rowid(SQ(st)->db);
         jr_store_ring_append(st, &kept);
         if (seq_out)
             *seq_out = st->event_last;
@@ -51,7 +51,7 @@ static int read_events(struct jr_store *st, sqlite3_stmt *s, jr_store_event_cb c
     return jr_store_finish(st, s, rc, e, "read events");
 }
 
-int jr_store_events_after(struct jr_store *st, int64_t after, int64_t limit,
+int jr_sqlite_events_after(struct jr_store *st, int64_t after, int64_t limit,
                           jr_store_event_cb cb, void *arg, struct jr_err *e)
 {
     sqlite3_stmt *s = jr_store_stmt(st, S_EVENTS_AFTER, e);
@@ -63,7 +63,7 @@ int jr_store_events_after(struct jr_store *st, int64_t after, int64_t limit,
     return read_events(st, s, cb, arg, e);
 }
 
-int jr_store_job_events(struct jr_store *st, const char *job, int64_t after, int64_t limit,
+int jr_sqlite_job_events(struct jr_store *st, const char *job, int64_t after, int64_t limit,
                         jr_store_event_cb cb, void *arg, struct jr_err *e)
 {
     sqlite3_stmt *s = jr_store_stmt(st, S_EVENTS_OF_JOB, e);
@@ -81,7 +81,7 @@ int64_t jr_store_events_last(struct jr_store *st)
     return st->event_last;
 }
 
-int jr_store_log_add(struct jr_store *st, int64_t job_seq, const char *task,
+int jr_sqlite_log_add(struct jr_store *st, int64_t job_seq, const char *task,
                      int64_t level, const char *message, const char *data,
                      struct jr_err *e)
 {
@@ -99,7 +99,7 @@ int jr_store_log_add(struct jr_store *st, int64_t job_seq, const char *task,
     return jr_store_finish(st, s, sqlite3_step(s), e, "add log");
 }
 
-int jr_store_logs(struct jr_store *st, int64_t job_seq, int64_t after,
+int jr_sqlite_logs(struct jr_store *st, int64_t job_seq, int64_t after,
                   int64_t min_level, int64_t limit, jr_store_log_cb cb, void *arg,
                   struct jr_err *e)
 {
@@ -126,7 +126,7 @@ int jr_store_logs(struct jr_store *st, int64_t job_seq, int64_t after,
     return jr_store_finish(st, s, rc, e, "read logs");
 }
 
-int jr_store_asset_put(struct jr_store *st, int64_t job_seq, const char *name,
+int jr_sqlite_asset_put(struct jr_store *st, int64_t job_seq, const char *name,
                        const char *data, struct jr_err *e)
 {
     int rc;
@@ -140,7 +140,7 @@ int jr_store_asset_put(struct jr_store *st, int64_t job_seq, const char *name,
     return jr_store_finish(st, s, sqlite3_step(s), e, "put asset");
 }
 
-int jr_store_assets_clear(struct jr_store *st, int64_t job_seq, struct jr_err *e)
+int jr_sqlite_assets_clear(struct jr_store *st, int64_t job_seq, struct jr_err *e)
 {
     int rc;
     sqlite3_stmt *s = jr_store_write_stmt(st, S_ASSETS_CLEAR, &rc, e);
@@ -151,7 +151,7 @@ int jr_store_assets_clear(struct jr_store *st, int64_t job_seq, struct jr_err *e
     return jr_store_finish(st, s, sqlite3_step(s), e, "clear assets");
 }
 
-int jr_store_assets(struct jr_store *st, int64_t job_seq, jr_store_asset_cb cb,
+int jr_sqlite_assets(struct jr_store *st, int64_t job_seq, jr_store_asset_cb cb,
                     void *arg, struct jr_err *e)
 {
     sqlite3_stmt *s = jr_store_stmt(st, S_ASSETS, e);

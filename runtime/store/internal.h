@@ -1,11 +1,11 @@
-/* What the store's own files share: the store struct and the cache of
+/* What the SQLite backend's files share: its store struct and the cache of
  * prepared statements. Not included outside runtime/store/. */
 #ifndef JR_STORE_INTERNAL_H
 #define JR_STORE_INTERNAL_H
 
 #include <sqlite3.h>
 
-#include "store/store.h"
+#include "store/backend.h"
 
 enum jr_stmt {
     S_JOB_INSERT, S_JOB_GET, S_JOB_GET_SEQ, S_JOB_SET_STATE, S_JOB_SET_ATTRS,
@@ -22,30 +22,17 @@ enum jr_stmt {
     S_COUNT
 };
 
-/* The recent events (ring.c): every event with base < seq <= last, oldest
- * at head; n of cap slots used. */
-#define JR_STORE_RING_SIZE 4096
-struct jr_event_ring {
-    struct ring_ev **v;
-    size_t cap, head, n;
-    int64_t base, last;
-    int failed;                  /* a fill ran out of memory */
-};
-
-struct jr_store {
+struct jr_sqlite {
+    struct jr_store base;        /* first: a struct jr_store * is one of these */
     sqlite3 *db;
     int in_txn;                  /* BEGIN done, COMMIT not yet */
     int op_depth;                /* open jr_store_op_begin() savepoints */
     sqlite3_stmt *stmts[S_COUNT];
-    struct jr_store_waiter waiters;  /* list head */
     uv_prepare_t prepare;
     uv_check_t check;
     uv_idle_t idle;
     int attached;
     int open_handles;            /* handles not yet closed */
-    int64_t event_last;          /* the newest event this connection sees */
-    struct jr_event_ring ring;
-    struct jr_metrics *metrics;  /* commits counted here (may be NULL) */
     uint64_t batch_writes;       /* writes in the open transaction */
     int doomed;                  /* a write of the batch failed half done: the
                                   * commit rolls the batch back */
@@ -53,10 +40,83 @@ struct jr_store {
                                   * until first read or after an undo */
 };
 
+#define SQ(st) ((struct jr_sqlite *)(st))
+
+/* The operations of the SQLite backend (the ops table in store.c). */
+void jr_sqlite_close(struct jr_store *st);
+int jr_sqlite_attach(struct jr_store *st, uv_loop_t *loop);
+int jr_sqlite_pending(const struct jr_store *st);
+int jr_sqlite_commit(struct jr_store *st);
+int jr_sqlite_op_begin(struct jr_store *st, struct jr_err *e);
+int jr_sqlite_op_end(struct jr_store *st, int ok, struct jr_err *e);
+int jr_sqlite_job_insert(struct jr_store *st, struct jr_job_rec *job, struct jr_err *e);
+int jr_sqlite_job_create(struct jr_store *st, struct jr_job_rec *job,
+                         struct jr_task_rec *tasks, size_t ntasks,
+                         const struct jr_event_rec *ev, int64_t *event_seq,
+                         struct jr_err *e);
+int jr_sqlite_job_get(struct jr_store *st, const char *id, jr_store_job_cb cb, void *arg,
+                      struct jr_err *e);
+int jr_sqlite_job_get_seq(struct jr_store *st, int64_t seq, jr_store_job_cb cb, void *arg,
+                          struct jr_err *e);
+int jr_sqlite_job_set_state(struct jr_store *st, const struct jr_job_rec *job,
+                            struct jr_err *e);
+int jr_sqlite_job_set_attrs(struct jr_store *st, const struct jr_job_rec *job,
+                            struct jr_err *e);
+int jr_sqlite_job_set_approval(struct jr_store *st, int64_t seq, const char *decision,
+                               const char *by, const char *reason, const char *at,
+                               struct jr_err *e);
+int jr_sqlite_job_delete_tasks(struct jr_store *st, int64_t seq, struct jr_err *e);
+int jr_sqlite_job_delete(struct jr_store *st, int64_t seq, struct jr_err *e);
+int jr_sqlite_job_mark_deleting(struct jr_store *st, int64_t seq, struct jr_err *e);
+int jr_sqlite_jobs_deleting(struct jr_store *st, jr_store_job_cb cb, void *arg,
+                            struct jr_err *e);
+int jr_sqlite_jobs_list(struct jr_store *st, const struct jr_job_filter *f,
+                        jr_store_job_cb cb, void *arg, struct jr_err *e);
+int jr_sqlite_jobs_active(struct jr_store *st, jr_store_job_cb cb, void *arg,
+                          struct jr_err *e);
+int64_t jr_sqlite_jobs_count(struct jr_store *st);
+int jr_sqlite_jobs_count_where(struct jr_store *st, const struct jr_job_count *f,
+                               int64_t *out, struct jr_err *e);
+int jr_sqlite_task_insert(struct jr_store *st, const struct jr_task_rec *t,
+                          struct jr_err *e);
+int jr_sqlite_task_set_state(struct jr_store *st, const struct jr_task_rec *t,
+                             struct jr_err *e);
+int jr_sqlite_task_set_usage(struct jr_store *st, int64_t job_seq, int64_t idx,
+                             int64_t cpu_ms, int64_t max_rss_bytes, int64_t wall_ms,
+                             struct jr_err *e);
+int jr_sqlite_task_set_log_offset(struct jr_store *st, int64_t job_seq, int64_t idx,
+                                  int64_t offset, struct jr_err *e);
+int jr_sqlite_tasks_reset(struct jr_store *st, int64_t job_seq, int keep_succeeded,
+                          struct jr_err *e);
+int64_t jr_sqlite_tasks_count(struct jr_store *st, int64_t job_seq);
+int jr_sqlite_tasks_each(struct jr_store *st, int64_t job_seq, jr_store_task_cb cb,
+                         void *arg, struct jr_err *e);
+int jr_sqlite_event_add(struct jr_store *st, const struct jr_event_rec *ev,
+                        int64_t *seq_out, struct jr_err *e);
+int jr_sqlite_events_after(struct jr_store *st, int64_t after, int64_t limit,
+                           jr_store_event_cb cb, void *arg, struct jr_err *e);
+int jr_sqlite_job_events(struct jr_store *st, const char *job, int64_t after,
+                         int64_t limit, jr_store_event_cb cb, void *arg, struct jr_err *e);
+int jr_sqlite_log_add(struct jr_store *st, int64_t job_seq, const char *task,
+                      int64_t level, const char *message, const char *data,
+                      struct jr_err *e);
+int jr_sqlite_logs(struct jr_store *st, int64_t job_seq, int64_t after, int64_t min_level,
+                   int64_t limit, jr_store_log_cb cb, void *arg, struct jr_err *e);
+int jr_sqlite_asset_put(struct jr_store *st, int64_t job_seq, const char *name,
+                        const char *data, struct jr_err *e);
+int jr_sqlite_assets_clear(struct jr_store *st, int64_t job_seq, struct jr_err *e);
+int jr_sqlite_assets(struct jr_store *st, int64_t job_seq, jr_store_asset_cb cb,
+                     void *arg, struct jr_err *e);
+
 /* The cached statement id, reset and with its bindings cleared, ready to
  * bind. The store owns it: a Lua error raised while a caller visits its rows
  * leaks nothing, the next use resets it. NULL on failure (e filled). */
 sqlite3_stmt *jr_store_stmt(struct jr_store *st, enum jr_stmt id, struct jr_err *e);
+
+/* stats.c: the jobs by surface and state (jr_store_jobs_by_state), kept
+ * in memory from the first read on */
+int jr_sqlite_jobs_by_state(struct jr_store *st, jr_store_state_count_cb cb, void *arg,
+                            struct jr_err *e);
 
 /* stats.c: keep the jobs' counts by surface and state (when kept): add
  * delta to one; move job seq to state (NULL: gone), read before its row
@@ -101,13 +161,8 @@ static inline const char *jr_store_col_text(sqlite3_stmt *s, int i)
     return (const char *)sqlite3_column_text(s, i);
 }
 
-/* ring.c: after a rollback, re-read event_last and drop the ring's events
- * above it; at close, free the ring. */
-void jr_store_ring_rollback(struct jr_store *st);
-void jr_store_ring_free(struct jr_store *st);
-/* ring.c: an event just added (seq set), kept in the ring when the ring
- * holds every event before it, so readers need no query for it. */
-void jr_store_ring_append(struct jr_store *st, const struct jr_event_rec *ev);
+/* After a rollback: the ring and event_last cut back to the table. */
+void jr_sqlite_ring_rollback(struct jr_store *st);
 
 /* The schema migrations, applied in order at open. */
 int jr_store_migrate(sqlite3 *db, struct jr_err *e);

@@ -35,7 +35,7 @@ static int step_done(struct jr_store *st, sqlite3_stmt *s, struct jr_err *e,
     return jr_store_finish(st, s, sqlite3_step(s), e, what);
 }
 
-int jr_store_job_insert(struct jr_store *st, struct jr_job_rec *job, struct jr_err *e)
+int jr_sqlite_job_insert(struct jr_store *st, struct jr_job_rec *job, struct jr_err *e)
 {
     int rc;
     sqlite3_stmt *s = jr_store_write_stmt(st, S_JOB_INSERT, &rc, e);
@@ -65,29 +65,29 @@ int jr_store_job_insert(struct jr_store *st, struct jr_job_rec *job, struct jr_e
         return rc;
     }
     sqlite3_reset(s);
-    job->seq = sqlite3_last_insert_rowid(st->db);
+    job->seq = sqlite3_last_insert_rowid(SQ(st)->db);
     jr_store_counts_add(st, job->surface, job->state, 1);
     return JR_OK;
 }
 
-int jr_store_job_create(struct jr_store *st, struct jr_job_rec *job,
-                        struct jr_task_rec *tasks, size_t ntasks,
-                        const struct jr_event_rec *ev, int64_t *event_seq,
-                        struct jr_err *e)
+int jr_sqlite_job_create(struct jr_store *st, struct jr_job_rec *job,
+                         struct jr_task_rec *tasks, size_t ntasks,
+                         const struct jr_event_rec *ev, int64_t *event_seq,
+                         struct jr_err *e)
 {
     size_t i;
-    int rc = jr_store_job_insert(st, job, e);
+    int rc = jr_sqlite_job_insert(st, job, e);
 
     if (rc)
         return rc;
     for (i = 0; !rc && i < ntasks; i++) {
         tasks[i].job_seq = job->seq;
-        rc = jr_store_task_insert(st, &tasks[i], e);
+        rc = jr_sqlite_task_insert(st, &tasks[i], e);
     }
     if (!rc)
-        rc = jr_store_event_add(st, ev, event_seq, e);
+        rc = jr_sqlite_event_add(st, ev, event_seq, e);
     if (rc)
-        st->doomed = 1;
+        SQ(st)->doomed = 1;
     return rc;
 }
 
@@ -110,7 +110,7 @@ static int job_get(struct jr_store *st, sqlite3_stmt *s, jr_store_job_cb cb,
     return rc;
 }
 
-int jr_store_job_get(struct jr_store *st, const char *id, jr_store_job_cb cb,
+int jr_sqlite_job_get(struct jr_store *st, const char *id, jr_store_job_cb cb,
                      void *arg, struct jr_err *e)
 {
     sqlite3_stmt *s = jr_store_stmt(st, S_JOB_GET, e);
@@ -121,7 +121,7 @@ int jr_store_job_get(struct jr_store *st, const char *id, jr_store_job_cb cb,
     return job_get(st, s, cb, arg, e, id);
 }
 
-int jr_store_job_get_seq(struct jr_store *st, int64_t seq, jr_store_job_cb cb,
+int jr_sqlite_job_get_seq(struct jr_store *st, int64_t seq, jr_store_job_cb cb,
                          void *arg, struct jr_err *e)
 {
     sqlite3_stmt *s = jr_store_stmt(st, S_JOB_GET_SEQ, e);
@@ -132,7 +132,7 @@ int jr_store_job_get_seq(struct jr_store *st, int64_t seq, jr_store_job_cb cb,
     return job_get(st, s, cb, arg, e, "#seq");
 }
 
-int jr_store_job_set_state(struct jr_store *st, const struct jr_job_rec *job,
+int jr_sqlite_job_set_state(struct jr_store *st, const struct jr_job_rec *job,
                            struct jr_err *e)
 {
     int rc;
@@ -152,7 +152,7 @@ int jr_store_job_set_state(struct jr_store *st, const struct jr_job_rec *job,
     return rc;
 }
 
-int jr_store_job_set_attrs(struct jr_store *st, const struct jr_job_rec *job,
+int jr_sqlite_job_set_attrs(struct jr_store *st, const struct jr_job_rec *job,
                            struct jr_err *e)
 {
     int rc;
@@ -168,7 +168,7 @@ int jr_store_job_set_attrs(struct jr_store *st, const struct jr_job_rec *job,
     return step_done(st, s, e, "update job");
 }
 
-int jr_store_job_delete(struct jr_store *st, int64_t seq, struct jr_err *e)
+int jr_sqlite_job_delete(struct jr_store *st, int64_t seq, struct jr_err *e)
 {
     static const enum jr_stmt order[] = { S_JOB_DELETE_TASKS, S_JOB_DELETE_LOGS,
                                           S_JOB_DELETE_ASSETS, S_JOB_DELETE };
@@ -191,7 +191,7 @@ int jr_store_job_delete(struct jr_store *st, int64_t seq, struct jr_err *e)
     return rc;
 }
 
-int jr_store_job_mark_deleting(struct jr_store *st, int64_t seq, struct jr_err *e)
+int jr_sqlite_job_mark_deleting(struct jr_store *st, int64_t seq, struct jr_err *e)
 {
     int rc;
     sqlite3_stmt *s = jr_store_write_stmt(st, S_JOB_MARK_DELETING, &rc, e);
@@ -206,7 +206,7 @@ int jr_store_job_mark_deleting(struct jr_store *st, int64_t seq, struct jr_err *
     return rc;
 }
 
-int jr_store_job_delete_tasks(struct jr_store *st, int64_t seq, struct jr_err *e)
+int jr_sqlite_job_delete_tasks(struct jr_store *st, int64_t seq, struct jr_err *e)
 {
     int rc;
     sqlite3_stmt *s = jr_store_write_stmt(st, S_JOB_DELETE_TASKS, &rc, e);
@@ -231,7 +231,7 @@ static int each_job(struct jr_store *st, sqlite3_stmt *s, jr_store_job_cb cb,
     return jr_store_finish(st, s, rc, e, "list jobs");
 }
 
-int jr_store_jobs_list(struct jr_store *st, const struct jr_job_filter *f,
+int jr_sqlite_jobs_list(struct jr_store *st, const struct jr_job_filter *f,
                        jr_store_job_cb cb, void *arg, struct jr_err *e)
 {
     enum jr_stmt id = f->owner ? S_JOBS_OWNER : f->state ? S_JOBS_STATE
@@ -248,7 +248,7 @@ int jr_store_jobs_list(struct jr_store *st, const struct jr_job_filter *f,
     return each_job(st, s, cb, arg, e);
 }
 
-int jr_store_jobs_active(struct jr_store *st, jr_store_job_cb cb, void *arg,
+int jr_sqlite_jobs_active(struct jr_store *st, jr_store_job_cb cb, void *arg,
                          struct jr_err *e)
 {
     sqlite3_stmt *s = jr_store_stmt(st, S_JOBS_ACTIVE, e);
@@ -258,7 +258,7 @@ int jr_store_jobs_active(struct jr_store *st, jr_store_job_cb cb, void *arg,
     return each_job(st, s, cb, arg, e);
 }
 
-int jr_store_jobs_deleting(struct jr_store *st, jr_store_job_cb cb, void *arg,
+int jr_sqlite_jobs_deleting(struct jr_store *st, jr_store_job_cb cb, void *arg,
                            struct jr_err *e)
 {
     sqlite3_stmt *s = jr_store_stmt(st, S_JOBS_DELETING, e);
@@ -268,14 +268,14 @@ int jr_store_jobs_deleting(struct jr_store *st, jr_store_job_cb cb, void *arg,
     return each_job(st, s, cb, arg, e);
 }
 
-int64_t jr_store_jobs_count(struct jr_store *st)
+int64_t jr_sqlite_jobs_count(struct jr_store *st)
 {
     sqlite3_stmt *s = jr_store_stmt(st, S_JOBS_COUNT, NULL);
 
     return s ? jr_store_step_int(s, -1) : -1;
 }
 
-int jr_store_jobs_count_where(struct jr_store *st, const struct jr_job_count *f,
+int jr_sqlite_jobs_count_where(struct jr_store *st, const struct jr_job_count *f,
                               int64_t *out, struct jr_err *e)
 {
     enum jr_stmt id;
@@ -306,7 +306,7 @@ int jr_store_jobs_count_where(struct jr_store *st, const struct jr_job_count *f,
     return JR_OK;
 }
 
-int jr_store_task_insert(struct jr_store *st, const struct jr_task_rec *t,
+int jr_sqlite_task_insert(struct jr_store *st, const struct jr_task_rec *t,
                          struct jr_err *e)
 {
     int rc;
@@ -348,7 +348,7 @@ int jr_store_task_insert(struct jr_store *st, const struct jr_task_rec *t,
     return step_done(st, s, e, "insert task");
 }
 
-int jr_store_task_set_state(struct jr_store *st, const struct jr_task_rec *t,
+int jr_sqlite_task_set_state(struct jr_store *st, const struct jr_task_rec *t,
                             struct jr_err *e)
 {
     int rc;
@@ -374,7 +374,7 @@ int jr_store_task_set_state(struct jr_store *st, const struct jr_task_rec *t,
     return step_done(st, s, e, "update task");
 }
 
-int jr_store_task_set_usage(struct jr_store *st, int64_t job_seq, int64_t idx,
+int jr_sqlite_task_set_usage(struct jr_store *st, int64_t job_seq, int64_t idx,
                             int64_t cpu_ms, int64_t max_rss_bytes, int64_t wall_ms,
                             struct jr_err *e)
 {
@@ -391,7 +391,7 @@ int jr_store_task_set_usage(struct jr_store *st, int64_t job_seq, int64_t idx,
     return step_done(st, s, e, "update task usage");
 }
 
-int jr_store_task_set_log_offset(struct jr_store *st, int64_t job_seq, int64_t idx,
+int jr_sqlite_task_set_log_offset(struct jr_store *st, int64_t job_seq, int64_t idx,
                                  int64_t offset, struct jr_err *e)
 {
     int rc;
@@ -405,7 +405,7 @@ int jr_store_task_set_log_offset(struct jr_store *st, int64_t job_seq, int64_t i
     return step_done(st, s, e, "update task log offset");
 }
 
-int jr_store_tasks_each(struct jr_store *st, int64_t job_seq, jr_store_task_cb cb,
+int jr_sqlite_tasks_each(struct jr_store *st, int64_t job_seq, jr_store_task_cb cb,
                         void *arg, struct jr_err *e)
 {
     sqlite3_stmt *s = jr_store_stmt(st, S_TASKS_EACH, e);
@@ -459,7 +459,7 @@ int jr_store_tasks_each(struct jr_store *st, int64_t job_seq, jr_store_task_cb c
     return jr_store_finish(st, s, rc, e, "read tasks");
 }
 
-int jr_store_job_set_approval(struct jr_store *st, int64_t seq, const char *decision,
+int jr_sqlite_job_set_approval(struct jr_store *st, int64_t seq, const char *decision,
                               const char *by, const char *reason, const char *at,
                               struct jr_err *e)
 {
@@ -477,7 +477,7 @@ int jr_store_job_set_approval(struct jr_store *st, int64_t seq, const char *deci
     return step_done(st, s, e, "record approval");
 }
 
-int jr_store_tasks_reset(struct jr_store *st, int64_t job_seq, int keep_succeeded,
+int jr_sqlite_tasks_reset(struct jr_store *st, int64_t job_seq, int keep_succeeded,
                          struct jr_err *e)
 {
     int rc;
@@ -490,7 +490,7 @@ int jr_store_tasks_reset(struct jr_store *st, int64_t job_seq, int keep_succeede
     return step_done(st, s, e, "reset tasks");
 }
 
-int64_t jr_store_tasks_count(struct jr_store *st, int64_t job_seq)
+int64_t jr_sqlite_tasks_count(struct jr_store *st, int64_t job_seq)
 {
     sqlite3_stmt *s = jr_store_stmt(st, S_TASKS_COUNT, NULL);
 

@@ -1,12 +1,12 @@
 /* The store's ring of recent events: the newest few thousand rows of the
  * events table in memory, filled by one read when a reader asks for what
  * was added since, so that hundreds of watchers following the sequence cost
- * one query per new batch instead of one each. It mirrors what this
- * connection sees (as a direct read would), and is cut back on rollback. */
+ * one query per new batch instead of one each. It mirrors what the
+ * store sees (as a direct read would), and is cut back on rollback. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/internal.h"
+#include "store/backend.h"
 
 /* One event: its strings live in the same allocation, after the struct. */
 struct ring_ev {
@@ -110,9 +110,13 @@ static int ring_fill(struct jr_store *st, struct jr_err *e)
     rc = jr_store_events_after(st, r->last, -1, ring_push, r, e);
     if (!rc && r->failed)
         rc = jr_err_set(e, JR_E_SYSTEM, "out of memory");
+    /* A shared store's read may bring events another instance committed
+     * after newest was heard of (still a prefix of the sequence: seqs are
+     * taken in commit order): the ring keeps them, and r->last stays on the
+     * newest held, so that the next fill does not push them again. */
     if (rc)
         ring_reset(r, newest);   /* holds nothing: readers go to the database */
-    else
+    else if (r->last < newest)
         r->last = newest;
     return rc;
 }
@@ -156,18 +160,11 @@ void jr_store_ring_append(struct jr_store *st, const struct jr_event_rec *ev)
         return;
 }
 
-void jr_store_ring_rollback(struct jr_store *st)
+void jr_store_ring_cut(struct jr_store *st, int64_t last)
 {
     struct jr_event_ring *r = &st->ring;
-    sqlite3_stmt *s = jr_store_stmt(st, S_EVENTS_LAST, NULL);
 
-    /* Without the figure (the statement was prepared at open, so hardly),
-     * hold nothing: the next read refills. */
-    if (!s) {
-        ring_reset(r, 0);
-        return;
-    }
-    st->event_last = jr_store_step_int(s, 0);
+    st->event_last = last;
     while (r->n && ev_at(r, r->n - 1)->rec.seq > st->event_last)
         drop_newest(r);
     if (r->last > st->event_last)

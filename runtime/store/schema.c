@@ -60,6 +60,13 @@ static const char *const migrations[] = {
     /* 6: a running attempt's record, what a daemon needs to reattach to it
      * (runtime/exec/record.h), written with its running row */
     "ALTER TABLE tasks ADD COLUMN run_record TEXT;",
+    /* 7: several instances on one database (the PostgreSQL store; kept here
+     * so that both backends have the same schema): the instance driving a
+     * job (NULL = none, free to claim) and each instance's heartbeat */
+    "ALTER TABLE jobs ADD COLUMN instance TEXT;"
+    "CREATE TABLE instances(id TEXT PRIMARY KEY, address TEXT NOT NULL DEFAULT '',"
+    " pid INTEGER NOT NULL DEFAULT 0, started_at INTEGER NOT NULL,"
+    " heartbeat_at INTEGER NOT NULL);",
 };
 
 #define JOB_COLS "seq, id, surface, owner, state, priority, max_parallelism," \

@@ -22,7 +22,7 @@ struct jr_store_counts {
 
 void jr_store_counts_forget(struct jr_store *st)
 {
-    struct jr_store_counts *c = st->counts;
+    struct jr_store_counts *c = SQ(st)->counts;
 
     if (!c)
         return;
@@ -33,7 +33,7 @@ void jr_store_counts_forget(struct jr_store *st)
     free(c->v);
     sqlite3_finalize(c->old);
     free(c);
-    st->counts = NULL;
+    SQ(st)->counts = NULL;
 }
 
 /* Add delta to (surface, state); 0, or -1 when out of memory. */
@@ -70,18 +70,18 @@ static int add(struct jr_store_counts *c, const char *surface, const char *state
 void jr_store_counts_add(struct jr_store *st, const char *surface, const char *state,
                          int64_t delta)
 {
-    if (st->counts && add(st->counts, surface ? surface : "", state ? state : "", delta))
+    if (SQ(st)->counts && add(SQ(st)->counts, surface ? surface : "", state ? state : "", delta))
         jr_store_counts_forget(st);
 }
 
 void jr_store_counts_move(struct jr_store *st, int64_t seq, const char *state)
 {
-    struct jr_store_counts *c = st->counts;
+    struct jr_store_counts *c = SQ(st)->counts;
     int rc;
 
     if (!c)
         return;
-    if (!c->old && sqlite3_prepare_v2(st->db, "SELECT surface, state FROM jobs WHERE seq = ?1",
+    if (!c->old && sqlite3_prepare_v2(SQ(st)->db, "SELECT surface, state FROM jobs WHERE seq = ?1",
                                       -1, &c->old, NULL) != SQLITE_OK) {
         jr_store_counts_forget(st);
         return;
@@ -110,8 +110,8 @@ static int count_all(struct jr_store *st, struct jr_err *e)
 
     if (!c)
         return jr_err_set(e, JR_E_SYSTEM, "out of memory");
-    st->counts = c;
-    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+    SQ(st)->counts = c;
+    if (sqlite3_prepare_v2(SQ(st)->db, sql, -1, &s, NULL) != SQLITE_OK) {
         rc = jr_store_fail(st, e, "count jobs by state");
         jr_store_counts_forget(st);
         return rc;
@@ -143,20 +143,20 @@ static int by_surface_state(const void *a, const void *b)
     return r ? r : strcmp(x->state, y->state);
 }
 
-int jr_store_jobs_by_state(struct jr_store *st, jr_store_state_count_cb cb, void *arg,
-                           struct jr_err *e)
+int jr_sqlite_jobs_by_state(struct jr_store *st, jr_store_state_count_cb cb, void *arg,
+                            struct jr_err *e)
 {
     struct count **order;
     size_t i, k = 0;
     int rc;
 
-    if (!st->counts && (rc = count_all(st, e)))
+    if (!SQ(st)->counts && (rc = count_all(st, e)))
         return rc;
-    if (!(order = malloc((st->counts->n + 1) * sizeof *order)))
+    if (!(order = malloc((SQ(st)->counts->n + 1) * sizeof *order)))
         return jr_err_set(e, JR_E_SYSTEM, "out of memory");
-    for (i = 0; i < st->counts->n; i++)
-        if (st->counts->v[i].n > 0 && strcmp(st->counts->v[i].state, JR_STORE_DELETING) != 0)
-            order[k++] = &st->counts->v[i];
+    for (i = 0; i < SQ(st)->counts->n; i++)
+        if (SQ(st)->counts->v[i].n > 0 && strcmp(SQ(st)->counts->v[i].state, JR_STORE_DELETING) != 0)
+            order[k++] = &SQ(st)->counts->v[i];
     qsort(order, k, sizeof *order, by_surface_state);
     for (i = 0; i < k; i++)
         if (cb(arg, order[i]->surface, order[i]->state, order[i]->n))

@@ -1,4 +1,4 @@
-/* Opening, closing and group commit of the job store: one lazily opened
+/* The SQLite backend: opening, closing and group commit: one lazily opened
  * transaction per loop iteration, committed from uv_check (after I/O
  * callbacks) and uv_prepare (before the loop blocks), then the waiters run. */
 #include <stdio.h>
@@ -10,42 +10,11 @@
 #include "store/internal.h"
 
 extern const char *const jr_store_sql[S_COUNT];
-
-int64_t jr_store_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* The seconds part of the last time formatted, per thread: times come in
- * runs within one second, and gmtime_r with strftime costs a microsecond. */
-static _Thread_local struct {
-    time_t t;
-    size_t n;
-    char text[32];
-} last_second = { -1, 0, "" };
-
-void jr_store_format_time(int64_t ms, char out[40])
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    int frac = (int)(ms % 1000);
-
-    if (ms < 0 || t != last_second.t) {
-        gmtime_r(&t, &tm);
-        last_second.n = strftime(last_second.text, sizeof last_second.text,
-                                 "%Y-%m-%dT%H:%M:%S", &tm);
-        last_second.t = ms < 0 ? -1 : t;
-    }
-    memcpy(out, last_second.text, last_second.n);
-    snprintf(out + last_second.n, 40 - last_second.n, ".%03dZ", frac);
-}
+static const struct jr_store_ops jr_sqlite_ops;
 
 int jr_store_fail(struct jr_store *st, struct jr_err *e, const char *what)
 {
-    return jr_err_set(e, JR_E_STORE, "%s: %s", what, sqlite3_errmsg(st->db));
+    return jr_err_set(e, JR_E_STORE, "%s: %s", what, sqlite3_errmsg(SQ(st)->db));
 }
 
 int jr_store_finish(struct jr_store *st, sqlite3_stmt *s, int rc, struct jr_err *e,
@@ -68,15 +37,15 @@ int64_t jr_store_step_int(sqlite3_stmt *s, int64_t dflt)
 
 sqlite3_stmt *jr_store_stmt(struct jr_store *st, enum jr_stmt id, struct jr_err *e)
 {
-    sqlite3_stmt *s = st->stmts[id];
+    sqlite3_stmt *s = SQ(st)->stmts[id];
 
     if (!s) {
-        if (sqlite3_prepare_v3(st->db, jr_store_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+        if (sqlite3_prepare_v3(SQ(st)->db, jr_store_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
                                &s, NULL) != SQLITE_OK) {
             jr_store_fail(st, e, "prepare");
             return NULL;
         }
-        st->stmts[id] = s;
+        SQ(st)->stmts[id] = s;
     }
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
@@ -85,7 +54,7 @@ sqlite3_stmt *jr_store_stmt(struct jr_store *st, enum jr_stmt id, struct jr_err 
 
 static int exec_sql(struct jr_store *st, const char *sql, struct jr_err *e)
 {
-    if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+    if (sqlite3_exec(SQ(st)->db, sql, NULL, NULL, NULL) != SQLITE_OK)
         return jr_store_fail(st, e, sql);
     return JR_OK;
 }
@@ -112,16 +81,16 @@ int jr_store_write_begin(struct jr_store *st, struct jr_err *e)
 {
     int rc;
 
-    if (st->in_txn)
+    if (SQ(st)->in_txn)
         return JR_OK;
     rc = run_stmt(st, S_BEGIN, e);
     if (rc)
         return rc;
-    st->in_txn = 1;
+    SQ(st)->in_txn = 1;
     /* Keep the loop from blocking in poll while a batch is open; the next
      * prepare commits it. */
-    if (st->attached)
-        uv_idle_start(&st->idle, on_idle);
+    if (SQ(st)->attached)
+        uv_idle_start(&SQ(st)->idle, on_idle);
     return JR_OK;
 }
 
@@ -134,11 +103,11 @@ sqlite3_stmt *jr_store_write_stmt(struct jr_store *st, enum jr_stmt id, int *rc,
         return NULL;
     if (!(s = jr_store_stmt(st, id, e)))
         *rc = JR_E_STORE;
-    st->batch_writes++;
+    SQ(st)->batch_writes++;
     return s;
 }
 
-int jr_store_op_begin(struct jr_store *st, struct jr_err *e)
+int jr_sqlite_op_begin(struct jr_store *st, struct jr_err *e)
 {
     int rc = jr_store_write_begin(st, e);
 
@@ -146,98 +115,56 @@ int jr_store_op_begin(struct jr_store *st, struct jr_err *e)
         return rc;
     rc = run_stmt(st, S_SAVEPOINT, e);
     if (!rc)
-        st->op_depth++;
+        SQ(st)->op_depth++;
     return rc;
 }
 
-int jr_store_op_end(struct jr_store *st, int ok, struct jr_err *e)
+int jr_sqlite_op_end(struct jr_store *st, int ok, struct jr_err *e)
 {
     int rc = JR_OK;
 
-    if (st->op_depth <= 0)
+    if (SQ(st)->op_depth <= 0)
         return JR_OK;
     if (!ok) {
         rc = run_stmt(st, S_ROLLBACK_TO, e);
-        jr_store_ring_rollback(st);
+        jr_sqlite_ring_rollback(st);
         jr_store_counts_forget(st);
     }
     if (run_stmt(st, S_RELEASE, rc ? NULL : e) && !rc)
         rc = JR_E_STORE;
-    st->op_depth--;
+    SQ(st)->op_depth--;
     return rc;
 }
 
-int jr_store_pending(const struct jr_store *st)
+int jr_sqlite_pending(const struct jr_store *st)
 {
-    return st && st->in_txn;
+    return st && SQ(st)->in_txn;
 }
 
-void jr_store_wait(struct jr_store *st, struct jr_store_waiter *w)
-{
-    struct jr_store_waiter *head = &st->waiters;
-
-    w->next = head;
-    w->prev = head->prev;
-    head->prev->next = w;
-    head->prev = w;
-}
-
-void jr_store_unwait(struct jr_store_waiter *w)
-{
-    if (!w->next)
-        return;
-    w->prev->next = w->next;
-    w->next->prev = w->prev;
-    w->prev = w->next = NULL;
-}
-
-static void run_waiters(struct jr_store *st, int status)
-{
-    struct jr_store_waiter local, *w;
-
-    if (st->waiters.next == &st->waiters)
-        return;
-    /* Move the list aside: callbacks may add waiters for the next commit,
-     * or remove waiters still on this list. */
-    local.next = st->waiters.next;
-    local.prev = st->waiters.prev;
-    local.next->prev = &local;
-    local.prev->next = &local;
-    st->waiters.next = st->waiters.prev = &st->waiters;
-    while ((w = local.next) != &local) {
-        jr_store_unwait(w);
-        w->cb(w, status);
-    }
-}
-
-void jr_store_set_metrics(struct jr_store *st, struct jr_metrics *m)
-{
-    st->metrics = m;
-}
-
-int jr_store_commit(struct jr_store *st)
+int jr_sqlite_commit(struct jr_store *st)
 {
     int rc = JR_OK;
     uint64_t started;
 
-    if (!st || !st->in_txn || st->op_depth > 0)
+    if (!st || !SQ(st)->in_txn || SQ(st)->op_depth > 0)
         return JR_OK;
     started = uv_hrtime();
-    if (st->doomed || run_stmt(st, S_COMMIT, NULL)) {
+    if (SQ(st)->doomed || run_stmt(st, S_COMMIT, NULL)) {
         rc = JR_E_STORE;
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-        st->in_txn = 0;
-        jr_store_ring_rollback(st);
+        sqlite3_exec(SQ(st)->db, "ROLLBACK", NULL, NULL, NULL);
+        SQ(st)->in_txn = 0;
+        jr_sqlite_ring_rollback(st);
         jr_store_counts_forget(st);
         jr_metrics_count(st->metrics, JR_M_COMMIT_FAILURES, NULL, NULL, 1);
     } else {
-        jr_metrics_observe(st->metrics, JR_H_COMMIT_TIME, (double)(uv_hrtime() - started) / 1e9);
-        jr_metrics_observe(st->metrics, JR_H_COMMIT_WRITES, (double)st->batch_writes);
+        jr_metrics_observe(st->metrics, JR_H_COMMIT_TIME,
+                           (double)(uv_hrtime() - started) / 1e9);
+        jr_metrics_observe(st->metrics, JR_H_COMMIT_WRITES, (double)SQ(st)->batch_writes);
     }
-    st->in_txn = 0;
-    st->doomed = 0;
-    st->batch_writes = 0;
-    run_waiters(st, rc);
+    SQ(st)->in_txn = 0;
+    SQ(st)->doomed = 0;
+    SQ(st)->batch_writes = 0;
+    jr_store_run_waiters(st, rc);
     return rc;
 }
 
@@ -251,44 +178,44 @@ static void on_prepare(uv_prepare_t *h)
     jr_store_commit(h->data);
 }
 
-int jr_store_attach(struct jr_store *st, uv_loop_t *loop)
+int jr_sqlite_attach(struct jr_store *st, uv_loop_t *loop)
 {
-    if (st->attached)
+    if (SQ(st)->attached)
         return JR_OK;
-    uv_prepare_init(loop, &st->prepare);
-    uv_check_init(loop, &st->check);
-    uv_idle_init(loop, &st->idle);
-    st->prepare.data = st->check.data = st->idle.data = st;
-    uv_prepare_start(&st->prepare, on_prepare);
-    uv_check_start(&st->check, on_check);
+    uv_prepare_init(loop, &SQ(st)->prepare);
+    uv_check_init(loop, &SQ(st)->check);
+    uv_idle_init(loop, &SQ(st)->idle);
+    SQ(st)->prepare.data = SQ(st)->check.data = SQ(st)->idle.data = st;
+    uv_prepare_start(&SQ(st)->prepare, on_prepare);
+    uv_check_start(&SQ(st)->check, on_check);
     /* The store keeps the loop alive only while a batch is pending (the idle
      * handle is active then). */
-    uv_unref((uv_handle_t *)&st->prepare);
-    uv_unref((uv_handle_t *)&st->check);
-    st->attached = 1;
-    st->open_handles = 3;
-    if (st->in_txn)
-        uv_idle_start(&st->idle, on_idle);
+    uv_unref((uv_handle_t *)&SQ(st)->prepare);
+    uv_unref((uv_handle_t *)&SQ(st)->check);
+    SQ(st)->attached = 1;
+    SQ(st)->open_handles = 3;
+    if (SQ(st)->in_txn)
+        uv_idle_start(&SQ(st)->idle, on_idle);
     return JR_OK;
 }
 
-int jr_store_open(const char *path, struct jr_store **out, struct jr_err *e)
+int jr_sqlite_open(const char *path, struct jr_store **out, struct jr_err *e)
 {
     struct jr_store *st;
     int rc;
 
     *out = NULL;
-    st = calloc(1, sizeof *st);
+    st = calloc(1, sizeof(struct jr_sqlite));
     if (!st)
         return jr_err_set(e, JR_E_SYSTEM, "out of memory");
-    st->waiters.next = st->waiters.prev = &st->waiters;
-    if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+    jr_store_base_init(st, &jr_sqlite_ops);
+    if (sqlite3_open_v2(path, &SQ(st)->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                         SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         rc = jr_err_set(e, JR_E_STORE, "%s: %s", path,
-                        st->db ? sqlite3_errmsg(st->db) : "cannot open");
+                        SQ(st)->db ? sqlite3_errmsg(SQ(st)->db) : "cannot open");
         goto done;
     }
-    sqlite3_busy_timeout(st->db, 5000);
+    sqlite3_busy_timeout(SQ(st)->db, 5000);
     rc = exec_sql(st, "PRAGMA journal_mode = WAL", e);
     if (!rc)
         rc = exec_sql(st, "PRAGMA synchronous = FULL", e);
@@ -300,7 +227,7 @@ int jr_store_open(const char *path, struct jr_store **out, struct jr_err *e)
     if (!rc)
         rc = exec_sql(st, "PRAGMA temp_store = MEMORY", e);
     if (!rc)
-        rc = jr_store_migrate(st->db, e);
+        rc = jr_store_migrate(SQ(st)->db, e);
     if (!rc) {
         sqlite3_stmt *s = jr_store_stmt(st, S_EVENTS_LAST, e);
         if (s)
@@ -310,7 +237,7 @@ int jr_store_open(const char *path, struct jr_store **out, struct jr_err *e)
     }
 done:
     if (rc) {
-        sqlite3_close(st->db);
+        sqlite3_close(SQ(st)->db);
         free(st);
         return rc;
     }
@@ -318,35 +245,85 @@ done:
     return JR_OK;
 }
 
+void jr_sqlite_ring_rollback(struct jr_store *st)
+{
+    sqlite3_stmt *s = jr_store_stmt(st, S_EVENTS_LAST, NULL);
+
+    /* Without the figure (the statement was prepared at open, so hardly),
+     * hold nothing: the next read refills. */
+    jr_store_ring_cut(st, s ? jr_store_step_int(s, 0) : 0);
+}
+
 static void on_closed(uv_handle_t *h)
 {
     struct jr_store *st = h->data;
 
-    if (--st->open_handles == 0)
+    if (--SQ(st)->open_handles == 0)
         free(st);
 }
 
-void jr_store_close(struct jr_store *st)
+void jr_sqlite_close(struct jr_store *st)
 {
     int i;
 
     if (!st)
         return;
-    while (st->op_depth > 0)
+    while (SQ(st)->op_depth > 0)
         jr_store_op_end(st, 0, NULL);
     jr_store_commit(st);
-    run_waiters(st, JR_E_STORE);
+    jr_store_run_waiters(st, JR_E_STORE);
     jr_store_ring_free(st);
     jr_store_counts_forget(st);
     for (i = 0; i < S_COUNT; i++)
-        sqlite3_finalize(st->stmts[i]);
-    sqlite3_close(st->db);
-    st->db = NULL;
-    if (!st->attached) {
+        sqlite3_finalize(SQ(st)->stmts[i]);
+    sqlite3_close(SQ(st)->db);
+    SQ(st)->db = NULL;
+    if (!SQ(st)->attached) {
         free(st);
         return;
     }
-    uv_close((uv_handle_t *)&st->prepare, on_closed);
-    uv_close((uv_handle_t *)&st->check, on_closed);
-    uv_close((uv_handle_t *)&st->idle, on_closed);
+    uv_close((uv_handle_t *)&SQ(st)->prepare, on_closed);
+    uv_close((uv_handle_t *)&SQ(st)->check, on_closed);
+    uv_close((uv_handle_t *)&SQ(st)->idle, on_closed);
 }
+
+static const struct jr_store_ops jr_sqlite_ops = {
+    .name = "sqlite",
+    .jobs_by_state = jr_sqlite_jobs_by_state,
+    .close = jr_sqlite_close,
+    .attach = jr_sqlite_attach,
+    .pending = jr_sqlite_pending,
+    .commit = jr_sqlite_commit,
+    .op_begin = jr_sqlite_op_begin,
+    .op_end = jr_sqlite_op_end,
+    .job_insert = jr_sqlite_job_insert,
+    .job_create = jr_sqlite_job_create,
+    .job_get = jr_sqlite_job_get,
+    .job_get_seq = jr_sqlite_job_get_seq,
+    .job_set_state = jr_sqlite_job_set_state,
+    .job_set_attrs = jr_sqlite_job_set_attrs,
+    .job_set_approval = jr_sqlite_job_set_approval,
+    .job_delete_tasks = jr_sqlite_job_delete_tasks,
+    .job_delete = jr_sqlite_job_delete,
+    .job_mark_deleting = jr_sqlite_job_mark_deleting,
+    .jobs_deleting = jr_sqlite_jobs_deleting,
+    .jobs_list = jr_sqlite_jobs_list,
+    .jobs_active = jr_sqlite_jobs_active,
+    .jobs_count = jr_sqlite_jobs_count,
+    .jobs_count_where = jr_sqlite_jobs_count_where,
+    .task_insert = jr_sqlite_task_insert,
+    .task_set_state = jr_sqlite_task_set_state,
+    .task_set_usage = jr_sqlite_task_set_usage,
+    .task_set_log_offset = jr_sqlite_task_set_log_offset,
+    .tasks_reset = jr_sqlite_tasks_reset,
+    .tasks_count = jr_sqlite_tasks_count,
+    .tasks_each = jr_sqlite_tasks_each,
+    .event_add = jr_sqlite_event_add,
+    .events_after = jr_sqlite_events_after,
+    .job_events = jr_sqlite_job_events,
+    .log_add = jr_sqlite_log_add,
+    .logs = jr_sqlite_logs,
+    .asset_put = jr_sqlite_asset_put,
+    .assets_clear = jr_sqlite_assets_clear,
+    .assets = jr_sqlite_assets,
+};

@@ -1,6 +1,9 @@
-/* The durable job store: one SQLite database in WAL mode with
- * synchronous=FULL. Writes open a transaction lazily; jr_store_commit() ends
- * it, so all writes of one loop iteration share one fsync (group commit). */
+/* The durable job store, one interface over two backends: an SQLite
+ * database in WAL mode with synchronous=FULL (the embedded default), or a
+ * PostgreSQL database that several jobrt instances may share (pg.c). Writes
+ * open a transaction lazily; jr_store_commit() ends it, so all writes of one
+ * loop iteration share one commit (group commit), and waiters run only once
+ * it is durable. */
 #ifndef JR_STORE_H
 #define JR_STORE_H
 
@@ -26,6 +29,10 @@ struct jr_job_rec {
     int64_t created_at, updated_at, started_at, ended_at;
     const char *error;        /* NULL = none */
     const char *attrs;        /* JSON object: title, labels, doc, approval... */
+    /* Insert only: the id was generated here (no other job can hold it),
+     * so the store need not ask whether it is taken before it answers
+     * (PostgreSQL then inserts without waiting for the server). */
+    int fresh_id;
 };
 
 /* A task row: the columns the scheduler needs, plus the spec as JSON.
@@ -98,9 +105,18 @@ struct jr_store_waiter {
 enum { JR_LOG_LEVEL_DEBUG = 10, JR_LOG_LEVEL_INFO = 20, JR_LOG_LEVEL_WARN = 30,
        JR_LOG_LEVEL_ERROR = 40 };
 
-/* Open (creating and migrating) the database at path. On failure *out is
- * NULL and e says why. */
-int jr_store_open(const char *path, struct jr_store **out, struct jr_err *e);
+/* Open (creating and migrating) the store at target: a
+ * "postgresql://..." (or "postgres://...") URL opens the PostgreSQL
+ * backend, anything else is the path of an SQLite database. On failure
+ * *out is NULL and e says why. */
+int jr_store_open(const char *target, struct jr_store **out, struct jr_err *e);
+/* The longest a call waits for a database server (PostgreSQL; 10 s by
+ * default); past it the connection counts as lost. */
+void jr_store_set_timeout(struct jr_store *st, int64_t ms);
+/* Is target a PostgreSQL URL? */
+int jr_store_is_url(const char *target);
+/* "sqlite" or "postgres". */
+const char *jr_store_backend(const struct jr_store *st);
 
 /* Commit what is pending, detach from the loop, close the database. The
  * store memory is freed once its loop handles are closed (or at once when it
@@ -122,7 +138,9 @@ int jr_store_pending(const struct jr_store *st);
  * JR_E_STORE (the batch was rolled back; the waiters get the error). */
 int jr_store_commit(struct jr_store *st);
 
-/* Run w->cb after the next commit. */
+/* Run w->cb after the next commit (PostgreSQL: after the commit holding
+ * this instance's writes so far answered; with nothing pending here, also
+ * when another instance's events arrive, see jr_store_listen). */
 void jr_store_wait(struct jr_store *st, struct jr_store_waiter *w);
 /* Remove a waiter that has not run yet; harmless if it has. */
 void jr_store_unwait(struct jr_store_waiter *w);
@@ -139,7 +157,8 @@ int jr_store_job_insert(struct jr_store *st, struct jr_job_rec *job, struct jr_e
  * batch without a savepoint: the job's row goes first, so a taken id fails
  * with JR_E_EXISTS and nothing written; a failure after it dooms the batch
  * (the next commit rolls it back and its waiters get the error). Fills
- * job->seq and *event_seq (may be NULL). */
+ * job->seq and *event_seq (may be NULL; 0 on PostgreSQL, which numbers
+ * events at commit, see jr_store_event_add). */
 int jr_store_job_create(struct jr_store *st, struct jr_job_rec *job,
                         struct jr_task_rec *tasks, size_t ntasks,
                         const struct jr_event_rec *ev, int64_t *event_seq,
@@ -237,7 +256,11 @@ typedef int (*jr_store_task_cb)(void *arg, const struct jr_task_rec *t);
 int jr_store_tasks_each(struct jr_store *st, int64_t job_seq, jr_store_task_cb cb,
                         void *arg, struct jr_err *e);
 
-/* Events: append-only, seq is the integer sequence. */
+/* Events: append-only, seq is the integer sequence. SQLite numbers an
+ * event as it is added (*seq_out) and shows it to this store's readers at
+ * once; PostgreSQL numbers events when their transaction commits, in commit
+ * order across instances (*seq_out = 0), and shows them from then on, so a
+ * reader at seq n never sees a smaller seq appear later. */
 int jr_store_event_add(struct jr_store *st, const struct jr_event_rec *ev,
                        int64_t *seq_out, struct jr_err *e);
 typedef int (*jr_store_event_cb)(void *arg, const struct jr_event_rec *ev);
@@ -253,7 +276,7 @@ int jr_store_job_events(struct jr_store *st, const char *job, int64_t after, int
  * to the store. */
 int jr_store_events_recent(struct jr_store *st, int64_t after, int64_t limit,
                            jr_store_event_cb cb, void *arg, struct jr_err *e);
-/* The newest event's seq as this connection sees it (kept in memory). */
+/* The newest event's seq as this store sees it (kept in memory). */
 int64_t jr_store_events_last(struct jr_store *st);
 
 /* Logs. */
@@ -272,6 +295,49 @@ int jr_store_assets_clear(struct jr_store *st, int64_t job_seq, struct jr_err *e
 typedef int (*jr_store_asset_cb)(void *arg, const struct jr_asset_rec *a);
 int jr_store_assets(struct jr_store *st, int64_t job_seq, jr_store_asset_cb cb,
                     void *arg, struct jr_err *e);
+
+/* ---- several instances on one database ----
+ * A PostgreSQL store may be shared: each instance drives the jobs it has
+ * claimed (jobs.instance), heartbeats, and adopts the jobs of an instance
+ * that stopped heartbeating. On SQLite (one instance) these do nothing. */
+/* May other instances share this store (PostgreSQL)? */
+int jr_store_shared(const struct jr_store *st);
+/* Is the database reachable now (a shared store's server may go away)? */
+int jr_store_available(const struct jr_store *st);
+/* This instance's id (copied): from now on jobs_active and jobs_deleting
+ * see only the jobs it drives. */
+int jr_store_set_instance(struct jr_store *st, const char *id, struct jr_err *e);
+/* Register this instance (address, pid) with a fresh heartbeat. */
+int jr_store_instance_up(struct jr_store *st, const char *address, struct jr_err *e);
+/* Heartbeat, in the batch; *alive = 0 when this instance's row is gone:
+ * another instance failed it over. */
+int jr_store_instance_beat(struct jr_store *st, int *alive, struct jr_err *e);
+/* cb(arg, id) for each other instance silent for more than ms (server
+ * time). */
+int jr_store_instances_dead(struct jr_store *st, int64_t ms,
+                            int (*cb)(void *arg, const char *id), void *arg,
+                            struct jr_err *e);
+/* Claim up to n jobs that are queued or running and driven by no instance
+ * (in priority, then creation order; FOR UPDATE SKIP LOCKED: two instances
+ * never claim the same job), in the batch; cb for each. */
+int jr_store_jobs_claim(struct jr_store *st, int64_t n, jr_store_job_cb cb, void *arg,
+                        struct jr_err *e);
+/* Take over every job driven by instance dead and remove its row, in the
+ * batch; cb for each job taken. */
+int jr_store_jobs_adopt(struct jr_store *st, const char *dead, jr_store_job_cb cb,
+                        void *arg, struct jr_err *e);
+/* Job seq is driven by this instance (mine) or free to claim (!mine). */
+int jr_store_job_set_driver(struct jr_store *st, int64_t seq, int mine, struct jr_err *e);
+
+/* A store shared by several instances (PostgreSQL) tells its listener
+ * what changed beside this instance's own writes: another instance's
+ * events became readable (JR_STORE_CHANGE_EVENTS; the store's waiters with
+ * nothing pending here run too), or the connection came back after a loss
+ * (JR_STORE_CHANGE_UP: the batches in flight then were rolled back). Called
+ * from the loop, never from inside a store call. One listener; NULL
+ * removes it. */
+enum { JR_STORE_CHANGE_EVENTS = 1, JR_STORE_CHANGE_UP = 2 };
+void jr_store_listen(struct jr_store *st, void (*cb)(void *arg, int what), void *arg);
 
 /* Milliseconds since the epoch (wall clock). */
 int64_t jr_store_now_ms(void);

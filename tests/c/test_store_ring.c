@@ -1,7 +1,7 @@
 /* Unit tests of the store's ring of recent events (jr_store_events_recent):
  * it answers what a read of the events table answers (in order, with limits,
  * old positions from the database), holds only the newest ring's worth, and
- * forgets events a rollback undid. */
+ * forgets events a rollback undid; on both backends. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,8 +9,7 @@
 
 #include "store/store.h"
 #include "unit.h"
-
-static char dir[256];
+#include "store_env.h"
 
 static struct jr_store *open_store(const char *name)
 {
@@ -18,7 +17,7 @@ static struct jr_store *open_store(const char *name)
     struct jr_store *st = NULL;
     struct jr_err e = { 0, "" };
 
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    store_env_target(name, path, sizeof path);
     if (jr_store_open(path, &st, &e))
         fprintf(stderr, "open: %s\n", e.msg);
     return st;
@@ -89,18 +88,22 @@ TEST(ring_answers_as_the_table)
     CHECK_INT(jr_store_events_last(st), 0);
     for (i = 0; i < 10; i++)
         last = add_event(st, i % 2 ? "odd" : "even", i == 3 ? NULL : "m");
-    CHECK_INT(jr_store_events_last(st), last);
-    /* uncommitted events are seen, as a direct read sees them */
+    /* uncommitted events are seen, as a direct read sees them (SQLite);
+     * PostgreSQL numbers and shows them at commit */
+    CHECK_INT(jr_store_events_last(st), store_pg ? 0 : last);
     CHECK(same(st, 0, -1));
     CHECK(same(st, 4, 3));
     CHECK(same(st, 9, 1));
     CHECK_STR(recent(st, last, 10), "");
     CHECK_INT(jr_store_commit(st), 0);
+    CHECK_INT(jr_store_events_last(st), 10);
     CHECK_STR(recent(st, 2, 2), "3:even:m 4:odd:-");
     /* added one by one, read one by one, as a watcher does */
     for (i = 0; i < 5; i++) {
-        int64_t seq = add_event(st, "next", "n");
-        CHECK(same(st, seq - 1, 1));
+        add_event(st, "next", "n");
+        if (store_pg)
+            jr_store_commit(st);
+        CHECK(same(st, jr_store_events_last(st) - 1, 1));
         CHECK(same(st, 0, -1));
     }
     jr_store_commit(st);
@@ -151,6 +154,18 @@ TEST(ring_forgets_what_a_rollback_undid)
         return;
     kept = add_event(st, "j", "kept");
     jr_store_commit(st);
+    if (store_pg) {
+        /* numbered at commit: what the rollback undid never had a seq */
+        CHECK_INT(jr_store_op_begin(st, &e), 0);
+        add_event(st, "j", "undone");
+        CHECK_INT(jr_store_op_end(st, 0, &e), 0);
+        add_event(st, "j", "again");
+        CHECK_INT(jr_store_commit(st), 0);
+        CHECK_STR(recent(st, 0, 10), "1:j:kept 2:j:again");
+        CHECK(same(st, 0, -1));
+        jr_store_close(st);
+        return;
+    }
     CHECK_INT(jr_store_op_begin(st, &e), 0);
     undone = add_event(st, "j", "undone");
     /* a reader sees it while the operation is open */
@@ -168,18 +183,84 @@ TEST(ring_forgets_what_a_rollback_undid)
     jr_store_close(st);
 }
 
+/* PostgreSQL: another instance's events committed after this store last
+ * heard of the newest are read with it; the next fill must not hold them
+ * twice (a watcher would see events at or before its position again). */
+TEST(ring_holds_each_event_once_with_another_writer)
+{
+    struct jr_store *st, *other;
+
+    if (!store_pg)
+        return;
+    st = open_store("d.db");
+    other = open_store("d.db");
+    CHECK(st && other);
+    if (!st || !other) {
+        jr_store_close(st);
+        jr_store_close(other);
+        return;
+    }
+    add_event(other, "x", "1");
+    add_event(other, "x", "2");
+    add_event(other, "x", "3");
+    CHECK_INT(jr_store_commit(other), 0);
+    /* a read on st takes in the notification: st sees up to 3 */
+    for (int i = 0; i < 50 && jr_store_events_last(st) < 3; i++) {
+        usleep(20000);
+        jr_store_tasks_count(st, 1);
+    }
+    CHECK_INT(jr_store_events_last(st), 3);
+    add_event(other, "x", "4");
+    add_event(other, "x", "5");
+    CHECK_INT(jr_store_commit(other), 0);
+    /* the fill reads 1..5 while st has heard of 3 only */
+    CHECK_STR(recent(st, 0, 3), "1:x:1 2:x:2 3:x:3");
+    for (int i = 0; i < 50 && jr_store_events_last(st) < 5; i++) {
+        usleep(20000);
+        jr_store_tasks_count(st, 1);
+    }
+    CHECK_INT(jr_store_events_last(st), 5);
+    CHECK_STR(recent(st, 3, 10), "4:x:4 5:x:5");
+    CHECK_STR(recent(st, 0, 10), "1:x:1 2:x:2 3:x:3 4:x:4 5:x:5");
+    add_event(other, "x", "6");
+    CHECK_INT(jr_store_commit(other), 0);
+    for (int i = 0; i < 50 && jr_store_events_last(st) < 6; i++) {
+        usleep(20000);
+        jr_store_tasks_count(st, 1);
+    }
+    CHECK_STR(recent(st, 4, 10), "5:x:5 6:x:6");
+    CHECK(same(st, 0, -1));
+    jr_store_close(other);
+    jr_store_close(st);
+}
+
+static void suite(void)
+{
+    RUN(ring_answers_as_the_table);
+    RUN(ring_holds_the_newest_and_reads_older_from_the_table);
+    RUN(ring_forgets_what_a_rollback_undid);
+    RUN(ring_holds_each_event_once_with_another_writer);
+}
+
 int main(void)
 {
     char cmd[600];
 
-    snprintf(dir, sizeof dir, "/tmp/jobrt-test-ring-%d", (int)getpid());
-    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
+    snprintf(store_dir, sizeof store_dir, "/tmp/jobrt-test-ring-%d", (int)getpid());
+    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", store_dir, store_dir);
     if (system(cmd) != 0)
         return 1;
-    RUN(ring_answers_as_the_table);
-    RUN(ring_holds_the_newest_and_reads_older_from_the_table);
-    RUN(ring_forgets_what_a_rollback_undid);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    suite();
+    if (store_env_pg_up() == 0) {
+        store_pg = 1;
+        unit_label = "postgres";
+        suite();
+    } else {
+        printf("not ok - %s: a PostgreSQL server for the suite\n", __FILE__);
+        unit_tests_failed++;
+    }
+    store_env_pg_down();
+    snprintf(cmd, sizeof cmd, "rm -rf %s", store_dir);
     if (system(cmd) != 0)
         return 1;
     return UNIT_DONE();

@@ -3,7 +3,7 @@
  * read back with the task, cleared by a reset; the offset is kept until a
  * new attempt sets the row running, the record is written with the
  * running row and cleared with its end; a version-1 database gains the
- * columns when opened. */
+ * columns when opened; on both backends. */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +12,7 @@
 
 #include "store/store.h"
 #include "unit.h"
-
-static char dir[256];
+#include "store_env.h"
 
 static struct jr_store *open_store(const char *name)
 {
@@ -21,7 +20,7 @@ static struct jr_store *open_store(const char *name)
     struct jr_store *st = NULL;
     struct jr_err e = { 0, "" };
 
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    store_env_target(name, path, sizeof path);
     if (jr_store_open(path, &st, &e))
         fprintf(stderr, "open: %s\n", e.msg);
     return st;
@@ -111,6 +110,17 @@ TEST(usage_roundtrip_and_reset)
     jr_store_close(st);
 }
 
+#define V1_SQL "ALTER TABLE tasks DROP COLUMN cpu_ms;" \
+    "ALTER TABLE tasks DROP COLUMN max_rss_bytes;" \
+    "ALTER TABLE tasks DROP COLUMN wall_ms;" \
+    "ALTER TABLE tasks DROP COLUMN task_group;" \
+    "ALTER TABLE tasks DROP COLUMN log_offset;" \
+    "ALTER TABLE tasks DROP COLUMN run_record;" \
+    "DROP INDEX events_by_job;" \
+    "ALTER TABLE jobs DROP COLUMN instance;" \
+    "DROP TABLE instances;" \
+    "UPDATE meta SET value = '1' WHERE key = 'schema_version';"
+
 TEST(version_1_database_is_migrated)
 {
     char path[512];
@@ -126,18 +136,18 @@ TEST(version_1_database_is_migrated)
     CHECK_INT(jr_store_commit(st), 0);
     jr_store_close(st);
     /* Turn it back into a version-1 database. */
-    snprintf(path, sizeof path, "%s/old.db", dir);
-    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
-    CHECK_INT(sqlite3_exec(db, "ALTER TABLE tasks DROP COLUMN cpu_ms;"
-                           "ALTER TABLE tasks DROP COLUMN max_rss_bytes;"
-                           "ALTER TABLE tasks DROP COLUMN wall_ms;"
-                           "ALTER TABLE tasks DROP COLUMN task_group;"
-                           "ALTER TABLE tasks DROP COLUMN log_offset;"
-                           "ALTER TABLE tasks DROP COLUMN run_record;"
-                           "DROP INDEX events_by_job;"
-                           "UPDATE meta SET value = '1' WHERE key = 'schema_version';",
-                           NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    store_env_target("old.db", path, sizeof path);
+    if (store_pg) {
+        PGconn *c = PQconnectdb(path);
+        PGresult *r = PQexec(c, V1_SQL);
+        CHECK_INT(PQresultStatus(r), PGRES_COMMAND_OK);
+        PQclear(r);
+        PQfinish(c);
+    } else {
+        CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+        CHECK_INT(sqlite3_exec(db, V1_SQL, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+    }
     st = open_store("old.db");
     CHECK(st != NULL);
     if (!st)
@@ -202,14 +212,26 @@ int main(void)
 {
     char cmd[600];
 
-    snprintf(dir, sizeof dir, "/tmp/jobrt-test-usage-%d", (int)getpid());
-    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
+    snprintf(store_dir, sizeof store_dir, "/tmp/jobrt-test-usage-%d", (int)getpid());
+    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", store_dir, store_dir);
     if (system(cmd) != 0)
         return 1;
-    RUN(usage_roundtrip_and_reset);
-    RUN(version_1_database_is_migrated);
-    RUN(log_offset_kept_until_a_new_attempt);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    for (;;) {
+        RUN(usage_roundtrip_and_reset);
+        RUN(version_1_database_is_migrated);
+        RUN(log_offset_kept_until_a_new_attempt);
+        if (store_pg)
+            break;
+        if (store_env_pg_up() != 0) {
+            printf("not ok - %s: a PostgreSQL server for the suite\n", __FILE__);
+            unit_tests_failed++;
+            break;
+        }
+        store_pg = 1;
+        unit_label = "postgres";
+    }
+    store_env_pg_down();
+    snprintf(cmd, sizeof cmd, "rm -rf %s", store_dir);
     if (system(cmd) != 0)
         return 1;
     return UNIT_DONE();

@@ -10,6 +10,9 @@
 static int unit_failed_checks;
 static int unit_tests_failed;
 static int unit_tests_passed;
+/* Printed after each test's name when set (the same suite on another
+ * backend, say). */
+static const char *unit_label;
 
 #define TEST(name) static void test_##name(void)
 
@@ -19,10 +22,12 @@ static int unit_tests_passed;
         test_##name();                                                   \
         if (unit_failed_checks == before_) {                             \
             unit_tests_passed++;                                         \
-            printf("ok - %s: %s\n", __FILE__, #name);                    \
+            printf("ok - %s: %s%s%s\n", __FILE__, #name,              \
+                   unit_label ? " on " : "", unit_label ? unit_label : ""); \
         } else {                                                         \
             unit_tests_failed++;                                         \
-            printf("not ok - %s: %s\n", __FILE__, #name);                \
+            printf("not ok - %s: %s%s%s\n", __FILE__, #name,          \
+                   unit_label ? " on " : "", unit_label ? unit_label : ""); \
         }                                                                \
     } while (0)
 

@@ -77,6 +77,7 @@ return {
       sandbox = { network = "none", require = {}, images = { host = "/" }, allow_host_paths = {},
                   orphan_timeout = 600 },
       shutdown = { tasks = "keep" },
+      store = { backend = "sqlite", timeout = 10, heartbeat = 2, failover = 900 },
       executor = { backend = "local", sbatch_args = {}, poll = 1, max_tasks = 1000, sandbox = false,
         batch = { max_tasks = 50, width = 2, window = 0.2, max_cpu = 1000, max_memory = 1 << 30 } },
       images = { pull = "never", registries = {}, max_image_size = 0, max_store_size = 0, root = "auto" },
@@ -227,7 +228,7 @@ return {
     t.eq(errors_of("- a\n- b\n"), { "t.yaml:1: expected a mapping of settings, got a list" })
     t.eq(errors_of("just text\n"), { 't.yaml:1: expected a mapping of settings, got a string ("just text")' })
     t.eq(errors_of("zzz: 1\n"), {
-      "t.yaml:1: zzz: unknown key (expected one of: data_dir, executor, images, limits, listen, log, lua, lua_path, metrics, node, plugins, sandbox, shutdown, surfaces, users)" })
+      "t.yaml:1: zzz: unknown key (expected one of: data_dir, executor, images, limits, listen, log, lua, lua_path, metrics, node, plugins, sandbox, shutdown, store, surfaces, users)" })
     t.eq(errors_of("Node: {}\nlsiten: x\n"), {
       't.yaml:1: Node: unknown key (did you mean "node"?)',
       't.yaml:2: lsiten: unknown key (did you mean "listen"?)' })
@@ -264,6 +265,24 @@ return {
     t.eq(errors_of("users:\n  bob:\n    password: x\n    role: [admin]\n  eve:\n"), {
       't.yaml:4: users.bob.role: unknown key (did you mean "roles"?)',
       "t.yaml:5: users.eve: expected a mapping with password_hash or password, and roles, got null" })
+  end },
+
+  { "store: sqlite or a PostgreSQL url", function(t)
+    local cfg = valid(t, 'store: {backend: postgres, url: "postgresql://jobrt@db:5432/jobs",'
+      .. ' heartbeat: 1s, failover: 30s}\n')
+    t.eq(cfg.store, { backend = "postgres", url = "postgresql://jobrt@db:5432/jobs", timeout = 10,
+                      heartbeat = 1, failover = 30 })
+    t.eq(errors_of("store: {backend: postgres}\n"), {
+      't.yaml:1: store.url: backend postgres needs a url ("postgresql://user@host:port/dbname")' })
+    t.eq(errors_of('store:\n  backend: mysql\n  url: "mysql://db"\n'), {
+      't.yaml:2: store.backend: expected one of "sqlite", "postgres", got a string ("mysql")',
+      't.yaml:3: store.url: a url is for backend postgres (backend is sqlite)' })
+    t.eq(errors_of('store:\n  backend: postgres\n  url: "db:5432"\n  heartbeat: 10s\n  failover: 15s\n'), {
+      't.yaml:3: store.url: "db:5432" is not a PostgreSQL URL (postgresql://user@host:port/dbname)',
+      't.yaml:5: store.failover: must be more than twice store.heartbeat (10s)' })
+    t.eq(errors_of("store: {timeout: 0, urls: x}\n"), {
+      "t.yaml:1: store.timeout: must be more than 0",
+      't.yaml:1: store.urls: unknown key (did you mean "url"?)' })
   end },
 
   { "listen forms", function(t)
@@ -713,6 +732,23 @@ return {
     cfg = valid(t, block or "")
     t.eq(cfg.executor.batch.width, 4)
     t.eq(cfg.executor.partition, "batch")
+  end },
+
+  { "deploy/postgres.yaml and the README's PostgreSQL example are valid", function(t)
+    local cfg, warnings = config.load("deploy/postgres.yaml", SHALLOW)
+    t.ok(cfg, "deploy/postgres.yaml")
+    t.eq(warnings, {})
+    t.eq(cfg.store.backend, "postgres")
+    -- a task whose daemon died stops before another instance retries it
+    t.ok(cfg.sandbox.orphan_timeout < cfg.store.failover, "orphan_timeout below failover")
+    local f = assert(io.open("README.md"))
+    local readme = f:read("a")
+    f:close()
+    local block = readme:match("### Several instances on one PostgreSQL database\n.-```yaml\n(.-)```")
+    t.ok(block, "the README has the block")
+    cfg = valid(t, block or "")
+    t.eq(cfg.store.url, "postgresql://jobrt@db.example:5432/jobrt")
+    t.ok(cfg.sandbox.orphan_timeout < cfg.store.failover, "orphan_timeout below failover")
   end },
 
   { "deploy/default.yaml writes out the embedded default", function(t)
