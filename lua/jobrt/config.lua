@@ -435,6 +435,17 @@ local function check_store(c, cfg, doc)
     c:add("store.failover", at and at.failover ~= nil and c:line(at, "failover", line) or line,
       "must be more than twice store.heartbeat (%gs)", st.heartbeat)
   end
+  -- A dead instance's sandboxed tasks run on until their helpers give up on
+  -- it (sandbox.orphan_timeout); only after that may another instance run
+  -- them again, or one task would run twice at once.
+  local sb = type(doc) == "table" and doc.sandbox
+  local orphan = cfg.sandbox.orphan_timeout
+  if st.backend == "postgres" and is_map(sb) and (orphan == 0 or orphan >= st.failover) then
+    c:add("store.failover", at and at.failover ~= nil and c:line(at, "failover", line) or line,
+      "must be more than sandbox.orphan_timeout (%s), so that a dead instance's tasks have"
+      .. " stopped before another instance runs them again",
+      orphan == 0 and "0, never" or string.format("%gs", orphan))
+  end
 end
 
 -- The plugins Loader that checked a cfg's modules (config.loader).

@@ -280,6 +280,14 @@ return {
     t.eq(errors_of('store:\n  backend: postgres\n  url: "db:5432"\n  heartbeat: 10s\n  failover: 15s\n'), {
       't.yaml:3: store.url: "db:5432" is not a PostgreSQL URL (postgresql://user@host:port/dbname)',
       't.yaml:5: store.failover: must be more than twice store.heartbeat (10s)' })
+    t.eq(errors_of('store:\n  backend: postgres\n  url: "postgresql://db/j"\n  failover: 5m\n'
+      .. "sandbox:\n  orphan_timeout: 10m\n"), {
+      "t.yaml:4: store.failover: must be more than sandbox.orphan_timeout (600s), so that a dead"
+      .. " instance's tasks have stopped before another instance runs them again" })
+    t.eq(errors_of('store: {backend: postgres, url: "postgresql://db/j"}\nsandbox: {orphan_timeout: 0}\n'), {
+      "t.yaml:1: store.failover: must be more than sandbox.orphan_timeout (0, never), so that a dead"
+      .. " instance's tasks have stopped before another instance runs them again" })
+    valid(t, 'store: {backend: postgres, url: "postgresql://db/j", failover: 20m}\nsandbox: {orphan_timeout: 10m}\n')
     t.eq(errors_of("store: {timeout: 0, urls: x}\n"), {
       "t.yaml:1: store.timeout: must be more than 0",
       't.yaml:1: store.urls: unknown key (did you mean "url"?)' })
