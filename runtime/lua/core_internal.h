@@ -22,6 +22,10 @@ struct core {
     lua_State *L;          /* main thread: callbacks call Lua from here */
     struct watch *waiting; /* watchers waiting for an event */
     int watch_stopped;     /* stop_watchers(): next() ends at once */
+    /* submit_body's scratch (core_body.c), kept for the next call: no
+     * collector work per submit; freed with the module */
+    char *scratch;
+    size_t scratch_cap;
 };
 
 /* Conversion scratch: Lua strings referenced from the anchor table stay
@@ -81,6 +85,8 @@ int jr_lcore_conv_job(struct conv *cv, int idx, struct jr_job_spec *spec, int *w
 /* core_jobs.c, core_watch.c: the module's functions by concern. */
 extern const luaL_Reg jr_lcore_job_funcs[];
 extern const luaL_Reg jr_lcore_wait_funcs[];
+/* core_body.c: submit_body, a native document from its JSON text. */
+extern const luaL_Reg jr_lcore_body_funcs[];
 /* core_metrics.c: metrics, rejected. */
 extern const luaL_Reg jr_lcore_metrics_funcs[];
 /* core_watch.c: the watcher's metatable. */
