@@ -264,7 +264,8 @@ static int core_gc(lua_State *L)
 
     core_shut(c);
     free(c->scratch);
-    c->scratch = NULL;
+    free(c->answer);
+    c->scratch = c->answer = NULL;
     return 0;
 }
 

@@ -238,10 +238,20 @@ static void put_task(struct text *t, const struct jr_task_spec *ts)
     t->p[t->n++] = '}';
 }
 
-void jr_lcore_push_submitted_json(lua_State *L, const struct jr_job_spec *spec, const char *id)
+void jr_lcore_push_submitted_json(lua_State *L, struct core *c, const struct jr_job_spec *spec,
+                                  const char *id)
 {
     size_t size = answer_size(spec, id);
-    struct text t = { lua_newuserdatauv(L, size, 0), 0 };
+    /* the core's buffer, kept for the next answer: a userdata of this size
+     * per submit was a large allocation for malloc and the collector */
+    if (c->answer_cap < size) {
+        char *p = realloc(c->answer, size);
+        if (!p)
+            luaL_error(L, "not enough memory");
+        c->answer = p;
+        c->answer_cap = size;
+    }
+    struct text t = { c->answer, 0 };
     char when[40];
 
     put_members(&t, spec->attrs, job_written);
@@ -273,5 +283,4 @@ void jr_lcore_push_submitted_json(lua_State *L, const struct jr_job_spec *spec, 
     t.p[0] = '{';
     t.p[t.n++] = '}';
     lua_pushlstring(L, t.p, t.n);
-    lua_remove(L, -2);
 }

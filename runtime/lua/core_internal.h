@@ -26,6 +26,8 @@ struct core {
      * collector work per submit; freed with the module */
     char *scratch;
     size_t scratch_cap;
+    char *answer;          /* the submit answer's text (core_answer.c), kept too */
+    size_t answer_cap;
 };
 
 /* Conversion scratch: Lua strings referenced from the anchor table stay
@@ -71,7 +73,8 @@ int64_t jr_lcore_seq_of(struct core *c, const char *id, struct jr_err *e);
 /* core_answer.c: push the JSON text of the job jr_sched_submit just stored
  * from spec (created_at set): what encoding push_submitted_job's table,
  * waiting reasons included, gives. May raise (memory). */
-void jr_lcore_push_submitted_json(lua_State *L, const struct jr_job_spec *spec, const char *id);
+void jr_lcore_push_submitted_json(lua_State *L, struct core *c, const struct jr_job_spec *spec,
+                                  const char *id);
 
 /* core_waiting.c: set `waiting` on the job table at idx and on its tasks
  * (Lua tables as push_full_job makes them) that wait. May raise (memory). */
