@@ -60,32 +60,6 @@ static const char *const migrations[] = {
     /* 6: a running attempt's record, what a daemon needs to reattach to it
      * (runtime/exec/record.h), written with its running row */
     "ALTER TABLE tasks ADD COLUMN run_record TEXT;",
-    /* 7: tasks keyed by (job_seq, idx) alone (WITHOUT ROWID): a rowid
-     * table kept its primary key in a second B-tree, one more page written
-     * by every commit that adds or changes a task */
-    "CREATE TABLE tasks_by_key("
-    " job_seq INTEGER NOT NULL, idx INTEGER NOT NULL,"
-    " alias TEXT NOT NULL, deps TEXT NOT NULL DEFAULT '',"
-    " state TEXT NOT NULL, priority INTEGER NOT NULL DEFAULT 0,"
-    " tolerable INTEGER NOT NULL DEFAULT 0, retries INTEGER NOT NULL DEFAULT 0,"
-    " attempt INTEGER NOT NULL DEFAULT 0,"
-    " cpu INTEGER NOT NULL DEFAULT 0, memory INTEGER NOT NULL DEFAULT 0,"
-    " gpu INTEGER NOT NULL DEFAULT 0, disk INTEGER NOT NULL DEFAULT 0,"
-    " timeout_ms INTEGER NOT NULL DEFAULT 0,"
-    " argv BLOB, env BLOB, workdir TEXT,"
-    " exit_code INTEGER, signal INTEGER, outcome TEXT, error TEXT,"
-    " started_at INTEGER, ended_at INTEGER, pid INTEGER, pid_start INTEGER,"
-    " spec TEXT NOT NULL DEFAULT '{}',"
-    " cpu_ms INTEGER, max_rss_bytes INTEGER, wall_ms INTEGER, task_group TEXT,"
-    " log_offset INTEGER NOT NULL DEFAULT 0, run_record TEXT,"
-    " PRIMARY KEY(job_seq, idx)) WITHOUT ROWID;"
-    "INSERT INTO tasks_by_key SELECT job_seq, idx, alias, deps, state, priority, tolerable,"
-    " retries, attempt, cpu, memory, gpu, disk, timeout_ms, argv, env, workdir, exit_code,"
-    " signal, outcome, error, started_at, ended_at, pid, pid_start, spec, cpu_ms,"
-    " max_rss_bytes, wall_ms, task_group, log_offset, run_record FROM tasks;"
-    "DROP TABLE tasks;"
-    "ALTER TABLE tasks_by_key RENAME TO tasks;"
-    "CREATE INDEX tasks_running ON tasks(job_seq) WHERE state = 'running';",
 };
 
 #define JOB_COLS "seq, id, surface, owner, state, priority, max_parallelism," \
