@@ -130,6 +130,16 @@ end
 
 function M.routes(r, ctx)
   r:post("/jobs", function(req, res)
+    -- The common document (not started, owned by the caller) goes from its
+    -- text to the store in one pass; any other, and any with a problem,
+    -- takes the decoded path below, which names the problem.
+    local job = ctx.submit_body(req.body, { req = req, owner = principal_name(req) })
+    if job then
+      res:header("Location", ctx.mount .. "/jobs/" .. job.id)
+      res:header("Content-Type", "application/json")
+      res:send(job.json, 201)
+      return
+    end
     local body = body_object(ctx, req)
     local start = take(body, "start")
     if not is_null(start) and type(start) ~= "boolean" then invalid(ctx, "start: must be true or false") end

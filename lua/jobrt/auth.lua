@@ -116,8 +116,12 @@ end
 -- "Scheme  credentials" -> scheme (lower-case), credentials; or nil.
 local function split_authorization(value)
   if type(value) ~= "string" then return nil end
-  local scheme, rest = value:match("^%s*([%w!#$%%&'*+.^_`|~-]+)%s+(.-)%s*$")
-  if not scheme or rest == "" then return nil end
+  local scheme, at = value:match("^%s*([%w!#$%%&'*+.^_`|~-]+)%s+()")
+  if not scheme then return nil end
+  -- Trailing blanks are rare: a lazy capture before them cost every request.
+  local rest = value:sub(at)
+  if rest:find("%s$") then rest = rest:match("^(.-)%s*$") end
+  if rest == "" then return nil end
   return scheme:lower(), rest
 end
 

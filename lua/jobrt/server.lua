@@ -308,6 +308,19 @@ function App:mount(name, mod, spec)
     if opts.req and opts.req.log then opts.req.log:set("job", stored.id) end
     return stored
   end
+  -- submit_body(text, {req =, owner =}) -> the stored job, from a native
+  -- document's JSON text in one pass | false: the text is for submit with
+  -- its decoded table (jobrt.submit's p:submit_body).
+  ctx.submit_body = function(text, opts)
+    local stored, f = pipeline:submit_body(text, opts)
+    if stored == nil then
+      local core = package.loaded["jobrt.core"]
+      if f.status == 400 and type(core) == "table" and core.rejected then core.rejected(name, "invalid") end
+      raise(f)
+    end
+    if stored and opts.req and opts.req.log then opts.req.log:set("job", stored.id) end
+    return stored
+  end
   -- start(id, {req =}) -> the job, after the approval policies decided.
   ctx.start = function(id, opts) return start_job(id, for_request(opts)) end
   -- update(id, changes) -> the job; approve(id, {accept, reason, by}) -> the job.

@@ -210,6 +210,8 @@ function M.new(opts)
   local taskless = self.surface == TASKLESS_SURFACE
   self.submit_check = { limits = self.limits, taskless = taskless }
   self.update_check = { limits = self.limits, taskless = taskless, partial = true }
+  -- core.submit_body's options, made once.
+  self.body_opts = { surface = self.surface, limits = self.limits }
   local ok, err = load_policies(self, config.approval, opts.plugin)
   if not ok then return nil, err end
   local est = config.estimator
@@ -478,6 +480,21 @@ function Pipeline:submit(job, opts)
     self:note(stored, decision, why)
     if decision.held then stored = self.core.get(stored.id) or stored end
   end
+  return stored
+end
+
+--- p:submit_body(text, opts) -> job | false | nil, failure: a native job
+-- document submitted from its JSON text in one pass (core.submit_body),
+-- when it needs only the core model's check: not started (so no policy
+-- runs), no estimator. The job comes back as submit's answer = "json" one.
+-- false: the text is for p:submit with its decoded table (a document
+-- beyond the common shape, or with a problem, which that path names).
+-- opts: owner.
+function Pipeline:submit_body(text, opts)
+  local submit_body = self.core.submit_body
+  if not submit_body or self.estimator or type(text) ~= "string" then return false end
+  local stored, err, code = submit_body(text, opts.owner, self.body_opts)
+  if stored == nil then return nil, M.core_failure(err, code) end
   return stored
 end
 

@@ -71,6 +71,10 @@ struct jr_http_server {
     time_t date_time;
     char date[40];
     unsigned long long refused;     /* answers of its own: their request ids */
+    /* The read buffer lent to each read in turn (conn.c), NULL until the
+     * first; busy while a read's bytes are being consumed. */
+    char *rbuf;
+    int rbuf_busy;
 };
 
 void jr_http_conn_accept(struct jr_http_server *s);

@@ -83,6 +83,7 @@ static void maybe_done(struct jr_http_server *s)
     jr_http_closed done = s->on_closed;
     void *ud = s->closed_ud;
     jr_tls_ctx_free(s->tls);
+    free(s->rbuf);
     free(s);
     if (done)
         done(ud);

@@ -274,7 +274,12 @@ static int l_close(lua_State *L)
 
 static int core_gc(lua_State *L)
 {
-    core_shut(luaL_checkudata(L, 1, JR_LCORE_MT));
+    struct core *c = luaL_checkudata(L, 1, JR_LCORE_MT);
+
+    core_shut(c);
+    free(c->scratch);
+    free(c->answer);
+    c->scratch = c->answer = NULL;
     return 0;
 }
 
@@ -352,6 +357,8 @@ int luaopen_jobrt_core(lua_State *L)
     luaL_setfuncs(L, jr_lcore_wait_funcs, 1);
     lua_pushvalue(L, -2);
     luaL_setfuncs(L, jr_lcore_metrics_funcs, 1);
+    lua_pushvalue(L, -2);
+    luaL_setfuncs(L, jr_lcore_body_funcs, 1);
     lua_pushvalue(L, -2);
     luaL_setfuncs(L, core_funcs, 1);
     lua_remove(L, -2);

@@ -71,12 +71,24 @@ static void put_key(struct text *t, const char *key)
     put(t, "\":", 2);
 }
 
+/* An integer's digits, without printf (a few per task). */
+static void put_num(struct text *t, int64_t v)
+{
+    uint64_t u = v < 0 ? 0ULL - (uint64_t)v : (uint64_t)v;
+    char tmp[24], *p = tmp + sizeof tmp;
+
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10) > 0);
+    if (v < 0)
+        *--p = '-';
+    put(t, p, (size_t)(tmp + sizeof tmp - p));
+}
+
 static void put_int(struct text *t, const char *key, int64_t v)
 {
-    char num[24];
-
     put_key(t, key);
-    put(t, num, (size_t)snprintf(num, sizeof num, "%lld", (long long)v));
+    put_num(t, v);
 }
 
 /* As the encoder writes a float: the shortest of 14 to 17 digits that
@@ -181,7 +193,7 @@ static void put_task(struct text *t, const struct jr_task_spec *ts)
 {
     const char *skip[12] = { "alias", "deps", "state", "priority", "tolerable", "retries",
                              "attempt", "resources", "waiting", NULL, NULL, NULL };
-    size_t k = 9, mark = t->n;
+    size_t k = 9, open = t->n;
 
     if (ts->group)
         skip[k++] = "group";
@@ -210,22 +222,36 @@ static void put_task(struct text *t, const struct jr_task_spec *ts)
     put_int(t, "retries", ts->retries);
     put_int(t, "attempt", 0);
     put_key(t, "resources");
-    t->n += (size_t)snprintf(t->p + t->n, 120, "{\"cpu\":%lld,\"memory\":%lld,\"gpu\":%lld,"
-                             "\"disk\":%lld}", (long long)ts->cpu, (long long)ts->memory,
-                             (long long)ts->gpu, (long long)ts->disk);
+    size_t mark = t->n;
+    put_int(t, "cpu", ts->cpu);
+    put_int(t, "memory", ts->memory);
+    put_int(t, "gpu", ts->gpu);
+    put_int(t, "disk", ts->disk);
+    t->p[mark] = '{';
+    t->p[t->n++] = '}';
     if (ts->timeout_ms)
         put_float(t, "timeout", (double)ts->timeout_ms / 1000);
     put_key(t, "waiting");
     puts_(t, HELD);
     /* the object opens where its first member's comma was written */
-    t->p[mark] = '{';
+    t->p[open] = '{';
     t->p[t->n++] = '}';
 }
 
-void jr_lcore_push_submitted_json(lua_State *L, const struct jr_job_spec *spec, const char *id)
+void jr_lcore_push_submitted_json(lua_State *L, struct core *c, const struct jr_job_spec *spec,
+                                  const char *id)
 {
     size_t size = answer_size(spec, id);
-    struct text t = { lua_newuserdatauv(L, size, 0), 0 };
+    /* the core's buffer, kept for the next answer: a userdata of this size
+     * per submit was a large allocation for malloc and the collector */
+    if (c->answer_cap < size) {
+        char *p = realloc(c->answer, size);
+        if (!p)
+            luaL_error(L, "not enough memory");
+        c->answer = p;
+        c->answer_cap = size;
+    }
+    struct text t = { c->answer, 0 };
     char when[40];
 
     put_members(&t, spec->attrs, job_written);
@@ -257,5 +283,4 @@ void jr_lcore_push_submitted_json(lua_State *L, const struct jr_job_spec *spec, 
     t.p[0] = '{';
     t.p[t.n++] = '}';
     lua_pushlstring(L, t.p, t.n);
-    lua_remove(L, -2);
 }

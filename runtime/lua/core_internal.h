@@ -22,6 +22,12 @@ struct core {
     lua_State *L;          /* main thread: callbacks call Lua from here */
     struct watch *waiting; /* watchers waiting for an event */
     int watch_stopped;     /* stop_watchers(): next() ends at once */
+    /* submit_body's scratch (core_body.c), kept for the next call: no
+     * collector work per submit; freed with the module */
+    char *scratch;
+    size_t scratch_cap;
+    char *answer;          /* the submit answer's text (core_answer.c), kept too */
+    size_t answer_cap;
 };
 
 /* Conversion scratch: Lua strings referenced from the anchor table stay
@@ -67,7 +73,8 @@ int64_t jr_lcore_seq_of(struct core *c, const char *id, struct jr_err *e);
 /* core_answer.c: push the JSON text of the job jr_sched_submit just stored
  * from spec (created_at set): what encoding push_submitted_job's table,
  * waiting reasons included, gives. May raise (memory). */
-void jr_lcore_push_submitted_json(lua_State *L, const struct jr_job_spec *spec, const char *id);
+void jr_lcore_push_submitted_json(lua_State *L, struct core *c, const struct jr_job_spec *spec,
+                                  const char *id);
 
 /* core_waiting.c: set `waiting` on the job table at idx and on its tasks
  * (Lua tables as push_full_job makes them) that wait. May raise (memory). */
@@ -81,6 +88,8 @@ int jr_lcore_conv_job(struct conv *cv, int idx, struct jr_job_spec *spec, int *w
 /* core_jobs.c, core_watch.c: the module's functions by concern. */
 extern const luaL_Reg jr_lcore_job_funcs[];
 extern const luaL_Reg jr_lcore_wait_funcs[];
+/* core_body.c: submit_body, a native document from its JSON text. */
+extern const luaL_Reg jr_lcore_body_funcs[];
 /* core_metrics.c: metrics, rejected. */
 extern const luaL_Reg jr_lcore_metrics_funcs[];
 /* core_watch.c: the watcher's metatable. */

@@ -65,7 +65,7 @@ static int l_submit(lua_State *L)
         jr_lcore_set_str(L, "surface", spec.surface ? spec.surface : "");
         jr_lcore_set_str(L, "owner", spec.owner ? spec.owner : "");
         jr_lcore_set_str(L, "state", "created");
-        jr_lcore_push_submitted_json(L, &spec, id);
+        jr_lcore_push_submitted_json(L, c, &spec, id);
         lua_setfield(L, -2, "json");
         return 1;
     }

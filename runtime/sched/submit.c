@@ -46,9 +46,16 @@ static int gen_id(char out[80], int64_t ms, struct jr_err *e)
         b[i] = (unsigned char)((uint64_t)ms >> (40 - 8 * i));
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x70);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 80, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
-             b[12], b[13], b[14], b[15]);
+    /* 8-4-4-4-12 hex digits, without printf (it cost a tenth of a submit's store work) */
+    static const char hex[] = "0123456789abcdef";
+    char *p = out;
+    for (i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *p++ = '-';
+        *p++ = hex[b[i] >> 4];
+        *p++ = hex[b[i] & 15];
+    }
+    *p = 0;
     return JR_OK;
 }
 

@@ -84,7 +84,15 @@ void jr_store_format_time(int64_t ms, char out[40])
         last_second.t = ms < 0 ? -1 : t;
     }
     memcpy(out, last_second.text, last_second.n);
-    snprintf(out + last_second.n, 40 - last_second.n, ".%03dZ", frac);
+    char *p = out + last_second.n;
+    if (frac < 0)
+        frac = -frac;
+    p[0] = '.';
+    p[1] = (char)('0' + frac / 100);
+    p[2] = (char)('0' + frac / 10 % 10);
+    p[3] = (char)('0' + frac % 10);
+    p[4] = 'Z';
+    p[5] = 0;
 }
 
 void jr_store_wait(struct jr_store *st, struct jr_store_waiter *w)
