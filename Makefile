@@ -179,7 +179,7 @@ build-asan/jobrt-asan: $(BUILD)/runtime/main.o $(BUILD)/libjobrt_core.a
 # Each target runs FUZZ_SECONDS (default 60); new inputs and crashes go
 # under build-fuzz/, the committed seed corpora stay as they are.
 FUZZ_TARGETS := fuzz_http fuzz_base64 fuzz_span fuzz_client fuzz_spec fuzz_model fuzz_ws fuzz_bacalhau fuzz_kuscia \
-                fuzz_image_docs fuzz_tar fuzz_zstd
+                fuzz_image_docs fuzz_tar fuzz_zstd fuzz_body
 fuzz: deps fuzz-deps
 	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -fsanitize=fuzzer-no-link,address,undefined" \
 	  $(FUZZ_TARGETS:%=build-fuzz/%)
@@ -213,6 +213,10 @@ build-fuzz/fuzz_span: fuzz/fuzz_span.c fuzz/fuzz_lua.h
 build-fuzz/fuzz_model: fuzz/fuzz_model.c runtime/lua/model_check.c runtime/lua/json.c \
                        runtime/lua/json_decode.c runtime/lua/class.c
 	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+
+build-fuzz/fuzz_body: fuzz/fuzz_body.c fuzz/fuzz_lua.h runtime/lua/body_doc.c runtime/lua/json.c \
+                      runtime/lua/json_decode.c runtime/lua/class.c
+	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $(filter-out %.h,$^) $(LDLIBS)
 
 build-fuzz/fuzz_bacalhau: fuzz/fuzz_bacalhau.c fuzz/fuzz_lua.h $(BUILD)/libjobrt_core.a
 	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $(filter-out %.h,$^) $(LDLIBS)

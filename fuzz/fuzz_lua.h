@@ -45,7 +45,7 @@ static lua_State *fuzz_lua_open(const char *target, const luaL_Reg *modules, con
 /* Runs the check function on one input; aborts (naming target) when it
  * fails. Returns the integer it returned (0 for none), which targets count
  * as extra coverage. */
-static lua_Integer fuzz_lua_check(lua_State *L, int check_ref, const char *target,
+static inline lua_Integer fuzz_lua_check(lua_State *L, int check_ref, const char *target,
                                   const uint8_t *data, size_t size)
 {
     lua_Integer n;
