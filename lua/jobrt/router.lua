@@ -49,6 +49,18 @@ local query_value = Cs((escape + plus + (1 - S("%&"))) ^ 0)
 local query_pair = Ct(query_key * (P("=") * query_value + Cc(nil)))
 local query = Ct(query_pair * (P("&") * query_pair) ^ 0) * -1
 
+-- The first value of a key in q, every value in multi; an empty key is dropped.
+local function add_pair(q, multi, k, v)
+  if k == "" then return end
+  if q[k] == nil then
+    q[k] = v
+    multi[k] = { v }
+  else
+    local list = multi[k]
+    list[#list + 1] = v
+  end
+end
+
 --- router.parse_query(qs) -> q, multi | nil, reason. q[key] is the first
 -- value given for key, multi[key] the list of all of them. "+" is a space;
 -- "a" without "=" has the value ""; empty keys are skipped.
@@ -58,16 +70,7 @@ function M.parse_query(qs)
   if not qs:find("[%%+]") then
     -- Nothing to decode (most queries): split without the grammar.
     for pair in qs:gmatch("[^&]+") do
-      local k, v = pair:match("^([^=]*)=?(.*)$")
-      if k ~= "" then
-        if q[k] == nil then
-          q[k] = v
-          multi[k] = { v }
-        else
-          local list = multi[k]
-          list[#list + 1] = v
-        end
-      end
+      add_pair(q, multi, pair:match("^([^=]*)=?(.*)$"))
     end
     return q, multi
   end
@@ -76,18 +79,7 @@ function M.parse_query(qs)
     local at, bad = bad_escape(qs)
     return nil, string.format('malformed percent-escape "%s" at byte %d in the query', bad or "%", at or 1)
   end
-  for _, pair in ipairs(pairs_) do
-    local k, v = pair[1], pair[2] or ""
-    if k ~= "" then
-      if q[k] == nil then
-        q[k] = v
-        multi[k] = { v }
-      else
-        local list = multi[k]
-        list[#list + 1] = v
-      end
-    end
-  end
+  for _, pair in ipairs(pairs_) do add_pair(q, multi, pair[1], pair[2] or "") end
   return q, multi
 end
 
