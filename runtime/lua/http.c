@@ -368,65 +368,87 @@ static int l_server_tostring(lua_State *L)
 /* Headers come as {name = value | {values}}; names and values are checked
  * so a handler can never split the response. May raise: only Lua-owned
  * memory is in use. */
+/* A character of a header name (RFC 9110's tchar). */
+static int is_tchar(unsigned char c)
+{
+    if (c <= ' ' || c >= 127)
+        return 0;
+    switch (c) {
+    case '(': case ')': case '<': case '>': case '@': case ',': case ';': case ':':
+    case '\\': case '"': case '/': case '[': case ']': case '?': case '=': case '{':
+    case '}':
+        return 0;
+    default:
+        return 1;
+    }
+}
+
 static void check_header_part(lua_State *L, const char *s, size_t n, int is_name)
 {
     if (n == 0 && is_name)
         luaL_error(L, "empty header name");
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (is_name ? (c <= ' ' || c >= 127 || strchr("()<>@,;:\\\"/[]?={}", c))
-                    : (c == '\r' || c == '\n' || c == '\0'))
+        if (is_name ? !is_tchar(c) : (c == '\r' || c == '\n' || c == '\0'))
             luaL_error(L, "invalid character in header %s \"%s\"", is_name ? "name" : "value", s);
     }
 }
 
-/* The header block for the table at idx: "Name: value\r\n" per header
- * (a list value gives a line per element), each checked, written straight
- * into a buffer: a userdata pushed on the stack, which the block lives in
- * (*len bytes) until the caller returns. */
-static const char *header_block(lua_State *L, int idx, size_t *len)
+/* A header block being written: in the caller's frame while it fits, else
+ * in a userdata left on the stack until the caller returns (an error may
+ * leave at any point, so nothing here is malloc'ed). */
+struct header_out {
+    char small[1024];
+    char *buf;
+    size_t len, cap;
+};
+
+/* The header block for the table at idx into out: "Name: value\r\n" per
+ * header (a list value gives a line per element), each checked. */
+static void header_block(lua_State *L, int idx, struct header_out *out)
 {
-    size_t cap = 512, n = 0;
-    char *buf = lua_newuserdatauv(L, cap, 0);
-    int box = lua_gettop(L);
-    if (!lua_isnoneornil(L, idx)) {
-        luaL_checktype(L, idx, LUA_TTABLE);
-        lua_pushnil(L);
-        while (lua_next(L, idx)) {
-            luaL_argcheck(L, lua_type(L, -2) == LUA_TSTRING, idx, "header names must be strings");
-            int is_list = lua_istable(L, -1);
-            int count = is_list ? (int)lua_rawlen(L, -1) : 1;
-            for (int i = 1; i <= count; i++) {
-                size_t nl, vl;
-                if (is_list)
-                    lua_rawgeti(L, -1, i);
-                else
-                    lua_pushvalue(L, -1);
-                int value = lua_gettop(L);
-                const char *name = lua_tolstring(L, value - 2, &nl);
-                const char *v = luaL_tolstring(L, value, &vl);
-                check_header_part(L, name, nl, 1);
-                check_header_part(L, v, vl, 0);
-                if (n + nl + vl + 4 > cap) {
-                    size_t want = n + nl + vl + 4;
-                    cap = cap * 2 > want ? cap * 2 : want;
-                    char *bigger = lua_newuserdatauv(L, cap, 0);
-                    memcpy(bigger, buf, n);
-                    lua_replace(L, box);
-                    buf = bigger;
-                }
-                memcpy(buf + n, name, nl);
-                memcpy(buf + n + nl, ": ", 2);
-                memcpy(buf + n + nl + 2, v, vl);
-                memcpy(buf + n + nl + 2 + vl, "\r\n", 2);
-                n += nl + vl + 4;
-                lua_pop(L, 2);
+    out->buf = out->small;
+    out->cap = sizeof out->small;
+    out->len = 0;
+    if (lua_isnoneornil(L, idx))
+        return;
+    luaL_checktype(L, idx, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        luaL_argcheck(L, lua_type(L, -2) == LUA_TSTRING, idx, "header names must be strings");
+        int is_list = lua_istable(L, -1);
+        int count = is_list ? (int)lua_rawlen(L, -1) : 1;
+        for (int i = 1; i <= count; i++) {
+            size_t nl, vl;
+            if (is_list)
+                lua_rawgeti(L, -1, i);
+            else
+                lua_pushvalue(L, -1);
+            int value = lua_gettop(L);
+            const char *name = lua_tolstring(L, value - 2, &nl);
+            const char *v = luaL_tolstring(L, value, &vl);
+            check_header_part(L, name, nl, 1);
+            check_header_part(L, v, vl, 0);
+            size_t n = out->len;
+            if (n + nl + vl + 4 > out->cap) {
+                size_t want = n + nl + vl + 4;
+                out->cap = out->cap * 2 > want ? out->cap * 2 : want;
+                char *bigger = lua_newuserdatauv(L, out->cap, 0);
+                memcpy(bigger, out->buf, n);
+                /* Below the key, the value, its element and its text,
+                 * so the traversal goes on; it stays until the return. */
+                lua_insert(L, -5);
+                out->buf = bigger;
             }
-            lua_pop(L, 1);
+            memcpy(out->buf + n, name, nl);
+            memcpy(out->buf + n + nl, ": ", 2);
+            memcpy(out->buf + n + nl + 2, v, vl);
+            memcpy(out->buf + n + nl + 2 + vl, "\r\n", 2);
+            out->len = n + nl + vl + 4;
+            lua_pop(L, 2);
         }
+        lua_pop(L, 1);
     }
-    *len = n;
-    return buf;
 }
 
 static int check_status(lua_State *L, int i)
@@ -450,9 +472,9 @@ static int l_respond(lua_State *L)
     int status = check_status(L, 2);
     size_t blen = 0;
     const char *body = luaL_optlstring(L, 4, "", &blen);
-    size_t hlen;
-    const char *headers = header_block(L, 3, &hlen);
-    if (!lx->ex || jr_http_exchange_respond(lx->ex, status, headers, hlen, body, blen) != 0)
+    struct header_out h;
+    header_block(L, 3, &h);
+    if (!lx->ex || jr_http_exchange_respond(lx->ex, status, h.buf, h.len, body, blen) != 0)
         return closed(L);
     lua_pushboolean(L, 1);
     return 1;
@@ -462,9 +484,9 @@ static int l_start(lua_State *L)
 {
     struct lua_exchange *lx = check_exchange(L, 1);
     int status = check_status(L, 2);
-    size_t hlen;
-    const char *headers = header_block(L, 3, &hlen);
-    if (!lx->ex || jr_http_exchange_start(lx->ex, status, headers, hlen) != 0)
+    struct header_out h;
+    header_block(L, 3, &h);
+    if (!lx->ex || jr_http_exchange_start(lx->ex, status, h.buf, h.len) != 0)
         return closed(L);
     lua_pushboolean(L, 1);
     return 1;
@@ -496,15 +518,15 @@ static int l_finish(lua_State *L)
 static int l_websocket(lua_State *L)
 {
     struct lua_exchange *lx = check_exchange(L, 1);
-    size_t hlen;
-    const char *headers = header_block(L, 2, &hlen);
+    struct header_out h;
+    header_block(L, 2, &h);
     if (!lx->ex) {
         lua_pushnil(L);
         lua_pushinteger(L, 503);
         lua_pushliteral(L, "client has gone or the answer was already given");
         return 3;
     }
-    return jr_lua_ws_upgrade(L, lx->ex, headers, hlen, 3);
+    return jr_lua_ws_upgrade(L, lx->ex, h.buf, h.len, 3);
 }
 
 static int l_alive(lua_State *L)

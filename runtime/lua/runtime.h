@@ -12,12 +12,23 @@
 
 #include "loop.h"
 
-/* Memory accounting for the one Lua state; see runtime/lua/runtime.c. */
+/* Blocks of at most this many bytes are cached by size (memory.c). */
+#define JR_LUA_SMALL_MAX 512
+
+/* Memory accounting for the one Lua state and its cache of small blocks;
+ * see runtime/lua/memory.c. */
 struct jr_lua_memory {
     size_t used;        /* bytes currently allocated by the Lua state */
     size_t hard_limit;  /* whole-state ceiling, 0 = none */
     size_t call_limit;  /* while a bounded call runs: ceiling for it, else 0 */
+    size_t cached;      /* bytes in the cache, not counted in used */
+    void *cache[JR_LUA_SMALL_MAX / 16 + 1]; /* free blocks by size class */
 };
+
+/* The lua_Alloc of a state whose ud is its struct jr_lua_memory. */
+void *jr_lua_allocate(void *ud, void *ptr, size_t osize, size_t nsize);
+/* Frees the cached blocks; after lua_close. */
+void jr_lua_memory_drain(struct jr_lua_memory *m);
 
 /* The Lua state's context, stored in its main thread's extra space. */
 struct jr_lua {

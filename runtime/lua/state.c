@@ -14,31 +14,6 @@
 #include "lua/embedded.h"
 #include "lua/runtime.h"
 
-/* Allocations fail (Lua raises "not enough memory") past the state's hard
- * limit, or past the limit of the bounded call that is running. */
-static void *allocate(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-    struct jr_lua_memory *m = ud;
-    size_t old = ptr ? osize : 0;
-    if (nsize == 0) {
-        free(ptr);
-        m->used -= old;
-        return NULL;
-    }
-    if (nsize > old) {
-        size_t grow = nsize - old;
-        if (m->hard_limit && m->used + grow > m->hard_limit)
-            return NULL;
-        if (m->call_limit && m->used + grow > m->call_limit)
-            return NULL;
-    }
-    void *p = realloc(ptr, nsize);
-    if (!p)
-        return NULL;
-    m->used = m->used - old + nsize;
-    return p;
-}
-
 static int traceback(lua_State *L)
 {
     const char *msg = lua_tostring(L, 1);
@@ -200,7 +175,7 @@ int jr_lua_open(struct jr_lua *lua, struct jr_loop *loop, char *err, size_t errl
 {
     memset(lua, 0, sizeof *lua);
     lua->loop = loop;
-    lua_State *L = lua_newstate(allocate, &lua->mem);
+    lua_State *L = lua_newstate(jr_lua_allocate, &lua->mem);
     if (!L) {
         snprintf(err, errlen, "cannot create the Lua state: out of memory");
         return -1;
@@ -223,6 +198,7 @@ void jr_lua_close(struct jr_lua *lua)
         return;
     lua_close(lua->L);
     lua->L = NULL;
+    jr_lua_memory_drain(&lua->mem);
 }
 
 /* The context for a Lua state that is not the daemon's: plain lua5.4

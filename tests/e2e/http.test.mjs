@@ -49,6 +49,14 @@ const tests = [
     c.close();
   }],
 
+  ['an answer with 300 headers (12 KiB of head) arrives whole', async ({ srv }) => {
+    const r = await fetch(`${srv.url}/probe/headers?n=300`);
+    assertEq(r.status, 200);
+    assertEq(await r.json(), { n: 300 });
+    for (const i of [1, 25, 150, 300]) assertEq(r.headers.get(`x-probe-${i}`), 'v'.repeat(40));
+    assertEq([...r.headers.keys()].filter((k) => k.startsWith('x-probe-')).length, 300);
+  }],
+
   ['pipelined requests are answered in order', async ({ srv }) => {
     const c = new RawClient(srv.port);
     await c.connect();

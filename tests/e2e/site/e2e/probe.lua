@@ -21,6 +21,12 @@ return {
     r:delete("/items/{id}", function(req, res)
       res:status(204)
     end)
+    r:get("/headers", function(req, res)
+      -- n headers of 40 bytes each: more than the answer's head buffer.
+      local n = tonumber(req.query.n or "1")
+      for i = 1, n do res:header("X-Probe-" .. i, string.rep("v", 40)) end
+      res:json({ n = n })
+    end)
     r:get("/loop", function()
       while true do pcall(function() while true do end end) end
     end)
