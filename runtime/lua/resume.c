@@ -1,5 +1,5 @@
 /* Bounded resumption of coroutines, in one place: a deadline on the time a
- * coroutine spends running (an instruction-count hook) and a cap on the
+ * coroutine spends running (watchdog.c) and a cap on the
  * memory it grows, kept per coroutine across its waits; and the wait/wake
  * primitive that suspends the running coroutine until a callback wakes it.
  * jobrt.async (lua/jobrt/async.lua) and the C bindings both build on it. */
@@ -20,8 +20,10 @@
 static const char park_token;
 
 /* May raise (that is its purpose): once the deadline passed it fires on
- * every instruction, so a pcall in the script cannot swallow the kill. */
-static void deadline_hook(lua_State *L, lua_Debug *ar)
+ * every instruction, so a pcall in the script cannot swallow the kill. Set
+ * by the watchdog's signal when the deadline passes, or, without a
+ * watchdog, on every bounded coroutine as a count hook. */
+void jr_lua_deadline_hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
     struct jr_lua *lua = jr_lua_of(L);
@@ -31,7 +33,7 @@ static void deadline_hook(lua_State *L, lua_Debug *ar)
         return;
     if (!lua->deadline_hit) {
         lua->deadline_hit = 1;
-        lua_sethook(L, deadline_hook, LUA_MASKCOUNT | LUA_MASKLINE, 1);
+        lua_sethook(L, jr_lua_deadline_hook, LUA_MASKCOUNT | LUA_MASKLINE, 1);
     }
     luaL_error(L, "time limit exceeded");
 }
@@ -64,11 +66,13 @@ static int bounded_resume(lua_State *L, lua_State *co, double seconds, lua_Integ
         lua_pushliteral(L, "error");
         return 5;
     }
+    struct jr_lua *lua = jr_lua_of(L);
     if (!lua_checkstack(co, nargs + LUA_MINSTACK))
         return luaL_error(L, "too many arguments to resume");
+    if (lua->chain_len >= JR_LUA_CHAIN_MAX)
+        return luaL_error(L, "coroutines nested too deeply");
     lua_xmove(L, co, nargs);
 
-    struct jr_lua *lua = jr_lua_of(L);
     uint64_t saved_deadline = lua->deadline_ns;
     int saved_hit = lua->deadline_hit;
     size_t saved_limit = lua->mem.call_limit;
@@ -79,15 +83,26 @@ static int bounded_resume(lua_State *L, lua_State *co, double seconds, lua_Integ
         min_nonzero(saved_deadline, seconds > 0 ? start + (uint64_t)(seconds * 1e9) : 0);
     lua->deadline_hit = 0;
     lua->mem.call_limit = min_nonzero(saved_limit, bytes > 0 ? used_before + (size_t)bytes : 0);
-    lua_sethook(co, deadline_hook, LUA_MASKCOUNT, HOOK_EVERY);
+    if (lua->watchdog)
+        jr_lua_watchdog_arm(lua->watchdog, lua->deadline_ns);
+    else
+        lua_sethook(co, jr_lua_deadline_hook, LUA_MASKCOUNT, HOOK_EVERY);
 
-    int nres = 0;
+    int nres = 0, saved_at = lua->bounded_at;
+    lua->bounded_at = lua->chain_len;
+    jr_lua_chain_push(lua, co);
     status = lua_resume(co, L, nargs, &nres);
+    jr_lua_chain_pop(lua);
+    lua->bounded_at = saved_at;
+    if (lua->watchdog)
+        lua_sethook(co, NULL, 0, 0); /* the watchdog may have hooked it */
 
     int hit = lua->deadline_hit;
     lua->deadline_ns = saved_deadline;
     lua->deadline_hit = saved_hit;
     lua->mem.call_limit = saved_limit;
+    if (lua->watchdog)
+        jr_lua_watchdog_resume_outer(lua, HOOK_EVERY);
     double elapsed = (double)(uv_hrtime() - start) / 1e9;
     lua_Integer grown = (lua_Integer)lua->mem.used - (lua_Integer)used_before;
 
@@ -330,17 +345,23 @@ static int l_per_wake(lua_State *L)
 }
 
 /* unhooked(fn, ...) -> fn's results: fn runs without the deadline hook of
- * this coroutine. For the runtime's own work whose cost the input's limits
+ * this coroutine (when calls carry a count hook: without the watchdog).
+ * For the runtime's own work whose cost the input's limits
  * already bound (the model's check of a job): while a count hook is set,
  * Lua 5.4 traps on every instruction, which makes such work about half as
  * dear again. The memory cap still holds; a deadline that passed meanwhile
  * fires at the next instruction after. fn must not yield. May raise. */
 static int l_unhooked(lua_State *L)
 {
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    /* The watchdog sets the hook only once the deadline passed: there is
+     * nothing to lift, and a hook it sets meanwhile must stay. */
+    if (jr_lua_of(L)->watchdog) {
+        lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+        return lua_gettop(L);
+    }
     lua_Hook hook = lua_gethook(L);
     int mask = lua_gethookmask(L), count = lua_gethookcount(L);
-
-    luaL_checktype(L, 1, LUA_TFUNCTION);
     lua_sethook(L, NULL, 0, 0);
     int status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
     lua_sethook(L, hook, mask, count);

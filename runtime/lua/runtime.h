@@ -12,6 +12,9 @@
 
 #include "loop.h"
 
+/* Coroutines resumed one inside another at most (the resume chain). */
+#define JR_LUA_CHAIN_MAX 128
+
 /* Blocks of at most this many bytes are cached by size (memory.c). */
 #define JR_LUA_SMALL_MAX 512
 
@@ -36,10 +39,39 @@ struct jr_lua {
     lua_State *L;       /* the main thread */
     struct jr_lua_memory mem;
     /* Monotonic deadline (ns, uv_hrtime clock) of the bounded Lua call that
-     * is running now, or 0 when the running code is the runtime's own. */
-    uint64_t deadline_ns;
+     * is running now, or 0 when the running code is the runtime's own.
+     * Read by the watchdog's signal handler, on this thread. */
+    volatile uint64_t deadline_ns;
     int deadline_hit;   /* set once the hook fired for this call */
+    /* The coroutines being resumed now, outermost first (watchdog.c), and
+     * where in it the innermost bounded call's coroutine is (0 when none
+     * runs: the handler hooks from there on). */
+    lua_State *volatile chain[JR_LUA_CHAIN_MAX];
+    volatile int chain_len;
+    volatile int bounded_at;
+    struct jr_lua_watchdog *watchdog; /* NULL: a count hook bounds calls */
 };
+
+/* The deadline watchdog (watchdog.c). start: the thread, and the signal
+ * whose handler sets hook on the resume chain; -1 when it cannot run
+ * (then bounded calls carry a count hook). arm: the deadline of the call
+ * running now (0: none). */
+int jr_lua_watchdog_start(struct jr_lua *lua, lua_Hook hook);
+void jr_lua_watchdog_arm(struct jr_lua_watchdog *w, uint64_t deadline);
+void jr_lua_watchdog_stop(struct jr_lua *lua);
+/* push: co is being resumed; -1 when the chain is full (then co must not
+ * be). pop: it returned or yielded. */
+int jr_lua_chain_push(struct jr_lua *lua, lua_State *co);
+void jr_lua_chain_pop(struct jr_lua *lua);
+/* After a bounded call inside another returned: hooks the outer one's
+ * coroutines (count hook, every `every` instructions) when its deadline
+ * passed meanwhile, else tells the watchdog its deadline. */
+void jr_lua_watchdog_resume_outer(struct jr_lua *lua, int every);
+/* coroutine.resume and coroutine.wrap replaced by versions that keep the
+ * resume chain. */
+void jr_lua_chain_coroutines(lua_State *L);
+/* The hook that stops a bounded call past its deadline (resume.c). */
+void jr_lua_deadline_hook(lua_State *L, lua_Debug *ar);
 
 static inline struct jr_lua *jr_lua_of(lua_State *L)
 {

@@ -189,6 +189,9 @@ int jr_lua_open(struct jr_lua *lua, struct jr_loop *loop, char *err, size_t errl
         jr_lua_close(lua);
         return -1;
     }
+    /* Without the thread, bounded calls fall back to a count hook. */
+    if (jr_lua_watchdog_start(lua, jr_lua_deadline_hook) == 0)
+        jr_lua_chain_coroutines(L);
     return 0;
 }
 
@@ -196,6 +199,7 @@ void jr_lua_close(struct jr_lua *lua)
 {
     if (!lua->L)
         return;
+    jr_lua_watchdog_stop(lua);
     lua_close(lua->L);
     lua->L = NULL;
     jr_lua_memory_drain(&lua->mem);

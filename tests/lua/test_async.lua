@@ -17,6 +17,62 @@ return {
     t.ok(os.clock() - start < 1, "stopped promptly")
   end },
 
+  { "a busy loop in a coroutine the call made itself is stopped too", function(t)
+    local start = os.clock()
+    local ok, err, kind = async.call(function()
+      local spin = coroutine.wrap(function() while true do end end)
+      spin()
+    end, { deadline = 0.1 })
+    t.eq({ ok, kind }, { false, "deadline" })
+    t.match(err, "time limit exceeded")
+    ok, err, kind = async.call(function()
+      local co = coroutine.create(function()
+        coroutine.yield(1)
+        local inner = coroutine.create(function() while true do end end)
+        -- A resume that reports the kill as its result does not end it.
+        local r = { coroutine.resume(inner) }
+        while true do end
+      end)
+      t.eq({ coroutine.resume(co) }, { true, 1 })
+      coroutine.resume(co)
+      return "not reached"
+    end, { deadline = 0.1 })
+    t.eq({ ok, kind }, { false, "deadline" })
+    t.ok(os.clock() - start < 2, "stopped promptly")
+  end },
+
+  { "coroutine.resume and wrap behave as Lua's own", function(t)
+    local co = coroutine.create(function(a) local b = coroutine.yield(a + 1); return b * 2 end)
+    t.eq({ coroutine.resume(co, 1) }, { true, 2 })
+    t.eq({ coroutine.resume(co, 5) }, { true, 10 })
+    t.eq({ coroutine.resume(co) }, { false, "cannot resume dead coroutine" })
+    t.eq(coroutine.status(co), "dead")
+    local ok, err = pcall(coroutine.resume, 42)
+    t.eq(ok, false)
+    t.match(err, "coroutine expected")
+    local gen = coroutine.wrap(function() for i = 1, 3 do coroutine.yield(i) end end)
+    t.eq({ gen(), gen(), gen() }, { 1, 2, 3 })
+    local bad = coroutine.wrap(function() error("inside") end)
+    ok, err = pcall(bad)
+    t.eq(ok, false)
+    t.match(err, "inside")
+    local tbl_err = coroutine.wrap(function() error({ code = 7 }) end)
+    ok, err = pcall(tbl_err)
+    t.eq({ ok, type(err) == "table" and err.code }, { false, 7 })
+    -- Resuming itself, and nesting past the chain's depth, are refused.
+    local selfish
+    selfish = coroutine.create(function() return coroutine.resume(selfish) end)
+    t.eq({ coroutine.resume(selfish) }, { true, false, "cannot resume non-suspended coroutine" })
+    local function nest(n)
+      if n == 0 then return "bottom" end
+      local r = { coroutine.resume(coroutine.create(nest), n - 1) }
+      if not r[1] then return r[2] end
+      return r[2]
+    end
+    t.eq(nest(10), "bottom")
+    t.eq(nest(200), "coroutines nested too deeply")
+  end },
+
   { "an allocation past the memory cap fails the call alone", function(t)
     local ok, err, kind = async.call(function()
       local parts = {}
