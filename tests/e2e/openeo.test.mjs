@@ -143,10 +143,11 @@ async function waitStatus(job, want, ms = 30000) {
 
 const ADD = { process_graph: { a: { process_id: 'add', arguments: { x: 1, y: 2 }, result: true } } };
 
-// A graph that keeps a task busy for a few seconds (400000 callback calls).
+// A graph that keeps a task busy for several seconds (a million callback
+// calls, about 6 s here), well past the 3 s sync_timeout of POST /result.
 const SLOW = {
   process_graph: {
-    c: { process_id: 'array_create', arguments: { data: [1.5], repeat: 400000 } },
+    c: { process_id: 'array_create', arguments: { data: [1.5], repeat: 1000000 } },
     a: {
       process_id: 'array_apply',
       arguments: {
