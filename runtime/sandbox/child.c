@@ -431,6 +431,19 @@ _Noreturn void jr_sb_child_main(const struct jr_sb_child *c)
     char b;
     ssize_t n;
     memset(&e, 0, sizeof(e));
+    /* A stop (SIGTERM from the helper) may come from now on. pid 1 of a
+     * namespace drops a signal it has no handler for, and the task does not
+     * exist yet: with the handler set and SIGTERM blocked it stays pending,
+     * and be_init passes it on once the task has started. */
+    struct sigaction term_sa;
+    sigset_t term;
+    memset(&term_sa, 0, sizeof(term_sa));
+    term_sa.sa_handler = forward_term;
+    term_sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &term_sa, NULL);
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigprocmask(SIG_BLOCK, &term, NULL);
     for (int i = 0; i < c->nclose; i++)
         close(c->close_fds[i]);
     do

@@ -106,6 +106,28 @@ const tests = [
     } while (j.tasks[0].state === 'running' && Date.now() < deadline);
     assertEq(j.tasks[0].state, 'canceled');
   }],
+  ['a task canceled the moment it runs stops at once, not after the kill grace', async ({ srv }) => {
+    // The stop's SIGTERM can reach the sandbox's init before the task
+    // exists; it must be kept and passed on, not dropped (the task then ran
+    // on to the SIGKILL 7.5 s later). Ten tries, each canceled as soon as
+    // the daemon says running.
+    for (let n = 0; n < 10; n++) {
+      const id = `quick-cancel-${n}`;
+      assertEq((await call(srv, 'POST', '/jobs', { id, start: true,
+        tasks: [{ alias: 'a', command: ['sleep', '1000'] }] })).status, 201);
+      for (let i = 0; i < 2000; i++) {
+        if ((await call(srv, 'GET', `/jobs/${id}`)).body.tasks[0].state === 'running') break;
+      }
+      const t0 = Date.now();
+      assertEq((await call(srv, 'POST', `/jobs/${id}/cancel`)).status, 200);
+      let j;
+      do {
+        await sleep(20);
+        j = (await call(srv, 'GET', `/jobs/${id}`)).body;
+      } while (!j.tasks[0].ended_at && Date.now() - t0 < 15000);
+      assert(Date.now() - t0 < 4000, `try ${n}: the task ended ${Date.now() - t0} ms after its cancel`);
+    }
+  }],
   ['a lost sandbox server: the running task still ends with its outcome, the next one runs', async ({ srv }) => {
     const r = await call(srv, 'POST', '/jobs', { id: 'lost-1', start: true,
       tasks: [{ alias: 'a', command: ['sh', '-c', 'echo up; sleep 1; echo after'] }] });
