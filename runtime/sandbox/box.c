@@ -193,20 +193,6 @@ static void child_error(const struct jr_sb_box *b, struct jr_sb_err *e)
     }
 }
 
-static int send_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 int jr_sb_box_start(struct jr_sb_box *b, const char *words, size_t len, int out, int err,
                     struct jr_sb_err *e)
 {
@@ -246,8 +232,8 @@ int jr_sb_box_start(struct jr_sb_box *b, const char *words, size_t len, int out,
         n = sendmsg(b->task_w, &mh, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
     /* The rest of the header (rarely any) and the words follow as a stream. */
-    if (n < 0 || send_all(b->task_w, (const char *)&m + n, sizeof(m) - (size_t)n) ||
-        send_all(b->task_w, words, len)) {
+    if (n < 0 || jr_sb_send_full(b->task_w, (const char *)&m + n, sizeof(m) - (size_t)n) ||
+        jr_sb_send_full(b->task_w, words, len)) {
         jr_sb_fail(e, "task", errno ? errno : EPIPE, "sending the sandbox its task");
         child_error(b, e); /* why pid 1 did not take it, when it said */
         return -1;

@@ -348,21 +348,6 @@ static _Noreturn void be_init(const struct jr_sb_child *c, pid_t task)
     }
 }
 
-/* All len bytes from fd; 0, or -1 at EOF or on an error. */
-static int read_full(int fd, char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = read(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Waits for the task (box.c's message on task_fd): its header into m, its
  * fds (stdout, stderr, one per bind) into fds, its options parsed into o
  * (their strings in a buffer of ours). 0; -1 when the helper gave up (EOF);
@@ -397,14 +382,14 @@ static int receive_task(const struct jr_sb_child *c, struct jr_sb_task_msg *m,
             *nfds = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
             memcpy(fds, CMSG_DATA(cm), (size_t)*nfds * sizeof(int));
         }
-    if ((size_t)n < sizeof(*m) && read_full(c->task_fd, (char *)m + n, sizeof(*m) - (size_t)n))
+    if ((size_t)n < sizeof(*m) && jr_sb_read_full(c->task_fd, (char *)m + n, sizeof(*m) - (size_t)n))
         return -1;
     if ((mh.msg_flags & MSG_CTRUNC) || m->len == 0 || m->len > JR_SBS_MAX_ARGS ||
         m->nbinds > JR_SB_MAX_BINDS || *nfds != 2 + (int)m->nbinds)
         return jr_sb_fail(e, "task", EPROTO, "a malformed task from the helper");
     if (!(words = malloc(m->len)))
         return jr_sb_fail(e, "task", ENOMEM, "the task's options");
-    if (read_full(c->task_fd, words, m->len) || words[m->len - 1])
+    if (jr_sb_read_full(c->task_fd, words, m->len) || words[m->len - 1])
         return -1;
     close(c->task_fd);
     for (uint32_t i = 0; i < m->len; i++)

@@ -49,10 +49,14 @@ void jr_sb_host_free(struct jr_sb_host *h);
 int jr_sandbox_run(int argc, char **argv, char *title, size_t title_len,
                    const struct jr_sb_host *host, struct jr_sb_box *warm);
 
+/* ---- io.c: all len bytes to or from fd, across short counts and EINTR;
+ * 0, or -1 at end of file or on an error (send: without SIGPIPE) ---- */
+int jr_sb_read_full(int fd, void *buf, size_t len);
+int jr_sb_write_full(int fd, const void *buf, size_t len);
+int jr_sb_send_full(int fd, const void *buf, size_t len);
+
 /* ---- warm.c: the sandbox server's helpers ---- */
 struct jr_sbs_req;
-/* All len bytes from fd: 0, or -1 at EOF or on an error. */
-int jr_sb_read_full(int fd, void *buf, size_t len);
 /* The header of the next request on fd and the fds riding with it (at most
  * 4; *nfds says how many). -1 on end of file or a broken stream. */
 int jr_sb_recv_req(int fd, struct jr_sbs_req *r, int fds[4], int *nfds);

@@ -55,32 +55,11 @@ struct server {
     int refill_failed;           /* stop refilling until the next start */
 };
 
-/* All len bytes in (out = 0) or out (1), across short reads and writes;
- * 0, or -1 on end of file or an error. */
-static int io_full(int fd, char *p, size_t len, int out)
-{
-    while (len > 0) {
-        ssize_t n = out ? write(fd, p, len) : read(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static int write_full(int fd, const void *buf, size_t len)
-{
-    return io_full(fd, (char *)buf, len, 1); /* only written from */
-}
-
 static void reply(struct server *sv, int32_t pid)
 {
     struct jr_sbs_reply r = {pid, 0};
 
-    write_full(sv->ctl, &r, sizeof(r)); /* a gone daemon shows as EOF next */
+    jr_sb_write_full(sv->ctl, &r, sizeof(r)); /* a gone daemon shows as EOF next */
 }
 
 /* The request (its header r, words and fds) to warm helper i, which then
@@ -111,8 +90,8 @@ static int forward(struct server *sv, int i, const struct jr_sbs_req *r, const c
     do
         n = sendmsg(sock, &m, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
-    int ok = n >= 0 && write_full(sock, (const char *)r + n, sizeof(*r) - (size_t)n) == 0 &&
-             write_full(sock, words, r->len) == 0;
+    int ok = n >= 0 && jr_sb_write_full(sock, (const char *)r + n, sizeof(*r) - (size_t)n) == 0 &&
+             jr_sb_write_full(sock, words, r->len) == 0;
     /* Taken or not, it is no longer waiting: one request each. */
     close(sock);
     for (int k = i; k + 1 < sv->nwarm; k++) /* the oldest stays first */
@@ -247,7 +226,7 @@ static void reap(struct server *sv)
             }
         ev.pid = si.si_pid;
         ev.status = st;
-        write_full(sv->events, &ev, sizeof(ev));
+        jr_sb_write_full(sv->events, &ev, sizeof(ev));
     }
 }
 

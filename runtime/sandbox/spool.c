@@ -22,20 +22,6 @@
  * plus two bytes per line, plus the truncation note. */
 #define OUT_MAX (JR_SB_LINE_MAX + 3 * READ_CHUNK + 128)
 
-static int write_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 int jr_sb_spool_open(struct jr_sb_spool *sp, const char *path, int64_t cap,
                      struct jr_sb_err *e)
 {
@@ -133,7 +119,7 @@ static int flush_out(struct jr_sb_spool *sp)
         sp->failed = sp->fd < 0;
     }
     /* A full disk drops the output, not the task. */
-    if (sp->fd >= 0 && write_all(sp->fd, sp->out, sp->outlen) == 0)
+    if (sp->fd >= 0 && jr_sb_write_full(sp->fd, sp->out, sp->outlen) == 0)
         sp->appended++;
     sp->outlen = 0;
     return 1;
@@ -203,7 +189,7 @@ int jr_sb_spool_result(struct jr_sb_spool *sp, const char *line, size_t len)
         sp->fd = open(sp->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (sp->fd < 0)
         return -1;
-    return write_all(sp->fd, "R", 1) == 0 && write_all(sp->fd, line, len) == 0 ? 0 : -1;
+    return jr_sb_write_full(sp->fd, "R", 1) == 0 && jr_sb_write_full(sp->fd, line, len) == 0 ? 0 : -1;
 }
 
 void jr_sb_spool_close(struct jr_sb_spool *sp)

@@ -23,21 +23,6 @@
 #include "sandbox/internal.h"
 #include "sandbox/server.h"
 
-int jr_sb_read_full(int fd, void *buf, size_t len)
-{
-    char *p = buf;
-    while (len > 0) {
-        ssize_t n = read(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 int jr_sb_recv_req(int fd, struct jr_sbs_req *r, int fds[4], int *nfds)
 {
     union {
