@@ -53,6 +53,8 @@ int jr_sandbox_run(int argc, char **argv, char *title, size_t title_len,
  * 0, or -1 at end of file or on an error (send: without SIGPIPE) ---- */
 int jr_sb_read_full(int fd, void *buf, size_t len);
 int jr_sb_write_full(int fd, const void *buf, size_t len);
+/* On a non-blocking fd: waits up to wait_ms each time it is full. */
+int jr_sb_write_full_wait(int fd, const void *buf, size_t len, int wait_ms);
 int jr_sb_send_full(int fd, const void *buf, size_t len);
 
 /* ---- warm.c: the sandbox server's helpers ---- */

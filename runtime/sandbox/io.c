@@ -2,6 +2,7 @@
  * across short counts and EINTR; 0, or -1 at end of file or on an error
  * (the caller decides what that means). */
 #include <errno.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -9,7 +10,8 @@
 
 enum io_op { IO_READ, IO_WRITE, IO_SEND };
 
-static int io_full(int fd, char *p, size_t len, enum io_op op)
+/* wait_ms > 0: on a non-blocking fd, EAGAIN waits that long for room. */
+static int io_full(int fd, char *p, size_t len, enum io_op op, int wait_ms)
 {
     while (len > 0) {
         ssize_t n = op == IO_READ    ? read(fd, p, len)
@@ -17,6 +19,11 @@ static int io_full(int fd, char *p, size_t len, enum io_op op)
                                      : send(fd, p, len, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0 && errno == EAGAIN && wait_ms > 0) {
+            struct pollfd w = {fd, op == IO_READ ? POLLIN : POLLOUT, 0};
+            if (poll(&w, 1, wait_ms) == 1)
+                continue;
+        }
         if (n <= 0)
             return -1;
         p += n;
@@ -27,15 +34,20 @@ static int io_full(int fd, char *p, size_t len, enum io_op op)
 
 int jr_sb_read_full(int fd, void *buf, size_t len)
 {
-    return io_full(fd, buf, len, IO_READ);
+    return io_full(fd, buf, len, IO_READ, 0);
 }
 
 int jr_sb_write_full(int fd, const void *buf, size_t len)
 {
-    return io_full(fd, (char *)buf, len, IO_WRITE);
+    return io_full(fd, (char *)buf, len, IO_WRITE, 0);
+}
+
+int jr_sb_write_full_wait(int fd, const void *buf, size_t len, int wait_ms)
+{
+    return io_full(fd, (char *)buf, len, IO_WRITE, wait_ms);
 }
 
 int jr_sb_send_full(int fd, const void *buf, size_t len)
 {
-    return io_full(fd, (char *)buf, len, IO_SEND);
+    return io_full(fd, (char *)buf, len, IO_SEND, 0);
 }

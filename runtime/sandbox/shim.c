@@ -116,25 +116,6 @@ int jr_sb_shim_check(struct jr_sb_shim *sh, int64_t now, int64_t *wait)
     return 0;
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN) {
-            struct pollfd w = {fd, POLLOUT, 0};
-            if (poll(&w, 1, 2000) == 1)
-                continue;
-        }
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 void jr_sb_shim_wake(struct jr_sb_shim *sh)
 {
     ssize_t n;
@@ -160,7 +141,7 @@ int jr_sb_shim_send(struct jr_sb_shim *sh, const char *line, size_t len)
     }
     if (sh->conn < 0)
         return -1;
-    sent = write_all(sh->conn, line, len) == 0;
+    sent = jr_sb_write_full_wait(sh->conn, line, len, 2000) == 0;
     if (sent && sh->conn_watched)
         shutdown(sh->conn, SHUT_WR); /* the daemon reads to EOF, then answers */
     else
