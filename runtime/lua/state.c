@@ -1,9 +1,10 @@
-/* Creates and closes the daemon's one Lua state: a memory-accounting
- * allocator, the standard libraries, luv bound to the daemon's loop with a
- * callback handler that logs instead of exiting (or hands the error to the
- * function jobrt.callbacks.on_error set), the C modules and the
- * embedded Lua library in package.preload; and the context of a plain
- * interpreter that loads the rock. */
+/* Creates and closes the daemon's one Lua state: memory.c's allocator,
+ * the standard libraries, luv bound to the daemon's loop with a callback
+ * handler that logs instead of exiting (or hands the error to the function
+ * jobrt.callbacks.on_error set), the C modules and the embedded Lua library
+ * in package.preload, generational collection and the deadline watchdog
+ * (watchdog.c); and the context of a plain interpreter that loads the
+ * rock. */
 #include <lauxlib.h>
 #include <lualib.h>
 #include <luv/luv.h>
